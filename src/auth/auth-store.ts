@@ -1,0 +1,220 @@
+/**
+ * The server's authentication state: ACL, password map and UDP keys as ONE immutable snapshot,
+ * replaced atomically on reload (SERVER.md §2.3 step 7, §8).
+ *
+ * Reload differs from the reference on purpose: if the new ACL cannot be read or parsed,
+ * nothing is swapped (passwords and keys stay old too), so a broken edit can never leave a
+ * half-updated state. Password/key file failures keep the old map for that part only.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseAclText, type AclEntry } from './acl.js';
+import { parseHtpasswd } from './htpasswd.js';
+import { parseKeysText } from './keys.js';
+import { PasswordVerifier } from './password-verifier.js';
+import { fsErrorText } from './yaml-validate.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+
+/** Where the ACL comes from: a file, or text embedded in the program (no config file). */
+export type AclSource =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'inline'; readonly name: string; readonly text: string };
+
+export interface AuthSources {
+  readonly acl: AclSource;
+  readonly passwordFile?: string | undefined;
+  readonly keyFile?: string | undefined;
+  readonly allowAnonymous: boolean;
+}
+
+/** The subset of src/log's Logger that auth needs (auth may not import src/log). */
+export interface AuthLogger {
+  error(msg: string): void;
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+export interface AuthSnapshot {
+  readonly acl: ReadonlyMap<string, AclEntry>;
+  readonly passwords: ReadonlyMap<string, string>;
+  readonly keys: ReadonlyMap<string, Buffer>;
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly user: string; readonly acl: AclEntry }
+  | {
+      readonly ok: false;
+      readonly code: 'LoginFailed' | 'NoAcl' | 'AnonymousDisabled';
+      readonly message: string;
+    };
+
+export const ANONYMOUS = '_';
+
+function aclLabel(src: AclSource): string {
+  return src.kind === 'file' ? src.path : src.name;
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new PsrtError(ErrorCode.Config, `${path}: ${fsErrorText(e)}`, { cause: e });
+  }
+}
+
+/** PsrtErrors from the parsers already start with the file name. */
+function problemOf(e: unknown): string {
+  return e instanceof PsrtError ? e.message : String(e);
+}
+
+export class AuthStore {
+  private snap: AuthSnapshot;
+  private gen = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly sources: AuthSources,
+    private readonly log: AuthLogger,
+    snapshot: AuthSnapshot,
+    readonly verifier: PasswordVerifier,
+  ) {
+    this.snap = snapshot;
+  }
+
+  /**
+   * Startup load: ACL failure throws PsrtError(Config) naming the file (fatal); password and
+   * key file failures are logged as `Unable to load config: …` and leave those maps empty.
+   */
+  static async load(sources: AuthSources, log: AuthLogger, verifier = new PasswordVerifier()): Promise<AuthStore> {
+    const acl = await loadAcl(sources.acl, log);
+    const empty: AuthSnapshot = { acl, passwords: new Map(), keys: new Map() };
+    const snap = await loadRest(sources, log, acl, empty);
+    return new AuthStore(sources, log, snap, verifier);
+  }
+
+  /** Builds a store from ready data (tests, embedders). */
+  static fromSnapshot(sources: AuthSources, log: AuthLogger, snapshot: AuthSnapshot, verifier = new PasswordVerifier()): AuthStore {
+    return new AuthStore(sources, log, snapshot, verifier);
+  }
+
+  get snapshot(): AuthSnapshot {
+    return this.snap;
+  }
+
+  /** Increments on every successful reload (sessions may record it; diagnostics). */
+  get generation(): number {
+    return this.gen;
+  }
+
+  get allowAnonymous(): boolean {
+    return this.sources.allowAnonymous;
+  }
+
+  /**
+   * SIGHUP reload (§8). Resolves true when a new snapshot was installed (the ACL parsed),
+   * false when the ACL failed and everything was kept. Concurrent calls run one after another.
+   */
+  reload(): Promise<boolean> {
+    const run = this.queue.then(() => this.reloadNow());
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(): Promise<boolean> {
+    let acl: Map<string, AclEntry>;
+    try {
+      acl = await loadAcl(this.sources.acl, this.log);
+    } catch (e) {
+      this.log.error(`ACL reload failed: ${problemOf(e)}`);
+      return false;
+    }
+    this.snap = await loadRest(this.sources, this.log, acl, this.snap);
+    this.gen++;
+    return true;
+  }
+
+  /**
+   * TCP/plain-UDP login rule (§5.1): empty login + empty password is anonymous (needs
+   * allow_anonymous); anything else is a bcrypt check against the password file. Then an ACL
+   * entry (`_` for an empty login) is required.
+   */
+  async authenticate(login: string, password: string): Promise<AuthResult> {
+    if (login === '' && password === '') {
+      if (!this.sources.allowAnonymous) {
+        return { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' };
+      }
+    } else {
+      const hash = this.snap.passwords.get(login);
+      if (!(await this.verifier.verify(login, password, hash))) {
+        return { ok: false, code: 'LoginFailed', message: `login failed for ${login}` };
+      }
+    }
+    // Current snapshot after the await: a reload that removed the user during bcrypt wins.
+    const user = login === '' ? ANONYMOUS : login;
+    const acl = this.snap.acl.get(user);
+    if (acl === undefined) {
+      return { ok: false, code: 'NoAcl', message: `No ACL for ${login === '' ? 'anonymous' : login}` };
+    }
+    return { ok: true, user, acl };
+  }
+
+  /** Password check only (HTTP Basic auth), no anonymous rule. */
+  verifyPassword(login: string, password: string): Promise<boolean> {
+    return this.verifier.verify(login, password, this.snap.passwords.get(login));
+  }
+
+  /** Current ACL entry (UDP datagrams and HTTP requests look it up every time). */
+  aclFor(user: string): AclEntry | undefined {
+    return this.snap.acl.get(user);
+  }
+
+  /** UDP encryption key; an empty login means the anonymous user `_`. */
+  keyFor(login: string): Buffer | undefined {
+    return this.snap.keys.get(login === '' ? ANONYMOUS : login);
+  }
+}
+
+async function loadAcl(src: AclSource, log: AuthLogger): Promise<Map<string, AclEntry>> {
+  log.info(`loading ACL ${aclLabel(src)}`);
+  const text = src.kind === 'file' ? await readText(src.path) : src.text;
+  return parseAclText(text, aclLabel(src));
+}
+
+/** Passwords and keys for a new ACL; on failure each part keeps `prev`'s map. */
+async function loadRest(
+  sources: AuthSources,
+  log: AuthLogger,
+  acl: ReadonlyMap<string, AclEntry>,
+  prev: AuthSnapshot,
+): Promise<AuthSnapshot> {
+  let passwords = prev.passwords;
+  if (sources.passwordFile !== undefined) {
+    log.info(`loading password file ${sources.passwordFile}`);
+    try {
+      passwords = parseHtpasswd(await readText(sources.passwordFile));
+    } catch (e) {
+      log.error(`Unable to load config: ${problemOf(e)}`);
+    }
+  }
+  let keys = keepKnownUsers(prev.keys, acl);
+  if (sources.keyFile !== undefined) {
+    const file = sources.keyFile;
+    log.info(`loading key file ${file}`);
+    try {
+      const text = await readText(file);
+      keys = parseKeysText(text, file, acl, (level, msg) => {
+        log[level](msg);
+      });
+    } catch (e) {
+      log.error(`Unable to load config: ${problemOf(e)}`);
+    }
+  }
+  return { acl, passwords, keys };
+}
+
+/** Old keys kept after a failed key-file reload must not outlive their user's ACL entry. */
+function keepKnownUsers(keys: ReadonlyMap<string, Buffer>, acl: ReadonlyMap<string, AclEntry>): ReadonlyMap<string, Buffer> {
+  let all = true;
+  for (const user of keys.keys()) if (!acl.has(user)) all = false;
+  if (all) return keys;
+  return new Map([...keys].filter(([user]) => acl.has(user)));
+}

@@ -1,0 +1,45 @@
+/**
+ * Keys file for encrypted UDP (SERVER.md §7): YAML mapping user → 64 hex digits (32 bytes;
+ * AES-128-GCM uses the first 16). Bad entries are skipped with a log line, not fatal; only
+ * users with an ACL entry get a key.
+ */
+import { parseYamlText, configError, describeValue } from './yaml-validate.js';
+import type { AclEntry } from './acl.js';
+
+const HEX_KEY = /^[0-9a-fA-F]{64}$/;
+
+export type KeysLog = (level: 'error' | 'warn', msg: string) => void;
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses the keys file. Throws PsrtError(Config) only when the file as a whole is unusable
+ * (bad YAML, not a mapping); the caller logs it as `Unable to load config: …`.
+ */
+export function parseKeysText(
+  text: string,
+  file: string,
+  acl: ReadonlyMap<string, AclEntry>,
+  log: KeysLog,
+): Map<string, Buffer> {
+  // Failsafe schema: every scalar stays a string, so an all-digit key is not read as a number.
+  const data = parseYamlText(text, file, true) ?? {};
+  if (!isMapping(data)) throw configError(file, '', `expected a mapping of user: key, got ${describeValue(data)}`);
+  const keys = new Map<string, Buffer>();
+  for (const [user, value] of Object.entries(data)) {
+    if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) {
+      // Never echo the value: a malformed key is usually a typo of a real secret.
+      const got = typeof value === 'string' ? `${value.trim().length} characters` : describeValue(value);
+      log('error', `Unable to parse key: ${file}: ${user}: expected 64 hex digits (32 bytes), got ${got}`);
+      continue;
+    }
+    if (!acl.has(user)) {
+      log('warn', `No ACL defined for the key ${user}`);
+      continue;
+    }
+    keys.set(user, Buffer.from(value.trim(), 'hex'));
+  }
+  return keys;
+}

@@ -1,0 +1,130 @@
+/**
+ * bcrypt password verification (SERVER.md §5.2) that never blocks the event loop and does not
+ * let login floods turn into bcrypt floods.
+ *
+ * - bcrypt runs through @node-rs/bcrypt's async `verify` (libuv threadpool).
+ * - Successful results are cached, keyed by an HMAC of (login, hash, password) under a random
+ *   per-process key: the plaintext is never stored, and a changed hash (password change,
+ *   SIGHUP reload) is simply a different key, so stale entries can never grant access.
+ * - Concurrent identical attempts share one bcrypt computation.
+ * - Failures are remembered for `failureTtlMs` (1 s): a client hammering the same wrong
+ *   password costs one bcrypt per second instead of one per attempt. A different password is a
+ *   different key, so this never locks out the real user.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { verify as bcryptVerify } from '@node-rs/bcrypt';
+
+export interface PasswordVerifierOptions {
+  /** Successful verifications kept (LRU). Default 10 000. */
+  maxEntries?: number;
+  /** How long a failed (login, hash, password) answers `false` without bcrypt. Default 1000 ms. */
+  failureTtlMs?: number;
+  /** Clock (tests). */
+  now?: () => number;
+  /** bcrypt implementation (tests count calls). Receives the already normalised hash. */
+  bcrypt?: (password: string, hash: string) => Promise<boolean>;
+}
+
+/** `$2a$`/`$2b$`/`$2x$`/`$2y$`, two-digit cost, 22-char salt + 31-char hash. */
+const BCRYPT_HASH = /^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$/;
+
+/**
+ * `htpasswd -B` writes `$2y$`; the reference treats every variant alike, so `$2x$`/`$2y$` are
+ * rewritten to `$2b$` (identical algorithm for hashes made by correct implementations).
+ */
+export function normalizeBcryptHash(hash: string): string | undefined {
+  if (!BCRYPT_HASH.test(hash)) return undefined;
+  const cost = Number(hash.slice(4, 6));
+  if (cost < 4 || cost > 31) return undefined;
+  return hash.startsWith('$2x$') || hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash;
+}
+
+export class PasswordVerifier {
+  private readonly maxEntries: number;
+  private readonly failureTtlMs: number;
+  private readonly now: () => number;
+  private readonly bcrypt: (password: string, hash: string) => Promise<boolean>;
+  private readonly secret = randomBytes(32);
+  /** Successful keys; Map order is the LRU order (oldest first). */
+  private readonly ok = new Map<string, true>();
+  /** Failed keys → time until which they answer false. */
+  private readonly failed = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  private bcryptRuns = 0;
+
+  constructor(opts: PasswordVerifierOptions = {}) {
+    this.maxEntries = opts.maxEntries ?? 10_000;
+    this.failureTtlMs = opts.failureTtlMs ?? 1000;
+    this.now = opts.now ?? Date.now;
+    this.bcrypt = opts.bcrypt ?? ((pw, h) => bcryptVerify(pw, h));
+  }
+
+  /** Number of bcrypt computations started so far (diagnostics, tests). */
+  get computations(): number {
+    return this.bcryptRuns;
+  }
+
+  /** Does `password` match `hash` (the user's password-file entry, if any)? Never throws. */
+  verify(login: string, password: string, hash: string | undefined): Promise<boolean> {
+    if (hash === undefined || password.includes('\0')) return Promise.resolve(false);
+    const normalized = normalizeBcryptHash(hash);
+    if (normalized === undefined) return Promise.resolve(false);
+    const key = this.keyOf(login, hash, password);
+    if (this.ok.has(key)) {
+      this.ok.delete(key); // refresh the LRU position
+      this.ok.set(key, true);
+      return Promise.resolve(true);
+    }
+    const until = this.failed.get(key);
+    if (until !== undefined) {
+      if (this.now() < until) return Promise.resolve(false);
+      this.failed.delete(key);
+    }
+    const pending = this.inflight.get(key);
+    if (pending !== undefined) return pending;
+    const run = this.compute(key, password, normalized);
+    this.inflight.set(key, run);
+    return run;
+  }
+
+  /** Drops all cached results (not needed on reload: changed hashes miss anyway). */
+  clear(): void {
+    this.ok.clear();
+    this.failed.clear();
+  }
+
+  private async compute(key: string, password: string, hash: string): Promise<boolean> {
+    this.bcryptRuns++;
+    let result = false;
+    try {
+      result = await this.bcrypt(password, hash);
+    } catch {
+      result = false; // malformed hash or library error: deny, never crash a login
+    } finally {
+      this.inflight.delete(key);
+    }
+    if (result) remember(this.ok, key, true, this.maxEntries);
+    else remember(this.failed, key, this.now() + this.failureTtlMs, this.maxEntries);
+    return result;
+  }
+
+  /**
+   * Length-prefixed fields so ("a", "bc") and ("ab", "c") differ; HMAC so the cache holds no
+   * value an attacker could brute-force faster than bcrypt without the process secret.
+   */
+  private keyOf(login: string, hash: string, password: string): string {
+    return createHmac('sha256', this.secret)
+      .update(`${login.length}:${login}${hash.length}:${hash}`)
+      .update(password)
+      .digest('base64');
+  }
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * psrtd command line and process life cycle (SERVER.md §2): options, logging set-up, config
+ * lookup (with an embedded default), daemonizing, PID file, signals and exit codes.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { embeddedDefaultConfig, findConfig, loadConfigFile } from '../config/index.js';
+import type { ServerConfig } from '../config/schema.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { isPsrtError } from '../protocol/errors.js';
+import { VERSION, startServer, type RunningServer } from './app.js';
+
+interface CliOptions {
+  config?: string;
+  verbose?: boolean;
+  daemon?: boolean;
+  logSyslog?: boolean;
+}
+
+const DAEMON_CHILD_ENV = 'PSRTD_DAEMON_CHILD';
+const SHUTDOWN_DEADLINE_MS = 1500;
+
+function parseArgs(argv: readonly string[]): CliOptions {
+  const program = new Command('psrtd')
+    .description('PSRT (PubSubRT) server — wire-compatible with psrt 0.3.6')
+    .option('-C, --config <file>', 'configuration file (default: /etc/psrtd/config.yml, then /usr/local/etc/psrtd/config.yml, else a built-in config: TCP 127.0.0.1:2873, anonymous full access)')
+    .option('-v, --verbose', 'verbose logging (debug and trace) to stdout')
+    .option('-d, --daemon', 'run in the background (logs to syslog unless DISABLE_SYSLOG=1)')
+    .option('--log-syslog', 'log to syslog')
+    .version(`PSRT ${VERSION}`, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print help')
+    .addHelpText('after', '\nSignals: SIGHUP reloads ACL, password and key files; SIGINT/SIGTERM stop.\nExit status: 0 normal stop, 1 start-up or configuration error.');
+  program.parse(argv as string[], { from: 'user' });
+  return program.opts<CliOptions>();
+}
+
+function makeLogger(opts: CliOptions): Logger {
+  const daemonChild = process.env[DAEMON_CHILD_ENV] === '1';
+  const syslog =
+    opts.verbose !== true &&
+    (opts.logSyslog === true || (daemonChild && process.env.DISABLE_SYSLOG !== '1'));
+  return createLogger({ verbose: opts.verbose === true, syslog });
+}
+
+function loadConfig(opts: CliOptions, log: Logger): ServerConfig {
+  const location = findConfig(opts.config);
+  if ('embedded' in location) {
+    log.info('no config file found: using the built-in default config');
+    return embeddedDefaultConfig();
+  }
+  if (opts.config !== undefined) log.info(`using config: ${location.path}`);
+  return loadConfigFile(location.path);
+}
+
+/** Node cannot fork: re-run ourselves detached with stdio on /dev/null; the parent exits 0. */
+function daemonize(): void {
+  const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon');
+  const child = spawn(process.execPath, [...process.execArgv, ...args], {
+    detached: true,
+    stdio: 'ignore',
+    env: { ...process.env, [DAEMON_CHILD_ENV]: '1' },
+  });
+  child.unref();
+  process.exit(0);
+}
+
+function writePidFile(config: ServerConfig, log: Logger, server: RunningServer): void {
+  const pidFile = config.server.pidFile;
+  if (pidFile === undefined) return;
+  log.info(`creating pid file ${pidFile}, PID: ${process.pid}`);
+  try {
+    writeFileSync(pidFile, String(process.pid));
+  } catch (e) {
+    log.error(`unable to write pid file ${pidFile}: ${(e as Error).message}`);
+    server.removeSocketFiles();
+    process.exit(1);
+  }
+}
+
+function installSignals(config: ServerConfig, log: Logger, server: RunningServer): void {
+  let stopping = false;
+  const stop = (announce: boolean): void => {
+    if (stopping) return;
+    stopping = true;
+    if (announce) log.info('terminating');
+    const force = setTimeout(() => {
+      finish();
+    }, SHUTDOWN_DEADLINE_MS);
+    const finish = (): void => {
+      clearTimeout(force);
+      server.removeSocketFiles();
+      if (config.server.pidFile !== undefined) rmSync(config.server.pidFile, { force: true });
+      process.exit(0);
+    };
+    server.stop().then(finish, finish);
+  };
+  process.on('SIGINT', () => {
+    stop(false);
+  });
+  process.on('SIGTERM', () => {
+    stop(true);
+  });
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP received: reloading ACL, password and key files');
+    void server.reload();
+  });
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const opts = parseArgs(argv);
+  if (opts.daemon === true && process.env[DAEMON_CHILD_ENV] !== '1') daemonize();
+  const log = makeLogger(opts);
+  log.info(`version: ${VERSION}`);
+  let config: ServerConfig;
+  let server: RunningServer;
+  try {
+    config = loadConfig(opts, log);
+    server = await startServer(config, log);
+  } catch (e) {
+    const msg = isPsrtError(e) ? e.message : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`psrtd: ${msg}\n`);
+    process.exit(1);
+  }
+  installSignals(config, log, server);
+  writePidFile(config, log, server);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`psrtd: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

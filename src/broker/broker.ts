@@ -1,0 +1,298 @@
+/**
+ * The broker core: sessions and tokens, subscriptions, and fan-out of published messages into
+ * per-session data channels. Pure logic on top of the topic index and the ACL; transports call
+ * it synchronously and it answers with the reference's status bytes.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AclEntry } from '../auth/acl.js';
+import {
+  RESPONSE_ERR,
+  RESPONSE_ERR_ACCESS,
+  RESPONSE_NOT_REQUIRED,
+  RESPONSE_OK,
+  RESPONSE_OK_WAITING,
+  TOKEN_LENGTH,
+} from '../protocol/constants.js';
+import { parsePublishBody } from '../protocol/control.js';
+import { encodeDataFrame, encodeDataFrameFromBody } from '../protocol/encode.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
+import { Counters } from './counters.js';
+import { DataChannel, type DataChannelOptions } from './data-channel.js';
+import { nowUs, type Delivery } from './delivery.js';
+import { FlushScheduler } from './flush-scheduler.js';
+import type {
+  BrokerLogger,
+  ControlPort,
+  DataPort,
+  PublishObserver,
+  PublisherPort,
+  ReplicationHook,
+} from './ports.js';
+import { Session } from './session.js';
+
+export interface BrokerOptions {
+  readonly maxTopicDepth: number;
+  readonly dataQueue: number;
+  readonly dataQueueBytes: number;
+  readonly drainTimeoutMs: number;
+  readonly latencyWarnUs: number;
+  /** Floor of the data-socket ping interval (a timeout byte of 0 would mean 0 ms). */
+  readonly pingFloorMs: number;
+}
+
+/** Read-only view for stats edges (HTTP, metrics). */
+export interface BrokerStats {
+  readonly counters: Readonly<Counters>;
+  readonly clientCount: number;
+  readonly subscriptionCount: number;
+  readonly dataChannelCount: number;
+  /** Queue depth of every attached data channel (for queue-depth summaries). */
+  queueDepths(): number[];
+}
+
+export class Broker implements BrokerStats {
+  readonly counters = new Counters();
+  readonly scheduler = new FlushScheduler();
+  replication: ReplicationHook | null = null;
+  publishObserver: PublishObserver | null = null;
+  private readonly index = new SubscriptionIndex<Session>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly targets: Session[] = [];
+  private subscriptions = 0;
+
+  constructor(
+    private readonly opts: BrokerOptions,
+    private readonly log: BrokerLogger,
+  ) {}
+
+  get clientCount(): number {
+    return this.sessions.size;
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions;
+  }
+
+  get dataChannelCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.data !== null) n++;
+    return n;
+  }
+
+  queueDepths(): number[] {
+    const depths: number[] = [];
+    for (const s of this.sessions.values()) if (s.data !== null) depths.push(s.data.pending);
+    return depths;
+  }
+
+  createSession(user: string, address: string, acl: AclEntry, control: ControlPort): Session {
+    let token = randomBytes(TOKEN_LENGTH);
+    let key = token.toString('latin1');
+    while (this.sessions.has(key)) {
+      token = randomBytes(TOKEN_LENGTH);
+      key = token.toString('latin1');
+    }
+    const session = new Session(token, key, user, address, acl, control, (s, ch) => {
+      this.dropCongested(s, ch);
+    });
+    this.sessions.set(key, session);
+    return session;
+  }
+
+  /** Unregisters the session, its subscriptions and token, and closes its data socket. */
+  endSession(session: Session): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.sessions.delete(session.tokenKey);
+    for (const mask of session.subscriptions) this.index.unsubscribe(mask, session);
+    this.subscriptions -= session.subscriptions.size;
+    session.subscriptions.clear();
+    const channel = session.data;
+    if (channel !== null) {
+      session.data = null;
+      channel.flush(); // what was accepted before the session ended still goes out
+      channel.close();
+      channel.port.end();
+    }
+  }
+
+  /** Ends every session (shutdown). */
+  closeAll(): void {
+    for (const s of [...this.sessions.values()]) {
+      s.control.close();
+      this.endSession(s);
+    }
+  }
+
+  /**
+   * Attaches a data socket to the session owning `token`; null means refuse (`FF`): unknown
+   * token, or the session already has a data socket.
+   */
+  attachData(token: Buffer, port: DataPort, timeoutSeconds: number): DataChannel | null {
+    const session = this.sessions.get(token.toString('latin1'));
+    if (session === undefined || session.data !== null) return null;
+    const options: DataChannelOptions = {
+      queueLimit: this.opts.dataQueue,
+      byteLimit: this.opts.dataQueueBytes,
+      drainTimeoutMs: this.opts.drainTimeoutMs,
+      pingIntervalMs: Math.max(this.opts.pingFloorMs, timeoutSeconds * 500),
+      latencyWarnUs: this.opts.latencyWarnUs,
+    };
+    const channel = new DataChannel(port, session, options, this.scheduler, this.counters, this.log);
+    session.data = channel;
+    return channel;
+  }
+
+  /** The data socket ended (any reason): detach it so the token may attach a new one. */
+  detachData(channel: DataChannel): void {
+    channel.close();
+    const session = channel.owner as Session;
+    if (session.data === channel) session.data = null;
+  }
+
+  sessionLabel(channel: DataChannel): string {
+    return channel.owner.label;
+  }
+
+  subscribe(session: Session, rawTopics: readonly string[]): number {
+    for (const raw of rawTopics) {
+      if (!session.acl.canSubscribe(raw)) {
+        this.log.error(`sub access deneid for ${raw} to ${session.label}`);
+        return RESPONSE_ERR_ACCESS;
+      }
+      const mask = normalizeTopic(raw);
+      if (topicDepth(mask) > this.opts.maxTopicDepth) {
+        this.log.error(`${session.address}: topic too deep`);
+        return RESPONSE_ERR;
+      }
+      if (!session.subscriptions.has(mask)) {
+        session.subscriptions.add(mask);
+        this.subscriptions++;
+        this.index.subscribe(mask, session);
+      }
+      this.counters.subOps++;
+    }
+    return RESPONSE_OK;
+  }
+
+  unsubscribe(session: Session, rawTopics: readonly string[]): number {
+    for (const raw of rawTopics) {
+      const mask = normalizeTopic(raw);
+      if (topicDepth(mask) > this.opts.maxTopicDepth) {
+        this.log.error(`${session.address}: topic too deep`);
+        return RESPONSE_ERR;
+      }
+      if (session.subscriptions.delete(mask)) {
+        this.subscriptions--;
+        this.index.unsubscribe(mask, session);
+      }
+      this.counters.subOps++;
+    }
+    return RESPONSE_OK;
+  }
+
+  /**
+   * TCP PUBLISH (PROTOCOL.md §5.6): returns the status byte, throws PsrtError where the
+   * connection must be closed. When a subscriber queue is congested the publisher is registered
+   * as its waiter (publisher.blockedOn > 0 afterwards: stop reading).
+   */
+  publish(session: Session, priority: number, body: Buffer, publisher: PublisherPort): number {
+    const c = this.counters;
+    c.pubMessages++;
+    c.pubBytes += body.length;
+    const timestampUs = nowUs();
+    const { topic: raw, payloadOffset } = parsePublishBody(body);
+    const topic = normalizeTopic(raw);
+    if (topicDepth(topic) > this.opts.maxTopicDepth) {
+      this.log.error(`${session.address}: topic too deep`);
+      return RESPONSE_ERR;
+    }
+    if (hasWildcardChar(topic)) {
+      throw new PsrtError(ErrorCode.WildcardInPublish, `Wildcard in publish topic: ${topic}`);
+    }
+    if (!session.acl.canPublish(topic)) {
+      this.log.error(`pub access deneid for ${topic} to ${session.label}`);
+      return RESPONSE_ERR_ACCESS;
+    }
+    const payload = body.subarray(payloadOffset);
+    this.publishObserver?.onPublish(topic, payload.length);
+    if (this.collect(topic) > 0) {
+      const frame =
+        topic === raw ? encodeDataFrameFromBody(priority, body) : encodeDataFrame(priority, topic, payload);
+      this.fanOut({ frame, timestampUs, topic }, publisher);
+    }
+    this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
+    return RESPONSE_OK;
+  }
+
+  /**
+   * A message accepted outside a control session (UDP): topic already normalised and checked.
+   * Non-pausable, so congested queues rely on the channel's hard cap.
+   */
+  publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
+    this.publishObserver?.onPublish(topic, payload.length);
+    if (this.collect(topic) > 0) {
+      this.fanOut({ frame: encodeDataFrame(priority, topic, payload), timestampUs, topic }, null);
+    }
+    this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
+  }
+
+  /**
+   * PUBLISH_REPL stage 1 (PROTOCOL.md §5.7): `FE` for a non-replicator, `E0` when nobody here
+   * is subscribed, else `02` and the subscriber set to deliver stage 2 to.
+   */
+  replicationTopic(session: Session, topic: string): { status: number; targets: Session[] } {
+    if (!session.acl.replicator) {
+      this.log.error(`replication access deneid for ${topic} to ${session.label}`);
+      return { status: RESPONSE_ERR_ACCESS, targets: [] };
+    }
+    const targets: Session[] = [];
+    this.index.match(topic, targets);
+    return { status: targets.length === 0 ? RESPONSE_NOT_REQUIRED : RESPONSE_OK_WAITING, targets };
+  }
+
+  /** PUBLISH_REPL stage 2: delivered with the original timestamp, never replicated again. */
+  replicationBody(
+    targets: readonly Session[],
+    topic: string,
+    priority: number,
+    timestampNs: bigint,
+    payload: Buffer,
+    publisher: PublisherPort,
+  ): number {
+    const timestampUs = Number(timestampNs / 1000n);
+    const delivery = { frame: encodeDataFrame(priority, topic, payload), timestampUs, topic };
+    for (const s of targets) this.enqueue(s, delivery, publisher);
+    return RESPONSE_OK;
+  }
+
+  private collect(topic: string): number {
+    this.targets.length = 0;
+    return this.index.match(topic, this.targets);
+  }
+
+  private fanOut(delivery: Delivery, publisher: PublisherPort | null): void {
+    const targets = this.targets;
+    for (const s of targets) this.enqueue(s, delivery, publisher);
+    targets.length = 0;
+  }
+
+  private enqueue(session: Session, delivery: Delivery, publisher: PublisherPort | null): void {
+    const channel = session.data;
+    if (channel === null) {
+      this.counters.undeliverable++;
+      return;
+    }
+    if (channel.enqueue(delivery) === 'congested' && publisher !== null) channel.addWaiter(publisher);
+  }
+
+  private dropCongested(session: Session, channel: DataChannel): void {
+    if (session.data !== channel) return;
+    this.log.warn(`queue is full (${session.label}), dropping data channel`);
+    this.counters.droppedDataChannels++;
+    session.data = null;
+    channel.close();
+    channel.port.destroy();
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The outgoing side of one data socket: a bounded FIFO of shared frames, drained to the socket
+ * in one write per event-loop turn, with keep-alive pings and backpressure.
+ *
+ * Backpressure (our design, beyond the reference): when the queue reaches `queueLimit` frames
+ * (or `byteLimit` bytes) the channel reports congestion and the publishers feeding it stop
+ * reading until it drains below half. Only a channel that stays congested for `drainTimeoutMs`
+ * is dropped, as the reference drops a full queue. Non-pausable sources (UDP) are bounded by a
+ * hard cap of twice the limits.
+ */
+import type { Counters } from './counters.js';
+import { PING_FRAME, nowUs, type Delivery } from './delivery.js';
+import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
+
+export interface DataChannelOptions {
+  readonly queueLimit: number;
+  readonly byteLimit: number;
+  readonly drainTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly latencyWarnUs: number;
+}
+
+export interface DataChannelOwner {
+  readonly label: string; // `<user>@<addr>` for logs
+  /** Called when the channel must be dropped (stayed congested, or hard cap exceeded). */
+  dropCongested(channel: DataChannel): void;
+}
+
+export type EnqueueResult = 'ok' | 'congested' | 'dropped';
+
+/** Bytes handed to the socket in one write; at least one frame is always written. */
+const MAX_BATCH_BYTES = 1 << 20;
+const LATENCY_WARN_INTERVAL_MS = 1000;
+
+export class DataChannel implements Flushable {
+  dirty = false;
+  private queue: Delivery[] = [];
+  private head = 0;
+  private pendingBytes = 0;
+  private writable = true;
+  private closed = false;
+  private waiters: PublisherPort[] = [];
+  private fullTimer: NodeJS.Timeout | null = null;
+  private readonly pingTimer: NodeJS.Timeout;
+  private lastWriteMs = performance.now();
+  private lastLatencyWarnMs = -Infinity;
+  private suppressedLatencyWarnings = 0;
+
+  constructor(
+    readonly port: DataPort,
+    readonly owner: DataChannelOwner,
+    private readonly opts: DataChannelOptions,
+    private readonly scheduler: FlushScheduler,
+    private readonly counters: Counters,
+    private readonly log: BrokerLogger,
+  ) {
+    this.pingTimer = setInterval(() => {
+      this.ping();
+    }, opts.pingIntervalMs);
+  }
+
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  enqueue(delivery: Delivery): EnqueueResult {
+    if (this.closed) return 'ok';
+    this.queue.push(delivery);
+    this.pendingBytes += delivery.frame.length;
+    this.scheduler.mark(this);
+    if (this.pending < this.opts.queueLimit && this.pendingBytes < this.opts.byteLimit) return 'ok';
+    if (this.pending >= 2 * this.opts.queueLimit || this.pendingBytes >= 2 * this.opts.byteLimit) {
+      this.owner.dropCongested(this);
+      return 'dropped';
+    }
+    this.fullTimer ??= setTimeout(() => {
+      this.onDrainDeadline();
+    }, this.opts.drainTimeoutMs);
+    return 'congested';
+  }
+
+  /** Registers a publisher to resume when this channel drains (or is closed). */
+  addWaiter(publisher: PublisherPort): void {
+    if (this.closed || this.waiters.includes(publisher)) return;
+    this.waiters.push(publisher);
+    publisher.blockedOn++;
+  }
+
+  flush(): void {
+    while (!this.closed && this.writable && this.pending > 0) this.writeBatch();
+    this.releaseIfDrained();
+  }
+
+  /** The transport's 'drain' event. */
+  onWritable(): void {
+    this.writable = true;
+    this.flush();
+  }
+
+  /** Stops everything; pending frames are discarded and waiting publishers released. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pingTimer);
+    this.clearFullTimer();
+    this.queue = [];
+    this.head = 0;
+    this.pendingBytes = 0;
+    this.releaseWaiters();
+  }
+
+  private writeBatch(): void {
+    const batch: Buffer[] = [];
+    const now = nowUs();
+    let bytes = 0;
+    let latency = 0;
+    const queue = this.queue;
+    let i = this.head;
+    while (i < queue.length && (bytes < MAX_BATCH_BYTES || batch.length === 0)) {
+      const d = queue[i++] as Delivery;
+      batch.push(d.frame);
+      bytes += d.frame.length;
+      const lat = Math.max(0, Math.trunc(now - d.timestampUs)) % 0x100000000;
+      latency += lat;
+      if (lat > this.opts.latencyWarnUs) this.warnLatency(lat, d.topic);
+    }
+    this.advance(i, bytes);
+    const c = this.counters;
+    c.sentMessages += batch.length;
+    c.sentBytes += bytes;
+    c.sentLatency += latency;
+    this.lastWriteMs = performance.now();
+    this.writable = this.port.write(batch);
+  }
+
+  private advance(newHead: number, bytes: number): void {
+    this.pendingBytes -= bytes;
+    if (newHead >= this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (newHead > 4096 && newHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(newHead);
+      this.head = 0;
+    } else {
+      this.head = newHead;
+    }
+  }
+
+  private releaseIfDrained(): void {
+    if (this.pending > this.opts.queueLimit / 2 || this.pendingBytes > this.opts.byteLimit / 2) {
+      return;
+    }
+    this.clearFullTimer();
+    if (this.waiters.length > 0) this.releaseWaiters();
+  }
+
+  private releaseWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const p of waiters) {
+      p.blockedOn--;
+      if (p.blockedOn === 0) p.resume();
+    }
+  }
+
+  private onDrainDeadline(): void {
+    this.fullTimer = null;
+    if (this.closed) return;
+    if (this.pending >= this.opts.queueLimit / 2 || this.pendingBytes >= this.opts.byteLimit / 2) {
+      this.owner.dropCongested(this);
+    }
+  }
+
+  private clearFullTimer(): void {
+    if (this.fullTimer !== null) {
+      clearTimeout(this.fullTimer);
+      this.fullTimer = null;
+    }
+  }
+
+  /** Pings only an idle socket: any write within the interval already proves liveness. */
+  private ping(): void {
+    if (this.closed || !this.writable || this.pending > 0) return;
+    const now = performance.now();
+    if (now - this.lastWriteMs < this.opts.pingIntervalMs * 0.9) return;
+    this.lastWriteMs = now;
+    this.writable = this.port.write([PING_FRAME]);
+  }
+
+  /** Rate-limited: a congested link would otherwise log one line per message. */
+  private warnLatency(latencyUs: number, topic: string): void {
+    const now = performance.now();
+    if (now - this.lastLatencyWarnMs < LATENCY_WARN_INTERVAL_MS) {
+      this.suppressedLatencyWarnings++;
+      return;
+    }
+    const more =
+      this.suppressedLatencyWarnings > 0
+        ? ` (${this.suppressedLatencyWarnings} similar warnings suppressed)`
+        : '';
+    this.lastLatencyWarnMs = now;
+    this.suppressedLatencyWarnings = 0;
+    this.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${topic} (${this.owner.label})${more}`);
+  }
+}

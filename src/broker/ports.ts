@@ -1,0 +1,51 @@
+/**
+ * The narrow interfaces through which the broker core talks to the outside: transports
+ * implement DataPort and PublisherPort, edges provide a Logger and may attach hooks. The broker
+ * never touches sockets, files or HTTP.
+ */
+
+/** Structural logger (src/log implements it; the broker may not import src/log). */
+export interface BrokerLogger {
+  error(msg: string): void;
+  warn(msg: string): void;
+  info(msg: string): void;
+  debug(msg: string): void;
+  trace(msg: string): void;
+  enabled(level: 'error' | 'warn' | 'info' | 'debug' | 'trace'): boolean;
+}
+
+/** The transport side of a data socket. */
+export interface DataPort {
+  /**
+   * Hands frames to the socket in one write (writev). Returns false when the socket's buffer is
+   * above its high-water mark; the transport then calls DataChannel.onWritable() on 'drain'.
+   */
+  write(frames: readonly Buffer[]): boolean;
+  /** Closes the socket now; the transport then calls Broker.detachData(). */
+  destroy(): void;
+  /** Closes after the frames already handed over are written (session ended normally). */
+  end(): void;
+}
+
+/** A connection whose reading can be suspended while a subscriber it feeds is congested. */
+export interface PublisherPort {
+  /** Number of congested data channels this publisher waits for; reading stops while > 0. */
+  blockedOn: number;
+  /** Called when blockedOn drops back to 0. */
+  resume(): void;
+}
+
+/** The ending side of a control session (to close it from the broker, e.g. on shutdown). */
+export interface ControlPort {
+  close(): void;
+}
+
+/** A locally accepted message handed to replication (cluster) after local fan-out. */
+export interface ReplicationHook {
+  onLocalPublish(priority: number, topic: string, payload: Buffer, timestampUs: number): void;
+}
+
+/** Observes every accepted publish; used for per-topic statistics. Must be O(1). */
+export interface PublishObserver {
+  onPublish(topic: string, payloadBytes: number): void;
+}

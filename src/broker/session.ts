@@ -1,0 +1,34 @@
+/** One logged-in control session (SERVER.md §10). */
+import type { AclEntry } from '../auth/acl.js';
+import type { Subscriber } from '../topics/index.js';
+import type { DataChannel, DataChannelOwner } from './data-channel.js';
+import type { ControlPort } from './ports.js';
+
+export class Session implements Subscriber, DataChannelOwner {
+  /** Stamp used by SubscriptionIndex.match to report a session at most once per publish. */
+  matchStamp = 0;
+  /** Distinct normalised subscription strings. */
+  readonly subscriptions = new Set<string>();
+  data: DataChannel | null = null;
+  readonly label: string;
+  ended = false;
+
+  constructor(
+    readonly token: Buffer,
+    /** Token bytes as a latin1 string: a cheap exact Map key. */
+    readonly tokenKey: string,
+    /** Login name, or `anonymous` (the reference's log rendering). */
+    readonly user: string,
+    readonly address: string,
+    /** ACL snapshot taken at login; reloads do not change it (SERVER.md §6.3). */
+    readonly acl: AclEntry,
+    readonly control: ControlPort,
+    private readonly onDrop: (session: Session, channel: DataChannel) => void,
+  ) {
+    this.label = `${user}@${address}`;
+  }
+
+  dropCongested(channel: DataChannel): void {
+    this.onDrop(this, channel);
+  }
+}

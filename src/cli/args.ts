@@ -1,0 +1,154 @@
+/**
+ * psrt-cli options (CLI.md §1) plus our extensions, parsed with commander. Mode selection
+ * follows CLI.md §2: --benchmark, then --top, then -m/--stdin (publish), else subscribe.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EXIT_HELP, usage } from './errors.js';
+import type { OutputFormat } from './format.js';
+
+export const VERSION = '0.3.6';
+
+export type Mode = 'benchmark' | 'top' | 'publish' | 'subscribe';
+
+export interface CliOptions {
+  readonly address: string;
+  readonly mode: Mode;
+  readonly user: string;
+  readonly password: string;
+  readonly topic: string | undefined;
+  readonly message: string | undefined;
+  readonly timeout: number;
+  readonly tls: boolean;
+  readonly tlsCa: string | undefined;
+  readonly benchmarkIterations: number;
+  readonly benchmarkWorkers: number;
+  readonly benchmarkClusterSub: string | undefined;
+  readonly output: OutputFormat;
+  readonly stdin: 'lines' | 'raw' | null;
+  readonly udp: boolean;
+  readonly udpKeyFile: string | undefined;
+  readonly udpEncryption: 'aes128' | 'aes256';
+  readonly udpAck: boolean;
+  readonly progress: boolean;
+  readonly quiet: boolean;
+}
+
+interface Raw {
+  u?: string;
+  p?: string;
+  t?: string;
+  m?: string;
+  top?: boolean;
+  benchmark?: boolean;
+  benchmarkIterations: number;
+  benchmarkWorkers: number;
+  benchmarkClusterSub?: string;
+  timeout: number;
+  tls?: boolean;
+  tlsCa?: string;
+  output: OutputFormat;
+  stdin?: boolean;
+  stdinRaw?: boolean;
+  udp?: boolean;
+  udpKeyFile?: string;
+  udpEncryption: 'aes128' | 'aes256';
+  udpNoAck?: boolean;
+  progress: boolean;
+  quiet?: boolean;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 0xffffffff) {
+    throw new InvalidArgumentError('expected a positive integer.');
+  }
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds.');
+  return n;
+}
+
+export function buildProgram(): Command {
+  return new Command('psrt-cli')
+    .description('PSRT command-line client: subscribe (default), publish (-m), --top, --benchmark')
+    .argument('<host:port>', 'server address; a path ending in .sock or .socket is a Unix socket')
+    .option('-u <user>', 'login (empty user and password = anonymous)')
+    .option('-p <password>', 'password')
+    .option('-t <topic>', 'topic; comma-separated list in subscribe and top modes')
+    .option('-m <message>', 'publish this message and exit; ==SIZE to generate (e.g. ==1kb, ==1.5mib)')
+    .option('--top', 'monitor the most used topics (s: switch sort, q: quit)')
+    .option('--benchmark', 'run the benchmark')
+    .option('--benchmark-iterations <n>', 'iterations per worker', positiveInt, 10000)
+    .option('--benchmark-workers <n>', 'number of concurrent workers', positiveInt, 4)
+    .option('--benchmark-cluster-sub <host:port>', 'subscribe to another node (cluster test)')
+    .option('--timeout <seconds>', 'timeout (also the Unix socket wait)', seconds, 5)
+    .option('--tls', 'use TLS (STARTTLS) on both sockets')
+    .option('--tls-ca <file>', 'PEM CA file to trust (in addition to the system CAs)')
+    .addOption(
+      new Option('--output <format>', 'received messages: text (reference), raw payload + newline, json (one object a line)')
+        .choices(['text', 'raw', 'json'])
+        .default('text'),
+    )
+    .option('--stdin', 'publish each line read from stdin as a message (to -t)')
+    .option('--stdin-raw', 'publish all of stdin as one message (to -t)')
+    .option('--udp', 'publish over UDP to <host:port> instead of TCP')
+    .option('--udp-key-file <file>', 'encrypt UDP datagrams with the key in this file (64 hex digits)')
+    .addOption(new Option('--udp-encryption <cipher>', 'UDP cipher with --udp-key-file').choices(['aes128', 'aes256']).default('aes256'))
+    .option('--udp-no-ack', 'do not ask the server to acknowledge UDP publishes')
+    .option('--no-progress', 'no progress line on stderr during benchmark stages')
+    .option('-q, --quiet', 'no informational log lines on stderr')
+    .version(`psrt-cli ${VERSION}`, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print help')
+    .addHelpText('after', EXIT_HELP)
+    .showHelpAfterError('(run psrt-cli --help for usage)');
+}
+
+function modeOf(r: Raw): Mode {
+  if (r.benchmark === true) return 'benchmark';
+  if (r.top === true) return 'top';
+  if (r.m !== undefined || r.stdin === true || r.stdinRaw === true) return 'publish';
+  return 'subscribe';
+}
+
+/** Cross-option checks commander cannot express. */
+function validate(o: CliOptions): void {
+  if (o.mode !== 'benchmark' && (o.topic === undefined || o.topic === '')) throw usage('Topic not specified');
+  if (o.mode === 'publish' && o.message !== undefined && o.stdin !== null) {
+    throw usage('-m and --stdin/--stdin-raw exclude each other');
+  }
+  if (o.udp && o.mode !== 'publish') throw usage('--udp works only for publishing (-m, --stdin)');
+  if (o.udpKeyFile !== undefined && !o.udp) throw usage('--udp-key-file needs --udp');
+}
+
+export function parseArgs(argv: readonly string[]): CliOptions {
+  const program = buildProgram().exitOverride();
+  program.parse([...argv], { from: 'user' });
+  const r = program.opts<Raw>();
+  const o: CliOptions = {
+    address: program.args[0] ?? '',
+    mode: modeOf(r),
+    user: r.u ?? '',
+    password: r.p ?? '',
+    topic: r.t,
+    message: r.m,
+    timeout: r.timeout,
+    tls: r.tls === true,
+    tlsCa: r.tlsCa,
+    benchmarkIterations: r.benchmarkIterations,
+    benchmarkWorkers: r.benchmarkWorkers,
+    benchmarkClusterSub: r.benchmarkClusterSub,
+    output: r.output,
+    stdin: r.stdinRaw === true ? 'raw' : r.stdin === true ? 'lines' : null,
+    udp: r.udp === true,
+    udpKeyFile: r.udpKeyFile,
+    udpEncryption: r.udpEncryption,
+    udpAck: r.udpNoAck !== true,
+    progress: r.progress,
+    quiet: r.quiet === true,
+  };
+  validate(o);
+  return o;
+}

@@ -1,0 +1,94 @@
+/** Connection and process plumbing shared by the CLI modes. */
+import { PsrtClient } from '../client/client.js';
+import type { CliOptions } from './args.js';
+import { connectError } from './errors.js';
+import type { CliLog } from './log.js';
+
+export interface CliIo {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly stdin: NodeJS.ReadStream;
+  readonly log: CliLog;
+}
+
+/** Client queue sizes of the reference CLI (CLI.md §3). */
+export const QUEUE_SIZE = 4096;
+export const BENCHMARK_QUEUE_SIZE = 256_000;
+
+export async function connectCli(
+  o: CliOptions,
+  settings: { dataStream: boolean; queueSize: number; address?: string },
+): Promise<PsrtClient> {
+  const address = settings.address ?? o.address;
+  try {
+    return await PsrtClient.connect({
+      path: address,
+      user: o.user,
+      password: o.password,
+      timeout: o.timeout,
+      socketWaitTimeout: o.timeout,
+      queueSize: settings.queueSize,
+      dataStream: settings.dataStream,
+      tls: o.tls ? (o.tlsCa !== undefined ? { caFile: o.tlsCa } : true) : false,
+    });
+  } catch (err) {
+    throw connectError(err, address);
+  }
+}
+
+/** Resolves on the first SIGINT/SIGTERM (Ctrl-C); `dispose` removes the handlers. */
+export function interrupted(): { promise: Promise<void>; dispose: () => void } {
+  let done: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const handler = (): void => {
+    done();
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return {
+    promise,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** Promise that settles when the client closes: resolves on a clean close, rejects on loss. */
+export function closed(client: PsrtClient): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.once('close', (err) => {
+      if (err === null) resolve();
+      else reject(err);
+    });
+  });
+}
+
+/**
+ * Collects output written during one event-loop turn into a single write: a stream of small
+ * messages then costs one syscall per turn instead of one per message.
+ */
+export class OutputBatcher {
+  private parts: (string | Buffer)[] = [];
+  private scheduled = false;
+
+  constructor(private readonly stream: NodeJS.WritableStream) {}
+
+  write(part: string | Buffer): void {
+    this.parts.push(part);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.parts.length === 0) return;
+    const parts = this.parts;
+    this.parts = [];
+    const buffers = parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
+    this.stream.write(buffers.length === 1 ? (buffers[0] ?? Buffer.alloc(0)) : Buffer.concat(buffers));
+  };
+}

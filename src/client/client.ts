@@ -1,0 +1,411 @@
+/**
+ * PsrtClient: the TCP/Unix-socket PSRT client (CLIENT-API.md §9).
+ *
+ * ```ts
+ * import { PsrtClient } from 'psrt-node';
+ * const client = await PsrtClient.connect({ path: 'localhost:2873', timeout: 5 });
+ * await client.subscribe('test/#');
+ * client.on('message', (m) => console.log(m.topic, m.payload.toString()));
+ * await client.publish('test/a', 'hello');
+ * await client.bye();
+ * ```
+ *
+ * Operations are pipelined: call publish() many times without awaiting and the requests go out
+ * together; each promise settles when its own reply (matched in order) arrives. Errors are
+ * PsrtError with `code`: AccessDenied (`FE`, connection kept), ServerError (`FF`, connection
+ * kept), Timeout, NotConnected (closed client), Eof/Io (connection lost), ProtocolViolation.
+ *
+ * Events: `message` (each received message), `disconnect` (connection lost, a reconnect
+ * follows), `reconnect` (reconnected and re-subscribed), `close` (final; argument: the error
+ * that ended the client or null), `error` (same error as `close`, emitted only when a listener
+ * is attached, so an unhandled connection loss never throws from an event).
+ */
+import { EventEmitter } from 'node:events';
+import {
+  DEFAULT_PRIORITY,
+  OP_BYE,
+  OP_NOP,
+  OP_PUBLISH,
+  OP_PUBLISH_REPL,
+  OP_SUBSCRIBE,
+  OP_UNSUBSCRIBE,
+} from '../protocol/constants.js';
+import {
+  encodeBye,
+  encodeNop,
+  encodePublish,
+  encodeReplBody,
+  encodeReplTopic,
+  encodeSubscribe,
+  encodeUnsubscribe,
+} from '../protocol/encode.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { openConnection, type OpenedConnection } from './connect.js';
+import { ControlChannel } from './control-channel.js';
+import { DataChannel, type Message } from './data-channel.js';
+import { Fifo } from './fifo.js';
+import { MessageQueue } from './message-queue.js';
+import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
+import { Reconnector } from './reconnect.js';
+import {
+  describeRequest,
+  settleError,
+  timeoutError,
+  type Request,
+  type RequestOptions,
+} from './request.js';
+
+export type Payload = Buffer | Uint8Array | string;
+
+export interface PublishOptions extends RequestOptions {
+  /** Priority byte, default 0x7f (the server passes it through unchanged). */
+  readonly priority?: number;
+}
+
+export interface ClientEvents {
+  message: [msg: Message];
+  disconnect: [err: PsrtError];
+  reconnect: [];
+  close: [err: PsrtError | null];
+  error: [err: PsrtError];
+}
+
+type State = 'connected' | 'reconnecting' | 'closing' | 'closed';
+
+export class PsrtClient extends EventEmitter<ClientEvents> {
+  private state: State = 'connected';
+  private control: ControlChannel | null = null;
+  private data: DataChannel | null = null;
+  /** Requests made while reconnecting; sent once the new connection is up. */
+  private readonly parked = new Fifo<Request>();
+  /** Current subscriptions, kept only when reconnect is on (needed to re-subscribe). */
+  private readonly subscriptions: Set<string> | null;
+  private readonly inbox: MessageQueue;
+  private iterating = 0;
+  private readonly reconnector: Reconnector | null;
+
+  /** Connects (control socket, login, data socket) within `timeout`. */
+  static async connect(options: ClientOptions): Promise<PsrtClient> {
+    const opts = resolveOptions(options);
+    const opened = await openConnection(opts, options.signal);
+    const client = new PsrtClient(opts);
+    client.attach(opened);
+    return client;
+  }
+
+  private constructor(private readonly opts: ResolvedOptions) {
+    super();
+    this.inbox = new MessageQueue(opts.queueSize, () => this.data?.resume());
+    this.subscriptions = opts.reconnect !== null ? new Set() : null;
+    this.reconnector =
+      opts.reconnect !== null
+        ? new Reconnector(opts.reconnect, () => openConnection(opts), {
+            attach: (c) => {
+              this.attach(c);
+            },
+            resubscribe: () => this.resubscribe(),
+            reconnected: () => {
+              this.reconnected();
+            },
+            drop: (err) => {
+              this.control?.close(err, err);
+            },
+            giveUp: (err) => {
+              this.finish(err);
+            },
+          })
+        : null;
+  }
+
+  /** True while the control connection is up and usable. */
+  get connected(): boolean {
+    return this.state === 'connected' && this.control?.isOpen === true;
+  }
+
+  /** Subscribes to one topic or, with an array, to many in one request (bulk). */
+  async subscribe(topic: string | readonly string[], opts?: RequestOptions): Promise<void> {
+    const topics = typeof topic === 'string' ? [topic] : topic;
+    if (topics.length === 0) return;
+    checkTopics(topics);
+    await this.call(OP_SUBSCRIBE, topic, encodeSubscribe(topics), null, opts);
+    if (this.subscriptions !== null) for (const t of topics) this.subscriptions.add(t);
+  }
+
+  async unsubscribe(topic: string | readonly string[], opts?: RequestOptions): Promise<void> {
+    const topics = typeof topic === 'string' ? [topic] : topic;
+    if (topics.length === 0) return;
+    checkTopics(topics);
+    await this.call(OP_UNSUBSCRIBE, topic, encodeUnsubscribe(topics), null, opts);
+    if (this.subscriptions !== null) for (const t of topics) this.subscriptions.delete(t);
+  }
+
+  /** Publishes; resolves when the server has accepted (enqueued) the message. */
+  publish(topic: string, payload: Payload, opts?: PublishOptions): Promise<void> {
+    const bad = publishTopicError(topic);
+    if (bad !== null) return Promise.reject(bad);
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const frame = encodePublish(opts?.priority ?? DEFAULT_PRIORITY, topic, bytes);
+    return this.call(OP_PUBLISH, topic, frame, null, opts);
+  }
+
+  /**
+   * Replication publish (PROTOCOL.md §5.7; needs a `replicator` ACL). Resolves on `E0` (nobody
+   * subscribed there) or on the final `01`. Other requests wait while it is between stages.
+   */
+  publishRepl(
+    topic: string,
+    payload: Payload,
+    timestampNs: bigint,
+    opts?: PublishOptions,
+  ): Promise<void> {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const body = encodeReplBody(opts?.priority ?? DEFAULT_PRIORITY, timestampNs, bytes);
+    return this.call(OP_PUBLISH_REPL, topic, encodeReplTopic(topic), body, opts);
+  }
+
+  /** Explicit NOP round trip. */
+  ping(opts?: RequestOptions): Promise<void> {
+    return this.call(OP_NOP, undefined, encodeNop(), null, opts);
+  }
+
+  /** Sends BYE after all pending requests and closes once the server confirms. */
+  async bye(opts?: RequestOptions): Promise<void> {
+    const control = this.control;
+    if (this.state !== 'connected' || control === null) {
+      this.close();
+      return;
+    }
+    this.state = 'closing';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        control.bye(this.makeRequest(OP_BYE, undefined, encodeBye(), null, opts, resolve, reject));
+      });
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Closes both sockets at once without BYE (like dropping the Rust client). */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.reconnector?.cancel();
+    this.control?.close(null, new PsrtError(ErrorCode.NotConnected, 'client closed'));
+    this.finish(null);
+  }
+
+  /**
+   * Received messages as an async iterator with back-pressure. Messages are buffered (up to
+   * `queueSize`) while an iterator is open or while no `message` listener is attached, so
+   * nothing is lost between subscribe() and the start of iteration. The iterator ends after
+   * bye()/close() and throws the error that ended the client.
+   */
+  messages(): AsyncIterableIterator<Message, undefined, undefined> {
+    this.iterating++;
+    let open = true;
+    const finish = (): Promise<IteratorResult<Message>> => {
+      if (open) {
+        open = false;
+        this.iterating--;
+        this.inbox.release();
+      }
+      return Promise.resolve({ value: undefined, done: true });
+    };
+    const iterator: AsyncIterableIterator<Message, undefined, undefined> = {
+      next: () => (open ? this.inbox.next() : finish()),
+      return: finish,
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  private makeRequest(
+    op: number,
+    subject: Request['subject'],
+    frame: Buffer,
+    stage2: Buffer | null,
+    opts: RequestOptions | undefined,
+    resolve: () => void,
+    reject: (e: Error) => void,
+  ): Request {
+    const custom = opts?.timeout;
+    const timeoutMs = custom === undefined ? this.opts.timeoutMs : custom * 1000;
+    const req: Request = {
+      op,
+      subject,
+      frame,
+      stage2,
+      stage: 0,
+      deadline: custom === undefined ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY,
+      settled: false,
+      timer: undefined,
+      internal: false,
+      resolve,
+      reject,
+      cleanup: undefined,
+    };
+    if (custom !== undefined) {
+      req.timer = setTimeout(() => {
+        settleError(req, timeoutError(req, timeoutMs));
+      }, timeoutMs);
+    }
+    if (opts?.signal !== undefined) watchSignal(req, opts.signal);
+    return req;
+  }
+
+  private call(
+    op: number,
+    subject: Request['subject'],
+    frame: Buffer,
+    stage2: Buffer | null,
+    opts: RequestOptions | undefined,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const req = this.makeRequest(op, subject, frame, stage2, opts, resolve, reject);
+      if (req.settled) return; // signal already aborted
+      if (this.state === 'connected' && this.control !== null) this.control.submit(req);
+      else if (this.state === 'reconnecting') this.park(req);
+      else settleError(req, new PsrtError(ErrorCode.NotConnected, `${describeRequest(req)}: not connected`));
+    });
+  }
+
+  private park(req: Request): void {
+    if (req.deadline !== Number.POSITIVE_INFINITY) {
+      const left = Math.max(0, req.deadline - performance.now());
+      req.timer = setTimeout(() => {
+        settleError(req, timeoutError(req, this.opts.timeoutMs));
+      }, left);
+    }
+    this.parked.push(req);
+  }
+
+  private attach(c: OpenedConnection): void {
+    const control = new ControlChannel(
+      c.control.socket,
+      c.control.surplus,
+      {
+        timeoutMs: this.opts.timeoutMs,
+        maxInFlight: this.opts.queueSize,
+        keepAliveMs: this.opts.keepAliveMs,
+      },
+      (err) => {
+        this.controlEnded(control, err);
+      },
+    );
+    this.control = control;
+    if (c.data === null) return;
+    this.data = new DataChannel(c.data.socket, c.data.surplus, this.opts.dataIdleMs, this.deliver, (err) => {
+      // A broken data stream ends the whole connection, as in the reference. While closing,
+      // the server may close the data socket before our BYE reply is read: not an error.
+      if (this.state === 'closing' || this.state === 'closed') return;
+      if (this.control === control) control.sendByeAndClose(err);
+    });
+  }
+
+  private readonly deliver = (msg: Message): boolean => {
+    const listeners = this.listenerCount('message');
+    if (listeners > 0) this.emit('message', msg);
+    if (this.iterating > 0 || listeners === 0) return this.inbox.push(msg);
+    return true;
+  };
+
+  private controlEnded(control: ControlChannel, err: PsrtError | null): void {
+    if (this.control !== control) return; // an older connection
+    this.control = null;
+    this.data?.close();
+    this.data = null;
+    if (err === null || this.state === 'closing' || this.state === 'closed') {
+      this.finish(null);
+    } else if (this.state === 'reconnecting') {
+      // Lost again while re-subscribing: the reconnector sees the failed request and retries.
+    } else if (this.reconnector !== null) {
+      this.state = 'reconnecting';
+      this.emit('disconnect', err);
+      this.reconnector.start();
+    } else {
+      this.finish(err);
+    }
+  }
+
+  /** Re-subscribes everything in bulk requests of bounded size. */
+  private async resubscribe(): Promise<void> {
+    const control = this.control;
+    if (control === null || this.subscriptions === null) return;
+    const all = [...this.subscriptions];
+    const chunks: Promise<void>[] = [];
+    for (let i = 0; i < all.length; i += 1000) {
+      const part = all.slice(i, i + 1000);
+      chunks.push(
+        new Promise<void>((resolve, reject) => {
+          control.submit(this.makeRequest(OP_SUBSCRIBE, part, encodeSubscribe(part), null, undefined, resolve, reject));
+        }),
+      );
+    }
+    await Promise.all(chunks);
+  }
+
+  private reconnected(): void {
+    this.state = 'connected';
+    const control = this.control;
+    for (const req of this.parked.drain()) {
+      if (req.settled) continue;
+      if (req.deadline !== Number.POSITIVE_INFINITY) {
+        clearTimeout(req.timer);
+        req.timer = undefined;
+      }
+      if (control !== null) control.submit(req);
+    }
+    this.emit('reconnect');
+  }
+
+  private finish(err: PsrtError | null): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.data?.close();
+    this.data = null;
+    const pending = err ?? new PsrtError(ErrorCode.NotConnected, 'client closed');
+    for (const req of this.parked.drain()) settleError(req, pending);
+    this.inbox.end(err);
+    this.emit('close', err);
+    if (err !== null && this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+function watchSignal(req: Request, signal: AbortSignal): void {
+  const abort = (): void => {
+    const reason: unknown = signal.reason;
+    settleError(req, reason instanceof Error ? reason : new Error('operation aborted'));
+  };
+  if (signal.aborted) {
+    abort();
+    return;
+  }
+  signal.addEventListener('abort', abort, { once: true });
+  req.cleanup = () => {
+    signal.removeEventListener('abort', abort);
+  };
+}
+
+/** A NUL would break the framing; an empty topic makes the server drop the connection. */
+function checkTopics(topics: readonly string[]): void {
+  for (const t of topics) {
+    if (t === '' || t.includes('\0')) {
+      throw new PsrtError(ErrorCode.InvalidDataBlock, `invalid topic ${JSON.stringify(t)}`);
+    }
+  }
+}
+
+/**
+ * Rejected locally because the server would close the whole connection (PROTOCOL.md §5.6):
+ * empty topic, NUL, or a wildcard character anywhere.
+ */
+function publishTopicError(topic: string): PsrtError | null {
+  if (topic === '' || topic.includes('\0')) {
+    return new PsrtError(ErrorCode.InvalidDataBlock, `invalid topic ${JSON.stringify(topic)}`);
+  }
+  if (topic.includes('+') || topic.includes('#')) {
+    return new PsrtError(ErrorCode.WildcardInPublish, `wildcards are not allowed in a publish topic: ${topic}`);
+  }
+  return null;
+}
+

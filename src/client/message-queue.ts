@@ -1,0 +1,83 @@
+/**
+ * The bounded buffer behind `client.messages()`: an async iterator with back-pressure. When it
+ * holds `capacity` messages the data socket is paused; it resumes once the consumer has taken
+ * half of them (hysteresis, so a slow consumer does not toggle the socket for every message).
+ */
+import { Fifo } from './fifo.js';
+import type { Message } from './data-channel.js';
+
+interface Waiter {
+  readonly resolve: (r: IteratorResult<Message>) => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class MessageQueue {
+  private readonly items = new Fifo<Message>();
+  private waiter: Waiter | null = null;
+  private finished = false;
+  private failure: Error | null = null;
+  private full = false;
+
+  constructor(
+    private readonly capacity: number,
+    /** Called when a full buffer has drained to half. */
+    private readonly onSpace: () => void,
+  ) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Returns false when the buffer is now full (the producer should pause). */
+  push(msg: Message): boolean {
+    if (this.finished) return true;
+    const w = this.waiter;
+    if (w !== null) {
+      this.waiter = null;
+      w.resolve({ value: msg, done: false });
+      return true;
+    }
+    this.items.push(msg);
+    if (this.items.length >= this.capacity) this.full = true;
+    return !this.full;
+  }
+
+  /** No more messages; `err` is thrown to the consumer after the buffered ones. */
+  end(err: Error | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.failure = err;
+    const w = this.waiter;
+    this.waiter = null;
+    if (w === null) return;
+    if (err !== null) w.reject(err);
+    else w.resolve({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    const msg = this.items.shift();
+    if (msg !== undefined) {
+      if (this.full && this.items.length <= this.capacity / 2) {
+        this.full = false;
+        this.onSpace();
+      }
+      return Promise.resolve({ value: msg, done: false });
+    }
+    if (this.finished) {
+      const err = this.failure;
+      this.failure = null; // thrown once; later calls just report the end
+      return err !== null ? Promise.reject(err) : Promise.resolve({ value: undefined, done: true });
+    }
+    if (this.waiter !== null) return Promise.reject(new Error('messages(): concurrent next()'));
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** Wakes a pending next() with the end of iteration (consumer called return()). */
+  release(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.resolve({ value: undefined, done: true });
+  }
+}

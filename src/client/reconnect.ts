@@ -1,0 +1,111 @@
+/**
+ * Optional automatic reconnect (off by default, the reference has none): after an unexpected
+ * loss, retry the whole handshake with exponential back-off, re-subscribe, then release the
+ * requests made meanwhile. Messages published while disconnected are lost (PSRT delivery is
+ * at most once).
+ */
+import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
+import type { OpenedConnection } from './connect.js';
+import type { ResolvedReconnect } from './options.js';
+
+export interface ReconnectHooks {
+  /** Install a freshly opened connection. */
+  attach(c: OpenedConnection): void;
+  /** Re-subscribe on the installed connection. */
+  resubscribe(): Promise<void>;
+  /** Close the installed connection after a failed re-subscribe. */
+  drop(err: PsrtError): void;
+  /** Back in business. */
+  reconnected(): void;
+  /** `maxAttempts` reached. */
+  giveUp(err: PsrtError): void;
+}
+
+export class Reconnector {
+  private running = false;
+  private cancelled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly cfg: ResolvedReconnect,
+    private readonly open: () => Promise<OpenedConnection>,
+    private readonly hooks: ReconnectHooks,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.cancelled = false;
+    void this.loop();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    clearTimeout(this.timer);
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    let delay = this.cfg.initialDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      await this.sleep(delay);
+      if (this.cancelled) break;
+      const err = await this.attempt();
+      if (err === null || this.isCancelled()) break;
+      if (attempt >= this.cfg.maxAttempts) {
+        this.running = false;
+        this.hooks.giveUp(err);
+        return;
+      }
+      delay = Math.min(delay * this.cfg.factor, this.cfg.maxDelayMs);
+    }
+    this.running = false;
+  }
+
+  /** One try; null on success. */
+  private async attempt(): Promise<PsrtError | null> {
+    let c: OpenedConnection;
+    try {
+      c = await this.open();
+    } catch (err) {
+      return asPsrt(err);
+    }
+    if (this.cancelled) {
+      c.control.socket.destroy();
+      c.data?.socket.destroy();
+      return null;
+    }
+    this.hooks.attach(c);
+    try {
+      await this.hooks.resubscribe();
+    } catch (err) {
+      const e = asPsrt(err);
+      // Refused topics (ACL changed meanwhile) do not make the connection unusable.
+      if (e.code !== ErrorCode.AccessDenied && e.code !== ErrorCode.ServerError) {
+        this.hooks.drop(e);
+        return e;
+      }
+    }
+    if (this.isCancelled()) return null;
+    this.running = false;
+    this.hooks.reconnected();
+    return null;
+  }
+
+  /** Re-read after awaits (close() may have been called meanwhile). */
+  private isCancelled(): boolean {
+    return this.cancelled;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
+  }
+}
+
+function asPsrt(err: unknown): PsrtError {
+  return isPsrtError(err) ? err : new PsrtError(ErrorCode.Io, String(err));
+}

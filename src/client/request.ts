@@ -1,0 +1,86 @@
+/**
+ * One control-socket request and its settlement. Requests are plain objects so that tens of
+ * thousands of pipelined publishes cost one small allocation each.
+ */
+import {
+  OP_BYE,
+  OP_NOP,
+  OP_PUBLISH,
+  OP_PUBLISH_REPL,
+  OP_SUBSCRIBE,
+  OP_UNSUBSCRIBE,
+} from '../protocol/constants.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+
+export interface RequestOptions {
+  /** Seconds; default: the client's timeout. Counts from the call, queueing included. */
+  readonly timeout?: number;
+  /** Rejects the operation (it is not sent if still queued; a sent one cannot be recalled). */
+  readonly signal?: AbortSignal;
+}
+
+export interface Request {
+  /** Op code, for messages. */
+  readonly op: number;
+  /** Topic(s) concerned, for messages. */
+  readonly subject: string | readonly string[] | undefined;
+  /** Stage-1 bytes (the whole request for everything except PUBLISH_REPL). */
+  readonly frame: Buffer;
+  /** PUBLISH_REPL body, sent after the server's `02`. */
+  readonly stage2: Buffer | null;
+  /** 0 queued, 1 written, 2 PUBLISH_REPL body written. */
+  stage: number;
+  /** performance.now() ms; Infinity when the request has its own timer. */
+  readonly deadline: number;
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+  /** Keep-alive NOP: its timeout means the server is gone. */
+  readonly internal: boolean;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  /** Detaches the AbortSignal listener, if any. */
+  cleanup: (() => void) | undefined;
+}
+
+const OP_NAMES: Readonly<Record<number, string>> = {
+  [OP_NOP]: 'ping',
+  [OP_PUBLISH]: 'publish',
+  [OP_SUBSCRIBE]: 'subscribe',
+  [OP_UNSUBSCRIBE]: 'unsubscribe',
+  [OP_PUBLISH_REPL]: 'publish_repl',
+  [OP_BYE]: 'bye',
+};
+
+export function describeRequest(req: Pick<Request, 'op' | 'subject'>): string {
+  const name = OP_NAMES[req.op] ?? `op ${req.op}`;
+  const s = req.subject;
+  if (s === undefined) return name;
+  return `${name} ${typeof s === 'string' ? s : s.join(', ')}`;
+}
+
+export function settleOk(req: Request): void {
+  if (req.settled) return;
+  req.settled = true;
+  if (req.timer !== undefined) clearTimeout(req.timer);
+  req.cleanup?.();
+  req.resolve();
+}
+
+export function settleError(req: Request, err: Error): void {
+  if (req.settled) return;
+  req.settled = true;
+  if (req.timer !== undefined) clearTimeout(req.timer);
+  req.cleanup?.();
+  req.reject(err);
+}
+
+export function timeoutError(req: Request, timeoutMs: number): PsrtError {
+  return new PsrtError(
+    ErrorCode.Timeout,
+    `${describeRequest(req)}: no reply within ${timeoutMs / 1000}s`,
+  );
+}
+
+export function hex(code: number): string {
+  return code.toString(16).padStart(2, '0');
+}

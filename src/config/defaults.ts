@@ -1,0 +1,72 @@
+/**
+ * Defaults (SERVER.md §3, Decision 4): keys the reference requires but that have an obvious
+ * meaning when absent take the Debian package's values; absent paths (pid_file, license,
+ * bind_udp) mean "none", never a guessed location or an unexpected open UDP port.
+ */
+import type { ServerConfig } from './schema.js';
+
+/** Searched in this order when `-C` is not given (§2.1). */
+export const DEFAULT_CONFIG_PATHS: readonly string[] = ['/etc/psrtd/config.yml', '/usr/local/etc/psrtd/config.yml'];
+
+export const DEFAULTS = {
+  workers: 1,
+  latencyWarn: 50_000,
+  dataQueue: 1024,
+  maxTopicDepth: 32,
+  maxPubSize: 1_100_000,
+  maxTopicLength: 1_000_000,
+  /** Extension keys. */
+  dataDrainTimeout: 1.0,
+  maxConnections: 10_000,
+  dataQueueBytes: 64 * 1024 * 1024,
+  udpFrameSize: 4096,
+  /** proto.timeout when absent (the reference's built-in default; shipped configs say 10). */
+  timeout: 5.0,
+  fips: false,
+} as const;
+
+/** The ACL of the Debian package: anonymous may do everything and read stats. */
+export const EMBEDDED_ACL_TEXT = '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\n';
+
+/**
+ * Used when no config file exists (psrt-node extension; the reference exits): loopback TCP
+ * only, no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
+ */
+export function embeddedDefaultConfig(): ServerConfig {
+  return {
+    file: undefined,
+    configDir: process.cwd(),
+    server: {
+      workers: DEFAULTS.workers,
+      latencyWarn: DEFAULTS.latencyWarn,
+      dataQueue: DEFAULTS.dataQueue,
+      maxTopicDepth: DEFAULTS.maxTopicDepth,
+      maxPubSize: DEFAULTS.maxPubSize,
+      maxTopicLength: DEFAULTS.maxTopicLength,
+      pidFile: undefined,
+      bindStats: undefined,
+      license: undefined,
+      dataDrainTimeout: DEFAULTS.dataDrainTimeout,
+      maxConnections: DEFAULTS.maxConnections,
+      dataQueueBytes: DEFAULTS.dataQueueBytes,
+    },
+    proto: {
+      bind: [{ kind: 'tcp', address: '127.0.0.1:2873', host: '127.0.0.1', port: 2873 }],
+      bindUdp: [],
+      udpFrameSize: DEFAULTS.udpFrameSize,
+      timeout: 10,
+      tlsPkcs12: undefined,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      fips: false,
+      allowNoTls: true,
+    },
+    auth: {
+      allowAnonymous: true,
+      passwordFile: undefined,
+      keyFile: undefined,
+      acl: { kind: 'inline', name: '<embedded ACL>', text: EMBEDDED_ACL_TEXT },
+    },
+    cluster: undefined,
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * Reading config.yml (SERVER.md §3.1): YAML → strict validation → defaults → path resolution.
+ * Every error is a PsrtError(Config) of the form `<file>: <key path>: <problem>`.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { configError, fsErrorText, parseYamlText, validate } from '../auth/yaml-validate.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { DEFAULTS } from './defaults.js';
+import {
+  rawConfigSchema,
+  type AuthSection,
+  type BindAddress,
+  type HostPort,
+  type ProtoSection,
+  type RawConfig,
+  type ServerConfig,
+  type ServerSection,
+} from './schema.js';
+
+/** The Rust client and the reference treat these suffixes as Unix socket paths. */
+export function isUnixSocketPath(s: string): boolean {
+  return s.endsWith('.sock') || s.endsWith('.socket');
+}
+
+/**
+ * §3.1: the config file's directory, canonicalised. A path without a leading `.` or `/` gets
+ * `./` first (so `config.yml` lives in `.`). Falls back to the plain absolute directory when it
+ * does not exist (text parsed from memory in tests).
+ */
+export function configDirOf(file: string): string {
+  const f = file.startsWith('/') || file.startsWith('.') ? file : `./${file}`;
+  const dir = dirname(f);
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+}
+
+/** §3.1: values starting with `/` or `.` are used as is (`./x` is relative to the CWD). */
+export function resolveConfigPath(value: string, configDir: string): string {
+  return value.startsWith('/') || value.startsWith('.') ? value : join(configDir, value);
+}
+
+/**
+ * `host:port` as Rust's `ToSocketAddrs` for strings accepts it: split at the last `:`, port a
+ * decimal u16, host non-empty (`[v6]` brackets removed). Host names are resolved when binding.
+ */
+export function parseHostPort(s: string): HostPort | undefined {
+  const colon = s.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  let host = s.slice(0, colon);
+  const portText = s.slice(colon + 1);
+  if (!/^\d{1,5}$/.test(portText)) return undefined;
+  const port = Number(portText);
+  if (port > 65535) return undefined;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host === '' || /\s/.test(host)) return undefined;
+  return { address: s, host, port };
+}
+
+function list(v: string | readonly string[] | null | undefined): readonly string[] {
+  if (v === undefined || v === null) return [];
+  return typeof v === 'string' ? [v] : v;
+}
+
+function hostPortOrThrow(s: string, file: string, key: string, what: string): HostPort {
+  const hp = parseHostPort(s);
+  if (hp === undefined) throw configError(file, key, `expected ${what}, got ${JSON.stringify(s)}`);
+  return hp;
+}
+
+function bindList(v: RawConfig['proto']['bind'], file: string, dir: string): BindAddress[] {
+  return list(v).map((s, i) => {
+    if (isUnixSocketPath(s)) return { kind: 'unix', path: resolveConfigPath(s, dir) };
+    const what = 'host:port or a Unix socket path ending in .sock/.socket';
+    return { kind: 'tcp', ...hostPortOrThrow(s, file, `proto.bind[${i}]`, what) };
+  });
+}
+
+function optPath(v: string | null | undefined, dir: string): string | undefined {
+  return v === undefined || v === null ? undefined : resolveConfigPath(v, dir);
+}
+
+function serverSection(raw: RawConfig['server'], file: string, dir: string): ServerSection {
+  if (raw.data_queue === 0) {
+    throw configError(file, 'server.data_queue', 'must be at least 1 (a queue of 0 messages would drop every data socket)');
+  }
+  let bindStats: HostPort | undefined;
+  if (raw.bind_stats !== undefined && raw.bind_stats !== null) {
+    // The reference needs a literal socket address here (no host names).
+    bindStats = hostPortOrThrow(raw.bind_stats, file, 'server.bind_stats', 'an IP:port address such as 0.0.0.0:8880');
+    if (isIP(bindStats.host) === 0) {
+      throw configError(file, 'server.bind_stats', `expected an IP address, not a host name, got ${JSON.stringify(raw.bind_stats)}`);
+    }
+  }
+  return {
+    workers: raw.workers ?? DEFAULTS.workers,
+    latencyWarn: raw.latency_warn ?? DEFAULTS.latencyWarn,
+    dataQueue: raw.data_queue ?? DEFAULTS.dataQueue,
+    maxTopicDepth: raw.max_topic_depth ?? DEFAULTS.maxTopicDepth,
+    maxPubSize: raw.max_pub_size ?? DEFAULTS.maxPubSize,
+    maxTopicLength: raw.max_topic_length ?? DEFAULTS.maxTopicLength,
+    pidFile: raw.pid_file ?? undefined, // verbatim, never resolved (§2.4)
+    bindStats,
+    license: optPath(raw.license, dir),
+    dataDrainTimeout: raw.data_drain_timeout ?? DEFAULTS.dataDrainTimeout,
+    maxConnections: raw.max_connections ?? DEFAULTS.maxConnections,
+    dataQueueBytes: raw.data_queue_bytes ?? DEFAULTS.dataQueueBytes,
+  };
+}
+
+function protoSection(raw: RawConfig['proto'], file: string, dir: string): ProtoSection {
+  const hasCert = raw.tls_cert !== undefined && raw.tls_cert !== null;
+  if (hasCert && (raw.tls_key === undefined || raw.tls_key === null)) {
+    throw configError(file, 'proto.tls_key', 'required when proto.tls_cert is set');
+  }
+  const udpWhat = 'host:port (UDP has no Unix sockets)';
+  return {
+    bind: bindList(raw.bind, file, dir),
+    bindUdp: list(raw.bind_udp).map((s, i) => hostPortOrThrow(s, file, `proto.bind_udp[${i}]`, udpWhat)),
+    udpFrameSize: raw.udp_frame_size ?? DEFAULTS.udpFrameSize,
+    timeout: raw.timeout ?? DEFAULTS.timeout,
+    tlsPkcs12: optPath(raw.tls_pkcs12, dir),
+    tlsCert: optPath(raw.tls_cert, dir),
+    tlsKey: optPath(raw.tls_key, dir),
+    fips: raw.fips ?? DEFAULTS.fips,
+    allowNoTls: raw.allow_no_tls,
+  };
+}
+
+function authSection(raw: RawConfig['auth'], dir: string): AuthSection {
+  return {
+    allowAnonymous: raw.allow_anonymous,
+    passwordFile: optPath(raw.password_file, dir),
+    keyFile: optPath(raw.key_file, dir),
+    acl: { kind: 'file', path: resolveConfigPath(raw.acl, dir) },
+  };
+}
+
+/**
+ * Parses config text. `file` names the file in error messages and anchors relative paths
+ * (its directory, canonicalised when it exists).
+ */
+export function parseConfigText(text: string, file: string): ServerConfig {
+  const data = parseYamlText(text, file);
+  const raw = validate(rawConfigSchema, data, file);
+  const dir = configDirOf(file);
+  const cluster = raw.cluster ?? undefined;
+  return {
+    file,
+    configDir: dir,
+    server: serverSection(raw.server, file, dir),
+    proto: protoSection(raw.proto, file, dir),
+    auth: authSection(raw.auth, dir),
+    cluster: cluster === undefined ? undefined : { config: resolveConfigPath(cluster.config, dir) },
+  };
+}
+
+/** Reads and parses a config file; a read failure is `Unable to read config (<file>: …)`. */
+export function loadConfigFile(path: string): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PsrtError(ErrorCode.Config, `Unable to read config (${path}: ${fsErrorText(e)})`, { cause: e });
+  }
+  return parseConfigText(text, path);
+}

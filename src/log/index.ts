@@ -1,0 +1,11 @@
+export {
+  createLogger,
+  createMemoryLogger,
+  formatTimestamp,
+  type LogLevel,
+  type LogRecord,
+  type Logger,
+  type LoggerOptions,
+  type MemoryLogger,
+  nullLogger,
+} from './logger.js';

@@ -1,0 +1,100 @@
+/**
+ * An append-only queue of received chunks that frames are cut from.
+ *
+ * Frames that lie inside one received chunk are returned as zero-copy views (`subarray`), so a
+ * read carrying many small frames is parsed without copying; only frames that straddle chunk
+ * boundaries are concatenated.
+ */
+export class ByteQueue {
+  private chunks: Buffer[] = [];
+  /** Read offset inside chunks[0]. */
+  private offset = 0;
+  private total = 0;
+
+  get length(): number {
+    return this.total;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  /** Byte at logical position `index` (caller guarantees index < length). */
+  byteAt(index: number): number {
+    let i = index + this.offset;
+    for (const chunk of this.chunks) {
+      if (i < chunk.length) return chunk[i] ?? 0;
+      i -= chunk.length;
+    }
+    return 0;
+  }
+
+  /** u32 LE at logical position `index` (caller guarantees index + 4 <= length). */
+  u32At(index: number): number {
+    const first = this.chunks[0];
+    const at = index + this.offset;
+    if (first !== undefined && at + 4 <= first.length) return first.readUInt32LE(at);
+    return (
+      (this.byteAt(index) |
+        (this.byteAt(index + 1) << 8) |
+        (this.byteAt(index + 2) << 16)) +
+      this.byteAt(index + 3) * 0x1000000
+    );
+  }
+
+  /** Removes and returns the next `n` bytes (caller guarantees n <= length). */
+  take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first === undefined || n === 0) return Buffer.alloc(0);
+    const end = this.offset + n;
+    if (end <= first.length) {
+      const view = first.subarray(this.offset, end);
+      this.advance(n, first.length);
+      return view;
+    }
+    return this.takeCopy(n);
+  }
+
+  /** Drops the next `n` bytes (caller guarantees n <= length). */
+  skip(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const first = this.chunks[0];
+      if (first === undefined) return;
+      const avail = first.length - this.offset;
+      const step = Math.min(avail, left);
+      this.advance(step, first.length);
+      left -= step;
+    }
+  }
+
+  /** Removes and returns everything buffered (used to hand surplus bytes to the next stage). */
+  drain(): Buffer {
+    return this.take(this.total);
+  }
+
+  private advance(n: number, firstLength: number): void {
+    this.offset += n;
+    this.total -= n;
+    if (this.offset === firstLength) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+
+  private takeCopy(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let written = 0;
+    while (written < n) {
+      const first = this.chunks[0];
+      if (first === undefined) break;
+      const step = Math.min(first.length - this.offset, n - written);
+      first.copy(out, written, this.offset, this.offset + step);
+      written += step;
+      this.advance(step, first.length);
+    }
+    return out;
+  }
+}

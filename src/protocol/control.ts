@@ -1,0 +1,166 @@
+/**
+ * Server-side decoding of control-socket requests (PROTOCOL.md §5). Many requests are cut from
+ * one read; every LEN is checked against its limit as soon as the 4 length bytes are visible,
+ * before any body is buffered.
+ */
+import type { ByteQueue } from './byte-queue.js';
+import {
+  OP_BYE,
+  OP_NOP,
+  OP_PUBLISH,
+  OP_PUBLISH_REPL,
+  OP_SUBSCRIBE,
+  OP_UNSUBSCRIBE,
+} from './constants.js';
+import { ErrorCode, PsrtError } from './errors.js';
+import { decodeUtf8 } from './handshake.js';
+
+export interface ControlLimits {
+  /** server.max_pub_size: limit of a PUBLISH LEN and of a PUBLISH_REPL body LEN. */
+  readonly maxPubSize: number;
+  /** server.max_topic_length: limit of a (UN)SUBSCRIBE LEN and of a PUBLISH_REPL topic LEN. */
+  readonly maxTopicLength: number;
+}
+
+export type ControlRequest =
+  | { readonly kind: 'nop' }
+  | { readonly kind: 'bye' }
+  /** body = topic 00 payload, exactly LEN bytes (validated later, after counting). */
+  | { readonly kind: 'publish'; readonly priority: number; readonly body: Buffer }
+  | { readonly kind: 'subscribe' | 'unsubscribe'; readonly topics: readonly string[] }
+  | { readonly kind: 'repl-topic'; readonly topic: string }
+  | {
+      readonly kind: 'repl-body';
+      readonly priority: number;
+      readonly timestampNs: bigint;
+      readonly payload: Buffer;
+    };
+
+const NOP: ControlRequest = { kind: 'nop' };
+const BYE: ControlRequest = { kind: 'bye' };
+
+export class ControlDecoder {
+  private expectingReplBody = false;
+
+  constructor(
+    private readonly queue: ByteQueue,
+    private readonly limits: ControlLimits,
+  ) {}
+
+  /** After answering `02` to a PUBLISH_REPL topic, the next bytes are its stage-2 body. */
+  expectReplBody(): void {
+    this.expectingReplBody = true;
+  }
+
+  /** True when some bytes of an unfinished request are buffered. */
+  get hasPartial(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** The next complete request, or null when more bytes are needed. Throws on violations. */
+  next(): ControlRequest | null {
+    const q = this.queue;
+    if (q.length === 0) return null;
+    if (this.expectingReplBody) return this.nextReplBody();
+    const op = q.byteAt(0);
+    switch (op) {
+      case OP_NOP:
+        q.skip(1);
+        return NOP;
+      case OP_BYE:
+        q.skip(1);
+        return BYE;
+      case OP_PUBLISH:
+        return this.nextPublish();
+      case OP_SUBSCRIBE:
+      case OP_UNSUBSCRIBE:
+        return this.nextTopicList(op === OP_SUBSCRIBE ? 'subscribe' : 'unsubscribe');
+      case OP_PUBLISH_REPL:
+        return this.nextReplTopic();
+      default:
+        throw new PsrtError(ErrorCode.InvalidOperation, `Invalid operation: ${op}`);
+    }
+  }
+
+  private nextPublish(): ControlRequest | null {
+    const q = this.queue;
+    if (q.length < 6) return null;
+    const len = checkedLength(q.u32At(2), this.limits.maxPubSize);
+    if (q.length < 6 + len) return null;
+    const priority = q.byteAt(1);
+    q.skip(6);
+    return { kind: 'publish', priority, body: q.take(len) };
+  }
+
+  private nextTopicList(kind: 'subscribe' | 'unsubscribe'): ControlRequest | null {
+    const q = this.queue;
+    if (q.length < 5) return null;
+    const len = checkedLength(q.u32At(1), this.limits.maxTopicLength);
+    if (q.length < 5 + len) return null;
+    q.skip(5);
+    return { kind, topics: splitTopicList(q.take(len)) };
+  }
+
+  private nextReplTopic(): ControlRequest | null {
+    const q = this.queue;
+    if (q.length < 5) return null;
+    const len = checkedLength(q.u32At(1), this.limits.maxTopicLength);
+    if (q.length < 5 + len) return null;
+    q.skip(5);
+    return { kind: 'repl-topic', topic: decodeUtf8(q.take(len)) };
+  }
+
+  private nextReplBody(): ControlRequest | null {
+    const q = this.queue;
+    if (q.length < 13) return null;
+    const len = checkedLength(q.u32At(9), this.limits.maxPubSize);
+    if (q.length < 13 + len) return null;
+    const head = q.take(13);
+    this.expectingReplBody = false;
+    return {
+      kind: 'repl-body',
+      priority: head[0] ?? 0,
+      timestampNs: head.readBigUInt64LE(1),
+      payload: q.take(len),
+    };
+  }
+}
+
+function checkedLength(len: number, limit: number): number {
+  if (len > limit) throw new PsrtError(ErrorCode.FrameTooLong, `Frame too long (${len})`);
+  return len;
+}
+
+/**
+ * Splits a (un)subscribe body on every 00, ignoring empty pieces. All pieces are decoded before
+ * any is returned, so one bad piece rejects the whole request (PROTOCOL.md §5.4).
+ */
+export function splitTopicList(body: Buffer): string[] {
+  const topics: string[] = [];
+  let start = 0;
+  while (start <= body.length) {
+    let end = body.indexOf(0, start);
+    if (end < 0) end = body.length;
+    if (end > start) topics.push(decodeUtf8(body.subarray(start, end)));
+    start = end + 1;
+  }
+  return topics;
+}
+
+export interface PublishBody {
+  /** Raw topic as sent (not normalised). */
+  readonly topic: string;
+  /** Offset of the payload inside the body (just after the 00). */
+  readonly payloadOffset: number;
+}
+
+/**
+ * Validates the topic part of a PUBLISH body in the reference order: no 00 → close; empty
+ * topic → close; invalid UTF-8 → close (PROTOCOL.md §5.6 steps 3–6).
+ */
+export function parsePublishBody(body: Buffer): PublishBody {
+  const sep = body.indexOf(0);
+  if (sep < 0) throw new PsrtError(ErrorCode.InvalidDataBlock, 'Invalid data block');
+  if (sep === 0) throw new PsrtError(ErrorCode.EmptyTopic, 'Empty topic');
+  return { topic: decodeUtf8(body.subarray(0, sep)), payloadOffset: sep + 1 };
+}

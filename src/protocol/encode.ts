@@ -1,0 +1,116 @@
+/**
+ * Frame encoders for both directions. Server side: delivered message frames. Client side:
+ * greetings, login, requests and the data handshake. Encoders allocate exactly one buffer.
+ */
+import {
+  CONTROL_HEADER_BYTE_1,
+  DATA_FRAME_HEADER_LENGTH,
+  DATA_HEADER_BYTE_1,
+  HEADER_BYTE_0,
+  OP_BYE,
+  OP_NOP,
+  OP_PUBLISH,
+  OP_PUBLISH_REPL,
+  OP_SUBSCRIBE,
+  OP_UNSUBSCRIBE,
+  RESPONSE_OK,
+  TOKEN_LENGTH,
+} from './constants.js';
+import type { SocketKind } from './handshake.js';
+
+/** `01 prio LEN topic 00 payload` — the delivered message frame (PROTOCOL.md §6.2). */
+export function encodeDataFrame(priority: number, topic: string, payload: Uint8Array): Buffer {
+  const topicLength = Buffer.byteLength(topic);
+  const len = topicLength + 1 + payload.length;
+  const frame = Buffer.allocUnsafe(DATA_FRAME_HEADER_LENGTH + len);
+  frame[0] = RESPONSE_OK;
+  frame[1] = priority;
+  frame.writeUInt32LE(len, 2);
+  frame.write(topic, DATA_FRAME_HEADER_LENGTH, topicLength, 'utf8');
+  frame[DATA_FRAME_HEADER_LENGTH + topicLength] = 0;
+  frame.set(payload, DATA_FRAME_HEADER_LENGTH + topicLength + 1);
+  return frame;
+}
+
+/**
+ * Same frame from a PUBLISH body whose topic needed no normalisation: one copy of the body
+ * behind the 6-byte header.
+ */
+export function encodeDataFrameFromBody(priority: number, body: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(DATA_FRAME_HEADER_LENGTH + body.length);
+  frame[0] = RESPONSE_OK;
+  frame[1] = priority;
+  frame.writeUInt32LE(body.length, 2);
+  frame.set(body, DATA_FRAME_HEADER_LENGTH);
+  return frame;
+}
+
+export function encodeGreeting(kind: SocketKind, tls: boolean): Buffer {
+  const b1 = kind === 'control' ? CONTROL_HEADER_BYTE_1 : DATA_HEADER_BYTE_1;
+  return Buffer.from([HEADER_BYTE_0, b1, tls ? 1 : 0]);
+}
+
+export function encodeLogin(login: string, password: string): Buffer {
+  const body = Buffer.concat([Buffer.from(login), Buffer.from([0]), Buffer.from(password)]);
+  return withLength(null, body);
+}
+
+export function encodeNop(): Buffer {
+  return Buffer.from([OP_NOP]);
+}
+
+export function encodeBye(): Buffer {
+  return Buffer.from([OP_BYE]);
+}
+
+/** `01 prio LEN topic 00 payload`. */
+export function encodePublish(priority: number, topic: string, payload: Uint8Array): Buffer {
+  const frame = encodeDataFrame(priority, topic, payload);
+  frame[0] = OP_PUBLISH;
+  return frame;
+}
+
+/** A single topic is sent without terminator, several as `t1 00 t2 00 … tn 00` (Rust client). */
+export function encodeSubscribe(topics: readonly string[]): Buffer {
+  return withLength(OP_SUBSCRIBE, topicListBody(topics));
+}
+
+export function encodeUnsubscribe(topics: readonly string[]): Buffer {
+  return withLength(OP_UNSUBSCRIBE, topicListBody(topics));
+}
+
+export function encodeReplTopic(topic: string): Buffer {
+  return withLength(OP_PUBLISH_REPL, Buffer.from(topic));
+}
+
+/** Stage 2 of PUBLISH_REPL: `prio timestamp(u64 LE ns) LEN payload`. */
+export function encodeReplBody(priority: number, timestampNs: bigint, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(13 + payload.length);
+  frame[0] = priority;
+  frame.writeBigUInt64LE(timestampNs, 1);
+  frame.writeUInt32LE(payload.length, 9);
+  frame.set(payload, 13);
+  return frame;
+}
+
+export function encodeDataHandshake(token: Uint8Array, timeoutSeconds: number): Buffer {
+  if (token.length !== TOKEN_LENGTH) throw new RangeError('token must be 32 bytes');
+  const out = Buffer.allocUnsafe(TOKEN_LENGTH + 1);
+  out.set(token, 0);
+  out[TOKEN_LENGTH] = Math.max(0, Math.min(255, Math.trunc(timeoutSeconds)));
+  return out;
+}
+
+function topicListBody(topics: readonly string[]): Buffer {
+  if (topics.length === 1) return Buffer.from(topics[0] ?? '');
+  return Buffer.from(topics.map((t) => `${t}\0`).join(''));
+}
+
+function withLength(op: number | null, body: Buffer): Buffer {
+  const head = op === null ? 0 : 1;
+  const out = Buffer.allocUnsafe(head + 4 + body.length);
+  if (op !== null) out[0] = op;
+  out.writeUInt32LE(body.length, head);
+  body.copy(out, head + 4);
+  return out;
+}

@@ -1,0 +1,24 @@
+/** Parsing of `proto.bind` entries: `host:port`, `[v6]:port`, or a unix socket path. */
+
+export type BindTarget =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly source: string }
+  | { readonly kind: 'unix'; readonly path: string; readonly source: string };
+
+export function isUnixPath(entry: string): boolean {
+  return entry.endsWith('.sock') || entry.endsWith('.socket');
+}
+
+/** Throws RangeError with a readable message for malformed entries. */
+export function parseBind(entry: string): BindTarget {
+  if (isUnixPath(entry)) return { kind: 'unix', path: entry, source: entry };
+  const colon = entry.lastIndexOf(':');
+  if (colon <= 0) throw new RangeError(`invalid bind address "${entry}": expected host:port`);
+  let host = entry.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const portText = entry.slice(colon + 1);
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    throw new RangeError(`invalid port in bind address "${entry}"`);
+  }
+  return { kind: 'tcp', host, port, source: entry };
+}

@@ -1,0 +1,42 @@
+/** What every accepted stream connection needs: policy, the broker and authentication. */
+import type { SecureContext } from 'node:tls';
+import type { AclEntry } from '../auth/acl.js';
+import type { Broker, BrokerLogger } from '../broker/index.js';
+import type { ControlLimits } from '../protocol/control.js';
+import { isPsrtError } from '../protocol/errors.js';
+
+export type AuthResult =
+  | { readonly ok: true; readonly user: string; readonly acl: AclEntry }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** Implemented by AuthStore; narrowed so transports depend on the behaviour only. */
+export interface LoginAuthenticator {
+  authenticate(login: string, password: string): Promise<AuthResult>;
+}
+
+export interface StreamContext {
+  readonly broker: Broker;
+  readonly auth: LoginAuthenticator;
+  readonly log: BrokerLogger;
+  readonly limits: ControlLimits;
+  /** T, the single I/O timeout (proto.timeout) in ms. */
+  readonly timeoutMs: number;
+  readonly allowNoTls: boolean;
+  /** TLS identity; null when TLS is not configured (TLS greetings are then refused). */
+  readonly tls: SecureContext | null;
+  /** Reply bytes buffered for a client that does not read them before we stop reading it. */
+  readonly maxPendingReplyBytes: number;
+}
+
+/** `ip:port` as the reference prints socket addresses (`[v6]:port` for IPv6). */
+export function formatAddress(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return 'unknown';
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `${host}:${port ?? 0}`;
+}
+
+/** `Client <addr> error. <kind>: <message>` (SERVER.md §15). */
+export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
+  const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;
+  ctx.log.error(`Client ${address} error. ${text}`);
+}

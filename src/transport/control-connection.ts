@@ -1,0 +1,263 @@
+/**
+ * A control socket after its greeting: login (PROTOCOL.md §5.1), then the request loop (§5.2).
+ *
+ * Requests are cut many per read and answered in one write per read. Each request must be
+ * complete within T of the previous reply (§7): the deadline timer is re-armed only when
+ * replies go out, so a slowloris sender cannot stretch it. While a subscriber this session
+ * feeds is congested, reading stops (backpressure) and the deadline is suspended.
+ */
+import type { Socket } from 'node:net';
+import { FULL_ACCESS } from '../auth/acl.js';
+import type { PublisherPort, Session } from '../broker/index.js';
+import { ByteQueue } from '../protocol/byte-queue.js';
+import { RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
+import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { readLoginFrame } from '../protocol/handshake.js';
+import { logClientError, type StreamContext } from './context.js';
+
+type State = 'login' | 'authenticating' | 'ready' | 'closed';
+
+export class ControlConnection implements PublisherPort {
+  blockedOn = 0;
+  private state: State = 'login';
+  private readonly queue = new ByteQueue();
+  private readonly decoder: ControlDecoder;
+  private session: Session | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private replies: number[] = [];
+  private replTargets: Session[] | null = null;
+  private replTopic = '';
+  private resumeQueued = false;
+  private replyWritePaused = false;
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly socket: Socket,
+    private readonly address: string,
+    private readonly unix: boolean,
+  ) {
+    this.decoder = new ControlDecoder(this.queue, ctx.limits);
+    this.timer = setTimeout(() => {
+      this.onDeadline();
+    }, ctx.timeoutMs);
+  }
+
+  start(surplus: Buffer): void {
+    this.ctx.log.info(`Client connected: ${this.address}`);
+    this.socket.on('data', (chunk: Buffer) => {
+      this.queue.push(chunk);
+      this.process();
+    });
+    this.socket.on('error', () => {
+      /* 'close' follows; an I/O error simply ends the session */
+    });
+    this.socket.once('close', () => {
+      this.end();
+    });
+    this.socket.on('drain', () => {
+      if (this.replyWritePaused) {
+        this.replyWritePaused = false;
+        this.resume();
+      }
+    });
+    this.queue.push(surplus);
+    this.process();
+  }
+
+  /** PublisherPort: every congested subscriber we wait for has drained. */
+  resume(): void {
+    if (this.resumeQueued || this.state === 'closed') return;
+    this.resumeQueued = true;
+    // Deferred: resume() is called from inside a channel flush; keep the stack flat.
+    queueMicrotask(() => {
+      this.resumeQueued = false;
+      if (this.state === 'closed' || this.blockedOn > 0 || this.replyWritePaused) return;
+      this.timer.refresh();
+      this.socket.resume();
+      this.process();
+    });
+  }
+
+  /** ControlPort: closes the socket (shutdown or session end from the broker). */
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private process(): void {
+    if (this.state === 'login') this.processLogin();
+    if (this.state !== 'ready') return;
+    try {
+      let request: ControlRequest | null;
+      while (this.blockedOn === 0 && this.state === 'ready' && (request = this.decoder.next()) !== null) {
+        this.handle(request);
+      }
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.flushReplies();
+    if (this.blockedOn > 0 || this.replyWritePaused) this.socket.pause();
+  }
+
+  private processLogin(): void {
+    let frame;
+    try {
+      frame = readLoginFrame(this.queue, this.unix);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (frame === null) return;
+    if (this.unix) {
+      this.loggedIn(frame.login === '' ? 'anonymous' : frame.login, FULL_ACCESS);
+      return;
+    }
+    this.state = 'authenticating';
+    this.socket.pause();
+    this.ctx.auth.authenticate(frame.login, frame.password).then(
+      (result) => {
+        if (this.state !== 'authenticating') return;
+        if (!result.ok) {
+          this.ctx.broker.counters.rejectedLogins++;
+          const code = result.code === 'NoAcl' ? ErrorCode.NoAcl : ErrorCode.LoginFailed;
+          this.fail(new PsrtError(code, `${result.message} from ${this.address}`));
+          return;
+        }
+        this.loggedIn(result.user === '' ? 'anonymous' : result.user, result.acl);
+        this.socket.resume();
+        this.process();
+      },
+      (e: unknown) => {
+        this.fail(e);
+      },
+    );
+  }
+
+  private loggedIn(user: string, acl: typeof FULL_ACCESS): void {
+    this.session = this.ctx.broker.createSession(user, this.address, acl, this);
+    this.state = 'ready';
+    this.socket.write(this.session.token);
+    this.timer.refresh();
+    if (this.ctx.log.enabled('trace')) {
+      this.ctx.log.trace(`${this.address} logged in as ${user}, token ${this.session.token.toString('hex')}`);
+    }
+  }
+
+  private handle(request: ControlRequest): void {
+    const broker = this.ctx.broker;
+    const session = this.session as Session;
+    switch (request.kind) {
+      case 'nop':
+        this.replies.push(RESPONSE_OK);
+        return;
+      case 'publish':
+        this.replies.push(broker.publish(session, request.priority, request.body, this));
+        return;
+      case 'subscribe':
+        this.replies.push(broker.subscribe(session, request.topics));
+        return;
+      case 'unsubscribe':
+        this.replies.push(broker.unsubscribe(session, request.topics));
+        return;
+      case 'repl-topic':
+        this.handleReplTopic(session, request.topic);
+        return;
+      case 'repl-body':
+        this.replies.push(
+          broker.replicationBody(
+            this.replTargets ?? [],
+            this.replTopic,
+            request.priority,
+            request.timestampNs,
+            request.payload,
+            this,
+          ),
+        );
+        this.replTargets = null;
+        return;
+      case 'bye':
+        this.replies.push(RESPONSE_OK);
+        this.bye();
+        return;
+    }
+  }
+
+  private handleReplTopic(session: Session, topic: string): void {
+    const { status, targets } = this.ctx.broker.replicationTopic(session, topic);
+    this.replies.push(status);
+    if (status === RESPONSE_OK_WAITING) {
+      this.replTargets = targets;
+      this.replTopic = topic;
+      this.decoder.expectReplBody();
+    }
+  }
+
+  private flushReplies(): void {
+    const n = this.replies.length;
+    if (n === 0) return;
+    const out = Buffer.from(this.replies);
+    this.replies.length = 0;
+    if (this.state === 'closed') return;
+    if (!this.socket.write(out) && this.socket.writableLength > this.ctx.maxPendingReplyBytes) {
+      // The client pipelines requests without reading our replies: stop reading it.
+      this.replyWritePaused = true;
+    }
+    this.timer.refresh();
+  }
+
+  private bye(): void {
+    this.flushReplies();
+    this.ctx.log.info(`Client disconnected: ${this.address}`);
+    this.endSession();
+    this.state = 'closed';
+    this.endGracefully(null);
+  }
+
+  private onDeadline(): void {
+    if (this.state === 'closed') return;
+    // Not the client's fault: bcrypt is queued behind others, or a subscriber it feeds is slow.
+    if (this.state === 'authenticating' || this.blockedOn > 0 || this.replyWritePaused) {
+      this.timer.refresh();
+      return;
+    }
+    this.fail(new PsrtError(ErrorCode.Timeout, 'request timed out'));
+  }
+
+  /** Closes this client only; replies to requests before the violation still go out. */
+  private fail(e: unknown): void {
+    if (this.state === 'closed') return;
+    const pending = this.replies.length > 0 ? Buffer.from(this.replies) : null;
+    this.replies.length = 0;
+    logClientError(this.ctx, this.address, e);
+    this.endSession();
+    this.state = 'closed';
+    if (pending !== null) this.endGracefully(pending);
+    else this.socket.destroy();
+  }
+
+  /** Half-closes after the last bytes; a peer that never closes its side is cut after T. */
+  private endGracefully(last: Buffer | null): void {
+    if (last !== null) this.socket.end(last);
+    else this.socket.end();
+    const killer = setTimeout(() => {
+      this.socket.destroy();
+    }, this.ctx.timeoutMs);
+    this.socket.once('close', () => {
+      clearTimeout(killer);
+    });
+  }
+
+  private end(): void {
+    this.state = 'closed';
+    this.endSession();
+  }
+
+  private endSession(): void {
+    clearTimeout(this.timer);
+    if (this.session !== null) {
+      this.ctx.broker.endSession(this.session);
+      this.session = null;
+    }
+  }
+}

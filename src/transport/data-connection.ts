@@ -1,0 +1,140 @@
+/**
+ * A data socket after its greeting: the token handshake (PROTOCOL.md §6.1), then a DataPort
+ * through which the broker's DataChannel writes batched frames. Incoming bytes after the
+ * handshake are read and discarded so a peer close is noticed at once (SERVER.md §18 item 2).
+ */
+import type { Socket } from 'node:net';
+import type { DataChannel, DataPort } from '../broker/index.js';
+import { ByteQueue } from '../protocol/byte-queue.js';
+import { RESPONSE_ERR, RESPONSE_OK } from '../protocol/constants.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { readDataHandshake } from '../protocol/handshake.js';
+import { logClientError, type StreamContext } from './context.js';
+
+const OK = Buffer.from([RESPONSE_OK]);
+const REFUSED = Buffer.from([RESPONSE_ERR]);
+
+export class DataConnection implements DataPort {
+  private readonly queue = new ByteQueue();
+  private channel: DataChannel | null = null;
+  private done = false;
+  private readonly timer: NodeJS.Timeout;
+  /** Armed while a write waits for 'drain': a write must complete within T (§7). */
+  private writeTimer: NodeJS.Timeout | null = null;
+  private readonly onHandshakeData = (chunk: Buffer): void => {
+    this.queue.push(chunk);
+    this.tryHandshake();
+  };
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly socket: Socket,
+    private readonly address: string,
+  ) {
+    this.timer = setTimeout(() => {
+      this.fail(new PsrtError(ErrorCode.Timeout, 'data socket handshake timed out'), false);
+    }, ctx.timeoutMs);
+  }
+
+  start(surplus: Buffer): void {
+    this.socket.on('data', this.onHandshakeData);
+    this.socket.on('error', () => {
+      /* 'close' follows */
+    });
+    this.socket.once('close', () => {
+      this.closed();
+    });
+    this.queue.push(surplus);
+    this.tryHandshake();
+  }
+
+  write(frames: readonly Buffer[]): boolean {
+    const socket = this.socket;
+    let ok: boolean;
+    if (frames.length === 1) {
+      ok = socket.write(frames[0] as Buffer);
+    } else {
+      socket.cork();
+      for (const f of frames) socket.write(f);
+      socket.uncork();
+      ok = !socket.writableNeedDrain;
+    }
+    if (!ok) this.armWriteTimer();
+    return ok;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  end(): void {
+    this.socket.end();
+    const killer = setTimeout(() => {
+      this.socket.destroy();
+    }, this.ctx.timeoutMs);
+    this.socket.once('close', () => {
+      clearTimeout(killer);
+    });
+  }
+
+  private tryHandshake(): void {
+    if (this.done) return;
+    const handshake = readDataHandshake(this.queue);
+    if (handshake === null) return;
+    clearTimeout(this.timer);
+    this.done = true;
+    this.socket.off('data', this.onHandshakeData);
+    const channel = this.ctx.broker.attachData(handshake.token, this, handshake.timeoutSeconds);
+    if (channel === null) {
+      this.fail(new PsrtError(ErrorCode.DataChannelDenied, 'data channel access denied'), true);
+      return;
+    }
+    this.channel = channel;
+    this.socket.on('data', () => {
+      /* the protocol never reads the data socket after the handshake; discard */
+    });
+    this.socket.on('drain', () => {
+      this.clearWriteTimer();
+      channel.onWritable();
+    });
+    this.socket.write(OK);
+    this.ctx.log.info(`Data stream launched for ${this.address}`);
+  }
+
+  private armWriteTimer(): void {
+    if (this.writeTimer !== null) return;
+    this.writeTimer = setTimeout(() => {
+      this.writeTimer = null;
+      const label = this.channel === null ? this.address : this.ctx.broker.sessionLabel(this.channel);
+      this.ctx.log.error(`data stream ${label} error Timeout: write timed out`);
+      this.socket.destroy();
+    }, this.ctx.timeoutMs);
+  }
+
+  private clearWriteTimer(): void {
+    if (this.writeTimer !== null) {
+      clearTimeout(this.writeTimer);
+      this.writeTimer = null;
+    }
+  }
+
+  private fail(e: PsrtError, reply: boolean): void {
+    clearTimeout(this.timer);
+    logClientError(this.ctx, this.address, e);
+    if (reply) {
+      this.socket.write(REFUSED);
+      this.end();
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  private closed(): void {
+    clearTimeout(this.timer);
+    this.clearWriteTimer();
+    if (this.channel !== null) {
+      this.ctx.broker.detachData(this.channel);
+      this.channel = null;
+    }
+  }
+}

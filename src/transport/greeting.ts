@@ -1,0 +1,111 @@
+/**
+ * First stage of every accepted stream socket: the 3-byte greeting (PROTOCOL.md §4.1), the mode
+ * policy (plain/TLS, unix ignores the mode), the STARTTLS upgrade and the 4-byte reply. Then
+ * the socket is handed to the control or data stage with any surplus bytes.
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { ByteQueue } from '../protocol/byte-queue.js';
+import { CONTROL_GREETING_REPLY, DATA_GREETING_REPLY, MODE_TLS } from '../protocol/constants.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { isValidTcpMode, readGreeting, type SocketKind } from '../protocol/handshake.js';
+import { ControlConnection } from './control-connection.js';
+import { DataConnection } from './data-connection.js';
+import { logClientError, type StreamContext } from './context.js';
+
+export interface AcceptedStream {
+  readonly socket: Socket;
+  readonly address: string;
+  readonly unix: boolean;
+}
+
+export function acceptStream(ctx: StreamContext, accepted: AcceptedStream): void {
+  const { socket, address } = accepted;
+  if (!accepted.unix) socket.setNoDelay(true);
+  const queue = new ByteQueue();
+  const timer = setTimeout(() => {
+    fail(new PsrtError(ErrorCode.Timeout, 'greeting timed out'));
+  }, ctx.timeoutMs);
+  const fail = (e: unknown): void => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    logClientError(ctx, address, e);
+    socket.destroy();
+  };
+  const onData = (chunk: Buffer): void => {
+    queue.push(chunk);
+    try {
+      const greeting = readGreeting(queue);
+      if (greeting === null) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      checkMode(ctx, accepted.unix, greeting.mode);
+      const tls = !accepted.unix && greeting.mode === MODE_TLS;
+      ctx.log.info(`${address} using ${tls ? 'TLS' : 'insecure'} connection`);
+      if (tls) startTls(ctx, accepted, greeting.kind, queue.drain());
+      else startStage(ctx, socket, address, greeting.kind, queue.drain(), accepted.unix);
+    } catch (e) {
+      fail(e);
+    }
+  };
+  socket.on('data', onData);
+  socket.on('error', () => {
+    /* reported through 'close'; errors of half-set-up sockets are not worth a log line */
+  });
+  socket.once('close', () => {
+    clearTimeout(timer);
+  });
+}
+
+function checkMode(ctx: StreamContext, unix: boolean, mode: number): void {
+  if (unix) return;
+  if (!isValidTcpMode(mode)) {
+    throw new PsrtError(ErrorCode.BadGreetingMode, `Invalid communication mode: ${mode}`);
+  }
+  if (mode !== MODE_TLS && !ctx.allowNoTls) {
+    throw new PsrtError(ErrorCode.TlsRequired, 'Communication without TLS is forbidden');
+  }
+  if (mode === MODE_TLS && ctx.tls === null) {
+    throw new PsrtError(ErrorCode.TlsNotConfigured, 'TLS is not configured');
+  }
+}
+
+/** STARTTLS: the TLS handshake starts right after the 3 plain bytes; it gets a deadline of T. */
+function startTls(ctx: StreamContext, accepted: AcceptedStream, kind: SocketKind, surplus: Buffer): void {
+  const raw = accepted.socket;
+  raw.pause();
+  if (surplus.length > 0) raw.unshift(surplus);
+  const secure = new TLSSocket(raw, { isServer: true, secureContext: ctx.tls ?? undefined });
+  const timer = setTimeout(() => {
+    logClientError(ctx, accepted.address, new PsrtError(ErrorCode.Timeout, 'TLS handshake timed out'));
+    secure.destroy();
+    raw.destroy();
+  }, ctx.timeoutMs);
+  secure.once('secure', () => {
+    clearTimeout(timer);
+    startStage(ctx, secure, accepted.address, kind, Buffer.alloc(0), false);
+  });
+  secure.on('error', (e: Error) => {
+    clearTimeout(timer);
+    logClientError(ctx, accepted.address, new PsrtError(ErrorCode.Io, e.message));
+    secure.destroy();
+    raw.destroy();
+  });
+  secure.once('close', () => {
+    clearTimeout(timer);
+    raw.destroy();
+  });
+}
+
+function startStage(
+  ctx: StreamContext,
+  socket: Socket,
+  address: string,
+  kind: SocketKind,
+  surplus: Buffer,
+  unix: boolean,
+): void {
+  socket.write(kind === 'control' ? CONTROL_GREETING_REPLY : DATA_GREETING_REPLY);
+  if (kind === 'control') new ControlConnection(ctx, socket, address, unix).start(surplus);
+  else new DataConnection(ctx, socket, address).start(surplus);
+}

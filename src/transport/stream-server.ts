@@ -1,0 +1,118 @@
+/**
+ * Stream listeners (TCP and unix) for control and data sockets. Unix socket files are replaced
+ * on bind, set to mode 0770 and removed on close (SERVER.md §4.2).
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { formatAddress, type StreamContext } from './context.js';
+import { parseBind, type BindTarget } from './bind.js';
+import { acceptStream } from './greeting.js';
+
+export interface BoundStream {
+  readonly target: BindTarget;
+  /** Actual address: `ip:port` (real port when 0 was asked) or the socket path. */
+  readonly address: string;
+  readonly port: number | null;
+}
+
+export class StreamServer {
+  private readonly servers: Server[] = [];
+  private readonly unixPaths: string[] = [];
+  private readonly sockets = new Set<Socket>();
+  private lastDropLogMs = -Infinity;
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly maxConnections: number,
+  ) {}
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  async bind(entries: readonly string[]): Promise<BoundStream[]> {
+    const bound: BoundStream[] = [];
+    for (const entry of entries) bound.push(await this.bindOne(parseBind(entry)));
+    return bound;
+  }
+
+  /** Stops listening, drops every connection and removes unix socket files. */
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(
+      this.servers.map(
+        (srv) =>
+          new Promise<void>((resolve) => {
+            srv.close(() => {
+              resolve();
+            });
+          }),
+      ),
+    );
+    this.removeUnixFiles();
+  }
+
+  removeUnixFiles(): void {
+    for (const p of this.unixPaths) rmSync(p, { force: true });
+  }
+
+  private async bindOne(target: BindTarget): Promise<BoundStream> {
+    const unix = target.kind === 'unix';
+    const server = createServer({ noDelay: !unix, pauseOnConnect: false }, (socket) => {
+      this.accept(socket, unix, target);
+    });
+    server.maxConnections = this.maxConnections;
+    server.on('drop', () => {
+      this.logDrop();
+    });
+    if (unix) {
+      this.ctx.log.info(`binding UNIX socket to: ${target.path}`);
+      rmSync(target.path, { force: true });
+    } else {
+      this.ctx.log.info(`binding TCP socket to: ${target.source}`);
+    }
+    await listen(server, target);
+    this.servers.push(server);
+    if (target.kind === 'unix') {
+      chmodSync(target.path, 0o770);
+      this.unixPaths.push(target.path);
+      return { target, address: target.path, port: null };
+    }
+    const info = server.address();
+    const port = typeof info === 'object' && info !== null ? info.port : target.port;
+    const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
+    this.ctx.log.info(`listening on TCP ${address}`);
+    return { target, address, port };
+  }
+
+  private accept(socket: Socket, unix: boolean, target: BindTarget): void {
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+    });
+    const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
+    acceptStream(this.ctx, { socket, address, unix });
+  }
+
+  /** One line per second at most: a connection flood must not become a log flood. */
+  private logDrop(): void {
+    const now = performance.now();
+    if (now - this.lastDropLogMs < 1000) return;
+    this.lastDropLogMs = now;
+    this.ctx.log.warn(
+      `connection refused: server.max_connections (${this.maxConnections}) reached`,
+    );
+  }
+}
+
+function listen(server: Server, target: BindTarget): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (target.kind === 'unix') server.listen(target.path, done);
+    else server.listen({ host: target.host, port: target.port, exclusive: true }, done);
+  });
+}

@@ -1,0 +1,197 @@
+import { strict as assert } from 'node:assert';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { AuthStore, type AuthSources } from '../../src/auth/index.js';
+import { ErrorCode, PsrtError } from '../../src/protocol/errors.js';
+import { createMemoryLogger, type MemoryLogger } from '../../src/log/index.js';
+import { fixtureCopy } from '../config/fixtures.js';
+
+/** A password file entry for `ghost` (password 123) who has no ACL entry. */
+const GHOST = 'ghost:$2y$05$HcAYOQupJfPKA7YPd6n7H.pXZL.VtDC.asPYnjbSSAguMm1jd3Yoq\n';
+
+describe('AuthStore', () => {
+  let dir = '';
+  let cleanup: () => void = () => undefined;
+  let log: MemoryLogger;
+  let sources: AuthSources;
+
+  beforeEach(() => {
+    ({ dir, cleanup } = fixtureCopy());
+    log = createMemoryLogger();
+    sources = {
+      acl: { kind: 'file', path: join(dir, 'acl.yml') },
+      passwordFile: join(dir, 'passwd'),
+      keyFile: join(dir, 'keys.yml'),
+      allowAnonymous: true,
+    };
+  });
+  afterEach(() => {
+    cleanup();
+  });
+
+  it('loads ACL, passwords and keys, logging each file', async () => {
+    const store = await AuthStore.load(sources, log);
+    assert.deepEqual(log.messages(), [
+      `loading ACL ${join(dir, 'acl.yml')}`,
+      `loading password file ${join(dir, 'passwd')}`,
+      `loading key file ${join(dir, 'keys.yml')}`,
+    ]);
+    assert.equal(store.generation, 0);
+    assert.equal(store.snapshot.acl.size, 5);
+    assert.equal(store.snapshot.passwords.size, 4);
+    assert.equal(store.keyFor('user1')?.length, 32);
+    assert.equal(store.keyFor('')?.toString('hex'), store.keyFor('_')?.toString('hex'));
+    assert.equal(store.keyFor('test'), undefined);
+  });
+
+  it('authenticates per the TCP rule', async () => {
+    writeFileSync(join(dir, 'passwd'), GHOST, { flag: 'a' });
+    const store = await AuthStore.load(sources, log);
+    const ok = await store.authenticate('test', '123');
+    assert.ok(ok.ok);
+    assert.equal(ok.user, 'test');
+    assert.equal(ok.acl.canPublish('benchmark/1'), true);
+    assert.deepEqual(await store.authenticate('test', 'bad'), { ok: false, code: 'LoginFailed', message: 'login failed for test' });
+    assert.deepEqual(await store.authenticate('nobody', '123'), { ok: false, code: 'LoginFailed', message: 'login failed for nobody' });
+    assert.deepEqual(await store.authenticate('ghost', '123'), { ok: false, code: 'NoAcl', message: 'No ACL for ghost' });
+    const anon = await store.authenticate('', '');
+    assert.ok(anon.ok);
+    assert.equal(anon.user, '_');
+    assert.equal(anon.acl.admin, true);
+  });
+
+  it('checks a password even when only one of login/password is empty', async () => {
+    const store = await AuthStore.load(sources, log);
+    assert.equal((await store.authenticate('test', '')).ok, false);
+    assert.equal((await store.authenticate('', '123')).ok, false);
+  });
+
+  it('refuses anonymous logins when not allowed, and without a `_` entry', async () => {
+    const closed = await AuthStore.load({ ...sources, allowAnonymous: false }, log);
+    assert.deepEqual(await closed.authenticate('', ''), { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' });
+    writeFileSync(join(dir, 'acl.yml'), 'user1: {sub: ["#"]}\n');
+    const noAnon = await AuthStore.load(sources, log);
+    assert.deepEqual(await noAnon.authenticate('', ''), { ok: false, code: 'NoAcl', message: 'No ACL for anonymous' });
+  });
+
+  it('verifies HTTP passwords and exposes current ACL entries', async () => {
+    const store = await AuthStore.load(sources, log);
+    assert.equal(await store.verifyPassword('admin', '123'), true);
+    assert.equal(await store.verifyPassword('admin', '1234'), false);
+    assert.equal(store.aclFor('admin')?.admin, true);
+    assert.equal(store.aclFor('nobody'), undefined);
+  });
+
+  it('fails startup when the ACL cannot be read or parsed', async () => {
+    rmSync(join(dir, 'acl.yml'));
+    await assert.rejects(AuthStore.load(sources, log), (e: unknown) => {
+      assert.ok(e instanceof PsrtError);
+      assert.equal(e.code, ErrorCode.Config);
+      assert.equal(e.message, `${join(dir, 'acl.yml')}: no such file or directory`);
+      return true;
+    });
+    writeFileSync(join(dir, 'acl.yml'), 'bob:\n  sub: "#"\n');
+    await assert.rejects(AuthStore.load(sources, log), /acl\.yml: user "bob": sub: expected a list/);
+  });
+
+  it('only logs password and key file failures at startup', async () => {
+    rmSync(join(dir, 'passwd'));
+    writeFileSync(join(dir, 'keys.yml'), '- not a mapping\n');
+    const store = await AuthStore.load(sources, log);
+    assert.deepEqual(log.messages('error'), [
+      `Unable to load config: ${join(dir, 'passwd')}: no such file or directory`,
+      `Unable to load config: ${join(dir, 'keys.yml')}: expected a mapping of user: key, got a list`,
+    ]);
+    assert.equal((await store.authenticate('test', '123')).ok, false);
+    assert.equal((await store.authenticate('', '')).ok, true);
+    assert.equal(store.keyFor('user1'), undefined);
+  });
+
+  it('works without password and key files', async () => {
+    const store = await AuthStore.load({ acl: sources.acl, allowAnonymous: true }, log);
+    assert.deepEqual(log.messages(), [`loading ACL ${join(dir, 'acl.yml')}`]);
+    assert.equal((await store.authenticate('test', '123')).ok, false);
+    assert.equal(store.keyFor(''), undefined);
+  });
+
+  it('loads an inline ACL without a file', async () => {
+    const store = await AuthStore.load(
+      { acl: { kind: 'inline', name: '<embedded ACL>', text: '_: {sub: ["#"], pub: ["#"], admin: true}\n' }, allowAnonymous: true },
+      log,
+    );
+    assert.deepEqual(log.messages(), ['loading ACL <embedded ACL>']);
+    assert.equal(store.aclFor('_')?.admin, true);
+  });
+
+  it('reload swaps ACL, passwords and keys; old entries stay usable by sessions', async () => {
+    const store = await AuthStore.load(sources, log);
+    const sessionAcl = store.aclFor('user1');
+    writeFileSync(join(dir, 'acl.yml'), '_: {sub: ["#"]}\ntest: {pub: ["x"]}\n');
+    writeFileSync(join(dir, 'passwd'), readFileSync(join(dir, 'passwd'), 'utf8').replace(/^test:.*$/m, 'test:$2y$05$7UnTXAeiFIdCSFI/s6or2eYTohZF0MRtssboLGSwXgASRpdL6tKKK'));
+    log.clear();
+    assert.equal(await store.reload(), true);
+    assert.equal(store.generation, 1);
+    assert.equal(store.aclFor('user1'), undefined);
+    assert.equal(store.keyFor('user1'), undefined); // keys are checked against the new ACL
+    assert.ok(log.messages('warn').includes('No ACL defined for the key user1'));
+    assert.equal(sessionAcl?.canPublish('a'), true);
+    assert.equal((await store.authenticate('test', '123')).ok, false);
+    const now = await store.authenticate('test', 'xxx');
+    assert.ok(now.ok);
+    assert.equal(now.acl.canPublish('x'), true);
+  });
+
+  it('reload keeps everything when the new ACL is broken', async () => {
+    const store = await AuthStore.load(sources, log);
+    const before = store.snapshot;
+    writeFileSync(join(dir, 'acl.yml'), 'user1: {sub: [oops\n');
+    rmSync(join(dir, 'passwd'));
+    log.clear();
+    assert.equal(await store.reload(), false);
+    assert.equal(store.snapshot, before);
+    assert.equal(store.generation, 0);
+    const [err] = log.messages('error');
+    assert.match(err ?? '', new RegExp(`^ACL reload failed: ${join(dir, 'acl.yml')}: invalid YAML: `));
+    assert.equal((await store.authenticate('test', '123')).ok, true);
+  });
+
+  it('reload with a missing ACL file keeps the old ACL (never an open door)', async () => {
+    const store = await AuthStore.load(sources, log);
+    rmSync(join(dir, 'acl.yml'));
+    assert.equal(await store.reload(), false);
+    assert.equal(store.aclFor('user1')?.canSubscribe('#'), true);
+    assert.ok(log.messages('error').includes(`ACL reload failed: ${join(dir, 'acl.yml')}: no such file or directory`));
+  });
+
+  it('reload keeps the old passwords and keys when only those files fail', async () => {
+    const store = await AuthStore.load(sources, log);
+    appendFileSync(join(dir, 'acl.yml'), 'extra: {}\n');
+    rmSync(join(dir, 'passwd'));
+    writeFileSync(join(dir, 'keys.yml'), '{broken\n');
+    log.clear();
+    assert.equal(await store.reload(), true);
+    assert.equal(store.generation, 1);
+    assert.ok(store.aclFor('extra'));
+    assert.equal((await store.authenticate('test', '123')).ok, true);
+    assert.equal(store.keyFor('user1')?.length, 32);
+    assert.equal(log.messages('error').length, 2);
+    assert.ok(log.messages('error').every((m) => m.startsWith('Unable to load config: ')));
+  });
+
+  it('drops kept keys of users removed from the ACL', async () => {
+    const store = await AuthStore.load(sources, log);
+    writeFileSync(join(dir, 'acl.yml'), '_: {}\n');
+    writeFileSync(join(dir, 'keys.yml'), '{broken\n');
+    assert.equal(await store.reload(), true);
+    assert.equal(store.keyFor('user1'), undefined);
+    assert.equal(store.keyFor('')?.length, 32);
+  });
+
+  it('serialises concurrent reloads', async () => {
+    const store = await AuthStore.load(sources, log);
+    const results = await Promise.all([store.reload(), store.reload(), store.reload()]);
+    assert.deepEqual(results, [true, true, true]);
+    assert.equal(store.generation, 3);
+  });
+});

@@ -1,0 +1,146 @@
+/** Typed errors: login, refused, data stream, protocol violations, closed clients. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PsrtClient, PsrtError } from '../../src/client/index.js';
+import { FakeServer } from './fake-server.js';
+import { freePort, within } from './util.js';
+
+function closeEvent(client: PsrtClient): Promise<PsrtError | null> {
+  return within(5000, new Promise((resolve) => client.once('close', resolve)), 'close event');
+}
+
+describe('client errors (fake server)', () => {
+  it('connection refused → Io with a plain explanation', async () => {
+    const port = await freePort();
+    await assert.rejects(PsrtClient.connect({ path: `127.0.0.1:${port}` }), (e: unknown) => {
+      assert.ok(e instanceof PsrtError);
+      assert.equal(e.code, 'PSRT_IO');
+      assert.match(e.message, /connection refused by 127\.0\.0\.1:\d+/);
+      return true;
+    });
+  });
+
+  it('login refused (server closes silently) → LoginFailed', async () => {
+    const server = await FakeServer.start({ login: (l, p) => l === 'u' && p === 'good' });
+    try {
+      await assert.rejects(
+        PsrtClient.connect({ path: server.address, user: 'u', password: 'bad' }),
+        { code: 'PSRT_LOGIN_FAILED', message: 'Login failed (user "u")' },
+      );
+      const ok = await PsrtClient.connect({ path: server.address, user: 'u', password: 'good' });
+      await ok.bye();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('data socket refused → DataChannelDenied, nothing left open', async () => {
+    const server = await FakeServer.start({ denyData: true });
+    try {
+      await assert.rejects(PsrtClient.connect({ path: server.address }), { code: 'PSRT_DATA_DENIED' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('connect timeout when the server never answers the greeting', async () => {
+    // A server that accepts TCP but answers nothing: a raw listener.
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const mute = createServer((s) => sockets.push(s)).listen(0, '127.0.0.1');
+    await new Promise((r) => mute.once('listening', r));
+    const port = (mute.address() as import('node:net').AddressInfo).port;
+    try {
+      const t0 = performance.now();
+      await assert.rejects(PsrtClient.connect({ path: `127.0.0.1:${port}`, timeout: 0.3 }), { code: 'PSRT_TIMEOUT' });
+      assert.ok(performance.now() - t0 < 2000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
+  });
+
+  it('FF keeps the connection (documented deviation), an unknown reply byte ends it', async () => {
+    const server = await FakeServer.start({
+      reply: (req) => (req.kind === 'subscribe' ? (req.topics[0] === 'deep' ? 0xff : 0x77) : 1),
+    });
+    try {
+      const client = await PsrtClient.connect({ path: server.address, dataStream: false });
+      await assert.rejects(client.subscribe('deep'), { code: 'PSRT_SERVER_ERROR' });
+      assert.equal(client.connected, true);
+      const closed = closeEvent(client);
+      const weird = client.subscribe('weird');
+      const later = client.publish('x', 'y'); // in flight behind it: its reply is never read
+      await assert.rejects(weird, { code: 'PSRT_PROTOCOL_VIOLATION' });
+      await assert.rejects(later, { code: 'PSRT_PROTOCOL_VIOLATION' });
+      assert.equal((await closed)?.code, 'PSRT_PROTOCOL_VIOLATION');
+      assert.equal(client.connected, false);
+      await assert.rejects(client.publish('x', 'y'), { code: 'PSRT_NOT_CONNECTED' });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('bad data-socket marker → ProtocolViolation, BYE sent, iterator throws', async () => {
+    const server = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: server.address });
+      const closed = closeEvent(client);
+      const it = client.messages();
+      server.writeData(Buffer.from([0x05]));
+      await assert.rejects(within(3000, it.next()), { code: 'PSRT_PROTOCOL_VIOLATION' });
+      assert.equal((await closed)?.code, 'PSRT_PROTOCOL_VIOLATION');
+      await within(3000, (async () => {
+        while (server.requests.at(-1)?.kind !== 'bye') await new Promise((r) => setTimeout(r, 10));
+      })());
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('silent data socket (no pings) → Timeout after the client timeout', async () => {
+    const server = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: server.address, timeout: 1 });
+      const errors: PsrtError[] = [];
+      client.on('error', (e) => errors.push(e));
+      const t0 = performance.now();
+      const err = await closeEvent(client);
+      const elapsed = performance.now() - t0;
+      assert.equal(err?.code, 'PSRT_TIMEOUT');
+      assert.equal(errors.length, 1, "'error' is emitted when a listener exists");
+      assert.ok(elapsed > 800 && elapsed < 3000, `elapsed ${elapsed}`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('server drops the connection → pending requests fail with Eof, close event carries it', async () => {
+    const server = await FakeServer.start({ reply: (req) => (req.kind === 'publish' ? 'close' : 1) });
+    try {
+      const client = await PsrtClient.connect({ path: server.address });
+      const closed = closeEvent(client);
+      await assert.rejects(client.publish('a', 'b'), { code: 'PSRT_EOF' });
+      assert.equal((await closed)?.code, 'PSRT_EOF');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('close() fails pending requests with NotConnected and is idempotent', async () => {
+    const server = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: server.address });
+      server.holdReplies();
+      const p = client.publish('a', 'b');
+      client.close();
+      client.close();
+      await assert.rejects(p, { code: 'PSRT_NOT_CONNECTED' });
+      await assert.rejects(client.ping(), { code: 'PSRT_NOT_CONNECTED' });
+      await client.bye(); // no-op on a closed client
+      server.releaseReplies();
+    } finally {
+      await server.close();
+    }
+  });
+});

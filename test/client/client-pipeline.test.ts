@@ -1,0 +1,112 @@
+/** Pipelining: many requests in flight, replies matched FIFO, batching, timeouts. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PsrtClient, type PsrtError } from '../../src/client/index.js';
+import { FakeServer } from './fake-server.js';
+import { sleep, within } from './util.js';
+
+/** Reply FE to topics ending in an odd number, FF to multiples of 7, else 01. */
+function verdict(topic: string): number {
+  const n = Number(topic.slice(topic.lastIndexOf('/') + 1));
+  if (n % 7 === 0) return 0xff;
+  return n % 2 === 1 ? 0xfe : 0x01;
+}
+
+describe('pipelining (fake server)', () => {
+  let server: FakeServer;
+  before(async () => {
+    server = await FakeServer.start({
+      reply: (req) => {
+        if (req.kind !== 'publish') return 1;
+        const topic = req.body.subarray(0, req.body.indexOf(0)).toString();
+        return verdict(topic);
+      },
+    });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('10,000 publishes in flight: every reply goes to its own request, in order', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false, queueSize: 16384 });
+    const start = server.requests.length;
+    const n = 10_000;
+    const results = await within(
+      20_000,
+      Promise.allSettled(Array.from({ length: n }, (_, i) => client.publish(`p/${i}`, `payload ${i}`))),
+    );
+    for (let i = 0; i < n; i++) {
+      const r = results[i]!;
+      const expected = verdict(`p/${i}`);
+      if (expected === 1) assert.equal(r.status, 'fulfilled', `#${i}`);
+      else {
+        assert.ok(r.status === 'rejected', `#${i}`);
+        const err = r.reason as PsrtError;
+        assert.equal(err.code, expected === 0xfe ? 'PSRT_ACCESS_DENIED' : 'PSRT_SERVER_ERROR', `#${i}`);
+      }
+    }
+    const topics = server.requests.slice(start).map((r) => (r.kind === 'publish' ? r.body.subarray(0, r.body.indexOf(0)).toString() : r.kind));
+    assert.deepEqual(topics, Array.from({ length: n }, (_, i) => `p/${i}`));
+    assert.equal(client.connected, true, 'FE and FF leave the connection usable');
+    await client.bye();
+  });
+
+  it('limits requests in flight to queueSize and still completes', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false, queueSize: 3 });
+    await within(10_000, Promise.all(Array.from({ length: 500 }, (_, i) => client.publish(`q/${i * 2}`, 'x').catch(() => undefined))));
+    await client.bye();
+  });
+
+  it('a timed-out request keeps its slot: the late reply does not shift later replies', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false });
+    server.holdReplies();
+    const slow = client.publish('t/2', 'a', { timeout: 0.1 });
+    await assert.rejects(slow, { code: 'PSRT_TIMEOUT' });
+    const next = client.publish('t/3', 'b'); // server answers FE for odd numbers
+    const third = client.publish('t/4', 'c');
+    await sleep(20);
+    server.releaseReplies();
+    await assert.rejects(next, { code: 'PSRT_ACCESS_DENIED' });
+    await third;
+    await client.bye();
+  });
+
+  it('default timeout applies to requests that never get an answer', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false, timeout: 0.3 });
+    server.holdReplies();
+    const t0 = performance.now();
+    const results = await Promise.allSettled([client.publish('h/2', 'x'), client.publish('h/4', 'y')]);
+    const elapsed = performance.now() - t0;
+    assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as PsrtError).code === 'PSRT_TIMEOUT'));
+    assert.ok(elapsed >= 250 && elapsed < 2000, `elapsed ${elapsed}`);
+    server.releaseReplies();
+    client.close();
+  });
+
+  it('AbortSignal rejects a queued request', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false });
+    const ac = new AbortController();
+    const p = client.publish('s/2', 'x', { signal: ac.signal });
+    ac.abort();
+    await assert.rejects(p, { name: 'AbortError' });
+    await client.publish('s/4', 'x');
+    await client.bye();
+  });
+
+  it('sends keep-alive NOPs only when idle', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false, timeout: 1 });
+    const session = server.sessions.at(-1)!;
+    const nops = (): number => server.requests.filter((r) => r.kind === 'nop').length;
+    const before0 = nops();
+    const until = Date.now() + 1300;
+    while (Date.now() < until) {
+      await client.publish('busy/2', 'x');
+      await sleep(100);
+    }
+    assert.equal(nops(), before0, 'no NOP while requests keep going out');
+    await sleep(1300);
+    assert.ok(nops() - before0 >= 2, `idle NOPs: ${nops() - before0}`);
+    assert.ok(session.control.writable);
+    await client.bye();
+  });
+});

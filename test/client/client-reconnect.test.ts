@@ -1,0 +1,80 @@
+/** Optional reconnect with back-off and re-subscription. */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { PsrtClient, type PsrtError } from '../../src/client/index.js';
+import { FakeServer } from './fake-server.js';
+import { waitFor, within } from './util.js';
+
+describe('reconnect (fake server)', () => {
+  it('is off by default: a dropped connection closes the client', async () => {
+    const server = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: server.address });
+      const closed = once(client, 'close');
+      server.dropAll();
+      const [err] = (await within(3000, closed)) as [PsrtError];
+      assert.equal(err.code, 'PSRT_EOF');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('reconnects, re-subscribes in bulk, and parks requests made meanwhile', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({
+      path: server.address,
+      reconnect: { initialDelay: 0.05, maxDelay: 0.2 },
+    });
+    try {
+      await client.subscribe(['a/1', 'a/2']);
+      await client.subscribe('b');
+      await client.unsubscribe('a/2');
+      const messages = client.messages();
+      const events: string[] = [];
+      client.on('disconnect', () => events.push('disconnect'));
+      const reconnected = once(client, 'reconnect');
+      server.dropAll();
+      await waitFor(() => events.length === 1, 3000, 'disconnect event');
+      assert.equal(client.connected, false);
+      const parked = client.publish('b', 'while away'); // sent after re-subscription
+      await within(5000, reconnected);
+      await within(3000, parked);
+      const session = server.sessions.at(-1)!;
+      assert.deepEqual([...session.subscriptions].sort(), ['a/1', 'b'], `session ${session.id} of ${server.sessions.length}`);
+      const m = await within(3000, messages.next());
+      assert.equal(m.value?.payload.toString(), 'while away');
+      assert.equal(client.connected, true);
+      await client.bye();
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('gives up after maxAttempts and fails parked requests', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({
+      path: server.address,
+      reconnect: { initialDelay: 0.02, maxAttempts: 2 },
+    });
+    const closed = once(client, 'close');
+    await server.close(); // drops the connection and stops listening
+    await waitFor(() => !client.connected, 3000);
+    const parked = client.ping();
+    const [err] = (await within(5000, closed)) as [PsrtError];
+    assert.equal(err.code, 'PSRT_IO');
+    await assert.rejects(parked, { code: 'PSRT_IO' });
+  });
+
+  it('close() during the back-off stops reconnecting', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 10 } });
+    await server.close();
+    await waitFor(() => !client.connected, 3000);
+    const closed = once(client, 'close');
+    client.close();
+    const [err] = (await within(1000, closed)) as [PsrtError | null];
+    assert.equal(err, null);
+  });
+});

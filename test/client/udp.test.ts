@@ -1,0 +1,99 @@
+/** PsrtUdpClient against a spec-only UDP fake built on the protocol's UDP codec. */
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { PsrtUdpClient, parseKey } from '../../src/client/index.js';
+import {
+  decryptUdp,
+  encodeUdpAck,
+  openUdpPlain,
+  parseUdpEnvelope,
+  parseUdpInner,
+} from '../../src/protocol/udp.js';
+
+const KEY = parseKey('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
+
+interface Seen {
+  login: string;
+  password: string | null;
+  topic: string;
+  payload: string;
+  ack: boolean;
+  type: number;
+}
+
+describe('UDP client (fake UDP server)', () => {
+  let server: Socket;
+  let address: string;
+  const seen: Seen[] = [];
+  /** Ack code by topic; 'none' = stay silent. */
+  const replyFor = (topic: string): number | 'none' => (topic === 'silent' ? 'none' : topic === 'denied' ? 0xfe : 1);
+
+  before(async () => {
+    server = createSocket('udp4');
+    server.on('message', (msg, rinfo) => {
+      const env = parseUdpEnvelope(msg);
+      assert.ok(env);
+      let inner: Buffer | null;
+      let password: string | null = null;
+      if (env.authType === 0) {
+        const p = openUdpPlain(env.rest);
+        inner = p?.inner ?? null;
+        password = p?.password ?? null;
+      } else inner = decryptUdp(env.authType, KEY, env.rest);
+      assert.ok(inner, 'decryptable');
+      const r = parseUdpInner(inner);
+      assert.ok(r.kind === 'publish', 'a publish');
+      seen.push({ login: env.login, password, topic: r.topic, payload: r.payload.toString(), ack: r.ack, type: env.authType });
+      const code = replyFor(r.topic);
+      if (r.ack && code !== 'none') server.send(encodeUdpAck(code), rinfo.port, rinfo.address);
+    });
+    server.bind(0, '127.0.0.1');
+    await once(server, 'listening');
+    address = `127.0.0.1:${server.address().port}`;
+  });
+  after(() => {
+    server.close();
+  });
+
+  it('plain datagrams with ack and without', async () => {
+    const c = await PsrtUdpClient.create({ path: address, user: 'u', password: 'p' });
+    await c.publishConfirmed('t/1', 'one');
+    await c.publish('t/2', 'two');
+    await c.publishConfirmed('t/3', 'three'); // sequencing: t/2 has arrived before t/3's ack
+    c.close();
+    assert.deepEqual(seen.slice(-3).map((s) => [s.login, s.password, s.topic, s.payload, s.ack, s.type]), [
+      ['u', 'p', 't/1', 'one', true, 0],
+      ['u', 'p', 't/2', 'two', false, 0],
+      ['u', 'p', 't/3', 'three', true, 0],
+    ]);
+  });
+
+  it('AES-256-GCM (type 03) and AES-128-GCM (type 02)', async () => {
+    const c256 = await PsrtUdpClient.create({ path: address, user: 'user1', key: KEY });
+    const c128 = await PsrtUdpClient.create({ path: address, key: KEY.toString('hex'), cipher: 'aes-128-gcm' });
+    await c256.publishConfirmed('enc', 'x');
+    await c128.publishConfirmed('enc', 'y');
+    c256.close();
+    c128.close();
+    assert.deepEqual(seen.slice(-2).map((s) => [s.type, s.login, s.payload]), [[3, 'user1', 'x'], [2, '', 'y']]);
+  });
+
+  it('FE → AccessDenied; no ack → Timeout; concurrent confirmed publishes are serialised', async () => {
+    const c = await PsrtUdpClient.create({ path: address, timeout: 0.2 });
+    await assert.rejects(c.publishConfirmed('denied', 'x'), { code: 'PSRT_ACCESS_DENIED' });
+    await assert.rejects(c.publishConfirmed('silent', 'x'), { code: 'PSRT_TIMEOUT' });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => c.publishConfirmed(`s/${i}`, String(i))));
+    assert.deepEqual(seen.slice(-20).map((s) => s.topic), Array.from({ length: 20 }, (_, i) => `s/${i}`));
+    c.close();
+    await assert.rejects(c.publish('t', 'x'), { code: 'PSRT_NOT_CONNECTED' });
+  });
+
+  it('validates keys and priorities', async () => {
+    assert.throws(() => parseKey('abcd'), /32 bytes/);
+    const c = await PsrtUdpClient.create({ path: address });
+    await assert.rejects(c.publish('t', 'x', { priority: 0 }), /priority/);
+    c.close();
+  });
+});

@@ -1,0 +1,357 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  DEFAULTS,
+  isUnixSocketPath,
+  loadConfigFile,
+  parseConfigText,
+  parseHostPort,
+  resolveConfigPath,
+  type ServerConfig,
+} from '../../src/config/index.js';
+import { ErrorCode, PsrtError } from '../../src/protocol/errors.js';
+import { FIXTURES, fixture } from './fixtures.js';
+
+const REAL_FIXTURES = realpathSync(FIXTURES);
+const VIRTUAL = '/virtual/etc/psrtd/config.yml';
+const REQUIRED = 'proto:\n  allow_no_tls: true\nauth:\n  allow_anonymous: true\n  acl: acl.yml\n';
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof PsrtError, String(e));
+    assert.equal(e.code, ErrorCode.Config);
+    return e.message;
+  }
+  assert.fail('expected a config error');
+}
+
+/** A config with the required keys plus `extra` YAML for one section. */
+function withServer(lines: string): ServerConfig {
+  return parseConfigText(`server:\n${lines}\n${REQUIRED}`, VIRTUAL);
+}
+
+function withProto(lines: string): ServerConfig {
+  return parseConfigText(`server: {}\nproto:\n  allow_no_tls: true\n${lines}\nauth:\n  allow_anonymous: true\n  acl: acl.yml\n`, VIRTUAL);
+}
+
+describe('fixture configs', () => {
+  it('reference-test.yml loads with every value and resolved path', () => {
+    const c = loadConfigFile(fixture('reference-test.yml'));
+    assert.equal(c.file, fixture('reference-test.yml'));
+    assert.equal(c.configDir, REAL_FIXTURES);
+    assert.deepEqual(c.server, {
+      workers: 4,
+      latencyWarn: 500000,
+      dataQueue: 1024,
+      maxTopicDepth: 64,
+      maxPubSize: 1100000,
+      maxTopicLength: 1000000,
+      pidFile: '/tmp/psrtd-test.pid',
+      bindStats: { address: '0.0.0.0:8880', host: '0.0.0.0', port: 8880 },
+      license: join(REAL_FIXTURES, 'psrt-license.key'),
+      dataDrainTimeout: 1,
+      maxConnections: 10000,
+      dataQueueBytes: 64 * 1024 * 1024,
+    });
+    assert.deepEqual(c.proto, {
+      bind: [
+        { kind: 'tcp', address: '0.0.0.0:2873', host: '0.0.0.0', port: 2873 },
+        { kind: 'unix', path: '/tmp/psrtd-test.sock' },
+      ],
+      bindUdp: [{ address: '0.0.0.0:2873', host: '0.0.0.0', port: 2873 }],
+      udpFrameSize: 8192,
+      timeout: 10,
+      tlsPkcs12: undefined,
+      tlsCert: join(REAL_FIXTURES, 'certs/server.crt'),
+      tlsKey: join(REAL_FIXTURES, 'certs/server.key'),
+      fips: false,
+      allowNoTls: true,
+    });
+    assert.deepEqual(c.auth, {
+      allowAnonymous: true,
+      passwordFile: join(REAL_FIXTURES, 'passwd'),
+      keyFile: join(REAL_FIXTURES, 'keys.yml'),
+      acl: { kind: 'file', path: join(REAL_FIXTURES, 'acl.yml') },
+    });
+    assert.deepEqual(c.cluster, { config: join(REAL_FIXTURES, 'cluster.yml') });
+  });
+
+  it('reference-test-local.yml needs no missing files', () => {
+    const c = loadConfigFile(fixture('reference-test-local.yml'));
+    assert.equal(c.proto.tlsCert, undefined);
+    assert.equal(c.server.license, undefined);
+    assert.equal(c.cluster, undefined);
+    assert.equal(c.auth.keyFile, join(REAL_FIXTURES, 'keys.yml'));
+  });
+
+  it('debian-default.yml (SERVER.md §3.6) loads', () => {
+    const c = loadConfigFile(fixture('debian-default.yml'));
+    assert.equal(c.server.workers, 2);
+    assert.equal(c.server.latencyWarn, 50000);
+    assert.equal(c.server.maxTopicDepth, 32);
+    assert.equal(c.server.pidFile, '/var/run/psrtd/psrtd.pid');
+    assert.deepEqual(c.proto.bind, [{ kind: 'tcp', address: '127.0.0.1:2873', host: '127.0.0.1', port: 2873 }]);
+    assert.equal(c.proto.udpFrameSize, 4096);
+    assert.equal(c.auth.passwordFile, join(REAL_FIXTURES, 'psrt-passwd'));
+    assert.equal(c.auth.keyFile, undefined);
+  });
+
+  it('minimal.yml gets every default', () => {
+    const c = loadConfigFile(fixture('minimal.yml'));
+    assert.deepEqual(c.server, {
+      workers: 1,
+      latencyWarn: 50000,
+      dataQueue: 1024,
+      maxTopicDepth: 32,
+      maxPubSize: 1100000,
+      maxTopicLength: 1000000,
+      pidFile: undefined,
+      bindStats: undefined,
+      license: undefined,
+      dataDrainTimeout: 1,
+      maxConnections: 10000,
+      dataQueueBytes: 67108864,
+    });
+    assert.deepEqual(c.proto.bind, []);
+    assert.deepEqual(c.proto.bindUdp, []);
+    assert.equal(c.proto.timeout, 5);
+    assert.equal(c.proto.udpFrameSize, 4096);
+    assert.equal(c.proto.fips, false);
+    assert.equal(c.auth.allowAnonymous, false);
+    assert.equal(c.auth.passwordFile, undefined);
+  });
+});
+
+describe('rejected fixture configs', () => {
+  const cases: [string, string][] = [
+    ['unknown-key.yml', 'server.data_queu: unknown key'],
+    ['wrong-type.yml', 'proto.timeout: expected a number, got "ten"'],
+    ['aes-nonce.yml', 'auth.aes_nonce: unknown key'],
+    ['data-queue-zero.yml', 'server.data_queue: must be at least 1 (a queue of 0 messages would drop every data socket)'],
+    ['missing-auth.yml', 'auth: required key is missing'],
+    ['cert-without-key.yml', 'proto.tls_key: required when proto.tls_cert is set'],
+  ];
+  for (const [name, problem] of cases) {
+    it(`bad/${name}: ${problem}`, () => {
+      const file = fixture(`bad/${name}`);
+      assert.equal(configError(() => loadConfigFile(file)), `${file}: ${problem}`);
+    });
+  }
+
+  it('bad/invalid-yaml.yml names the file and the YAML problem', () => {
+    const file = fixture('bad/invalid-yaml.yml');
+    assert.match(configError(() => loadConfigFile(file)), new RegExp(`^${file}: invalid YAML: .*line \\d+`));
+  });
+
+  it('a missing file is "Unable to read config"', () => {
+    const file = fixture('does-not-exist.yml');
+    assert.equal(configError(() => loadConfigFile(file)), `Unable to read config (${file}: no such file or directory)`);
+  });
+});
+
+describe('required keys and sections', () => {
+  const cases: [string, string][] = [
+    [REQUIRED, 'config.yml: server: required key is missing'],
+    ['server: {}\nauth:\n  allow_anonymous: true\n  acl: a\n', 'config.yml: proto: required key is missing'],
+    ['server: {}\nproto: {}\nauth:\n  allow_anonymous: true\n  acl: a\n', 'config.yml: proto.allow_no_tls: required key is missing'],
+    ['server: {}\nproto: {allow_no_tls: true}\nauth:\n  acl: a\n', 'config.yml: auth.allow_anonymous: required key is missing'],
+    ['server: {}\nproto: {allow_no_tls: true}\nauth:\n  allow_anonymous: true\n', 'config.yml: auth.acl: required key is missing'],
+    [`server: {}\n${REQUIRED}cluster: {}\n`, 'config.yml: cluster.config: required key is missing'],
+    ['', 'config.yml: expected a mapping, got an empty value'],
+    ['- 1\n', 'config.yml: expected a mapping, got a list'],
+    ['server: 5\nproto: {allow_no_tls: true}\nauth: {allow_anonymous: true, acl: a}\n', 'config.yml: server: expected a mapping, got 5'],
+  ];
+  for (const [text, message] of cases) {
+    it(message, () => {
+      assert.equal(configError(() => parseConfigText(text, 'config.yml')), message);
+    });
+  }
+
+  it('an empty cluster section is absent', () => {
+    assert.equal(parseConfigText(`server: {}\n${REQUIRED}cluster:\n`, VIRTUAL).cluster, undefined);
+  });
+});
+
+describe('unknown keys', () => {
+  const cases: [string, string][] = [
+    [`server: {}\n${REQUIRED}extra: 1\n`, 'extra'],
+    [`server: {}\n${REQUIRED}cluster: {config: c.yml, nodes: 2}\n`, 'cluster.nodes'],
+    ['server: {}\nproto: {allow_no_tls: true, tls: true}\nauth: {allow_anonymous: true, acl: a}\n', 'proto.tls'],
+  ];
+  for (const [text, key] of cases) {
+    it(key, () => {
+      assert.equal(configError(() => parseConfigText(text, 'c.yml')), `c.yml: ${key}: unknown key`);
+    });
+  }
+
+  it('reports every problem in one message', () => {
+    const msg = configError(() => withServer('  data_queu: 1\n  workers: x'));
+    assert.equal(msg, `${VIRTUAL}: server.workers: expected an integer, got "x"; ${VIRTUAL}: server.data_queu: unknown key`);
+  });
+
+  it('rejects duplicate keys', () => {
+    assert.match(configError(() => withServer('  workers: 1\n  workers: 2')), /invalid YAML: Map keys must be unique/);
+  });
+});
+
+describe('value types and ranges', () => {
+  const cases: [string, string][] = [
+    ['  workers: 0', 'server.workers: must be at least 1, got 0'],
+    ['  data_queue: 1.5', 'server.data_queue: expected an integer, got 1.5'],
+    ['  data_queue: "1024"', 'server.data_queue: expected an integer, got "1024"'],
+    ['  latency_warn: 4294967296', 'server.latency_warn: must be at most 4294967295, got 4294967296'],
+    ['  max_topic_depth: -1', 'server.max_topic_depth: must be at least 0, got -1'],
+    ['  data_drain_timeout: -0.5', 'server.data_drain_timeout: must be at least 0, got -0.5'],
+    ['  max_connections: 0', 'server.max_connections: must be at least 1, got 0'],
+    ['  bind_stats: [a]', 'server.bind_stats: expected a string, got a list'],
+    ['  bind_stats: localhost:8880', 'server.bind_stats: expected an IP address, not a host name, got "localhost:8880"'],
+    ['  bind_stats: 8880', 'server.bind_stats: expected a string, got 8880'],
+    ['  pid_file: ""', 'server.pid_file: must not be empty'],
+  ];
+  for (const [line, problem] of cases) {
+    it(problem, () => {
+      assert.equal(configError(() => withServer(line)), `${VIRTUAL}: ${problem}`);
+    });
+  }
+
+  const protoCases: [string, string][] = [
+    ['  timeout: 0', 'proto.timeout: must be greater than 0, got 0'],
+    ['  timeout: -1', 'proto.timeout: must be greater than 0, got -1'],
+    ['  timeout: .inf', 'proto.timeout: expected a number, got Infinity'],
+    ['  udp_frame_size: 0', 'proto.udp_frame_size: must be at least 1, got 0'],
+    ['  udp_frame_size: 65536', 'proto.udp_frame_size: must be at most 65535, got 65536'],
+    ['  fips: "yes"', 'proto.fips: expected true or false, got "yes"'],
+    ['  fips: yes', 'proto.fips: expected true or false, got "yes"'],
+    ['  bind: 5', 'proto.bind: expected a string or a list of strings, got 5'],
+    ['  bind: [a:1, 2]', 'proto.bind: expected a string or a list of strings, got a list'],
+    ['  bind: localhost', 'proto.bind[0]: expected host:port or a Unix socket path ending in .sock/.socket, got "localhost"'],
+    ['  bind: [a:1, "h:70000"]', 'proto.bind[1]: expected host:port or a Unix socket path ending in .sock/.socket, got "h:70000"'],
+    ['  bind_udp: /tmp/u.sock', 'proto.bind_udp[0]: expected host:port (UDP has no Unix sockets), got "/tmp/u.sock"'],
+  ];
+  for (const [line, problem] of protoCases) {
+    it(problem, () => {
+      assert.equal(configError(() => withProto(line)), `${VIRTUAL}: ${problem}`);
+    });
+  }
+
+  it('accepts integer and float timeouts', () => {
+    assert.equal(withProto('  timeout: 10').proto.timeout, 10);
+    assert.equal(withProto('  timeout: 0.25').proto.timeout, 0.25);
+  });
+
+  it('treats empty values of optional keys as absent', () => {
+    const c = withServer('  pid_file:\n  workers:\n  data_queue:');
+    assert.equal(c.server.pidFile, undefined);
+    assert.equal(c.server.workers, DEFAULTS.workers);
+    assert.equal(c.server.dataQueue, 1024);
+  });
+
+  it('reads the extension keys', () => {
+    const c = withServer('  data_drain_timeout: 0\n  max_connections: 5\n  data_queue_bytes: 1048576');
+    assert.equal(c.server.dataDrainTimeout, 0);
+    assert.equal(c.server.maxConnections, 5);
+    assert.equal(c.server.dataQueueBytes, 1048576);
+  });
+
+  it('accepts fips: true (reported as unsupported by the server)', () => {
+    assert.equal(withProto('  fips: true').proto.fips, true);
+  });
+
+  it('accepts tls_pkcs12 alone and tls_cert with tls_key', () => {
+    assert.equal(withProto('  tls_pkcs12: certs/s.p12').proto.tlsPkcs12, '/virtual/etc/psrtd/certs/s.p12');
+    const c = withProto('  tls_cert: /c.pem\n  tls_key: k.pem');
+    assert.equal(c.proto.tlsCert, '/c.pem');
+    assert.equal(c.proto.tlsKey, '/virtual/etc/psrtd/k.pem');
+  });
+});
+
+describe('StringOrList', () => {
+  it('bind accepts a string or a list, UDP [] disables', () => {
+    assert.deepEqual(withProto('  bind: 127.0.0.1:1').proto.bind.map((b) => b.kind), ['tcp']);
+    assert.deepEqual(withProto('  bind: [127.0.0.1:1, "[::1]:2", x.sock]').proto.bind, [
+      { kind: 'tcp', address: '127.0.0.1:1', host: '127.0.0.1', port: 1 },
+      { kind: 'tcp', address: '[::1]:2', host: '::1', port: 2 },
+      { kind: 'unix', path: '/virtual/etc/psrtd/x.sock' },
+    ]);
+    assert.deepEqual(withProto('  bind: []\n  bind_udp: []').proto.bindUdp, []);
+    assert.deepEqual(withProto('  bind_udp: [0.0.0.0:1, localhost:2]').proto.bindUdp, [
+      { address: '0.0.0.0:1', host: '0.0.0.0', port: 1 },
+      { address: 'localhost:2', host: 'localhost', port: 2 },
+    ]);
+  });
+});
+
+describe('path resolution (SERVER.md §3.1)', () => {
+  it('keeps /abs and ./rel verbatim, resolves the rest against the config directory', () => {
+    const c = parseConfigText(
+      'server:\n  license: lic.key\n  pid_file: run/p.pid\nproto:\n  allow_no_tls: true\n  bind: [./a.sock, /run/b.socket, c.sock, d/e.sock]\n' +
+        'auth:\n  allow_anonymous: true\n  acl: ./acl.yml\n  password_file: /etc/pw\n  key_file: .hidden/keys.yml\ncluster:\n  config: ../cluster.yml\n',
+      VIRTUAL,
+    );
+    assert.equal(c.configDir, '/virtual/etc/psrtd');
+    assert.equal(c.server.license, '/virtual/etc/psrtd/lic.key');
+    assert.equal(c.server.pidFile, 'run/p.pid'); // verbatim, never resolved
+    assert.deepEqual(c.proto.bind, [
+      { kind: 'unix', path: './a.sock' },
+      { kind: 'unix', path: '/run/b.socket' },
+      { kind: 'unix', path: '/virtual/etc/psrtd/c.sock' },
+      { kind: 'unix', path: '/virtual/etc/psrtd/d/e.sock' },
+    ]);
+    assert.deepEqual(c.auth.acl, { kind: 'file', path: './acl.yml' });
+    assert.equal(c.auth.passwordFile, '/etc/pw');
+    assert.equal(c.auth.keyFile, '.hidden/keys.yml');
+    assert.equal(c.cluster?.config, '../cluster.yml');
+  });
+
+  it('a config path without ./ is relative to the working directory', () => {
+    const c = parseConfigText(`server: {}\n${REQUIRED}`, 'config.yml');
+    assert.equal(c.configDir, realpathSync(process.cwd()));
+    assert.deepEqual(c.auth.acl, { kind: 'file', path: join(realpathSync(process.cwd()), 'acl.yml') });
+  });
+
+  describe('canonical directory', () => {
+    const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'psrt-cfg-')));
+    after(() => {
+      rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it('resolves relative paths against the symlink target', () => {
+      mkdirSync(join(tmp, 'real'));
+      symlinkSync(join(tmp, 'real'), join(tmp, 'link'));
+      writeFileSync(join(tmp, 'real', 'config.yml'), `server: {}\n${REQUIRED}`);
+      const c = loadConfigFile(join(tmp, 'link', 'config.yml'));
+      assert.equal(c.configDir, join(tmp, 'real'));
+      assert.deepEqual(c.auth.acl, { kind: 'file', path: join(tmp, 'real', 'acl.yml') });
+    });
+  });
+
+  it('resolveConfigPath follows the leading-character rule', () => {
+    assert.equal(resolveConfigPath('/a', '/d'), '/a');
+    assert.equal(resolveConfigPath('./a', '/d'), './a');
+    assert.equal(resolveConfigPath('.a', '/d'), '.a');
+    assert.equal(resolveConfigPath('a/b', '/d'), '/d/a/b');
+  });
+});
+
+describe('address helpers', () => {
+  it('isUnixSocketPath', () => {
+    assert.equal(isUnixSocketPath('/run/psrt.sock'), true);
+    assert.equal(isUnixSocketPath('psrt.socket'), true);
+    assert.equal(isUnixSocketPath('0.0.0.0:2873'), false);
+    assert.equal(isUnixSocketPath('psrt.sock.bak'), false);
+  });
+
+  it('parseHostPort', () => {
+    assert.deepEqual(parseHostPort('0.0.0.0:2873'), { address: '0.0.0.0:2873', host: '0.0.0.0', port: 2873 });
+    assert.deepEqual(parseHostPort('[::]:0'), { address: '[::]:0', host: '::', port: 0 });
+    assert.deepEqual(parseHostPort('::1:2873'), { address: '::1:2873', host: '::1', port: 2873 });
+    for (const bad of ['2873', ':2873', 'host:', 'host:65536', 'host:-1', 'host:12a', 'a b:1', '[]:1']) {
+      assert.equal(parseHostPort(bad), undefined, bad);
+    }
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Spawns a real psrtd (bin/psrtd.js) on 127.0.0.1 with an ephemeral port and a temporary config
+ * directory, and stops it by its PID. Used by every end-to-end test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const PSRTD_BIN = join(REPO_ROOT, 'bin/psrtd.js');
+
+export const FULL_ACL = '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\n';
+
+export interface PsrtdOptions {
+  /** Extra lines for the `server:` section (YAML, 2-space indented keys). */
+  server?: Record<string, string | number | boolean>;
+  proto?: Record<string, string | number | boolean | string[]>;
+  auth?: Record<string, string | number | boolean>;
+  acl?: string;
+  /** htpasswd file content; written as `passwd` and referenced by auth.password_file. */
+  passwd?: string;
+  keys?: string;
+  /** Also listen on a unix socket inside the temp dir. */
+  unix?: boolean;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export interface Psrtd {
+  readonly port: number;
+  readonly unixPath: string | null;
+  readonly dir: string;
+  readonly proc: ChildProcess;
+  readonly output: string[];
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends the signal and resolves with the exit code (kills with SIGKILL after 5 s). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+function yamlValue(v: string | number | boolean | string[]): string {
+  if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(', ')}]`;
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+function section(name: string, values: Record<string, string | number | boolean | string[]>): string {
+  const lines = Object.entries(values).map(([k, v]) => `  ${k}: ${yamlValue(v)}`);
+  return `${name}:\n${lines.join('\n')}\n`;
+}
+
+export function writeConfig(dir: string, opts: PsrtdOptions): string {
+  writeFileSync(join(dir, 'acl.yml'), opts.acl ?? FULL_ACL);
+  const auth: Record<string, string | number | boolean> = { allow_anonymous: true, acl: 'acl.yml', ...opts.auth };
+  if (opts.passwd !== undefined) {
+    writeFileSync(join(dir, 'passwd'), opts.passwd);
+    auth.password_file = 'passwd';
+  }
+  if (opts.keys !== undefined) {
+    writeFileSync(join(dir, 'keys.yml'), opts.keys);
+    auth.key_file = 'keys.yml';
+  }
+  const bind = ['127.0.0.1:0'];
+  if (opts.unix === true) bind.push(join(dir, 'psrt.sock'));
+  const text =
+    section('server', { data_queue: 1024, max_topic_depth: 8, max_pub_size: 100000, max_topic_length: 1000, latency_warn: 500000, ...opts.server }) +
+    section('proto', { bind, bind_udp: [], allow_no_tls: true, timeout: 2, ...opts.proto }) +
+    section('auth', auth);
+  const file = join(dir, 'config.yml');
+  writeFileSync(file, text);
+  return file;
+}
+
+export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
+  const dir = mkdtempSync(join(tmpdir(), 'psrtd-test-'));
+  const config = writeConfig(dir, opts);
+  const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config, ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, INVOCATION_ID: 'test', ...opts.env },
+  });
+  const output: string[] = [];
+  const waiters = new Set<() => void>();
+  const onText = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') output.push(line);
+    for (const w of waiters) w();
+  };
+  proc.stdout?.on('data', onText);
+  proc.stderr?.on('data', onText);
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => { res(code); }));
+  const waitForLog = (pattern: RegExp, timeoutMs = 5000): Promise<string> =>
+    new Promise((res, rej) => {
+      const check = (): boolean => {
+        const hit = output.find((l) => pattern.test(l));
+        if (hit === undefined) return false;
+        cleanup();
+        res(hit);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        rej(new Error(`psrtd log ${pattern} not seen in ${timeoutMs} ms; output:\n${output.join('\n')}`));
+      }, timeoutMs);
+      const cleanup = (): void => { clearTimeout(timer); waiters.delete(waiter); };
+      const waiter = (): void => { check(); };
+      if (!check()) waiters.add(waiter);
+    });
+  const line = await waitForLog(/listening on TCP 127\.0\.0\.1:\d+/);
+  const port = Number(/:(\d+)$/.exec(line)?.[1]);
+  await waitForLog(/starting server/);
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    const code = await exited;
+    clearTimeout(killer);
+    rmSync(dir, { recursive: true, force: true });
+    return code;
+  };
+  return { port, unixPath: opts.unix === true ? join(dir, 'psrt.sock') : null, dir, proc, output, waitForLog, stop };
+}
