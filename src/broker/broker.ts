@@ -30,6 +30,7 @@ import type {
   ReplicationHook,
 } from './ports.js';
 import { Session } from './session.js';
+import { TopicTable, type TopicStat } from './topic-table.js';
 
 export interface BrokerOptions {
   readonly maxTopicDepth: number;
@@ -49,6 +50,8 @@ export interface BrokerStats {
   readonly dataChannelCount: number;
   /** Queue depth of every attached data channel (for queue-depth summaries). */
   queueDepths(): number[];
+  /** Busiest published topics since they entered the bounded topic table. */
+  topTopics(limit: number, by: 'messages' | 'bytes'): TopicStat[];
 }
 
 export class Broker implements BrokerStats {
@@ -58,7 +61,10 @@ export class Broker implements BrokerStats {
   publishObserver: PublishObserver | null = null;
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
-  private readonly targets: Session[] = [];
+  private readonly scratch: Session[] = [];
+  private readonly topics = new TopicTable<Session>();
+  /** Bumped on every index change; cached subscriber lists of other versions are stale. */
+  private indexVersion = 0;
   private subscriptions = 0;
 
   constructor(
@@ -86,6 +92,10 @@ export class Broker implements BrokerStats {
     return depths;
   }
 
+  topTopics(limit: number, by: 'messages' | 'bytes'): TopicStat[] {
+    return this.topics.top(limit, by);
+  }
+
   createSession(user: string, address: string, acl: AclEntry, control: ControlPort): Session {
     let token = randomBytes(TOKEN_LENGTH);
     let key = token.toString('latin1');
@@ -106,6 +116,7 @@ export class Broker implements BrokerStats {
     session.ended = true;
     this.sessions.delete(session.tokenKey);
     for (const mask of session.subscriptions) this.index.unsubscribe(mask, session);
+    if (session.subscriptions.size > 0) this.indexVersion++;
     this.subscriptions -= session.subscriptions.size;
     session.subscriptions.clear();
     const channel = session.data;
@@ -169,6 +180,7 @@ export class Broker implements BrokerStats {
       if (!session.subscriptions.has(mask)) {
         session.subscriptions.add(mask);
         this.subscriptions++;
+        this.indexVersion++;
         this.index.subscribe(mask, session);
       }
       this.counters.subOps++;
@@ -185,6 +197,7 @@ export class Broker implements BrokerStats {
       }
       if (session.subscriptions.delete(mask)) {
         this.subscriptions--;
+        this.indexVersion++;
         this.index.unsubscribe(mask, session);
       }
       this.counters.subOps++;
@@ -216,11 +229,11 @@ export class Broker implements BrokerStats {
       return RESPONSE_ERR_ACCESS;
     }
     const payload = body.subarray(payloadOffset);
-    this.publishObserver?.onPublish(topic, payload.length);
-    if (this.collect(topic) > 0) {
+    const targets = this.collect(topic, payload.length);
+    if (targets.length > 0) {
       const frame =
         topic === raw ? encodeDataFrameFromBody(priority, body) : encodeDataFrame(priority, topic, payload);
-      this.fanOut({ frame, timestampUs, topic }, publisher);
+      this.fanOut(targets, { frame, timestampUs, topic }, publisher);
     }
     this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
     return RESPONSE_OK;
@@ -231,9 +244,9 @@ export class Broker implements BrokerStats {
    * Non-pausable, so congested queues rely on the channel's hard cap.
    */
   publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
-    this.publishObserver?.onPublish(topic, payload.length);
-    if (this.collect(topic) > 0) {
-      this.fanOut({ frame: encodeDataFrame(priority, topic, payload), timestampUs, topic }, null);
+    const targets = this.collect(topic, payload.length);
+    if (targets.length > 0) {
+      this.fanOut(targets, { frame: encodeDataFrame(priority, topic, payload), timestampUs, topic }, null);
     }
     this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
   }
@@ -267,15 +280,31 @@ export class Broker implements BrokerStats {
     return RESPONSE_OK;
   }
 
-  private collect(topic: string): number {
-    this.targets.length = 0;
-    return this.index.match(topic, this.targets);
+  /**
+   * Subscribers of a normalised publish topic, from the topic table when its cached list is
+   * current (one Map lookup), else from the index. Also counts the topic's traffic.
+   */
+  private collect(topic: string, payloadBytes: number): readonly Session[] {
+    const entry = this.topics.entry(topic);
+    entry.messages++;
+    entry.bytes += payloadBytes;
+    this.publishObserver?.onPublish(topic, payloadBytes);
+    if (entry.version === this.indexVersion) return entry.subscribers;
+    const scratch = this.scratch;
+    scratch.length = 0;
+    this.index.match(topic, scratch);
+    if (scratch.length > this.topics.maxCachedSubscribers) {
+      entry.version = -1;
+      entry.subscribers = [];
+      return scratch;
+    }
+    entry.subscribers = scratch.slice();
+    entry.version = this.indexVersion;
+    return entry.subscribers;
   }
 
-  private fanOut(delivery: Delivery, publisher: PublisherPort | null): void {
-    const targets = this.targets;
+  private fanOut(targets: readonly Session[], delivery: Delivery, publisher: PublisherPort | null): void {
     for (const s of targets) this.enqueue(s, delivery, publisher);
-    targets.length = 0;
   }
 
   private enqueue(session: Session, delivery: Delivery, publisher: PublisherPort | null): void {

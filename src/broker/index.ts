@@ -5,3 +5,4 @@ export * from './delivery.js';
 export * from './flush-scheduler.js';
 export * from './ports.js';
 export * from './session.js';
+export * from './topic-table.js';

@@ -48,9 +48,12 @@ import { MessageQueue } from './message-queue.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
 import { Reconnector } from './reconnect.js';
 import {
+  checkTopics,
   describeRequest,
+  publishTopicError,
   settleError,
   timeoutError,
+  watchSignal,
   type Request,
   type RequestOptions,
 } from './request.js';
@@ -370,42 +373,3 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     if (err !== null && this.listenerCount('error') > 0) this.emit('error', err);
   }
 }
-
-function watchSignal(req: Request, signal: AbortSignal): void {
-  const abort = (): void => {
-    const reason: unknown = signal.reason;
-    settleError(req, reason instanceof Error ? reason : new Error('operation aborted'));
-  };
-  if (signal.aborted) {
-    abort();
-    return;
-  }
-  signal.addEventListener('abort', abort, { once: true });
-  req.cleanup = () => {
-    signal.removeEventListener('abort', abort);
-  };
-}
-
-/** A NUL would break the framing; an empty topic makes the server drop the connection. */
-function checkTopics(topics: readonly string[]): void {
-  for (const t of topics) {
-    if (t === '' || t.includes('\0')) {
-      throw new PsrtError(ErrorCode.InvalidDataBlock, `invalid topic ${JSON.stringify(t)}`);
-    }
-  }
-}
-
-/**
- * Rejected locally because the server would close the whole connection (PROTOCOL.md §5.6):
- * empty topic, NUL, or a wildcard character anywhere.
- */
-function publishTopicError(topic: string): PsrtError | null {
-  if (topic === '' || topic.includes('\0')) {
-    return new PsrtError(ErrorCode.InvalidDataBlock, `invalid topic ${JSON.stringify(topic)}`);
-  }
-  if (topic.includes('+') || topic.includes('#')) {
-    return new PsrtError(ErrorCode.WildcardInPublish, `wildcards are not allowed in a publish topic: ${topic}`);
-  }
-  return null;
-}
-

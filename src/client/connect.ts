@@ -138,6 +138,9 @@ function openStream(address: Address, deadline: Deadline): Promise<Socket> {
       ? netConnect({ path: address.path })
       : netConnect({ host: address.host, port: address.port, noDelay: true });
   deadline.track(socket);
+  // Between owners (handshake reader → channel) nobody may be listening; an 'error' without a
+  // listener would crash the process. Owners watch 'close', which always follows.
+  socket.on('error', ignore);
   return deadline.step(
     new Promise<Socket>((resolve, reject) => {
       socket.once('connect', () => {
@@ -174,6 +177,7 @@ async function startTls(
     rejectUnauthorized: t.rejectUnauthorized,
   });
   deadline.track(socket);
+  socket.on('error', ignore); // see openStream
   return deadline.step(
     new Promise<TLSSocket>((resolve, reject) => {
       socket.once('secureConnect', () => {
@@ -267,4 +271,8 @@ export async function openConnection(o: ResolvedOptions, signal?: AbortSignal): 
     deadline.abandon();
     throw describeSocketError(err, o.address);
   }
+}
+
+function ignore(): void {
+  // errors are reported through the owner's listeners and the 'close' event
 }

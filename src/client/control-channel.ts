@@ -78,6 +78,8 @@ export class ControlChannel {
     this.keepAliveTimer.unref(); // the socket keeps the process alive, not the pinger
     if (surplus.length > 0) this.onData(surplus.drain());
     socket.resume();
+    // Lost while the rest of the handshake ran (its 'close' event is gone already).
+    if (socket.destroyed) process.nextTick(this.onSocketClose);
   }
 
   get isOpen(): boolean {

@@ -44,6 +44,7 @@ export class DataChannel {
     socket.on('close', this.onClose);
     this.drain();
     if (!this.paused) socket.resume();
+    if (socket.destroyed) process.nextTick(this.onClose); // lost before we listened
   }
 
   /** Consumer made room: continue with buffered frames, then the socket. */
