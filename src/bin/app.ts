@@ -9,6 +9,8 @@ import type { Logger } from '../log/logger.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
+import type { UdpCountersView } from '../transport/udp-handler.js';
+import { UdpServer } from '../transport/udp-server.js';
 
 export const VERSION = '0.3.6';
 /** Replies a non-reading client may leave unread before we stop reading its requests. */
@@ -19,6 +21,8 @@ export interface RunningServer {
   readonly broker: Broker;
   readonly auth: AuthStore;
   readonly streams: readonly BoundStream[];
+  /** Live UDP outcome counters (transport/udp-handler.ts UdpCounters). */
+  readonly udp: UdpCountersView;
   reload(): Promise<boolean>;
   /** Closes listeners and connections; removes unix socket files. */
   stop(): Promise<void>;
@@ -51,13 +55,21 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     maxPendingReplyBytes: MAX_PENDING_REPLY_BYTES,
   };
   const streamServer = new StreamServer(ctx, config.server.maxConnections);
+  const udpServer = new UdpServer({
+    broker,
+    auth,
+    log,
+    maxTopicDepth: config.server.maxTopicDepth,
+    frameSize: config.proto.udpFrameSize,
+  });
   let streams: BoundStream[];
   try {
     streams = await streamServer.bind(
       config.proto.bind.map((b) => (b.kind === 'unix' ? b.path : b.address)),
     );
+    await udpServer.bind(config.proto.bindUdp);
   } catch (e) {
-    await streamServer.close();
+    await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;
   }
   if (config.server.workers > 1) {
@@ -68,10 +80,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     broker,
     auth,
     streams,
+    get udp() {
+      return udpServer.counters;
+    },
     reload: () => auth.reload(),
     stop: async () => {
       broker.closeAll();
-      await streamServer.close();
+      await Promise.all([streamServer.close(), udpServer.close()]);
     },
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();

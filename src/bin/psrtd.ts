@@ -31,7 +31,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
     .version(`PSRT ${VERSION}`, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'print help')
     .addHelpText('after', '\nSignals: SIGHUP reloads ACL, password and key files; SIGINT/SIGTERM stop.\nExit status: 0 normal stop, 1 start-up or configuration error.');
-  program.parse(argv as string[], { from: 'user' });
+  program.parse(argv, { from: 'user' });
   return program.opts<CliOptions>();
 }
 

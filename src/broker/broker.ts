@@ -142,7 +142,7 @@ export class Broker implements BrokerStats {
    */
   attachData(token: Buffer, port: DataPort, timeoutSeconds: number): DataChannel | null {
     const session = this.sessions.get(token.toString('latin1'));
-    if (session === undefined || session.data !== null) return null;
+    if (session?.data !== null) return null;
     const options: DataChannelOptions = {
       queueLimit: this.opts.dataQueue,
       byteLimit: this.opts.dataQueueBytes,
@@ -158,8 +158,7 @@ export class Broker implements BrokerStats {
   /** The data socket ended (any reason): detach it so the token may attach a new one. */
   detachData(channel: DataChannel): void {
     channel.close();
-    const session = channel.owner as Session;
-    if (session.data === channel) session.data = null;
+    channel.owner.channelClosed(channel);
   }
 
   sessionLabel(channel: DataChannel): string {

@@ -23,6 +23,8 @@ export interface DataChannelOptions {
 
 export interface DataChannelOwner {
   readonly label: string; // `<user>@<addr>` for logs
+  /** The channel ended; the owner forgets it if it is still its current one. */
+  channelClosed(channel: DataChannel): void;
   /** Called when the channel must be dropped (stayed congested, or hard cap exceeded). */
   dropCongested(channel: DataChannel): void;
 }
@@ -122,7 +124,8 @@ export class DataChannel implements Flushable {
     const queue = this.queue;
     let i = this.head;
     while (i < queue.length && (bytes < MAX_BATCH_BYTES || batch.length === 0)) {
-      const d = queue[i++] as Delivery;
+      const d = queue[i++];
+      if (d === undefined) break;
       batch.push(d.frame);
       bytes += d.frame.length;
       const lat = Math.max(0, Math.trunc(now - d.timestampUs)) % 0x100000000;

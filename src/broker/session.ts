@@ -28,6 +28,10 @@ export class Session implements Subscriber, DataChannelOwner {
     this.label = `${user}@${address}`;
   }
 
+  channelClosed(channel: DataChannel): void {
+    if (this.data === channel) this.data = null;
+  }
+
   dropCongested(channel: DataChannel): void {
     this.onDrop(this, channel);
   }

@@ -50,6 +50,8 @@ export function usage(message: string): CliError {
 
 /** Errors of connect(): everything that is not login/timeout means "cannot connect". */
 export function connectError(err: unknown, target: string): CliError {
+  // The client validates its options with TypeError (e.g. an address without a port).
+  if (err instanceof TypeError) return new CliError(EXIT.usage, err.message);
   if (!isPsrtError(err)) return new CliError(EXIT.connect, `cannot connect to ${target}: ${String(err)}`);
   if (err.code === ErrorCode.LoginFailed) {
     return new CliError(

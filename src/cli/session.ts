@@ -1,7 +1,9 @@
 /** Connection and process plumbing shared by the CLI modes. */
+import { readFileSync } from 'node:fs';
 import { PsrtClient } from '../client/client.js';
+import type { TlsOptions } from '../client/options.js';
 import type { CliOptions } from './args.js';
-import { connectError } from './errors.js';
+import { connectError, usage } from './errors.js';
 import type { CliLog } from './log.js';
 
 export interface CliIo {
@@ -20,6 +22,7 @@ export async function connectCli(
   settings: { dataStream: boolean; queueSize: number; address?: string },
 ): Promise<PsrtClient> {
   const address = settings.address ?? o.address;
+  const tls = tlsOptions(o);
   try {
     return await PsrtClient.connect({
       path: address,
@@ -29,11 +32,29 @@ export async function connectCli(
       socketWaitTimeout: o.timeout,
       queueSize: settings.queueSize,
       dataStream: settings.dataStream,
-      tls: o.tls ? (o.tlsCa !== undefined ? { caFile: o.tlsCa } : true) : false,
+      tls,
     });
   } catch (err) {
     throw connectError(err, address);
   }
+}
+
+const caCache = new Map<string, Buffer>();
+
+/** The reference reads --tls-ca once at start; an unreadable file is a bad argument. */
+function tlsOptions(o: CliOptions): TlsOptions | false {
+  if (!o.tls) return false;
+  if (o.tlsCa === undefined) return {};
+  let ca = caCache.get(o.tlsCa);
+  if (ca === undefined) {
+    try {
+      ca = readFileSync(o.tlsCa);
+    } catch (err) {
+      throw usage(`cannot read --tls-ca file: ${(err as Error).message}`);
+    }
+    caCache.set(o.tlsCa, ca);
+  }
+  return { ca };
 }
 
 /** Resolves on the first SIGINT/SIGTERM (Ctrl-C); `dispose` removes the handlers. */

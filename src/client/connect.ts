@@ -154,7 +154,14 @@ function openStream(address: Address, deadline: Deadline): Promise<Socket> {
 
 async function caList(t: ResolvedTls): Promise<(string | Buffer)[] | undefined> {
   const extra: (string | Buffer)[] = [...(t.ca ?? [])];
-  if (t.caFile !== undefined) extra.push(await readFile(t.caFile));
+  if (t.caFile !== undefined) {
+    try {
+      extra.push(await readFile(t.caFile));
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new PsrtError(ErrorCode.Io, `cannot read the TLS CA file: ${why}`, { cause: err });
+    }
+  }
   if (extra.length === 0) return undefined; // Node's default: the system roots
   return t.systemCa ? [...rootCertificates, ...extra] : extra;
 }
@@ -180,18 +187,19 @@ async function startTls(
   socket.on('error', ignore); // see openStream
   return deadline.step(
     new Promise<TLSSocket>((resolve, reject) => {
-      socket.once('secureConnect', () => {
-        socket.off('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', (err: NodeJS.ErrnoException) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
         // A server without TLS closes right after the greeting (PROTOCOL.md §4.1).
         const text =
           err.code === 'ECONNRESET'
             ? 'the server closed the connection during the TLS handshake (is TLS enabled there?)'
             : err.message;
         reject(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${text}`, { cause: err }));
+      };
+      socket.once('secureConnect', () => {
+        socket.off('error', onError);
+        resolve(socket);
       });
+      socket.once('error', onError);
     }),
   );
 }

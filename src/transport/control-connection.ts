@@ -89,7 +89,7 @@ export class ControlConnection implements PublisherPort {
     if (this.state !== 'ready') return;
     try {
       let request: ControlRequest | null;
-      while (this.blockedOn === 0 && this.state === 'ready' && (request = this.decoder.next()) !== null) {
+      while (this.canRead() && (request = this.decoder.next()) !== null) {
         this.handle(request);
       }
     } catch (e) {
@@ -98,6 +98,11 @@ export class ControlConnection implements PublisherPort {
     }
     this.flushReplies();
     if (this.blockedOn > 0 || this.replyWritePaused) this.socket.pause();
+  }
+
+  /** A method, not an inline test: handle() changes state, which TS narrowing cannot see. */
+  private canRead(): boolean {
+    return this.blockedOn === 0 && this.state === 'ready';
   }
 
   private processLogin(): void {
@@ -124,7 +129,7 @@ export class ControlConnection implements PublisherPort {
           this.fail(new PsrtError(code, `${result.message} from ${this.address}`));
           return;
         }
-        this.loggedIn(result.user === '' ? 'anonymous' : result.user, result.acl);
+        this.loggedIn(frame.login === '' ? 'anonymous' : result.user, result.acl);
         this.socket.resume();
         this.process();
       },
@@ -146,7 +151,8 @@ export class ControlConnection implements PublisherPort {
 
   private handle(request: ControlRequest): void {
     const broker = this.ctx.broker;
-    const session = this.session as Session;
+    const session = this.session;
+    if (session === null) throw new PsrtError(ErrorCode.Internal, 'request without a session');
     switch (request.kind) {
       case 'nop':
         this.replies.push(RESPONSE_OK);

@@ -51,8 +51,9 @@ export class DataConnection implements DataPort {
   write(frames: readonly Buffer[]): boolean {
     const socket = this.socket;
     let ok: boolean;
-    if (frames.length === 1) {
-      ok = socket.write(frames[0] as Buffer);
+    const only = frames.length === 1 ? frames[0] : undefined;
+    if (only !== undefined) {
+      ok = socket.write(only);
     } else {
       socket.cork();
       for (const f of frames) socket.write(f);

@@ -70,29 +70,46 @@ function checkMode(ctx: StreamContext, unix: boolean, mode: number): void {
   }
 }
 
-/** STARTTLS: the TLS handshake starts right after the 3 plain bytes; it gets a deadline of T. */
+/**
+ * STARTTLS: the TLS handshake starts right after the 3 plain bytes. Bytes that arrived with the
+ * greeting (usually the whole ClientHello) are unshifted into the paused raw socket; TLSSocket
+ * drains the raw socket's readable buffer into the TLS engine when it takes the handle over
+ * (covered by test/e2e/tls.test.ts, which sends greeting + ClientHello in one write).
+ * Unlike the reference, the handshake gets a deadline of T (SERVER.md §18 item 11).
+ */
 function startTls(ctx: StreamContext, accepted: AcceptedStream, kind: SocketKind, surplus: Buffer): void {
   const raw = accepted.socket;
   raw.pause();
   if (surplus.length > 0) raw.unshift(surplus);
   const secure = new TLSSocket(raw, { isServer: true, secureContext: ctx.tls ?? undefined });
-  const timer = setTimeout(() => {
-    logClientError(ctx, accepted.address, new PsrtError(ErrorCode.Timeout, 'TLS handshake timed out'));
+  let settled = false;
+  const abort = (e: PsrtError): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    logClientError(ctx, accepted.address, e);
     secure.destroy();
     raw.destroy();
+  };
+  const timer = setTimeout(() => {
+    abort(new PsrtError(ErrorCode.Timeout, 'TLS handshake timed out'));
   }, ctx.timeoutMs);
+  const onHandshakeError = (e: Error): void => {
+    abort(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${e.message.trim()}`));
+  };
+  secure.on('error', onHandshakeError);
   secure.once('secure', () => {
+    // TLS 1.3 may report 'secure' after the peer already hung up (it rejected our certificate).
+    if (settled || secure.destroyed) return;
+    settled = true;
     clearTimeout(timer);
+    // From here the connection stage owns error handling (I/O errors end sessions silently).
+    secure.off('error', onHandshakeError);
     startStage(ctx, secure, accepted.address, kind, Buffer.alloc(0), false);
   });
-  secure.on('error', (e: Error) => {
-    clearTimeout(timer);
-    logClientError(ctx, accepted.address, new PsrtError(ErrorCode.Io, e.message));
-    secure.destroy();
-    raw.destroy();
-  });
   secure.once('close', () => {
-    clearTimeout(timer);
+    // A client that rejects our certificate may just close (Node does; OpenSSL sends an alert).
+    abort(new PsrtError(ErrorCode.Io, 'TLS handshake failed: connection closed by the peer'));
     raw.destroy();
   });
 }

@@ -14,7 +14,8 @@ export interface TlsSettings {
 /** Returns null when TLS is not configured; throws PsrtError(Config) on any load error. */
 export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): SecureContext | null {
   if (settings.fips) {
-    log.warn('proto.fips: FIPS 140 mode is not supported by psrt-node; continuing without it');
+    // Decision 5: accepted for config compatibility, but Node's bundled OpenSSL has no FIPS module.
+    log.warn('proto.fips: FIPS mode is not supported by psrt-node; continuing without it');
   }
   try {
     if (settings.tlsPkcs12 !== undefined) {
@@ -30,7 +31,17 @@ export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): Secure
     }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new PsrtError(ErrorCode.Config, `unable to load TLS identity: ${msg}`, { cause: e });
+    const hint = /unsupported pkcs12/i.test(msg) ? LEGACY_PKCS12_HINT : '';
+    throw new PsrtError(ErrorCode.Config, `unable to load TLS identity: ${msg}${hint}`, { cause: e });
   }
   return null;
 }
+
+/**
+ * OpenSSL 1.x wrote PKCS#12 with RC2/3DES, which Node's OpenSSL 3 only reads with its legacy
+ * provider; the reference (system OpenSSL) may still load such files, so say how to proceed.
+ */
+const LEGACY_PKCS12_HINT =
+  ' (the file probably uses legacy PKCS#12 encryption from OpenSSL 1.x: convert it with' +
+  ' `openssl pkcs12 -legacy -in old.p12 -nodes -passin pass: | openssl pkcs12 -export -out new.p12 -passout pass:`' +
+  ' or start psrtd with NODE_OPTIONS=--openssl-legacy-provider)';

@@ -106,11 +106,7 @@ describe('psrt-cli against psrtd', () => {
     assert.match(untrusted.stderr, /TLS handshake failed/);
   });
 
-  it('--udp publish: plain with ack, encrypted with a key file, no-ack', async (t) => {
-    if (!/binding UDP socket/i.test(d.output())) {
-      t.skip('this psrtd build has no UDP listener yet');
-      return;
-    }
+  it('--udp publish: plain with ack, encrypted with a key file, no-ack', async () => {
     const keyFile = join(d.dir, 'cli.key');
     writeFileSync(keyFile, `${TEST_KEY_HEX}\n`);
     const sub = await subscriber([d.tcp, '-t', 'udp/#']);
@@ -160,5 +156,18 @@ describe('psrt-cli against psrtd', () => {
     assert.ok(!r.stdout.includes('\x1b['), 'no escape codes when not a terminal');
     const last = r.stdout.trimEnd().split('\n\n').at(-1)!;
     assert.match(last, /^topic +count bytes\n-+\ntop\/a +3 +9 B\ntop\/b +1 +3 B$/);
+  });
+
+  it('subscriber whose server goes away exits 7 with "connection lost"', async () => {
+    const own = await startPsrtd();
+    try {
+      const sub = await subscriber([own.tcp, '-t', 'gone']);
+      await own.stop();
+      const r = await sub.wait();
+      assert.equal(r.code, 7);
+      assert.match(r.stderr, /connection lost: .*closed by the server/);
+    } finally {
+      await own.stop();
+    }
   });
 });

@@ -28,11 +28,12 @@ describe('pipelining (fake server)', () => {
   });
 
   it('10,000 publishes in flight: every reply goes to its own request, in order', async () => {
-    const client = await PsrtClient.connect({ path: server.address, dataStream: false, queueSize: 16384 });
+    // A generous timeout: this must not fail on a loaded machine.
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false, queueSize: 16384, timeout: 60 });
     const start = server.requests.length;
     const n = 10_000;
     const results = await within(
-      20_000,
+      60_000,
       Promise.allSettled(Array.from({ length: n }, (_, i) => client.publish(`p/${i}`, `payload ${i}`))),
     );
     for (let i = 0; i < n; i++) {
@@ -78,7 +79,7 @@ describe('pipelining (fake server)', () => {
     const results = await Promise.allSettled([client.publish('h/2', 'x'), client.publish('h/4', 'y')]);
     const elapsed = performance.now() - t0;
     assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as PsrtError).code === 'PSRT_TIMEOUT'));
-    assert.ok(elapsed >= 250 && elapsed < 2000, `elapsed ${elapsed}`);
+    assert.ok(elapsed >= 250 && elapsed < 8000, `elapsed ${elapsed}`);
     server.releaseReplies();
     client.close();
   });
@@ -94,19 +95,22 @@ describe('pipelining (fake server)', () => {
   });
 
   it('sends keep-alive NOPs only when idle', async () => {
-    const client = await PsrtClient.connect({ path: server.address, dataStream: false, timeout: 1 });
-    const session = server.sessions.at(-1)!;
-    const nops = (): number => server.requests.filter((r) => r.kind === 'nop').length;
-    const before0 = nops();
-    const until = Date.now() + 1300;
-    while (Date.now() < until) {
-      await client.publish('busy/2', 'x');
-      await sleep(100);
+    const own = await FakeServer.start(); // its request log is this test's alone
+    try {
+      // timeout 2 s → NOP after 1 s without any request.
+      const client = await PsrtClient.connect({ path: own.address, dataStream: false, timeout: 2 });
+      const nops = (): number => own.requests.filter((r) => r.kind === 'nop').length;
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        await client.publish('busy', 'x');
+        await sleep(50);
+      }
+      assert.equal(nops(), 0, 'no NOP while requests keep going out');
+      await sleep(3500);
+      assert.ok(nops() >= 2, `idle NOPs: ${nops()}`);
+      await client.bye();
+    } finally {
+      await own.close();
     }
-    assert.equal(nops(), before0, 'no NOP while requests keep going out');
-    await sleep(1300);
-    assert.ok(nops() - before0 >= 2, `idle NOPs: ${nops() - before0}`);
-    assert.ok(session.control.writable);
-    await client.bye();
   });
 });

@@ -24,6 +24,8 @@ export interface PsrtdOptions {
   keys?: string;
   /** Also listen on a unix socket inside the temp dir. */
   unix?: boolean;
+  /** Bind UDP on 127.0.0.1 with an ephemeral port (ignored when proto.bind_udp is given). */
+  udp?: boolean;
   args?: string[];
   env?: Record<string, string>;
 }
@@ -31,12 +33,20 @@ export interface PsrtdOptions {
 export interface Psrtd {
   readonly port: number;
   readonly unixPath: string | null;
+  /** First UDP port from the `listening on UDP` lines (0 when UDP is not bound). */
+  readonly udpPort: number;
+  /** Every bound UDP port, in bind order. */
+  readonly udpPorts: readonly number[];
   readonly dir: string;
   readonly proc: ChildProcess;
   readonly output: string[];
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Sends the signal and resolves with the exit code (kills with SIGKILL after 5 s). */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Sends the signal and resolves with the exit code (kills with SIGKILL after 5 s). The temp
+   * dir is removed unless `keepDir` (then call `removeDir()`).
+   */
+  stop(signal?: NodeJS.Signals, keepDir?: boolean): Promise<number | null>;
+  removeDir(): void;
 }
 
 function yamlValue(v: string | number | boolean | string[]): string {
@@ -64,7 +74,7 @@ export function writeConfig(dir: string, opts: PsrtdOptions): string {
   if (opts.unix === true) bind.push(join(dir, 'psrt.sock'));
   const text =
     section('server', { data_queue: 1024, max_topic_depth: 8, max_pub_size: 100000, max_topic_length: 1000, latency_warn: 500000, ...opts.server }) +
-    section('proto', { bind, bind_udp: [], allow_no_tls: true, timeout: 2, ...opts.proto }) +
+    section('proto', { bind, bind_udp: opts.udp === true ? ['127.0.0.1:0'] : [], allow_no_tls: true, timeout: 2, ...opts.proto }) +
     section('auth', auth);
   const file = join(dir, 'config.yml');
   writeFileSync(file, text);
@@ -84,8 +94,8 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
     for (const line of chunk.toString('utf8').split('\n')) if (line !== '') output.push(line);
     for (const w of waiters) w();
   };
-  proc.stdout?.on('data', onText);
-  proc.stderr?.on('data', onText);
+  proc.stdout.on('data', onText);
+  proc.stderr.on('data', onText);
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => { res(code); }));
   const waitForLog = (pattern: RegExp, timeoutMs = 5000): Promise<string> =>
     new Promise((res, rej) => {
@@ -107,13 +117,22 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
   const line = await waitForLog(/listening on TCP 127\.0\.0\.1:\d+/);
   const port = Number(/:(\d+)$/.exec(line)?.[1]);
   await waitForLog(/starting server/);
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+  // UDP sockets are bound (and logged) before `starting server`.
+  const udpPorts = output.flatMap((l) => {
+    const m = /listening on UDP .*:(\d+)$/.exec(l);
+    return m?.[1] === undefined ? [] : [Number(m[1])];
+  });
+  const removeDir = (): void => {
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', keepDir = false): Promise<number | null> => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
     const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     const code = await exited;
     clearTimeout(killer);
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) removeDir();
     return code;
   };
-  return { port, unixPath: opts.unix === true ? join(dir, 'psrt.sock') : null, dir, proc, output, waitForLog, stop };
+  const unixPath = opts.unix === true ? join(dir, 'psrt.sock') : null;
+  return { port, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, dir, proc, output, waitForLog, stop, removeDir };
 }

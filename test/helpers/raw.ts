@@ -25,6 +25,11 @@ export class RawConn {
     });
   }
 
+  /** Wraps an already connected socket (e.g. a TLSSocket after its handshake). */
+  static fromSocket(socket: Socket): RawConn {
+    return new RawConn(socket);
+  }
+
   static open(target: number | string): Promise<RawConn> {
     return new Promise((res, rej) => {
       const s = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target);
@@ -155,7 +160,6 @@ export function deliveredFrame(topic: string, payload: Buffer | string, priority
 export class Bystander {
   private seq = 0;
   private constructor(
-    private readonly target: number | string,
     readonly ctl: RawConn,
     readonly data: RawConn,
   ) {}
@@ -167,7 +171,7 @@ export class Bystander {
     ctl.send(topicsFrame(2, [topic]));
     const r = await ctl.read(1);
     if (r[0] !== 1) throw new Error('bystander subscribe failed');
-    return new Bystander(target, ctl, data);
+    return new Bystander(ctl, data);
   }
 
   /** Publishes a fresh message and checks it is delivered intact. */
@@ -179,7 +183,6 @@ export class Bystander {
     const expected = deliveredFrame('bystander/t', payload);
     const got = await this.data.read(expected.length);
     if (!got.equals(expected)) throw new Error(`bystander got ${got.toString('hex')}`);
-    void this.target;
   }
 
   close(): void {

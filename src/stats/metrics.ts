@@ -1,0 +1,171 @@
+/**
+ * `/metrics` in the Prometheus text exposition format 0.0.4, rendered on scrape from the
+ * broker's plain counters: nothing is registered, observed or updated on the publish path.
+ *
+ * Hand-written instead of prom-client: the broker already keeps every number as a plain field,
+ * so a client library would only add a registry to copy them into (and Counter objects that
+ * cannot be *set*, only incremented); this file is the whole exporter, with no runtime
+ * dependency. Process metric names follow prom-client's defaults so stock dashboards work.
+ */
+import type { BrokerStats } from '../broker/broker.js';
+import type { ProcessSample } from './process-metrics.js';
+import type { ClusterStatusProvider } from './status.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Outcome name → datagrams (e.g. accepted, denied, malformed…), supplied by the UDP edge. */
+export type UdpStatsProvider = () => Readonly<Record<string, number>>;
+
+/** States the stats page knows (SERVER.md §16.3); each node gets one 0/1 series per state. */
+export const CLUSTER_STATES = ['waiting', 'connecting', 'online', 'offline', 'unavailable'] as const;
+
+type Labels = Readonly<Record<string, string>>;
+type Sample = readonly [Labels | null, number];
+
+export interface MetricsSources {
+  readonly broker: BrokerStats;
+  readonly dataQueueSize: number;
+  readonly version: string;
+  readonly host: string;
+  readonly udpStats: UdpStatsProvider | null;
+  readonly clusterStatus: ClusterStatusProvider | null;
+}
+
+const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+
+function formatValue(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return '+Inf';
+  if (n === -Infinity) return '-Inf';
+  return String(n);
+}
+
+function formatLabels(labels: Labels | null): string {
+  if (labels === null) return '';
+  const parts = Object.keys(labels).map((k) => `${k}="${escapeLabel(labels[k] ?? '')}"`);
+  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
+}
+
+/** Collects metric families; each family is written once with its HELP and TYPE lines. */
+export class Exposition {
+  private readonly lines: string[] = [];
+
+  add(name: string, type: 'counter' | 'gauge', help: string, samples: readonly Sample[]): this {
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) this.lines.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+    return this;
+  }
+
+  counter(name: string, help: string, value: number): this {
+    return this.add(name, 'counter', help, [[null, value]]);
+  }
+
+  gauge(name: string, help: string, value: number): this {
+    return this.add(name, 'gauge', help, [[null, value]]);
+  }
+
+  text(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+/** Upper bounds for the queue-depth summary: 0, powers of 4 below the capacity, the capacity. */
+export function queueDepthBounds(capacity: number): number[] {
+  const bounds = [0];
+  for (let b = 1; b < capacity; b *= 4) bounds.push(b);
+  if (capacity > 0) bounds.push(capacity);
+  return bounds;
+}
+
+function brokerMetrics(out: Exposition, src: MetricsSources): void {
+  const b = src.broker;
+  const c = b.counters;
+  out
+    .add('psrt_info', 'gauge', 'Server version and host name (always 1).', [[{ version: src.version, host: src.host }, 1]])
+    .gauge('psrt_uptime_seconds', 'Seconds since the process started.', Math.floor(process.uptime()))
+    .counter('psrt_sub_ops_total', 'Topics processed by SUBSCRIBE and UNSUBSCRIBE (c_sub_ops).', c.subOps)
+    .counter('psrt_pub_messages_total', 'TCP PUBLISH frames read, rejected ones included (c_pub_messages).', c.pubMessages)
+    .counter('psrt_pub_bytes_total', 'LEN of the TCP PUBLISH frames read (c_pub_bytes).', c.pubBytes)
+    .counter('psrt_sent_messages_total', 'Message frames written to data sockets (c_sent_messages).', c.sentMessages)
+    .counter('psrt_sent_bytes_total', 'Bytes of the message frames written to data sockets (c_sent_bytes).', c.sentBytes)
+    .counter('psrt_sent_latency_microseconds_total', 'Sum of the delivery latencies of the frames written (c_sent_latency).', c.sentLatency)
+    .gauge('psrt_clients', 'Logged-in control sessions (client_count).', b.clientCount)
+    .gauge('psrt_subscriptions', 'Distinct subscriptions over all sessions (subscription_count).', b.subscriptionCount)
+    .gauge('psrt_data_channels', 'Sessions with an attached data socket.', b.dataChannelCount)
+    .counter('psrt_dropped_data_channels_total', 'Data sockets dropped because their queue stayed full.', c.droppedDataChannels)
+    .counter('psrt_rejected_logins_total', 'Refused logins (bad password, anonymous disabled, no ACL entry).', c.rejectedLogins)
+    .counter('psrt_undeliverable_total', 'Messages not delivered to a matching session that had no data socket.', c.undeliverable);
+}
+
+function queueMetrics(out: Exposition, src: MetricsSources): void {
+  const depths = src.broker.queueDepths();
+  let max = 0;
+  let sum = 0;
+  for (const d of depths) {
+    if (d > max) max = d;
+    sum += d;
+  }
+  const bounds = queueDepthBounds(src.dataQueueSize);
+  const buckets: Sample[] = bounds.map((le) => [{ le: String(le) }, depths.filter((d) => d <= le).length]);
+  buckets.push([{ le: '+Inf' }, depths.length]);
+  out
+    .gauge('psrt_data_queue_capacity', 'Configured data_queue (messages per data socket).', src.dataQueueSize)
+    .gauge('psrt_data_queue_depth_max', 'Deepest data-socket queue right now (messages).', max)
+    .gauge('psrt_data_queue_depth_sum', 'Messages waiting in all data-socket queues right now.', sum)
+    .add('psrt_data_queue_depth_channels', 'gauge', 'Data sockets whose queue holds at most `le` messages right now (cumulative).', buckets);
+}
+
+function udpMetrics(out: Exposition, provider: UdpStatsProvider | null): void {
+  if (provider === null) return;
+  const stats = provider();
+  const samples: Sample[] = Object.keys(stats).map((outcome) => [{ outcome }, stats[outcome] ?? 0]);
+  out.add('psrt_udp_datagrams_total', 'counter', 'UDP datagrams received, by outcome.', samples);
+}
+
+function clusterMetrics(out: Exposition, provider: ClusterStatusProvider | null): void {
+  if (provider === null) return;
+  const nodes = provider();
+  const samples: Sample[] = [];
+  for (const node of Object.keys(nodes)) {
+    const current = nodes[node] ?? '';
+    const states: readonly string[] = CLUSTER_STATES.includes(current as (typeof CLUSTER_STATES)[number])
+      ? CLUSTER_STATES
+      : [...CLUSTER_STATES, current];
+    for (const state of states) samples.push([{ node, state }, state === current ? 1 : 0]);
+  }
+  out.add('psrt_cluster_node_state', 'gauge', 'Replication state of each cluster neighbour (1 = current state).', samples);
+}
+
+function processMetrics(out: Exposition, p: ProcessSample): void {
+  out
+    .counter('process_cpu_user_seconds_total', 'User CPU time spent in seconds.', p.cpuUserSeconds)
+    .counter('process_cpu_system_seconds_total', 'System CPU time spent in seconds.', p.cpuSystemSeconds)
+    .counter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', p.cpuUserSeconds + p.cpuSystemSeconds)
+    .gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', p.startTimeSeconds)
+    .gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', p.residentBytes)
+    .gauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', p.heapTotalBytes)
+    .gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', p.heapUsedBytes)
+    .gauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', p.externalBytes)
+    .gauge('nodejs_eventloop_utilization', 'Share of time the event loop was busy since the previous scrape.', p.loopUtilization)
+    .counter('nodejs_eventloop_active_seconds_total', 'Seconds the event loop was busy since the process started.', p.loopActiveSeconds);
+  if (p.openFds !== null) out.gauge('process_open_fds', 'Number of open file descriptors.', p.openFds);
+  const d = p.loopDelay;
+  if (d !== null) {
+    out
+      .gauge('nodejs_eventloop_lag_mean_seconds', 'Mean event loop lag since the previous scrape.', d.mean)
+      .gauge('nodejs_eventloop_lag_max_seconds', 'Maximum event loop lag since the previous scrape.', d.max)
+      .gauge('nodejs_eventloop_lag_p50_seconds', 'Median event loop lag since the previous scrape.', d.p50)
+      .gauge('nodejs_eventloop_lag_p99_seconds', '99th percentile event loop lag since the previous scrape.', d.p99);
+  }
+}
+
+export function renderMetrics(src: MetricsSources, proc: ProcessSample): string {
+  const out = new Exposition();
+  brokerMetrics(out, src);
+  queueMetrics(out, src);
+  udpMetrics(out, src.udpStats);
+  clusterMetrics(out, src.clusterStatus);
+  processMetrics(out, proc);
+  return out.text();
+}

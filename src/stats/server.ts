@@ -1,0 +1,186 @@
+/**
+ * The stats HTTP server on `bind_stats` (SERVER.md §13): the reference's request handling
+ * (method, Authorization header, admin check, exact-path routing) plus our additions `/topics`,
+ * `/metrics` and the page's own script and style sheet.
+ *
+ * Nothing here runs unless a request arrives: every document is computed from the broker's
+ * plain counters when asked for, and the publish path never calls into this module.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BrokerStats } from '../broker/broker.js';
+import type { Logger } from '../log/logger.js';
+import { loadStatsAssets, type StatsAssets } from './assets.js';
+import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
+import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
+import { ProcessMetrics } from './process-metrics.js';
+import { hostName, parseTopicsQuery, statusJson, topicsJson, type ClusterStatusProvider } from './status.js';
+
+export interface StatsServerOptions {
+  readonly broker: BrokerStats;
+  readonly auth: StatsAuth;
+  readonly log: Logger;
+  /** `server.data_queue`, reported as `data_queue_size`. */
+  readonly dataQueueSize: number;
+  readonly version: string;
+  /** Cluster neighbour states; null (free build, no cluster): `"cluster":null`. Settable later. */
+  readonly clusterStatus?: ClusterStatusProvider | null;
+  /** UDP datagram counts by outcome for /metrics; null: not exported. Settable later. */
+  readonly udpStats?: UdpStatsProvider | null;
+  /** Page files (tests); default: loaded from disk at start. */
+  readonly assets?: StatsAssets;
+}
+
+/** Where to listen (structurally config's HostPort: stats may not import src/config). */
+export interface StatsBind {
+  /** As written in the config, for the log line. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+const JSON_TYPE = 'application/json';
+/** Browsers open a handful of connections; this bounds what a misbehaving client can hold. */
+const MAX_CONNECTIONS = 128;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+function formatAddress(info: AddressInfo): string {
+  return info.address.includes(':') ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
+}
+
+/** Path and query of the request target; origin-form and absolute-form, no normalisation. */
+export function splitTarget(url: string): { path: string; search: string } {
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  const rest = origin === null ? url : url.slice(origin[0].length) || '/';
+  const q = rest.indexOf('?');
+  return q < 0 ? { path: rest, search: '' } : { path: rest.slice(0, q), search: rest.slice(q) };
+}
+
+function send(res: ServerResponse, status: number, body = '', headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+  res.end(body);
+}
+
+export class StatsServer {
+  clusterStatus: ClusterStatusProvider | null;
+  udpStats: UdpStatsProvider | null;
+  private readonly proc = new ProcessMetrics();
+  private readonly host = hostName();
+  private server: Server | null = null;
+  private listening = '';
+
+  private constructor(
+    private readonly opts: StatsServerOptions,
+    private readonly assets: StatsAssets,
+  ) {
+    this.clusterStatus = opts.clusterStatus ?? null;
+    this.udpStats = opts.udpStats ?? null;
+  }
+
+  /** Loads the page files, binds and logs like the reference; rejects when binding fails. */
+  static async start(opts: StatsServerOptions, bind: StatsBind): Promise<StatsServer> {
+    const assets = opts.assets ?? (await loadStatsAssets());
+    for (const w of assets.warnings) opts.log.warn(w);
+    const stats = new StatsServer(opts, assets);
+    await stats.listen(bind);
+    return stats;
+  }
+
+  /** The bound address (`ip:port`, `[v6]:port`). */
+  get address(): string {
+    return this.listening;
+  }
+
+  async close(): Promise<void> {
+    this.proc.stop();
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    const closed = new Promise<void>((res) => server.close(() => { res(); }));
+    server.closeAllConnections();
+    await closed;
+  }
+
+  private async listen(bind: StatsBind): Promise<void> {
+    const { log } = this.opts;
+    log.info(`binding stats server to: ${bind.address}`);
+    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+      this.onRequest(req, res);
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: bind.host, port: bind.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (e) => { log.error(`stats server error: ${e.message}`); });
+    this.server = server;
+    this.listening = formatAddress(server.address() as AddressInfo);
+    log.info(`listening on HTTP ${this.listening}`);
+  }
+
+  /** §13.1 in order: method, Authorization header, authorisation, then the path. */
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    req.resume(); // a GET body is never read; let it drain
+    if (req.method !== 'GET') {
+      send(res, 405);
+      return;
+    }
+    const creds = parseAuthorization(req.headers.authorization);
+    if (creds.kind === 'bad') {
+      send(res, 400, creds.message);
+      return;
+    }
+    isAuthorized(this.opts.auth, creds)
+      .then(async (ok) => {
+        if (!ok) send(res, 401, '', { 'www-authenticate': 'Basic realm="?"' });
+        else await this.route(splitTarget(req.url ?? '/'), res);
+      })
+      .catch((e: unknown) => {
+        this.opts.log.error(`stats request ${req.url ?? ''} failed: ${e instanceof Error ? e.message : String(e)}`);
+        if (!res.headersSent) send(res, 500);
+        else res.destroy();
+      });
+  }
+
+  private async route(target: { path: string; search: string }, res: ServerResponse): Promise<void> {
+    const noStore = { 'cache-control': 'no-store' };
+    switch (target.path) {
+      case '/status':
+        send(res, 200, statusJson(this.statusSources(), this.host), { 'content-type': JSON_TYPE, ...noStore });
+        return;
+      case '/topics':
+        this.topics(target.search, res);
+        return;
+      case '/metrics': {
+        const body = renderMetrics({ ...this.statusSources(), host: this.host, udpStats: this.udpStats }, await this.proc.sample());
+        send(res, 200, body, { 'content-type': METRICS_CONTENT_TYPE, ...noStore });
+        return;
+      }
+    }
+    const file = this.assets.files.get(target.path);
+    if (file === undefined) {
+      send(res, 404);
+      return;
+    }
+    res.writeHead(200, { 'content-type': file.contentType, 'content-length': String(file.body.length), 'cache-control': 'no-cache' });
+    res.end(file.body);
+  }
+
+  private topics(search: string, res: ServerResponse): void {
+    const q = parseTopicsQuery(search);
+    if (!q.ok) {
+      send(res, 400, q.error, { 'content-type': 'text/plain; charset=utf-8' });
+      return;
+    }
+    send(res, 200, topicsJson(this.opts.broker, q.limit, q.by), { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
+  }
+
+  private statusSources(): { broker: BrokerStats; dataQueueSize: number; version: string; clusterStatus: ClusterStatusProvider | null } {
+    const { broker, dataQueueSize, version } = this.opts;
+    return { broker, dataQueueSize, version, clusterStatus: this.clusterStatus };
+  }
+}

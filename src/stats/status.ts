@@ -1,0 +1,87 @@
+/**
+ * `/status` (SERVER.md §13.3) and `/topics` bodies. Built by hand in the reference's member
+ * order so the order can never depend on how an object happened to be assembled.
+ */
+import { hostname } from 'node:os';
+import type { BrokerStats } from '../broker/broker.js';
+import { nowUs } from '../broker/delivery.js';
+
+/** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
+export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
+
+export interface StatusSources {
+  readonly broker: BrokerStats;
+  readonly dataQueueSize: number;
+  readonly version: string;
+  readonly clusterStatus: ClusterStatusProvider | null;
+}
+
+/** Host name as the reference reports it (`unknown` when the system has none). */
+export function hostName(): string {
+  try {
+    const h = hostname();
+    return h === '' ? 'unknown' : h;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Counters are integers by construction; guard anyway so the JSON never shows `1.5` or `NaN`. */
+function u64(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+
+/** The reference's (enterprise) status document; `uptime` counts from process start (Decision 3). */
+export function statusJson(src: StatusSources, host: string): string {
+  const c = src.broker.counters;
+  const counters =
+    `{"c_sub_ops":${u64(c.subOps)},"c_pub_messages":${u64(c.pubMessages)},"c_pub_bytes":${u64(c.pubBytes)},` +
+    `"c_sent_messages":${u64(c.sentMessages)},"c_sent_bytes":${u64(c.sentBytes)},"c_sent_latency":${u64(c.sentLatency)}}`;
+  const clients = `{"subscription_count":${src.broker.subscriptionCount},"client_count":${src.broker.clientCount}}`;
+  return (
+    `{"time":${Math.floor(nowUs())},"uptime":${Math.floor(process.uptime())},` +
+    `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
+    `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
+    `"cluster":${clusterJson(src.clusterStatus)}}`
+  );
+}
+
+function clusterJson(provider: ClusterStatusProvider | null): string {
+  if (provider === null) return 'null';
+  const nodes = provider();
+  const members = Object.keys(nodes).map((name) => `${JSON.stringify(name)}:${JSON.stringify(nodes[name] ?? '')}`);
+  return `{${members.join(',')}}`;
+}
+
+export const TOPICS_DEFAULT_LIMIT = 20;
+export const TOPICS_MAX_LIMIT = 1000;
+
+export type TopicsQuery =
+  | { readonly ok: true; readonly limit: number; readonly by: 'messages' | 'bytes' }
+  | { readonly ok: false; readonly error: string };
+
+/** `?limit=N&by=messages|bytes`; anything else in the query string is ignored. */
+export function parseTopicsQuery(search: string): TopicsQuery {
+  const q = new URLSearchParams(search);
+  const by = q.get('by') ?? 'messages';
+  if (by !== 'messages' && by !== 'bytes') return { ok: false, error: 'by must be messages or bytes' };
+  const rawLimit = q.get('limit');
+  let limit = TOPICS_DEFAULT_LIMIT;
+  if (rawLimit !== null) {
+    if (!/^\d{1,7}$/.test(rawLimit) || Number(rawLimit) < 1) {
+      return { ok: false, error: `limit must be an integer from 1 to ${TOPICS_MAX_LIMIT}` };
+    }
+    limit = Math.min(Number(rawLimit), TOPICS_MAX_LIMIT);
+  }
+  return { ok: true, limit, by };
+}
+
+/**
+ * `{"time":µs,"by":…,"limit":N,"topics":[{"topic","messages","bytes"}…]}`. Counts are since the
+ * topic entered the broker's bounded topic table (bytes = payload bytes); an evicted topic
+ * starts again from zero, so pollers computing rates must treat a decrease as a reset.
+ */
+export function topicsJson(broker: BrokerStats, limit: number, by: 'messages' | 'bytes'): string {
+  const topics = broker.topTopics(limit, by).map((t) => ({ topic: t.topic, messages: t.messages, bytes: t.bytes }));
+  return JSON.stringify({ time: Math.floor(nowUs()), by, limit, topics });
+}

@@ -1,0 +1,313 @@
+/**
+ * Processing of one UDP datagram in the exact order of PROTOCOL.md §8.3, on top of the pure
+ * codec in protocol/udp.ts. Whether an ack is owed is decided by that order: nothing before a
+ * valid op byte is ever answered; after it, op 01 gets `01`/`FE`/`FF` and op 21 nothing.
+ *
+ * Everything up to the op byte (and decryption) runs synchronously on arrival, so garbage costs
+ * a few microseconds and never touches a queue. Publishes then go through a per-sender lane
+ * (order of delivery is kept while a plain datagram waits for bcrypt), and plain ones through
+ * the bcrypt budget (udp-limits.ts).
+ */
+import type { AclEntry } from '../auth/acl.js';
+import { ANONYMOUS, type AuthResult } from '../auth/auth-store.js';
+import { normalizeBcryptHash } from '../auth/password-verifier.js';
+import { nowUs } from '../broker/delivery.js';
+import type { BrokerLogger } from '../broker/ports.js';
+import { RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, UDP_AUTH_PLAIN } from '../protocol/constants.js';
+import {
+  decryptUdp,
+  openUdpPlain,
+  parseUdpEnvelope,
+  parseUdpInner,
+  type UdpEnvelope,
+  type UdpInner,
+} from '../protocol/udp.js';
+import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
+import { BcryptBudget, OrderedLanes, ThrottledLog } from './udp-limits.js';
+
+/** Outcome counters, all monotonic. `received` = the sum of the outcome counters + in flight. */
+export class UdpCounters {
+  /** Datagrams read from all UDP sockets. */
+  received = 0;
+  /** Of those, longer than udp_frame_size and cut to it before parsing (not an outcome). */
+  truncated = 0;
+  /** Published to the broker. */
+  accepted = 0;
+  /** Acks sent, any code (`01`, `FE` or `FF`; only op 01 datagrams get one). */
+  acked = 0;
+  /** `FE` outcome: wrong password, anonymous disabled, no ACL entry, pub ACL denied. */
+  denied = 0;
+  /** `FF` outcome: topic not UTF-8, no message part, too deep, `+`/`#` in the topic. */
+  rejected = 0;
+  /** Dropped silently before the op byte: header, version, type, login, separators, op. */
+  malformed = 0;
+  /** Encrypted and dropped silently: no key for the login, short block, failed tag. */
+  undecryptable = 0;
+  /** Dropped silently by the bcrypt budget or because the sender's queue was full. */
+  rateLimited = 0;
+  /** Unexpected exceptions caught in the handler (a bug if ever non-zero). */
+  internalErrors = 0;
+}
+
+export type UdpCountersView = Readonly<UdpCounters>;
+
+/** Implemented by AuthStore; narrowed to what UDP needs. */
+export interface UdpAuthenticator {
+  authenticate(login: string, password: string): Promise<AuthResult>;
+  aclFor(user: string): AclEntry | undefined;
+  keyFor(login: string): Buffer | undefined;
+  readonly snapshot: { readonly passwords: ReadonlyMap<string, string> };
+}
+
+export interface UdpPublisher {
+  publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void;
+}
+
+export interface UdpContext {
+  readonly broker: UdpPublisher;
+  readonly auth: UdpAuthenticator;
+  readonly log: BrokerLogger;
+  readonly maxTopicDepth: number;
+  /** proto.udp_frame_size: longer datagrams are cut to this many bytes (§8.5). */
+  readonly frameSize: number;
+}
+
+export interface UdpLimits {
+  /** Uncached bcrypt verifications per source IP per second (and burst). */
+  readonly perSourceRate: number;
+  /** Uncached bcrypt verifications in flight overall. */
+  readonly maxInFlight: number;
+  readonly maxSources: number;
+  readonly maxExempt: number;
+  /** Datagrams waiting behind one sender's pending verification, and overall. */
+  readonly maxPerLane: number;
+  readonly maxQueued: number;
+}
+
+export const DEFAULT_UDP_LIMITS: UdpLimits = {
+  perSourceRate: 50,
+  maxInFlight: 16,
+  maxSources: 4096,
+  maxExempt: 4096,
+  maxPerLane: 64,
+  maxQueued: 1024,
+};
+
+/** Where a datagram came from and how to answer it. */
+export interface UdpSender {
+  /** `ip:port` for logs and per-sender ordering. */
+  readonly address: string;
+  /** Source IP: the unit of the bcrypt budget. */
+  readonly ip: string;
+  reply(code: number): void;
+}
+
+type Publish = Extract<UdpInner, { kind: 'publish' }>;
+
+export class UdpHandler {
+  readonly counters = new UdpCounters();
+  private readonly budget: BcryptBudget;
+  private readonly lanes: OrderedLanes;
+  private readonly errors: ThrottledLog;
+
+  constructor(
+    private readonly ctx: UdpContext,
+    limits: UdpLimits = DEFAULT_UDP_LIMITS,
+  ) {
+    this.budget = new BcryptBudget(limits);
+    this.lanes = new OrderedLanes({
+      maxPerLane: limits.maxPerLane,
+      maxQueued: limits.maxQueued,
+      onError: (e) => {
+        this.internal('-', e);
+      },
+    });
+    this.errors = new ThrottledLog((line) => {
+      ctx.log.error(line);
+    });
+  }
+
+  /** Entry point for one datagram (§8.3). Never throws. */
+  handle(datagram: Buffer, sender: UdpSender): void {
+    try {
+      this.dispatch(datagram, sender);
+    } catch (e) {
+      this.internal(sender.address, e);
+    }
+  }
+
+  /** Reports suppressed log lines; call about once a second. */
+  flushLog(): void {
+    this.errors.flush();
+  }
+
+  /** Drops datagrams still waiting for their turn (shutdown). */
+  clear(): void {
+    this.lanes.clear();
+  }
+
+  private dispatch(msg: Buffer, sender: UdpSender): void {
+    this.counters.received++;
+    const timestampUs = nowUs(); // step 1: latency counts from arrival, bcrypt wait included
+    let datagram = msg;
+    if (datagram.length > this.ctx.frameSize) {
+      datagram = datagram.subarray(0, this.ctx.frameSize);
+      this.counters.truncated++;
+    }
+    const env = parseUdpEnvelope(datagram); // steps 2–6
+    if (env === null) {
+      this.malformed(sender, 'Invalid packet header, version, type or login');
+    } else if (env.authType === UDP_AUTH_PLAIN) {
+      this.plain(env, sender, timestampUs);
+    } else {
+      this.encrypted(env, sender, timestampUs);
+    }
+  }
+
+  private plain(env: UdpEnvelope, sender: UdpSender, timestampUs: number): void {
+    const block = openUdpPlain(env.rest); // step 7
+    if (block === null) {
+      this.malformed(sender, 'Invalid password block');
+      return;
+    }
+    const pub = this.inner(block.inner, sender);
+    if (pub === null) return;
+    this.enqueue(sender, () => this.authorizePlain(env.login, block.password, pub, sender, timestampUs));
+  }
+
+  private encrypted(env: UdpEnvelope, sender: UdpSender, timestampUs: number): void {
+    if (env.authType === UDP_AUTH_PLAIN) return;
+    const key = this.ctx.auth.keyFor(env.login); // the current key: SIGHUP applies at once
+    if (key === undefined) {
+      this.undecryptable(sender, `no key for ${env.login === '' ? ANONYMOUS : env.login}`);
+      return;
+    }
+    const inner = decryptUdp(env.authType, key, env.rest); // step 7
+    if (inner === null) {
+      this.undecryptable(sender, 'unable to decrypt');
+      return;
+    }
+    const pub = this.inner(inner, sender);
+    if (pub === null) return;
+    const user = env.login === '' ? ANONYMOUS : env.login;
+    this.enqueue(sender, () => {
+      // No anonymous check for encrypted datagrams: holding the key is the authentication.
+      this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
+    });
+  }
+
+  /** Steps 8–11; null when the datagram was fully handled here. */
+  private inner(block: Buffer, sender: UdpSender): Publish | null {
+    const inner = parseUdpInner(block);
+    if (inner.kind === 'publish') return inner;
+    if (inner.kind === 'drop') this.malformed(sender, 'Invalid data block or operation');
+    else this.reject(sender, inner.ack, 'Invalid topic or no message block');
+    return null;
+  }
+
+  private enqueue(sender: UdpSender, job: () => void | Promise<void>): void {
+    if (this.lanes.submit(sender.address, job)) return;
+    this.limited(sender, 'too many datagrams waiting for this sender');
+  }
+
+  /** Step 12–13 for plain datagrams; asynchronous only when bcrypt (or its cache) is asked. */
+  private authorizePlain(
+    login: string,
+    password: string,
+    pub: Publish,
+    sender: UdpSender,
+    timestampUs: number,
+  ): void | Promise<void> {
+    const auth = this.ctx.auth;
+    const ticket = this.budget.admit(sender.ip, login, password, this.needsBcrypt(login, password));
+    if (ticket.kind === 'limited') {
+      this.limited(sender, `bcrypt budget exceeded for ${login === '' ? 'anonymous' : login}`);
+      return undefined;
+    }
+    return auth.authenticate(login, password).then(
+      (result) => {
+        this.budget.settle(ticket, credentialsVerified(result));
+        if (result.ok) this.finish(pub, result.user, result.acl, sender, timestampUs);
+        else this.deny(sender, pub.ack, result.message);
+      },
+      (e: unknown) => {
+        this.budget.settle(ticket, false);
+        this.internal(sender.address, e);
+      },
+    );
+  }
+
+  /** Can this check run bcrypt at all? Anonymous and unknown logins never do. */
+  private needsBcrypt(login: string, password: string): boolean {
+    if (login === '' && password === '') return false;
+    const hash = this.ctx.auth.snapshot.passwords.get(login);
+    return hash !== undefined && normalizeBcryptHash(hash) !== undefined;
+  }
+
+  /** Steps 13–18. */
+  private finish(pub: Publish, user: string, acl: AclEntry | undefined, sender: UdpSender, timestampUs: number): void {
+    if (acl === undefined) {
+      this.deny(sender, pub.ack, `No ACL for ${user}`);
+      return;
+    }
+    const topic = normalizeTopic(pub.topic);
+    if (topicDepth(topic) > this.ctx.maxTopicDepth) {
+      this.reject(sender, pub.ack, 'topic too deep');
+    } else if (hasWildcardChar(topic)) {
+      this.reject(sender, pub.ack, `Wildcard in publish topic: ${topic}`);
+    } else if (!acl.canPublish(topic)) {
+      this.deny(sender, pub.ack, `pub access denied for ${topic} to ${user}`);
+    } else {
+      this.ctx.broker.publishExternal(pub.priority, topic, pub.payload, timestampUs);
+      this.counters.accepted++;
+      if (pub.ack) this.ack(sender, RESPONSE_OK);
+    }
+  }
+
+  private ack(sender: UdpSender, code: number): void {
+    this.counters.acked++;
+    sender.reply(code);
+  }
+
+  private deny(sender: UdpSender, ack: boolean, reason: string): void {
+    this.counters.denied++;
+    this.report('denied', sender.address, `Access denied: ${reason}`);
+    if (ack) this.ack(sender, RESPONSE_ERR_ACCESS);
+  }
+
+  private reject(sender: UdpSender, ack: boolean, reason: string): void {
+    this.counters.rejected++;
+    this.report('rejected', sender.address, `Invalid data: ${reason}`);
+    if (ack) this.ack(sender, RESPONSE_ERR);
+  }
+
+  private malformed(sender: UdpSender, reason: string): void {
+    this.counters.malformed++;
+    this.report('malformed', sender.address, `Invalid data: ${reason}`);
+  }
+
+  private undecryptable(sender: UdpSender, reason: string): void {
+    this.counters.undecryptable++;
+    this.report('undecryptable', sender.address, `Access denied: ${reason}`);
+  }
+
+  private limited(sender: UdpSender, reason: string): void {
+    this.counters.rateLimited++;
+    this.report('rate-limited', sender.address, `Access denied: ${reason}`);
+  }
+
+  private internal(address: string, e: unknown): void {
+    this.counters.internalErrors++;
+    const text = e instanceof Error ? e.message : String(e);
+    this.report('internal', address, `Internal error: ${text}`);
+  }
+
+  private report(kind: string, address: string, text: string): void {
+    this.errors.log(kind, `udp packet from ${address} error: ${text}`);
+  }
+}
+
+/** The password matched even when the user then lacks an ACL entry. */
+function credentialsVerified(result: AuthResult): boolean {
+  return result.ok || result.code === 'NoAcl';
+}
