@@ -2,10 +2,15 @@
  * Assembles a running psrtd from a loaded configuration: auth store, broker, stream listeners
  * and (when configured) UDP, stats and cluster edges. Owns start-up order and shutdown.
  */
+import { readFileSync } from 'node:fs';
 import { AuthStore } from '../auth/auth-store.js';
 import { Broker } from '../broker/broker.js';
+import { Replicator } from '../cluster/replicator.js';
+import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Logger } from '../log/logger.js';
+import { StatsServer } from '../stats/server.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
@@ -23,6 +28,8 @@ export interface RunningServer {
   readonly streams: readonly BoundStream[];
   /** Live UDP outcome counters (transport/udp-handler.ts UdpCounters). */
   readonly udp: UdpCountersView;
+  /** The stats HTTP server when bind_stats is set (cluster code sets its `clusterStatus`). */
+  readonly stats: StatsServer | null;
   reload(): Promise<boolean>;
   /** Closes listeners and connections; removes unix socket files. */
   stop(): Promise<void>;
@@ -30,8 +37,29 @@ export interface RunningServer {
   removeSocketFiles(): void;
 }
 
+/** The reference reads the license file even in the free build; its content is ignored. */
+function checkLicense(config: ServerConfig, log: Logger): void {
+  const file = config.server.license;
+  if (file === undefined) return;
+  log.info(`reading license file ${file}`);
+  try {
+    readFileSync(file);
+  } catch (e) {
+    throw new PsrtError(ErrorCode.Config, `Unable to read license file ${file}: ${(e as Error).message}`);
+  }
+}
+
+function loadCluster(config: ServerConfig, log: Logger): Replicator | null {
+  if (config.cluster === undefined) return null;
+  log.info(`loading cluster config ${config.cluster.config}`);
+  const nodes = loadClusterFile(config.cluster.config, config.configDir);
+  return new Replicator(nodes, config.server.dataQueue, config.proto.timeout * 1000, log);
+}
+
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   const tls = loadTlsContext(config.proto, log);
+  const replicator = loadCluster(config, log);
+  checkLicense(config, log);
   const auth = await AuthStore.load(config.auth, log);
   const broker = new Broker(
     {
@@ -44,6 +72,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     },
     log,
   );
+  broker.replication = replicator;
   const ctx: StreamContext = {
     broker,
     auth,
@@ -72,21 +101,33 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;
   }
+  let stats: StatsServer | null = null;
+  if (config.server.bindStats !== undefined) {
+    const udpStats = (): Record<string, number> => ({ ...udpServer.counters });
+    const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats };
+    stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
+      await Promise.all([streamServer.close(), udpServer.close()]);
+      throw e;
+    });
+  }
   if (config.server.workers > 1) {
     log.info(`workers: ${config.server.workers} requested; Node.js serves all clients from one event loop`);
   }
+  if (stats !== null && replicator !== null) stats.clusterStatus = () => replicator.statusMap();
   log.info(`starting server, workers: ${config.server.workers}, timeout: ${config.proto.timeout}s`);
   return {
     broker,
     auth,
     streams,
+    stats,
     get udp() {
       return udpServer.counters;
     },
     reload: () => auth.reload(),
     stop: async () => {
+      replicator?.stop();
       broker.closeAll();
-      await Promise.all([streamServer.close(), udpServer.close()]);
+      await Promise.all([streamServer.close(), udpServer.close(), stats?.close()]);
     },
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();

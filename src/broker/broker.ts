@@ -264,6 +264,35 @@ export class Broker implements BrokerStats {
     return { status: targets.length === 0 ? RESPONSE_NOT_REQUIRED : RESPONSE_OK_WAITING, targets };
   }
 
+  /** Cluster extension query (op 12): like stage 1 without a stage 2. */
+  replicationQuery(session: Session, topic: string): number {
+    if (!session.acl.replicator) return RESPONSE_ERR_ACCESS;
+    return this.index.hasMatch(topic) ? RESPONSE_OK_WAITING : RESPONSE_NOT_REQUIRED;
+  }
+
+  /**
+   * Cluster extension publish (op 13): `topic 00 payload`, topic as received (like
+   * PUBLISH_REPL: not normalised, never replicated again). Throws where the connection closes.
+   */
+  replicationPublish(
+    session: Session,
+    priority: number,
+    timestampNs: bigint,
+    body: Buffer,
+    publisher: PublisherPort,
+  ): number {
+    if (!session.acl.replicator) return RESPONSE_ERR_ACCESS;
+    const { topic } = parsePublishBody(body);
+    const targets: Session[] = [];
+    this.index.match(topic, targets);
+    if (targets.length > 0) {
+      const timestampUs = Number(timestampNs / 1000n);
+      const delivery = { frame: encodeDataFrameFromBody(priority, body), timestampUs, topic };
+      for (const s of targets) this.enqueue(s, delivery, publisher);
+    }
+    return RESPONSE_OK;
+  }
+
   /** PUBLISH_REPL stage 2: delivered with the original timestamp, never replicated again. */
   replicationBody(
     targets: readonly Session[],

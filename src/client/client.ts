@@ -56,7 +56,9 @@ import {
   watchSignal,
   type Request,
   type RequestOptions,
+  type Wire,
 } from './request.js';
+import { encodePublishHeader, ZERO_COPY_MIN } from './frames.js';
 
 export type Payload = Buffer | Uint8Array | string;
 
@@ -130,7 +132,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     const topics = typeof topic === 'string' ? [topic] : topic;
     if (topics.length === 0) return;
     checkTopics(topics);
-    await this.call(OP_SUBSCRIBE, topic, encodeSubscribe(topics), null, opts);
+    await this.call(OP_SUBSCRIBE, topic, { frame: encodeSubscribe(topics) }, opts);
     if (this.subscriptions !== null) for (const t of topics) this.subscriptions.add(t);
   }
 
@@ -138,7 +140,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     const topics = typeof topic === 'string' ? [topic] : topic;
     if (topics.length === 0) return;
     checkTopics(topics);
-    await this.call(OP_UNSUBSCRIBE, topic, encodeUnsubscribe(topics), null, opts);
+    await this.call(OP_UNSUBSCRIBE, topic, { frame: encodeUnsubscribe(topics) }, opts);
     if (this.subscriptions !== null) for (const t of topics) this.subscriptions.delete(t);
   }
 
@@ -147,8 +149,14 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     const bad = publishTopicError(topic);
     if (bad !== null) return Promise.reject(bad);
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const frame = encodePublish(opts?.priority ?? DEFAULT_PRIORITY, topic, bytes);
-    return this.call(OP_PUBLISH, topic, frame, null, opts);
+    const priority = opts?.priority ?? DEFAULT_PRIORITY;
+    // Large payloads are not copied into the frame: the header and the caller's bytes are
+    // written back to back. The caller must not modify them until the promise settles.
+    const wire =
+      bytes.length >= ZERO_COPY_MIN
+        ? { frame: encodePublishHeader(priority, topic, bytes.length), tail: bytes }
+        : { frame: encodePublish(priority, topic, bytes) };
+    return this.call(OP_PUBLISH, topic, wire, opts);
   }
 
   /**
@@ -163,12 +171,12 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   ): Promise<void> {
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const body = encodeReplBody(opts?.priority ?? DEFAULT_PRIORITY, timestampNs, bytes);
-    return this.call(OP_PUBLISH_REPL, topic, encodeReplTopic(topic), body, opts);
+    return this.call(OP_PUBLISH_REPL, topic, { frame: encodeReplTopic(topic), stage2: body }, opts);
   }
 
   /** Explicit NOP round trip. */
   ping(opts?: RequestOptions): Promise<void> {
-    return this.call(OP_NOP, undefined, encodeNop(), null, opts);
+    return this.call(OP_NOP, undefined, { frame: encodeNop() }, opts);
   }
 
   /** Sends BYE after all pending requests and closes once the server confirms. */
@@ -181,7 +189,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     this.state = 'closing';
     try {
       await new Promise<void>((resolve, reject) => {
-        control.bye(this.makeRequest(OP_BYE, undefined, encodeBye(), null, opts, resolve, reject));
+        control.bye(this.makeRequest(OP_BYE, undefined, { frame: encodeBye() }, opts, resolve, reject));
       });
     } finally {
       this.close();
@@ -225,8 +233,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private makeRequest(
     op: number,
     subject: Request['subject'],
-    frame: Buffer,
-    stage2: Buffer | null,
+    wire: Wire,
     opts: RequestOptions | undefined,
     resolve: () => void,
     reject: (e: Error) => void,
@@ -236,8 +243,9 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     const req: Request = {
       op,
       subject,
-      frame,
-      stage2,
+      frame: wire.frame,
+      tail: wire.tail ?? null,
+      stage2: wire.stage2 ?? null,
       stage: 0,
       deadline: custom === undefined ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY,
       settled: false,
@@ -259,12 +267,11 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private call(
     op: number,
     subject: Request['subject'],
-    frame: Buffer,
-    stage2: Buffer | null,
+    wire: Wire,
     opts: RequestOptions | undefined,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const req = this.makeRequest(op, subject, frame, stage2, opts, resolve, reject);
+      const req = this.makeRequest(op, subject, wire, opts, resolve, reject);
       if (req.settled) return; // signal already aborted
       if (this.state === 'connected' && this.control !== null) this.control.submit(req);
       else if (this.state === 'reconnecting') this.park(req);
@@ -340,7 +347,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
       const part = all.slice(i, i + 1000);
       chunks.push(
         new Promise<void>((resolve, reject) => {
-          control.submit(this.makeRequest(OP_SUBSCRIBE, part, encodeSubscribe(part), null, undefined, resolve, reject));
+          control.submit(this.makeRequest(OP_SUBSCRIBE, part, { frame: encodeSubscribe(part) }, undefined, resolve, reject));
         }),
       );
     }

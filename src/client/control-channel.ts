@@ -158,7 +158,14 @@ export class ControlChannel {
       req.stage = 1;
       this.inflight.push(req);
       if (req.stage2 !== null) this.barrier = true;
-      if (req.frame.length >= BATCH_LIMIT) {
+      if (req.tail !== null) {
+        // Header into the batch, then the caller's payload as its own write, in order.
+        batch.push(req.frame);
+        this.writeBatch(batch, batchBytes + req.frame.length);
+        batch.length = 0;
+        batchBytes = 0;
+        this.write(req.tail);
+      } else if (req.frame.length >= BATCH_LIMIT) {
         this.writeBatch(batch, batchBytes);
         batch.length = 0;
         batchBytes = 0;
@@ -182,7 +189,7 @@ export class ControlChannel {
     this.write(batch.length === 1 && first !== undefined ? first : Buffer.concat(batch, bytes));
   }
 
-  private write(buf: Buffer): void {
+  private write(buf: Uint8Array): void {
     this.lastWriteAt = performance.now();
     if (!this.socket.write(buf)) this.writeBlocked = true;
   }
@@ -285,6 +292,7 @@ export class ControlChannel {
       op: OP_NOP,
       subject: undefined,
       frame: NOP_FRAME,
+      tail: null,
       stage2: null,
       stage: 0,
       deadline: performance.now() + this.settings.timeoutMs,

@@ -19,6 +19,13 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The bytes of a request: `frame` (+ `tail`), and for PUBLISH_REPL the stage-2 body. */
+export interface Wire {
+  readonly frame: Buffer;
+  readonly tail?: Uint8Array;
+  readonly stage2?: Buffer;
+}
+
 export interface Request {
   /** Op code, for messages. */
   readonly op: number;
@@ -26,6 +33,8 @@ export interface Request {
   readonly subject: string | readonly string[] | undefined;
   /** Stage-1 bytes (the whole request for everything except PUBLISH_REPL). */
   readonly frame: Buffer;
+  /** Large payload sent right after `frame` without being copied into it (zero-copy). */
+  readonly tail: Uint8Array | null;
   /** PUBLISH_REPL body, sent after the server's `02`. */
   readonly stage2: Buffer | null;
   /** 0 queued, 1 written, 2 PUBLISH_REPL body written. */

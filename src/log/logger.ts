@@ -93,12 +93,27 @@ function timestampCache(): () => string {
   };
 }
 
+/**
+ * A failed write (EPIPE: the reader of our stdout went away, e.g. journald restarted or a shell
+ * pipe closed; ENOSPC: stdout redirected to a full disk) must never take the server down: the
+ * stream reports it as an 'error' event, which would otherwise be an uncaught exception. A
+ * failed stream is destroyed by Node, so from then on lines are dropped.
+ */
 function streamSink(stream: NodeJS.WritableStream, colors: boolean, timestamps: boolean): Sink {
   const stamp = timestampCache();
+  let failed = false;
+  stream.on('error', () => {
+    failed = true;
+  });
   return (level, msg) => {
+    if (failed) return;
     const line = timestamps ? `${stamp()}  ${msg}` : msg;
     const color = colors ? COLOR[level] : '';
-    stream.write(color === '' ? `${line}\n` : `${color}${line}${RESET}\n`);
+    try {
+      stream.write(color === '' ? `${line}\n` : `${color}${line}${RESET}\n`);
+    } catch {
+      failed = true; // a synchronous file stream may throw instead of emitting
+    }
   };
 }
 

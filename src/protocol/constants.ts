@@ -17,6 +17,16 @@ export const OP_UNSUBSCRIBE = 0x03;
 export const OP_PUBLISH_REPL = 0x11;
 export const OP_PUBLISH_NO_ACK = 0x21;
 export const OP_BYE = 0xff;
+/**
+ * psrt-node cluster extensions (docs/cluster.md), accepted only from replicator sessions and
+ * only sent to a neighbour that answered the probe: a pipelinable interest query
+ * `12 LEN topic` → `02`/`E0`/`FE`, and a pipelinable replicated publish
+ * `13 prio timestamp(u64 LE ns) LEN topic 00 payload` → `01`/`FE`. Any other server closes the
+ * connection on these ops, which is how a psrt-node node detects that it must fall back to
+ * PUBLISH_REPL.
+ */
+export const OP_X_REPL_QUERY = 0x12;
+export const OP_X_REPL_PUBLISH = 0x13;
 
 export const RESPONSE_NOP = 0x00;
 export const RESPONSE_OK = 0x01;

@@ -11,6 +11,8 @@ import {
   OP_PUBLISH_REPL,
   OP_SUBSCRIBE,
   OP_UNSUBSCRIBE,
+  OP_X_REPL_PUBLISH,
+  OP_X_REPL_QUERY,
 } from './constants.js';
 import { ErrorCode, PsrtError } from './errors.js';
 import { decodeUtf8 } from './handshake.js';
@@ -29,6 +31,15 @@ export type ControlRequest =
   | { readonly kind: 'publish'; readonly priority: number; readonly body: Buffer }
   | { readonly kind: 'subscribe' | 'unsubscribe'; readonly topics: readonly string[] }
   | { readonly kind: 'repl-topic'; readonly topic: string }
+  /** Cluster extension: interest query (no stage 2). */
+  | { readonly kind: 'x-repl-query'; readonly topic: string }
+  /** Cluster extension: one-step replicated publish; body = topic 00 payload. */
+  | {
+      readonly kind: 'x-repl-publish';
+      readonly priority: number;
+      readonly timestampNs: bigint;
+      readonly body: Buffer;
+    }
   | {
       readonly kind: 'repl-body';
       readonly priority: number;
@@ -41,6 +52,8 @@ const BYE: ControlRequest = { kind: 'bye' };
 
 export class ControlDecoder {
   private expectingReplBody = false;
+  /** Set for replicator sessions only; otherwise ops 12/13 are unknown ops, as everywhere. */
+  allowClusterExtensions = false;
 
   constructor(
     private readonly queue: ByteQueue,
@@ -77,9 +90,39 @@ export class ControlDecoder {
         return this.nextTopicList(op === OP_SUBSCRIBE ? 'subscribe' : 'unsubscribe');
       case OP_PUBLISH_REPL:
         return this.nextReplTopic();
+      case OP_X_REPL_QUERY:
+        if (this.allowClusterExtensions) return this.nextQuery();
+        break;
+      case OP_X_REPL_PUBLISH:
+        if (this.allowClusterExtensions) return this.nextReplPublish();
+        break;
       default:
-        throw new PsrtError(ErrorCode.InvalidOperation, `Invalid operation: ${op}`);
+        break;
     }
+    throw new PsrtError(ErrorCode.InvalidOperation, `Invalid operation: ${op}`);
+  }
+
+  private nextQuery(): ControlRequest | null {
+    const q = this.queue;
+    if (q.length < 5) return null;
+    const len = checkedLength(q.u32At(1), this.limits.maxTopicLength);
+    if (q.length < 5 + len) return null;
+    q.skip(5);
+    return { kind: 'x-repl-query', topic: decodeUtf8(q.take(len)) };
+  }
+
+  private nextReplPublish(): ControlRequest | null {
+    const q = this.queue;
+    if (q.length < 14) return null;
+    const len = checkedLength(q.u32At(10), this.limits.maxPubSize + this.limits.maxTopicLength);
+    if (q.length < 14 + len) return null;
+    const head = q.take(14);
+    return {
+      kind: 'x-repl-publish',
+      priority: head[1] ?? 0,
+      timestampNs: head.readBigUInt64LE(2),
+      body: q.take(len),
+    };
   }
 
   private nextPublish(): ControlRequest | null {

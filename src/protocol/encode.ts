@@ -13,6 +13,8 @@ import {
   OP_PUBLISH_REPL,
   OP_SUBSCRIBE,
   OP_UNSUBSCRIBE,
+  OP_X_REPL_PUBLISH,
+  OP_X_REPL_QUERY,
   RESPONSE_OK,
   TOKEN_LENGTH,
 } from './constants.js';
@@ -90,6 +92,31 @@ export function encodeReplBody(priority: number, timestampNs: bigint, payload: U
   frame.writeBigUInt64LE(timestampNs, 1);
   frame.writeUInt32LE(payload.length, 9);
   frame.set(payload, 13);
+  return frame;
+}
+
+/** Cluster extension: pipelinable interest query `12 LEN topic`. */
+export function encodeXReplQuery(topic: string): Buffer {
+  return withLength(OP_X_REPL_QUERY, Buffer.from(topic));
+}
+
+/** Cluster extension: one-step replicated publish `13 prio ts(u64 LE ns) LEN topic 00 payload`. */
+export function encodeXReplPublish(
+  priority: number,
+  timestampNs: bigint,
+  topic: string,
+  payload: Uint8Array,
+): Buffer {
+  const topicLength = Buffer.byteLength(topic);
+  const len = topicLength + 1 + payload.length;
+  const frame = Buffer.allocUnsafe(14 + len);
+  frame[0] = OP_X_REPL_PUBLISH;
+  frame[1] = priority;
+  frame.writeBigUInt64LE(timestampNs, 2);
+  frame.writeUInt32LE(len, 10);
+  frame.write(topic, 14, topicLength, 'utf8');
+  frame[14 + topicLength] = 0;
+  frame.set(payload, 15 + topicLength);
   return frame;
 }
 

@@ -13,8 +13,20 @@ import type { ClusterStatusProvider } from './status.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-/** Outcome name → datagrams (e.g. accepted, denied, malformed…), supplied by the UDP edge. */
+/**
+ * The UDP edge's counters (transport/udp-handler.ts UdpCounters, camelCase keys). `received`,
+ * `truncated` and `acked` are totals of their own; every other key is one datagram outcome.
+ */
 export type UdpStatsProvider = () => Readonly<Record<string, number>>;
+
+/** UDP counters that are not outcomes: key → [metric name, help]. */
+const UDP_TOTALS: Readonly<Record<string, readonly [string, string]>> = {
+  received: ['psrt_udp_received_datagrams_total', 'UDP datagrams read from all UDP sockets.'],
+  truncated: ['psrt_udp_truncated_datagrams_total', 'UDP datagrams longer than udp_frame_size, cut before parsing.'],
+  acked: ['psrt_udp_acks_total', 'UDP acknowledgements sent (any code).'],
+};
+
+const snakeCase = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** States the stats page knows (SERVER.md §16.3); each node gets one 0/1 series per state. */
 export const CLUSTER_STATES = ['waiting', 'connecting', 'online', 'offline', 'unavailable'] as const;
@@ -119,8 +131,14 @@ function queueMetrics(out: Exposition, src: MetricsSources): void {
 function udpMetrics(out: Exposition, provider: UdpStatsProvider | null): void {
   if (provider === null) return;
   const stats = provider();
-  const samples: Sample[] = Object.keys(stats).map((outcome) => [{ outcome }, stats[outcome] ?? 0]);
-  out.add('psrt_udp_datagrams_total', 'counter', 'UDP datagrams received, by outcome.', samples);
+  const outcomes: Sample[] = [];
+  for (const key of Object.keys(stats)) {
+    const value = stats[key] ?? 0;
+    const total = UDP_TOTALS[key];
+    if (total !== undefined) out.counter(total[0], total[1], value);
+    else outcomes.push([{ outcome: snakeCase(key) }, value]);
+  }
+  out.add('psrt_udp_datagrams_total', 'counter', 'UDP datagrams by outcome (accepted, denied, rejected, malformed, …).', outcomes);
 }
 
 function clusterMetrics(out: Exposition, provider: ClusterStatusProvider | null): void {

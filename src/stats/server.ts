@@ -110,9 +110,12 @@ export class StatsServer {
     });
     server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: bind.host, port: bind.port }, () => {
-        server.off('error', reject);
+      const fail = (e: Error): void => {
+        reject(new Error(`unable to bind stats server to ${bind.address}: ${e.message}`, { cause: e }));
+      };
+      server.once('error', fail);
+      server.listen({ host: bind.host, port: bind.port, exclusive: true }, () => {
+        server.off('error', fail);
         resolve();
       });
     });

@@ -141,6 +141,7 @@ export class ControlConnection implements PublisherPort {
 
   private loggedIn(user: string, acl: typeof FULL_ACCESS): void {
     this.session = this.ctx.broker.createSession(user, this.address, acl, this);
+    this.decoder.allowClusterExtensions = acl.replicator;
     this.state = 'ready';
     this.socket.write(this.session.token);
     this.timer.refresh();
@@ -181,6 +182,14 @@ export class ControlConnection implements PublisherPort {
           ),
         );
         this.replTargets = null;
+        return;
+      case 'x-repl-query':
+        this.replies.push(broker.replicationQuery(session, request.topic));
+        return;
+      case 'x-repl-publish':
+        this.replies.push(
+          broker.replicationPublish(session, request.priority, request.timestampNs, request.body, this),
+        );
         return;
       case 'bye':
         this.replies.push(RESPONSE_OK);

@@ -23,7 +23,7 @@ import {
   type UdpInner,
 } from '../protocol/udp.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
-import { BcryptBudget, OrderedLanes, ThrottledLog } from './udp-limits.js';
+import { BcryptBudget, OrderedLanes, ThrottledLog, type BudgetTicket } from './udp-limits.js';
 
 /** Outcome counters, all monotonic. `received` = the sum of the outcome counters + in flight. */
 export class UdpCounters {
@@ -73,8 +73,10 @@ export interface UdpContext {
 }
 
 export interface UdpLimits {
-  /** Uncached bcrypt verifications per source IP per second (and burst). */
-  readonly perSourceRate: number;
+  /** Uncached bcrypt verifications per second (and burst) per (sender ip:port, login). */
+  readonly perSenderRate: number;
+  /** Uncached bcrypt verifications per second (and burst) per source IP. */
+  readonly perIpRate: number;
   /** Uncached bcrypt verifications in flight overall. */
   readonly maxInFlight: number;
   readonly maxSources: number;
@@ -85,7 +87,8 @@ export interface UdpLimits {
 }
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
-  perSourceRate: 50,
+  perSenderRate: 10,
+  perIpRate: 50,
   maxInFlight: 16,
   maxSources: 4096,
   maxExempt: 4096,
@@ -172,7 +175,17 @@ export class UdpHandler {
     }
     const pub = this.inner(block.inner, sender);
     if (pub === null) return;
-    this.enqueue(sender, () => this.authorizePlain(env.login, block.password, pub, sender, timestampUs));
+    const { login } = env;
+    const { password } = block;
+    // The budget decides on arrival, so over-budget datagrams never occupy a sender's queue
+    // (which would delay that sender's known-good datagrams behind them).
+    const ticket = this.budget.admit(sender.ip, sender.address, login, password, this.needsBcrypt(login, password));
+    if (ticket.kind === 'limited') {
+      this.limited(sender, `bcrypt budget exceeded for ${login === '' ? 'anonymous' : login}`);
+      return;
+    }
+    const queued = this.enqueue(sender, () => this.authorizePlain(ticket, login, password, pub, sender, timestampUs));
+    if (!queued) this.budget.settle(ticket, false);
   }
 
   private encrypted(env: UdpEnvelope, sender: UdpSender, timestampUs: number): void {
@@ -190,7 +203,7 @@ export class UdpHandler {
     const pub = this.inner(inner, sender);
     if (pub === null) return;
     const user = env.login === '' ? ANONYMOUS : env.login;
-    this.enqueue(sender, () => {
+    void this.enqueue(sender, () => {
       // No anonymous check for encrypted datagrams: holding the key is the authentication.
       this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
     });
@@ -205,26 +218,23 @@ export class UdpHandler {
     return null;
   }
 
-  private enqueue(sender: UdpSender, job: () => void | Promise<void>): void {
-    if (this.lanes.submit(sender.address, job)) return;
+  /** False (and counted) when the sender's queue is full. */
+  private enqueue(sender: UdpSender, job: () => void | Promise<void>): boolean {
+    if (this.lanes.submit(sender.address, job)) return true;
     this.limited(sender, 'too many datagrams waiting for this sender');
+    return false;
   }
 
-  /** Step 12–13 for plain datagrams; asynchronous only when bcrypt (or its cache) is asked. */
+  /** Steps 12–13 for plain datagrams (anonymous rule, bcrypt or its cache, ACL entry). */
   private authorizePlain(
+    ticket: BudgetTicket,
     login: string,
     password: string,
     pub: Publish,
     sender: UdpSender,
     timestampUs: number,
-  ): void | Promise<void> {
-    const auth = this.ctx.auth;
-    const ticket = this.budget.admit(sender.ip, login, password, this.needsBcrypt(login, password));
-    if (ticket.kind === 'limited') {
-      this.limited(sender, `bcrypt budget exceeded for ${login === '' ? 'anonymous' : login}`);
-      return undefined;
-    }
-    return auth.authenticate(login, password).then(
+  ): Promise<void> {
+    return this.ctx.auth.authenticate(login, password).then(
       (result) => {
         this.budget.settle(ticket, credentialsVerified(result));
         if (result.ok) this.finish(pub, result.user, result.acl, sender, timestampUs);

@@ -1,9 +1,9 @@
 /**
  * Bounded bookkeeping that keeps the UDP listener cheap under abuse (issue 3, point 3):
  *
- * - BcryptBudget: a token bucket per source IP for *uncached* password verifications, a global
- *   cap on such verifications in flight, and a set of recently verified credentials that
- *   bypass both (a legitimate sender is never throttled once it has been verified).
+ * - BcryptBudget: token buckets per (sender, login) and per source IP for *uncached* password
+ *   verifications, a global cap on such verifications in flight, and a set of recently
+ *   verified credentials that bypass all of it (a verified sender is never throttled).
  * - OrderedLanes: per-sender FIFO so that a datagram waiting for bcrypt is not overtaken by the
  *   sender's later datagrams (the reference processes each socket sequentially).
  * - ThrottledLog: at most one line per second per kind, with the count of suppressed lines.
@@ -15,45 +15,53 @@ import { createHmac, randomBytes } from 'node:crypto';
 export type Clock = () => number;
 
 export interface BcryptBudgetOptions {
-  /** Uncached verifications one source IP may start per second (also the burst). */
-  readonly perSourceRate: number;
+  /** Uncached verifications per second (and burst) for one (sender ip:port, login). */
+  readonly perSenderRate: number;
+  /** Uncached verifications per second (and burst) for one source IP, all ports and logins. */
+  readonly perIpRate: number;
   /** Uncached verifications in flight over all sources (bounds the libuv threadpool queue). */
   readonly maxInFlight: number;
-  /** Source IPs tracked; idle (full) buckets are swept first, then the oldest. */
+  /** Buckets kept per map; refilled (idle) buckets are swept first, then the least recent. */
   readonly maxSources: number;
   /** Verified credentials remembered as exempt (LRU). */
   readonly maxExempt: number;
   readonly now?: Clock;
 }
 
-interface Bucket {
-  tokens: number;
-  lastMs: number;
-}
-
 /** What the budget decided for one plain datagram. */
 export type BudgetTicket =
   /** Known-good credentials (key set) or no bcrypt possible (key null): go ahead. */
   | { readonly kind: 'free'; readonly key: string | null }
-  /** A token was taken; call `settle` exactly once when the verification finished. */
-  | { readonly kind: 'charged'; readonly source: string; readonly key: string }
+  /** Tokens were taken; call `settle` exactly once when the verification finished. */
+  | { readonly kind: 'charged'; readonly ip: string; readonly sender: string; readonly key: string }
   /** Over budget: drop the datagram silently. */
   | { readonly kind: 'limited' };
 
+const MAX_LOGIN_KEY = 64;
 const NO_BCRYPT: BudgetTicket = { kind: 'free', key: null };
 const LIMITED: BudgetTicket = { kind: 'limited' };
 
+/**
+ * Who pays for bcrypt. Only *uncached* verifications cost tokens, and a success refunds them,
+ * so in the long run only failures drain a budget. Two levels: a sender hammering one login
+ * (the usual brute-force or misconfigured client) exhausts its own (ip:port, login) bucket long
+ * before its IP's, so other senders behind the same address keep being verified; a source
+ * spreading over many ports or logins hits the per-IP bucket; a distributed flood hits the
+ * global in-flight cap. Verified credentials skip all of it ("cached successes are served").
+ */
 export class BcryptBudget {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly senders: TokenBuckets;
+  private readonly ips: TokenBuckets;
   /** HMAC(login, password) of credentials that verified; Map order is the LRU order. */
   private readonly exempt = new Map<string, true>();
   /** Keyed by a process-local secret: the set never holds anything brute-forceable. */
   private readonly secret = randomBytes(32);
-  private readonly now: Clock;
   private inFlight = 0;
 
   constructor(private readonly opts: BcryptBudgetOptions) {
-    this.now = opts.now ?? (() => performance.now());
+    const now = opts.now ?? (() => performance.now());
+    this.senders = new TokenBuckets(opts.perSenderRate, opts.maxSources, now);
+    this.ips = new TokenBuckets(opts.perIpRate, opts.maxSources, now);
   }
 
   get pending(): number {
@@ -61,67 +69,44 @@ export class BcryptBudget {
   }
 
   get trackedSources(): number {
-    return this.buckets.size;
+    return this.senders.size + this.ips.size;
   }
 
   /**
    * Decides before bcrypt starts. `needsBcrypt` is false when the check cannot run bcrypt at
    * all (anonymous, or no password-file entry for the login): such datagrams are always free.
    */
-  admit(source: string, login: string, password: string, needsBcrypt: boolean): BudgetTicket {
+  admit(ip: string, senderAddress: string, login: string, password: string, needsBcrypt: boolean): BudgetTicket {
     if (!needsBcrypt) return NO_BCRYPT;
     const key = this.keyOf(login, password);
     if (this.exempt.has(key)) return { kind: 'free', key };
     if (this.inFlight >= this.opts.maxInFlight) return LIMITED;
-    const bucket = this.bucketOf(source);
-    if (bucket.tokens < 1) return LIMITED;
-    bucket.tokens -= 1;
+    // Logins can be kilobytes long: cap the key (a shared bucket on collision is harmless).
+    const sender = `${senderAddress}\0${login.slice(0, MAX_LOGIN_KEY)}`;
+    if (!this.senders.has(sender) || !this.ips.has(ip)) return LIMITED;
+    this.senders.take(sender);
+    this.ips.take(ip);
     this.inFlight++;
-    return { kind: 'charged', source, key };
+    return { kind: 'charged', ip, sender, key };
   }
 
   /** Records the outcome of an admitted verification (only charged tickets hold resources). */
   settle(ticket: BudgetTicket, ok: boolean): void {
     if (ticket.kind === 'limited' || ticket.key === null) return;
-    const key = ticket.key;
     if (ticket.kind === 'charged') {
       this.inFlight--;
-      // A success costs nothing: only failures drain a source's budget.
-      const bucket = ok ? this.buckets.get(ticket.source) : undefined;
-      if (bucket !== undefined) bucket.tokens = Math.min(this.opts.perSourceRate, bucket.tokens + 1);
+      if (ok) {
+        this.senders.refund(ticket.sender);
+        this.ips.refund(ticket.ip);
+      }
     }
     if (ok) {
-      this.exempt.delete(key);
-      this.exempt.set(key, true);
+      this.exempt.delete(ticket.key);
+      this.exempt.set(ticket.key, true);
       if (this.exempt.size > this.opts.maxExempt) deleteOldest(this.exempt);
     } else {
-      this.exempt.delete(key); // password changed on reload: no more free passes
+      this.exempt.delete(ticket.key); // password changed on reload: no more free passes
     }
-  }
-
-  private bucketOf(source: string): Bucket {
-    const now = this.now();
-    const rate = this.opts.perSourceRate;
-    let bucket = this.buckets.get(source);
-    if (bucket === undefined) {
-      if (this.buckets.size >= this.opts.maxSources) this.sweep(now);
-      bucket = { tokens: rate, lastMs: now };
-    } else {
-      bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.lastMs) / 1000) * rate);
-      bucket.lastMs = now;
-      this.buckets.delete(source); // re-inserted below: Map order = least recently used first
-    }
-    this.buckets.set(source, bucket);
-    return bucket;
-  }
-
-  /** Forgets buckets that have refilled (they equal a fresh one), else the least recent. */
-  private sweep(now: number): void {
-    const rate = this.opts.perSourceRate;
-    for (const [source, b] of this.buckets) {
-      if (b.tokens + ((now - b.lastMs) / 1000) * rate >= rate) this.buckets.delete(source);
-    }
-    while (this.buckets.size >= this.opts.maxSources) deleteOldest(this.buckets);
   }
 
   private keyOf(login: string, password: string): string {
@@ -129,6 +114,63 @@ export class BcryptBudget {
       .update(`${login.length}:${login}`)
       .update(password)
       .digest('base64');
+  }
+}
+
+interface Bucket {
+  tokens: number;
+  lastMs: number;
+}
+
+/** Token buckets (capacity = rate per second) in a Map capped at `maxEntries`. */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly rate: number,
+    private readonly maxEntries: number,
+    private readonly now: Clock,
+  ) {}
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Is at least one token available for `key`? (Refills it; creates a full bucket if new.) */
+  has(key: string): boolean {
+    return this.bucketOf(key).tokens >= 1;
+  }
+
+  take(key: string): void {
+    this.bucketOf(key).tokens -= 1;
+  }
+
+  refund(key: string): void {
+    const bucket = this.buckets.get(key);
+    if (bucket !== undefined) bucket.tokens = Math.min(this.rate, bucket.tokens + 1);
+  }
+
+  private bucketOf(key: string): Bucket {
+    const now = this.now();
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.maxEntries) this.sweep(now);
+      bucket = { tokens: this.rate, lastMs: now };
+    } else {
+      bucket.tokens = Math.min(this.rate, bucket.tokens + ((now - bucket.lastMs) / 1000) * this.rate);
+      bucket.lastMs = now;
+      this.buckets.delete(key); // re-inserted below: Map order = least recently used first
+    }
+    this.buckets.set(key, bucket);
+    return bucket;
+  }
+
+  /** Forgets buckets that have refilled (they equal a fresh one), else the least recent. */
+  private sweep(now: number): void {
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + ((now - b.lastMs) / 1000) * this.rate >= this.rate) this.buckets.delete(key);
+    }
+    while (this.buckets.size >= this.maxEntries) deleteOldest(this.buckets);
   }
 }
 

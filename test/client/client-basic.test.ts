@@ -118,6 +118,21 @@ describe('client basics (fake server)', () => {
     }
   });
 
+  it('large payloads (zero-copy path) arrive byte-identical, in order with small ones', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false });
+    const start = server.requests.length;
+    const big = Buffer.alloc(200_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    await Promise.all([client.publish('s', 'a'), client.publish('big/x', big, { priority: 3 }), client.publish('s', 'b')]);
+    const got = server.requests.slice(start);
+    assert.deepEqual(got.map((r) => r.kind), ['publish', 'publish', 'publish']);
+    const mid = got[1]!;
+    assert.ok(mid.kind === 'publish');
+    assert.equal(mid.priority, 3);
+    assert.ok(mid.body.equals(Buffer.concat([Buffer.from('big/x\0'), big])));
+    await client.bye();
+  });
+
   it('rejects bad topics locally without hurting the connection', async () => {
     const client = await PsrtClient.connect({ path: server.address, dataStream: false });
     await assert.rejects(client.publish('a/#', 'x'), { code: 'PSRT_WILDCARD_PUBLISH' });

@@ -26,12 +26,18 @@ export interface PsrtdOptions {
   unix?: boolean;
   /** Bind UDP on 127.0.0.1 with an ephemeral port (ignored when proto.bind_udp is given). */
   udp?: boolean;
+  /** cluster.yml content (neighbour list); adds `cluster: { config: cluster.yml }`. */
+  cluster?: string;
+  /** Extra files to write into the config dir before start (name → content). */
+  files?: Record<string, string>;
   args?: string[];
   env?: Record<string, string>;
 }
 
 export interface Psrtd {
   readonly port: number;
+  /** Port of the stats HTTP server (`server.bind_stats`, e.g. 127.0.0.1:0); null when not configured. */
+  readonly statsPort: number | null;
   readonly unixPath: string | null;
   /** First UDP port from the `listening on UDP` lines (0 when UDP is not bound). */
   readonly udpPort: number;
@@ -75,7 +81,10 @@ export function writeConfig(dir: string, opts: PsrtdOptions): string {
   const text =
     section('server', { data_queue: 1024, max_topic_depth: 8, max_pub_size: 100000, max_topic_length: 1000, latency_warn: 500000, ...opts.server }) +
     section('proto', { bind, bind_udp: opts.udp === true ? ['127.0.0.1:0'] : [], allow_no_tls: true, timeout: 2, ...opts.proto }) +
-    section('auth', auth);
+    section('auth', auth) +
+    (opts.cluster === undefined ? '' : 'cluster:\n  config: cluster.yml\n');
+  if (opts.cluster !== undefined) writeFileSync(join(dir, 'cluster.yml'), opts.cluster);
+  for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
   const file = join(dir, 'config.yml');
   writeFileSync(file, text);
   return file;
@@ -117,6 +126,9 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
   const line = await waitForLog(/listening on TCP 127\.0\.0\.1:\d+/);
   const port = Number(/:(\d+)$/.exec(line)?.[1]);
   await waitForLog(/starting server/);
+  // The stats server logs its bound address before `starting server` (SERVER.md §2.3 step 9).
+  const httpLine = output.find((l) => /listening on HTTP \S+:\d+$/.test(l));
+  const statsPort = httpLine === undefined ? null : Number(/:(\d+)$/.exec(httpLine)?.[1]);
   // UDP sockets are bound (and logged) before `starting server`.
   const udpPorts = output.flatMap((l) => {
     const m = /listening on UDP .*:(\d+)$/.exec(l);
@@ -134,5 +146,5 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
     return code;
   };
   const unixPath = opts.unix === true ? join(dir, 'psrt.sock') : null;
-  return { port, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, dir, proc, output, waitForLog, stop, removeDir };
+  return { port, statsPort, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, dir, proc, output, waitForLog, stop, removeDir };
 }

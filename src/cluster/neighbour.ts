@@ -1,0 +1,285 @@
+/**
+ * Replication to one neighbour node (our design, SERVER.md §16.5): a FIFO bounded by
+ * data_queue that never blocks local publishers (overflow drops and counts), reconnect with
+ * back-off, and the node states of /status.cluster:
+ *
+ *   waiting     — no message needed replicating yet (nothing was attempted)
+ *   connecting  — a connection attempt is in progress
+ *   online      — logged in; messages flow
+ *   offline     — the neighbour is unreachable or the connection broke; retrying with back-off
+ *   unavailable — reachable but refuses us (login failed, or the user is not a replicator);
+ *                 retrying with back-off, since the neighbour's files may be fixed and reloaded
+ *
+ * Transfer: with a psrt-node neighbour (detected by a probe), interest queries and replicated
+ * publishes are pipelined on one link; with any other server, PUBLISH_REPL's two-step exchange
+ * runs on `links` connections in parallel, each topic pinned to one link to keep its order.
+ */
+import type { BrokerLogger } from '../broker/ports.js';
+import {
+  RESPONSE_ERR_ACCESS,
+  RESPONSE_NOT_REQUIRED,
+  RESPONSE_OK,
+  RESPONSE_OK_WAITING,
+} from '../protocol/constants.js';
+import {
+  encodeReplBody,
+  encodeReplTopic,
+  encodeXReplPublish,
+  encodeXReplQuery,
+} from '../protocol/encode.js';
+import { ErrorCode, isPsrtError } from '../protocol/errors.js';
+import type { NeighbourConfig } from './cluster-config.js';
+import { openLink, type ReplicationLink } from './link.js';
+
+export type NodeState = 'waiting' | 'connecting' | 'online' | 'offline' | 'unavailable';
+
+export interface ReplMessage {
+  readonly priority: number;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly timestampNs: bigint;
+}
+
+export interface NeighbourStats {
+  sent: number;
+  notRequired: number;
+  dropped: number;
+  lost: number;
+}
+
+const PIPELINE_WINDOW = 4096;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+
+export class Neighbour {
+  state: NodeState = 'waiting';
+  readonly stats: NeighbourStats = { sent: 0, notRequired: 0, dropped: 0, lost: 0 };
+  private queue: ReplMessage[] = [];
+  private head = 0;
+  /** Undefined until probed: true = psrt-node extensions, false = PUBLISH_REPL only. */
+  private pipelined: boolean | undefined = undefined;
+  private links: ReplicationLink[] = [];
+  private readonly classicQueues: ReplMessage[][] = [];
+  private readonly classicBusy: boolean[] = [];
+  private backoffMs = BACKOFF_MIN_MS;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    readonly config: NeighbourConfig,
+    private readonly capacity: number,
+    private readonly timeoutMs: number,
+    private readonly log: BrokerLogger,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Never blocks: a full queue drops the message and counts it. */
+  offer(message: ReplMessage): void {
+    if (this.stopped) return;
+    if (this.queued >= this.capacity) {
+      this.stats.dropped++;
+      return;
+    }
+    this.queue.push(message);
+    if (this.state === 'waiting') void this.connect();
+    else if (this.state === 'online') this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    for (const l of this.links) l.close();
+    this.links = [];
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    this.state = 'connecting';
+    try {
+      if (this.pipelined === undefined) this.pipelined = await this.probe();
+      const count = this.pipelined ? 1 : this.config.links;
+      const links = await Promise.all(Array.from({ length: count }, () => openLink(this.config, this.timeoutMs)));
+      if (this.stopped) {
+        for (const l of links) l.close();
+        return;
+      }
+      this.online(links);
+    } catch (e) {
+      this.failed(e);
+    }
+  }
+
+  /** A reference server closes the connection on op 12; a psrt-node node answers it. */
+  private async probe(): Promise<boolean> {
+    const link = await openLink(this.config, this.timeoutMs);
+    const answer = await new Promise<number | null>((resolve) => {
+      link.onClose = () => {
+        resolve(null);
+      };
+      link.send(encodeXReplQuery(''), resolve);
+    });
+    link.close();
+    if (answer === RESPONSE_ERR_ACCESS) this.refused('the user is not a replicator');
+    const pipelined = answer !== null;
+    this.log.info(
+      `cluster: ${this.config.path} ${pipelined ? 'supports pipelined replication' : `speaks PUBLISH_REPL only: using ${this.config.links} links`}`,
+    );
+    return pipelined;
+  }
+
+  private online(links: ReplicationLink[]): void {
+    this.links = links;
+    this.classicQueues.length = 0;
+    this.classicBusy.length = 0;
+    links.forEach((link, i) => {
+      this.classicQueues.push([]);
+      this.classicBusy.push(false);
+      link.onClose = (reason) => {
+        this.linkLost(i, reason);
+      };
+    });
+    this.state = 'online';
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.log.info(`cluster: ${this.config.path} online`);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pipelined === true) this.pumpPipelined();
+    else this.pumpClassic();
+  }
+
+  private take(): ReplMessage | undefined {
+    const m = this.queue[this.head];
+    if (m === undefined) return undefined;
+    this.head++;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return m;
+  }
+
+  private pumpPipelined(): void {
+    const link = this.links[0];
+    if (link === undefined) return;
+    while (link.inFlight < PIPELINE_WINDOW) {
+      const m = this.take();
+      if (m === undefined) return;
+      link.send(encodeXReplQuery(m.topic), (code) => {
+        if (code === RESPONSE_OK_WAITING) {
+          link.send(encodeXReplPublish(m.priority, m.timestampNs, m.topic, m.payload), (c) => {
+            this.settled(c);
+          });
+        } else {
+          this.settled(code);
+        }
+        this.pump();
+      });
+    }
+  }
+
+  private pumpClassic(): void {
+    for (let m = this.take(); m !== undefined; m = this.take()) {
+      const i = hashTopic(m.topic) % this.links.length;
+      this.classicQueues[i]?.push(m);
+    }
+    this.links.forEach((_, i) => {
+      this.nextClassic(i);
+    });
+  }
+
+  /** One PUBLISH_REPL exchange at a time per link: stage 1, and stage 2 only after `02`. */
+  private nextClassic(i: number): void {
+    const link = this.links[i];
+    const q = this.classicQueues[i];
+    if (link === undefined || q === undefined || this.classicBusy[i] === true) return;
+    const m = q.shift();
+    if (m === undefined) return;
+    this.classicBusy[i] = true;
+    const done = (code: number): void => {
+      this.classicBusy[i] = false;
+      this.settled(code);
+      this.nextClassic(i);
+    };
+    link.send(encodeReplTopic(m.topic), (code) => {
+      if (code !== RESPONSE_OK_WAITING) {
+        done(code);
+        return;
+      }
+      link.send(encodeReplBody(m.priority, m.timestampNs, m.payload), done);
+    });
+  }
+
+  private settled(code: number): void {
+    if (code === RESPONSE_OK) this.stats.sent++;
+    else if (code === RESPONSE_NOT_REQUIRED) this.stats.notRequired++;
+    else if (code === RESPONSE_ERR_ACCESS) this.refused('the user is not a replicator');
+    else this.stats.lost++;
+  }
+
+  private refused(why: string): void {
+    if (this.state !== 'unavailable') this.log.error(`cluster: ${this.config.path} refuses replication: ${why}`);
+    this.state = 'unavailable';
+    this.dropLinks();
+    this.scheduleRetry();
+  }
+
+  private linkLost(i: number, reason: string): void {
+    if (this.stopped || this.state !== 'online') return;
+    const lost = (this.classicQueues[i]?.length ?? 0) + (this.links[i]?.inFlight ?? 0);
+    this.stats.lost += lost;
+    this.log.warn(`cluster: ${this.config.path} link lost (${reason}); reconnecting`);
+    this.state = 'offline';
+    this.dropLinks();
+    this.scheduleRetry();
+  }
+
+  private failed(e: unknown): void {
+    const login = isPsrtError(e) && e.code === ErrorCode.LoginFailed;
+    const msg = e instanceof Error ? e.message : String(e);
+    if (login) {
+      this.refused(msg);
+      return;
+    }
+    if (this.state !== 'offline') this.log.warn(`cluster: ${this.config.path} offline: ${msg}`);
+    this.state = 'offline';
+    this.scheduleRetry();
+  }
+
+  private dropLinks(): void {
+    const links = this.links;
+    this.links = [];
+    for (const l of links) {
+      l.onClose = null;
+      l.close();
+    }
+    for (const q of this.classicQueues) q.length = 0;
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer !== null) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, delay);
+  }
+}
+
+/** FNV-1a: cheap and stable, so each topic always uses the same link. */
+function hashTopic(topic: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < topic.length; i++) {
+    h ^= topic.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
