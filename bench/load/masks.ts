@@ -28,10 +28,12 @@ export function randomMask(kind: number, next: () => number): string {
   return next() < 0.5 ? `${p}/${d}/#` : `${p}/#`;
 }
 
-/** `perSession` masks for each of `sessions` sessions. */
+/** `perSession` distinct masks for each of `sessions` sessions (so the count is exact). */
 export function masksFor(sessions: number, perSession: number, seed: number): string[][] {
   const next = rng(seed);
-  return Array.from({ length: sessions }, () =>
-    Array.from({ length: perSession }, (_, j) => randomMask(j % 10, next)),
-  );
+  return Array.from({ length: sessions }, () => {
+    const set = new Set<string>();
+    for (let j = 0; set.size < perSession && j < perSession * 4; j++) set.add(randomMask(j % 10, next));
+    return [...set];
+  });
 }

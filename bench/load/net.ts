@@ -57,13 +57,13 @@ export function readExact(socket: Socket, n: number): Promise<{ bytes: Buffer; r
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight (bounded connection bursts). */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
   let nextIndex = 0;
   const lane = async (): Promise<void> => {
     while (nextIndex < items.length) {
       const i = nextIndex++;
-      out[i] = await fn(items[i] as T);
+      out[i] = await fn(items[i] as T, i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));

@@ -232,11 +232,14 @@ export class ControlConnection implements PublisherPort {
   private onDeadline(): void {
     if (this.state === 'closed') return;
     // Not the client's fault: bcrypt is queued behind others, or a subscriber it feeds is slow.
-    if (this.state === 'authenticating' || this.blockedOn > 0 || this.replyWritePaused) {
+    if (this.state === 'authenticating' || this.blockedOn > 0) {
       this.timer.refresh();
       return;
     }
-    this.fail(new PsrtError(ErrorCode.Timeout, 'request timed out'));
+    // A client that stopped reading its replies is the client's fault: as in the reference, a
+    // reply write must complete within T (PROTOCOL.md §7), else the session would live forever.
+    const what = this.replyWritePaused ? 'reply write timed out' : 'request timed out';
+    this.fail(new PsrtError(ErrorCode.Timeout, what));
   }
 
   /** Closes this client only; replies to requests before the violation still go out. */

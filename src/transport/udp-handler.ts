@@ -203,7 +203,7 @@ export class UdpHandler {
     const pub = this.inner(inner, sender);
     if (pub === null) return;
     const user = env.login === '' ? ANONYMOUS : env.login;
-    void this.enqueue(sender, () => {
+    this.enqueue(sender, () => {
       // No anonymous check for encrypted datagrams: holding the key is the authentication.
       this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
     });
@@ -220,7 +220,17 @@ export class UdpHandler {
 
   /** False (and counted) when the sender's queue is full. */
   private enqueue(sender: UdpSender, job: () => void | Promise<void>): boolean {
-    if (this.lanes.submit(sender.address, job)) return true;
+    const guarded = (): void | Promise<void> => {
+      try {
+        return job()?.catch((e: unknown) => {
+          this.internal(sender.address, e);
+        });
+      } catch (e) {
+        this.internal(sender.address, e);
+        return undefined;
+      }
+    };
+    if (this.lanes.submit(sender.address, guarded)) return true;
     this.limited(sender, 'too many datagrams waiting for this sender');
     return false;
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { ByteQueue, DataDecoder } from '../../src/protocol/index.js';
+import { makeTestPki } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { attachData, login, publishFrame, topicsFrame, type RawConn } from '../helpers/raw.js';
@@ -42,7 +43,7 @@ class Collector {
     });
   }
 
-  static async open(port: number, mask: string): Promise<Collector> {
+  static async open(port: number | string, mask: string): Promise<Collector> {
     const { ctl, token } = await login(port);
     const data = await attachData(port, token, 255);
     ctl.send(topicsFrame(2, [mask]));
@@ -225,6 +226,39 @@ describe('a neighbour that only speaks PUBLISH_REPL', () => {
     } finally {
       await n.stop();
       ref.server.close();
+    }
+  });
+});
+
+describe('TLS between nodes', () => {
+  test('replication over STARTTLS with a CA file; /status.cluster shows the node online', async () => {
+    const pki = makeTestPki();
+    const b = await startPsrtd({
+      acl: ACL,
+      passwd: makePasswd(),
+      unix: true,
+      proto: { allow_no_tls: false, tls_cert: pki.serverCert, tls_key: pki.serverKey, timeout: 5 },
+    });
+    // The neighbour entry names the CA by a path relative to A's config dir.
+    const a = await startPsrtd({
+      acl: ACL,
+      server: { bind_stats: '127.0.0.1:0' },
+      files: { 'cluster-ca.crt': pki.caPem.toString() },
+      cluster: `- path: localhost:${b.port}\n  user: repl\n  password: ${PASSWORD}\n  tls: true\n  tls_ca: cluster-ca.crt\n`,
+    });
+    try {
+      const sub = await Collector.open(b.unixPath ?? '', 't/#');
+      await publishAll(a.port, 't/x', ['secure-1', 'secure-2']);
+      await sub.waitFor(2);
+      assert.deepEqual(sub.messages.map((m) => m.payload), ['secure-1', 'secure-2']);
+      const res = await fetch(`http://127.0.0.1:${a.statsPort ?? 0}/status`);
+      const status = (await res.json()) as { cluster: Record<string, string> | null };
+      assert.deepEqual(status.cluster, { [`localhost:${b.port}`]: 'online' });
+      sub.close();
+    } finally {
+      await a.stop();
+      await b.stop();
+      pki.remove();
     }
   });
 });

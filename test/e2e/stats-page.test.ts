@@ -31,6 +31,17 @@ admin:
   admin: true
 `;
 
+/** The browser globals the page callbacks touch (the project compiles without the DOM lib). */
+interface PageGlobals {
+  document: {
+    querySelector(selector: string): { textContent: string | null } | null;
+    querySelectorAll(selector: string): { length: number };
+    body: unknown;
+  };
+  getComputedStyle(element: unknown): { backgroundColor: string };
+  Chart: { getChart(id: string): { data: { datasets: { data: (number | null)[]; borderColor: string }[] } } | undefined };
+}
+
 const TOPICS = [
   { topic: 'plant/1/temperature', payload: '21.5', weight: 4 },
   { topic: 'plant/1/pressure', payload: '1013', weight: 2 },
@@ -69,9 +80,10 @@ class Traffic {
     this.tick++;
     for (const t of TOPICS) if (this.tick % (5 - t.weight) === 0) this.pub.send(publishFrame(t.topic, t.payload));
     if (this.tick % 10 === 0) this.pub.send(topicsFrame(this.tick % 20 === 0 ? 3 : 2, ['alarms/+']));
+    // The subscriber's control socket is otherwise idle: NOP so it outlives the server timeout.
+    if (this.tick % 25 === 0) this.sub.ctl.send(Buffer.from([0]));
     // Replies and deliveries are not checked here (other tests do); drop them so nothing piles up.
-    void this.pub.read(this.pub.buffered).catch(() => undefined);
-    void this.sub.data.read(this.sub.data.buffered).catch(() => undefined);
+    for (const c of [this.pub, this.sub.ctl, this.sub.data]) void c.read(c.buffered).catch(() => undefined);
   }
 }
 
@@ -88,8 +100,8 @@ const text = (page: Page, selector: string): Promise<string> => page.locator(sel
 function chartPoints(page: Page, id: string, dataset = 0): Promise<number> {
   return page.evaluate(
     ([chartId, ds]) => {
-      const C = (window as unknown as { Chart: { getChart(id: string): { data: { datasets: { data: (number | null)[] }[] } } | undefined } }).Chart;
-      const data = C.getChart(chartId)?.data.datasets[ds]?.data ?? [];
+      const g = globalThis as unknown as PageGlobals;
+      const data = g.Chart.getChart(chartId)?.data.datasets[ds]?.data ?? [];
       return data.filter((v) => v !== null && v > 0).length;
     },
     [id, dataset] as const,
@@ -98,8 +110,8 @@ function chartPoints(page: Page, id: string, dataset = 0): Promise<number> {
 
 function chartColor(page: Page, id: string): Promise<string> {
   return page.evaluate((chartId) => {
-    const C = (window as unknown as { Chart: { getChart(id: string): { data: { datasets: { borderColor: string }[] } } | undefined } }).Chart;
-    return C.getChart(chartId)?.data.datasets[0]?.borderColor ?? '';
+    const g = globalThis as unknown as PageGlobals;
+    return g.Chart.getChart(chartId)?.data.datasets[0]?.borderColor ?? '';
   }, id);
 }
 
@@ -116,7 +128,7 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
     statsPort = server.statsPort;
     traffic = await Traffic.start(server.port);
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM ?? '',
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -148,14 +160,14 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
     assert.match(await text(page, '#info-queue'), /^1,024 messages$/);
     // Rates need two polls; traffic runs at ~150 msg/s.
     await page.waitForFunction(() => {
-      const n = document.querySelector('[data-counter="c_pub_messages"] .num')?.textContent ?? '';
+      const n = (globalThis as unknown as PageGlobals).document.querySelector('[data-counter="c_pub_messages"] .num')?.textContent ?? '';
       return Number(n.replace(/,/g, '')) > 10;
     }, undefined, { timeout: 8000 });
     const totalOf = async (): Promise<number> =>
       Number((await text(page, '[data-counter="c_pub_messages"] .total')).replace(/[^\d]/g, ''));
     const first = await totalOf();
     await page.waitForFunction((n) => {
-      const t = document.querySelector('[data-counter="c_pub_messages"] .total')?.textContent ?? '';
+      const t = (globalThis as unknown as PageGlobals).document.querySelector('[data-counter="c_pub_messages"] .total')?.textContent ?? '';
       return Number(t.replace(/[^\d]/g, '')) > n;
     }, first, { timeout: 5000 });
     assert.ok(Number(await text(page, '[data-gauge="client_count"] .num')) >= 2);
@@ -165,7 +177,6 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
   });
 
   test('charts fill with samples', async () => {
-    await page.waitForFunction(() => true);
     const deadline = Date.now() + 10_000;
     let points = { messages: 0, bytes: 0, subops: 0 };
     while (Date.now() < deadline) {
@@ -181,12 +192,12 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
   });
 
   test('top topics by messages and by bytes', async () => {
-    await page.waitForFunction(() => document.querySelectorAll('#topics-body td.topic').length >= 3, undefined, { timeout: 5000 });
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.querySelectorAll('#topics-body td.topic').length >= 3, undefined, { timeout: 5000 });
     const topics = await page.locator('#topics-body td.topic').allInnerTexts();
     assert.deepEqual([...topics].sort(), TOPICS.map((t) => t.topic).sort());
     assert.equal(topics[0], 'plant/1/temperature'); // most messages
     await page.click('#by-bytes');
-    await page.waitForFunction(() => document.querySelector('#topics-body td.topic')?.textContent === 'plant/2/camera', undefined, { timeout: 3000 });
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.querySelector('#topics-body td.topic')?.textContent === 'plant/2/camera', undefined, { timeout: 3000 });
     assert.equal(await page.getAttribute('#by-bytes', 'aria-pressed'), 'true');
   });
 
@@ -197,10 +208,13 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
     const light = await chartColor(page, 'chart-messages');
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.waitForFunction((c) => {
-      const C = (window as unknown as { Chart: { getChart(id: string): { data: { datasets: { borderColor: string }[] } } | undefined } }).Chart;
-      return C.getChart('chart-messages')?.data.datasets[0]?.borderColor !== c;
+      const g = globalThis as unknown as PageGlobals;
+      return g.Chart.getChart('chart-messages')?.data.datasets[0]?.borderColor !== c;
     }, light, { timeout: 3000 });
-    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const bg = await page.evaluate(() => {
+      const g = globalThis as unknown as PageGlobals;
+      return g.getComputedStyle(g.document.body).backgroundColor;
+    });
     assert.equal(bg, 'rgb(13, 17, 23)');
     await page.screenshot({ path: join(ARTIFACTS, 'stats-page-dark.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
@@ -216,7 +230,7 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
     // Counters restarted from zero: the page must show fresh rates, not a wrap-around spike.
     const status = await statusOf(statsPort);
     await page.waitForFunction(() => {
-      const n = document.querySelector('[data-counter="c_pub_messages"] .num')?.textContent ?? '';
+      const n = (globalThis as unknown as PageGlobals).document.querySelector('[data-counter="c_pub_messages"] .num')?.textContent ?? '';
       const v = Number(n.replace(/,/g, ''));
       return v > 0 && v < 100_000;
     }, undefined, { timeout: 8000 });

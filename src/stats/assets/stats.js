@@ -63,6 +63,17 @@
 
   const clockLabel = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
 
+  /** Local `YYYY-MM-DD HH:MM:SS`: short enough for the info strip, unambiguous everywhere. */
+  function fmtDateTime(ms) {
+    const d = new Date(ms);
+    const p = (x) => String(x).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+
+  /** Axis ticks: compact (80, 1.2K, 3M). */
+  const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+  const fmtTick = (n) => compact.format(n);
+
   function delta(cur, prev) {
     return cur >= prev ? cur - prev : WRAP - prev + cur;
   }
@@ -117,7 +128,8 @@
     $('info-uptime').title = `${fmtInt(st.uptime)} s`;
     $('info-version').textContent = st.version;
     $('info-queue').textContent = `${fmtInt(st.data_queue_size)} messages`;
-    $('info-time').textContent = new Date(st.time / 1000).toLocaleString();
+    $('info-time').textContent = fmtDateTime(st.time / 1000);
+    $('info-time').title = new Date(st.time / 1000).toString();
     $('info-updated').textContent = clockLabel(Date.now());
     document.title = `PSRT stats · ${st.host}`;
   }
@@ -201,14 +213,16 @@
   }
 
   const CHARTS = [
-    { id: 'chart-messages', series: [['published', 'c_pub_messages', '--series-1'], ['sent', 'c_sent_messages', '--series-2']], tick: fmtRate },
-    { id: 'chart-bytes', series: [['published', 'c_pub_bytes', '--series-1'], ['sent', 'c_sent_bytes', '--series-2']], tick: fmtBytes },
-    { id: 'chart-subops', series: [['sub / unsub', 'c_sub_ops', '--series-3']], tick: fmtRate },
-    { id: 'chart-latency', series: [['avg latency', 'c_sent_latency', '--series-4']], tick: (v) => `${fmtRate(v)} µs` },
+    { id: 'chart-messages', series: [['published', 'c_pub_messages', '--series-1'], ['sent', 'c_sent_messages', '--series-2']], tick: fmtTick, value: fmtRate },
+    { id: 'chart-bytes', series: [['published', 'c_pub_bytes', '--series-1'], ['sent', 'c_sent_bytes', '--series-2']], tick: fmtBytes, value: fmtBytes },
+    { id: 'chart-subops', series: [['sub / unsub', 'c_sub_ops', '--series-3']], tick: fmtTick, value: fmtRate },
+    { id: 'chart-latency', series: [['avg latency', 'c_sent_latency', '--series-4']], tick: (v) => `${fmtTick(v)} µs`, value: (v) => `${fmtRate(v)} µs` },
   ];
 
   function makeChart(spec) {
-    const labels = new Array(HISTORY).fill('');
+    // Pre-filled window (times of the past HISTORY polls) so the axis shows the full span at once.
+    const now = Date.now();
+    const labels = Array.from({ length: HISTORY }, (_, i) => clockLabel(now - (HISTORY - i) * POLL_MS));
     const datasets = spec.series.map(([label, key]) => ({
       label,
       key,
@@ -231,8 +245,8 @@
           y: { beginAtZero: true, ticks: { maxTicksLimit: 5, callback: (v) => spec.tick(v) } },
         },
         plugins: {
-          legend: { display: spec.series.length > 1, align: 'end', labels: { boxWidth: 10, boxHeight: 10 } },
-          tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${spec.tick(ctx.parsed.y)}` } },
+          legend: { display: spec.series.length > 1, align: 'end', labels: { usePointStyle: true, pointStyle: 'line' } },
+          tooltip: { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${spec.value(ctx.parsed.y)}` } },
         },
       },
     });

@@ -1,0 +1,148 @@
+/**
+ * The brokers under test, each started fresh for every scenario (so its peak RSS belongs to that
+ * scenario) on loopback, pinned to the server core, with a config in a temp directory:
+ * psrtd (bin/psrtd.js), Mosquitto (when installed) and the trivial reflector.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SERVER_CORE, startPinned, type Proc } from './procs.js';
+
+/** dist/bench/lib → repository root. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const PSRTD_BIN = join(REPO_ROOT, 'bin/psrtd.js');
+const REFLECTOR = join(REPO_ROOT, 'dist/bench/load/reflector.js');
+const START_MS = 10_000;
+
+export type BrokerName = 'psrtd' | 'mosquitto' | 'reflector';
+
+export interface Broker {
+  readonly name: BrokerName;
+  readonly proc: Proc;
+  /** Port for PSRT (psrtd, reflector) or MQTT (mosquitto). */
+  readonly port: number;
+  /** Reflector only: its MQTT port. */
+  readonly mqttPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The shipped deb defaults where they matter for speed (data_queue 1024, latency_warn 50 ms,
+ * max_pub_size 1100000), plus room for scenario (e): 20,000 connections, big SUBSCRIBE frames,
+ * and a timeout long enough for 10,000 idle sessions to outlive a run.
+ */
+const PSRTD_CONFIG = `server:
+  data_queue: 1024
+  latency_warn: 50000
+  max_topic_depth: 32
+  max_pub_size: 1100000
+  max_topic_length: 1000000
+  max_connections: 20000
+proto:
+  bind: ["127.0.0.1:0"]
+  allow_no_tls: true
+  timeout: 120
+auth:
+  allow_anonymous: true
+  acl: acl.yml
+`;
+const ACL = '_:\n  sub: ["#"]\n  pub: ["#"]\n';
+
+function withTempDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'psrt-bench-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+export async function startPsrtd(): Promise<Broker> {
+  const dir = withTempDir({ 'config.yml': PSRTD_CONFIG, 'acl.yml': ACL });
+  const proc = startPinned(SERVER_CORE, process.execPath, [PSRTD_BIN, '-C', join(dir, 'config.yml')]);
+  const stop = async (): Promise<void> => {
+    await proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const m = await proc.waitFor(/listening on TCP 127\.0\.0\.1:(\d+)/, START_MS);
+    await proc.waitFor(/starting server/, START_MS);
+    return { name: 'psrtd', proc, port: Number(m[1]), mqttPort: 0, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+export async function startReflector(): Promise<Broker> {
+  const proc = startPinned(SERVER_CORE, process.execPath, [REFLECTOR]);
+  const m = await proc.waitFor(/reflector psrt=(\d+) mqtt=(\d+)/, START_MS).catch(async (e: unknown) => {
+    await proc.stop();
+    throw e;
+  });
+  return { name: 'reflector', proc, port: Number(m[1]), mqttPort: Number(m[2]), stop: () => proc.stop() };
+}
+
+export const hasMosquitto: boolean = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined;
+
+/** A free loopback port (Mosquitto cannot report an ephemeral one). */
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => { res(port); });
+    });
+  });
+}
+
+/** Polls until the port accepts a connection. */
+async function waitListening(port: number, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    const ok = await new Promise<boolean>((res) => {
+      const c = createConnection(port, '127.0.0.1');
+      c.once('connect', () => { c.destroy(); res(true); });
+      c.once('error', () => { res(false); });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} not listening after ${ms} ms`);
+}
+
+/**
+ * Mosquitto with its defaults except: loopback listener, anonymous, no persistence,
+ * TCP_NODELAY like psrtd (otherwise Nagle would add delay to small messages), and no cap on
+ * queued QoS 0 messages: the driver itself bounds what is in flight, and the default cap of
+ * 1000 would turn a burst into silent QoS 0 drops rather than a rate.
+ */
+export async function startMosquitto(): Promise<Broker> {
+  const port = await freePort();
+  const conf = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    'set_tcp_nodelay true',
+    'max_queued_messages 0',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    '',
+  ].join('\n');
+  const dir = withTempDir({ 'mosquitto.conf': conf });
+  const proc = startPinned(SERVER_CORE, 'mosquitto', ['-c', join(dir, 'mosquitto.conf')]);
+  const stop = async (): Promise<void> => {
+    await proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitListening(port, START_MS);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { name: 'mosquitto', proc, port, mqttPort: port, stop };
+}

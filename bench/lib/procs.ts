@@ -1,0 +1,127 @@
+/**
+ * Child processes of the bench: pinned to a core with taskset when available, output kept in a
+ * bounded buffer for diagnostics, stopped by their own PID (never by name), and their memory
+ * sampled from /proc/<pid>/status.
+ */
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
+const MAX_OUTPUT_LINES = 200;
+const STOP_GRACE_MS = 3000;
+
+/** taskset is used only if present and there are at least two cores to separate. */
+export const canPin: boolean =
+  availableParallelism() >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+
+/** Pins this (orchestrator) process to the load core, off the server's core. */
+export function pinSelf(): void {
+  if (canPin) spawnSync('taskset', ['-pc', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly output: string[];
+  /** Resolves with the first output line matching `re` (rejects on exit or after `ms`). */
+  waitFor(re: RegExp, ms: number): Promise<RegExpExecArray>;
+  /** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. */
+  stop(): Promise<void>;
+}
+
+/** Starts `cmd args` pinned to `core` (taskset execs the command, so the PID is the command's). */
+export function startPinned(core: number, cmd: string, args: string[], stdio: StdioOptions = 'pipe'): Proc {
+  const [file, argv] = canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
+  const child = spawn(file, argv, { stdio });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`cannot start ${cmd}`);
+  const output: string[] = [];
+  const listeners = new Set<() => void>();
+  const onText = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      output.push(line);
+      if (output.length > MAX_OUTPUT_LINES) output.shift();
+    }
+    for (const l of listeners) l();
+  };
+  child.stdout?.on('data', onText);
+  child.stderr?.on('data', onText);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  const waitFor = (re: RegExp, ms: number): Promise<RegExpExecArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        for (const line of output) {
+          const m = re.exec(line);
+          if (m !== null) {
+            done();
+            resolve(m);
+            return;
+          }
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${cmd}: ${re} not seen in ${ms} ms; output:\n${output.join('\n')}`));
+      }, ms);
+      const onExit = (): void => {
+        done();
+        reject(new Error(`${cmd} exited; output:\n${output.join('\n')}`));
+      };
+      const done = (): void => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        child.off('exit', onExit);
+      };
+      listeners.add(check);
+      child.once('exit', onExit);
+      check();
+    });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    process.kill(pid, 'SIGTERM');
+    const killer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+    }, STOP_GRACE_MS);
+    await exited;
+    clearTimeout(killer);
+  };
+  return { child, pid, output, waitFor, stop };
+}
+
+export interface Memory {
+  /** Largest VmRSS seen by the sampler, MB. */
+  rssMaxMb: number;
+  /** Kernel's peak resident set (VmHWM) at the last sample, MB. */
+  hwmMb: number;
+}
+
+function readKb(status: string, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+  return m?.[1] === undefined ? 0 : Number(m[1]);
+}
+
+/** Samples a process's memory every `everyMs` until stopped; `stop()` returns the figures. */
+export function sampleMemory(pid: number, everyMs = 50): { stop(): Memory } {
+  const mem: Memory = { rssMaxMb: 0, hwmMb: 0 };
+  const sample = (): void => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      mem.rssMaxMb = Math.max(mem.rssMaxMb, readKb(status, 'VmRSS') / 1024);
+      mem.hwmMb = Math.max(mem.hwmMb, readKb(status, 'VmHWM') / 1024);
+    } catch {
+      /* the process ended or /proc is unavailable: keep what we have */
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop: () => {
+      sample();
+      clearInterval(timer);
+      return mem;
+    },
+  };
+}
