@@ -4,12 +4,14 @@
  * delivery; a neighbour that only speaks PUBLISH_REPL gets everything through the fallback.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { ByteQueue, DataDecoder } from '../../src/protocol/index.js';
 import { makeTestPki } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
-import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { REPO_ROOT, startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { attachData, login, publishFrame, topicsFrame, type RawConn } from '../helpers/raw.js';
 import { PASSWORD, makePasswd } from '../helpers/users.js';
 
@@ -259,6 +261,33 @@ describe('TLS between nodes', () => {
       await a.stop();
       await b.stop();
       pki.remove();
+    }
+  });
+});
+
+describe('psrt-cli --benchmark-cluster-sub', () => {
+  test('benchmarks across two nodes: publish on one, receive through replication on the other', async () => {
+    const big = { max_pub_size: 1100000 };
+    const b = await startPsrtd({ acl: ACL, passwd: makePasswd(), server: big, proto: { timeout: 10 } });
+    const a = await startPsrtd({
+      acl: ACL,
+      server: big,
+      proto: { timeout: 10 },
+      cluster: `- path: 127.0.0.1:${b.port}\n  user: repl\n  password: ${PASSWORD}\n`,
+    });
+    try {
+      const cli = join(REPO_ROOT, 'bin/psrt-cli.js');
+      const args = [cli, `127.0.0.1:${a.port}`, '--benchmark', '--benchmark-iterations', '100', '--benchmark-workers', '2', '--benchmark-cluster-sub', `127.0.0.1:${b.port}`, '--no-progress'];
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        execFile(process.execPath, args, { timeout: 60000 }, (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), out: stdout + stderr });
+        });
+      });
+      assert.equal(r.code, 0, r.out);
+      for (const stage of ['pub-read-10b', 'pub-read-1mb', 'subscribe']) assert.match(r.out, new RegExp(`^${stage}\\s`, 'm'));
+    } finally {
+      await a.stop();
+      await b.stop();
     }
   });
 });

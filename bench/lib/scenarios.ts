@@ -1,0 +1,161 @@
+/**
+ * The scenarios of issue 6 as load jobs, and running one scenario against one broker: a fresh
+ * broker, its memory sampled for the whole run, the load (and for (e) the extra subscriptions)
+ * from workers on the load core, then a record with rates, correctness and peak RSS.
+ */
+import type { LoadJob, LoadResult, Latency, Proto, PubSpec, SubSpec } from '../load/job.js';
+import { startMosquitto, startPsrtd, startReflector, type Broker, type BrokerName } from './brokers.js';
+import { sampleMemory } from './procs.js';
+import { populate, runLoad, type Population } from './workers.js';
+
+export interface Timing {
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Measurement window of the fixed-rate latency scenario (c). */
+  readonly latencyMs: number;
+  readonly drainMs: number;
+}
+
+export interface RunRecord {
+  readonly round: number;
+  readonly scenario: string;
+  readonly broker: BrokerName;
+  readonly proto: Proto;
+  /** Deliveries per second counted at the subscribers (all of them). */
+  readonly delivered: number;
+  /** Publishes per second accepted (PSRT: acknowledged; MQTT: written). */
+  readonly published: number;
+  readonly loss: number;
+  readonly duplicates: number;
+  readonly outOfOrder: number;
+  readonly corrupt: number;
+  readonly latency: Latency | null;
+  readonly lateSends: number;
+  readonly genCpuPct: number;
+  /** Broker's peak resident set (VmHWM), MB. */
+  readonly rssMb: number;
+  /** Scenario (e): subscriptions created and how long that took. */
+  readonly extraSubscriptions: number;
+  readonly subscribeMs: number;
+  readonly connectMs: number;
+  readonly errors: readonly string[];
+}
+
+export interface Scenario {
+  readonly id: string;
+  /** Selection letter (`--scenario a,c`); `ceiling` for the generator's ceiling runs. */
+  readonly group: string;
+  readonly title: string;
+  readonly brokers: readonly BrokerName[];
+  /** Scenario (e): non-matching subscriptions to create first. */
+  readonly extraSubscriptions: number;
+  job(proto: Proto, port: number, t: Timing): LoadJob;
+}
+
+const SMALL = 64;
+const LARGE = 1_000_000;
+/** Sessions the extra subscriptions of (e) are spread over. */
+export const EXTRA_SESSIONS = 10_000;
+
+function pub(id: number, topic: string, payload: number, window: number, rate = 0): PubSpec {
+  return { id, topic, payload, window, rate };
+}
+
+function sub(topic: string, expectFrom: number[], payload: number): SubSpec {
+  return { topics: [topic], expectFrom, payload };
+}
+
+function load(proto: Proto, port: number, t: Timing, pubs: PubSpec[], subs: SubSpec[], latency = false): LoadJob {
+  const durationMs = latency ? t.latencyMs : t.durationMs;
+  return { kind: 'load', proto, port, pubs, subs, warmupMs: t.warmupMs, durationMs, drainMs: t.drainMs, latency };
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+
+/** (a): one publisher, one subscriber, 64 B, pipelined. */
+const oneToOne = (proto: Proto, port: number, t: Timing): LoadJob =>
+  load(proto, port, t, [pub(1, 'bench/a', SMALL, 4096)], [sub('bench/a', [1], SMALL)]);
+
+/** n publishers and n subscribers on one topic: every message delivered n times. */
+const fanInOut = (n: number, payload: number, window: number) =>
+  (proto: Proto, port: number, t: Timing): LoadJob =>
+    load(proto, port, t, range(n).map((i) => pub(i, 'bench/b', payload, window)), range(n).map(() => sub('bench/b', range(n), payload)));
+
+export function scenarios(withMosquitto: boolean): Scenario[] {
+  const both: BrokerName[] = withMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'];
+  const s = (id: string, group: string, title: string, job: Scenario['job'], brokers = both, extra = 0): Scenario =>
+    ({ id, group, title, brokers, extraSubscriptions: extra, job });
+  return [
+    s('ceiling-a', 'ceiling', 'generator vs trivial sink, 1→1 64 B', oneToOne, ['reflector']),
+    s('ceiling-b', 'ceiling', 'generator vs trivial sink, 4→4 one topic', fanInOut(4, SMALL, 1024), ['reflector']),
+    s('a', 'a', '1→1, 64 B, pipelined', oneToOne),
+    s('b-4x4', 'b', '4→4 one topic (each msg ×4)', fanInOut(4, SMALL, 1024)),
+    s('b-pairs', 'b', '4 independent pairs', (proto, port, t) =>
+      load(proto, port, t, range(4).map((i) => pub(i, `bench/p${i}`, SMALL, 1024)), range(4).map((i) => sub(`bench/p${i}`, [i], SMALL)))),
+    s('c', 'c', 'latency at 10,000 msg/s, 64 B', (proto, port, t) =>
+      load(proto, port, t, [pub(1, 'bench/c', SMALL, 4096, 10_000)], [sub('bench/c', [1], SMALL)], true)),
+    s('d-1x1', 'd', '1 MB payloads 1→1', (proto, port, t) =>
+      load(proto, port, t, [pub(1, 'bench/d', LARGE, 16)], [sub('bench/d', [1], LARGE)])),
+    s('d-1x4', 'd', '1 MB payloads 1→4', (proto, port, t) =>
+      load(proto, port, t, [pub(1, 'bench/d', LARGE, 16)], range(4).map(() => sub('bench/d', [1], LARGE)))),
+    s('e-100k', 'e', '(a) + 100,000 non-matching subs', oneToOne, ['psrtd'], 100_000),
+    s('e-1m', 'e', '(a) + 1,000,000 non-matching subs', oneToOne, ['psrtd'], 1_000_000),
+  ];
+}
+
+async function startBroker(name: BrokerName): Promise<Broker> {
+  if (name === 'psrtd') return startPsrtd();
+  if (name === 'mosquitto') return startMosquitto();
+  return startReflector();
+}
+
+/** The protocols a broker is driven with (the reflector: both, as separate ceiling rows). */
+export function protosOf(name: BrokerName, withMosquitto: boolean): Proto[] {
+  if (name === 'psrtd') return ['psrt'];
+  if (name === 'mosquitto') return ['mqtt'];
+  return withMosquitto ? ['psrt', 'mqtt'] : ['psrt'];
+}
+
+export async function runScenario(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, round: number): Promise<RunRecord> {
+  const broker = await startBroker(name);
+  const memory = sampleMemory(broker.proc.pid);
+  let population: Population | null = null;
+  try {
+    const port = proto === 'mqtt' ? broker.mqttPort : broker.port;
+    if (sc.extraSubscriptions > 0) {
+      const job = { kind: 'populate', port, sessions: EXTRA_SESSIONS, subscriptions: sc.extraSubscriptions, seed: 42 } as const;
+      population = await populate(job, 180_000);
+    }
+    const r = await runLoad(sc.job(proto, port, t));
+    const mem = memory.stop();
+    return record(sc, name, proto, round, r, mem.hwmMb, population);
+  } finally {
+    memory.stop();
+    await population?.close();
+    await broker.stop();
+  }
+}
+
+function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r: LoadResult, rssMb: number, p: Population | null): RunRecord {
+  const perSec = (n: number): number => (n / r.windowMs) * 1000;
+  return {
+    round,
+    scenario: sc.id,
+    broker,
+    proto,
+    delivered: perSec(r.deliveredInWindow),
+    published: perSec(r.publishedInWindow),
+    loss: r.loss,
+    duplicates: r.duplicates,
+    outOfOrder: r.outOfOrder,
+    corrupt: r.corrupt,
+    latency: r.latencyUs,
+    lateSends: r.lateSends,
+    genCpuPct: r.cpuPct,
+    rssMb,
+    extraSubscriptions: p?.result.subscriptions ?? 0,
+    subscribeMs: p?.result.subscribeMs ?? 0,
+    connectMs: p?.result.connectMs ?? 0,
+    errors: [...r.errors, ...(p?.result.errors ?? [])],
+  };
+}

@@ -1,0 +1,4 @@
+export async function runMicro(quick: boolean): Promise<void> {
+  void quick;
+  await Promise.resolve();
+}

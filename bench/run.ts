@@ -1,0 +1,136 @@
+/**
+ * `npm run bench` — the benchmark suite of issue 6 (see docs/performance.md).
+ *
+ *   node dist/bench/run.js [--quick] [--scenario a,b,c,d,e,ceiling] [--rounds N]
+ *                          [--no-mosquitto] [--micro] [--out FILE]
+ *
+ * Each round runs every selected scenario against a fresh psrtd (pinned to core 0) and, when
+ * installed, a fresh Mosquitto, with the load generator pinned to core 1; the printed figures
+ * are medians over the rounds. Results also go to bench/results/<time>.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, hasMosquitto } from './lib/brokers.js';
+import { canPin, pinSelf } from './lib/procs.js';
+import {
+  extraSubsTable,
+  latencyTable,
+  summarize,
+  targetTable,
+  targets,
+  throughputTable,
+} from './lib/report.js';
+import { protosOf, runScenario, scenarios, type RunRecord, type Timing } from './lib/scenarios.js';
+import { runMicro } from './micro.js';
+
+interface Options {
+  quick: boolean;
+  rounds: number;
+  groups: Set<string> | null;
+  mosquitto: boolean;
+  micro: boolean;
+  out: string | null;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, out: null };
+  let roundsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') o.quick = true;
+    else if (a === '--micro') o.micro = true;
+    else if (a === '--no-mosquitto') o.mosquitto = false;
+    else if (a === '--scenario') o.groups = new Set((argv[++i] ?? '').split(',').map((s) => s.trim()));
+    else if (a === '--rounds') {
+      o.rounds = Math.max(1, Math.min(9, Number(argv[++i] ?? 3) || 3));
+      roundsGiven = true;
+    } else if (a === '--out') o.out = argv[++i] ?? null;
+    else throw new Error(`unknown option ${a} (see bench/run.ts)`);
+  }
+  if (o.quick && !roundsGiven) o.rounds = 1;
+  return o;
+}
+
+function timing(quick: boolean): Timing {
+  return quick
+    ? { warmupMs: 500, durationMs: 1500, latencyMs: 2500, drainMs: 5000 }
+    : { warmupMs: 750, durationMs: 3000, latencyMs: 6000, drainMs: 10_000 };
+}
+
+function uptime(): string {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+  }
+}
+
+function machine(): Record<string, unknown> {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: availableParallelism(),
+    node: process.version,
+    pinned: canPin ? 'server: taskset -c 0, load: taskset -c 1' : 'not pinned (no taskset or < 2 cores)',
+  };
+}
+
+async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
+  const all = scenarios(o.mosquitto).filter((s) => (o.groups === null ? true : o.groups.has(s.group)));
+  const records: RunRecord[] = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const sc of all) {
+      for (const broker of sc.brokers) {
+        for (const proto of protosOf(broker, o.mosquitto)) {
+          const started = performance.now();
+          const r = await runScenario(sc, broker, proto, t, round);
+          records.push(r);
+          const lat = r.latency === null ? '' : ` p50=${r.latency.p50.toFixed(1)}µs p99=${r.latency.p99.toFixed(1)}µs`;
+          process.stderr.write(
+            `round ${round} ${sc.id} ${broker}/${proto}: ${Math.round(r.delivered).toLocaleString('en-US')} deliv/s${lat}` +
+              ` gen ${r.genCpuPct.toFixed(0)}% rss ${r.rssMb.toFixed(1)} MB loss=${r.loss} dup=${r.duplicates}` +
+              ` ooo=${r.outOfOrder} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+          );
+          for (const e of r.errors) process.stderr.write(`  error: ${e}\n`);
+        }
+      }
+    }
+  }
+  return records;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  pinSelf();
+  if (o.micro) {
+    await runMicro(o.quick);
+    return;
+  }
+  const t = timing(o.quick);
+  const before = uptime();
+  process.stderr.write(`${before}\n${JSON.stringify(machine())}\n`);
+  if (!o.mosquitto) process.stderr.write('mosquitto not installed (or --no-mosquitto): no baseline ratios\n');
+  const started = performance.now();
+  const records = await runRounds(o, t);
+  const after = uptime();
+  const summaries = summarize(records);
+  const verdicts = targets(summaries);
+  const titles = new Map(scenarios(o.mosquitto).map((s) => [s.id, s.title]));
+  const rounds = `${o.rounds} round${o.rounds > 1 ? 's' : ''}`;
+  console.log(`\npsrtd benchmark — medians of ${rounds}; ${String(machine().cpu)}, ${availableParallelism()} cores`);
+  console.log(`load before: ${before}\nload after:  ${after}\n`);
+  console.log(throughputTable(summaries, titles), '\n');
+  if (summaries.some((s) => s.scenario === 'c')) console.log(latencyTable(summaries), '\n');
+  if (summaries.some((s) => s.scenario.startsWith('e-'))) console.log(extraSubsTable(summaries), '\n');
+  if (verdicts.length > 0) console.log(targetTable(verdicts));
+  const file = o.out ?? join(REPO_ROOT, 'bench/results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(join(file, '..'), { recursive: true });
+  const doc = { machine: machine(), uptimeBefore: before, uptimeAfter: after, options: { ...o, groups: o.groups === null ? null : [...o.groups] }, timing: t, wallSeconds: (performance.now() - started) / 1000, summaries, targets: verdicts, records };
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(`\nJSON: ${file} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  const failed = summaries.some((s) => s.broker === 'psrtd' && s.loss + s.duplicates + s.outOfOrder + s.corrupt > 0);
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();
