@@ -20,6 +20,18 @@ export default tseslint.config(
     },
   },
   {
+    // The stats page's browser script: plain JS, outside the TS program.
+    files: ['src/stats/assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'AbortController', 'setTimeout', 'clearTimeout', 'getComputedStyle'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

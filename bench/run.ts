@@ -2,7 +2,7 @@
  * `npm run bench` — the benchmark suite of issue 6 (see docs/performance.md).
  *
  *   node dist/bench/run.js [--quick] [--scenario a,b,c,d,e,ceiling] [--rounds N]
- *                          [--no-mosquitto] [--micro] [--out FILE]
+ *                          [--no-mosquitto] [--profile] [--psrtd BIN] [--micro] [--out FILE]
  *
  * Each round runs every selected scenario against a fresh psrtd (pinned to core 0) and, when
  * installed, a fresh Mosquitto, with the load generator pinned to core 1; the printed figures
@@ -10,10 +10,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, hasMosquitto } from './lib/brokers.js';
+import { REPO_ROOT, hasMosquitto, usePsrtdBin } from './lib/brokers.js';
 import { canPin, pinSelf } from './lib/procs.js';
+import { formatSelfTimes } from './lib/profile.js';
 import {
   extraSubsTable,
   latencyTable,
@@ -31,16 +32,20 @@ interface Options {
   groups: Set<string> | null;
   mosquitto: boolean;
   micro: boolean;
+  profile: boolean;
+  psrtd: string | null;
   out: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, out: null };
+  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, out: null };
   let roundsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--micro') o.micro = true;
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--psrtd') o.psrtd = argv[++i] ?? null;
     else if (a === '--no-mosquitto') o.mosquitto = false;
     else if (a === '--scenario') o.groups = new Set((argv[++i] ?? '').split(',').map((s) => s.trim()));
     else if (a === '--rounds') {
@@ -70,7 +75,7 @@ function uptime(): string {
 function machine(): Record<string, unknown> {
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
-    cores: availableParallelism(),
+    cores: cpus().length,
     node: process.version,
     pinned: canPin ? 'server: taskset -c 0, load: taskset -c 1' : 'not pinned (no taskset or < 2 cores)',
   };
@@ -84,12 +89,13 @@ async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
       for (const broker of sc.brokers) {
         for (const proto of protosOf(broker, o.mosquitto)) {
           const started = performance.now();
-          const r = await runScenario(sc, broker, proto, t, round);
+          const profileDir = o.profile ? join(REPO_ROOT, 'bench/results/profiles', `${sc.id}-r${round}-${Date.now()}`) : null;
+          const r = await runScenario(sc, broker, proto, t, round, profileDir);
           records.push(r);
           const lat = r.latency === null ? '' : ` p50=${r.latency.p50.toFixed(1)}µs p99=${r.latency.p99.toFixed(1)}µs`;
           process.stderr.write(
             `round ${round} ${sc.id} ${broker}/${proto}: ${Math.round(r.delivered).toLocaleString('en-US')} deliv/s${lat}` +
-              ` gen ${r.genCpuPct.toFixed(0)}% rss ${r.rssMb.toFixed(1)} MB loss=${r.loss} dup=${r.duplicates}` +
+              ` srv ${r.serverCpuPct.toFixed(0)}% gen ${r.genCpuPct.toFixed(0)}% rss ${r.rssMb.toFixed(1)} MB loss=${r.loss} dup=${r.duplicates}` +
               ` ooo=${r.outOfOrder} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
           );
           for (const e of r.errors) process.stderr.write(`  error: ${e}\n`);
@@ -103,6 +109,7 @@ async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   pinSelf();
+  if (o.psrtd !== null) usePsrtdBin(o.psrtd);
   if (o.micro) {
     await runMicro(o.quick);
     return;
@@ -118,12 +125,15 @@ async function main(): Promise<void> {
   const verdicts = targets(summaries);
   const titles = new Map(scenarios(o.mosquitto).map((s) => [s.id, s.title]));
   const rounds = `${o.rounds} round${o.rounds > 1 ? 's' : ''}`;
-  console.log(`\npsrtd benchmark — medians of ${rounds}; ${String(machine().cpu)}, ${availableParallelism()} cores`);
+  console.log(`\npsrtd benchmark — medians of ${rounds}; ${String(machine().cpu)}, ${cpus().length} cores`);
   console.log(`load before: ${before}\nload after:  ${after}\n`);
   console.log(throughputTable(summaries, titles), '\n');
   if (summaries.some((s) => s.scenario === 'c')) console.log(latencyTable(summaries), '\n');
   if (summaries.some((s) => s.scenario.startsWith('e-'))) console.log(extraSubsTable(summaries), '\n');
   if (verdicts.length > 0) console.log(targetTable(verdicts));
+  for (const r of records.filter((x) => x.profile !== null && x.round === o.rounds)) {
+    console.log(`\npsrtd profile, ${r.scenario} (self time, top functions):\n${formatSelfTimes(r.profile ?? [])}`);
+  }
   const file = o.out ?? join(REPO_ROOT, 'bench/results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(join(file, '..'), { recursive: true });
   const doc = { machine: machine(), uptimeBefore: before, uptimeAfter: after, options: { ...o, groups: o.groups === null ? null : [...o.groups] }, timing: t, wallSeconds: (performance.now() - started) / 1000, summaries, targets: verdicts, records };

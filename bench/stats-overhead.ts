@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   const results = new Map<Mode, RunResult[]>(MODES.map((m) => [m, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     // Rotate the order each round so drift (thermal, other load) does not favour one mode.
-    const order = MODES.map((_, i) => MODES[(i + round) % MODES.length] as Mode);
+    const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]!);
     for (const mode of order) {
       const r = await runOnce(mode);
       results.get(mode)?.push(r);

@@ -13,7 +13,12 @@ import { SERVER_CORE, startPinned, type Proc } from './procs.js';
 
 /** dist/bench/lib → repository root. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const PSRTD_BIN = join(REPO_ROOT, 'bin/psrtd.js');
+let psrtdBin = join(REPO_ROOT, 'bin/psrtd.js');
+
+/** Benchmarks another build of psrtd (A/B comparisons of hot-path changes). */
+export function usePsrtdBin(path: string): void {
+  psrtdBin = resolve(path);
+}
 const REFLECTOR = join(REPO_ROOT, 'dist/bench/load/reflector.js');
 const START_MS = 10_000;
 
@@ -57,9 +62,10 @@ function withTempDir(files: Record<string, string>): string {
   return dir;
 }
 
-export async function startPsrtd(): Promise<Broker> {
+/** `nodeArgs`: e.g. `--cpu-prof --cpu-prof-dir=DIR` (the profile is written at its clean exit). */
+export async function startPsrtd(nodeArgs: readonly string[] = []): Promise<Broker> {
   const dir = withTempDir({ 'config.yml': PSRTD_CONFIG, 'acl.yml': ACL });
-  const proc = startPinned(SERVER_CORE, process.execPath, [PSRTD_BIN, '-C', join(dir, 'config.yml')]);
+  const proc = startPinned(SERVER_CORE, process.execPath, [...nodeArgs, psrtdBin, '-C', join(dir, 'config.yml')]);
   const stop = async (): Promise<void> => {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -91,11 +91,13 @@ export function startPinned(core: number, cmd: string, args: string[], stdio: St
   return { child, pid, output, waitFor, stop };
 }
 
-export interface Memory {
+export interface ProcUsage {
   /** Largest VmRSS seen by the sampler, MB. */
   rssMaxMb: number;
   /** Kernel's peak resident set (VmHWM) at the last sample, MB. */
   hwmMb: number;
+  /** CPU use between two wall-clock instants (epoch ms), in % of one core; NaN if unknown. */
+  cpuPct(fromMs: number, toMs: number): number;
 }
 
 function readKb(status: string, key: string): number {
@@ -103,25 +105,52 @@ function readKb(status: string, key: string): number {
   return m?.[1] === undefined ? 0 : Number(m[1]);
 }
 
-/** Samples a process's memory every `everyMs` until stopped; `stop()` returns the figures. */
-export function sampleMemory(pid: number, everyMs = 50): { stop(): Memory } {
-  const mem: Memory = { rssMaxMb: 0, hwmMb: 0 };
+/** utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat, after the `(comm)`). */
+function readTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** USER_HZ: 100 on every Linux build that matters here. */
+const TICKS_PER_S = 100;
+
+/** Samples a process's memory and CPU time every `everyMs` until stopped. */
+export function sampleProc(pid: number, everyMs = 50): { stop(): ProcUsage } {
+  const times: number[] = [];
+  const ticks: number[] = [];
+  let rssMaxMb = 0;
+  let hwmMb = 0;
   const sample = (): void => {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      mem.rssMaxMb = Math.max(mem.rssMaxMb, readKb(status, 'VmRSS') / 1024);
-      mem.hwmMb = Math.max(mem.hwmMb, readKb(status, 'VmHWM') / 1024);
+      rssMaxMb = Math.max(rssMaxMb, readKb(status, 'VmRSS') / 1024);
+      hwmMb = Math.max(hwmMb, readKb(status, 'VmHWM') / 1024);
+      ticks.push(readTicks(pid));
+      times.push(Date.now());
     } catch {
       /* the process ended or /proc is unavailable: keep what we have */
     }
   };
+  /** Ticks at wall time `t`, interpolated between samples. */
+  const ticksAt = (t: number): number => {
+    let i = times.findIndex((x) => x >= t);
+    if (i < 0) i = times.length - 1;
+    if (i <= 0) return ticks[0] ?? NaN;
+    const [t0, t1, k0, k1] = [times[i - 1] ?? 0, times[i] ?? 0, ticks[i - 1] ?? 0, ticks[i] ?? 0];
+    return t1 === t0 ? k1 : k0 + ((k1 - k0) * (t - t0)) / (t1 - t0);
+  };
   sample();
   const timer = setInterval(sample, everyMs);
+  let stopped = false;
   return {
     stop: () => {
-      sample();
+      if (!stopped) sample();
+      stopped = true;
       clearInterval(timer);
-      return mem;
+      const cpuPct = (from: number, to: number): number =>
+        times.length < 2 ? NaN : ((ticksAt(to) - ticksAt(from)) / TICKS_PER_S / ((to - from) / 1000)) * 100;
+      return { rssMaxMb, hwmMb, cpuPct };
     },
   };
 }

@@ -14,6 +14,7 @@ export interface Summary {
   readonly delivered: number;
   readonly published: number;
   readonly genCpuPct: number;
+  readonly serverCpuPct: number;
   readonly rssMb: number;
   readonly latency: Latency | null;
   readonly lateSends: number;
@@ -67,6 +68,7 @@ export function summarize(records: readonly RunRecord[]): Summary[] {
       delivered: m((r) => r.delivered),
       published: m((r) => r.published),
       genCpuPct: m((r) => r.genCpuPct),
+      serverCpuPct: m((r) => r.serverCpuPct),
       rssMb: m((r) => r.rssMb),
       latency: medianLatency(rs.map((r) => r.latency)),
       lateSends: m((r) => r.lateSends),
@@ -149,17 +151,19 @@ export function throughputTable(ss: readonly Summary[], titles: ReadonlyMap<stri
       p?.broker === 'reflector' ? 'psrt→sink' : 'psrtd',
       int(p?.delivered ?? NaN),
       int(p?.published ?? NaN),
+      fix(p?.serverCpuPct ?? NaN, 0),
       fix(p?.genCpuPct ?? NaN, 0),
       fix(p?.rssMb ?? NaN),
       p === undefined ? '-' : checkText(p),
       int(other?.delivered ?? NaN),
+      fix(other?.serverCpuPct ?? NaN, 0),
       fix(other?.genCpuPct ?? NaN, 0),
       fix(other?.rssMb ?? NaN),
       other === undefined ? '-' : checkText(other),
       m === undefined ? '-' : `${fix((p?.delivered ?? NaN) / m.delivered, 2)}×`,
     ];
   });
-  const headers = ['scenario', 'broker', 'deliv/s', 'pub/s', 'gen%', 'RSS MB', 'check', 'mosq(or mqtt→sink) deliv/s', 'gen%', 'RSS MB', 'check', 'ratio'];
+  const headers = ['scenario', 'broker', 'deliv/s', 'pub/s', 'srv%', 'gen%', 'RSS MB', 'check', 'mosquitto (mqtt→sink) deliv/s', 'srv%', 'gen%', 'RSS MB', 'check', 'ratio'];
   return table(headers, rows);
 }
 

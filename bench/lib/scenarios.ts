@@ -5,7 +5,8 @@
  */
 import type { LoadJob, LoadResult, Latency, Proto, PubSpec, SubSpec } from '../load/job.js';
 import { startMosquitto, startPsrtd, startReflector, type Broker, type BrokerName } from './brokers.js';
-import { sampleMemory } from './procs.js';
+import { profilesIn, selfTimes, type SelfTime } from './profile.js';
+import { sampleProc, type ProcUsage } from './procs.js';
 import { populate, runLoad, type Population } from './workers.js';
 
 export interface Timing {
@@ -34,11 +35,15 @@ export interface RunRecord {
   readonly genCpuPct: number;
   /** Broker's peak resident set (VmHWM), MB. */
   readonly rssMb: number;
+  /** Broker's CPU use during the measurement window, % of one core. */
+  readonly serverCpuPct: number;
   /** Scenario (e): subscriptions created and how long that took. */
   readonly extraSubscriptions: number;
   readonly subscribeMs: number;
   readonly connectMs: number;
   readonly errors: readonly string[];
+  /** With --profile: psrtd's top self-time functions in this run. */
+  profile: readonly SelfTime[] | null;
 }
 
 export interface Scenario {
@@ -103,8 +108,8 @@ export function scenarios(withMosquitto: boolean): Scenario[] {
   ];
 }
 
-async function startBroker(name: BrokerName): Promise<Broker> {
-  if (name === 'psrtd') return startPsrtd();
+async function startBroker(name: BrokerName, profileDir: string | null): Promise<Broker> {
+  if (name === 'psrtd') return startPsrtd(profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
   if (name === 'mosquitto') return startMosquitto();
   return startReflector();
 }
@@ -116,9 +121,24 @@ export function protosOf(name: BrokerName, withMosquitto: boolean): Proto[] {
   return withMosquitto ? ['psrt', 'mqtt'] : ['psrt'];
 }
 
-export async function runScenario(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, round: number): Promise<RunRecord> {
-  const broker = await startBroker(name);
-  const memory = sampleMemory(broker.proc.pid);
+/** `profileDir`: profile psrtd with --cpu-prof into this (fresh) directory. */
+export async function runScenario(
+  sc: Scenario,
+  name: BrokerName,
+  proto: Proto,
+  t: Timing,
+  round: number,
+  profileDir: string | null,
+): Promise<RunRecord> {
+  const rec = await measure(sc, name, proto, t, round, profileDir);
+  const file = name === 'psrtd' && profileDir !== null ? profilesIn(profileDir)[0] : undefined;
+  if (file !== undefined) rec.profile = selfTimes(file);
+  return rec;
+}
+
+async function measure(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, round: number, profileDir: string | null): Promise<RunRecord> {
+  const broker = await startBroker(name, profileDir);
+  const usage = sampleProc(broker.proc.pid);
   let population: Population | null = null;
   try {
     const port = proto === 'mqtt' ? broker.mqttPort : broker.port;
@@ -127,16 +147,15 @@ export async function runScenario(sc: Scenario, name: BrokerName, proto: Proto, 
       population = await populate(job, 180_000);
     }
     const r = await runLoad(sc.job(proto, port, t));
-    const mem = memory.stop();
-    return record(sc, name, proto, round, r, mem.hwmMb, population);
+    return record(sc, name, proto, round, r, usage.stop(), population);
   } finally {
-    memory.stop();
+    usage.stop();
     await population?.close();
     await broker.stop();
   }
 }
 
-function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r: LoadResult, rssMb: number, p: Population | null): RunRecord {
+function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r: LoadResult, u: ProcUsage, p: Population | null): RunRecord {
   const perSec = (n: number): number => (n / r.windowMs) * 1000;
   return {
     round,
@@ -152,10 +171,12 @@ function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r
     latency: r.latencyUs,
     lateSends: r.lateSends,
     genCpuPct: r.cpuPct,
-    rssMb,
+    rssMb: u.hwmMb,
+    serverCpuPct: u.cpuPct(r.windowStartMs, r.windowEndMs),
     extraSubscriptions: p?.result.subscriptions ?? 0,
     subscribeMs: p?.result.subscribeMs ?? 0,
     connectMs: p?.result.connectMs ?? 0,
     errors: [...r.errors, ...(p?.result.errors ?? [])],
+    profile: null,
   };
 }

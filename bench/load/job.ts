@@ -55,6 +55,9 @@ export interface Latency {
 export interface LoadResult {
   readonly kind: 'load';
   readonly windowMs: number;
+  /** The measurement window in wall-clock epoch ms (to cut the broker's CPU samples). */
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
   /** Messages accepted (PSRT: acknowledged; MQTT: written) during the measurement window. */
   readonly publishedInWindow: number;
   readonly deliveredInWindow: number;

@@ -38,7 +38,7 @@ export class Publisher {
 
   /** Flat-out mode: tops the window up (called on every ack or delivery progress). */
   fill(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.spec.rate > 0) return;
     const inflight = this.inflight();
     const free = this.spec.window - inflight;
     if (free <= 0 || (free < this.minRefill && inflight > 0)) return;

@@ -13,9 +13,10 @@ import {
   RESPONSE_OK_WAITING,
   TOKEN_LENGTH,
 } from '../protocol/constants.js';
-import { parsePublishBody } from '../protocol/control.js';
+import { parsePublishBody, publishTopicEnd } from '../protocol/control.js';
 import { encodeDataFrame, encodeDataFrameFromBody } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { decodeUtf8 } from '../protocol/handshake.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
 import { DataChannel, type DataChannelOptions } from './data-channel.js';
@@ -214,8 +215,35 @@ export class Broker implements BrokerStats {
     c.pubMessages++;
     c.pubBytes += body.length;
     const timestampUs = nowUs();
-    const { topic: raw, payloadOffset } = parsePublishBody(body);
-    const topic = normalizeTopic(raw);
+    const sep = publishTopicEnd(body);
+    const cache = session.publishTopic;
+    let raw: string;
+    let topic: string;
+    if (cache.matches(body, sep)) {
+      raw = cache.raw;
+      topic = cache.topic;
+    } else {
+      raw = decodeUtf8(body.subarray(0, sep));
+      topic = normalizeTopic(raw);
+      const status = this.checkPublishTopic(session, topic);
+      if (status !== RESPONSE_OK) return status;
+      cache.remember(body, sep, raw, topic);
+    }
+    const payloadOffset = sep + 1;
+    const targets = this.collect(topic, body.length - payloadOffset);
+    if (targets.length > 0) {
+      const frame =
+        topic === raw
+          ? encodeDataFrameFromBody(priority, body)
+          : encodeDataFrame(priority, topic, body.subarray(payloadOffset));
+      this.fanOut(targets, { frame, timestampUs, topic }, publisher);
+    }
+    this.replication?.onLocalPublish(priority, topic, body.subarray(payloadOffset), timestampUs);
+    return RESPONSE_OK;
+  }
+
+  /** PROTOCOL.md §5.6 steps 7–9 for a normalised publish topic: the status byte, or throws. */
+  private checkPublishTopic(session: Session, topic: string): number {
     if (topicDepth(topic) > this.opts.maxTopicDepth) {
       this.log.error(`${session.address}: topic too deep`);
       return RESPONSE_ERR;
@@ -227,14 +255,6 @@ export class Broker implements BrokerStats {
       this.log.error(`pub access deneid for ${topic} to ${session.label}`);
       return RESPONSE_ERR_ACCESS;
     }
-    const payload = body.subarray(payloadOffset);
-    const targets = this.collect(topic, payload.length);
-    if (targets.length > 0) {
-      const frame =
-        topic === raw ? encodeDataFrameFromBody(priority, body) : encodeDataFrame(priority, topic, payload);
-      this.fanOut(targets, { frame, timestampUs, topic }, publisher);
-    }
-    this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
     return RESPONSE_OK;
   }
 

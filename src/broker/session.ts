@@ -3,6 +3,7 @@ import type { AclEntry } from '../auth/acl.js';
 import type { Subscriber } from '../topics/index.js';
 import type { DataChannel, DataChannelOwner } from './data-channel.js';
 import type { ControlPort } from './ports.js';
+import { PublishTopicCache } from './publish-topic-cache.js';
 
 export class Session implements Subscriber, DataChannelOwner {
   /** Stamp used by SubscriptionIndex.match to report a session at most once per publish. */
@@ -10,6 +11,8 @@ export class Session implements Subscriber, DataChannelOwner {
   /** Distinct normalised subscription strings. */
   readonly subscriptions = new Set<string>();
   data: DataChannel | null = null;
+  /** Last accepted publish topic (hot-path shortcut, see PublishTopicCache). */
+  readonly publishTopic = new PublishTopicCache();
   readonly label: string;
   ended = false;
 

@@ -202,8 +202,28 @@ export interface PublishBody {
  * topic → close; invalid UTF-8 → close (PROTOCOL.md §5.6 steps 3–6).
  */
 export function parsePublishBody(body: Buffer): PublishBody {
-  const sep = body.indexOf(0);
+  const sep = publishTopicEnd(body);
+  return { topic: decodeUtf8(body.subarray(0, sep)), payloadOffset: sep + 1 };
+}
+
+/** Topics are short: scanning their first bytes in JS beats a native call (hot path). */
+const INLINE_SCAN = 64;
+
+/**
+ * Index of the `00` that ends the topic of a PUBLISH body, with the same errors, in the same
+ * order, as parsePublishBody (no 00 → close; empty topic → close). UTF-8 is not checked.
+ */
+export function publishTopicEnd(body: Buffer): number {
+  const n = Math.min(body.length, INLINE_SCAN);
+  let sep = -1;
+  for (let i = 0; i < n; i++) {
+    if (body[i] === 0) {
+      sep = i;
+      break;
+    }
+  }
+  if (sep < 0 && body.length > INLINE_SCAN) sep = body.indexOf(0, INLINE_SCAN);
   if (sep < 0) throw new PsrtError(ErrorCode.InvalidDataBlock, 'Invalid data block');
   if (sep === 0) throw new PsrtError(ErrorCode.EmptyTopic, 'Empty topic');
-  return { topic: decodeUtf8(body.subarray(0, sep)), payloadOffset: sep + 1 };
+  return sep;
 }

@@ -4,7 +4,6 @@
  */
 import { hostname } from 'node:os';
 import type { BrokerStats } from '../broker/broker.js';
-import { nowUs } from '../broker/delivery.js';
 
 /** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
 export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
@@ -26,6 +25,13 @@ export function hostName(): string {
   }
 }
 
+/**
+ * Real (wall-clock) time in µs, as the reference's SystemTime: Date.now() follows clock steps
+ * that a monotonic-based clock started at boot would miss. Millisecond resolution is plenty for
+ * rates over one-second polls.
+ */
+const realTimeUs = (): number => Date.now() * 1000;
+
 /** Counters are integers by construction; guard anyway so the JSON never shows `1.5` or `NaN`. */
 function u64(n: number): number {
   return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
@@ -39,7 +45,7 @@ export function statusJson(src: StatusSources, host: string): string {
     `"c_sent_messages":${u64(c.sentMessages)},"c_sent_bytes":${u64(c.sentBytes)},"c_sent_latency":${u64(c.sentLatency)}}`;
   const clients = `{"subscription_count":${src.broker.subscriptionCount},"client_count":${src.broker.clientCount}}`;
   return (
-    `{"time":${Math.floor(nowUs())},"uptime":${Math.floor(process.uptime())},` +
+    `{"time":${realTimeUs()},"uptime":${Math.floor(process.uptime())},` +
     `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
     `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
     `"cluster":${clusterJson(src.clusterStatus)}}`
@@ -83,5 +89,5 @@ export function parseTopicsQuery(search: string): TopicsQuery {
  */
 export function topicsJson(broker: BrokerStats, limit: number, by: 'messages' | 'bytes'): string {
   const topics = broker.topTopics(limit, by).map((t) => ({ topic: t.topic, messages: t.messages, bytes: t.bytes }));
-  return JSON.stringify({ time: Math.floor(nowUs()), by, limit, topics });
+  return JSON.stringify({ time: realTimeUs(), by, limit, topics });
 }

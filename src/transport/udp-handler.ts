@@ -73,10 +73,12 @@ export interface UdpContext {
 }
 
 export interface UdpLimits {
-  /** Uncached bcrypt verifications per second (and burst) per (sender ip:port, login). */
-  readonly perSenderRate: number;
-  /** Uncached bcrypt verifications per second (and burst) per source IP. */
-  readonly perIpRate: number;
+  /** bcrypt ms per second (and burst) caused by uncached checks of one (ip:port, login). */
+  readonly perSenderMsPerS: number;
+  /** bcrypt ms per second (and burst) caused by uncached checks from one source IP. */
+  readonly perIpMsPerS: number;
+  /** bcrypt ms per second caused by all UDP senders together (250 = a quarter of one core). */
+  readonly globalMsPerS: number;
   /** Uncached bcrypt verifications in flight overall. */
   readonly maxInFlight: number;
   readonly maxSources: number;
@@ -84,12 +86,15 @@ export interface UdpLimits {
   /** Datagrams waiting behind one sender's pending verification, and overall. */
   readonly maxPerLane: number;
   readonly maxQueued: number;
+  /** Clock for the budgets (tests). */
+  readonly now?: () => number;
 }
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
-  perSenderRate: 10,
-  perIpRate: 50,
-  maxInFlight: 16,
+  perSenderMsPerS: 25,
+  perIpMsPerS: 100,
+  globalMsPerS: 250,
+  maxInFlight: 4,
   maxSources: 4096,
   maxExempt: 4096,
   maxPerLane: 64,
@@ -244,6 +249,7 @@ export class UdpHandler {
     sender: UdpSender,
     timestampUs: number,
   ): Promise<void> {
+    this.budget.begin(ticket);
     return this.ctx.auth.authenticate(login, password).then(
       (result) => {
         this.budget.settle(ticket, credentialsVerified(result));

@@ -1,8 +1,8 @@
 /**
  * Bounded bookkeeping that keeps the UDP listener cheap under abuse (issue 3, point 3):
  *
- * - BcryptBudget: token buckets per (sender, login) and per source IP for *uncached* password
- *   verifications, a global cap on such verifications in flight, and a set of recently
+ * - BcryptBudget: bcrypt CPU time budgets per (sender, login), per source IP and overall for
+ *   *uncached* password verifications, a cap on those in flight, and a set of recently
  *   verified credentials that bypass all of it (a verified sender is never throttled).
  * - OrderedLanes: per-sender FIFO so that a datagram waiting for bcrypt is not overtaken by the
  *   sender's later datagrams (the reference processes each socket sequentially).
@@ -10,16 +10,18 @@
  *
  * Every map here has a hard size cap; nothing grows with the number of datagrams received.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 export type Clock = () => number;
 
 export interface BcryptBudgetOptions {
-  /** Uncached verifications per second (and burst) for one (sender ip:port, login). */
-  readonly perSenderRate: number;
-  /** Uncached verifications per second (and burst) for one source IP, all ports and logins. */
-  readonly perIpRate: number;
-  /** Uncached verifications in flight over all sources (bounds the libuv threadpool queue). */
+  /** bcrypt milliseconds per second (and burst) one (sender ip:port, login) may cause. */
+  readonly perSenderMsPerS: number;
+  /** bcrypt milliseconds per second (and burst) one source IP may cause, all ports and logins. */
+  readonly perIpMsPerS: number;
+  /** bcrypt milliseconds per second all UDP senders together may cause (a share of one core). */
+  readonly globalMsPerS: number;
+  /** Uncached verifications in flight (at most the libuv threadpool, so durations are real). */
   readonly maxInFlight: number;
   /** Buckets kept per map; refilled (idle) buckets are swept first, then the least recent. */
   readonly maxSources: number;
@@ -28,48 +30,75 @@ export interface BcryptBudgetOptions {
   readonly now?: Clock;
 }
 
+/** One admitted, uncached verification: what it was charged and when bcrypt started. */
+export class Charge {
+  startedMs = Number.NaN;
+  constructor(
+    readonly ip: string,
+    readonly sender: string,
+    readonly key: string,
+    readonly estimateMs: number,
+  ) {}
+}
+
 /** What the budget decided for one plain datagram. */
 export type BudgetTicket =
   /** Known-good credentials (key set) or no bcrypt possible (key null): go ahead. */
   | { readonly kind: 'free'; readonly key: string | null }
-  /** Tokens were taken; call `settle` exactly once when the verification finished. */
-  | { readonly kind: 'charged'; readonly ip: string; readonly sender: string; readonly key: string }
+  /** Budget taken: call `begin` when the check starts and `settle` once when it finished. */
+  | { readonly kind: 'charged'; readonly charge: Charge }
   /** Over budget: drop the datagram silently. */
   | { readonly kind: 'limited' };
 
 const MAX_LOGIN_KEY = 64;
+/** First guess of one bcrypt's cost before any was measured (cost 5–6 on a current CPU). */
+const INITIAL_ESTIMATE_MS = 5;
+/** Faster results came from the verifier's caches and say nothing about bcrypt's cost. */
+const MIN_SAMPLE_MS = 0.5;
 const NO_BCRYPT: BudgetTicket = { kind: 'free', key: null };
 const LIMITED: BudgetTicket = { kind: 'limited' };
 
+/** One-shot SHA-256 (Node ≥ 20.12) is ~4× cheaper than an HMAC object; fall back if absent. */
+const oneShotHash = (crypto as Partial<typeof crypto>).hash;
+
 /**
- * Who pays for bcrypt. Only *uncached* verifications cost tokens, and a success refunds them,
- * so in the long run only failures drain a budget. Two levels: a sender hammering one login
- * (the usual brute-force or misconfigured client) exhausts its own (ip:port, login) bucket long
- * before its IP's, so other senders behind the same address keep being verified; a source
- * spreading over many ports or logins hits the per-IP bucket; a distributed flood hits the
- * global in-flight cap. Verified credentials skip all of it ("cached successes are served").
+ * Who pays for bcrypt, in CPU time rather than in attempts, so the protection is the same for
+ * cost 5 and cost 12 hashes. Only *uncached* verifications cost anything; each is charged an
+ * estimate (a running average of measured bcrypt times) up front and corrected when it ends.
+ * A success refunds the sender's and the IP's buckets, so in the long run only failures drain
+ * them; the global bucket is never refunded, because the CPU was spent either way.
+ *
+ * Levels: a sender hammering one login (brute force, misconfigured client) exhausts its own
+ * (ip:port, login) bucket long before its IP's, so other senders behind the same address keep
+ * being verified; a source spreading over ports or logins hits the per-IP bucket; a distributed
+ * flood hits the global bucket and the in-flight cap. Verified credentials skip all of it.
  */
 export class BcryptBudget {
   private readonly senders: TokenBuckets;
   private readonly ips: TokenBuckets;
-  /** HMAC(login, password) of credentials that verified; Map order is the LRU order. */
+  private readonly global: TokenBuckets;
+  /** Digest of credentials that verified; Map order is the LRU order. */
   private readonly exempt = new Map<string, true>();
-  /** Keyed by a process-local secret: the set never holds anything brute-forceable. */
-  private readonly secret = randomBytes(32);
+  /** Keys the digests: the set holds nothing brute-forceable without the process memory. */
+  private readonly secret = crypto.randomBytes(32).toString('base64');
+  private readonly now: Clock;
+  private estimateMs = INITIAL_ESTIMATE_MS;
   private inFlight = 0;
 
   constructor(private readonly opts: BcryptBudgetOptions) {
-    const now = opts.now ?? (() => performance.now());
-    this.senders = new TokenBuckets(opts.perSenderRate, opts.maxSources, now);
-    this.ips = new TokenBuckets(opts.perIpRate, opts.maxSources, now);
+    this.now = opts.now ?? (() => performance.now());
+    this.senders = new TokenBuckets(opts.perSenderMsPerS, opts.maxSources, this.now);
+    this.ips = new TokenBuckets(opts.perIpMsPerS, opts.maxSources, this.now);
+    this.global = new TokenBuckets(opts.globalMsPerS, 1, this.now);
   }
 
   get pending(): number {
     return this.inFlight;
   }
 
-  get trackedSources(): number {
-    return this.senders.size + this.ips.size;
+  /** Current estimate of one bcrypt verification, ms. */
+  get bcryptEstimateMs(): number {
+    return this.estimateMs;
   }
 
   /**
@@ -83,51 +112,67 @@ export class BcryptBudget {
     if (this.inFlight >= this.opts.maxInFlight) return LIMITED;
     // Logins can be kilobytes long: cap the key (a shared bucket on collision is harmless).
     const sender = `${senderAddress}\0${login.slice(0, MAX_LOGIN_KEY)}`;
-    if (!this.senders.has(sender) || !this.ips.has(ip)) return LIMITED;
-    this.senders.take(sender);
-    this.ips.take(ip);
+    if (!this.global.has(GLOBAL) || !this.ips.has(ip) || !this.senders.has(sender)) return LIMITED;
+    const charge = new Charge(ip, sender, key, this.estimateMs);
+    this.take(charge, charge.estimateMs, true);
     this.inFlight++;
-    return { kind: 'charged', ip, sender, key };
+    return { kind: 'charged', charge };
+  }
+
+  /** The verification of a charged ticket starts now (it may have waited in its lane). */
+  begin(ticket: BudgetTicket): void {
+    if (ticket.kind === 'charged') ticket.charge.startedMs = this.now();
   }
 
   /** Records the outcome of an admitted verification (only charged tickets hold resources). */
   settle(ticket: BudgetTicket, ok: boolean): void {
-    if (ticket.kind === 'limited' || ticket.key === null) return;
-    if (ticket.kind === 'charged') {
-      this.inFlight--;
-      if (ok) {
-        this.senders.refund(ticket.sender);
-        this.ips.refund(ticket.ip);
-      }
-    }
-    if (ok) {
-      this.exempt.delete(ticket.key);
-      this.exempt.set(ticket.key, true);
-      if (this.exempt.size > this.opts.maxExempt) deleteOldest(this.exempt);
-    } else {
-      this.exempt.delete(ticket.key); // password changed on reload: no more free passes
-    }
+    if (ticket.kind === 'limited' || (ticket.kind === 'free' && ticket.key === null)) return;
+    const key = ticket.kind === 'charged' ? ticket.charge.key : ticket.key;
+    if (ticket.kind === 'charged') this.settleCharge(ticket.charge, ok);
+    if (key === null) return;
+    this.exempt.delete(key);
+    if (!ok) return; // a password changed on reload gets no more free passes
+    this.exempt.set(key, true);
+    if (this.exempt.size > this.opts.maxExempt) deleteOldest(this.exempt);
+  }
+
+  private settleCharge(charge: Charge, ok: boolean): void {
+    this.inFlight--;
+    const spent = Number.isNaN(charge.startedMs) ? 0 : Math.max(0, this.now() - charge.startedMs);
+    if (spent >= MIN_SAMPLE_MS) this.estimateMs += (spent - this.estimateMs) * 0.2;
+    this.take(charge, spent - charge.estimateMs, true); // correct the estimate (may give back)
+    if (ok) this.take(charge, -spent, false); // a success costs the sender nothing
+  }
+
+  private take(charge: Charge, ms: number, global: boolean): void {
+    this.senders.take(charge.sender, ms);
+    this.ips.take(charge.ip, ms);
+    if (global) this.global.take(GLOBAL, ms);
   }
 
   private keyOf(login: string, password: string): string {
-    return createHmac('sha256', this.secret)
-      .update(`${login.length}:${login}`)
-      .update(password)
-      .digest('base64');
+    const text = `${this.secret}\0${login.length}:${login}${password}`;
+    if (oneShotHash !== undefined) return oneShotHash('sha256', text, 'base64');
+    return crypto.createHash('sha256').update(text).digest('base64');
   }
 }
+
+const GLOBAL = '';
 
 interface Bucket {
   tokens: number;
   lastMs: number;
 }
 
-/** Token buckets (capacity = rate per second) in a Map capped at `maxEntries`. */
+/**
+ * Token buckets (capacity = one second's refill) in a Map capped at `maxEntries`. A bucket may
+ * go into debt: admission needs a positive balance, and costs are only known afterwards.
+ */
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
-    private readonly rate: number,
+    private readonly ratePerS: number,
     private readonly maxEntries: number,
     private readonly now: Clock,
   ) {}
@@ -136,18 +181,15 @@ export class TokenBuckets {
     return this.buckets.size;
   }
 
-  /** Is at least one token available for `key`? (Refills it; creates a full bucket if new.) */
+  /** Is the balance of `key` positive? (Refills it; creates a full bucket if new.) */
   has(key: string): boolean {
-    return this.bucketOf(key).tokens >= 1;
+    return this.bucketOf(key).tokens > 0;
   }
 
-  take(key: string): void {
-    this.bucketOf(key).tokens -= 1;
-  }
-
-  refund(key: string): void {
-    const bucket = this.buckets.get(key);
-    if (bucket !== undefined) bucket.tokens = Math.min(this.rate, bucket.tokens + 1);
+  /** Takes `amount` (negative gives back, never above capacity). */
+  take(key: string, amount: number): void {
+    const bucket = this.bucketOf(key);
+    bucket.tokens = Math.min(this.ratePerS, bucket.tokens - amount);
   }
 
   private bucketOf(key: string): Bucket {
@@ -155,9 +197,9 @@ export class TokenBuckets {
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       if (this.buckets.size >= this.maxEntries) this.sweep(now);
-      bucket = { tokens: this.rate, lastMs: now };
+      bucket = { tokens: this.ratePerS, lastMs: now };
     } else {
-      bucket.tokens = Math.min(this.rate, bucket.tokens + ((now - bucket.lastMs) / 1000) * this.rate);
+      bucket.tokens = Math.min(this.ratePerS, bucket.tokens + ((now - bucket.lastMs) / 1000) * this.ratePerS);
       bucket.lastMs = now;
       this.buckets.delete(key); // re-inserted below: Map order = least recently used first
     }
@@ -168,7 +210,7 @@ export class TokenBuckets {
   /** Forgets buckets that have refilled (they equal a fresh one), else the least recent. */
   private sweep(now: number): void {
     for (const [key, b] of this.buckets) {
-      if (b.tokens + ((now - b.lastMs) / 1000) * this.rate >= this.rate) this.buckets.delete(key);
+      if (b.tokens + ((now - b.lastMs) / 1000) * this.ratePerS >= this.ratePerS) this.buckets.delete(key);
     }
     while (this.buckets.size >= this.maxEntries) deleteOldest(this.buckets);
   }

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { freePort } from '../helpers/ports.js';
 import { PSRTD_BIN, startPsrtd } from '../helpers/psrtd.js';
 import { RawConn, attachData, deliveredFrame, hex, login, publishFrame, topicsFrame } from '../helpers/raw.js';
 import { PASSWORD, makePasswd } from '../helpers/users.js';
@@ -170,6 +171,40 @@ describe('SIGHUP reload', () => {
       for (const c of [before, mid, after]) c.destroy();
     } finally {
       assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
+describe('daemon mode', () => {
+  test('-d returns at once with status 0; the daemon writes its pid file and serves clients', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'psrtd-daemon-'));
+    const port = await freePort();
+    const pidFile = join(dir, 'psrtd.pid');
+    writeFileSync(join(dir, 'acl.yml'), '_:\n  sub: ["#"]\n  pub: ["#"]\n');
+    writeFileSync(
+      join(dir, 'config.yml'),
+      `server:\n  pid_file: ${pidFile}\nproto:\n  bind: 127.0.0.1:${port}\n  allow_no_tls: true\nauth:\n  allow_anonymous: true\n  acl: acl.yml\n`,
+    );
+    const r = spawnSync(process.execPath, [PSRTD_BIN, '-C', join(dir, 'config.yml'), '-d'], {
+      encoding: 'utf8',
+      timeout: 10000,
+      env: { ...process.env, DISABLE_SYSLOG: '1' },
+    });
+    assert.equal(r.status, 0);
+    let pid = 0;
+    try {
+      for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));
+      pid = Number(readFileSync(pidFile, 'utf8'));
+      assert.ok(pid > 0 && pid !== process.pid);
+      const { ctl } = await login(port);
+      ctl.send('00');
+      assert.deepEqual(await ctl.read(1), hex('01'));
+      ctl.destroy();
+    } finally {
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));
+      assert.ok(!existsSync(pidFile), 'the daemon removed its pid file on SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

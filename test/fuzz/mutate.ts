@@ -62,7 +62,7 @@ export function applyMutation(b: Buffer, m: Mutation): Buffer {
 }
 
 export function applyMutations(b: Buffer, ms: readonly Mutation[]): Buffer {
-  let out = Buffer.from(b);
+  let out: Buffer = Buffer.from(b);
   for (const m of ms) out = applyMutation(out, m);
   return out;
 }

@@ -84,7 +84,7 @@ function makeBroker(maxTopicDepth: number): Broker {
   );
 }
 
-/** Mirrors ControlConnection.handle(); returns false once the session is over (BYE). */
+/** Mirrors ControlConnection.handle(); handle() returns false once the session is over (BYE). */
 class Handler {
   readonly replies: number[] = [];
   readonly requests: ControlRequest[] = [];
@@ -103,42 +103,45 @@ class Handler {
     this.requests.push(r);
     switch (r.kind) {
       case 'nop':
-        this.replies.push(RESPONSE_OK);
-        return true;
       case 'bye':
         this.replies.push(RESPONSE_OK);
-        return false;
+        break;
       case 'publish':
-        return this.publish(r.priority, r.body);
+        this.publish(r.priority, r.body);
+        break;
       case 'subscribe':
-        this.replies.push(this.broker.subscribe(this.session, r.topics));
-        return true;
       case 'unsubscribe':
-        this.replies.push(this.broker.unsubscribe(this.session, r.topics));
-        return true;
-      case 'repl-topic': {
-        const { status, targets } = this.broker.replicationTopic(this.session, r.topic);
-        this.replies.push(status);
-        if (status === RESPONSE_OK_WAITING) {
-          this.replTargets = targets;
-          this.replTopic = r.topic;
-          this.decoder.expectReplBody();
-        }
-        return true;
-      }
-      case 'repl-body': {
-        const status = this.broker.replicationBody(this.replTargets, this.replTopic, r.priority, r.timestampNs, r.payload, PUBLISHER);
-        this.replies.push(status);
-        if (this.replTargets.includes(this.watcher)) {
-          this.expected.push({ priority: r.priority, topic: this.replTopic, payload: Buffer.from(r.payload) });
-        }
-        this.replTargets = [];
-        return true;
-      }
+        this.replies.push(
+          r.kind === 'subscribe' ? this.broker.subscribe(this.session, r.topics) : this.broker.unsubscribe(this.session, r.topics),
+        );
+        break;
+      case 'repl-topic':
+        this.replTopicStage(r.topic);
+        break;
+      case 'repl-body':
+        this.replBodyStage(r.priority, r.timestampNs, r.payload);
+        break;
+    }
+    return r.kind !== 'bye';
+  }
+
+  private replTopicStage(topic: string): void {
+    const { status, targets } = this.broker.replicationTopic(this.session, topic);
+    this.replies.push(status);
+    if (status === RESPONSE_OK_WAITING) {
+      this.replTargets = targets;
+      this.replTopic = topic;
+      this.decoder.expectReplBody();
     }
   }
 
-  private publish(priority: number, body: Buffer): boolean {
+  private replBodyStage(priority: number, timestampNs: bigint, payload: Buffer): void {
+    this.replies.push(this.broker.replicationBody(this.replTargets, this.replTopic, priority, timestampNs, payload, PUBLISHER));
+    if (this.replTargets.includes(this.watcher)) this.expected.push(asClientSees(priority, this.replTopic, payload));
+    this.replTargets = [];
+  }
+
+  private publish(priority: number, body: Buffer): void {
     const status = this.broker.publish(this.session, priority, body, PUBLISHER);
     this.replies.push(status);
     if (status === RESPONSE_OK) {
@@ -146,8 +149,19 @@ class Handler {
       // `#` matches every topic, the empty one included (SERVER.md §9.2).
       this.expected.push({ priority, topic: normalizeTopic(topic), payload: Buffer.from(body.subarray(payloadOffset)) });
     }
-    return true;
   }
+}
+
+/**
+ * A PUBLISH_REPL topic is forwarded as sent (PROTOCOL.md §5.7, as the reference does), so a
+ * replicator may send one containing 00; subscribers then split the frame at that 00. Only a
+ * `replicator: true` user can do this, and it could publish anything anyway.
+ */
+function asClientSees(priority: number, topic: string, payload: Buffer): Delivered {
+  const nul = topic.indexOf('\0');
+  if (nul < 0) return { priority, topic, payload: Buffer.from(payload) };
+  const rest = Buffer.from(topic.slice(nul + 1));
+  return { priority, topic: topic.slice(0, nul), payload: Buffer.concat([rest, Buffer.from([0]), payload]) };
 }
 
 type Stage = 'greeting' | 'login' | 'data' | 'ready';

@@ -37,20 +37,27 @@ const payloadArb = fc.oneof(
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 256, maxLength: 4096 }) },
 ).map((a) => Buffer.from(a));
 
-/** Topic levels that hit normalisation, wildcards, depth and non-ASCII text. */
+/** Topic levels that hit normalisation (empty levels), depth and non-ASCII text. */
+const plainLevelArb = fc.oneof(fc.constantFrom('a', 'b', 'plant1', 'temp', '', 'fz'), unicodeText(1, 4));
+/** Wildcards close a publishing session, so publish topics get them only now and then. */
 const levelArb = fc.oneof(
-  fc.constantFrom('a', 'b', 'plant1', 'temp', '+', '#', '', 'x+y', 'fz'),
-  unicodeText(1, 4),
+  { weight: 4, arbitrary: plainLevelArb },
+  { weight: 1, arbitrary: fc.constantFrom('+', '#', 'x+y') },
 );
-export const topicArb: fc.Arbitrary<string> = fc
-  .tuple(fc.boolean(), fc.array(levelArb, { minLength: 1, maxLength: 6 }))
-  .map(([lead, levels]) => `${lead ? '/' : ''}${levels.join('/')}`);
+const topic = (level: fc.Arbitrary<string>): fc.Arbitrary<string> =>
+  fc
+    .tuple(fc.boolean(), fc.array(level, { minLength: 1, maxLength: 6 }))
+    .map(([lead, levels]) => `${lead ? '/' : ''}${levels.join('/')}`);
+/** Subscription masks and UDP topics: wildcards anywhere. */
+export const topicArb: fc.Arbitrary<string> = topic(levelArb);
+/** Publish topics: mostly valid. */
+const pubTopicArb = fc.oneof({ weight: 9, arbitrary: topic(plainLevelArb) }, { weight: 1, arbitrary: topicArb });
 
 const requestArb: fc.Arbitrary<Request> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'nop' as const }) },
   {
     weight: 6,
-    arbitrary: fc.record({ kind: fc.constant('publish' as const), priority: byte, topic: topicArb, payload: payloadArb }),
+    arbitrary: fc.record({ kind: fc.constant('publish' as const), priority: byte, topic: pubTopicArb, payload: payloadArb }),
   },
   {
     weight: 3,
@@ -99,7 +106,7 @@ export interface ControlSession {
 
 /** Mostly a plain control greeting; sometimes TLS, data or a bad mode (policy paths). */
 const greetingArb = fc.oneof(
-  { weight: 8, arbitrary: fc.constant(encodeGreeting('control', false)) },
+  { weight: 24, arbitrary: fc.constant(encodeGreeting('control', false)) },
   { weight: 1, arbitrary: fc.constant(encodeGreeting('control', true)) },
   { weight: 1, arbitrary: fc.constant(encodeGreeting('data', false)) },
   { weight: 1, arbitrary: fc.constantFrom(0x02, 0x7f, 0xff).map((m) => Buffer.from([0xee, 0xaa, m])) },

@@ -47,7 +47,7 @@ function expectedVerdict(f: UdpFields): unknown {
   return { kind: 'publish', ack, priority: f.priority, topic, payload: f.payload };
 }
 
-const udpPlain = defineProperty('udp-plain-mutated', 300, () =>
+const udpPlain = defineProperty('udp-plain-mutated', 600, () =>
   fc.property(udpFieldsArb, mutationsArb, frameSizeArb, (f, ms, frameSize) => {
     const original = encodeUdpPlain(f.op, f.priority, f.login, f.password, f.topic, f.payload);
     const bytes = applyMutations(original, ms);
@@ -64,7 +64,7 @@ const udpPlain = defineProperty('udp-plain-mutated', 300, () =>
   }),
 );
 
-const udpEncrypted = defineProperty('udp-encrypted-mutated', 300, () =>
+const udpEncrypted = defineProperty('udp-encrypted-mutated', 600, () =>
   fc.property(udpFieldsArb, typeArb, nonceArb, mutationsArb, frameSizeArb, (f, type, nonce, ms, frameSize) => {
     const key = keyFor(f.login === '' ? '_' : f.login) ?? STRANGER_KEY;
     const original = encodeUdpEncrypted(type, key, nonce, f.op, f.priority, f.login, f.topic, f.payload);
@@ -92,7 +92,7 @@ const innerArb = fc.oneof(
     .map(([f, ms]) => applyMutations(innerBlock(f.op, f.priority, f.topic, f.payload), ms)),
 );
 
-const udpInner = defineProperty('udp-inner-plain-vs-encrypted', 300, () =>
+const udpInner = defineProperty('udp-inner-plain-vs-encrypted', 600, () =>
   fc.property(innerArb, typeArb, nonceArb, fc.constantFrom('', 'user1'), (inner, type, nonce, login) => {
     const encrypted = sealRaw(type, login, Buffer.from(nonce), inner);
     const viaCipher = udpPipeline(encrypted, NO_CUT, keyFor, MAX_DEPTH);

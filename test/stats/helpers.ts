@@ -1,21 +1,11 @@
 /** Fakes and HTTP helpers for the stats server tests. */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
-import type { BrokerStats, Counters, TopicStat } from '../../src/broker/index.js';
+import { Counters, type BrokerStats, type TopicStat } from '../../src/broker/index.js';
 import type { StatsAuth } from '../../src/stats/index.js';
 
 export class FakeBroker implements BrokerStats {
-  counters: Counters = {
-    subOps: 0,
-    pubMessages: 0,
-    pubBytes: 0,
-    sentMessages: 0,
-    sentBytes: 0,
-    sentLatency: 0,
-    droppedDataChannels: 0,
-    rejectedLogins: 0,
-    undeliverable: 0,
-  };
+  counters = new Counters();
   clientCount = 0;
   subscriptionCount = 0;
   dataChannelCount = 0;

@@ -4,26 +4,26 @@ import { describe, it } from 'node:test';
 import { BcryptBudget, OrderedLanes, ThrottledLog, TokenBuckets } from '../../src/transport/udp-limits.js';
 
 describe('TokenBuckets', () => {
-  it('refills at the rate, never above capacity', () => {
+  it('refills at the rate up to one second of capacity; admits only a positive balance', () => {
     let now = 0;
-    const b = new TokenBuckets(2, 10, () => now);
-    b.take('a');
-    b.take('a');
-    assert.equal(b.has('a'), false);
-    now = 500; // half a second: one token back
+    const b = new TokenBuckets(20, 10, () => now);
+    b.take('a', 15);
     assert.equal(b.has('a'), true);
-    b.take('a');
+    b.take('a', 15); // debt: costs are known only afterwards
     assert.equal(b.has('a'), false);
-    now = 60_000;
-    b.take('a');
-    b.take('a');
-    assert.equal(b.has('a'), false); // capacity stayed 2
+    now = 400; // +8: balance −2
+    assert.equal(b.has('a'), false);
+    now = 600; // +4 more: balance 2
+    assert.equal(b.has('a'), true);
+    b.take('a', -100); // giving back never exceeds capacity
+    b.take('a', 20);
+    assert.equal(b.has('a'), false);
   });
 
   it('stays within maxEntries: refilled buckets are swept, then the least recent', () => {
     let now = 0;
     const b = new TokenBuckets(1, 3, () => now);
-    for (const k of ['a', 'b', 'c']) b.take(k);
+    for (const k of ['a', 'b', 'c']) b.take(k, 1);
     b.has('d'); // full of drained buckets: the least recent (a) goes
     assert.equal(b.size, 3);
     assert.equal(b.has('b'), false); // still drained: kept
@@ -35,19 +35,49 @@ describe('TokenBuckets', () => {
 });
 
 describe('BcryptBudget', () => {
-  it('exempts verified credentials and refunds successes', () => {
-    const budget = new BcryptBudget({ perSenderRate: 1, perIpRate: 10, maxInFlight: 10, maxSources: 10, maxExempt: 2, now: () => 0 });
-    const t1 = budget.admit('ip', 'ip:1', 'u', 'good', true);
-    assert.equal(t1.kind, 'charged');
-    budget.settle(t1, true);
-    assert.equal(budget.admit('ip', 'ip:1', 'u', 'good', true).kind, 'free');
-    const bad = budget.admit('ip', 'ip:1', 'u', 'bad', true);
-    assert.equal(bad.kind, 'charged'); // the success refunded the token
-    budget.settle(bad, false);
-    assert.equal(budget.admit('ip', 'ip:1', 'u', 'bad2', true).kind, 'limited');
-    assert.equal(budget.admit('ip', 'ip:1', 'u', 'good', true).kind, 'free');
-    assert.equal(budget.admit('ip', 'ip:1', 'v', 'x', false).kind, 'free');
+  const options = { perSenderMsPerS: 30, perIpMsPerS: 100, globalMsPerS: 60, maxInFlight: 4, maxSources: 100, maxExempt: 2 };
+
+  /** Admits, runs a 20 ms "bcrypt" and settles; returns what admit said. */
+  function attempt(budget: BcryptBudget, clock: { now: number }, port: number, password: string, ok: boolean): string {
+    const ticket = budget.admit('ip', `ip:${port}`, 'u', password, true);
+    budget.begin(ticket);
+    clock.now += 20;
+    budget.settle(ticket, ok);
+    return ticket.kind;
+  }
+
+  it('charges measured bcrypt time; successes are refunded and then exempt', () => {
+    const clock = { now: 0 };
+    const budget = new BcryptBudget({ ...options, now: () => clock.now });
+    assert.equal(attempt(budget, clock, 1, 'good', true), 'charged');
+    assert.equal(budget.bcryptEstimateMs, 8); // 5 + (20 − 5) × 0.2
+    assert.equal(attempt(budget, clock, 1, 'good', true), 'free');
+    assert.equal(attempt(budget, clock, 1, 'bad1', false), 'charged');
+    assert.equal(attempt(budget, clock, 1, 'bad2', false), 'charged'); // 30 ms/s: balance > 0 still
+    assert.equal(attempt(budget, clock, 1, 'bad3', false), 'limited'); // 40 ms spent: in debt
+    assert.equal(attempt(budget, clock, 1, 'good', true), 'free'); // known credentials always pass
+    assert.equal(attempt(budget, clock, 2, 'bad4', false), 'charged'); // another sender, same IP
     assert.equal(budget.pending, 0);
+  });
+
+  it('the global bucket is never refunded; after a second everything recovers', () => {
+    const clock = { now: 0 };
+    const budget = new BcryptBudget({ ...options, now: () => clock.now });
+    // Five successful first-time checks of 20 ms each: 80 ms > 60 ms/s even though they succeed.
+    const kinds = [1, 2, 3, 4, 5].map((port) => attempt(budget, clock, port, `x${port}`, true));
+    assert.deepEqual(kinds, ['charged', 'charged', 'charged', 'charged', 'limited']);
+    clock.now += 1000;
+    assert.equal(attempt(budget, clock, 6, 'y', false), 'charged');
+  });
+
+  it('caps verifications in flight; anonymous/unknown users never need the budget', () => {
+    const budget = new BcryptBudget({ ...options, maxInFlight: 1, now: () => 0 });
+    const first = budget.admit('ip', 'ip:1', 'u', 'a', true);
+    assert.equal(first.kind, 'charged');
+    assert.equal(budget.admit('ip2', 'ip2:1', 'v', 'b', true).kind, 'limited');
+    assert.equal(budget.admit('ip2', 'ip2:1', '', '', false).kind, 'free');
+    budget.settle(first, false);
+    assert.equal(budget.admit('ip2', 'ip2:1', 'v', 'b', true).kind, 'charged');
   });
 });
 

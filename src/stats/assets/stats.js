@@ -127,7 +127,8 @@
     $('info-uptime').textContent = fmtUptime(st.uptime);
     $('info-uptime').title = `${fmtInt(st.uptime)} s`;
     $('info-version').textContent = st.version;
-    $('info-queue').textContent = `${fmtInt(st.data_queue_size)} messages`;
+    $('info-queue').textContent = fmtInt(st.data_queue_size);
+    $('info-queue').title = 'data_queue: messages per data-socket queue';
     $('info-time').textContent = fmtDateTime(st.time / 1000);
     $('info-time').title = new Date(st.time / 1000).toString();
     $('info-updated').textContent = clockLabel(Date.now());
@@ -242,7 +243,7 @@
         interaction: { mode: 'index', intersect: false },
         scales: {
           x: { ticks: { maxTicksLimit: 6, maxRotation: 0, autoSkip: true }, grid: { display: false } },
-          y: { beginAtZero: true, ticks: { maxTicksLimit: 5, callback: (v) => spec.tick(v) } },
+          y: { beginAtZero: true, ticks: { maxTicksLimit: 5, precision: 0, callback: (v) => spec.tick(v) } },
         },
         plugins: {
           legend: { display: spec.series.length > 1, align: 'end', labels: { usePointStyle: true, pointStyle: 'line' } },
