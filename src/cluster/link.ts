@@ -94,7 +94,7 @@ function startTls(raw: Socket, cfg: NeighbourConfig, timeoutMs: number): Promise
       secure.off('error', reject);
       resolve(secure);
     });
-    secure.once('error', (e) => {
+    secure.once('error', (e: Error) => {
       clearTimeout(timer);
       raw.destroy();
       reject(e);

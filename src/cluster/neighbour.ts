@@ -95,14 +95,19 @@ export class Neighbour {
     this.links = [];
   }
 
+  /** A method so TS does not narrow `stopped` across awaits (stop() may run meanwhile). */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   private async connect(): Promise<void> {
     if (this.stopped) return;
     this.state = 'connecting';
     try {
-      if (this.pipelined === undefined) this.pipelined = await this.probe();
+      this.pipelined ??= await this.probe();
       const count = this.pipelined ? 1 : this.config.links;
       const links = await Promise.all(Array.from({ length: count }, () => openLink(this.config, this.timeoutMs)));
-      if (this.stopped) {
+      if (this.isStopped()) {
         for (const l of links) l.close();
         return;
       }
