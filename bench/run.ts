@@ -2,7 +2,8 @@
  * `npm run bench` — the benchmark suite of issue 6 (see docs/performance.md).
  *
  *   node dist/bench/run.js [--quick] [--scenario a,b,c,d,e,ceiling] [--rounds N]
- *                          [--no-mosquitto] [--profile] [--psrtd BIN] [--micro] [--out FILE]
+ *                          [--no-mosquitto] [--profile] [--psrtd BIN] [--node-arg ARG]...
+ *                          [--micro] [--out FILE]
  *
  * Each round runs every selected scenario against a fresh psrtd (pinned to core 0) and, when
  * installed, a fresh Mosquitto, with the load generator pinned to core 1; the printed figures
@@ -12,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, hasMosquitto, usePsrtdBin } from './lib/brokers.js';
+import { REPO_ROOT, hasMosquitto, usePsrtdBin, usePsrtdNodeArgs } from './lib/brokers.js';
 import { canPin, pinSelf } from './lib/procs.js';
 import { formatSelfTimes } from './lib/profile.js';
 import {
@@ -34,11 +35,12 @@ interface Options {
   micro: boolean;
   profile: boolean;
   psrtd: string | null;
+  nodeArgs: string[];
   out: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, out: null };
+  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, nodeArgs: [], out: null };
   let roundsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -46,6 +48,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--micro') o.micro = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--psrtd') o.psrtd = argv[++i] ?? null;
+    else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? '');
     else if (a === '--no-mosquitto') o.mosquitto = false;
     else if (a === '--scenario') o.groups = new Set((argv[++i] ?? '').split(',').map((s) => s.trim()));
     else if (a === '--rounds') {
@@ -95,7 +98,7 @@ async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
           const lat = r.latency === null ? '' : ` p50=${r.latency.p50.toFixed(1)}µs p99=${r.latency.p99.toFixed(1)}µs`;
           process.stderr.write(
             `round ${round} ${sc.id} ${broker}/${proto}: ${Math.round(r.delivered).toLocaleString('en-US')} deliv/s${lat}` +
-              ` srv ${r.serverCpuPct.toFixed(0)}% gen ${r.genCpuPct.toFixed(0)}% rss ${r.rssMb.toFixed(1)} MB loss=${r.loss} dup=${r.duplicates}` +
+              ` srv ${r.serverCpuPct.toFixed(0)}% (${((r.serverCpuPct * 1e4) / r.delivered).toFixed(2)} µs/msg) gen ${r.genCpuPct.toFixed(0)}% rss ${r.rssMb.toFixed(1)} MB loss=${r.loss} dup=${r.duplicates}` +
               ` ooo=${r.outOfOrder} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
           );
           for (const e of r.errors) process.stderr.write(`  error: ${e}\n`);
@@ -110,6 +113,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   pinSelf();
   if (o.psrtd !== null) usePsrtdBin(o.psrtd);
+  usePsrtdNodeArgs(o.nodeArgs);
   if (o.micro) {
     await runMicro(o.quick);
     return;
@@ -128,7 +132,7 @@ async function main(): Promise<void> {
   console.log(`\npsrtd benchmark — medians of ${rounds}; ${String(machine().cpu)}, ${cpus().length} cores`);
   console.log(`load before: ${before}\nload after:  ${after}\n`);
   console.log(throughputTable(summaries, titles), '\n');
-  if (summaries.some((s) => s.scenario === 'c')) console.log(latencyTable(summaries), '\n');
+  if (summaries.some((s) => s.latency !== null)) console.log(latencyTable(summaries), '\n');
   if (summaries.some((s) => s.scenario.startsWith('e-'))) console.log(extraSubsTable(summaries), '\n');
   if (verdicts.length > 0) console.log(targetTable(verdicts));
   for (const r of records.filter((x) => x.profile !== null && x.round === o.rounds)) {

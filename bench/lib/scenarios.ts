@@ -54,11 +54,18 @@ export interface Scenario {
   readonly brokers: readonly BrokerName[];
   /** Scenario (e): non-matching subscriptions to create first. */
   readonly extraSubscriptions: number;
+  /** Extra node options for psrtd in this scenario (the (f) memory variant). */
+  readonly nodeArgs: readonly string[];
   job(proto: Proto, port: number, t: Timing): LoadJob;
 }
 
 const SMALL = 64;
 const LARGE = 1_000_000;
+/**
+ * V8 young-generation semi-space cap for the (f) variant: V8's default (16 MB) lets the young
+ * generation alone add ~30 MB of RSS under a high allocation rate.
+ */
+const SEMI_SPACE_MB = 4;
 /** Sessions the extra subscriptions of (e) are spread over. */
 export const EXTRA_SESSIONS = 10_000;
 
@@ -79,37 +86,47 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 
 /** (a): one publisher, one subscriber, 64 B, pipelined. */
 const oneToOne = (proto: Proto, port: number, t: Timing): LoadJob =>
-  load(proto, port, t, [pub(1, 'bench/a', SMALL, 4096)], [sub('bench/a', [1], SMALL)]);
+  load(proto, port, t, [pub(1, 'bench/a', SMALL, 16384)], [sub('bench/a', [1], SMALL)]);
 
 /** n publishers and n subscribers on one topic: every message delivered n times. */
 const fanInOut = (n: number, payload: number, window: number) =>
   (proto: Proto, port: number, t: Timing): LoadJob =>
     load(proto, port, t, range(n).map((i) => pub(i, 'bench/b', payload, window)), range(n).map(() => sub('bench/b', range(n), payload)));
 
+/** (c): one publisher paced at 10,000 msg/s, one subscriber in the same process. */
+const paced = (proto: Proto, port: number, t: Timing): LoadJob =>
+  load(proto, port, t, [pub(1, 'bench/c', SMALL, 4096, 10_000)], [sub('bench/c', [1], SMALL)], true);
+
+/** (d): one publisher of 1 MB payloads (16 in flight), n subscribers. */
+const oneMb = (n: number) =>
+  (proto: Proto, port: number, t: Timing): LoadJob =>
+    load(proto, port, t, [pub(1, 'bench/d', LARGE, 16)], range(n).map(() => sub('bench/d', [1], LARGE)));
+
 export function scenarios(withMosquitto: boolean): Scenario[] {
   const both: BrokerName[] = withMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'];
-  const s = (id: string, group: string, title: string, job: Scenario['job'], brokers = both, extra = 0): Scenario =>
-    ({ id, group, title, brokers, extraSubscriptions: extra, job });
+  const s = (id: string, group: string, title: string, job: Scenario['job'], brokers = both, extra = 0, nodeArgs: string[] = []): Scenario =>
+    ({ id, group, title, brokers, extraSubscriptions: extra, nodeArgs, job });
   return [
     s('ceiling-a', 'ceiling', 'generator vs trivial sink, 1→1 64 B', oneToOne, ['reflector']),
     s('ceiling-b', 'ceiling', 'generator vs trivial sink, 4→4 one topic', fanInOut(4, SMALL, 1024), ['reflector']),
+    s('ceiling-c', 'ceiling', 'latency vs trivial sink, 10,000 msg/s', paced, ['reflector']),
+    s('ceiling-d', 'ceiling', 'generator vs trivial sink, 1 MB 1→1', oneMb(1), ['reflector']),
     s('a', 'a', '1→1, 64 B, pipelined', oneToOne),
     s('b-4x4', 'b', '4→4 one topic (each msg ×4)', fanInOut(4, SMALL, 1024)),
     s('b-pairs', 'b', '4 independent pairs', (proto, port, t) =>
       load(proto, port, t, range(4).map((i) => pub(i, `bench/p${i}`, SMALL, 1024)), range(4).map((i) => sub(`bench/p${i}`, [i], SMALL)))),
-    s('c', 'c', 'latency at 10,000 msg/s, 64 B', (proto, port, t) =>
-      load(proto, port, t, [pub(1, 'bench/c', SMALL, 4096, 10_000)], [sub('bench/c', [1], SMALL)], true)),
-    s('d-1x1', 'd', '1 MB payloads 1→1', (proto, port, t) =>
-      load(proto, port, t, [pub(1, 'bench/d', LARGE, 16)], [sub('bench/d', [1], LARGE)])),
-    s('d-1x4', 'd', '1 MB payloads 1→4', (proto, port, t) =>
-      load(proto, port, t, [pub(1, 'bench/d', LARGE, 16)], range(4).map(() => sub('bench/d', [1], LARGE)))),
+    s('c', 'c', 'latency at 10,000 msg/s, 64 B', paced),
+    s('d-1x1', 'd', '1 MB payloads 1→1', oneMb(1)),
+    s('d-1x4', 'd', '1 MB payloads 1→4', oneMb(4)),
     s('e-100k', 'e', '(a) + 100,000 non-matching subs', oneToOne, ['psrtd'], 100_000),
     s('e-1m', 'e', '(a) + 1,000,000 non-matching subs', oneToOne, ['psrtd'], 1_000_000),
+    s('f-semi4', 'f', '(a), node --max-semi-space-size=4', oneToOne, ['psrtd'], 0, [`--max-semi-space-size=${SEMI_SPACE_MB}`]),
   ];
 }
 
-async function startBroker(name: BrokerName, profileDir: string | null): Promise<Broker> {
-  if (name === 'psrtd') return startPsrtd(profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+async function startBroker(name: BrokerName, profileDir: string | null, nodeArgs: readonly string[]): Promise<Broker> {
+  const profile = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  if (name === 'psrtd') return startPsrtd([...nodeArgs, ...profile]);
   if (name === 'mosquitto') return startMosquitto();
   return startReflector();
 }
@@ -137,7 +154,7 @@ export async function runScenario(
 }
 
 async function measure(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, round: number, profileDir: string | null): Promise<RunRecord> {
-  const broker = await startBroker(name, profileDir);
+  const broker = await startBroker(name, profileDir, sc.nodeArgs);
   const usage = sampleProc(broker.proc.pid);
   let population: Population | null = null;
   try {

@@ -3,7 +3,7 @@
  * IPC. Every worker has a deadline after which it is killed by its PID.
  */
 import { join } from 'node:path';
-import type { Job, JobResult, LoadJob, LoadResult, PopulateJob, PopulateResult } from '../load/job.js';
+import type { CloseMessage, Job, JobResult, LoadJob, LoadResult, PopulateJob, PopulateResult } from '../load/job.js';
 import { REPO_ROOT } from './brokers.js';
 import { LOAD_CORE, startPinned, type Proc } from './procs.js';
 
@@ -71,7 +71,8 @@ export async function populate(job: PopulateJob, deadlineMs: number): Promise<Po
   return {
     result: r,
     close: async () => {
-      if (proc.child.connected) proc.child.send({ kind: 'close' });
+      const close: CloseMessage = { kind: 'close' };
+      if (proc.child.connected) proc.child.send(close);
       const exited = new Promise((res) => proc.child.once('exit', res));
       await Promise.race([exited, new Promise((res) => setTimeout(res, 5000))]);
       await proc.stop();

@@ -14,35 +14,50 @@ import { createServer, type Server, type Socket } from 'node:net';
 
 type SizeOf = (buf: Buffer, pos: number) => number;
 type OnFrame = (buf: Buffer, start: number, size: number) => void;
+/** A frame that arrived in several reads, as views of them (never joined for forwarding). */
+type OnParts = (parts: Buffer[]) => void;
 
-/** Cuts frames from a stream; a frame split across reads is joined once, when complete. */
+/** Cuts frames from a stream without copying them. */
 class Framer {
   private parts: Buffer[] = [];
   private have = 0;
-  private need = 0;
+  /** Size of the frame being assembled from parts; -1 while its header is incomplete. */
+  private size = -1;
 
   constructor(
     /** Whole frame size at `pos`, or -1 when its header is not complete yet. */
     private readonly sizeOf: SizeOf,
     private readonly onFrame: OnFrame,
+    private readonly onParts: OnParts,
   ) {}
 
   push(chunk: Buffer): void {
     let buf = chunk;
-    if (this.parts.length > 0) {
-      this.parts.push(chunk);
-      this.have += chunk.length;
-      if (this.have < this.need) return;
-      buf = Buffer.concat(this.parts, this.have);
-      this.parts = [];
-    }
     let pos = 0;
+    if (this.parts.length > 0) {
+      if (this.size < 0) {
+        // Only a few header bytes are pending: join them with this read and start over.
+        buf = Buffer.concat([...this.parts, chunk]);
+        this.parts = [];
+      } else {
+        const missing = this.size - this.have;
+        if (chunk.length < missing) {
+          this.parts.push(chunk);
+          this.have += chunk.length;
+          return;
+        }
+        const parts = [...this.parts, chunk.subarray(0, missing)];
+        this.parts = [];
+        this.onParts(parts);
+        pos = missing;
+      }
+    }
     while (pos < buf.length) {
       const size = this.sizeOf(buf, pos);
       if (size < 0 || pos + size > buf.length) {
         this.parts = [buf.subarray(pos)];
         this.have = buf.length - pos;
-        this.need = size < 0 ? this.have + 1 : size;
+        this.size = size;
         return;
       }
       this.onFrame(buf, pos, size);
@@ -55,14 +70,29 @@ const PAUSE_BYTES = 8 << 20;
 const subscribers = new Set<Socket>();
 const sources = new Set<Socket>();
 
+function pauseSourcesIfFull(): void {
+  for (const s of subscribers) {
+    if (s.writableLength > PAUSE_BYTES) {
+      for (const src of sources) src.pause();
+      return;
+    }
+  }
+}
+
 /** Forwards a run of publish frames to every subscriber; pauses all sources while one is full. */
 function forward(view: Buffer): void {
-  let full = false;
+  for (const s of subscribers) s.write(view);
+  pauseSourcesIfFull();
+}
+
+/** Forwards one frame given as parts, written back to back so no other frame can interleave. */
+function forwardParts(parts: readonly Buffer[]): void {
   for (const s of subscribers) {
-    s.write(view);
-    if (s.writableLength > PAUSE_BYTES) full = true;
+    s.cork();
+    for (const p of parts) s.write(p);
+    s.uncork();
   }
-  if (full) for (const src of sources) src.pause();
+  pauseSourcesIfFull();
 }
 
 function onSubscriberDrain(): void {
@@ -126,7 +156,7 @@ function psrtConnection(socket: Socket): void {
   socket.setNoDelay(true);
   let state = 'greeting';
   const batch = new Batch();
-  const framer = new Framer(psrtSizeOf(() => state), (buf, start, size) => {
+  const onFrame = (buf: Buffer, start: number, size: number): void => {
     if (state === 'greeting') {
       const data = buf[start + 1] === 0xab;
       socket.write(Buffer.from([0xee, data ? 0xab : 0xaa, 0x01, 0x00]));
@@ -143,7 +173,18 @@ function psrtConnection(socket: Socket): void {
       if (buf[start] === 0x01) batch.add(buf, start, size);
       batch.replies++;
     }
-  });
+  };
+  const onParts = (parts: Buffer[]): void => {
+    if (state !== 'requests' || parts[0]?.[0] !== 0x01) {
+      const whole = Buffer.concat(parts);
+      onFrame(whole, 0, whole.length);
+      return;
+    }
+    batch.flushForward();
+    forwardParts(parts);
+    batch.replies++;
+  };
+  const framer = new Framer(psrtSizeOf(() => state), onFrame, onParts);
   socket.on('data', (chunk: Buffer) => {
     framer.push(chunk);
     batch.flushForward();
@@ -184,7 +225,7 @@ function mqttConnection(socket: Socket): void {
   sources.add(socket);
   const batch = new Batch();
   const out: Buffer[] = [];
-  const framer = new Framer(mqttSizeOf, (buf, start, size) => {
+  const onFrame = (buf: Buffer, start: number, size: number): void => {
     const type = (buf[start] ?? 0) >> 4;
     if (type === 3) {
       batch.add(buf, start, size); // PUBLISH
@@ -198,7 +239,17 @@ function mqttConnection(socket: Socket): void {
     } else if (type === 14) {
       socket.end(); // DISCONNECT
     }
-  });
+  };
+  const onParts = (parts: Buffer[]): void => {
+    if ((parts[0]?.[0] ?? 0) >> 4 !== 3) {
+      const whole = Buffer.concat(parts);
+      onFrame(whole, 0, whole.length);
+      return;
+    }
+    batch.flushForward();
+    forwardParts(parts);
+  };
+  const framer = new Framer(mqttSizeOf, onFrame, onParts);
   socket.on('data', (chunk: Buffer) => {
     framer.push(chunk);
     batch.flushForward();

@@ -11,7 +11,7 @@
  * The whole process exits on its own after a hard deadline, so it can never outlive the bench.
  */
 import type { Socket } from 'node:net';
-import type { CloseMessage, Job, Latency, LoadJob, LoadResult, PopulateJob, PopulateResult } from './job.js';
+import type { Job, Latency, LoadJob, LoadResult, PopulateJob, PopulateResult } from './job.js';
 import { masksFor } from './masks.js';
 import { MqttPublisher, MqttSubscriber } from './mqtt-client.js';
 import { mapLimit } from './net.js';
@@ -191,15 +191,16 @@ async function runPopulate(job: PopulateJob): Promise<PopulateResult> {
   const t0 = performance.now();
   // Bounded bursts: the listen backlog would otherwise drop SYNs of 10,000 parallel connects.
   const sessions = await mapLimit(masks, 200, () => openControl(job.port));
-  sessions.forEach((s) => { watch(s.socket); });
+  sessions.forEach((s) => {
+    watch(s.socket);
+  });
   const t1 = performance.now();
   await mapLimit(sessions, 1000, (s, i) => subscribe(s.socket, masks[i] ?? []));
   const t2 = performance.now();
-  process.once('message', (m: CloseMessage) => {
-    if (m.kind === 'close') {
-      sessions.forEach((s) => s.socket.destroy());
-      process.exit(0);
-    }
+  // The only message after the job is the parent's `close`.
+  process.once('message', () => {
+    sessions.forEach((s) => s.socket.destroy());
+    process.exit(0);
   });
   return {
     kind: 'populate',

@@ -208,9 +208,10 @@ export class Broker implements BrokerStats {
   /**
    * TCP PUBLISH (PROTOCOL.md §5.6): returns the status byte, throws PsrtError where the
    * connection must be closed. When a subscriber queue is congested the publisher is registered
-   * as its waiter (publisher.blockedOn > 0 afterwards: stop reading).
+   * as its waiter (publisher.blockedOn > 0 afterwards: stop reading). `request`, when given, is
+   * the whole request `01 prio LEN body` (ControlRequest `frame`), delivered as is.
    */
-  publish(session: Session, priority: number, body: Buffer, publisher: PublisherPort): number {
+  publish(session: Session, priority: number, body: Buffer, publisher: PublisherPort, request?: Buffer): number {
     const c = this.counters;
     c.pubMessages++;
     c.pubBytes += body.length;
@@ -232,9 +233,10 @@ export class Broker implements BrokerStats {
     const payloadOffset = sep + 1;
     const targets = this.collect(topic, body.length - payloadOffset);
     if (targets.length > 0) {
+      // The request bytes are the data frame when the topic needed no normalisation.
       const frame =
         topic === raw
-          ? encodeDataFrameFromBody(priority, body)
+          ? (request ?? encodeDataFrameFromBody(priority, body))
           : encodeDataFrame(priority, topic, body.subarray(payloadOffset));
       this.fanOut(targets, { frame, timestampUs, topic }, publisher);
     }

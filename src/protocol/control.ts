@@ -27,8 +27,13 @@ export interface ControlLimits {
 export type ControlRequest =
   | { readonly kind: 'nop' }
   | { readonly kind: 'bye' }
-  /** body = topic 00 payload, exactly LEN bytes (validated later, after counting). */
-  | { readonly kind: 'publish'; readonly priority: number; readonly body: Buffer }
+  /**
+   * body = topic 00 payload, exactly LEN bytes (validated later, after counting). For large
+   * publishes `frame` is the whole request `01 prio LEN body`, with `body` a view into it: those
+   * bytes are exactly the data frame that delivers the message (PROTOCOL.md §6.2: marker 01 =
+   * op 01), so the broker can deliver them without another copy.
+   */
+  | { readonly kind: 'publish'; readonly priority: number; readonly body: Buffer; readonly frame?: Buffer }
   | { readonly kind: 'subscribe' | 'unsubscribe'; readonly topics: readonly string[] }
   | { readonly kind: 'repl-topic'; readonly topic: string }
   /** Cluster extension: interest query (no stage 2). */
@@ -46,6 +51,13 @@ export type ControlRequest =
       readonly timestampNs: bigint;
       readonly payload: Buffer;
     };
+
+/**
+ * Publishes at least this long keep their request bytes as `frame`. Smaller ones are copied
+ * into a fresh frame instead: a view would pin the whole socket read (up to 64 KB) for as long
+ * as the message waits in a subscriber queue, which costs more memory than the copy costs time.
+ */
+const WHOLE_FRAME_MIN = 16 * 1024;
 
 const NOP: ControlRequest = { kind: 'nop' };
 const BYE: ControlRequest = { kind: 'bye' };
@@ -131,6 +143,10 @@ export class ControlDecoder {
     const len = checkedLength(q.u32At(2), this.limits.maxPubSize);
     if (q.length < 6 + len) return null;
     const priority = q.byteAt(1);
+    if (len >= WHOLE_FRAME_MIN) {
+      const frame = q.take(6 + len);
+      return { kind: 'publish', priority, body: frame.subarray(6), frame };
+    }
     q.skip(6);
     return { kind: 'publish', priority, body: q.take(len) };
   }

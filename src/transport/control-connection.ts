@@ -159,7 +159,7 @@ export class ControlConnection implements PublisherPort {
         this.replies.push(RESPONSE_OK);
         return;
       case 'publish':
-        this.replies.push(broker.publish(session, request.priority, request.body, this));
+        this.replies.push(broker.publish(session, request.priority, request.body, this, request.frame));
         return;
       case 'subscribe':
         this.replies.push(broker.subscribe(session, request.topics));

@@ -42,6 +42,7 @@ export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): Secure
  * provider; the reference (system OpenSSL) may still load such files, so say how to proceed.
  */
 const LEGACY_PKCS12_HINT =
-  ' (the file probably uses legacy PKCS#12 encryption from OpenSSL 1.x: convert it with' +
-  ' `openssl pkcs12 -legacy -in old.p12 -nodes -passin pass: | openssl pkcs12 -export -out new.p12 -passout pass:`' +
-  ' or start psrtd with NODE_OPTIONS=--openssl-legacy-provider)';
+  ' (the file probably uses the legacy PKCS#12 encryption of OpenSSL 1.x: convert it with' +
+  ' `openssl pkcs12 -legacy -in old.p12 -nodes -passin pass: -out identity.pem` and' +
+  ' `openssl pkcs12 -export -in identity.pem -out new.p12 -passout pass:`,' +
+  ' or start psrtd with NODE_OPTIONS=--openssl-legacy-provider; see docs/tls-udp.md)';

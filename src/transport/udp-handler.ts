@@ -190,7 +190,7 @@ export class UdpHandler {
       return;
     }
     const queued = this.enqueue(sender, () => this.authorizePlain(ticket, login, password, pub, sender, timestampUs));
-    if (!queued) this.budget.settle(ticket, false);
+    if (!queued) this.budget.cancel(ticket);
   }
 
   private encrypted(env: UdpEnvelope, sender: UdpSender, timestampUs: number): void {

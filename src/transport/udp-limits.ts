@@ -124,6 +124,13 @@ export class BcryptBudget {
     if (ticket.kind === 'charged') ticket.charge.startedMs = this.now();
   }
 
+  /** The admitted check will not run (its queue was full): give the charge back. */
+  cancel(ticket: BudgetTicket): void {
+    if (ticket.kind !== 'charged') return;
+    this.inFlight--;
+    this.take(ticket.charge, -ticket.charge.estimateMs, true);
+  }
+
   /** Records the outcome of an admitted verification (only charged tickets hold resources). */
   settle(ticket: BudgetTicket, ok: boolean): void {
     if (ticket.kind === 'limited' || (ticket.kind === 'free' && ticket.key === null)) return;

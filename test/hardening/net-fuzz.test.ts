@@ -1,13 +1,13 @@
 /**
  * Network fuzzing against a spawned psrtd (issue 7 item 2): 2,000 hostile connections over
- * about 15 s (bad greetings, garbage, huge LEN fields, truncated and mutated streams, resets
+ * about 12 s (bad greetings, garbage, huge LEN fields, truncated and mutated streams, resets
  * mid-frame, slowloris senders, clients that never read, bad data tokens, stuck subscribers,
  * wrong passwords, UDP garbage) while a well-behaved pair publishes every 20 ms.
  *
  * Pass criteria:
  *  - the pair loses nothing: every publish acknowledged `01` and received once, in order;
  *  - every connection the protocol says the server must close is closed in time (T + slack);
- *  - psrtd stays up and a fresh client works afterwards;
+ *  - psrtd stays up, only the pair's 2 sessions are left (/status), a fresh client works;
  *  - afterwards the open fd count is back to the baseline (+2) and the live heap after a full
  *    GC is within HEAP_TOLERANCE of the baseline; peak RSS stays under RSS_LIMIT_MB.
  * The baseline is taken after a warm-up round, so JIT code and V8's own structures are in it.
@@ -20,7 +20,7 @@ import { Bystander } from '../helpers/raw.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
 import { runNetFuzz, type NetFuzzOptions } from './lib/net-fuzz.js';
 import { Pair } from './lib/pair.js';
-import { heapProbeEnv, mb, rssSampler, settle, snapshot } from './lib/proc.js';
+import { clientCounts, heapProbeEnv, mb, rssSampler, settle, snapshot } from './lib/proc.js';
 import { randomSeed } from './lib/rng.js';
 
 const TIMEOUT_S = 2;
@@ -38,7 +38,7 @@ describe('network fuzzing with a well-behaved pair', () => {
       passwd: makePasswd(),
       udp: true,
       proto: { timeout: TIMEOUT_S },
-      server: { data_queue: 256, data_drain_timeout: 1, max_pub_size: 100000 },
+      server: { data_queue: 256, data_drain_timeout: 1, max_pub_size: 100000, bind_stats: '127.0.0.1:0' },
       env: heapProbeEnv(),
     });
   });
@@ -63,7 +63,7 @@ describe('network fuzzing with a well-behaved pair', () => {
       await runNetFuzz(options(150, 1500)); // warm-up: JIT and V8 structures belong in the baseline
       const baseline = await settle(server, await snapshot(server), 0, 2 * TIMEOUT_S * 1000);
       const rss = rssSampler(server.proc.pid ?? 0);
-      const report = await runNetFuzz(options(2000, 15_000));
+      const report = await runNetFuzz(options(2000, 12_000));
       const peakRss = rss.stop();
       const final = await settle(server, baseline, FD_TOLERANCE, 4 * TIMEOUT_S * 1000);
       const result = await pair.stop(10_000);
@@ -75,6 +75,7 @@ describe('network fuzzing with a well-behaved pair', () => {
       assert.equal(result.orderErrors, 0, summary);
       assert.ok(result.sent > 400, `the pair published only ${result.sent} messages: ${summary}`);
       assert.equal(server.proc.exitCode, null, 'psrtd is still running');
+      assert.deepEqual(await clientCounts(server), { clients: 2, subscriptions: 1 }, 'only the pair is left');
       assert.ok(final.fds <= baseline.fds + FD_TOLERANCE, `fds ${baseline.fds} → ${final.fds}`);
       const growth = final.heap.heapUsed - baseline.heap.heapUsed;
       assert.ok(growth <= HEAP_TOLERANCE, `heap ${mb(baseline.heap.heapUsed)} → ${mb(final.heap.heapUsed)} MB`);

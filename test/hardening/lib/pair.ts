@@ -72,7 +72,7 @@ export class Pair {
   run(intervalMs: number, pingMs: number): void {
     this.timers.push(
       setInterval(() => {
-        this.publishOne();
+        this.publishNow();
       }, intervalMs),
       setInterval(() => {
         this.subCtl.send(encodeNop());
@@ -102,7 +102,8 @@ export class Pair {
     for (const c of [this.pub, this.subCtl, this.subData]) c.destroy();
   }
 
-  private publishOne(): void {
+  /** One more message, outside the steady rate (bursts). */
+  publishNow(): void {
     const payload = Buffer.alloc(16);
     payload.writeUInt32LE(MAGIC, 0);
     payload.writeUInt32LE(this.sent++, 4);

@@ -1,0 +1,102 @@
+/**
+ * SIGHUP during load (issue 7 item 3): while the well-behaved pair publishes every 10 ms and
+ * a loader pipelines 200-message bursts to a reading subscriber, psrtd gets five SIGHUPs,
+ * each with a new ACL (one more subscribable topic for `_`), one of them broken.
+ *
+ * Pass criteria: the pair and the loader's subscriber lose nothing (count and order) and no
+ * reply is an error; each good reload is applied to new sessions (the new topic subscribes
+ * with `01`, a topic not yet granted answers `FE`); the broken file logs `ACL reload failed`
+ * and keeps the previous rules; sessions opened before a reload keep their ACL.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { encodeSubscribe } from '../../src/protocol/encode.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { login, type RawConn } from '../helpers/raw.js';
+import { Pair } from './lib/pair.js';
+import { sleep } from './lib/proc.js';
+
+/** `_` may publish everything and subscribe the pair/load topics plus hup/0 … hup/n. */
+function acl(n: number): string {
+  const topics = ['pair/#', 'load/#', ...Array.from({ length: n + 1 }, (_, i) => `hup/${i}`)];
+  return `_:\n  pub: ["#"]\n  sub: [${topics.map((t) => JSON.stringify(t)).join(', ')}]\n`;
+}
+
+async function subscribeStatus(port: number, topic: string, conn?: RawConn): Promise<number> {
+  const ctl = conn ?? (await login(port)).ctl;
+  ctl.send(encodeSubscribe([topic]));
+  const status = (await ctl.read(1))[0] ?? -1;
+  if (conn === undefined) ctl.destroy();
+  return status;
+}
+
+describe('SIGHUP under load', () => {
+  let server: Psrtd;
+  before(async () => {
+    server = await startPsrtd({ acl: acl(0), proto: { timeout: 2 }, server: { data_queue: 1024 } });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+  });
+
+  test('five reloads (one broken) while the pair and a loader run: nothing lost, reloads applied', async () => {
+    const pair = await Pair.start(server.port);
+    const loader = await Pair.start(server.port, 'load/t');
+    const early = (await login(server.port)).ctl; // opened before any reload
+    pair.run(10, 500);
+    const bursts = setInterval(() => {
+      for (let i = 0; i < 20; i++) loader.publishNow();
+    }, 50);
+    try {
+      for (let n = 1; n <= 5; n++) {
+        assert.equal(await subscribeStatus(server.port, `hup/${n}`), 0xfe, `hup/${n} not granted yet`);
+        const broken = n === 3;
+        writeFileSync(join(server.dir, 'acl.yml'), broken ? '_: [not: valid\n' : acl(n));
+        const from = server.output.length;
+        server.proc.kill('SIGHUP');
+        if (broken) {
+          await waitForLine(server, from, /ACL reload failed/);
+          assert.equal(await subscribeStatus(server.port, `hup/${n}`), 0xfe, 'a broken ACL keeps the old rules');
+          writeFileSync(join(server.dir, 'acl.yml'), acl(n - 1)); // the next reload starts from good rules
+        } else {
+          // The reload reads the file asynchronously: new sessions must see it within 5 s.
+          await waitFor(async () => (await subscribeStatus(server.port, `hup/${n}`)) === 0x01, 5000, `reload ${n} applied`);
+        }
+        await sleep(300);
+      }
+      assert.equal(await subscribeStatus(server.port, 'hup/5', early), 0xfe, 'an old session keeps its login-time ACL');
+      while (pair.report().sent < 200) await sleep(20); // reloads happened under ≥ 2 s of traffic
+    } finally {
+      clearInterval(bursts);
+    }
+    const p = await pair.stop(10_000);
+    const l = await loader.stop(10_000);
+    pair.close();
+    loader.close();
+    early.destroy();
+    for (const r of [p, l]) {
+      const why = JSON.stringify({ pair: p, loader: l });
+      assert.ok(r.sent > 100 && r.acked === r.sent && r.received === r.sent, why);
+      assert.ok(r.orderErrors === 0 && r.badReplies === 0 && !r.lostSocket, why);
+    }
+    assert.equal(server.proc.exitCode, null);
+  });
+});
+
+async function waitForLine(server: Psrtd, from: number, pattern: RegExp): Promise<void> {
+  const t0 = performance.now();
+  while (!server.output.slice(from).some((l) => pattern.test(l))) {
+    if (performance.now() - t0 > 10_000) throw new Error(`no ${pattern} after SIGHUP: ${server.output.slice(from).join('\n')}`);
+    await sleep(20);
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const t0 = performance.now();
+  while (!(await cond())) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timeout: ${what}`);
+    await sleep(50);
+  }
+}
