@@ -3,6 +3,7 @@
  *
  *   node dist/bench/run.js [--quick] [--scenario a,b,c,d,e,ceiling] [--rounds N]
  *                          [--no-mosquitto] [--profile] [--psrtd BIN] [--node-arg ARG]...
+ *                          [--psrtd-env KEY=VALUE]...
  *                          [--micro] [--out FILE]
  *
  * Each round runs every selected scenario against a fresh psrtd (pinned to core 0) and, when
@@ -13,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, hasMosquitto, usePsrtdBin, usePsrtdNodeArgs } from './lib/brokers.js';
+import { REPO_ROOT, hasMosquitto, usePsrtdBin, usePsrtdEnv, usePsrtdNodeArgs } from './lib/brokers.js';
 import { canPin, pinSelf } from './lib/procs.js';
 import { formatSelfTimes } from './lib/profile.js';
 import {
@@ -36,11 +37,12 @@ interface Options {
   profile: boolean;
   psrtd: string | null;
   nodeArgs: string[];
+  env: Record<string, string>;
   out: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, nodeArgs: [], out: null };
+  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, nodeArgs: [], env: {}, out: null };
   let roundsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -49,6 +51,10 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--profile') o.profile = true;
     else if (a === '--psrtd') o.psrtd = argv[++i] ?? null;
     else if (a === '--node-arg') o.nodeArgs.push(argv[++i] ?? '');
+    else if (a === '--psrtd-env') {
+      const [k = '', ...v] = (argv[++i] ?? '').split('=');
+      o.env[k] = v.join('=');
+    }
     else if (a === '--no-mosquitto') o.mosquitto = false;
     else if (a === '--scenario') o.groups = new Set((argv[++i] ?? '').split(',').map((s) => s.trim()));
     else if (a === '--rounds') {
@@ -114,6 +120,7 @@ async function main(): Promise<void> {
   pinSelf();
   if (o.psrtd !== null) usePsrtdBin(o.psrtd);
   usePsrtdNodeArgs(o.nodeArgs);
+  usePsrtdEnv(o.env);
   if (o.micro) {
     await runMicro(o.quick);
     return;

@@ -1,5 +1,5 @@
 /**
- * The long codec fuzz run (issue 7 item 1): every property of test/fuzz/properties.ts with
+ * The long codec fuzz run (issue 7 item 1): every property of lib/fuzz/properties.ts with
  * random seeds, round robin, until `--inputs` inputs (default 1,000,000) were run or
  * `--max-seconds` (default 900) passed. Prints inputs/s per property; on a failure prints the
  * seed and replay path and exits 1.
@@ -11,8 +11,8 @@
  * was reached before the input target (the inputs run so far all passed).
  */
 import { parseArgs } from 'node:util';
-import { formatFailure, type FuzzProperty, type FuzzResult } from '../test/fuzz/define.js';
-import { PROPERTIES } from '../test/fuzz/properties.js';
+import { formatFailure, type FuzzProperty, type FuzzResult } from './lib/fuzz/define.js';
+import { PROPERTIES } from './lib/fuzz/properties.js';
 
 interface Options {
   readonly inputs: number;

@@ -13,11 +13,11 @@
 import { parseArgs } from 'node:util';
 import { startPsrtd, type Psrtd } from '../test/helpers/psrtd.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../test/helpers/users.js';
-import { runNetFuzz } from '../test/hardening/lib/net-fuzz.js';
-import { Pair } from '../test/hardening/lib/pair.js';
-import { clientCounts, heapProbeEnv, mb, rssSampler, settle, snapshot } from '../test/hardening/lib/proc.js';
-import { randomSeed } from '../test/hardening/lib/rng.js';
-import { pool, stormCycle } from '../test/hardening/lib/storm.js';
+import { runNetFuzz } from './lib/hardening/net-fuzz.js';
+import { Pair } from './lib/hardening/pair.js';
+import { clientCounts, heapProbeEnv, mb, rssSampler, settle, snapshot } from './lib/hardening/proc.js';
+import { randomSeed } from './lib/hardening/rng.js';
+import { pool, stormCycle } from './lib/hardening/storm.js';
 
 const T_S = 2;
 const HEAP_TOLERANCE = 8 * 1024 * 1024;

@@ -15,6 +15,7 @@ import { SERVER_CORE, startPinned, type Proc } from './procs.js';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 let psrtdBin = join(REPO_ROOT, 'bin/psrtd.js');
 let psrtdNodeArgs: readonly string[] = [];
+let psrtdEnv: Readonly<Record<string, string>> = {};
 
 /** Benchmarks another build of psrtd (A/B comparisons of hot-path changes). */
 export function usePsrtdBin(path: string): void {
@@ -24,6 +25,11 @@ export function usePsrtdBin(path: string): void {
 /** Extra node options for psrtd, e.g. `--max-semi-space-size=4` (memory experiments). */
 export function usePsrtdNodeArgs(args: readonly string[]): void {
   psrtdNodeArgs = args;
+}
+
+/** Extra environment for psrtd, e.g. GLIBC_TUNABLES (allocator experiments). */
+export function usePsrtdEnv(env: Readonly<Record<string, string>>): void {
+  psrtdEnv = env;
 }
 const REFLECTOR = join(REPO_ROOT, 'dist/bench/load/reflector.js');
 const START_MS = 10_000;
@@ -69,9 +75,10 @@ function withTempDir(files: Record<string, string>): string {
 }
 
 /** `nodeArgs`: e.g. `--cpu-prof --cpu-prof-dir=DIR` (the profile is written at its clean exit). */
-export async function startPsrtd(nodeArgs: readonly string[] = []): Promise<Broker> {
+export async function startPsrtd(nodeArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Broker> {
   const dir = withTempDir({ 'config.yml': PSRTD_CONFIG, 'acl.yml': ACL });
-  const proc = startPinned(SERVER_CORE, process.execPath, [...psrtdNodeArgs, ...nodeArgs, psrtdBin, '-C', join(dir, 'config.yml')]);
+  const args = [...psrtdNodeArgs, ...nodeArgs, psrtdBin, '-C', join(dir, 'config.yml')];
+  const proc = startPinned(SERVER_CORE, process.execPath, args, 'pipe', { ...psrtdEnv, ...env });
   const stop = async (): Promise<void> => {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -32,9 +32,15 @@ export interface Proc {
 }
 
 /** Starts `cmd args` pinned to `core` (taskset execs the command, so the PID is the command's). */
-export function startPinned(core: number, cmd: string, args: string[], stdio: StdioOptions = 'pipe'): Proc {
+export function startPinned(
+  core: number,
+  cmd: string,
+  args: string[],
+  stdio: StdioOptions = 'pipe',
+  env: Readonly<Record<string, string>> = {},
+): Proc {
   const [file, argv] = canPin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args];
-  const child = spawn(file, argv, { stdio });
+  const child = spawn(file, argv, { stdio, env: { ...process.env, ...env } });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start ${cmd}`);
   const output: string[] = [];

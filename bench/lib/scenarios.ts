@@ -37,6 +37,8 @@ export interface RunRecord {
   readonly rssMb: number;
   /** Broker's CPU use during the measurement window, % of one core. */
   readonly serverCpuPct: number;
+  /** Scenario (e): the same load on the same server just before the subscriptions existed. */
+  readonly emptyDelivered: number;
   /** Scenario (e): subscriptions created and how long that took. */
   readonly extraSubscriptions: number;
   readonly subscribeMs: number;
@@ -86,7 +88,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 
 /** (a): one publisher, one subscriber, 64 B, pipelined. */
 const oneToOne = (proto: Proto, port: number, t: Timing): LoadJob =>
-  load(proto, port, t, [pub(1, 'bench/a', SMALL, 16384)], [sub('bench/a', [1], SMALL)]);
+  load(proto, port, t, [pub(1, 'bench/a', SMALL, 4096)], [sub('bench/a', [1], SMALL)]);
 
 /** n publishers and n subscribers on one topic: every message delivered n times. */
 const fanInOut = (n: number, payload: number, window: number) =>
@@ -159,12 +161,17 @@ async function measure(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, 
   let population: Population | null = null;
   try {
     const port = proto === 'mqtt' ? broker.mqttPort : broker.port;
+    let empty: LoadResult | null = null;
     if (sc.extraSubscriptions > 0) {
+      // Paired measurement: the empty-server figure comes from the same process moments
+      // before, so background load on a shared machine affects both alike.
+      empty = await runLoad(sc.job(proto, port, t));
       const job = { kind: 'populate', port, sessions: EXTRA_SESSIONS, subscriptions: sc.extraSubscriptions, seed: 42 } as const;
       population = await populate(job, 180_000);
     }
     const r = await runLoad(sc.job(proto, port, t));
-    return record(sc, name, proto, round, r, usage.stop(), population);
+    const rec = record(sc, name, proto, round, r, usage.stop(), population);
+    return empty === null ? rec : { ...rec, emptyDelivered: (empty.deliveredInWindow / empty.windowMs) * 1000 };
   } finally {
     usage.stop();
     await population?.close();
@@ -189,6 +196,7 @@ function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r
     lateSends: r.lateSends,
     genCpuPct: r.cpuPct,
     rssMb: u.hwmMb,
+    emptyDelivered: 0,
     serverCpuPct: u.cpuPct(r.windowStartMs, r.windowEndMs),
     extraSubscriptions: p?.result.subscriptions ?? 0,
     subscribeMs: p?.result.subscribeMs ?? 0,

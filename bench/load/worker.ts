@@ -42,7 +42,16 @@ interface Rig {
   readonly sentBy: (id: number) => number;
   /** Requests still awaiting a reply (PSRT) — 0 for MQTT. */
   readonly unanswered: () => number;
+  /** Protocol-level faults seen: replies other than `01`, undecodable data streams. */
+  readonly faults: () => string[];
   readonly sockets: Socket[];
+}
+
+function faultList(notOk: number, decodeErrors: number): string[] {
+  const out: string[] = [];
+  if (notOk > 0) out.push(`${notOk} replies other than 01`);
+  if (decodeErrors > 0) out.push(`${decodeErrors} data streams failed to decode`);
+  return out;
 }
 
 async function psrtRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
@@ -54,6 +63,7 @@ async function psrtRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
     receivers,
     sentBy: (id) => byId.get(id)?.acked ?? 0,
     unanswered: () => pubs.reduce((n, p) => n + p.pub.sent - p.acked, 0),
+    faults: () => faultList(pubs.reduce((n, p) => n + p.notOk, 0), subs.reduce((n, sb) => n + sb.decodeErrors, 0)),
     sockets: [...subs.flatMap((s) => [s.control.socket, s.data]), ...pubs.map((p) => p.session.socket)],
   };
 }
@@ -81,6 +91,7 @@ async function mqttRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
     receivers,
     sentBy: (id) => byId.get(id)?.sent ?? 0,
     unanswered: () => 0,
+    faults: () => faultList(0, subs.reduce((n, sb) => n + sb.decodeErrors, 0)),
     sockets: [...subs.map((s) => s.socket), ...pubs.map((p) => p.socket)],
   };
 }
@@ -113,9 +124,12 @@ async function drain(rig: Rig, budgetMs: number): Promise<void> {
   let last = -1;
   let lastChange = performance.now();
   while (performance.now() < deadline) {
-    const missing = rig.receivers.reduce((n, r) => n + r.missing(rig.sentBy), 0) + rig.unanswered();
+    // Clamped per receiver: a subscriber may already hold messages whose replies are still on
+    // their way, which must not offset what another subscriber is missing.
+    const missing = rig.receivers.reduce((n, r) => n + Math.max(0, r.missing(rig.sentBy)), 0) + rig.unanswered();
     if (missing === 0) return;
-    const progress = rig.receivers.reduce((n, r) => n + r.tracker.received, 0) - missing;
+    const progress =
+      rig.receivers.reduce((n, r) => n + r.tracker.received, 0) + rig.pubs.reduce((n, p) => n + rig.sentBy(p.spec.id), 0);
     if (progress !== last) {
       last = progress;
       lastChange = performance.now();
@@ -163,6 +177,7 @@ async function runLoad(job: LoadJob): Promise<LoadResult> {
   const expected = receivers.reduce((n, r) => n + r.spec.expectFrom.reduce((m, id) => m + rig.sentBy(id), 0), 0);
   const unique = verdicts.reduce((n, v) => n + v.unique, 0);
   if (rig.unanswered() > 0) noteError(`${rig.unanswered()} publishes never answered`);
+  rig.faults().forEach(noteError);
   rig.sockets.forEach((s) => s.destroy());
   return {
     kind: 'load',

@@ -31,7 +31,7 @@ import type {
   ReplicationHook,
 } from './ports.js';
 import { Session } from './session.js';
-import { TopicTable, type TopicStat } from './topic-table.js';
+import { TopicTable, type TopicEntry, type TopicStat } from './topic-table.js';
 
 export interface BrokerOptions {
   readonly maxTopicDepth: number;
@@ -66,6 +66,8 @@ export class Broker implements BrokerStats {
   private readonly topics = new TopicTable<Session>();
   /** Bumped on every index change; cached subscriber lists of other versions are stale. */
   private indexVersion = 0;
+  /** Topic entries holding a list cached at the current indexVersion (see indexChanged). */
+  private cachedEntries: TopicEntry<Session>[] = [];
   private subscriptions = 0;
 
   constructor(
@@ -117,7 +119,7 @@ export class Broker implements BrokerStats {
     session.ended = true;
     this.sessions.delete(session.tokenKey);
     for (const mask of session.subscriptions) this.index.unsubscribe(mask, session);
-    if (session.subscriptions.size > 0) this.indexVersion++;
+    if (session.subscriptions.size > 0) this.indexChanged();
     this.subscriptions -= session.subscriptions.size;
     session.subscriptions.clear();
     const channel = session.data;
@@ -180,7 +182,7 @@ export class Broker implements BrokerStats {
       if (!session.subscriptions.has(mask)) {
         session.subscriptions.add(mask);
         this.subscriptions++;
-        this.indexVersion++;
+        this.indexChanged();
         this.index.subscribe(mask, session);
       }
       this.counters.subOps++;
@@ -197,7 +199,7 @@ export class Broker implements BrokerStats {
       }
       if (session.subscriptions.delete(mask)) {
         this.subscriptions--;
-        this.indexVersion++;
+        this.indexChanged();
         this.index.unsubscribe(mask, session);
       }
       this.counters.subOps++;
@@ -349,12 +351,36 @@ export class Broker implements BrokerStats {
       return scratch;
     }
     entry.subscribers = scratch.slice();
+    scratch.length = 0;
     entry.version = this.indexVersion;
+    this.cachedEntries.push(entry);
+    // Without index changes the list would also collect entries the table already swept.
+    if (this.cachedEntries.length > 2 * this.topics.capacity) {
+      this.cachedEntries = this.cachedEntries.filter((e) => this.topics.holds(e));
+    }
     return entry.subscribers;
+  }
+
+  /**
+   * Invalidates every cached subscriber list. Stale lists are also dropped, not just outdated:
+   * a list cached for a topic that is never published again would otherwise keep its ended
+   * sessions (with their sockets and buffers) alive until the topic table evicts the topic.
+   * Each cached list is dropped once, so this is amortised O(1) per cache fill. Lists are
+   * replaced, never mutated: a fan-out may still be iterating one.
+   */
+  private indexChanged(): void {
+    this.indexVersion++;
+    if (this.cachedEntries.length === 0) return;
+    for (const e of this.cachedEntries) {
+      e.version = -1;
+      e.subscribers = [];
+    }
+    this.cachedEntries = [];
   }
 
   private fanOut(targets: readonly Session[], delivery: Delivery, publisher: PublisherPort | null): void {
     for (const s of targets) this.enqueue(s, delivery, publisher);
+    if (targets === this.scratch) this.scratch.length = 0; // do not keep the sessions alive
   }
 
   private enqueue(session: Session, delivery: Delivery, publisher: PublisherPort | null): void {

@@ -29,7 +29,7 @@ export class TopicTable<S extends Subscriber> {
   private readonly entries = new Map<string, TopicEntry<S>>();
 
   constructor(
-    private readonly capacity = 10_000,
+    readonly capacity = 10_000,
     readonly maxCachedSubscribers = 64,
   ) {}
 
@@ -48,6 +48,11 @@ export class TopicTable<S extends Subscriber> {
       e.seen = true;
     }
     return e;
+  }
+
+  /** Is `e` still the table's entry for its topic (not swept)? */
+  holds(e: TopicEntry<S>): boolean {
+    return this.entries.get(e.topic) === e;
   }
 
   /** The busiest topics, by message count or by payload bytes. */

@@ -30,6 +30,8 @@ export class ControlConnection implements PublisherPort {
   private replTopic = '';
   private resumeQueued = false;
   private replyWritePaused = false;
+  /** Requests handled so far: progress seen by a deadline check (onDeadline). */
+  private handled = 0;
 
   constructor(
     private readonly ctx: StreamContext,
@@ -151,6 +153,7 @@ export class ControlConnection implements PublisherPort {
   }
 
   private handle(request: ControlRequest): void {
+    this.handled++;
     const broker = this.ctx.broker;
     const session = this.session;
     if (session === null) throw new PsrtError(ErrorCode.Internal, 'request without a session');
@@ -236,10 +239,18 @@ export class ControlConnection implements PublisherPort {
       this.timer.refresh();
       return;
     }
-    // A client that stopped reading its replies is the client's fault: as in the reference, a
-    // reply write must complete within T (PROTOCOL.md §7), else the session would live forever.
-    const what = this.replyWritePaused ? 'reply write timed out' : 'request timed out';
-    this.fail(new PsrtError(ErrorCode.Timeout, what));
+    // Timers run before I/O in an event-loop turn: after a stall longer than T (GC, CPU
+    // starvation, SIGSTOP) the client's next request may already wait in the socket. Judge after
+    // this turn's I/O; any progress (a request, the login, a drained reply) re-armed the timer.
+    const { state, handled, replyWritePaused } = this;
+    setImmediate(() => {
+      if (this.state !== state || this.handled !== handled) return;
+      if (replyWritePaused && !this.replyWritePaused) return;
+      // A client that stopped reading its replies is the client's fault: as in the reference,
+      // a reply write must complete within T (PROTOCOL.md §7), else the session lives forever.
+      const what = this.replyWritePaused ? 'reply write timed out' : 'request timed out';
+      this.fail(new PsrtError(ErrorCode.Timeout, what));
+    });
   }
 
   /** Closes this client only; replies to requests before the violation still go out. */

@@ -151,9 +151,14 @@ export class DataConnection implements DataPort {
     if (this.writeTimer !== null) return;
     this.writeTimer = setTimeout(() => {
       this.writeTimer = null;
-      const label = this.channel === null ? this.address : this.ctx.broker.sessionLabel(this.channel);
-      this.ctx.log.error(`data stream ${label} error Timeout: write timed out`);
-      this.socket.destroy();
+      // After an event-loop stall longer than T the 'drain' may be waiting behind the timers:
+      // decide after this turn's I/O (a drained socket re-arms on its next full write).
+      setImmediate(() => {
+        if (this.writeTimer !== null || !this.socket.writableNeedDrain || this.socket.destroyed) return;
+        const label = this.channel === null ? this.address : this.ctx.broker.sessionLabel(this.channel);
+        this.ctx.log.error(`data stream ${label} error Timeout: write timed out`);
+        this.socket.destroy();
+      });
     }, this.ctx.timeoutMs);
   }
 

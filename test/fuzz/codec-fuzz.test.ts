@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatFailure } from './define.js';
-import { PROPERTIES } from './properties.js';
+import { formatFailure } from '../../scripts/lib/fuzz/define.js';
+import { PROPERTIES } from '../../scripts/lib/fuzz/properties.js';
 
 const SEED = 0x7a5eed;
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PSRTD_BIN, startPsrtd, writeConfig } from '../helpers/psrtd.js';
 import { Bystander, RawConn } from '../helpers/raw.js';
-import { sleep } from './lib/proc.js';
+import { sleep } from '../../scripts/lib/hardening/proc.js';
 
 interface Spawned {
   readonly proc: ChildProcess;

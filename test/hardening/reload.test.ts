@@ -15,8 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import { encodeSubscribe } from '../../src/protocol/encode.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { login, type RawConn } from '../helpers/raw.js';
-import { Pair } from './lib/pair.js';
-import { sleep } from './lib/proc.js';
+import { Pair } from '../../scripts/lib/hardening/pair.js';
+import { sleep } from '../../scripts/lib/hardening/proc.js';
 
 /** `_` may publish everything and subscribe the pair/load topics plus hup/0 … hup/n. */
 function acl(n: number): string {
@@ -35,7 +35,8 @@ async function subscribeStatus(port: number, topic: string, conn?: RawConn): Pro
 describe('SIGHUP under load', () => {
   let server: Psrtd;
   before(async () => {
-    server = await startPsrtd({ acl: acl(0), proto: { timeout: 2 }, server: { data_queue: 1024 } });
+    // T = 30 s: the session opened before the reloads stays idle until the end of the test.
+    server = await startPsrtd({ acl: acl(0), proto: { timeout: 30 }, server: { data_queue: 1024 } });
   });
   after(async () => {
     assert.equal(await server.stop(), 0);
@@ -46,9 +47,7 @@ describe('SIGHUP under load', () => {
     const loader = await Pair.start(server.port, 'load/t');
     const early = (await login(server.port)).ctl; // opened before any reload
     pair.run(10, 500);
-    const bursts = setInterval(() => {
-      for (let i = 0; i < 20; i++) loader.publishNow();
-    }, 50);
+    loader.run(50, 500, 20); // bursts of 20 pipelined publishes
     try {
       for (let n = 1; n <= 5; n++) {
         assert.equal(await subscribeStatus(server.port, `hup/${n}`), 0xfe, `hup/${n} not granted yet`);
@@ -68,8 +67,11 @@ describe('SIGHUP under load', () => {
       }
       assert.equal(await subscribeStatus(server.port, 'hup/5', early), 0xfe, 'an old session keeps its login-time ACL');
       while (pair.report().sent < 200) await sleep(20); // reloads happened under ≥ 2 s of traffic
-    } finally {
-      clearInterval(bursts);
+    } catch (e) {
+      pair.close();
+      loader.close();
+      early.destroy();
+      throw e;
     }
     const p = await pair.stop(10_000);
     const l = await loader.stop(10_000);

@@ -123,9 +123,18 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
       const waiter = (): void => { check(); };
       if (!check()) waiters.add(waiter);
     });
-  const line = await waitForLog(/listening on TCP 127\.0\.0\.1:\d+/);
+  // Generous: node start-up alone takes seconds on a loaded machine. A psrtd that did not come
+  // up is killed, or its open pipes would keep the test process alive until the runner's timeout.
+  let line: string;
+  try {
+    line = await waitForLog(/listening on TCP 127\.0\.0\.1:\d+/, 20_000);
+    await waitForLog(/starting server/, 20_000);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const port = Number(/:(\d+)$/.exec(line)?.[1]);
-  await waitForLog(/starting server/);
   // The stats server logs its bound address before `starting server` (SERVER.md §2.3 step 9).
   const httpLine = output.find((l) => /listening on HTTP \S+:\d+$/.test(l));
   const statsPort = httpLine === undefined ? null : Number(/:(\d+)$/.exec(httpLine)?.[1]);

@@ -3,9 +3,9 @@
  * chains it, including the truncation to `udp_frame_size` (§8.5) and the topic steps 14–15.
  * Authentication and ACL (steps 12–13, 16) are outside the codec and left out.
  */
-import { RESPONSE_ERR } from '../../src/protocol/constants.js';
-import { decryptUdp, openUdpPlain, parseUdpEnvelope, parseUdpInner, type UdpInner } from '../../src/protocol/udp.js';
-import { hasWildcardChar, normalizeTopic, topicDepth } from '../../src/topics/index.js';
+import { RESPONSE_ERR } from '../../../src/protocol/constants.js';
+import { decryptUdp, openUdpPlain, parseUdpEnvelope, parseUdpInner, type UdpInner } from '../../../src/protocol/udp.js';
+import { hasWildcardChar, normalizeTopic, topicDepth } from '../../../src/topics/index.js';
 
 export type UdpResult =
   | { readonly kind: 'drop'; readonly stage: 'envelope' | 'plain' | 'key' | 'decrypt' | 'inner' }

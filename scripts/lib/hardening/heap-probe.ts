@@ -2,7 +2,7 @@
  * Preloaded into a spawned psrtd with NODE_OPTIONS="--expose-gc --import <this file>" (see
  * proc.ts): on SIGUSR2 it runs a full garbage collection and prints one line with the heap
  * and RSS, so tests compare live memory instead of RSS (which V8 rarely gives back). Nothing in
- * psrtd itself changes. Loaded as a plain script by the test runner too: harmless there.
+ * psrtd itself changes.
  */
 import { writeSync } from 'node:fs';
 

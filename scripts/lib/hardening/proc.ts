@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Psrtd } from '../../helpers/psrtd.js';
+import type { Psrtd } from '../../../test/helpers/psrtd.js';
 
 const PROBE = join(dirname(fileURLToPath(import.meta.url)), 'heap-probe.js');
 

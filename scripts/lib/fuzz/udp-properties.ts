@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import fc from 'fast-check';
-import { encodeUdpEncrypted, encodeUdpPlain } from '../../src/protocol/udp.js';
-import { hasWildcardChar, normalizeTopic, topicDepth } from '../../src/topics/index.js';
+import { encodeUdpEncrypted, encodeUdpPlain } from '../../../src/protocol/udp.js';
+import { hasWildcardChar, normalizeTopic, topicDepth } from '../../../src/topics/index.js';
 import { defineProperty, type FuzzProperty } from './define.js';
 import { applyMutations, mutationsArb } from './mutate.js';
 import { udpFieldsArb, type UdpFields } from './streams.js';

@@ -3,7 +3,6 @@
  * (random seeds, millions of runs) execute, with a printable, replayable failure report.
  */
 import fc from 'fast-check';
-import { ErrorCode, PsrtError } from '../../src/protocol/errors.js';
 
 export interface FuzzParams {
   readonly seed: number;
@@ -69,11 +68,4 @@ export function formatFailure(r: FuzzResult): string {
     `  counterexample: ${(r.counterexample ?? '').slice(0, 2000)}`,
     `  error: ${r.error ?? ''}`,
   ].join('\n');
-}
-
-const CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-/** True for the project's own coded errors: a PsrtError whose code is in the catalogue. */
-export function isCatalogued(err: unknown): err is PsrtError {
-  return err instanceof PsrtError && CODES.has(err.code);
 }

@@ -4,7 +4,7 @@
  * data socket going first. Shared by hardening/faults.test.ts and scripts/soak.ts.
  */
 import { encodeBye, encodeSubscribe } from '../../../src/protocol/encode.js';
-import { attachData, login } from '../../helpers/raw.js';
+import { attachData, login } from '../../../test/helpers/raw.js';
 
 /** Runs `count` tasks with at most `concurrency` at a time; rejects on the first failure. */
 export async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {

@@ -15,9 +15,9 @@ import {
   encodeReplTopic,
   encodeSubscribe,
   encodeUnsubscribe,
-} from '../../src/protocol/encode.js';
-import type { DataEvent } from '../../src/protocol/data-decoder.js';
-import { unicodeText } from '../protocol/helpers.js';
+} from '../../../src/protocol/encode.js';
+import type { DataEvent } from '../../../src/protocol/data-decoder.js';
+import { unicodeText } from '../../../test/protocol/helpers.js';
 
 export type Request =
   | { readonly kind: 'nop' | 'bye' }

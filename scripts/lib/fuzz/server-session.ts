@@ -5,20 +5,20 @@
  * data socket records what the broker delivers, which gives the fuzzers a delivery oracle:
  * every publish answered `01` is delivered once, in order, with its normalised topic.
  */
-import type { AclEntry } from '../../src/auth/acl.js';
-import { Broker } from '../../src/broker/broker.js';
-import type { DataPort, PublisherPort } from '../../src/broker/ports.js';
-import type { Session } from '../../src/broker/session.js';
-import { nullLogger } from '../../src/log/logger.js';
-import { ByteQueue } from '../../src/protocol/byte-queue.js';
-import { MODE_TLS, RESPONSE_OK, RESPONSE_OK_WAITING } from '../../src/protocol/constants.js';
-import { ControlDecoder, parsePublishBody, type ControlLimits, type ControlRequest } from '../../src/protocol/control.js';
-import { DataDecoder } from '../../src/protocol/data-decoder.js';
-import { isValidTcpMode, readDataHandshake, readGreeting, readLoginFrame } from '../../src/protocol/handshake.js';
-import { FULL_ACCESS } from '../../src/auth/acl.js';
-import { normalizeTopic } from '../../src/topics/index.js';
-import type { ErrorKey } from '../fixtures/vectors/types.js';
-import { errorKey } from '../protocol/helpers.js';
+import type { AclEntry } from '../../../src/auth/acl.js';
+import { Broker } from '../../../src/broker/broker.js';
+import type { DataPort, PublisherPort } from '../../../src/broker/ports.js';
+import type { Session } from '../../../src/broker/session.js';
+import { nullLogger } from '../../../src/log/logger.js';
+import { ByteQueue } from '../../../src/protocol/byte-queue.js';
+import { MODE_TLS, RESPONSE_OK, RESPONSE_OK_WAITING } from '../../../src/protocol/constants.js';
+import { ControlDecoder, parsePublishBody, type ControlLimits, type ControlRequest } from '../../../src/protocol/control.js';
+import { DataDecoder } from '../../../src/protocol/data-decoder.js';
+import { isValidTcpMode, readDataHandshake, readGreeting, readLoginFrame } from '../../../src/protocol/handshake.js';
+import { FULL_ACCESS } from '../../../src/auth/acl.js';
+import { normalizeTopic } from '../../../src/topics/index.js';
+import type { ErrorKey } from '../../../test/fixtures/vectors/types.js';
+import { errorKey } from '../../../test/protocol/helpers.js';
 
 export interface SessionOptions {
   readonly unix: boolean;
@@ -224,6 +224,7 @@ export function runControlSession(chunks: readonly Buffer[], opts: SessionOption
     }
     return finish('open', null);
   } catch (err) {
+    // errorKey fails the property unless err is a PsrtError whose code is in the catalogue.
     return finish('error', errorKey(err));
   } finally {
     // Also on a failed assertion: a live channel would keep its ping interval running.

@@ -6,7 +6,7 @@
 import { ByteQueue } from '../../../src/protocol/byte-queue.js';
 import { DataDecoder } from '../../../src/protocol/data-decoder.js';
 import { encodeNop, encodePublish, encodeSubscribe } from '../../../src/protocol/encode.js';
-import { attachData, login, type RawConn } from '../../helpers/raw.js';
+import { attachData, login, type RawConn } from '../../../test/helpers/raw.js';
 
 const MAGIC = 0x52494150; // "PAIR"
 
@@ -68,11 +68,14 @@ export class Pair {
     return new Pair(pub.ctl, sub.ctl, data, topic);
   }
 
-  /** Publishes every `intervalMs`; the subscriber pings its control socket every `pingMs`. */
-  run(intervalMs: number, pingMs: number): void {
+  /**
+   * Publishes `perTick` messages (pipelined) every `intervalMs`; the subscriber pings its
+   * control socket every `pingMs` (it must, within the server's T).
+   */
+  run(intervalMs: number, pingMs: number, perTick = 1): void {
     this.timers.push(
       setInterval(() => {
-        this.publishNow();
+        for (let i = 0; i < perTick; i++) this.publishNow();
       }, intervalMs),
       setInterval(() => {
         this.subCtl.send(encodeNop());
@@ -102,8 +105,7 @@ export class Pair {
     for (const c of [this.pub, this.subCtl, this.subData]) c.destroy();
   }
 
-  /** One more message, outside the steady rate (bursts). */
-  publishNow(): void {
+  private publishNow(): void {
     const payload = Buffer.alloc(16);
     payload.writeUInt32LE(MAGIC, 0);
     payload.writeUInt32LE(this.sent++, 4);

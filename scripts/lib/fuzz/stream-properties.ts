@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FULL_ACCESS, makeAclEntry } from '../../src/auth/acl.js';
-import { ByteQueue } from '../../src/protocol/byte-queue.js';
-import { MAX_LOGIN_FRAME } from '../../src/protocol/constants.js';
-import { ControlDecoder, type ControlLimits, type ControlRequest } from '../../src/protocol/control.js';
-import { DataDecoder } from '../../src/protocol/data-decoder.js';
-import { readLoginFrame } from '../../src/protocol/handshake.js';
-import { hasWildcardChar, normalizeTopic, topicDepth } from '../../src/topics/index.js';
-import { cutAt, runOnce, runStream } from '../protocol/helpers.js';
+import { FULL_ACCESS, makeAclEntry } from '../../../src/auth/acl.js';
+import { ByteQueue } from '../../../src/protocol/byte-queue.js';
+import { MAX_LOGIN_FRAME } from '../../../src/protocol/constants.js';
+import { ControlDecoder, type ControlLimits, type ControlRequest } from '../../../src/protocol/control.js';
+import { DataDecoder } from '../../../src/protocol/data-decoder.js';
+import { readLoginFrame } from '../../../src/protocol/handshake.js';
+import { hasWildcardChar, normalizeTopic, topicDepth } from '../../../src/topics/index.js';
+import { cutAt, runOnce, runStream } from '../../../test/protocol/helpers.js';
 import { defineProperty, type FuzzProperty } from './define.js';
 import { applyMutations, cutsArb, mutationsArb } from './mutate.js';
 import { runControlSession, type SessionOptions, type SessionRun } from './server-session.js';

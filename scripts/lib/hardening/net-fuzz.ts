@@ -5,7 +5,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { encodeUdpPlain } from '../../../src/protocol/udp.js';
-import { applyMutation } from '../../fuzz/mutate.js';
+import { applyMutation } from '../fuzz/mutate.js';
 import { runBehaviour, type Behaviour, type HostileContext, type Outcome } from './hostile.js';
 import { Rng } from './rng.js';
 
