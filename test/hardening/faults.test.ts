@@ -4,9 +4,10 @@
  * back at the baseline (+2), its session and subscription counts (/status) are back to the
  * pair's, and the live heap after a full GC is within HEAP_TOLERANCE of the baseline.
  *
- * Elsewhere: a subscriber that stops reading forever — test/e2e/backpressure.test.ts; an
- * unwritable pid file — test/e2e/lifecycle.test.ts; SIGHUP under load — reload.test.ts; full
- * disk / closed stdout — output.test.ts; the 10,000-cycle storm — scripts/soak.ts storm.
+ * Elsewhere: a subscriber that stops reading forever — test/e2e/backpressure.test.ts (and the
+ * stuck subscribers of net-fuzz.test.ts); an unwritable pid file — test/e2e/lifecycle.test.ts;
+ * SIGHUP under load — reload.test.ts; full disk / closed stdout — output.test.ts; the
+ * 10,000-cycle storm — scripts/soak.ts storm.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -76,118 +77,122 @@ describe('faults', () => {
     assert.ok(growth <= HEAP_TOLERANCE, `heap ${mb(base.heap.heapUsed)} → ${mb(final.heap.heapUsed)} MB`);
   }
 
-  test('reconnect storm: 1,000 connect/login/subscribe/disconnect cycles (BYE, close, RST, data first)', async () => {
-    await withPair(() => pool(1000, 10, (i) => stormCycle(server.port, i)));
-  });
+  test('reconnect storm: 1,000 connect/login/subscribe/disconnect cycles (BYE, close, RST, data first)', () =>
+    withPair(() => pool(1000, 10, (i) => stormCycle(server.port, i))));
 
-  test('clients killed mid-frame (SIGKILL of a client process) and reset mid-frame', async () => {
-    await withPair(async () => {
-    const child = spawn(process.execPath, ['-e', KILLABLE_CLIENT], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, PSRT_PORT: String(server.port) },
-    });
-    const ready = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => { resolve(false); }, 10_000);
-      child.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('ready')) { clearTimeout(timer); resolve(true); }
-      });
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    assert.ok(ready, 'the client process opened its connections');
-    for (let i = 0; i < 20; i++) {
-      const p = await Peer.open(server.port);
-      const frame = encodePublish(0x7f, 'kill/t', Buffer.alloc(3000, 0x61));
-      p.send(Buffer.concat([ANON, frame.subarray(0, 1 + (i * 149) % (frame.length - 1))]));
-      await p.read(36, 5000);
-      p.socket.resetAndDestroy();
-    }
-    });
-  });
+  test('clients killed mid-frame (SIGKILL of a client process) and reset mid-frame', () =>
+    withPair(() => killedMidFrame(server.port)));
 
-  test('data sockets that never attach: no token, a token trickled past T; sessions without one', async () => {
-    await withPair(async () => {
-    const sessions = await Promise.all(Array.from({ length: 100 }, () => login(server.port)));
-    for (const s of sessions) s.ctl.send(encodeSubscribe(['na/#']));
-    for (const s of sessions) assert.equal((await s.ctl.read(1))[0], 1);
-    const keepAlive = setInterval(() => { for (const s of sessions) s.ctl.send(encodeNop()); }, 400);
-    try {
-      // 1. Publishes to sessions without a data socket are acknowledged and dropped, not queued.
-      const pub = await login(server.port);
-      pub.ctl.send(Buffer.concat(Array.from({ length: 2000 }, () => encodePublish(0x7f, 'na/x', Buffer.alloc(1000, 0x62)))));
-      assert.ok((await pub.ctl.read(2000, 20_000)).every((b) => b === 1));
-      pub.ctl.destroy();
-      // 2. Greeting only, and a valid token sent one byte every 150 ms: both cut at T.
-      const greetOnly = await Promise.all(Array.from({ length: 50 }, () => Peer.open(server.port)));
-      for (const p of greetOnly) p.send(encodeGreeting('data', false));
-      const trickled = sessions.slice(0, 10).map((s) => trickleToken(server.port, s.token));
-      for (const p of greetOnly) assert.ok(await p.closesWithin(T_MS + SLACK_MS), 'greeting-only data socket closed');
-      for (const ended of await Promise.all(trickled)) assert.ok(ended, 'trickled data socket closed by the server');
-      // 3. The half-done handshakes took no data slot: the sessions can attach now.
-      const data = await attachData(server.port, sessions[0]?.token ?? Buffer.alloc(32), 255);
-      data.destroy();
-    } finally {
-      clearInterval(keepAlive);
-      for (const s of sessions) s.ctl.destroy();
-    }
-    });
-  });
+  test('data sockets that never attach: no token, a token trickled past T; sessions without one', () =>
+    withPair(() => neverAttached(server.port)));
 
-  test('a publisher that disappears (RST) mid-pipeline while a stuck subscriber holds it back', async () => {
-    await withPair(async () => {
-    const stuck = await subscriber(server.port, 'pd/t');
-    stuck.data.socket.pause();
-    const reader = await subscriber(server.port, 'pd/t');
-    const seqs = collectSeqs(reader.data);
-    const keepAlive = setInterval(() => { stuck.ctl.send(encodeNop()); reader.ctl.send(encodeNop()); }, 400);
-    try {
-      const pub = await Peer.open(server.port);
-      pub.send(ANON);
-      assert.ok((await pub.read(36, 20_000)) !== null, 'publisher logged in');
-      const frames = Array.from({ length: 5000 }, (_, i) => {
-        const p = Buffer.alloc(4096, 0x63);
-        p.writeUInt32LE(i, 0);
-        return encodePublish(0x7f, 'pd/t', p);
-      });
-      pub.send(Buffer.concat(frames));
-      // Deliveries have begun and the stuck subscriber's queue fills within a few hundred kB:
-      // from then on psrtd reads the publisher only as fast as its backpressure allows.
-      await waitFor(() => seqs.length > 0, 20_000);
-      await sleep(300);
-      assert.ok(pub.socket.writableLength > 0, 'the publisher still has megabytes in its pipeline');
-      pub.socket.resetAndDestroy();
-      await waitStalled(() => seqs.length, 1000, 20_000);
-      assert.ok(seqs.length > 0 && seqs.every((s, i) => s === i), `reader got a gap-free prefix (${seqs.length})`);
-    } finally {
-      clearInterval(keepAlive);
-      for (const c of [stuck.ctl, stuck.data, reader.ctl, reader.data]) c.destroy();
-    }
-    }, 2000);
-  });
+  test('a publisher that disappears (RST) mid-pipeline while a stuck subscriber holds it back', () =>
+    withPair(() => publisherVanishes(server.port), 2000));
 
   // Timers run before I/O in a Node event-loop turn: after a stall longer than T every deadline
   // fires at once, while the pings that kept the sessions alive wait unread (fixed bug).
-  test('psrtd stopped (SIGSTOP) for longer than T: sessions that kept pinging survive', async () => {
-    await withPair(async () => {
+  test('psrtd stopped (SIGSTOP) for longer than T: sessions that kept pinging survive', () =>
+    withPair(async () => {
       server.proc.kill('SIGSTOP');
       await sleep(T_MS + 1000);
       server.proc.kill('SIGCONT');
       await sleep(500);
-    });
-  });
+    }));
 
   // 1-byte replies first fill the kernel's socket buffers; only beyond them (+ 1 MiB) does psrtd
   // stop reading the client, the state a reply-write deadline must end (fixed bug: it did not).
-  test('a client that pipelines megabytes of requests and never reads a reply is closed after T', async () => {
-    await withPair(async () => {
+  test('a client that pipelines megabytes of requests and never reads a reply is closed after T', () =>
+    withPair(async () => {
       const p = await Peer.open(server.port);
       p.socket.pause();
       p.send(Buffer.concat([ANON, Buffer.alloc(Math.max(8 << 20, tcpWmemMax() + (4 << 20)), 0)]));
       await server.waitForLog(/Client 127\.0\.0\.1:\d+ error\. Timeout: reply write timed out/, T_MS + 15_000);
       p.destroy();
+    }));
+});
+
+/** A client process with connections stopped mid-frame is SIGKILLed; then 20 resets mid-PUBLISH. */
+async function killedMidFrame(port: number): Promise<void> {
+  const child = spawn(process.execPath, ['-e', KILLABLE_CLIENT], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PSRT_PORT: String(port) },
+  });
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => { resolve(false); }, 10_000);
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) { clearTimeout(timer); resolve(true); }
     });
   });
-});
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  assert.ok(ready, 'the client process opened its connections');
+  for (let i = 0; i < 20; i++) {
+    const p = await Peer.open(port);
+    const frame = encodePublish(0x7f, 'kill/t', Buffer.alloc(3000, 0x61));
+    p.send(Buffer.concat([ANON, frame.subarray(0, 1 + (i * 149) % (frame.length - 1))]));
+    await p.read(36, 5000);
+    p.socket.resetAndDestroy();
+  }
+}
+
+async function neverAttached(port: number): Promise<void> {
+  const sessions = await Promise.all(Array.from({ length: 100 }, () => login(port)));
+  for (const s of sessions) s.ctl.send(encodeSubscribe(['na/#']));
+  for (const s of sessions) assert.equal((await s.ctl.read(1))[0], 1);
+  const keepAlive = setInterval(() => { for (const s of sessions) s.ctl.send(encodeNop()); }, 400);
+  try {
+    // 1. Publishes to sessions without a data socket are acknowledged and dropped, not queued.
+    const pub = await login(port);
+    pub.ctl.send(Buffer.concat(Array.from({ length: 2000 }, () => encodePublish(0x7f, 'na/x', Buffer.alloc(1000, 0x62)))));
+    assert.ok((await pub.ctl.read(2000, 20_000)).every((b) => b === 1));
+    pub.ctl.destroy();
+    // 2. Greeting only, and a valid token sent one byte every 150 ms: both cut at T.
+    const greetOnly = await Promise.all(Array.from({ length: 50 }, () => Peer.open(port)));
+    for (const p of greetOnly) p.send(encodeGreeting('data', false));
+    const trickled = sessions.slice(0, 10).map((s) => trickleToken(port, s.token));
+    for (const p of greetOnly) assert.ok(await p.closesWithin(T_MS + SLACK_MS), 'greeting-only data socket closed');
+    for (const ended of await Promise.all(trickled)) assert.ok(ended, 'trickled data socket closed by the server');
+    // 3. The half-done handshakes took no data slot: the sessions can attach now.
+    const data = await attachData(port, sessions[0]?.token ?? Buffer.alloc(32), 255);
+    data.destroy();
+  } finally {
+    clearInterval(keepAlive);
+    for (const s of sessions) s.ctl.destroy();
+  }
+}
+
+/**
+ * A publisher pipelines 20 MB to a topic with a stuck subscriber (its queue fills within a few
+ * hundred kB, so psrtd reads the publisher only as fast as backpressure allows) and a reader,
+ * then resets its connection with megabytes unsent. The reader must get a gap-free prefix.
+ */
+async function publisherVanishes(port: number): Promise<void> {
+  const stuck = await subscriber(port, 'pd/t');
+  stuck.data.socket.pause();
+  const reader = await subscriber(port, 'pd/t');
+  const seqs = collectSeqs(reader.data);
+  const keepAlive = setInterval(() => { stuck.ctl.send(encodeNop()); reader.ctl.send(encodeNop()); }, 400);
+  try {
+    const pub = await Peer.open(port);
+    pub.send(ANON);
+    assert.ok((await pub.read(36, 20_000)) !== null, 'publisher logged in');
+    const frames = Array.from({ length: 5000 }, (_, i) => {
+      const p = Buffer.alloc(4096, 0x63);
+      p.writeUInt32LE(i, 0);
+      return encodePublish(0x7f, 'pd/t', p);
+    });
+    pub.send(Buffer.concat(frames));
+    await waitFor(() => seqs.length > 0, 20_000);
+    await sleep(300);
+    assert.ok(pub.socket.writableLength > 0, 'the publisher still has megabytes in its pipeline');
+    pub.socket.resetAndDestroy();
+    await waitStalled(() => seqs.length, 1000, 20_000);
+    assert.ok(seqs.length > 0 && seqs.every((s, i) => s === i), `reader got a gap-free prefix (${seqs.length})`);
+  } finally {
+    clearInterval(keepAlive);
+    for (const c of [stuck.ctl, stuck.data, reader.ctl, reader.data]) c.destroy();
+  }
+}
 
 /** The kernel's largest TCP send buffer (net.ipv4.tcp_wmem), 4 MiB if unknown. */
 function tcpWmemMax(): number {

@@ -33,7 +33,7 @@ describe('packaging', () => {
     assert.equal(one('Type'), 'simple');
     assert.equal(one('User'), 'psrt');
     assert.equal(one('RuntimeDirectory'), 'psrtd');
-    assert.match(one('ExecStart') ?? '', /^\/usr\/bin\/node \/opt\/psrt-node\/bin\/psrtd\.js -C \/etc\/psrtd\/config\.yml$/);
+    assert.match(one('ExecStart') ?? '', /^\/usr\/bin\/node (--\S+ )*\/opt\/psrt-node\/bin\/psrtd\.js -C \/etc\/psrtd\/config\.yml$/);
     assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(one('Restart'), 'on-failure');
     for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['ReadWritePaths', '/run/psrtd']]) {
