@@ -26,7 +26,6 @@ import type {
   BrokerLogger,
   ControlPort,
   DataPort,
-  PublishObserver,
   PublisherPort,
   ReplicationHook,
 } from './ports.js';
@@ -59,7 +58,6 @@ export class Broker implements BrokerStats {
   readonly counters = new Counters();
   readonly scheduler = new FlushScheduler();
   replication: ReplicationHook | null = null;
-  publishObserver: PublishObserver | null = null;
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
   private readonly scratch: Session[] = [];
@@ -340,7 +338,6 @@ export class Broker implements BrokerStats {
     const entry = this.topics.entry(topic);
     entry.messages++;
     entry.bytes += payloadBytes;
-    this.publishObserver?.onPublish(topic, payloadBytes);
     if (entry.version === this.indexVersion) return entry.subscribers;
     const scratch = this.scratch;
     scratch.length = 0;

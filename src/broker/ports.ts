@@ -44,8 +44,3 @@ export interface ControlPort {
 export interface ReplicationHook {
   onLocalPublish(priority: number, topic: string, payload: Buffer, timestampUs: number): void;
 }
-
-/** Observes every accepted publish; used for per-topic statistics. Must be O(1). */
-export interface PublishObserver {
-  onPublish(topic: string, payloadBytes: number): void;
-}

@@ -226,6 +226,28 @@ describe('control requests (§10 15–32)', () => {
     await bystander.check();
   });
 
+  test('cluster extension ops 12/13: unknown ops (close) for non-replicators; checked for replicators', async () => {
+    await expectClosed('12 00 00 00 00');
+    await expectClosed('13 7F 00 00 00 00 00 00 00 00 02 00 00 00 61 00');
+    const sub = await login(server.port);
+    const subData = await attachData(server.port, sub.token, 255);
+    await expectReply(sub.ctl, topicsFrame(2, ['x/r']), '01');
+    const repl = (await login(server.port, 'repl', PASSWORD)).ctl;
+    await expectReply(repl, Buffer.concat([hex('12 03 00 00 00'), Buffer.from('x/r')]), '02');
+    await expectReply(repl, Buffer.concat([hex('12 03 00 00 00'), Buffer.from('x/q')]), 'E0');
+    // prio 05, timestamp, LEN 6 "x/r" 00 "hi"
+    await expectReply(repl, Buffer.concat([hex('13 05 00 00 00 00 00 00 00 00 06 00 00 00'), Buffer.from('x/r\0hi')]), '01');
+    const f = deliveredFrame('x/r', 'hi', 0x05);
+    assert.deepEqual(await subData.read(f.length), f);
+    repl.destroy();
+    // a replicated publish body without 00, and one over the length limit, close the link
+    await expectClosed(Buffer.concat([hex('13 7F 00 00 00 00 00 00 00 00 03 00 00 00'), Buffer.from('abc')]), 'repl', PASSWORD);
+    await expectClosed('13 7F 00 00 00 00 00 00 00 00 FF FF 00 00', 'repl', PASSWORD);
+    sub.ctl.destroy();
+    subData.destroy();
+    await bystander.check();
+  });
+
   test('32: BYE answers 01, then closes the control and the data socket', async () => {
     const { ctl, token } = await login(server.port);
     const data = await attachData(server.port, token, 255);
