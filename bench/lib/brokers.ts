@@ -4,7 +4,7 @@
  * psrtd (bin/psrtd.js), Mosquitto (when installed) and the trivial reflector.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,7 +22,7 @@ export function usePsrtdBin(path: string): void {
   psrtdBin = resolve(path);
 }
 
-/** Extra node options for psrtd, e.g. `--max-semi-space-size=4` (memory experiments). */
+/** Extra node options for psrtd, after the launcher's own (experiments, e.g. `--trace-gc`). */
 export function usePsrtdNodeArgs(args: readonly string[]): void {
   psrtdNodeArgs = args;
 }
@@ -74,11 +74,43 @@ function withTempDir(files: Record<string, string>): string {
   return dir;
 }
 
-/** `nodeArgs`: e.g. `--cpu-prof --cpu-prof-dir=DIR` (the profile is written at its clean exit). */
-export async function startPsrtd(nodeArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): Promise<Broker> {
+export interface Runtime {
+  readonly env: Readonly<Record<string, string>>;
+  readonly nodeArgs: readonly string[];
+}
+
+const NO_RUNTIME: Runtime = { env: {}, nodeArgs: [] };
+
+/**
+ * The environment and node options a launcher's shebang (`#!/usr/bin/env -S VAR=… node ARG…`)
+ * starts it with: psrtd is benchmarked exactly as shipped, not as `node bin/psrtd.js`.
+ */
+export function launcherRuntime(bin: string): Runtime {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const words = /^#!\S*env -S (.*)$/.exec(first)?.[1]?.trim().split(/\s+/) ?? [];
+  const node = words.findIndex((w) => !w.includes('='));
+  if (node < 0) return NO_RUNTIME;
+  const env: Record<string, string> = {};
+  for (const w of words.slice(0, node)) env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
+  return { env, nodeArgs: words.slice(node + 1) };
+}
+
+/** The shipped launcher's runtime (the load generator runs Node with it too). */
+export const SHIPPED_RUNTIME: Runtime = launcherRuntime(join(REPO_ROOT, 'bin/psrtd.js'));
+
+/**
+ * `nodeArgs`: e.g. `--cpu-prof --cpu-prof-dir=DIR` (the profile is written at its clean exit).
+ * `asShipped`: with the launcher's runtime settings; false runs plain `node bin/psrtd.js`.
+ */
+export async function startPsrtd(
+  nodeArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+  asShipped = true,
+): Promise<Broker> {
   const dir = withTempDir({ 'config.yml': PSRTD_CONFIG, 'acl.yml': ACL });
-  const args = [...psrtdNodeArgs, ...nodeArgs, psrtdBin, '-C', join(dir, 'config.yml')];
-  const proc = startPinned(SERVER_CORE, process.execPath, args, 'pipe', { ...psrtdEnv, ...env });
+  const runtime = asShipped ? launcherRuntime(psrtdBin) : NO_RUNTIME;
+  const args = [...runtime.nodeArgs, ...psrtdNodeArgs, ...nodeArgs, psrtdBin, '-C', join(dir, 'config.yml')];
+  const proc = startPinned(SERVER_CORE, process.execPath, args, 'pipe', { ...runtime.env, ...psrtdEnv, ...env });
   const stop = async (): Promise<void> => {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -111,10 +111,11 @@ export function targets(ss: readonly Summary[]): TargetVerdict[] {
     out.push({ target: '(a) psrtd / mosquitto', goal: '≥ 4×', value: `${fix(r, 2)}×`, met: Number.isNaN(r) ? null : r >= 4 });
     out.push({ target: '(f) peak RSS in (a)', goal: '≤ 80 MB', value: `${fix(a.rssMb)} MB`, met: a.rssMb <= 80 });
   }
-  const f = find(ss, 'f-semi4', 'psrtd');
+  const f = find(ss, 'f-defaults', 'psrtd');
   if (f !== undefined) {
+    // Informational: what the launcher's runtime settings are worth (no target of its own).
     const speed = a === undefined ? '' : `, ${fix(f.delivered / a.delivered, 2)}× (a) speed`;
-    out.push({ target: '(f) … with --max-semi-space-size=4', goal: '≤ 80 MB', value: `${fix(f.rssMb)} MB${speed}`, met: f.rssMb <= 80 && ok(f) });
+    out.push({ target: '(f) … plain node, no launcher settings', goal: '(info)', value: `${fix(f.rssMb)} MB${speed}`, met: null });
   }
   const b = find(ss, 'b-4x4', 'psrtd');
   if (b !== undefined) {

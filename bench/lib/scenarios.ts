@@ -56,18 +56,13 @@ export interface Scenario {
   readonly brokers: readonly BrokerName[];
   /** Scenario (e): non-matching subscriptions to create first. */
   readonly extraSubscriptions: number;
-  /** Extra node options for psrtd in this scenario (the (f) memory variant). */
-  readonly nodeArgs: readonly string[];
+  /** False for the (f) variant that runs plain `node bin/psrtd.js` (V8 and glibc defaults). */
+  readonly asShipped: boolean;
   job(proto: Proto, port: number, t: Timing): LoadJob;
 }
 
 const SMALL = 64;
 const LARGE = 1_000_000;
-/**
- * V8 young-generation semi-space cap for the (f) variant: V8's default (16 MB) lets the young
- * generation alone add ~30 MB of RSS under a high allocation rate.
- */
-const SEMI_SPACE_MB = 4;
 /** Sessions the extra subscriptions of (e) are spread over. */
 export const EXTRA_SESSIONS = 10_000;
 
@@ -106,8 +101,8 @@ const oneMb = (n: number) =>
 
 export function scenarios(withMosquitto: boolean): Scenario[] {
   const both: BrokerName[] = withMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'];
-  const s = (id: string, group: string, title: string, job: Scenario['job'], brokers = both, extra = 0, nodeArgs: string[] = []): Scenario =>
-    ({ id, group, title, brokers, extraSubscriptions: extra, nodeArgs, job });
+  const s = (id: string, group: string, title: string, job: Scenario['job'], brokers = both, extra = 0, asShipped = true): Scenario =>
+    ({ id, group, title, brokers, extraSubscriptions: extra, asShipped, job });
   return [
     s('ceiling-a', 'ceiling', 'generator vs trivial sink, 1→1 64 B', oneToOne, ['reflector']),
     s('ceiling-b', 'ceiling', 'generator vs trivial sink, 4→4 one topic', fanInOut(4, SMALL, 1024), ['reflector']),
@@ -122,13 +117,13 @@ export function scenarios(withMosquitto: boolean): Scenario[] {
     s('d-1x4', 'd', '1 MB payloads 1→4', oneMb(4)),
     s('e-100k', 'e', '(a) + 100,000 non-matching subs', oneToOne, ['psrtd'], 100_000),
     s('e-1m', 'e', '(a) + 1,000,000 non-matching subs', oneToOne, ['psrtd'], 1_000_000),
-    s('f-semi4', 'f', '(a), node --max-semi-space-size=4', oneToOne, ['psrtd'], 0, [`--max-semi-space-size=${SEMI_SPACE_MB}`]),
+    s('f-defaults', 'f', '(a), plain node bin/psrtd.js (defaults)', oneToOne, ['psrtd'], 0, false),
   ];
 }
 
-async function startBroker(name: BrokerName, profileDir: string | null, nodeArgs: readonly string[]): Promise<Broker> {
+async function startBroker(name: BrokerName, profileDir: string | null, asShipped: boolean): Promise<Broker> {
   const profile = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
-  if (name === 'psrtd') return startPsrtd([...nodeArgs, ...profile]);
+  if (name === 'psrtd') return startPsrtd(profile, {}, asShipped);
   if (name === 'mosquitto') return startMosquitto();
   return startReflector();
 }
@@ -156,7 +151,7 @@ export async function runScenario(
 }
 
 async function measure(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, round: number, profileDir: string | null): Promise<RunRecord> {
-  const broker = await startBroker(name, profileDir, sc.nodeArgs);
+  const broker = await startBroker(name, profileDir, sc.asShipped);
   const usage = sampleProc(broker.proc.pid);
   let population: Population | null = null;
   try {

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import type { CloseMessage, Job, JobResult, LoadJob, LoadResult, PopulateJob, PopulateResult } from '../load/job.js';
-import { REPO_ROOT } from './brokers.js';
+import { REPO_ROOT, SHIPPED_RUNTIME } from './brokers.js';
 import { LOAD_CORE, startPinned, type Proc } from './procs.js';
 
 const WORKER = join(REPO_ROOT, 'dist/bench/load/worker.js');
@@ -17,7 +17,9 @@ interface ErrorReply {
 }
 
 function startWorker(job: Job, deadlineMs: number): { proc: Proc; result: Promise<JobResult> } {
-  const proc = startPinned(LOAD_CORE, process.execPath, [WORKER], ['ignore', 'pipe', 'pipe', 'ipc']);
+  // The generator is Node too: it gets psrtd's allocator settings (glibc keeps freed memory),
+  // which raise its 1 MB ceiling as much as psrtd's; its young generation stays V8's default.
+  const proc = startPinned(LOAD_CORE, process.execPath, [WORKER], ['ignore', 'pipe', 'pipe', 'ipc'], SHIPPED_RUNTIME.env);
   const result = new Promise<JobResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       void proc.stop();

@@ -40,7 +40,7 @@ export function readSentNs(payload: Buffer): number {
 }
 
 /** Cheap integrity check of a received payload: size and the filler's last byte. */
-export function payloadIntact(payload: Buffer, size: number): boolean {
-  if (payload.length !== size) return false;
-  return size <= HEADER_BYTES || payload[size - 1] === FILL;
+export function payloadIntact(received: number, lastByte: number, size: number): boolean {
+  if (received !== size) return false;
+  return size <= HEADER_BYTES || lastByte === FILL;
 }

@@ -17,7 +17,7 @@ import {
 } from '../../src/protocol/index.js';
 import type { PubSpec } from './job.js';
 import { dial, readExact } from './net.js';
-import { payloadTemplate } from './payload.js';
+import { HEADER_BYTES, payloadTemplate } from './payload.js';
 import { Publisher } from './publisher.js';
 import type { Receiver } from './receiver.js';
 
@@ -85,11 +85,23 @@ export class PsrtPublisher {
   }
 }
 
-/** A subscriber: one control session with its subscriptions, and a data socket decoded in place. */
+/** Message frames at least this long are checked as they stream past instead of being joined. */
+const SKIM_MIN = 64 * 1024;
+
+/**
+ * A subscriber: one control session with its subscriptions, and a data socket decoded in place.
+ * A large message is not joined: its topic and payload header are read, the rest is skipped
+ * chunk by chunk keeping only its length and last byte (what the integrity check looks at), so
+ * the generator's cost per 1 MB message is the socket reads alone.
+ */
 export class PsrtSubscriber {
   decodeErrors = 0;
   private readonly queue = new ByteQueue();
   private readonly decoder = new DataDecoder(this.queue);
+  /** Payload bytes of the large message being skimmed that are still to come. */
+  private skimLeft = 0;
+  private skimStart = Buffer.alloc(0);
+  private skimSize = 0;
 
   private constructor(
     readonly control: ControlSession,
@@ -113,7 +125,14 @@ export class PsrtSubscriber {
     this.queue.push(chunk);
     const r = this.receiver;
     try {
-      for (let ev = this.decoder.next(); ev !== null; ev = this.decoder.next()) {
+      for (;;) {
+        if (this.skimLeft > 0) {
+          if (!this.skimRest()) break;
+          continue;
+        }
+        if (this.startSkim()) continue;
+        const ev = this.decoder.next();
+        if (ev === null) break;
         if (ev.kind === 'message') r.onPayload(ev.payload);
       }
     } catch {
@@ -121,5 +140,35 @@ export class PsrtSubscriber {
       this.data.destroy();
     }
     r.onProgress?.();
+  }
+
+  /** At a large message frame whose topic and payload header are buffered: starts skimming. */
+  private startSkim(): boolean {
+    const q = this.queue;
+    if (q.length < 6 || q.byteAt(0) !== RESPONSE_OK) return false;
+    const len = q.u32At(2);
+    if (len < SKIM_MIN) return false;
+    const sep = q.indexOf(0, 6, Math.min(q.length, 6 + len));
+    if (sep < 0 || q.length < sep + 1 + HEADER_BYTES) return false; // not yet (or DataDecoder's error)
+    q.skip(sep + 1);
+    this.skimSize = 6 + len - (sep + 1);
+    this.skimStart = Buffer.from(q.take(HEADER_BYTES));
+    this.skimLeft = this.skimSize - HEADER_BYTES;
+    return true;
+  }
+
+  /** Skips what is buffered of the skimmed payload; true when the message is complete. */
+  private skimRest(): boolean {
+    const q = this.queue;
+    if (q.length < this.skimLeft) {
+      this.skimLeft -= q.length;
+      q.skip(q.length);
+      return false;
+    }
+    const last = q.byteAt(this.skimLeft - 1);
+    q.skip(this.skimLeft);
+    this.skimLeft = 0;
+    this.receiver.onMessage(this.skimStart, this.skimSize, last);
+    return true;
   }
 }

@@ -26,16 +26,24 @@ export class Receiver {
   ) {}
 
   onPayload(payload: Buffer): void {
-    if (payload.length < HEADER_BYTES) {
+    this.onMessage(payload, payload.length, payload[payload.length - 1] ?? -1);
+  }
+
+  /**
+   * One received message, given its first bytes (at least the header), its size and its last
+   * byte: large payloads are checked as they stream past, never joined.
+   */
+  onMessage(start: Buffer, size: number, lastByte: number): void {
+    if (size < HEADER_BYTES || start.length < HEADER_BYTES) {
       this.tracker.corrupt++;
       return;
     }
-    if (!payloadIntact(payload, this.spec.payload)) this.tracker.corrupt++;
-    this.tracker.record(readPubId(payload), readSeq(payload));
+    if (!payloadIntact(size, lastByte, this.spec.payload)) this.tracker.corrupt++;
+    this.tracker.record(readPubId(start), readSeq(start));
     const w = this.window;
     if (!w.open) return;
     this.inWindow++;
-    if (w.latencies !== null) w.latencies.push((monoNs() - readSentNs(payload)) / 1000);
+    if (w.latencies !== null) w.latencies.push((monoNs() - readSentNs(start)) / 1000);
   }
 
   /** Messages still missing from the publishers this subscriber must hear. */

@@ -13,14 +13,14 @@ import {
   RESPONSE_OK_WAITING,
   TOKEN_LENGTH,
 } from '../protocol/constants.js';
-import { parsePublishBody, publishTopicEnd } from '../protocol/control.js';
+import { parsePublishBody, publishTopicEnd, type ChunkedPublish } from '../protocol/control.js';
 import { encodeDataFrame, encodeDataFrameFromBody } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
 import { DataChannel, type DataChannelOptions } from './data-channel.js';
-import { nowUs, type Delivery } from './delivery.js';
+import { chunkedDelivery, delivery, nowUs, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
   BrokerLogger,
@@ -208,13 +208,19 @@ export class Broker implements BrokerStats {
   /**
    * TCP PUBLISH (PROTOCOL.md §5.6): returns the status byte, throws PsrtError where the
    * connection must be closed. When a subscriber queue is congested the publisher is registered
-   * as its waiter (publisher.blockedOn > 0 afterwards: stop reading). `request`, when given, is
-   * the whole request `01 prio LEN body` (ControlRequest `frame`), delivered as is.
+   * as its waiter (publisher.blockedOn > 0 afterwards: stop reading). A `chunked` (large)
+   * publish has only `topic 00` in body; its payload is delivered as the pieces it came in.
    */
-  publish(session: Session, priority: number, body: Buffer, publisher: PublisherPort, request?: Buffer): number {
+  publish(
+    session: Session,
+    priority: number,
+    body: Buffer,
+    publisher: PublisherPort,
+    chunked?: ChunkedPublish,
+  ): number {
     const c = this.counters;
     c.pubMessages++;
-    c.pubBytes += body.length;
+    c.pubBytes += chunked === undefined ? body.length : body.length + chunked.payloadLength;
     const timestampUs = nowUs();
     const sep = publishTopicEnd(body);
     const cache = session.publishTopic;
@@ -231,14 +237,22 @@ export class Broker implements BrokerStats {
       cache.remember(body, sep, raw, topic);
     }
     const payloadOffset = sep + 1;
+    if (chunked !== undefined) {
+      const targets = this.collect(topic, chunked.payloadLength);
+      if (targets.length > 0) {
+        this.fanOut(targets, chunkedDelivery(priority, topic, topic === raw, chunked, timestampUs), publisher);
+      }
+      this.replication?.onLocalPublish(priority, topic, chunked.payload, timestampUs);
+      return RESPONSE_OK;
+    }
     const targets = this.collect(topic, body.length - payloadOffset);
     if (targets.length > 0) {
-      // The request bytes are the data frame when the topic needed no normalisation.
+      // The request body is the data frame's body when the topic needed no normalisation.
       const frame =
         topic === raw
-          ? (request ?? encodeDataFrameFromBody(priority, body))
+          ? encodeDataFrameFromBody(priority, body)
           : encodeDataFrame(priority, topic, body.subarray(payloadOffset));
-      this.fanOut(targets, { frame, timestampUs, topic }, publisher);
+      this.fanOut(targets, delivery(frame, timestampUs, topic), publisher);
     }
     this.replication?.onLocalPublish(priority, topic, body.subarray(payloadOffset), timestampUs);
     return RESPONSE_OK;
@@ -267,7 +281,7 @@ export class Broker implements BrokerStats {
   publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
     const targets = this.collect(topic, payload.length);
     if (targets.length > 0) {
-      this.fanOut(targets, { frame: encodeDataFrame(priority, topic, payload), timestampUs, topic }, null);
+      this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), timestampUs, topic), null);
     }
     this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
   }
@@ -309,8 +323,8 @@ export class Broker implements BrokerStats {
     this.index.match(topic, targets);
     if (targets.length > 0) {
       const timestampUs = Number(timestampNs / 1000n);
-      const delivery = { frame: encodeDataFrameFromBody(priority, body), timestampUs, topic };
-      for (const s of targets) this.enqueue(s, delivery, publisher);
+      const message = delivery(encodeDataFrameFromBody(priority, body), timestampUs, topic);
+      for (const s of targets) this.enqueue(s, message, publisher);
     }
     return RESPONSE_OK;
   }
@@ -325,8 +339,8 @@ export class Broker implements BrokerStats {
     publisher: PublisherPort,
   ): number {
     const timestampUs = Number(timestampNs / 1000n);
-    const delivery = { frame: encodeDataFrame(priority, topic, payload), timestampUs, topic };
-    for (const s of targets) this.enqueue(s, delivery, publisher);
+    const message = delivery(encodeDataFrame(priority, topic, payload), timestampUs, topic);
+    for (const s of targets) this.enqueue(s, message, publisher);
     return RESPONSE_OK;
   }
 

@@ -73,7 +73,7 @@ export class DataChannel implements Flushable {
   enqueue(delivery: Delivery): EnqueueResult {
     if (this.closed) return 'ok';
     this.queue.push(delivery);
-    this.pendingBytes += delivery.frame.length;
+    this.pendingBytes += delivery.bytes;
     this.scheduler.mark(this);
     if (this.pending < this.opts.queueLimit && this.pendingBytes < this.opts.byteLimit) return 'ok';
     if (this.pending >= 2 * this.opts.queueLimit || this.pendingBytes >= 2 * this.opts.byteLimit) {
@@ -121,20 +121,24 @@ export class DataChannel implements Flushable {
     const now = nowUs();
     let bytes = 0;
     let latency = 0;
+    let messages = 0;
     const queue = this.queue;
     let i = this.head;
     while (i < queue.length && (bytes < MAX_BATCH_BYTES || batch.length === 0)) {
       const d = queue[i++];
       if (d === undefined) break;
-      batch.push(d.frame);
-      bytes += d.frame.length;
+      messages++;
+      const frame = d.frame;
+      if (Buffer.isBuffer(frame)) batch.push(frame);
+      else for (const piece of frame) batch.push(piece);
+      bytes += d.bytes;
       const lat = Math.max(0, Math.trunc(now - d.timestampUs)) % 0x100000000;
       latency += lat;
       if (lat > this.opts.latencyWarnUs) this.warnLatency(lat, d.topic);
     }
     this.advance(i, bytes);
     const c = this.counters;
-    c.sentMessages += batch.length;
+    c.sentMessages += messages;
     c.sentBytes += bytes;
     c.sentLatency += latency;
     this.lastWriteMs = performance.now();

@@ -42,5 +42,6 @@ export interface ControlPort {
 
 /** A locally accepted message handed to replication (cluster) after local fan-out. */
 export interface ReplicationHook {
-  onLocalPublish(priority: number, topic: string, payload: Buffer, timestampUs: number): void;
+  /** `payload` is a view into the publisher's reads (one buffer, or a large one's pieces). */
+  onLocalPublish(priority: number, topic: string, payload: Buffer | readonly Buffer[], timestampUs: number): void;
 }

@@ -21,13 +21,13 @@ export class Replicator implements ReplicationHook {
     this.neighbours = configs.map((c) => new Neighbour(c, queueCapacity, timeoutMs, log));
   }
 
-  onLocalPublish(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
+  onLocalPublish(priority: number, topic: string, payload: Buffer | readonly Buffer[], timestampUs: number): void {
     if (this.neighbours.length === 0) return;
     // The payload is a view into the publisher's read buffer: copy once, share between nodes.
     const message = {
       priority,
       topic,
-      payload: Buffer.from(payload),
+      payload: Buffer.isBuffer(payload) ? Buffer.from(payload) : Buffer.concat(payload),
       timestampNs: BigInt(Math.round(timestampUs)) * 1000n,
     };
     for (const n of this.neighbours) n.offer(message);

@@ -57,6 +57,44 @@ export class ByteQueue {
     return this.takeCopy(n);
   }
 
+  /**
+   * Removes the next `n` bytes and returns them as views of the received chunks, in order,
+   * without copying (caller guarantees n <= length). The views pin their chunks.
+   */
+  takeViews(n: number): Buffer[] {
+    const views: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const first = this.chunks[0];
+      if (first === undefined) break;
+      const step = Math.min(first.length - this.offset, left);
+      views.push(first.subarray(this.offset, this.offset + step));
+      this.advance(step, first.length);
+      left -= step;
+    }
+    return views;
+  }
+
+  /**
+   * Logical position of the first byte equal to `value` in [from, to), or -1. Each chunk is
+   * searched natively (caller guarantees to <= length).
+   */
+  indexOf(value: number, from: number, to: number): number {
+    let base = -this.offset;
+    for (const chunk of this.chunks) {
+      const end = base + chunk.length;
+      if (end > from) {
+        const start = Math.max(from, base) - base;
+        const stop = Math.min(to, end) - base;
+        const at = chunk.subarray(0, stop).indexOf(value, start);
+        if (at >= 0) return base + at;
+      }
+      if (end >= to) return -1;
+      base = end;
+    }
+    return -1;
+  }
+
   /** Drops the next `n` bytes (caller guarantees n <= length). */
   skip(n: number): void {
     let left = n;

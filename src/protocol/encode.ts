@@ -35,6 +35,21 @@ export function encodeDataFrame(priority: number, topic: string, payload: Uint8A
 }
 
 /**
+ * `01 prio LEN topic 00`: the head of a data frame whose payload (`payloadLength` bytes)
+ * follows in separate buffers (large messages are delivered as a list of pieces).
+ */
+export function encodeDataFrameHead(priority: number, topic: string, payloadLength: number): Buffer {
+  const topicLength = Buffer.byteLength(topic);
+  const head = Buffer.allocUnsafe(DATA_FRAME_HEADER_LENGTH + topicLength + 1);
+  head[0] = RESPONSE_OK;
+  head[1] = priority;
+  head.writeUInt32LE(topicLength + 1 + payloadLength, 2);
+  head.write(topic, DATA_FRAME_HEADER_LENGTH, topicLength, 'utf8');
+  head[DATA_FRAME_HEADER_LENGTH + topicLength] = 0;
+  return head;
+}
+
+/**
  * Same frame from a PUBLISH body whose topic needed no normalisation: one copy of the body
  * behind the 6-byte header.
  */

@@ -1,14 +1,17 @@
 /**
  * A control socket after its greeting: login (PROTOCOL.md §5.1), then the request loop (§5.2).
  *
- * Requests are cut many per read and answered in one write per read. Each request must be
+ * Requests are cut many per read. Their replies are written once per event-loop turn, after
+ * the deliveries they caused (the FlushScheduler flushes in marking order and data channels
+ * are marked while requests are handled): a subscriber gets a message one write sooner, and
+ * all reads of a turn share one reply write. Each request must be
  * complete within T of the previous reply (§7): the deadline timer is re-armed only when
  * replies go out, so a slowloris sender cannot stretch it. While a subscriber this session
  * feeds is congested, reading stops (backpressure) and the deadline is suspended.
  */
 import type { Socket } from 'node:net';
 import { FULL_ACCESS } from '../auth/acl.js';
-import type { PublisherPort, Session } from '../broker/index.js';
+import type { Flushable, PublisherPort, Session } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
 import { RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
@@ -18,8 +21,9 @@ import { logClientError, type StreamContext } from './context.js';
 
 type State = 'login' | 'authenticating' | 'ready' | 'closed';
 
-export class ControlConnection implements PublisherPort {
+export class ControlConnection implements PublisherPort, Flushable {
   blockedOn = 0;
+  dirty = false;
   private state: State = 'login';
   private readonly queue = new ByteQueue();
   private readonly decoder: ControlDecoder;
@@ -98,8 +102,14 @@ export class ControlConnection implements PublisherPort {
       this.fail(e);
       return;
     }
+    if (this.replies.length > 0) this.ctx.broker.scheduler.mark(this);
+    if (this.blockedOn > 0) this.socket.pause();
+  }
+
+  /** Flushable: this turn's replies, after this turn's deliveries. */
+  flush(): void {
     this.flushReplies();
-    if (this.blockedOn > 0 || this.replyWritePaused) this.socket.pause();
+    if (this.replyWritePaused) this.socket.pause();
   }
 
   /** A method, not an inline test: handle() changes state, which TS narrowing cannot see. */
@@ -162,7 +172,7 @@ export class ControlConnection implements PublisherPort {
         this.replies.push(RESPONSE_OK);
         return;
       case 'publish':
-        this.replies.push(broker.publish(session, request.priority, request.body, this, request.frame));
+        this.replies.push(broker.publish(session, request.priority, request.body, this, request.chunked));
         return;
       case 'subscribe':
         this.replies.push(broker.subscribe(session, request.topics));

@@ -119,4 +119,32 @@ describe('ByteQueue', () => {
     assert.equal(queue.byteAt(0), 0x06);
     assert.deepEqual(queue.drain(), hex('06 07'));
   });
+
+  it('takeViews returns the next bytes as views of the chunks, in order, without copying', () => {
+    const chunks = [ownChunk('01 02 03'), ownChunk('04 05'), ownChunk('06 07 08 09')];
+    const queue = new ByteQueue();
+    for (const c of chunks) queue.push(c);
+    queue.skip(1);
+    const views = queue.takeViews(6);
+    assert.deepEqual(views, [hex('02 03'), hex('04 05'), hex('06 07')]);
+    assert.ok(sharesMemory(views[0] as Buffer, chunks[0] as Buffer));
+    assert.ok(sharesMemory(views[2] as Buffer, chunks[2] as Buffer));
+    assert.equal(queue.length, 2);
+    assert.deepEqual(queue.drain(), hex('08 09'));
+    assert.deepEqual(queue.takeViews(0), []);
+  });
+
+  it('indexOf finds a byte across chunks, relative to the read offset, within [from, to)', () => {
+    const queue = new ByteQueue();
+    for (const h of ['AA 00 BB', 'CC', 'DD 00', '00 EE']) queue.push(hex(h));
+    assert.equal(queue.indexOf(0, 0, queue.length), 1);
+    assert.equal(queue.indexOf(0, 2, queue.length), 5);
+    assert.equal(queue.indexOf(0, 2, 5), -1, 'to is exclusive');
+    assert.equal(queue.indexOf(0xee, 0, queue.length), 7);
+    assert.equal(queue.indexOf(0x11, 0, queue.length), -1);
+    queue.skip(2);
+    assert.equal(queue.indexOf(0, 0, queue.length), 3, 'positions follow skip');
+    assert.equal(queue.indexOf(0xbb, 0, 1), 0);
+    assert.equal(queue.indexOf(0xcc, 0, 1), -1);
+  });
 });

@@ -141,3 +141,76 @@ describe('parsePublishBody', () => {
     assert.equal(request.body.subarray(parsed.payloadOffset).toString(), 'hello');
   });
 });
+
+describe('ControlDecoder: large publishes are chunked, not joined', () => {
+  const BIG_LIMITS = { ...DEFAULT_LIMITS, maxPubSize: 200_000 };
+  /** `01 7F LEN topic 00 payload` with a payload of `n` bytes counting 0..255. */
+  function largePublish(topic: string, n: number): { frame: Buffer; payload: Buffer } {
+    const payload = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) payload[i] = i & 0xff;
+    const body = Buffer.concat([Buffer.from(topic), Buffer.from([0]), payload]);
+    const head = Buffer.from([0x01, 0x7f, 0, 0, 0, 0]);
+    head.writeUInt32LE(body.length, 2);
+    return { frame: Buffer.concat([head, body]), payload };
+  }
+
+  it('a 100 KB publish split into reads: head contiguous, payload as views of the reads', () => {
+    const { frame, payload } = largePublish('plant/big', 100_000);
+    const trailing = hex('00'); // a NOP right behind it in the last read
+    for (const cut of [[7], [10, 16], [16, 30_000, 65_536], [frame.length - 1]]) {
+      const reads: Buffer[] = [];
+      let at = 0;
+      for (const c of [...cut, frame.length]) {
+        reads.push(Buffer.from(frame.subarray(at, c)));
+        at = c;
+      }
+      const queue = new ByteQueue();
+      const decoder = new ControlDecoder(queue, BIG_LIMITS);
+      for (const r of reads.slice(0, -1)) {
+        queue.push(r);
+        assert.equal(decoder.next(), null, `cut ${cut.join(',')}: incomplete`);
+      }
+      queue.push(Buffer.concat([reads[reads.length - 1] as Buffer, trailing]));
+      const request = decoder.next();
+      assert.ok(request?.kind === 'publish' && request.chunked !== undefined, `cut ${cut.join(',')}`);
+      const { head, payload: pieces, payloadLength } = request.chunked;
+      assert.deepEqual(head, frame.subarray(0, 6 + 'plant/big'.length + 1));
+      assert.deepEqual(request.body, Buffer.from('plant/big\0'));
+      assert.equal(payloadLength, payload.length);
+      assert.deepEqual(Buffer.concat([...pieces]), payload);
+      assert.deepEqual(Buffer.concat([head, ...pieces]), frame, 'head + pieces = the request bytes');
+      assert.equal(decoder.next()?.kind, 'nop');
+      assert.equal(queue.length, 0);
+    }
+  });
+
+  it('16 KB is the threshold; smaller publishes stay one contiguous body', () => {
+    const small = largePublish('t', 16 * 1024 - 3); // LEN = 16 KB - 1
+    const big = largePublish('t', 16 * 1024 - 2); // LEN = 16 KB
+    const queue = new ByteQueue();
+    const decoder = new ControlDecoder(queue, BIG_LIMITS);
+    queue.push(Buffer.concat([small.frame, big.frame]));
+    const a = decoder.next();
+    const b = decoder.next();
+    assert.ok(a?.kind === 'publish' && b?.kind === 'publish');
+    assert.equal(a.chunked, undefined);
+    assert.equal(a.body.length, 16 * 1024 - 1);
+    assert.notEqual(b.chunked, undefined);
+  });
+
+  it('a large body without 00, or with an empty topic, is joined for the broker to reject', () => {
+    for (const body of [Buffer.alloc(20_000, 0x41), Buffer.concat([Buffer.from([0]), Buffer.alloc(20_000, 0x41)])]) {
+      const head = Buffer.from([0x01, 0x7f, 0, 0, 0, 0]);
+      head.writeUInt32LE(body.length, 2);
+      const queue = new ByteQueue();
+      queue.push(head);
+      queue.push(Buffer.from(body.subarray(0, 9_000)));
+      queue.push(Buffer.from(body.subarray(9_000)));
+      const request = new ControlDecoder(queue, BIG_LIMITS).next();
+      assert.ok(request?.kind === 'publish');
+      assert.equal(request.chunked, undefined);
+      assert.deepEqual(request.body, body);
+      assert.throws(() => parsePublishBody(request.body));
+    }
+  });
+});
