@@ -126,7 +126,9 @@ export async function startPsrtd(
 }
 
 export async function startReflector(): Promise<Broker> {
-  const proc = startPinned(SERVER_CORE, process.execPath, [REFLECTOR]);
+  // Node like psrtd and the generator: the same allocator settings, so the sink is not slower
+  // at large messages than the server it stands in for.
+  const proc = startPinned(SERVER_CORE, process.execPath, [REFLECTOR], 'pipe', SHIPPED_RUNTIME.env);
   const m = await proc.waitFor(/reflector psrt=(\d+) mqtt=(\d+)/, START_MS).catch(async (e: unknown) => {
     await proc.stop();
     throw e;

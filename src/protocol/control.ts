@@ -166,7 +166,7 @@ export class ControlDecoder {
       if (sep > 6) {
         const head = q.take(sep + 1);
         const payloadLength = 6 + len - head.length;
-        const chunked = { head, payload: q.takeViews(payloadLength), payloadLength };
+        const chunked = { head, payload: piecesOf(q, payloadLength), payloadLength };
         return { kind: 'publish', priority, body: head.subarray(6), chunked };
       }
     }
@@ -206,6 +206,19 @@ export class ControlDecoder {
       payload: q.take(len),
     };
   }
+}
+
+/** Average piece size below which a chunked payload is joined after all. */
+const MIN_AVERAGE_PIECE = 4096;
+
+/**
+ * The payload as views of the reads it arrived in — unless it came in many small reads (a slow
+ * link's segments, TLS records, a trickling client): then it is joined once, so a queued
+ * message never costs more than one piece per 4 KB in objects and in each subscriber's writev.
+ */
+function piecesOf(q: ByteQueue, payloadLength: number): Buffer[] {
+  const views = q.takeViews(payloadLength);
+  return views.length > 2 + payloadLength / MIN_AVERAGE_PIECE ? [Buffer.concat(views, payloadLength)] : views;
 }
 
 function checkedLength(len: number, limit: number): number {

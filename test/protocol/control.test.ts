@@ -184,6 +184,23 @@ describe('ControlDecoder: large publishes are chunked, not joined', () => {
     }
   });
 
+  it('a payload that trickled in as many small reads is joined into one piece', () => {
+    const { frame, payload } = largePublish('slow/link', 100_000);
+    const queue = new ByteQueue();
+    const decoder = new ControlDecoder(queue, BIG_LIMITS);
+    for (let at = 0; at < frame.length; at += 1448) queue.push(Buffer.from(frame.subarray(at, at + 1448))); // WAN segments
+    const request = decoder.next();
+    assert.ok(request?.kind === 'publish' && request.chunked !== undefined);
+    assert.equal(request.chunked.payload.length, 1);
+    assert.deepEqual(request.chunked.payload[0], payload);
+    // 64 KB reads stay pieces: 100 KB arrives as 2–3 of them.
+    const fast = new ByteQueue();
+    for (let at = 0; at < frame.length; at += 65_536) fast.push(Buffer.from(frame.subarray(at, at + 65_536)));
+    const r = new ControlDecoder(fast, BIG_LIMITS).next();
+    assert.ok(r?.kind === 'publish' && r.chunked !== undefined);
+    assert.equal(r.chunked.payload.length, 2);
+  });
+
   it('16 KB is the threshold; smaller publishes stay one contiguous body', () => {
     const small = largePublish('t', 16 * 1024 - 3); // LEN = 16 KB - 1
     const big = largePublish('t', 16 * 1024 - 2); // LEN = 16 KB
