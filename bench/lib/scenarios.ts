@@ -39,6 +39,8 @@ export interface RunRecord {
   readonly serverCpuPct: number;
   /** Scenario (e): the same load on the same server just before the subscriptions existed. */
   readonly emptyDelivered: number;
+  /** Scenario (e): the broker's CPU µs per delivered message in that empty window. */
+  readonly emptyServerUsPerMsg: number;
   /** Scenario (e): subscriptions created and how long that took. */
   readonly extraSubscriptions: number;
   readonly subscribeMs: number;
@@ -156,22 +158,53 @@ async function measure(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, 
   let population: Population | null = null;
   try {
     const port = proto === 'mqtt' ? broker.mqttPort : broker.port;
-    let empty: LoadResult | null = null;
-    if (sc.extraSubscriptions > 0) {
-      // Paired measurement: the empty-server figure comes from the same process moments
-      // before, so background load on a shared machine affects both alike.
-      empty = await runLoad(sc.job(proto, port, t));
-      const job = { kind: 'populate', port, sessions: EXTRA_SESSIONS, subscriptions: sc.extraSubscriptions, seed: 42 } as const;
-      population = await populate(job, 180_000);
+    if (sc.extraSubscriptions === 0) {
+      return record(sc, name, proto, round, await runLoad(sc.job(proto, port, t)), usage.stop(), null);
     }
-    const r = await runLoad(sc.job(proto, port, t));
-    const rec = record(sc, name, proto, round, r, usage.stop(), population);
-    return empty === null ? rec : { ...rec, emptyDelivered: (empty.deliveredInWindow / empty.windowMs) * 1000 };
+    // Paired measurement: the empty-server figure comes from the same process moments before,
+    // so background load on a shared machine affects both alike. Single windows swing by ±30 %
+    // here, so each side is the median of PAIRED_WINDOWS windows.
+    const empty = await loadWindows(sc, proto, port, t);
+    const job = { kind: 'populate', port, sessions: EXTRA_SESSIONS, subscriptions: sc.extraSubscriptions, seed: 42 } as const;
+    population = await populate(job, 180_000);
+    const full = await loadWindows(sc, proto, port, t);
+    const u = usage.stop();
+    const rec = record(sc, name, proto, round, withChecksOf(full, empty), u, population);
+    const emptyServerUsPerMsg = (u.cpuPct(empty.windowStartMs, empty.windowEndMs) * 1e4) / rate(empty);
+    return { ...rec, emptyDelivered: rate(empty), emptyServerUsPerMsg };
   } finally {
     usage.stop();
     await population?.close();
     await broker.stop();
   }
+}
+
+/** Windows per side of the paired (e) measurement. */
+const PAIRED_WINDOWS = 3;
+
+const rate = (r: LoadResult): number => (r.deliveredInWindow / r.windowMs) * 1000;
+
+/** PAIRED_WINDOWS load windows; the one with the median rate, with every window's checks. */
+async function loadWindows(sc: Scenario, proto: Proto, port: number, t: Timing): Promise<LoadResult> {
+  const runs: LoadResult[] = [];
+  for (let i = 0; i < PAIRED_WINDOWS; i++) runs.push(await runLoad(sc.job(proto, port, t)));
+  const sorted = [...runs].sort((x, y) => rate(x) - rate(y));
+  const median = sorted[Math.floor(sorted.length / 2)] as LoadResult;
+  return withChecksOf(median, ...runs.filter((r) => r !== median));
+}
+
+/** `r` with the loss, duplicate, order, corruption counts and errors of `others` added. */
+function withChecksOf(r: LoadResult, ...others: LoadResult[]): LoadResult {
+  const all = [r, ...others];
+  const sum = (f: (x: LoadResult) => number): number => all.reduce((n, x) => n + f(x), 0);
+  return {
+    ...r,
+    loss: sum((x) => x.loss),
+    duplicates: sum((x) => x.duplicates),
+    outOfOrder: sum((x) => x.outOfOrder),
+    corrupt: sum((x) => x.corrupt),
+    errors: all.flatMap((x) => x.errors),
+  };
 }
 
 function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r: LoadResult, u: ProcUsage, p: Population | null): RunRecord {
@@ -192,6 +225,7 @@ function record(sc: Scenario, broker: BrokerName, proto: Proto, round: number, r
     genCpuPct: r.cpuPct,
     rssMb: u.hwmMb,
     emptyDelivered: 0,
+    emptyServerUsPerMsg: NaN,
     serverCpuPct: u.cpuPct(r.windowStartMs, r.windowEndMs),
     extraSubscriptions: p?.result.subscriptions ?? 0,
     subscribeMs: p?.result.subscribeMs ?? 0,
