@@ -14,13 +14,13 @@ import {
   TOKEN_LENGTH,
 } from '../protocol/constants.js';
 import { parsePublishBody, publishTopicEnd, type ChunkedPublish } from '../protocol/control.js';
-import { encodeDataFrame, encodeDataFrameFromBody } from '../protocol/encode.js';
+import { encodeDataFrame } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
 import { DataChannel, type DataChannelOptions } from './data-channel.js';
-import { chunkedDelivery, delivery, nowUs, type Delivery } from './delivery.js';
+import { FrameSlab, chunkedDelivery, delivery, nowUs, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
   BrokerLogger,
@@ -57,6 +57,7 @@ export interface BrokerStats {
 export class Broker implements BrokerStats {
   readonly counters = new Counters();
   readonly scheduler = new FlushScheduler();
+  private readonly slab = new FrameSlab();
   replication: ReplicationHook | null = null;
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
@@ -248,11 +249,11 @@ export class Broker implements BrokerStats {
     const targets = this.collect(topic, body.length - payloadOffset);
     if (targets.length > 0) {
       // The request body is the data frame's body when the topic needed no normalisation.
-      const frame =
+      const message =
         topic === raw
-          ? encodeDataFrameFromBody(priority, body)
-          : encodeDataFrame(priority, topic, body.subarray(payloadOffset));
-      this.fanOut(targets, delivery(frame, timestampUs, topic), publisher);
+          ? this.slab.fromBody(priority, body, timestampUs, topic)
+          : delivery(encodeDataFrame(priority, topic, body.subarray(payloadOffset)), timestampUs, topic);
+      this.fanOut(targets, message, publisher);
     }
     this.replication?.onLocalPublish(priority, topic, body.subarray(payloadOffset), timestampUs);
     return RESPONSE_OK;
@@ -323,7 +324,7 @@ export class Broker implements BrokerStats {
     this.index.match(topic, targets);
     if (targets.length > 0) {
       const timestampUs = Number(timestampNs / 1000n);
-      const message = delivery(encodeDataFrameFromBody(priority, body), timestampUs, topic);
+      const message = this.slab.fromBody(priority, body, timestampUs, topic);
       for (const s of targets) this.enqueue(s, message, publisher);
     }
     return RESPONSE_OK;

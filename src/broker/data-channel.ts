@@ -29,6 +29,11 @@ export interface DataChannelOwner {
   dropCongested(channel: DataChannel): void;
 }
 
+/** buffer[start, end) without a new view when that is the whole buffer. */
+function range(buffer: Buffer, start: number, end: number): Buffer {
+  return start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end);
+}
+
 export type EnqueueResult = 'ok' | 'congested' | 'dropped';
 
 /** Bytes handed to the socket in one write; at least one frame is always written. */
@@ -122,20 +127,35 @@ export class DataChannel implements Flushable {
     let bytes = 0;
     let latency = 0;
     let messages = 0;
+    // Consecutive frames that are consecutive in one buffer (a slab) are written as one range.
+    let run: Buffer | null = null;
+    let runStart = 0;
+    let runEnd = 0;
     const queue = this.queue;
     let i = this.head;
-    while (i < queue.length && (bytes < MAX_BATCH_BYTES || batch.length === 0)) {
+    while (i < queue.length && (bytes < MAX_BATCH_BYTES || messages === 0)) {
       const d = queue[i++];
       if (d === undefined) break;
       messages++;
-      const frame = d.frame;
-      if (Buffer.isBuffer(frame)) batch.push(frame);
-      else for (const piece of frame) batch.push(piece);
       bytes += d.bytes;
+      if (d.buffer === run && d.offset === runEnd) {
+        runEnd += d.bytes;
+      } else {
+        if (run !== null) batch.push(range(run, runStart, runEnd));
+        if (d.pieces !== null) {
+          run = null;
+          for (const piece of d.pieces) batch.push(piece);
+        } else {
+          run = d.buffer;
+          runStart = d.offset;
+          runEnd = d.offset + d.bytes;
+        }
+      }
       const lat = Math.max(0, Math.trunc(now - d.timestampUs)) % 0x100000000;
       latency += lat;
       if (lat > this.opts.latencyWarnUs) this.warnLatency(lat, d.topic);
     }
+    if (run !== null) batch.push(range(run, runStart, runEnd));
     this.advance(i, bytes);
     const c = this.counters;
     c.sentMessages += messages;

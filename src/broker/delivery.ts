@@ -1,23 +1,30 @@
 import type { ChunkedPublish } from '../protocol/control.js';
-import { encodeDataFrameHead } from '../protocol/encode.js';
+import { DATA_FRAME_HEADER_LENGTH } from '../protocol/constants.js';
+import { encodeDataFrameHead, writeDataFrameFromBody } from '../protocol/encode.js';
 
-/** One accepted message, encoded once and shared by every subscriber queue it is put on. */
+/**
+ * One accepted message, encoded once and shared by every subscriber queue it is put on.
+ *
+ * The frame `01 prio LEN topic 00 payload` is either `bytes` bytes of `buffer` from `offset`
+ * (its own buffer, or a slab shared with the frames encoded before and after it), or, for a
+ * large message, `pieces` in order (the socket reads it arrived in, see ChunkedPublish).
+ */
 export interface Delivery {
-  /**
-   * The complete data-socket frame `01 prio LEN topic 00 payload`: one buffer, or for a large
-   * message its pieces in order (the socket reads it arrived in, see ChunkedPublish).
-   */
-  readonly frame: Buffer | readonly Buffer[];
-  /** Length of the frame in bytes. */
+  readonly buffer: Buffer;
+  readonly offset: number;
   readonly bytes: number;
+  readonly pieces: readonly Buffer[] | null;
   /** Wall-clock time the publish started, in µs since the Unix epoch (for latency stats). */
   readonly timestampUs: number;
   /** Normalised topic (only read when a latency warning is logged). */
   readonly topic: string;
 }
 
+const NO_BUFFER = Buffer.alloc(0);
+
+/** A frame in a buffer of its own. */
 export function delivery(frame: Buffer, timestampUs: number, topic: string): Delivery {
-  return { frame, bytes: frame.length, timestampUs, topic };
+  return { buffer: frame, offset: 0, bytes: frame.length, pieces: null, timestampUs, topic };
 }
 
 /**
@@ -32,8 +39,43 @@ export function chunkedDelivery(
   timestampUs: number,
 ): Delivery {
   const head = topicAsSent ? chunked.head : encodeDataFrameHead(priority, topic, chunked.payloadLength);
-  const frame = [head, ...chunked.payload];
-  return { frame, bytes: head.length + chunked.payloadLength, timestampUs, topic };
+  const pieces = [head, ...chunked.payload];
+  return { buffer: NO_BUFFER, offset: 0, bytes: head.length + chunked.payloadLength, pieces, timestampUs, topic };
+}
+
+/** Slab size: frames encoded one after another share it, so a batch of them is one range. */
+const SLAB_BYTES = 16 * 1024;
+/** Larger frames get a buffer of their own. */
+const SLAB_MAX_FRAME = 2048;
+
+/**
+ * Small frames are written back to back into shared slabs instead of one Buffer each: no
+ * Buffer object per message (less garbage, fewer scavenges), and the frames a subscriber gets
+ * in one turn usually form one contiguous range of a slab, written without a copy (see
+ * DataChannel). A queued frame keeps its 16 KB slab alive, no worse than the 8 KB pool slice
+ * Buffer.allocUnsafe would have kept.
+ */
+export class FrameSlab {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private used = 0;
+
+  /** The data frame for a PUBLISH body whose topic needed no normalisation. */
+  fromBody(priority: number, body: Buffer, timestampUs: number, topic: string): Delivery {
+    const bytes = DATA_FRAME_HEADER_LENGTH + body.length;
+    if (bytes > SLAB_MAX_FRAME) {
+      const frame = Buffer.allocUnsafe(bytes);
+      writeDataFrameFromBody(frame, 0, priority, body);
+      return delivery(frame, timestampUs, topic);
+    }
+    if (this.used + bytes > SLAB_BYTES) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.used = 0;
+    }
+    const offset = this.used;
+    writeDataFrameFromBody(this.slab, offset, priority, body);
+    this.used += bytes;
+    return { buffer: this.slab, offset, bytes, pieces: null, timestampUs, topic };
+  }
 }
 
 /** Read once: the `performance.timeOrigin` getter is costly on a per-message path. */

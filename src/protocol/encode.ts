@@ -55,11 +55,16 @@ export function encodeDataFrameHead(priority: number, topic: string, payloadLeng
  */
 export function encodeDataFrameFromBody(priority: number, body: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(DATA_FRAME_HEADER_LENGTH + body.length);
-  frame[0] = RESPONSE_OK;
-  frame[1] = priority;
-  frame.writeUInt32LE(body.length, 2);
-  frame.set(body, DATA_FRAME_HEADER_LENGTH);
+  writeDataFrameFromBody(frame, 0, priority, body);
   return frame;
+}
+
+/** The same frame written into `target` at `offset` (DATA_FRAME_HEADER_LENGTH + body bytes). */
+export function writeDataFrameFromBody(target: Buffer, offset: number, priority: number, body: Uint8Array): void {
+  target[offset] = RESPONSE_OK;
+  target[offset + 1] = priority;
+  target.writeUInt32LE(body.length, offset + 2);
+  target.set(body, offset + DATA_FRAME_HEADER_LENGTH);
 }
 
 export function encodeGreeting(kind: SocketKind, tls: boolean): Buffer {

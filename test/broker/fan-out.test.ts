@@ -1,0 +1,124 @@
+/**
+ * Broker fan-out down to the bytes handed to a data socket: small frames are encoded back to
+ * back into shared slabs (FrameSlab) and a subscriber's consecutive frames go out as one range
+ * of a slab; large frames have their own buffer, chunked ones their pieces. Whatever the mix,
+ * each subscriber's bytes must be exactly its frames, in order, and frames still queued must
+ * survive any number of later publishes.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import { FULL_ACCESS } from '../../src/auth/acl.js';
+import { Broker } from '../../src/broker/broker.js';
+import type { DataPort } from '../../src/broker/ports.js';
+import type { Session } from '../../src/broker/session.js';
+import { nullLogger } from '../../src/log/logger.js';
+import { ByteQueue } from '../../src/protocol/byte-queue.js';
+import { ControlDecoder } from '../../src/protocol/control.js';
+import { encodeDataFrame, encodePublish } from '../../src/protocol/encode.js';
+
+/** Records every write: the buffers of each call. */
+class RecordingPort implements DataPort {
+  readonly writes: Buffer[][] = [];
+  write(frames: readonly Buffer[]): boolean {
+    this.writes.push(frames.map((f) => Buffer.from(f))); // copies: later writes must not change them
+    return true;
+  }
+  destroy(): void {
+    /* nothing to close */
+  }
+  end(): void {
+    /* nothing to close */
+  }
+  get bytes(): Buffer {
+    return Buffer.concat(this.writes.flat());
+  }
+}
+
+const control = { close: () => undefined };
+/** Brokers of the running test: closed after it (their ping timers would keep the process alive). */
+const open: Broker[] = [];
+afterEach(() => {
+  for (const b of open.splice(0)) b.closeAll();
+});
+const publisher = { blockedOn: 0, resume: () => undefined };
+
+function setup(masks: readonly (readonly string[])[]): { broker: Broker; ports: RecordingPort[]; pub: Session } {
+  const broker = new Broker(
+    { maxTopicDepth: 8, dataQueue: 1 << 20, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e15, pingFloorMs: 100 },
+    nullLogger,
+  );
+  open.push(broker);
+  const ports = masks.map((m) => {
+    const s = broker.createSession('sub', 'addr', FULL_ACCESS, control);
+    const port = new RecordingPort();
+    broker.attachData(s.token, port, 255);
+    broker.subscribe(s, m);
+    return port;
+  });
+  return { broker, ports, pub: broker.createSession('pub', 'addr', FULL_ACCESS, control) };
+}
+
+/** Publishes through the real request decoder (large ones arrive chunked, as from a socket). */
+function publish(broker: Broker, pub: Session, reads: readonly Buffer[]): void {
+  const queue = new ByteQueue();
+  const decoder = new ControlDecoder(queue, { maxPubSize: 1 << 22, maxTopicLength: 1000 });
+  for (const r of reads) queue.push(r);
+  for (let req = decoder.next(); req !== null; req = decoder.next()) {
+    assert.ok(req.kind === 'publish');
+    assert.equal(broker.publish(pub, req.priority, req.body, publisher, req.chunked), 1);
+  }
+}
+
+const payload = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
+
+describe('fan-out bytes', () => {
+  test('consecutive small frames of one subscriber go out as one range, byte-exact', () => {
+    const { broker, ports, pub } = setup([['t/#']]);
+    const msgs = [1, 2, 3].map((i) => ({ topic: `t/${i}`, payload: payload(50, i) }));
+    publish(broker, pub, [Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)))]);
+    broker.scheduler.flushNow();
+    const port = ports[0] as RecordingPort;
+    assert.equal(port.writes.length, 1);
+    assert.equal(port.writes[0]?.length, 1, 'one range, not one buffer per frame');
+    assert.deepEqual(port.bytes, Buffer.concat(msgs.map((m) => encodeDataFrame(0x7f, m.topic, m.payload))));
+  });
+
+  test('interleaved topics, large and small frames, chunked messages: each subscriber gets exactly its own, in order', () => {
+    const { broker, ports, pub } = setup([['a', 'c'], ['b'], ['#']]);
+    const msgs = [
+      { topic: 'a', payload: payload(10, 1) },
+      { topic: 'b', payload: payload(20, 2) },
+      { topic: 'c', payload: payload(3000, 3) }, // above the slab limit: its own buffer
+      { topic: 'a', payload: payload(30, 4) },
+      { topic: 'b', payload: payload(100_000, 5) }, // chunked
+      { topic: 'c', payload: payload(0, 6) },
+      { topic: '//a', payload: payload(40, 7) }, // normalised: encoded anew, not from the slab
+      { topic: 'a', payload: payload(50, 8) },
+    ];
+    const bytes = Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)));
+    const reads: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 65_536) reads.push(Buffer.from(bytes.subarray(at, at + 65_536)));
+    publish(broker, pub, reads);
+    broker.scheduler.flushNow();
+    const expected = (want: (topic: string) => boolean): Buffer =>
+      Buffer.concat(msgs.map((m) => ({ ...m, topic: m.topic.replace(/^\/+/, '') })).filter((m) => want(m.topic)).map((m) => encodeDataFrame(0x7f, m.topic, m.payload)));
+    assert.deepEqual(ports[0]?.bytes, expected((t) => t === 'a' || t === 'c'));
+    assert.deepEqual(ports[1]?.bytes, expected((t) => t === 'b'));
+    assert.deepEqual(ports[2]?.bytes, expected(() => true));
+  });
+
+  test('frames still queued survive later publishes that fill many new slabs', () => {
+    const { broker, ports, pub } = setup([['q/#']]);
+    const all: Buffer[] = [];
+    for (let round = 0; round < 5; round++) {
+      const msgs = Array.from({ length: 400 }, (_, i) => ({ topic: `q/${i % 7}`, payload: payload(60 + (i % 50), round * 1000 + i) }));
+      publish(broker, pub, [Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)))]);
+      all.push(...msgs.map((m) => encodeDataFrame(0x7f, m.topic, m.payload)));
+    }
+    // ~250 KB of small frames queued before a single flush: ~16 slabs.
+    broker.scheduler.flushNow();
+    const port = ports[0] as RecordingPort;
+    assert.deepEqual(port.bytes, Buffer.concat(all));
+    assert.ok(port.writes.flat().length < 40, `ranges per slab, not per frame (${port.writes.flat().length})`);
+  });
+});
