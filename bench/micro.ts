@@ -11,7 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FULL_ACCESS } from '../src/auth/acl.js';
-import { Broker, type BrokerLogger, type DataPort } from '../src/broker/index.js';
+import { Broker, type DataPort } from '../src/broker/index.js';
+import { nullLogger } from '../src/log/logger.js';
 import {
   ByteQueue,
   ControlDecoder,
@@ -68,14 +69,6 @@ function codec(o: HarnessOptions): MicroResult[] {
   ];
 }
 
-const SILENT: BrokerLogger = {
-  error: () => undefined,
-  warn: () => undefined,
-  info: () => undefined,
-  debug: () => undefined,
-  trace: () => undefined,
-  enabled: () => false,
-};
 
 /** Counts what would be written; never congested. */
 class NullPort implements DataPort {
@@ -99,7 +92,7 @@ class NullPort implements DataPort {
 function brokerPath(o: HarnessOptions, subscribers: number): MicroResult {
   const broker = new Broker(
     { maxTopicDepth: 32, dataQueue: 1 << 20, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e12, pingFloorMs: 100 },
-    SILENT,
+    nullLogger,
   );
   const control = { close: () => undefined };
   const ports = Array.from({ length: subscribers }, () => new NullPort());

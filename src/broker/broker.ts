@@ -221,7 +221,7 @@ export class Broker implements BrokerStats {
   ): number {
     const c = this.counters;
     c.pubMessages++;
-    c.pubBytes += chunked === undefined ? body.length : body.length + chunked.payloadLength;
+    c.pubBytes += body.length + (chunked?.payloadLength ?? 0);
     const timestampUs = nowUs();
     const sep = publishTopicEnd(body);
     const cache = session.publishTopic;
@@ -238,25 +238,30 @@ export class Broker implements BrokerStats {
       cache.remember(body, sep, raw, topic);
     }
     const payloadOffset = sep + 1;
-    if (chunked !== undefined) {
-      const targets = this.collect(topic, chunked.payloadLength);
-      if (targets.length > 0) {
-        this.fanOut(targets, chunkedDelivery(priority, topic, topic === raw, chunked, timestampUs), publisher);
-      }
-      this.replication?.onLocalPublish(priority, topic, chunked.payload, timestampUs);
-      return RESPONSE_OK;
-    }
-    const targets = this.collect(topic, body.length - payloadOffset);
+    const targets = this.collect(topic, chunked?.payloadLength ?? body.length - payloadOffset);
     if (targets.length > 0) {
-      // The request body is the data frame's body when the topic needed no normalisation.
-      const message =
-        topic === raw
-          ? this.slab.fromBody(priority, body, timestampUs, topic)
-          : delivery(encodeDataFrame(priority, topic, body.subarray(payloadOffset)), timestampUs, topic);
-      this.fanOut(targets, message, publisher);
+      this.fanOut(targets, this.deliveryOf(priority, topic, topic === raw, body, payloadOffset, timestampUs, chunked), publisher);
     }
-    this.replication?.onLocalPublish(priority, topic, body.subarray(payloadOffset), timestampUs);
+    this.replication?.onLocalPublish(priority, topic, chunked?.payload ?? body.subarray(payloadOffset), timestampUs);
     return RESPONSE_OK;
+  }
+
+  /**
+   * The data frame of an accepted publish. The request bytes are the frame when the topic needed
+   * no normalisation: small ones are copied into the slab, chunked ones delivered as they came.
+   */
+  private deliveryOf(
+    priority: number,
+    topic: string,
+    topicAsSent: boolean,
+    body: Buffer,
+    payloadOffset: number,
+    timestampUs: number,
+    chunked: ChunkedPublish | undefined,
+  ): Delivery {
+    if (chunked !== undefined) return chunkedDelivery(priority, topic, topicAsSent, chunked, timestampUs);
+    if (topicAsSent) return this.slab.fromBody(priority, body, timestampUs, topic);
+    return delivery(encodeDataFrame(priority, topic, body.subarray(payloadOffset)), timestampUs, topic);
   }
 
   /** PROTOCOL.md §5.6 steps 7–9 for a normalised publish topic: the status byte, or throws. */

@@ -1,6 +1,6 @@
 import type { ChunkedPublish } from '../protocol/control.js';
 import { DATA_FRAME_HEADER_LENGTH } from '../protocol/constants.js';
-import { encodeDataFrameHead, writeDataFrameFromBody } from '../protocol/encode.js';
+import { encodeDataFrameFromBody, encodeDataFrameHead, writeDataFrameFromBody } from '../protocol/encode.js';
 
 /**
  * One accepted message, encoded once and shared by every subscriber queue it is put on.
@@ -62,11 +62,7 @@ export class FrameSlab {
   /** The data frame for a PUBLISH body whose topic needed no normalisation. */
   fromBody(priority: number, body: Buffer, timestampUs: number, topic: string): Delivery {
     const bytes = DATA_FRAME_HEADER_LENGTH + body.length;
-    if (bytes > SLAB_MAX_FRAME) {
-      const frame = Buffer.allocUnsafe(bytes);
-      writeDataFrameFromBody(frame, 0, priority, body);
-      return delivery(frame, timestampUs, topic);
-    }
+    if (bytes > SLAB_MAX_FRAME) return delivery(encodeDataFrameFromBody(priority, body), timestampUs, topic);
     if (this.used + bytes > SLAB_BYTES) {
       this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
       this.used = 0;

@@ -70,9 +70,9 @@ export interface ChunkedPublish {
 }
 
 /**
- * Publishes at least this long are delivered chunked. Smaller ones are copied into a fresh
- * frame instead: a view would pin the whole socket read (up to 64 KB) for as long as the
- * message waits in a subscriber queue, which costs more memory than the copy costs time.
+ * Publishes at least this long are delivered chunked. Smaller ones are copied into a frame
+ * instead: a view would pin the whole socket read (up to 64 KB) for as long as the message
+ * waits in a subscriber queue, which costs more memory than the copy costs time.
  */
 const CHUNKED_MIN = 16 * 1024;
 

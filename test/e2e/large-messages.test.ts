@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../helpers/ports.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
-import { attachData, deliveredFrame, login, publishFrame, topicsFrame, type RawConn } from '../helpers/raw.js';
+import { Bystander, attachData, deliveredFrame, login, publishFrame, topicsFrame, type RawConn } from '../helpers/raw.js';
 import { PASSWORD, makePasswd } from '../helpers/users.js';
 
 const MB = 1_000_000;
@@ -84,6 +84,48 @@ describe('large messages', () => {
     assert.ok((await sub.data.read(second.length, 10_000)).equals(second));
     for (const c of [sub.ctl, sub.data, slow.ctl, fast.ctl]) c.destroy();
   });
+});
+
+describe('bad large publishes (the chunked path) close only their client', () => {
+  let server: Psrtd;
+  let bystander: Bystander;
+  before(async () => {
+    server = await startPsrtd({ server: { max_pub_size: 1_100_000 }, proto: { timeout: 10 } });
+    bystander = await Bystander.create(server.port);
+  });
+  after(async () => {
+    bystander.close();
+    assert.equal(await server.stop(), 0);
+  });
+
+  /** A PUBLISH whose body is `body` (≥ 16 KB: decoded on the chunked path), sent in 3 writes. */
+  function rawPublish(body: Buffer): Buffer {
+    const head = Buffer.from([0x01, 0x7f, 0, 0, 0, 0]);
+    head.writeUInt32LE(body.length, 2);
+    return Buffer.concat([head, body]);
+  }
+  const filler = Buffer.alloc(40_000, 0x41);
+  const cases: [string, Buffer][] = [
+    ['no 00 in the body', filler],
+    ['an empty topic', Buffer.concat([Buffer.from([0]), filler])],
+    ['a topic that is not UTF-8', Buffer.concat([Buffer.from([0xc3, 0x28, 0]), filler])],
+    ['a wildcard in the topic', Buffer.concat([Buffer.from('big/#\0'), filler])],
+  ];
+  for (const [what, body] of cases) {
+    test(`${what}: closed without a reply, others unaffected`, async () => {
+      const sub = await subscriber(server.port, '#');
+      const { ctl } = await login(server.port);
+      await trickle(ctl, rawPublish(body), 3);
+      await ctl.expectClose(5000);
+      await bystander.check();
+      // The subscriber of everything got the bystander's message only: nothing of the bad one.
+      const expected = deliveredFrame('bystander/t', 'ping-' + String(cases.findIndex(([w]) => w === what) + 1));
+      assert.ok((await sub.data.read(expected.length)).equals(expected));
+      await sub.data.expectSilence(100);
+      sub.ctl.destroy();
+      sub.data.destroy();
+    });
+  }
 });
 
 describe('large messages across a cluster', () => {

@@ -6,9 +6,10 @@
 import { RESPONSE_ERR } from '../../../src/protocol/constants.js';
 import { decryptUdp, openUdpPlain, parseUdpEnvelope, parseUdpInner, type UdpInner } from '../../../src/protocol/udp.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../../../src/topics/index.js';
+import type { UdpDropStage } from '../../../test/fixtures/vectors/udp.js';
 
 export type UdpResult =
-  | { readonly kind: 'drop'; readonly stage: 'envelope' | 'plain' | 'key' | 'decrypt' | 'inner' }
+  | { readonly kind: 'drop'; readonly stage: UdpDropStage }
   | { readonly kind: 'error'; readonly ack: boolean; readonly code: number }
   | {
       readonly kind: 'publish';
