@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FULL_ACCESS } from '../src/auth/acl.js';
-import { Broker, type DataPort } from '../src/broker/index.js';
+import { Broker, stampNow, type DataPort } from '../src/broker/index.js';
 import { nullLogger } from '../src/log/logger.js';
 import {
   ByteQueue,
@@ -108,8 +108,9 @@ function brokerPath(o: HarnessOptions, subscribers: number): MicroResult {
     const q = new ByteQueue();
     const d = new ControlDecoder(q, LIMITS);
     q.push(chunk);
+    const received = stampNow();
     for (let req = d.next(); req !== null; req = d.next()) {
-      if (req.kind === 'publish') broker.publish(publisher, req.priority, req.body, waiter);
+      if (req.kind === 'publish') broker.publish(publisher, req, waiter, received);
     }
     broker.scheduler.flushNow();
   }, count, o);

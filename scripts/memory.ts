@@ -18,6 +18,8 @@ import { setFlagsFromString } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { FULL_ACCESS } from '../src/auth/acl.js';
 import { Broker } from '../src/broker/broker.js';
+import { stampNow } from '../src/broker/delivery.js';
+import { publishRequest } from '../src/protocol/control.js';
 import { nullLogger } from '../src/log/logger.js';
 import { encodeGreeting, encodeLogin, encodePublish, encodeSubscribe } from '../src/protocol/encode.js';
 import { startPsrtd, type Psrtd } from '../test/helpers/psrtd.js';
@@ -157,11 +159,11 @@ function queuedEntryPhase(): Phase {
     broker.subscribe(s, ['q']);
   }
   const pub = broker.createSession('p', 'p', FULL_ACCESS, control);
-  broker.publish(pub, 1, encodePublish(1, 'q', Buffer.alloc(1)).subarray(6), publisher);
+  broker.publish(pub, publishRequest(1, encodePublish(1, 'q', Buffer.alloc(1)).subarray(6)), publisher, stampNow());
   broker.scheduler.flushNow(); // the stalled ports report "not writable": from now on frames queue
   const before = live();
   const payload = Buffer.alloc(1000, 0x61);
-  for (let i = 0; i < 1000; i++) broker.publish(pub, 1, encodePublish(1, 'q', payload).subarray(6), publisher);
+  for (let i = 0; i < 1000; i++) broker.publish(pub, publishRequest(1, encodePublish(1, 'q', payload).subarray(6)), publisher, stampNow());
   broker.scheduler.flushNow();
   const depth = broker.queueDepths().reduce((a, b) => a + b, 0);
   if (depth !== 1_000_000) throw new Error(`expected 1,000,000 queued entries, found ${depth}`);

@@ -13,14 +13,14 @@ import {
   RESPONSE_OK_WAITING,
   TOKEN_LENGTH,
 } from '../protocol/constants.js';
-import { parsePublishBody, publishTopicEnd, type ChunkedPublish } from '../protocol/control.js';
+import { parsePublishBody, publishTopicEnd, type PublishRequest } from '../protocol/control.js';
 import { encodeDataFrame } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
 import { DataChannel, type DataChannelOptions } from './data-channel.js';
-import { FrameSlab, chunkedDelivery, delivery, nowUs, type Delivery } from './delivery.js';
+import { FrameSlab, Stamp, chunkedDelivery, delivery, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
   BrokerLogger,
@@ -212,56 +212,41 @@ export class Broker implements BrokerStats {
    * as its waiter (publisher.blockedOn > 0 afterwards: stop reading). A `chunked` (large)
    * publish has only `topic 00` in body; its payload is delivered as the pieces it came in.
    */
-  publish(
-    session: Session,
-    priority: number,
-    body: Buffer,
-    publisher: PublisherPort,
-    chunked?: ChunkedPublish,
-  ): number {
+  publish(session: Session, request: PublishRequest, publisher: PublisherPort, received: Stamp): number {
+    const { bytes, start, end, chunked } = request;
     const c = this.counters;
     c.pubMessages++;
-    c.pubBytes += body.length + (chunked?.payloadLength ?? 0);
-    const timestampUs = nowUs();
-    const sep = publishTopicEnd(body);
+    c.pubBytes += end - start + (chunked?.payloadLength ?? 0);
+    const sep = publishTopicEnd(bytes, start, end);
     const cache = session.publishTopic;
     let raw: string;
     let topic: string;
-    if (cache.matches(body, sep)) {
+    if (cache.matches(bytes, start, sep)) {
       raw = cache.raw;
       topic = cache.topic;
     } else {
-      raw = decodeUtf8(body.subarray(0, sep));
+      raw = decodeUtf8(bytes.subarray(start, sep));
       topic = normalizeTopic(raw);
       const status = this.checkPublishTopic(session, topic);
       if (status !== RESPONSE_OK) return status;
-      cache.remember(body, sep, raw, topic);
+      cache.remember(bytes, start, sep, raw, topic);
     }
-    const payloadOffset = sep + 1;
-    const targets = this.collect(topic, chunked?.payloadLength ?? body.length - payloadOffset);
-    if (targets.length > 0) {
-      this.fanOut(targets, this.deliveryOf(priority, topic, topic === raw, body, payloadOffset, timestampUs, chunked), publisher);
-    }
-    this.replication?.onLocalPublish(priority, topic, chunked?.payload ?? body.subarray(payloadOffset), timestampUs);
+    const targets = this.collect(topic, chunked?.payloadLength ?? end - sep - 1);
+    if (targets.length > 0) this.fanOut(targets, this.deliveryOf(request, sep, topic, topic === raw, received), publisher);
+    this.replication?.onLocalPublish(request.priority, topic, chunked?.payload ?? bytes.subarray(sep + 1, end), received.us);
     return RESPONSE_OK;
   }
 
   /**
-   * The data frame of an accepted publish. The request bytes are the frame when the topic needed
-   * no normalisation: small ones are copied into the slab, chunked ones delivered as they came.
+   * The data frame of an accepted publish whose topic ends at `sep`. The request bytes are the
+   * frame when the topic needed no normalisation: small ones are copied into the slab, chunked
+   * ones delivered as they came.
    */
-  private deliveryOf(
-    priority: number,
-    topic: string,
-    topicAsSent: boolean,
-    body: Buffer,
-    payloadOffset: number,
-    timestampUs: number,
-    chunked: ChunkedPublish | undefined,
-  ): Delivery {
-    if (chunked !== undefined) return chunkedDelivery(priority, topic, topicAsSent, chunked, timestampUs);
-    if (topicAsSent) return this.slab.fromBody(priority, body, timestampUs, topic);
-    return delivery(encodeDataFrame(priority, topic, body.subarray(payloadOffset)), timestampUs, topic);
+  private deliveryOf(request: PublishRequest, sep: number, topic: string, topicAsSent: boolean, received: Stamp): Delivery {
+    const { priority, bytes, start, end, chunked } = request;
+    if (chunked !== null) return chunkedDelivery(priority, topic, topicAsSent, chunked, received);
+    if (topicAsSent) return this.slab.fromBody(priority, bytes, start, end, received, topic);
+    return delivery(encodeDataFrame(priority, topic, bytes.subarray(sep + 1, end)), received, topic);
   }
 
   /** PROTOCOL.md §5.6 steps 7–9 for a normalised publish topic: the status byte, or throws. */
@@ -287,7 +272,7 @@ export class Broker implements BrokerStats {
   publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
     const targets = this.collect(topic, payload.length);
     if (targets.length > 0) {
-      this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), timestampUs, topic), null);
+      this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), new Stamp(timestampUs), topic), null);
     }
     this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
   }
@@ -328,8 +313,8 @@ export class Broker implements BrokerStats {
     const targets: Session[] = [];
     this.index.match(topic, targets);
     if (targets.length > 0) {
-      const timestampUs = Number(timestampNs / 1000n);
-      const message = this.slab.fromBody(priority, body, timestampUs, topic);
+      const received = new Stamp(Number(timestampNs / 1000n));
+      const message = this.slab.fromBody(priority, body, 0, body.length, received, topic);
       for (const s of targets) this.enqueue(s, message, publisher);
     }
     return RESPONSE_OK;
@@ -344,8 +329,8 @@ export class Broker implements BrokerStats {
     payload: Buffer,
     publisher: PublisherPort,
   ): number {
-    const timestampUs = Number(timestampNs / 1000n);
-    const message = delivery(encodeDataFrame(priority, topic, payload), timestampUs, topic);
+    const received = new Stamp(Number(timestampNs / 1000n));
+    const message = delivery(encodeDataFrame(priority, topic, payload), received, topic);
     for (const s of targets) this.enqueue(s, message, publisher);
     return RESPONSE_OK;
   }

@@ -39,11 +39,18 @@ export type EnqueueResult = 'ok' | 'congested' | 'dropped';
 /** Bytes handed to the socket in one write; at least one frame is always written. */
 const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
+/** Queue slots kept for reuse once drained; a longer backlog's array is released. */
+const MAX_KEPT_SLOTS = 4096;
 
 export class DataChannel implements Flushable {
   dirty = false;
-  private queue: Delivery[] = [];
+  /**
+   * Frames [head, tail) are pending. Slots are cleared as they are written and the array is
+   * reused, so a steady stream does not regrow it every turn (garbage per message).
+   */
+  private queue: (Delivery | undefined)[] = [];
   private head = 0;
+  private tail = 0;
   private pendingBytes = 0;
   private writable = true;
   private closed = false;
@@ -68,7 +75,7 @@ export class DataChannel implements Flushable {
   }
 
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.tail - this.head;
   }
 
   get isClosed(): boolean {
@@ -77,7 +84,9 @@ export class DataChannel implements Flushable {
 
   enqueue(delivery: Delivery): EnqueueResult {
     if (this.closed) return 'ok';
-    this.queue.push(delivery);
+    if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
+    else this.queue.push(delivery);
+    this.tail++;
     this.pendingBytes += delivery.bytes;
     this.scheduler.mark(this);
     if (this.pending < this.opts.queueLimit && this.pendingBytes < this.opts.byteLimit) return 'ok';
@@ -117,6 +126,7 @@ export class DataChannel implements Flushable {
     this.clearFullTimer();
     this.queue = [];
     this.head = 0;
+    this.tail = 0;
     this.pendingBytes = 0;
     this.releaseWaiters();
   }
@@ -133,9 +143,10 @@ export class DataChannel implements Flushable {
     let runEnd = 0;
     const queue = this.queue;
     let i = this.head;
-    while (i < queue.length && (bytes < MAX_BATCH_BYTES || messages === 0)) {
-      const d = queue[i++];
+    while (i < this.tail && (bytes < MAX_BATCH_BYTES || messages === 0)) {
+      const d = queue[i];
       if (d === undefined) break;
+      queue[i++] = undefined;
       messages++;
       bytes += d.bytes;
       if (d.buffer === run && d.offset === runEnd) {
@@ -151,7 +162,7 @@ export class DataChannel implements Flushable {
           runEnd = d.offset + d.bytes;
         }
       }
-      const lat = Math.max(0, Math.trunc(now - d.timestampUs)) % 0x100000000;
+      const lat = Math.max(0, Math.trunc(now - d.received.us)) % 0x100000000;
       latency += lat;
       if (lat > this.opts.latencyWarnUs) this.warnLatency(lat, d.topic);
     }
@@ -167,11 +178,14 @@ export class DataChannel implements Flushable {
 
   private advance(newHead: number, bytes: number): void {
     this.pendingBytes -= bytes;
-    if (newHead >= this.queue.length) {
-      this.queue.length = 0;
+    if (newHead >= this.tail) {
+      // Drained (the slots are already cleared); an array grown by a backlog is given back.
+      if (this.queue.length > MAX_KEPT_SLOTS) this.queue = [];
       this.head = 0;
-    } else if (newHead > 4096 && newHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(newHead);
+      this.tail = 0;
+    } else if (newHead > MAX_KEPT_SLOTS && newHead * 2 > this.tail) {
+      this.queue = this.queue.slice(newHead, this.tail);
+      this.tail -= newHead;
       this.head = 0;
     } else {
       this.head = newHead;

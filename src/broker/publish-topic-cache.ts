@@ -19,18 +19,18 @@ export class PublishTopicCache {
   /** The normalised topic. */
   topic = '';
 
-  /** True when body[0, end) equals the cached topic bytes (then `raw`/`topic` apply). */
-  matches(body: Buffer, end: number): boolean {
+  /** True when bytes[start, end) equals the cached topic bytes (then `raw`/`topic` apply). */
+  matches(bytes: Buffer, start: number, end: number): boolean {
     const b = this.bytes;
-    if (b?.length !== end) return false;
-    for (let i = 0; i < end; i++) if (body[i] !== b[i]) return false;
+    if (b?.length !== end - start) return false;
+    for (let i = start; i < end; i++) if (bytes[i] !== b[i - start]) return false;
     return true;
   }
 
   /** Caches an accepted topic; the bytes are copied so the read buffer is not retained. */
-  remember(body: Buffer, end: number, raw: string, topic: string): void {
-    if (end > MAX_CACHED_BYTES) return;
-    this.bytes = Buffer.from(body.subarray(0, end));
+  remember(bytes: Buffer, start: number, end: number, raw: string, topic: string): void {
+    if (end - start > MAX_CACHED_BYTES) return;
+    this.bytes = Buffer.from(bytes.subarray(start, end));
     this.raw = raw;
     this.topic = topic;
   }

@@ -5,11 +5,15 @@
  * read carrying many small frames is parsed without copying; only frames that straddle chunk
  * boundaries are concatenated.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class ByteQueue {
   private chunks: Buffer[] = [];
   /** Read offset inside chunks[0]. */
   private offset = 0;
   private total = 0;
+  /** Where the bytes returned by the last takeRange start in the returned buffer. */
+  takenStart = 0;
 
   get length(): number {
     return this.total;
@@ -55,6 +59,23 @@ export class ByteQueue {
       return view;
     }
     return this.takeCopy(n);
+  }
+
+  /**
+   * Removes the next `n` bytes without allocating a view: returns the buffer that holds them at
+   * [takenStart, takenStart + n) — the received chunk itself when they lie inside one, else a
+   * joined copy (takenStart 0). The hot path for small frames (caller guarantees n <= length).
+   */
+  takeRange(n: number): Buffer {
+    const first = this.chunks[0];
+    const end = this.offset + n;
+    if (first !== undefined && end <= first.length) {
+      this.takenStart = this.offset;
+      this.advance(n, first.length);
+      return first;
+    }
+    this.takenStart = 0;
+    return n === 0 ? EMPTY : this.takeCopy(n);
   }
 
   /**

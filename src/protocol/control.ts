@@ -27,17 +27,7 @@ export interface ControlLimits {
 export type ControlRequest =
   | { readonly kind: 'nop' }
   | { readonly kind: 'bye' }
-  /**
-   * body = topic 00 payload, exactly LEN bytes (validated later, after counting). Large
-   * publishes come `chunked` instead: body is then only `topic 00`, and the payload stays in
-   * the received chunks (see ChunkedPublish).
-   */
-  | {
-      readonly kind: 'publish';
-      readonly priority: number;
-      readonly body: Buffer;
-      readonly chunked?: ChunkedPublish;
-    }
+  | PublishRequest
   | { readonly kind: 'subscribe' | 'unsubscribe'; readonly topics: readonly string[] }
   | { readonly kind: 'repl-topic'; readonly topic: string }
   /** Cluster extension: interest query (no stage 2). */
@@ -55,6 +45,26 @@ export type ControlRequest =
       readonly timestampNs: bigint;
       readonly payload: Buffer;
     };
+
+/**
+ * A PUBLISH. Its body `topic 00 payload` (exactly LEN bytes, validated later, after counting)
+ * is bytes[start, end): usually the socket read it arrived in, so decoding a small publish
+ * allocates nothing. Large publishes come `chunked`: the body is then only `topic 00` and the
+ * payload stays in the received chunks (see ChunkedPublish).
+ *
+ * The decoder returns the same object for every PUBLISH: it is valid until the next call of
+ * ControlDecoder.next().
+ */
+export interface PublishRequest {
+  readonly kind: 'publish';
+  readonly priority: number;
+  readonly bytes: Buffer;
+  readonly start: number;
+  readonly end: number;
+  readonly chunked: ChunkedPublish | null;
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * A large PUBLISH as views of the socket reads it arrived in, never joined: `head` is
@@ -76,6 +86,7 @@ export interface ChunkedPublish {
  */
 const CHUNKED_MIN = 16 * 1024;
 
+const EMPTY = Buffer.alloc(0);
 const NOP: ControlRequest = { kind: 'nop' };
 const BYE: ControlRequest = { kind: 'bye' };
 
@@ -83,6 +94,15 @@ export class ControlDecoder {
   private expectingReplBody = false;
   /** Set for replicator sessions only; otherwise ops 12/13 are unknown ops, as everywhere. */
   allowClusterExtensions = false;
+  /** Reused for every PUBLISH (see PublishRequest). */
+  private readonly publish: Writable<PublishRequest> = {
+    kind: 'publish',
+    priority: 0,
+    bytes: EMPTY,
+    start: 0,
+    end: 0,
+    chunked: null,
+  };
 
   constructor(
     private readonly queue: ByteQueue,
@@ -159,19 +179,27 @@ export class ControlDecoder {
     if (q.length < 6) return null;
     const len = checkedLength(q.u32At(2), this.limits.maxPubSize);
     if (q.length < 6 + len) return null;
-    const priority = q.byteAt(1);
+    const request = this.publish;
+    request.priority = q.byteAt(1);
     if (len >= CHUNKED_MIN) {
       const sep = q.indexOf(0, 6, 6 + len);
       // Without a topic and its 00 the body is joined and rejected by the broker as usual.
       if (sep > 6) {
         const head = q.take(sep + 1);
         const payloadLength = 6 + len - head.length;
-        const chunked = { head, payload: piecesOf(q, payloadLength), payloadLength };
-        return { kind: 'publish', priority, body: head.subarray(6), chunked };
+        request.chunked = { head, payload: piecesOf(q, payloadLength), payloadLength };
+        request.bytes = head;
+        request.start = 6;
+        request.end = head.length;
+        return request;
       }
     }
     q.skip(6);
-    return { kind: 'publish', priority, body: q.take(len) };
+    request.chunked = null;
+    request.bytes = q.takeRange(len);
+    request.start = q.takenStart;
+    request.end = request.start + len;
+    return request;
   }
 
   private nextTopicList(kind: 'subscribe' | 'unsubscribe'): ControlRequest | null {
@@ -206,6 +234,34 @@ export class ControlDecoder {
       payload: q.take(len),
     };
   }
+}
+
+/** A PUBLISH request for a whole body `topic 00 payload` (tools, tests, cold paths). */
+export function publishRequest(priority: number, body: Buffer): PublishRequest {
+  return { kind: 'publish', priority, bytes: body, start: 0, end: body.length, chunked: null };
+}
+
+/** The body `topic 00 payload` of a PUBLISH as one new Buffer (a chunked payload joined). */
+export function publishBody(r: PublishRequest): Buffer {
+  const body = r.bytes.subarray(r.start, r.end);
+  return Buffer.concat(r.chunked === null ? [body] : [body, ...r.chunked.payload]);
+}
+
+/** A PUBLISH detached from the decoder and its read buffers (see detachRequest). */
+export interface PublishCopy {
+  readonly kind: 'publish';
+  readonly priority: number;
+  readonly body: Buffer;
+}
+
+export type DetachedRequest = Exclude<ControlRequest, PublishRequest> | PublishCopy;
+
+/**
+ * A request that can be kept: the decoder reuses its PUBLISH object and the body is a view of
+ * a socket read. For tools and tests that collect requests (never the server's hot path).
+ */
+export function detachRequest(r: ControlRequest): DetachedRequest {
+  return r.kind === 'publish' ? { kind: 'publish', priority: r.priority, body: publishBody(r) } : r;
 }
 
 /** Average piece size below which a chunked payload is joined after all. */
@@ -254,7 +310,7 @@ export interface PublishBody {
  * topic → close; invalid UTF-8 → close (PROTOCOL.md §5.6 steps 3–6).
  */
 export function parsePublishBody(body: Buffer): PublishBody {
-  const sep = publishTopicEnd(body);
+  const sep = publishTopicEnd(body, 0, body.length);
   return { topic: decodeUtf8(body.subarray(0, sep)), payloadOffset: sep + 1 };
 }
 
@@ -262,20 +318,24 @@ export function parsePublishBody(body: Buffer): PublishBody {
 const INLINE_SCAN = 64;
 
 /**
- * Index of the `00` that ends the topic of a PUBLISH body, with the same errors, in the same
- * order, as parsePublishBody (no 00 → close; empty topic → close). UTF-8 is not checked.
+ * Index in `bytes` of the `00` that ends the topic of the PUBLISH body bytes[start, end), with
+ * the same errors, in the same order, as parsePublishBody (no 00 → close; empty topic →
+ * close). UTF-8 is not checked.
  */
-export function publishTopicEnd(body: Buffer): number {
-  const n = Math.min(body.length, INLINE_SCAN);
+export function publishTopicEnd(bytes: Buffer, start: number, end: number): number {
+  const scanEnd = Math.min(end, start + INLINE_SCAN);
   let sep = -1;
-  for (let i = 0; i < n; i++) {
-    if (body[i] === 0) {
+  for (let i = start; i < scanEnd; i++) {
+    if (bytes[i] === 0) {
       sep = i;
       break;
     }
   }
-  if (sep < 0 && body.length > INLINE_SCAN) sep = body.indexOf(0, INLINE_SCAN);
+  if (sep < 0 && end > scanEnd) {
+    sep = bytes.indexOf(0, scanEnd);
+    if (sep >= end) sep = -1;
+  }
   if (sep < 0) throw new PsrtError(ErrorCode.InvalidDataBlock, 'Invalid data block');
-  if (sep === 0) throw new PsrtError(ErrorCode.EmptyTopic, 'Empty topic');
+  if (sep === start) throw new PsrtError(ErrorCode.EmptyTopic, 'Empty topic');
   return sep;
 }

@@ -50,21 +50,39 @@ export function encodeDataFrameHead(priority: number, topic: string, payloadLeng
 }
 
 /**
- * Same frame from a PUBLISH body whose topic needed no normalisation: one copy of the body
- * behind the 6-byte header.
+ * Same frame from a PUBLISH body (body[start, end)) whose topic needed no normalisation: one
+ * copy of the body behind the 6-byte header.
  */
-export function encodeDataFrameFromBody(priority: number, body: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(DATA_FRAME_HEADER_LENGTH + body.length);
-  writeDataFrameFromBody(frame, 0, priority, body);
+export function encodeDataFrameFromBody(priority: number, body: Uint8Array, start = 0, end = body.length): Buffer {
+  const frame = Buffer.allocUnsafe(DATA_FRAME_HEADER_LENGTH + end - start);
+  writeDataFrameFromRange(frame, 0, priority, body, start, end);
   return frame;
 }
 
-/** The same frame written into `target` at `offset` (DATA_FRAME_HEADER_LENGTH + body bytes). */
-export function writeDataFrameFromBody(target: Buffer, offset: number, priority: number, body: Uint8Array): void {
+/** Bodies up to this length are copied byte by byte: a native copy would need a view object. */
+const INLINE_COPY = 256;
+
+/**
+ * The same frame from the body bytes[start, end), written into `target` at `offset`. Small
+ * bodies are copied without allocating anything (the per-message path of small publishes).
+ */
+export function writeDataFrameFromRange(
+  target: Buffer,
+  offset: number,
+  priority: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): void {
   target[offset] = RESPONSE_OK;
   target[offset + 1] = priority;
-  target.writeUInt32LE(body.length, offset + 2);
-  target.set(body, offset + DATA_FRAME_HEADER_LENGTH);
+  target.writeUInt32LE(end - start, offset + 2);
+  const at = offset + DATA_FRAME_HEADER_LENGTH - start;
+  if (end - start > INLINE_COPY) {
+    target.set(bytes.subarray(start, end), at + start);
+    return;
+  }
+  for (let i = start; i < end; i++) target[at + i] = bytes[i] ?? 0;
 }
 
 export function encodeGreeting(kind: SocketKind, tls: boolean): Buffer {

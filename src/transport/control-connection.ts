@@ -11,7 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import { FULL_ACCESS } from '../auth/acl.js';
-import type { Flushable, PublisherPort, Session } from '../broker/index.js';
+import { stampNow, type Flushable, type PublisherPort, type Session, type Stamp } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
 import { RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
@@ -94,9 +94,11 @@ export class ControlConnection implements PublisherPort, Flushable {
     if (this.state === 'login') this.processLogin();
     if (this.state !== 'ready') return;
     try {
+      // Every message cut from this read shares one receive time (see Stamp).
+      const received = stampNow();
       let request: ControlRequest | null;
       while (this.canRead() && (request = this.decoder.next()) !== null) {
-        this.handle(request);
+        this.handle(request, received);
       }
     } catch (e) {
       this.fail(e);
@@ -162,7 +164,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     }
   }
 
-  private handle(request: ControlRequest): void {
+  private handle(request: ControlRequest, received: Stamp): void {
     this.handled++;
     const broker = this.ctx.broker;
     const session = this.session;
@@ -172,7 +174,7 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.replies.push(RESPONSE_OK);
         return;
       case 'publish':
-        this.replies.push(broker.publish(session, request.priority, request.body, this, request.chunked));
+        this.replies.push(broker.publish(session, request, this, received));
         return;
       case 'subscribe':
         this.replies.push(broker.subscribe(session, request.topics));

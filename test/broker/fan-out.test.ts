@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { FULL_ACCESS } from '../../src/auth/acl.js';
 import { Broker } from '../../src/broker/broker.js';
+import { stampNow } from '../../src/broker/delivery.js';
+import type { DataChannel } from '../../src/broker/data-channel.js';
 import type { DataPort } from '../../src/broker/ports.js';
 import type { Session } from '../../src/broker/session.js';
 import { nullLogger } from '../../src/log/logger.js';
@@ -19,9 +21,12 @@ import { encodeDataFrame, encodePublish } from '../../src/protocol/encode.js';
 /** Records every write: the buffers of each call. */
 class RecordingPort implements DataPort {
   readonly writes: Buffer[][] = [];
+  /** What write() answers: false = the socket buffer is full (wait for onWritable). */
+  writable = true;
+  channel: DataChannel | null = null;
   write(frames: readonly Buffer[]): boolean {
     this.writes.push(frames.map((f) => Buffer.from(f))); // copies: later writes must not change them
-    return true;
+    return this.writable;
   }
   destroy(): void {
     /* nothing to close */
@@ -51,7 +56,7 @@ function setup(masks: readonly (readonly string[])[]): { broker: Broker; ports: 
   const ports = masks.map((m) => {
     const s = broker.createSession('sub', 'addr', FULL_ACCESS, control);
     const port = new RecordingPort();
-    broker.attachData(s.token, port, 255);
+    port.channel = broker.attachData(s.token, port, 255);
     broker.subscribe(s, m);
     return port;
   });
@@ -65,7 +70,7 @@ function publish(broker: Broker, pub: Session, reads: readonly Buffer[]): void {
   for (const r of reads) queue.push(r);
   for (let req = decoder.next(); req !== null; req = decoder.next()) {
     assert.ok(req.kind === 'publish');
-    assert.equal(broker.publish(pub, req.priority, req.body, publisher, req.chunked), 1);
+    assert.equal(broker.publish(pub, req, publisher, stampNow()), 1);
   }
 }
 
@@ -120,5 +125,33 @@ describe('fan-out bytes', () => {
     const port = ports[0] as RecordingPort;
     assert.deepEqual(port.bytes, Buffer.concat(all));
     assert.ok(port.writes.flat().length < 40, `ranges per slab, not per frame (${port.writes.flat().length})`);
+  });
+
+  test('a backlog beyond the kept queue slots drains in order, and the queue works on afterwards', () => {
+    const { broker, ports, pub } = setup([['g/#']]);
+    const port = ports[0] as RecordingPort;
+    const channel = port.channel;
+    assert.ok(channel !== null);
+    const expected: Buffer[] = [];
+    const send = (count: number, seed: number): void => {
+      const msgs = Array.from({ length: count }, (_, i) => ({ topic: `g/${i % 5}`, payload: payload(8 + (i % 40), seed + i) }));
+      publish(broker, pub, [Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)))]);
+      expected.push(...msgs.map((m) => encodeDataFrame(0x7f, m.topic, m.payload)));
+    };
+    port.writable = false; // the socket's buffer is full: frames queue up
+    send(10, 0);
+    broker.scheduler.flushNow(); // one write, answered "not writable"
+    for (let round = 0; round < 6; round++) send(2000, 1000 * round); // 12,000 queued (> 4096 slots)
+    broker.scheduler.flushNow();
+    assert.equal(channel.pending, 12_000);
+    port.writable = true;
+    channel.onWritable();
+    assert.equal(channel.pending, 0);
+    for (let round = 0; round < 3; round++) {
+      send(300, 50_000 + round); // the same queue again, after it was given back
+      broker.scheduler.flushNow();
+      assert.equal(channel.pending, 0);
+    }
+    assert.deepEqual(port.bytes, Buffer.concat(expected));
   });
 });

@@ -16,7 +16,8 @@ import {
   readDataHandshake,
   readGreeting,
   readLoginFrame,
-  type ControlRequest,
+  detachRequest,
+  type DetachedRequest,
 } from '../../src/protocol/index.js';
 
 /** A reply byte, `'close'` (drop the connection) or `'silent'` (never answer). */
@@ -24,7 +25,7 @@ export type FakeReply = number | 'close' | 'silent';
 
 export interface FakeServerOptions {
   /** Decides the reply of each control request; default `01` (and the pub/sub behaviour). */
-  reply?: (req: ControlRequest, session: FakeSession) => FakeReply;
+  reply?: (req: DetachedRequest, session: FakeSession) => FakeReply;
   /** Login check; default: anything accepted. */
   login?: (login: string, password: string) => boolean;
   /** STARTTLS identity. */
@@ -48,7 +49,7 @@ export interface FakeSession {
 export class FakeServer {
   readonly sessions: FakeSession[] = [];
   /** Every control request received, in order. */
-  readonly requests: ControlRequest[] = [];
+  readonly requests: DetachedRequest[] = [];
   private readonly sockets = new Set<Duplex>();
   private nextId = 1;
   private held: { stream: Duplex; bytes: Buffer }[] | null = null;
@@ -192,7 +193,8 @@ export class FakeServer {
 
   private serve(session: FakeSession, decoder: ControlDecoder, stream: Duplex): void {
     const replies: number[] = [];
-    for (let req = decoder.next(); req !== null; req = decoder.next()) {
+    for (let next = decoder.next(); next !== null; next = decoder.next()) {
+      const req = detachRequest(next);
       this.requests.push(req);
       const r = this.options.reply?.(req, session) ?? this.defaultReply(req, session);
       if (r === 'close') {
@@ -214,7 +216,7 @@ export class FakeServer {
     else stream.write(Buffer.from(replies));
   }
 
-  private defaultReply(req: ControlRequest, s: FakeSession): number {
+  private defaultReply(req: DetachedRequest, s: FakeSession): number {
     if (req.kind === 'subscribe') for (const t of req.topics) s.subscriptions.add(t);
     if (req.kind === 'unsubscribe') for (const t of req.topics) s.subscriptions.delete(t);
     if (req.kind === 'publish') {

@@ -127,6 +127,13 @@ describe('control requests (§10 15–32)', () => {
   test('23: PUBLISH body without 00 (and LEN = 0) closes', async () => {
     await expectClosed('01 7F 03 00 00 00 61 62 63');
     await expectClosed('01 7F 00 00 00 00');
+    // The body is parsed in place in the read: a 00 of the next request in the same read must
+    // not end its topic (short topics are scanned inline, long ones natively).
+    for (const body of [Buffer.from('abc'), Buffer.alloc(100, 0x61)]) {
+      const head = hex('01 7F 00 00 00 00');
+      head.writeUInt32LE(body.length, 2);
+      await expectClosed(Buffer.concat([head, body, publishFrame('next/one', 'x'), hex('00')]));
+    }
   });
 
   test('24: PUBLISH with empty topic closes', async () => {

@@ -12,8 +12,10 @@ import { runInNewContext } from 'node:vm';
 import { describe, test } from 'node:test';
 import { FULL_ACCESS } from '../../src/auth/acl.js';
 import { Broker } from '../../src/broker/broker.js';
+import { stampNow } from '../../src/broker/delivery.js';
 import type { DataPort } from '../../src/broker/ports.js';
 import { nullLogger } from '../../src/log/logger.js';
+import { publishRequest } from '../../src/protocol/control.js';
 import { encodePublish } from '../../src/protocol/encode.js';
 
 setFlagsFromString('--expose-gc');
@@ -40,7 +42,7 @@ function subscribersOfOnePublish(b: Broker, count: number): WeakRef<object>[] {
     refs.push(new WeakRef(s));
   }
   const pub = b.createSession('p', 'addr', FULL_ACCESS, control);
-  b.publish(pub, 0x7f, encodePublish(0x7f, 't/once', Buffer.from('x')).subarray(6), publisher);
+  b.publish(pub, publishRequest(0x7f, encodePublish(0x7f, 't/once', Buffer.from('x')).subarray(6)), publisher, stampNow());
   b.scheduler.flushNow();
   for (const s of sessions) b.endSession(s);
   b.endSession(pub);

@@ -34,7 +34,8 @@ describe('ByteQueue', () => {
     const bodies: Buffer[] = [];
     for (let r = decoder.next(); r !== null; r = decoder.next()) {
       assert.ok(r.kind === 'publish');
-      bodies.push(r.body);
+      assert.equal(r.bytes, chunk, 'the body is a range of the received chunk itself');
+      bodies.push(r.bytes.subarray(r.start, r.end));
     }
     assert.equal(bodies.length, 3);
     const [first, second] = bodies;
@@ -54,7 +55,7 @@ describe('ByteQueue', () => {
     queue.push(body);
     const r = new ControlDecoder(queue, DEFAULT_LIMITS).next();
     assert.ok(r?.kind === 'publish');
-    assert.ok(sharesMemory(r.body, body));
+    assert.ok(r.bytes === body && r.start === 0 && r.end === body.length);
   });
 
   it('a frame across chunks is copied correctly and does not alias the chunks', () => {
@@ -132,6 +133,26 @@ describe('ByteQueue', () => {
     assert.equal(queue.length, 2);
     assert.deepEqual(queue.drain(), hex('08 09'));
     assert.deepEqual(queue.takeViews(0), []);
+  });
+
+  it('takeRange returns the chunk itself and where the bytes start, or a joined copy', () => {
+    const chunks = [ownChunk('01 02 03 04'), ownChunk('05 06'), ownChunk('07 08 09')];
+    const queue = new ByteQueue();
+    for (const c of chunks) queue.push(c);
+    queue.skip(1);
+    assert.equal(queue.takeRange(2), chunks[0], 'inside one chunk: no view, no copy');
+    assert.equal(queue.takenStart, 1);
+    assert.equal(queue.takeRange(1), chunks[0], 'up to the end of the chunk');
+    assert.equal(queue.takenStart, 3);
+    const joined = queue.takeRange(3); // 05 06 | 07
+    assert.deepEqual(joined, hex('05 06 07'));
+    assert.equal(queue.takenStart, 0);
+    assert.ok(!sharesMemory(joined, chunks[1] as Buffer) && !sharesMemory(joined, chunks[2] as Buffer));
+    queue.takeRange(0);
+    assert.equal(queue.length, 2, 'taking 0 bytes takes nothing');
+    assert.equal(queue.takeRange(2), chunks[2]);
+    assert.equal(queue.takenStart, 1);
+    assert.equal(queue.length, 0);
   });
 
   it('indexOf finds a byte across chunks, relative to the read offset, within [from, to)', () => {

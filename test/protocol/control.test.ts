@@ -4,9 +4,15 @@ import { describe, it } from 'node:test';
 import { ByteQueue } from '../../src/protocol/byte-queue.js';
 import {
   ControlDecoder,
+  detachRequest,
   parsePublishBody,
+  publishBody,
+  publishRequest,
+  publishTopicEnd,
   splitTopicList,
   type ControlRequest,
+  type DetachedRequest,
+  type PublishRequest,
 } from '../../src/protocol/control.js';
 import {
   CONTROL,
@@ -22,16 +28,22 @@ import { assertPsrtError, chunkings, runStream } from './helpers.js';
 /** Decodes `chunks` with a fresh decoder; answers 02 (expectReplBody) to repl topics if asked. */
 function decodeControl(v: ControlVector, chunks: readonly Buffer[]) {
   let decoder: ControlDecoder | null = null;
-  return runStream<ControlRequest>(
+  return runStream<DetachedRequest>(
     chunks,
     (queue) => {
       decoder ??= new ControlDecoder(queue, v.limits ?? DEFAULT_LIMITS);
-      return decoder.next();
+      const r = decoder.next();
+      return r === null ? null : detachRequest(r);
     },
     (frame) => {
       if (frame.kind === 'repl-topic' && v.replWaiting === true) decoder?.expectReplBody();
     },
   );
+}
+
+/** The body bytes[start, end) of a decoded PUBLISH (without the chunked payload). */
+function bodyView(r: PublishRequest): Buffer {
+  return r.bytes.subarray(r.start, r.end);
 }
 
 describe('ControlDecoder vectors (whole, every split, byte by byte)', () => {
@@ -136,9 +148,51 @@ describe('parsePublishBody', () => {
     queue.push(hex(SPEC.publishHello));
     const request = new ControlDecoder(queue, DEFAULT_LIMITS).next();
     assert.ok(request?.kind === 'publish');
-    const parsed = parsePublishBody(request.body);
+    const body = publishBody(request);
+    const parsed = parsePublishBody(body);
     assert.equal(parsed.topic, 'test/topic');
-    assert.equal(request.body.subarray(parsed.payloadOffset).toString(), 'hello');
+    assert.equal(body.subarray(parsed.payloadOffset).toString(), 'hello');
+  });
+});
+
+describe('ControlDecoder: small publishes are ranges of the read, in one reused object', () => {
+  it('every PUBLISH of a read is the same object, pointing into the read', () => {
+    const read = Buffer.concat([hex(SPEC.publishHello), hex('00'), hex(SPEC.publishEmpty)]);
+    const queue = new ByteQueue();
+    queue.push(read);
+    const decoder = new ControlDecoder(queue, DEFAULT_LIMITS);
+    const first = decoder.next();
+    assert.ok(first?.kind === 'publish');
+    assert.equal(first.bytes, read);
+    assert.deepEqual([first.start, first.end, first.priority, first.chunked], [6, 22, 0x7f, null]);
+    assert.deepEqual(decoder.next(), { kind: 'nop' });
+    const second: ControlRequest | null = decoder.next();
+    assert.equal(second, first, 'reused: valid until the next call of next()');
+    assert.deepEqual(bodyView(first), hex('74 00'));
+    assert.equal(first.start, 29);
+  });
+
+  it('publishTopicEnd looks for the 00 only inside the body, not in the bytes after it', () => {
+    for (const topic of [Buffer.from('abc'), Buffer.alloc(100, 0x61)]) {
+      // body = topic only (no 00), then a 00 right behind it in the same buffer
+      const bytes = Buffer.concat([hex('AA BB'), topic, hex('00 01 02')]);
+      assertPsrtError(() => publishTopicEnd(bytes, 2, 2 + topic.length), 'InvalidDataBlock');
+      assert.equal(publishTopicEnd(bytes, 2, 3 + topic.length), 2 + topic.length, 'absolute index of the 00');
+    }
+    assertPsrtError(() => publishTopicEnd(hex('61 00 62'), 1, 3), 'EmptyTopic');
+    assertPsrtError(() => publishTopicEnd(hex('61 62'), 1, 1), 'InvalidDataBlock');
+  });
+
+  it('publishRequest, publishBody and detachRequest give whole bodies', () => {
+    const body = hex('74 00 68 69');
+    const r = publishRequest(3, body);
+    const copy = publishBody(r);
+    assert.deepEqual(copy, body);
+    body[3] = 0x6f;
+    assert.equal(copy[3], 0x69, 'a copy, not a view');
+    assert.deepEqual(detachRequest(r), { kind: 'publish', priority: 3, body: hex('74 00 68 6F') });
+    const chunked = { ...r, chunked: { head: hex('01 03 05 00 00 00 74 00'), payload: [hex('68'), hex('69 6A')], payloadLength: 3 } };
+    assert.deepEqual(publishBody({ ...chunked, bytes: hex('01 03 05 00 00 00 74 00'), start: 6, end: 8 }), hex('74 00 68 69 6A'));
   });
 });
 
@@ -172,10 +226,10 @@ describe('ControlDecoder: large publishes are chunked, not joined', () => {
       }
       queue.push(Buffer.concat([reads[reads.length - 1] as Buffer, trailing]));
       const request = decoder.next();
-      assert.ok(request?.kind === 'publish' && request.chunked !== undefined, `cut ${cut.join(',')}`);
+      assert.ok(request?.kind === 'publish' && request.chunked !== null, `cut ${cut.join(',')}`);
       const { head, payload: pieces, payloadLength } = request.chunked;
       assert.deepEqual(head, frame.subarray(0, 6 + 'plant/big'.length + 1));
-      assert.deepEqual(request.body, Buffer.from('plant/big\0'));
+      assert.deepEqual(bodyView(request), Buffer.from('plant/big\0'));
       assert.equal(payloadLength, payload.length);
       assert.deepEqual(Buffer.concat([...pieces]), payload);
       assert.deepEqual(Buffer.concat([head, ...pieces]), frame, 'head + pieces = the request bytes');
@@ -190,14 +244,14 @@ describe('ControlDecoder: large publishes are chunked, not joined', () => {
     const decoder = new ControlDecoder(queue, BIG_LIMITS);
     for (let at = 0; at < frame.length; at += 1448) queue.push(Buffer.from(frame.subarray(at, at + 1448))); // WAN segments
     const request = decoder.next();
-    assert.ok(request?.kind === 'publish' && request.chunked !== undefined);
+    assert.ok(request?.kind === 'publish' && request.chunked !== null);
     assert.equal(request.chunked.payload.length, 1);
     assert.deepEqual(request.chunked.payload[0], payload);
     // 64 KB reads stay pieces: 100 KB arrives as 2–3 of them.
     const fast = new ByteQueue();
     for (let at = 0; at < frame.length; at += 65_536) fast.push(Buffer.from(frame.subarray(at, at + 65_536)));
     const r = new ControlDecoder(fast, BIG_LIMITS).next();
-    assert.ok(r?.kind === 'publish' && r.chunked !== undefined);
+    assert.ok(r?.kind === 'publish' && r.chunked !== null);
     assert.equal(r.chunked.payload.length, 2);
   });
 
@@ -207,12 +261,14 @@ describe('ControlDecoder: large publishes are chunked, not joined', () => {
     const queue = new ByteQueue();
     const decoder = new ControlDecoder(queue, BIG_LIMITS);
     queue.push(Buffer.concat([small.frame, big.frame]));
-    const a = decoder.next();
+    const first = decoder.next();
+    assert.ok(first?.kind === 'publish');
+    const a = { ...first }; // the decoder reuses its PUBLISH object
     const b = decoder.next();
-    assert.ok(a?.kind === 'publish' && b?.kind === 'publish');
-    assert.equal(a.chunked, undefined);
-    assert.equal(a.body.length, 16 * 1024 - 1);
-    assert.notEqual(b.chunked, undefined);
+    assert.ok(b?.kind === 'publish');
+    assert.equal(a.chunked, null);
+    assert.equal(a.end - a.start, 16 * 1024 - 1);
+    assert.notEqual(b.chunked, null);
   });
 
   it('a large body without 00, or with an empty topic, is joined for the broker to reject', () => {
@@ -225,9 +281,9 @@ describe('ControlDecoder: large publishes are chunked, not joined', () => {
       queue.push(Buffer.from(body.subarray(9_000)));
       const request = new ControlDecoder(queue, BIG_LIMITS).next();
       assert.ok(request?.kind === 'publish');
-      assert.equal(request.chunked, undefined);
-      assert.deepEqual(request.body, body);
-      assert.throws(() => parsePublishBody(request.body));
+      assert.equal(request.chunked, null);
+      assert.deepEqual(bodyView(request), body);
+      assert.throws(() => parsePublishBody(bodyView(request)));
     }
   });
 });

@@ -6,6 +6,7 @@ import {
   encodeBye,
   encodeDataFrame,
   encodeDataFrameFromBody,
+  writeDataFrameFromRange,
   encodeDataHandshake,
   encodeGreeting,
   encodeLogin,
@@ -56,6 +57,22 @@ const CASES: [string, () => Buffer, string][] = [
   ['§9.14 AES-256-GCM', () => encodeUdpEncrypted(3, KEY, NONCE, 0x01, 0x7f, 'user1', 'mytopic', HELLO), AES.aes256.datagram],
   ['§9.14 AES-128-GCM', () => encodeUdpEncrypted(2, KEY, NONCE, 0x01, 0x7f, 'user1', 'mytopic', HELLO), AES.aes128.datagram],
 ];
+
+describe('writeDataFrameFromRange', () => {
+  it('writes the frame of body[start, end) at an offset, for inline (small) and native (large) copies', () => {
+    for (const n of [0, 1, 200, 256, 257, 5000]) {
+      const payload = Buffer.from(Array.from({ length: n }, (_, i) => (i * 13 + 5) & 0xff));
+      const body = Buffer.concat([Buffer.from('t/x\0'), payload]);
+      const source = Buffer.concat([hex('EE EE EE'), body, hex('EE')]);
+      const target = Buffer.alloc(body.length + 6 + 4, 0xcc);
+      writeDataFrameFromRange(target, 2, 0x05, source, 3, 3 + body.length);
+      const expected = Buffer.concat([hex('CC CC 01 05'), Buffer.alloc(4), body, hex('CC CC')]);
+      expected.writeUInt32LE(body.length, 4);
+      assert.deepEqual(target, expected, `payload ${n} B`);
+      assert.deepEqual(encodeDataFrameFromBody(0x05, source, 3, 3 + body.length), expected.subarray(2, -2));
+    }
+  });
+});
 
 describe('encoders produce the §9 bytes', () => {
   for (const [name, encode, expected] of CASES) {

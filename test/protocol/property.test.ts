@@ -8,9 +8,11 @@ import fc from 'fast-check';
 import { ByteQueue } from '../../src/protocol/byte-queue.js';
 import {
   ControlDecoder,
+  detachRequest,
   parsePublishBody,
+  publishBody,
   splitTopicList,
-  type ControlRequest,
+  type DetachedRequest,
 } from '../../src/protocol/control.js';
 import { DataDecoder, type DataEvent } from '../../src/protocol/data-decoder.js';
 import {
@@ -41,7 +43,7 @@ const offsets = fc.array(fc.nat(), { maxLength: 6 });
 /** A request plus the frames the decoder must return for it. */
 interface Encoded {
   readonly bytes: Buffer;
-  readonly frames: ControlRequest[];
+  readonly frames: DetachedRequest[];
 }
 
 const requestArb: fc.Arbitrary<Encoded> = fc.oneof(
@@ -87,7 +89,10 @@ describe('round trips, split at random offsets', () => {
         let decoder: ControlDecoder | null = null;
         const run = runStream(
           cutAt(stream, cuts),
-          (q) => (decoder ??= new ControlDecoder(q, LIMITS)).next(),
+          (q) => {
+            const r = (decoder ??= new ControlDecoder(q, LIMITS)).next();
+            return r === null ? null : detachRequest(r);
+          },
           (frame) => {
             if (frame.kind === 'repl-topic') decoder?.expectReplBody();
           },
@@ -183,7 +188,7 @@ describe('garbage only yields frames, null or a PsrtError', () => {
         };
         // runStream fails the property on any non-PsrtError (errorKey asserts the type).
         runStream(cutAt(b, cuts), (q) => (decoder ??= make(q)).next(), (frame) => {
-          if (frame.kind === 'publish') onlyPsrtErrors(() => parsePublishBody(frame.body));
+          if (frame.kind === 'publish') onlyPsrtErrors(() => parsePublishBody(publishBody(frame)));
           if (frame.kind === 'repl-topic' && repl) decoder?.expectReplBody();
         });
       }),

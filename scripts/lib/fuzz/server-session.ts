@@ -7,12 +7,22 @@
  */
 import type { AclEntry } from '../../../src/auth/acl.js';
 import { Broker } from '../../../src/broker/broker.js';
+import { stampNow } from '../../../src/broker/delivery.js';
 import type { DataPort, PublisherPort } from '../../../src/broker/ports.js';
 import type { Session } from '../../../src/broker/session.js';
 import { nullLogger } from '../../../src/log/logger.js';
 import { ByteQueue } from '../../../src/protocol/byte-queue.js';
 import { MODE_TLS, RESPONSE_OK, RESPONSE_OK_WAITING } from '../../../src/protocol/constants.js';
-import { ControlDecoder, parsePublishBody, type ControlLimits, type ControlRequest } from '../../../src/protocol/control.js';
+import {
+  ControlDecoder,
+  detachRequest,
+  parsePublishBody,
+  publishBody,
+  type ControlLimits,
+  type ControlRequest,
+  type DetachedRequest,
+  type PublishRequest,
+} from '../../../src/protocol/control.js';
 import { DataDecoder } from '../../../src/protocol/data-decoder.js';
 import { isValidTcpMode, readDataHandshake, readGreeting, readLoginFrame } from '../../../src/protocol/handshake.js';
 import { FULL_ACCESS } from '../../../src/auth/acl.js';
@@ -37,7 +47,7 @@ export interface SessionRun {
   /** Where the connection ended: a close, the TLS hand-off, BYE, or still open (end of input). */
   readonly end: 'error' | 'bad-mode' | 'tls' | 'bye' | 'open';
   readonly error: ErrorKey | null;
-  readonly requests: ControlRequest[];
+  readonly requests: DetachedRequest[];
   readonly replies: number[];
   readonly expected: Delivered[];
   readonly delivered: Delivered[];
@@ -87,7 +97,7 @@ function makeBroker(maxTopicDepth: number): Broker {
 /** Mirrors ControlConnection.handle(); handle() returns false once the session is over (BYE). */
 class Handler {
   readonly replies: number[] = [];
-  readonly requests: ControlRequest[] = [];
+  readonly requests: DetachedRequest[] = [];
   readonly expected: Delivered[] = [];
   private replTargets: Session[] = [];
   private replTopic = '';
@@ -100,14 +110,14 @@ class Handler {
   ) {}
 
   handle(r: ControlRequest): boolean {
-    this.requests.push(r);
+    this.requests.push(detachRequest(r));
     switch (r.kind) {
       case 'nop':
       case 'bye':
         this.replies.push(RESPONSE_OK);
         break;
       case 'publish':
-        this.publish(r.priority, r.body);
+        this.publish(r);
         break;
       case 'subscribe':
       case 'unsubscribe':
@@ -141,8 +151,10 @@ class Handler {
     this.replTargets = [];
   }
 
-  private publish(priority: number, body: Buffer): void {
-    const status = this.broker.publish(this.session, priority, body, PUBLISHER);
+  private publish(r: PublishRequest): void {
+    const { priority } = r;
+    const body = publishBody(r);
+    const status = this.broker.publish(this.session, r, PUBLISHER, stampNow());
     this.replies.push(status);
     if (status === RESPONSE_OK) {
       const { topic, payloadOffset } = parsePublishBody(body);

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { FULL_ACCESS, makeAclEntry } from '../../../src/auth/acl.js';
 import { ByteQueue } from '../../../src/protocol/byte-queue.js';
 import { MAX_LOGIN_FRAME } from '../../../src/protocol/constants.js';
-import { ControlDecoder, type ControlLimits, type ControlRequest } from '../../../src/protocol/control.js';
+import { ControlDecoder, type ControlLimits, type DetachedRequest } from '../../../src/protocol/control.js';
 import { DataDecoder } from '../../../src/protocol/data-decoder.js';
 import { readLoginFrame } from '../../../src/protocol/handshake.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../../../src/topics/index.js';
@@ -40,8 +40,8 @@ function assertDelivery(run: SessionRun): void {
 }
 
 /** The frames the decoder must produce for `requests`, up to the first one that closes. */
-function expectedFrames(requests: readonly Request[], maxDepth: number): { frames: ControlRequest[]; closes: boolean } {
-  const frames: ControlRequest[] = [];
+function expectedFrames(requests: readonly Request[], maxDepth: number): { frames: DetachedRequest[]; closes: boolean } {
+  const frames: DetachedRequest[] = [];
   for (const r of requests) {
     switch (r.kind) {
       case 'nop':
