@@ -41,12 +41,33 @@ interface Options {
   out: string | null;
 }
 
+const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/run.js [options])
+
+Runs the benchmark suite (docs/performance.md) against a psrtd it starts itself, pinned to
+core 0, with the load generator on core 1; Mosquitto runs the same scenarios when installed.
+
+Options:
+  --quick                 short windows, 1 round (a smoke run, not for figures)
+  --scenario LIST         comma-separated groups: ceiling,a,b,c,d,e,f (default: all)
+  --rounds N              rounds, 1-9 (default 3); figures are medians
+  --no-mosquitto          skip Mosquitto even if installed
+  --profile               record a CPU profile of psrtd per scenario (--cpu-prof)
+  --psrtd BIN             benchmark another psrtd entry script (A/B comparisons)
+  --node-arg ARG          extra node option for psrtd (repeatable)
+  --psrtd-env KEY=VALUE   extra environment for psrtd (repeatable)
+  --micro                 run only the micro-benchmarks
+  --out FILE              JSON results file (default bench/results/bench-<time>.json)
+  -h, --help              print this help`;
+
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, nodeArgs: [], env: {}, out: null };
   let roundsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--quick') o.quick = true;
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (a === '--quick') o.quick = true;
     else if (a === '--micro') o.micro = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--psrtd') o.psrtd = argv[++i] ?? null;
@@ -61,7 +82,7 @@ function parseArgs(argv: readonly string[]): Options {
       o.rounds = Math.max(1, Math.min(9, Number(argv[++i] ?? 3) || 3));
       roundsGiven = true;
     } else if (a === '--out') o.out = argv[++i] ?? null;
-    else throw new Error(`unknown option ${a} (see bench/run.ts)`);
+    else throw new Error(`unknown option ${a} (see --help)`);
   }
   if (o.quick && !roundsGiven) o.rounds = 1;
   return o;

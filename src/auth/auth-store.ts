@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAclText, type AclEntry } from './acl.js';
 import { parseHtpasswd } from './htpasswd.js';
 import { parseKeysText } from './keys.js';
-import { PasswordVerifier } from './password-verifier.js';
+import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 
@@ -85,6 +85,7 @@ export class AuthStore {
    * key file failures are logged as `Unable to load config: …` and leave those maps empty.
    */
   static async load(sources: AuthSources, log: AuthLogger, verifier = new PasswordVerifier()): Promise<AuthStore> {
+    if (sources.passwordFile !== undefined) await loadBcrypt();
     const acl = await loadAcl(sources.acl, log);
     const empty: AuthSnapshot = { acl, passwords: new Map(), keys: new Map() };
     const snap = await loadRest(sources, log, acl, empty);

@@ -12,7 +12,23 @@
  *   different key, so this never locks out the real user.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
+
+type BcryptModule = typeof import('@node-rs/bcrypt');
+let bcryptModule: Promise<BcryptModule> | undefined;
+
+/**
+ * The native bcrypt module, loaded on first need: a server without password logins never maps
+ * it (~4 MB of RSS). A server with a password file loads it at startup (AuthStore.load), so a
+ * broken installation fails then, not at the first login.
+ */
+export function loadBcrypt(): Promise<BcryptModule> {
+  bcryptModule ??= import('@node-rs/bcrypt');
+  return bcryptModule;
+}
+
+function bcryptVerify(password: string, hash: string): Promise<boolean> {
+  return loadBcrypt().then((m) => m.verify(password, hash));
+}
 
 export interface PasswordVerifierOptions {
   /** Successful verifications kept (LRU). Default 10 000. */

@@ -18,8 +18,15 @@ import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
 import { logClientError, type StreamContext } from './context.js';
+import { ReplyBytes } from './reply-bytes.js';
 
 type State = 'login' | 'authenticating' | 'ready' | 'closed';
+
+/**
+ * Requests that share one receive Stamp. Processing 64 small publishes takes ~20 µs, so the
+ * latency figures stay within that of a clock read per publish, at 1/64 of its cost.
+ */
+const STAMP_REQUESTS = 64;
 
 export class ControlConnection implements PublisherPort, Flushable {
   blockedOn = 0;
@@ -29,7 +36,7 @@ export class ControlConnection implements PublisherPort, Flushable {
   private readonly decoder: ControlDecoder;
   private session: Session | null = null;
   private readonly timer: NodeJS.Timeout;
-  private replies: number[] = [];
+  private readonly replies = new ReplyBytes();
   private replTargets: Session[] | null = null;
   private replTopic = '';
   private resumeQueued = false;
@@ -94,10 +101,12 @@ export class ControlConnection implements PublisherPort, Flushable {
     if (this.state === 'login') this.processLogin();
     if (this.state !== 'ready') return;
     try {
-      // Every message cut from this read shares one receive time (see Stamp).
-      const received = stampNow();
+      // Requests cut from one read share a receive time (see Stamp and STAMP_REQUESTS).
+      let received = stampNow();
+      let count = 0;
       let request: ControlRequest | null;
       while (this.canRead() && (request = this.decoder.next()) !== null) {
+        if (++count % STAMP_REQUESTS === 0) received = stampNow();
         this.handle(request, received);
       }
     } catch (e) {
@@ -224,10 +233,8 @@ export class ControlConnection implements PublisherPort, Flushable {
   }
 
   private flushReplies(): void {
-    const n = this.replies.length;
-    if (n === 0) return;
-    const out = Buffer.from(this.replies);
-    this.replies.length = 0;
+    if (this.replies.length === 0) return;
+    const out = this.replies.take();
     if (this.state === 'closed') return;
     if (!this.socket.write(out) && this.socket.writableLength > this.ctx.maxPendingReplyBytes) {
       // The client pipelines requests without reading our replies: stop reading it.
@@ -268,8 +275,7 @@ export class ControlConnection implements PublisherPort, Flushable {
   /** Closes this client only; replies to requests before the violation still go out. */
   private fail(e: unknown): void {
     if (this.state === 'closed') return;
-    const pending = this.replies.length > 0 ? Buffer.from(this.replies) : null;
-    this.replies.length = 0;
+    const pending = this.replies.length > 0 ? this.replies.take() : null;
     logClientError(this.ctx, this.address, e);
     this.endSession();
     this.state = 'closed';
