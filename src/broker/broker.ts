@@ -12,6 +12,7 @@ import {
   RESPONSE_OK,
   RESPONSE_OK_WAITING,
   TOKEN_LENGTH,
+  DATA_FRAME_HEADER_LENGTH,
 } from '../protocol/constants.js';
 import { parsePublishBody, publishTopicEnd, type PublishRequest } from '../protocol/control.js';
 import { encodeDataFrame } from '../protocol/encode.js';
@@ -67,6 +68,9 @@ export class Broker implements BrokerStats {
   private indexVersion = 0;
   /** Topic entries holding a list cached at the current indexVersion (see indexChanged). */
   private cachedEntries: TopicEntry<Session>[] = [];
+  /** The last small publish's entry and subscriber list, while it may be appended to. */
+  private lastDelivery: Delivery | null = null;
+  private lastTargets: readonly Session[] | null = null;
   private subscriptions = 0;
 
   constructor(
@@ -232,9 +236,37 @@ export class Broker implements BrokerStats {
       cache.remember(bytes, start, sep, raw, topic);
     }
     const targets = this.collect(topic, chunked?.payloadLength ?? end - sep - 1);
-    if (targets.length > 0) this.fanOut(targets, this.deliveryOf(request, sep, topic, topic === raw, received), publisher);
+    if (targets.length > 0 && !(topic === raw && this.appended(request, targets, publisher, received))) {
+      const d = this.deliveryOf(request, sep, topic, topic === raw, received);
+      this.fanOut(targets, d, publisher);
+      // Only slab frames can grow; a large message's pieces are not kept alive from here.
+      this.lastDelivery = d.pieces === null ? d : null;
+      this.lastTargets = targets;
+    }
     this.replication?.onLocalPublish(request.priority, topic, chunked?.payload ?? bytes.subarray(sep + 1, end), received.us);
     return RESPONSE_OK;
+  }
+
+  /**
+   * Appends a small publish to the previous one's queue entry instead of creating its own:
+   * allowed when the previous publish went to the same (cached) subscriber list, with the same
+   * receive time, and its entry is still the unwritten tail of every target's queue and ends
+   * where the slab's free space begins. The topic is then the same (a cached list belongs to one
+   * topic, and the request bytes are the frame). A pipelined burst to one topic thus leaves one
+   * object per ~64 messages, not one per message. False: deliver normally.
+   */
+  private appended(request: PublishRequest, targets: readonly Session[], publisher: PublisherPort, received: Stamp): boolean {
+    const d = this.lastDelivery;
+    if (d === null || targets !== this.lastTargets || targets === this.scratch || d.received !== received) return false;
+    if (request.chunked !== null) return false;
+    for (const s of targets) if (s.data?.endsWith(d) !== true) return false;
+    if (!this.slab.appendTo(d, request.priority, request.bytes, request.start, request.end)) return false;
+    const bytes = DATA_FRAME_HEADER_LENGTH + request.end - request.start;
+    for (const s of targets) {
+      const channel = s.data;
+      if (channel !== null && channel.grown(bytes) === 'congested') channel.addWaiter(publisher);
+    }
+    return true;
   }
 
   /**
@@ -372,6 +404,8 @@ export class Broker implements BrokerStats {
    */
   private indexChanged(): void {
     this.indexVersion++;
+    this.lastDelivery = null; // nor the sessions of an outdated list
+    this.lastTargets = null;
     if (this.cachedEntries.length === 0) return;
     for (const e of this.cachedEntries) {
       e.version = -1;

@@ -51,6 +51,8 @@ export class DataChannel implements Flushable {
   private queue: (Delivery | undefined)[] = [];
   private head = 0;
   private tail = 0;
+  /** Messages in [head, tail) (an entry may hold several, see Delivery). */
+  private pendingMessages = 0;
   private pendingBytes = 0;
   private writable = true;
   private closed = false;
@@ -74,8 +76,9 @@ export class DataChannel implements Flushable {
     }, opts.pingIntervalMs);
   }
 
+  /** Messages waiting to be written. */
   get pending(): number {
-    return this.tail - this.head;
+    return this.pendingMessages;
   }
 
   get isClosed(): boolean {
@@ -87,7 +90,22 @@ export class DataChannel implements Flushable {
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else this.queue.push(delivery);
     this.tail++;
-    this.pendingBytes += delivery.bytes;
+    return this.added(delivery.messages, delivery.bytes);
+  }
+
+  /** Is `delivery` the last queued entry, not yet written (so it may still grow)? */
+  endsWith(delivery: Delivery): boolean {
+    return this.tail > this.head && this.queue[this.tail - 1] === delivery;
+  }
+
+  /** One message was appended to the last queued entry (see Broker.publish). */
+  grown(bytes: number): EnqueueResult {
+    return this.added(1, bytes);
+  }
+
+  private added(messages: number, bytes: number): EnqueueResult {
+    this.pendingMessages += messages;
+    this.pendingBytes += bytes;
     this.scheduler.mark(this);
     if (this.pending < this.opts.queueLimit && this.pendingBytes < this.opts.byteLimit) return 'ok';
     if (this.pending >= 2 * this.opts.queueLimit || this.pendingBytes >= 2 * this.opts.byteLimit) {
@@ -108,7 +126,7 @@ export class DataChannel implements Flushable {
   }
 
   flush(): void {
-    while (!this.closed && this.writable && this.pending > 0) this.writeBatch();
+    while (!this.closed && this.writable && this.head < this.tail) this.writeBatch();
     this.releaseIfDrained();
   }
 
@@ -127,6 +145,7 @@ export class DataChannel implements Flushable {
     this.queue = [];
     this.head = 0;
     this.tail = 0;
+    this.pendingMessages = 0;
     this.pendingBytes = 0;
     this.releaseWaiters();
   }
@@ -147,7 +166,7 @@ export class DataChannel implements Flushable {
       const d = queue[i];
       if (d === undefined) break;
       queue[i++] = undefined;
-      messages++;
+      messages += d.messages;
       bytes += d.bytes;
       if (d.buffer === run && d.offset === runEnd) {
         runEnd += d.bytes;
@@ -163,11 +182,11 @@ export class DataChannel implements Flushable {
         }
       }
       const lat = Math.max(0, Math.trunc(now - d.received.us)) % 0x100000000;
-      latency += lat;
+      latency += lat * d.messages;
       if (lat > this.opts.latencyWarnUs) this.warnLatency(lat, d.topic);
     }
     if (run !== null) batch.push(range(run, runStart, runEnd));
-    this.advance(i, bytes);
+    this.advance(i, messages, bytes);
     const c = this.counters;
     c.sentMessages += messages;
     c.sentBytes += bytes;
@@ -176,7 +195,8 @@ export class DataChannel implements Flushable {
     this.writable = this.port.write(batch);
   }
 
-  private advance(newHead: number, bytes: number): void {
+  private advance(newHead: number, messages: number, bytes: number): void {
+    this.pendingMessages -= messages;
     this.pendingBytes -= bytes;
     if (newHead >= this.tail) {
       // Drained (the slots are already cleared); an array grown by a backlog is given back.

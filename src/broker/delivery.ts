@@ -18,20 +18,26 @@ export function stampNow(): Stamp {
 }
 
 /**
- * One accepted message, encoded once and shared by every subscriber queue it is put on.
+ * Accepted messages, encoded once and shared by every subscriber queue they are put on.
  *
- * The frame `01 prio LEN topic 00 payload` is either `bytes` bytes of `buffer` from `offset`
- * (its own buffer, or a slab shared with the frames encoded before and after it), or, for a
- * large message, `pieces` in order (the socket reads it arrived in, see ChunkedPublish).
+ * The frames (`01 prio LEN topic 00 payload` each) are either `bytes` bytes of `buffer` from
+ * `offset` (their own buffer, or a slab shared with the frames encoded before and after them),
+ * or, for one large message, `pieces` in order (the socket reads it arrived in, see
+ * ChunkedPublish). Usually one message; consecutive publishes of one topic cut from the same
+ * read are appended to the entry while no subscriber has written it (Broker.publish), so a
+ * pipelined burst costs one object instead of one per message.
  */
 export interface Delivery {
   readonly buffer: Buffer;
   readonly offset: number;
-  readonly bytes: number;
+  /** Grows when a message is appended (only while the entry is the tail of every queue). */
+  bytes: number;
+  /** Messages (frames) in the entry, ≥ 1. */
+  messages: number;
   readonly pieces: readonly Buffer[] | null;
-  /** When the publish was received (latency stats and warnings). */
+  /** When the publishes were received (latency stats and warnings). */
   readonly received: Stamp;
-  /** Normalised topic (only read when a latency warning is logged). */
+  /** Normalised topic of every message in the entry (read when a latency warning is logged). */
   readonly topic: string;
 }
 
@@ -39,7 +45,7 @@ const NO_BUFFER = Buffer.alloc(0);
 
 /** A frame in a buffer of its own. */
 export function delivery(frame: Buffer, received: Stamp, topic: string): Delivery {
-  return { buffer: frame, offset: 0, bytes: frame.length, pieces: null, received, topic };
+  return { buffer: frame, offset: 0, bytes: frame.length, messages: 1, pieces: null, received, topic };
 }
 
 /**
@@ -55,7 +61,7 @@ export function chunkedDelivery(
 ): Delivery {
   const head = topicAsSent ? chunked.head : encodeDataFrameHead(priority, topic, chunked.payloadLength);
   const pieces = [head, ...chunked.payload];
-  return { buffer: NO_BUFFER, offset: 0, bytes: head.length + chunked.payloadLength, pieces, received, topic };
+  return { buffer: NO_BUFFER, offset: 0, bytes: head.length + chunked.payloadLength, messages: 1, pieces, received, topic };
 }
 
 /** Slab size: frames encoded one after another share it, so a batch of them is one range. */
@@ -85,7 +91,22 @@ export class FrameSlab {
     const offset = this.used;
     writeDataFrameFromRange(this.slab, offset, priority, body, start, end);
     this.used += bytes;
-    return { buffer: this.slab, offset, bytes, pieces: null, received, topic };
+    return { buffer: this.slab, offset, bytes, messages: 1, pieces: null, received, topic };
+  }
+
+  /**
+   * Appends the frame of this body to `d` when `d` ends where the slab's free space begins and
+   * the frame fits: true if it did (the caller makes sure no subscriber has written `d` yet).
+   */
+  appendTo(d: Delivery, priority: number, body: Buffer, start: number, end: number): boolean {
+    const bytes = DATA_FRAME_HEADER_LENGTH + end - start;
+    if (bytes > SLAB_MAX_FRAME || d.buffer !== this.slab || d.offset + d.bytes !== this.used) return false;
+    if (this.used + bytes > SLAB_BYTES) return false;
+    writeDataFrameFromRange(this.slab, this.used, priority, body, start, end);
+    this.used += bytes;
+    d.bytes += bytes;
+    d.messages++;
+    return true;
   }
 }
 

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { FULL_ACCESS } from '../../src/auth/acl.js';
 import { Broker } from '../../src/broker/broker.js';
-import { stampNow } from '../../src/broker/delivery.js';
+import { stampNow, type Stamp } from '../../src/broker/delivery.js';
 import type { DataChannel } from '../../src/broker/data-channel.js';
-import type { DataPort } from '../../src/broker/ports.js';
+import type { DataPort, PublisherPort } from '../../src/broker/ports.js';
 import type { Session } from '../../src/broker/session.js';
 import { nullLogger } from '../../src/log/logger.js';
 import { ByteQueue } from '../../src/protocol/byte-queue.js';
@@ -47,9 +47,9 @@ afterEach(() => {
 });
 const publisher = { blockedOn: 0, resume: () => undefined };
 
-function setup(masks: readonly (readonly string[])[]): { broker: Broker; ports: RecordingPort[]; pub: Session } {
+function setup(masks: readonly (readonly string[])[], dataQueue = 1 << 20): { broker: Broker; ports: RecordingPort[]; pub: Session } {
   const broker = new Broker(
-    { maxTopicDepth: 8, dataQueue: 1 << 20, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e15, pingFloorMs: 100 },
+    { maxTopicDepth: 8, dataQueue, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e15, pingFloorMs: 100 },
     nullLogger,
   );
   open.push(broker);
@@ -63,14 +63,17 @@ function setup(masks: readonly (readonly string[])[]): { broker: Broker; ports: 
   return { broker, ports, pub: broker.createSession('pub', 'addr', FULL_ACCESS, control) };
 }
 
-/** Publishes through the real request decoder (large ones arrive chunked, as from a socket). */
-function publish(broker: Broker, pub: Session, reads: readonly Buffer[]): void {
+/**
+ * Publishes through the real request decoder (large ones arrive chunked, as from a socket),
+ * each with a receive time of its own, or all with `received` (as one read's requests).
+ */
+function publish(broker: Broker, pub: Session, reads: readonly Buffer[], received?: Stamp, by: PublisherPort = publisher): void {
   const queue = new ByteQueue();
   const decoder = new ControlDecoder(queue, { maxPubSize: 1 << 22, maxTopicLength: 1000 });
   for (const r of reads) queue.push(r);
   for (let req = decoder.next(); req !== null; req = decoder.next()) {
     assert.ok(req.kind === 'publish');
-    assert.equal(broker.publish(pub, req, publisher, stampNow()), 1);
+    assert.equal(broker.publish(pub, req, by, received ?? stampNow()), 1);
   }
 }
 
@@ -153,5 +156,59 @@ describe('fan-out bytes', () => {
       assert.equal(channel.pending, 0);
     }
     assert.deepEqual(port.bytes, Buffer.concat(expected));
+  });
+
+  test('one read\'s publishes to one topic share a queue entry; other topics in between keep the order', () => {
+    const { broker, ports, pub } = setup([['a', 'b'], ['a']]);
+    const msgs = ['a', 'a', 'a', 'b', 'a', 'a', '//a', 'a'].map((topic, i) => ({ topic, payload: payload(20 + i, i) }));
+    const received = stampNow();
+    publish(broker, pub, [Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)))], received);
+    assert.deepEqual(broker.queueDepths(), [8, 7], 'queue depths count messages, not entries');
+    broker.scheduler.flushNow();
+    const frames = (want: (t: string) => boolean): Buffer =>
+      Buffer.concat(msgs.map((m) => ({ ...m, topic: m.topic.replace(/^\/+/, '') })).filter((m) => want(m.topic)).map((m) => encodeDataFrame(0x7f, m.topic, m.payload)));
+    assert.deepEqual(ports[0]?.bytes, frames(() => true));
+    assert.deepEqual(ports[1]?.bytes, frames((t) => t === 'a'));
+    const c = broker.counters;
+    assert.equal(c.sentMessages, 15, 'sent messages are counted one by one');
+  });
+
+  test('an entry already written is not appended to; a later one is', () => {
+    const { broker, ports, pub } = setup([['w']]);
+    const port = ports[0] as RecordingPort;
+    const channel = port.channel;
+    assert.ok(channel !== null);
+    const received = stampNow();
+    const one = (i: number): Buffer => encodePublish(0x7f, 'w', payload(10, i));
+    publish(broker, pub, [one(1), one(2)], received);
+    broker.scheduler.flushNow(); // written (the socket takes it)
+    publish(broker, pub, [one(3)], received); // same receive time: must still be delivered
+    port.writable = false;
+    broker.scheduler.flushNow();
+    publish(broker, pub, [one(4), one(5)], received);
+    broker.scheduler.flushNow(); // not writable: stays queued
+    assert.equal(channel.pending, 2);
+    port.writable = true;
+    channel.onWritable();
+    assert.deepEqual(port.bytes, Buffer.concat([1, 2, 3, 4, 5].map((i) => encodeDataFrame(0x7f, 'w', payload(10, i)))));
+  });
+
+  test('the queue limit counts appended messages: the publisher is held back', () => {
+    const { broker, ports, pub } = setup([['q']], 8);
+    const port = ports[0] as RecordingPort;
+    const channel = port.channel;
+    assert.ok(channel !== null);
+    port.writable = false;
+    const by = { blockedOn: 0, resumed: 0, resume(): void { this.resumed++; } };
+    const msgs = Array.from({ length: 10 }, (_, i) => encodePublish(0x7f, 'q', payload(5, i)));
+    publish(broker, pub, [Buffer.concat(msgs)], stampNow(), by);
+    assert.equal(channel.pending, 10);
+    assert.equal(by.blockedOn, 1, 'congested at 8 of 8: the publisher waits');
+    broker.scheduler.flushNow();
+    port.writable = true;
+    channel.onWritable();
+    assert.equal(by.blockedOn, 0);
+    assert.equal(by.resumed, 1);
+    assert.deepEqual(port.bytes, Buffer.concat(msgs.map((_, i) => encodeDataFrame(0x7f, 'q', payload(5, i)))));
   });
 });
