@@ -92,6 +92,11 @@ export class Broker implements BrokerStats {
     return n;
   }
 
+  /** Frame slabs reused instead of allocated (diagnostics, tests). */
+  get slabsReused(): number {
+    return this.slab.reused;
+  }
+
   queueDepths(): number[] {
     const depths: number[] = [];
     for (const s of this.sessions.values()) if (s.data !== null) depths.push(s.data.pending);
@@ -389,10 +394,13 @@ export class Broker implements BrokerStats {
     entry.version = this.indexVersion;
     this.cachedEntries.push(entry);
     // Without index changes the list would also collect entries the table already swept.
-    if (this.cachedEntries.length > 2 * this.topics.capacity) {
-      this.cachedEntries = this.cachedEntries.filter((e) => this.topics.holds(e));
-    }
+    if (this.cachedEntries.length > 2 * this.topics.capacity) this.dropSweptEntries();
     return entry.subscribers;
+  }
+
+  /** Not inline in collect(): a closure there would cost a context allocation per publish. */
+  private dropSweptEntries(): void {
+    this.cachedEntries = this.cachedEntries.filter((e) => this.topics.holds(e));
   }
 
   /**

@@ -9,7 +9,7 @@
  * hard cap of twice the limits.
  */
 import type { Counters } from './counters.js';
-import { PING_FRAME, nowUs, type Delivery } from './delivery.js';
+import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
 import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
 
@@ -27,6 +27,11 @@ export interface DataChannelOwner {
   channelClosed(channel: DataChannel): void;
   /** Called when the channel must be dropped (stayed congested, or hard cap exceeded). */
   dropCongested(channel: DataChannel): void;
+}
+
+/** Write completion: the slabs of a written batch may be reused. */
+function releaseAll(slabs: readonly Slab[]): void {
+  for (const s of slabs) s.release();
 }
 
 /** buffer[start, end) without a new view when that is the whole buffer. */
@@ -90,6 +95,7 @@ export class DataChannel implements Flushable {
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else this.queue.push(delivery);
     this.tail++;
+    delivery.slab?.hold(); // released once written (see writeBatch) or discarded (close)
     return this.added(delivery.messages, delivery.bytes);
   }
 
@@ -112,10 +118,18 @@ export class DataChannel implements Flushable {
       this.owner.dropCongested(this);
       return 'dropped';
     }
-    this.fullTimer ??= setTimeout(() => {
+    if (this.fullTimer === null) this.armFullTimer();
+    return 'congested';
+  }
+
+  /**
+   * A method of its own: a closure inside added() would make V8 allocate a context object on
+   * every call of it (per message), not only when the timer is armed.
+   */
+  private armFullTimer(): void {
+    this.fullTimer = setTimeout(() => {
       this.onDrainDeadline();
     }, this.opts.drainTimeoutMs);
-    return 'congested';
   }
 
   /** Registers a publisher to resume when this channel drains (or is closed). */
@@ -142,6 +156,7 @@ export class DataChannel implements Flushable {
     this.closed = true;
     clearInterval(this.pingTimer);
     this.clearFullTimer();
+    for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = [];
     this.head = 0;
     this.tail = 0;
@@ -152,6 +167,7 @@ export class DataChannel implements Flushable {
 
   private writeBatch(): void {
     const batch: Buffer[] = [];
+    let held: Slab[] | null = null; // slabs of the written entries, released once on the wire
     const now = nowUs();
     let bytes = 0;
     let latency = 0;
@@ -168,6 +184,7 @@ export class DataChannel implements Flushable {
       queue[i++] = undefined;
       messages += d.messages;
       bytes += d.bytes;
+      if (d.slab !== null) (held ??= []).push(d.slab);
       if (d.buffer === run && d.offset === runEnd) {
         runEnd += d.bytes;
       } else {
@@ -192,7 +209,7 @@ export class DataChannel implements Flushable {
     c.sentBytes += bytes;
     c.sentLatency += latency;
     this.lastWriteMs = performance.now();
-    this.writable = this.port.write(batch);
+    this.writable = this.port.write(batch, held === null ? undefined : releaseAll.bind(null, held));
   }
 
   private advance(newHead: number, messages: number, bytes: number): void {

@@ -29,6 +29,8 @@ export function stampNow(): Stamp {
  */
 export interface Delivery {
   readonly buffer: Buffer;
+  /** The slab `buffer` belongs to, when it is one (its bytes are reused once nobody holds them). */
+  readonly slab: Slab | null;
   readonly offset: number;
   /** Grows when a message is appended (only while the entry is the tail of every queue). */
   bytes: number;
@@ -45,7 +47,7 @@ const NO_BUFFER = Buffer.alloc(0);
 
 /** A frame in a buffer of its own. */
 export function delivery(frame: Buffer, received: Stamp, topic: string): Delivery {
-  return { buffer: frame, offset: 0, bytes: frame.length, messages: 1, pieces: null, received, topic };
+  return { buffer: frame, slab: null, offset: 0, bytes: frame.length, messages: 1, pieces: null, received, topic };
 }
 
 /**
@@ -61,37 +63,64 @@ export function chunkedDelivery(
 ): Delivery {
   const head = topicAsSent ? chunked.head : encodeDataFrameHead(priority, topic, chunked.payloadLength);
   const pieces = [head, ...chunked.payload];
-  return { buffer: NO_BUFFER, offset: 0, bytes: head.length + chunked.payloadLength, messages: 1, pieces, received, topic };
+  return { buffer: NO_BUFFER, slab: null, offset: 0, bytes: head.length + chunked.payloadLength, messages: 1, pieces, received, topic };
 }
 
 /** Slab size: frames encoded one after another share it, so a batch of them is one range. */
 const SLAB_BYTES = 16 * 1024;
 /** Larger frames get a buffer of their own. */
 const SLAB_MAX_FRAME = 2048;
+/** Written-out slabs kept for reuse (256 KB). */
+const SPARE_SLABS = 16;
+
+/**
+ * A 16 KB buffer that small frames are encoded into, back to back. `holds` counts the queue
+ * entries in it that are not yet written to their socket and acknowledged (DataChannel takes
+ * and releases them); when it drops to 0 and the slab is full, its buffer is reused.
+ */
+export class Slab {
+  readonly buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  holds = 0;
+  /** On the spare list (so it can never be handed out twice). */
+  spare = false;
+
+  constructor(private readonly owner: FrameSlab) {}
+
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (this.holds > 0 && --this.holds === 0) this.owner.recycle(this);
+  }
+}
 
 /**
  * Small frames are written back to back into shared slabs instead of one Buffer each: no
  * Buffer object per message (less garbage, fewer scavenges), and the frames a subscriber gets
  * in one turn usually form one contiguous range of a slab, written without a copy (see
- * DataChannel). A queued frame keeps its 16 KB slab alive, no worse than the 8 KB pool slice
- * Buffer.allocUnsafe would have kept.
+ * DataChannel). Slabs whose frames have all been written are reused: otherwise every 16 KB of
+ * messages would be a fresh allocation, freed only at the next garbage collection, and at a few
+ * hundred MB/s that memory adds up to megabytes of RSS between collections. A queued frame
+ * keeps its 16 KB slab in use, no worse than the 8 KB pool slice Buffer.allocUnsafe would keep.
  */
 export class FrameSlab {
-  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private current = new Slab(this);
   private used = 0;
+  private readonly spare: Slab[] = [];
+  /** Slabs taken from the spare list instead of allocated (diagnostics, tests). */
+  reused = 0;
 
   /** The data frame for a PUBLISH body (body[start, end)) whose topic needed no normalisation. */
   fromBody(priority: number, body: Buffer, start: number, end: number, received: Stamp, topic: string): Delivery {
     const bytes = DATA_FRAME_HEADER_LENGTH + end - start;
     if (bytes > SLAB_MAX_FRAME) return delivery(encodeDataFrameFromBody(priority, body, start, end), received, topic);
-    if (this.used + bytes > SLAB_BYTES) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.used = 0;
-    }
+    if (this.used + bytes > SLAB_BYTES) this.next();
+    const slab = this.current;
     const offset = this.used;
-    writeDataFrameFromRange(this.slab, offset, priority, body, start, end);
+    writeDataFrameFromRange(slab.buffer, offset, priority, body, start, end);
     this.used += bytes;
-    return { buffer: this.slab, offset, bytes, messages: 1, pieces: null, received, topic };
+    return { buffer: slab.buffer, slab, offset, bytes, messages: 1, pieces: null, received, topic };
   }
 
   /**
@@ -100,13 +129,32 @@ export class FrameSlab {
    */
   appendTo(d: Delivery, priority: number, body: Buffer, start: number, end: number): boolean {
     const bytes = DATA_FRAME_HEADER_LENGTH + end - start;
-    if (bytes > SLAB_MAX_FRAME || d.buffer !== this.slab || d.offset + d.bytes !== this.used) return false;
+    if (bytes > SLAB_MAX_FRAME || d.slab !== this.current || d.offset + d.bytes !== this.used) return false;
     if (this.used + bytes > SLAB_BYTES) return false;
-    writeDataFrameFromRange(this.slab, this.used, priority, body, start, end);
+    writeDataFrameFromRange(this.current.buffer, this.used, priority, body, start, end);
     this.used += bytes;
     d.bytes += bytes;
     d.messages++;
     return true;
+  }
+
+  /** A slab nobody holds any more: kept for reuse unless it is still being filled. */
+  recycle(slab: Slab): void {
+    if (slab === this.current || slab.holds !== 0 || slab.spare || this.spare.length >= SPARE_SLABS) return;
+    slab.spare = true;
+    this.spare.push(slab);
+  }
+
+  private next(): void {
+    const full = this.current;
+    const spare = this.spare.pop();
+    if (spare !== undefined) {
+      spare.spare = false;
+      this.reused++;
+    }
+    this.current = spare ?? new Slab(this);
+    this.used = 0;
+    this.recycle(full); // nothing queued in it (no subscriber, or all written): reuse at once
   }
 }
 

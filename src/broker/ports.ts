@@ -19,8 +19,10 @@ export interface DataPort {
   /**
    * Hands frames to the socket in one write (writev). Returns false when the socket's buffer is
    * above its high-water mark; the transport then calls DataChannel.onWritable() on 'drain'.
+   * `written`, if given, is called once the frames' bytes are no longer needed (written to the
+   * kernel, or the socket failed); until then the caller does not reuse their memory.
    */
-  write(frames: readonly Buffer[]): boolean;
+  write(frames: readonly Buffer[], written?: () => void): boolean;
   /** Closes the socket now; the transport then calls Broker.detachData(). */
   destroy(): void;
   /** Closes after the frames already handed over are written (session ended normally). */

@@ -92,16 +92,23 @@ export class DataConnection implements DataPort {
     this.tryHandshake();
   }
 
-  write(frames: readonly Buffer[]): boolean {
+  write(frames: readonly Buffer[], written?: () => void): boolean {
     const socket = this.socket;
     const parts = frames.length === 1 ? frames : coalesce(frames);
     let ok: boolean;
     const only = parts.length === 1 ? parts[0] : undefined;
-    if (only !== undefined) {
-      ok = socket.write(only);
+    if (parts.length === 0) {
+      written?.();
+      return true;
+    } else if (only !== undefined) {
+      ok = socket.write(only, written);
     } else {
+      // Corked writes go out in one writev; their callbacks run after it, in order, so the
+      // last one's is called when every part is written (or the socket has failed).
       socket.cork();
-      for (const p of parts) socket.write(p);
+      const last = parts.length - 1;
+      for (let i = 0; i < last; i++) socket.write(parts[i] as Buffer);
+      socket.write(parts[last] as Buffer, written);
       socket.uncork();
       ok = !socket.writableNeedDrain;
     }

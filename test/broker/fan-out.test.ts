@@ -24,9 +24,26 @@ class RecordingPort implements DataPort {
   /** What write() answers: false = the socket buffer is full (wait for onWritable). */
   writable = true;
   channel: DataChannel | null = null;
-  write(frames: readonly Buffer[]): boolean {
+  /** 'sync': acknowledge each write at once (as a socket that took it all); 'held': see ack(). */
+  acks: 'none' | 'sync' | 'held' = 'none';
+  private held: { frames: readonly Buffer[]; written: (() => void) | undefined }[] = [];
+  write(frames: readonly Buffer[], written?: () => void): boolean {
+    if (this.acks === 'held') {
+      // Like the kernel, read the bytes only when the write completes: memory reused before
+      // the acknowledgement would show up as corrupted frames.
+      this.held.push({ frames, written });
+      return this.writable;
+    }
     this.writes.push(frames.map((f) => Buffer.from(f))); // copies: later writes must not change them
+    if (this.acks === 'sync') written?.();
     return this.writable;
+  }
+  /** Completes the held writes: copies their bytes now, then acknowledges them. */
+  ack(): void {
+    for (const h of this.held.splice(0)) {
+      this.writes.push(h.frames.map((f) => Buffer.from(f)));
+      h.written?.();
+    }
   }
   destroy(): void {
     /* nothing to close */
@@ -210,5 +227,43 @@ describe('fan-out bytes', () => {
     assert.equal(by.blockedOn, 0);
     assert.equal(by.resumed, 1);
     assert.deepEqual(port.bytes, Buffer.concat(msgs.map((_, i) => encodeDataFrame(0x7f, 'q', payload(5, i)))));
+  });
+
+  test('slabs are reused once their frames are written, never while one is queued or in flight', () => {
+    const { broker, ports, pub } = setup([['t/#'], ['t/1'], ['t/#']]);
+    const [fast, slow, stalled] = ports as [RecordingPort, RecordingPort, RecordingPort];
+    fast.acks = 'sync';
+    slow.acks = 'held'; // its writes complete only when ack() is called
+    stalled.acks = 'sync';
+    stalled.writable = false; // after its first write, frames queue up
+    const all: { topic: string; payload: Buffer }[] = [];
+    for (let round = 0; round < 60; round++) {
+      const msgs = Array.from({ length: 100 }, (_, i) => ({ topic: `t/${i % 3}`, payload: payload(40 + ((round + i) % 60), round * 100 + i) }));
+      all.push(...msgs);
+      // a new receive time per read, as from a socket (appending stays within one read)
+      publish(broker, pub, [Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)))], stampNow());
+      broker.scheduler.flushNow();
+      if (round % 7 === 6) slow.ack();
+    }
+    const reusedWhileStalled = broker.slabsReused;
+    assert.equal(reusedWhileStalled, 0, 'nothing reused while the stalled subscriber holds every slab');
+    stalled.writable = true;
+    stalled.channel?.onWritable();
+    slow.ack();
+    // The slow subscriber's writes complete only every 12 reads (~4.5 slabs): a slab reused
+    // before its acknowledgement would be overwritten under them.
+    for (let round = 0; round < 36; round++) {
+      const msgs = Array.from({ length: 100 }, (_, i) => ({ topic: `t/${i % 3}`, payload: payload(50, 9000 + round * 100 + i) }));
+      all.push(...msgs);
+      publish(broker, pub, [Buffer.concat(msgs.map((m) => encodePublish(0x7f, m.topic, m.payload)))], stampNow());
+      broker.scheduler.flushNow();
+      if (round % 12 === 11) slow.ack();
+    }
+    slow.ack();
+    assert.ok(broker.slabsReused > 10, `slabs reused: ${broker.slabsReused}`);
+    const frames = (want: (t: string) => boolean): Buffer => Buffer.concat(all.filter((m) => want(m.topic)).map((m) => encodeDataFrame(0x7f, m.topic, m.payload)));
+    assert.deepEqual(fast.bytes, frames(() => true));
+    assert.deepEqual(slow.bytes, frames((t) => t === 't/1'));
+    assert.deepEqual(stalled.bytes, frames(() => true));
   });
 });
