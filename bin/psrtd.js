@@ -1,8 +1,10 @@
-#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_MMAP_THRESHOLD_=33554432 node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_MMAP_THRESHOLD_=33554432 node --max-semi-space-size=1 --single-threaded-gc
 // The runtime settings psrtd ships with (docs/performance.md, "Runtime settings"); the bench
 // reads them from this line, so what it measures is what runs:
 // - a 1 MB young generation (semi-space): psrtd leaves almost no garbage per message, so young
 //   collections would otherwise be rare, and the socket read buffers they free pile up as RSS;
+// - garbage collection on the main thread: psrtd is one thread, and V8's helper threads for
+//   parallel scavenges and concurrent marking competed with it (1 MB messages ~1.4x as fast);
 // - glibc keeps freed heap memory instead of returning it to the kernel after every large
 //   message: on machines where a page fault is expensive (VMs), re-faulting the socket read
 //   buffers of a 1 MB message cost more than reading it.

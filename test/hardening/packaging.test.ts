@@ -70,6 +70,7 @@ describe('packaging', () => {
       // Started like ExecStart, through the shebang: node runs with the shipped settings.
       const cmdline = readFileSync(`/proc/${String(proc.pid)}/cmdline`, 'utf8').split('\0');
       assert.ok(cmdline.includes('--max-semi-space-size=1'), cmdline.join(' '));
+      assert.ok(cmdline.includes('--single-threaded-gc'), cmdline.join(' '));
       const environ = readFileSync(`/proc/${String(proc.pid)}/environ`, 'utf8').split('\0');
       assert.ok(environ.includes('MALLOC_TRIM_THRESHOLD_=268435456'), 'glibc keeps freed memory');
       assert.ok(environ.includes('MALLOC_MMAP_THRESHOLD_=33554432'));
