@@ -31,7 +31,8 @@ import type {
   ReplicationHook,
 } from './ports.js';
 import { Session } from './session.js';
-import { TopicTable, type TopicEntry, type TopicStat } from './topic-table.js';
+import { SubscriberLists } from './subscriber-lists.js';
+import { TopicTable, type TopicStat } from './topic-table.js';
 
 export interface BrokerOptions {
   readonly maxTopicDepth: number;
@@ -62,12 +63,8 @@ export class Broker implements BrokerStats {
   replication: ReplicationHook | null = null;
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
-  private readonly scratch: Session[] = [];
   private readonly topics = new TopicTable<Session>();
-  /** Bumped on every index change; cached subscriber lists of other versions are stale. */
-  private indexVersion = 0;
-  /** Topic entries holding a list cached at the current indexVersion (see indexChanged). */
-  private cachedEntries: TopicEntry<Session>[] = [];
+  private readonly lists = new SubscriberLists(this.index, this.topics);
   /** The last small publish's entry and subscriber list, while it may be appended to. */
   private lastDelivery: Delivery | null = null;
   private lastTargets: readonly Session[] | null = null;
@@ -240,7 +237,7 @@ export class Broker implements BrokerStats {
       if (status !== RESPONSE_OK) return status;
       cache.remember(bytes, start, sep, raw, topic);
     }
-    const targets = this.collect(topic, chunked?.payloadLength ?? end - sep - 1);
+    const targets = this.lists.collect(topic, chunked?.payloadLength ?? end - sep - 1);
     if (targets.length > 0 && !(topic === raw && this.appended(request, targets, publisher, received))) {
       const d = this.deliveryOf(request, sep, topic, topic === raw, received);
       this.fanOut(targets, d, publisher);
@@ -262,7 +259,7 @@ export class Broker implements BrokerStats {
    */
   private appended(request: PublishRequest, targets: readonly Session[], publisher: PublisherPort, received: Stamp): boolean {
     const d = this.lastDelivery;
-    if (d === null || targets !== this.lastTargets || targets === this.scratch || d.received !== received) return false;
+    if (d === null || targets !== this.lastTargets || targets === this.lists.scratch || d.received !== received) return false;
     if (request.chunked !== null) return false;
     for (const s of targets) if (s.data?.endsWith(d) !== true) return false;
     if (!this.slab.appendTo(d, request.priority, request.bytes, request.start, request.end)) return false;
@@ -307,7 +304,7 @@ export class Broker implements BrokerStats {
    * Non-pausable, so congested queues rely on the channel's hard cap.
    */
   publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
-    const targets = this.collect(topic, payload.length);
+    const targets = this.lists.collect(topic, payload.length);
     if (targets.length > 0) {
       this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), new Stamp(timestampUs), topic), null);
     }
@@ -372,59 +369,16 @@ export class Broker implements BrokerStats {
     return RESPONSE_OK;
   }
 
-  /**
-   * Subscribers of a normalised publish topic, from the topic table when its cached list is
-   * current (one Map lookup), else from the index. Also counts the topic's traffic.
-   */
-  private collect(topic: string, payloadBytes: number): readonly Session[] {
-    const entry = this.topics.entry(topic);
-    entry.messages++;
-    entry.bytes += payloadBytes;
-    if (entry.version === this.indexVersion) return entry.subscribers;
-    const scratch = this.scratch;
-    scratch.length = 0;
-    this.index.match(topic, scratch);
-    if (scratch.length > this.topics.maxCachedSubscribers) {
-      entry.version = -1;
-      entry.subscribers = [];
-      return scratch;
-    }
-    entry.subscribers = scratch.slice();
-    scratch.length = 0;
-    entry.version = this.indexVersion;
-    this.cachedEntries.push(entry);
-    // Without index changes the list would also collect entries the table already swept.
-    if (this.cachedEntries.length > 2 * this.topics.capacity) this.dropSweptEntries();
-    return entry.subscribers;
-  }
-
-  /** Not inline in collect(): a closure there would cost a context allocation per publish. */
-  private dropSweptEntries(): void {
-    this.cachedEntries = this.cachedEntries.filter((e) => this.topics.holds(e));
-  }
-
-  /**
-   * Invalidates every cached subscriber list. Stale lists are also dropped, not just outdated:
-   * a list cached for a topic that is never published again would otherwise keep its ended
-   * sessions (with their sockets and buffers) alive until the topic table evicts the topic.
-   * Each cached list is dropped once, so this is amortised O(1) per cache fill. Lists are
-   * replaced, never mutated: a fan-out may still be iterating one.
-   */
+  /** The index changed: cached subscriber lists and the open entry are outdated. */
   private indexChanged(): void {
-    this.indexVersion++;
+    this.lists.invalidate();
     this.lastDelivery = null; // nor the sessions of an outdated list
     this.lastTargets = null;
-    if (this.cachedEntries.length === 0) return;
-    for (const e of this.cachedEntries) {
-      e.version = -1;
-      e.subscribers = [];
-    }
-    this.cachedEntries = [];
   }
 
   private fanOut(targets: readonly Session[], delivery: Delivery, publisher: PublisherPort | null): void {
     for (const s of targets) this.enqueue(s, delivery, publisher);
-    if (targets === this.scratch) this.scratch.length = 0; // do not keep the sessions alive
+    if (targets === this.lists.scratch) this.lists.scratch.length = 0; // do not keep the sessions alive
   }
 
   private enqueue(session: Session, delivery: Delivery, publisher: PublisherPort | null): void {
