@@ -12,7 +12,6 @@ import {
   RESPONSE_OK,
   RESPONSE_OK_WAITING,
   TOKEN_LENGTH,
-  DATA_FRAME_HEADER_LENGTH,
 } from '../protocol/constants.js';
 import { parsePublishBody, publishTopicEnd, type PublishRequest } from '../protocol/control.js';
 import { encodeDataFrame } from '../protocol/encode.js';
@@ -238,12 +237,14 @@ export class Broker implements BrokerStats {
       cache.remember(bytes, start, sep, raw, topic);
     }
     const targets = this.lists.collect(topic, chunked?.payloadLength ?? end - sep - 1);
-    if (targets.length > 0 && !(topic === raw && this.appended(request, targets, publisher, received))) {
-      const d = this.deliveryOf(request, sep, topic, topic === raw, received);
+    const asSent = topic === raw;
+    if (targets.length > 0 && !(asSent && this.appended(request, targets, publisher, received))) {
+      const d = this.deliveryOf(request, sep, topic, asSent, received);
       this.fanOut(targets, d, publisher);
-      // Only slab frames can grow; a large message's pieces are not kept alive from here.
-      this.lastDelivery = d.pieces === null ? d : null;
-      this.lastTargets = targets;
+      // Only slab entries can grow; nothing else (a large message's pieces) is kept from here.
+      const open = d.slab !== null;
+      this.lastDelivery = open ? d : null;
+      this.lastTargets = open ? targets : null;
     }
     this.replication?.onLocalPublish(request.priority, topic, chunked?.payload ?? bytes.subarray(sep + 1, end), received.us);
     return RESPONSE_OK;
@@ -259,11 +260,11 @@ export class Broker implements BrokerStats {
    */
   private appended(request: PublishRequest, targets: readonly Session[], publisher: PublisherPort, received: Stamp): boolean {
     const d = this.lastDelivery;
-    if (d === null || targets !== this.lastTargets || targets === this.lists.scratch || d.received !== received) return false;
-    if (request.chunked !== null) return false;
+    if (d === null || request.chunked !== null || targets !== this.lastTargets || d.received !== received) return false;
+    if (targets === this.lists.scratch) return false; // reused for every uncached list
     for (const s of targets) if (s.data?.endsWith(d) !== true) return false;
-    if (!this.slab.appendTo(d, request.priority, request.bytes, request.start, request.end)) return false;
-    const bytes = DATA_FRAME_HEADER_LENGTH + request.end - request.start;
+    const bytes = this.slab.appendTo(d, request.priority, request.bytes, request.start, request.end);
+    if (bytes === 0) return false;
     for (const s of targets) {
       const channel = s.data;
       if (channel !== null && channel.grown(bytes) === 'congested') channel.addWaiter(publisher);

@@ -125,17 +125,18 @@ export class FrameSlab {
 
   /**
    * Appends the frame of this body to `d` when `d` ends where the slab's free space begins and
-   * the frame fits: true if it did (the caller makes sure no subscriber has written `d` yet).
+   * the frame fits: the frame's length if it did, else 0 (the caller makes sure no subscriber
+   * has written `d` yet).
    */
-  appendTo(d: Delivery, priority: number, body: Buffer, start: number, end: number): boolean {
+  appendTo(d: Delivery, priority: number, body: Buffer, start: number, end: number): number {
     const bytes = DATA_FRAME_HEADER_LENGTH + end - start;
-    if (bytes > SLAB_MAX_FRAME || d.slab !== this.current || d.offset + d.bytes !== this.used) return false;
-    if (this.used + bytes > SLAB_BYTES) return false;
+    if (bytes > SLAB_MAX_FRAME || d.slab !== this.current || d.offset + d.bytes !== this.used) return 0;
+    if (this.used + bytes > SLAB_BYTES) return 0;
     writeDataFrameFromRange(this.current.buffer, this.used, priority, body, start, end);
     this.used += bytes;
     d.bytes += bytes;
     d.messages++;
-    return true;
+    return bytes;
   }
 
   /** A slab nobody holds any more: kept for reuse unless it is still being filled. */

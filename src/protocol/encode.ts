@@ -77,12 +77,12 @@ export function writeDataFrameFromRange(
   target[offset] = RESPONSE_OK;
   target[offset + 1] = priority;
   target.writeUInt32LE(end - start, offset + 2);
-  const at = offset + DATA_FRAME_HEADER_LENGTH - start;
   if (end - start > INLINE_COPY) {
-    target.set(bytes.subarray(start, end), at + start);
+    target.set(bytes.subarray(start, end), offset + DATA_FRAME_HEADER_LENGTH);
     return;
   }
-  for (let i = start; i < end; i++) target[at + i] = bytes[i] ?? 0;
+  const shift = offset + DATA_FRAME_HEADER_LENGTH - start; // target index = source index + shift
+  for (let i = start; i < end; i++) target[shift + i] = bytes[i] ?? 0;
 }
 
 export function encodeGreeting(kind: SocketKind, tls: boolean): Buffer {

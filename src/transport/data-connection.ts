@@ -95,12 +95,13 @@ export class DataConnection implements DataPort {
   write(frames: readonly Buffer[], written?: () => void): boolean {
     const socket = this.socket;
     const parts = frames.length === 1 ? frames : coalesce(frames);
-    let ok: boolean;
-    const only = parts.length === 1 ? parts[0] : undefined;
     if (parts.length === 0) {
       written?.();
       return true;
-    } else if (only !== undefined) {
+    }
+    let ok: boolean;
+    const only = parts.length === 1 ? parts[0] : undefined;
+    if (only !== undefined) {
       ok = socket.write(only, written);
     } else {
       // Corked writes go out in one writev; their callbacks run after it, in order, so the

@@ -266,4 +266,29 @@ describe('fan-out bytes', () => {
     assert.deepEqual(slow.bytes, frames((t) => t === 't/1'));
     assert.deepEqual(stalled.bytes, frames(() => true));
   });
+
+  test('a dropped subscriber gives back the slabs its queue held', () => {
+    const { broker, ports, pub } = setup([['gone'], ['kept']]);
+    const [gone, kept] = ports as [RecordingPort, RecordingPort];
+    gone.writable = false; // its queue holds every slab of the first phase
+    kept.acks = 'held'; // never completes: the second phase cannot free slabs by itself
+    const send = (topic: string, rounds: number): void => {
+      for (let round = 0; round < rounds; round++) {
+        const msgs = Array.from({ length: 100 }, (_, i) => encodePublish(0x7f, topic, payload(60, round * 100 + i)));
+        publish(broker, pub, [Buffer.concat(msgs)], stampNow());
+        broker.scheduler.flushNow();
+      }
+    };
+    send('gone', 12); // ~5 slabs, all held by the stalled queue
+    const reusedBefore = broker.slabsReused;
+    assert.equal(reusedBefore, 0);
+    const channel = gone.channel;
+    assert.ok(channel !== null);
+    broker.detachData(channel); // the socket went away: its queue is discarded
+    send('kept', 12);
+    // Only the discarded queue's slabs can be free: the second phase's are all held.
+    assert.ok(broker.slabsReused >= 3, `slabs of the discarded queue reused: ${broker.slabsReused}`);
+    kept.ack();
+    assert.equal(kept.writes.flat().reduce((n, b) => n + b.length, 0), 12 * 100 * (6 + 5 + 60));
+  });
 });
