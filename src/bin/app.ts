@@ -72,7 +72,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     },
     log,
   );
-  broker.replication = replicator;
+  if (replicator !== null) broker.addPublishHook(replicator);
   const ctx: StreamContext = {
     broker,
     auth,

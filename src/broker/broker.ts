@@ -26,8 +26,10 @@ import type {
   BrokerLogger,
   ControlPort,
   DataPort,
+  MessageMeta,
+  PublishHook,
+  PublishSource,
   PublisherPort,
-  ReplicationHook,
 } from './ports.js';
 import { Session } from './session.js';
 import { SubscriberLists } from './subscriber-lists.js';
@@ -59,7 +61,8 @@ export class Broker implements BrokerStats {
   readonly counters = new Counters();
   readonly scheduler = new FlushScheduler();
   private readonly slab = new FrameSlab();
-  replication: ReplicationHook | null = null;
+  /** Cluster replication, MQTT, bridges: each sees every accepted message but its own. */
+  private hooks: readonly PublishHook[] = [];
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
   private readonly topics = new TopicTable<Session>();
@@ -86,6 +89,29 @@ export class Broker implements BrokerStats {
     let n = 0;
     for (const s of this.sessions.values()) if (s.data !== null) n++;
     return n;
+  }
+
+  addPublishHook(hook: PublishHook): void {
+    this.hooks = [...this.hooks, hook];
+  }
+
+  removePublishHook(hook: PublishHook): void {
+    this.hooks = this.hooks.filter((h) => h !== hook);
+  }
+
+  /** Hands an accepted message to every hook but the one it came from. */
+  private notifyHooks(
+    priority: number,
+    topic: string,
+    payload: Buffer | readonly Buffer[],
+    timestampUs: number,
+    qos: 0 | 1 | 2,
+    meta: MessageMeta | null,
+    source: PublishSource,
+  ): void {
+    for (const hook of this.hooks) {
+      if (hook !== source) hook.onLocalPublish(priority, topic, payload, timestampUs, qos, meta);
+    }
   }
 
   /** Frame slabs reused instead of allocated (diagnostics, tests). */
@@ -246,7 +272,10 @@ export class Broker implements BrokerStats {
       this.lastDelivery = open ? d : null;
       this.lastTargets = open ? targets : null;
     }
-    this.replication?.onLocalPublish(request.priority, topic, chunked?.payload ?? bytes.subarray(sep + 1, end), received.us);
+    if (this.hooks.length > 0) {
+      const payload = chunked?.payload ?? bytes.subarray(sep + 1, end);
+      this.notifyHooks(request.priority, topic, payload, received.us, 1, null, null);
+    }
     return RESPONSE_OK;
   }
 
@@ -301,15 +330,26 @@ export class Broker implements BrokerStats {
   }
 
   /**
-   * A message accepted outside a control session (UDP): topic already normalised and checked.
-   * Non-pausable, so congested queues rely on the channel's hard cap.
+   * A message accepted outside a PSRT control session (UDP, MQTT, bridges): topic already
+   * normalised and checked. `publisher`, when given, is paused while a PSRT subscriber it feeds
+   * is congested; without one, congested queues rely on the channel's hard cap. `source` is the
+   * hook the message came from (it is not handed back to it).
    */
-  publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void {
+  publishExternal(
+    priority: number,
+    topic: string,
+    payload: Buffer,
+    timestampUs: number,
+    qos: 0 | 1 | 2 = 0,
+    meta: MessageMeta | null = null,
+    source: PublishSource = null,
+    publisher: PublisherPort | null = null,
+  ): void {
     const targets = this.lists.collect(topic, payload.length);
     if (targets.length > 0) {
-      this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), new Stamp(timestampUs), topic), null);
+      this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), new Stamp(timestampUs), topic), publisher);
     }
-    this.replication?.onLocalPublish(priority, topic, payload, timestampUs);
+    if (this.hooks.length > 0) this.notifyHooks(priority, topic, payload, timestampUs, qos, meta, source);
   }
 
   /**

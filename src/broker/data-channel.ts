@@ -17,6 +17,7 @@ export interface DataChannelOptions {
   readonly queueLimit: number;
   readonly byteLimit: number;
   readonly drainTimeoutMs: number;
+  /** 0: no pings. */
   readonly pingIntervalMs: number;
   readonly latencyWarnUs: number;
 }
@@ -63,7 +64,8 @@ export class DataChannel implements Flushable {
   private closed = false;
   private waiters: PublisherPort[] = [];
   private fullTimer: NodeJS.Timeout | null = null;
-  private readonly pingTimer: NodeJS.Timeout;
+  /** Null when the protocol has no server pings (MQTT: the client pings). */
+  private readonly pingTimer: NodeJS.Timeout | null;
   private lastWriteMs = performance.now();
   private lastLatencyWarnMs = -Infinity;
   private suppressedLatencyWarnings = 0;
@@ -76,9 +78,12 @@ export class DataChannel implements Flushable {
     private readonly counters: Counters,
     private readonly log: BrokerLogger,
   ) {
-    this.pingTimer = setInterval(() => {
-      this.ping();
-    }, opts.pingIntervalMs);
+    this.pingTimer =
+      opts.pingIntervalMs > 0
+        ? setInterval(() => {
+            this.ping();
+          }, opts.pingIntervalMs)
+        : null;
   }
 
   /** Messages waiting to be written. */
@@ -154,7 +159,7 @@ export class DataChannel implements Flushable {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.pingTimer);
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.clearFullTimer();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = [];

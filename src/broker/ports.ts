@@ -42,8 +42,44 @@ export interface ControlPort {
   close(): void;
 }
 
-/** A locally accepted message handed to replication (cluster) after local fan-out. */
-export interface ReplicationHook {
-  /** `payload` is a view into the publisher's reads (one buffer, or a large one's pieces). */
-  onLocalPublish(priority: number, topic: string, payload: Buffer | readonly Buffer[], timestampUs: number): void;
+/**
+ * What a message carries beyond topic, payload and priority, for hooks that pass it on to
+ * another protocol or engine (MQTT subscribers, bridges). PSRT publishes have none (null): they
+ * enter as QoS 1 when acknowledged (TCP, UDP with ack) and QoS 0 otherwise.
+ */
+export interface MessageMeta {
+  readonly qos: 0 | 1 | 2;
+  readonly retain: boolean;
+  /** The topic exactly as an MQTT publisher sent it (PSRT subscribers see it normalised). */
+  readonly rawTopic: string;
+  readonly contentType?: string | undefined;
+  readonly payloadFormatIndicator?: number | undefined;
+  readonly messageExpiryInterval?: number | undefined;
+  readonly responseTopic?: string | undefined;
+  readonly correlationData?: Buffer | undefined;
+  readonly userProperties?: readonly (readonly [string, string])[] | undefined;
+}
+
+/**
+ * Where an accepted message entered the broker. Hooks that inject messages (MQTT, bridges) pass
+ * themselves as the source; the broker never hands a message back to the hook it came from, so
+ * no hook sees its own messages again (no loops). Local PSRT clients and UDP: source null.
+ */
+export type PublishSource = PublishHook | null;
+
+/** Sees every accepted message after local PSRT fan-out (cluster replication, MQTT, bridges). */
+export interface PublishHook {
+  /**
+   * `topic` is the normalised (PSRT) topic; `payload` is a view into the publisher's reads (one
+   * buffer, or a large one's pieces): copy what must outlive the call. `qos` is the QoS the
+   * message entered with. Called synchronously on the publish path: no I/O waits here.
+   */
+  onLocalPublish(
+    priority: number,
+    topic: string,
+    payload: Buffer | readonly Buffer[],
+    timestampUs: number,
+    qos: 0 | 1 | 2,
+    meta: MessageMeta | null,
+  ): void;
 }

@@ -3,7 +3,7 @@
  * local fan-out, asynchronously to the publisher's reply (Decision 1). Messages that arrived by
  * replication never reach this hook, so nothing is forwarded twice and there are no loops.
  */
-import type { BrokerLogger, ReplicationHook } from '../broker/ports.js';
+import type { BrokerLogger, PublishHook } from '../broker/ports.js';
 import type { NeighbourConfig } from './cluster-config.js';
 import { Neighbour, type NeighbourStats, type NodeState } from './neighbour.js';
 
@@ -14,7 +14,7 @@ export interface ClusterNodeStatus {
   readonly stats: Readonly<NeighbourStats>;
 }
 
-export class Replicator implements ReplicationHook {
+export class Replicator implements PublishHook {
   private readonly neighbours: Neighbour[];
 
   constructor(configs: readonly NeighbourConfig[], queueCapacity: number, timeoutMs: number, log: BrokerLogger) {

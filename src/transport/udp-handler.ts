@@ -60,7 +60,7 @@ export interface UdpAuthenticator {
 }
 
 export interface UdpPublisher {
-  publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number): void;
+  publishExternal(priority: number, topic: string, payload: Buffer, timestampUs: number, qos: 0 | 1): void;
 }
 
 export interface UdpContext {
@@ -284,7 +284,8 @@ export class UdpHandler {
     } else if (!acl.canPublish(topic)) {
       this.deny(sender, pub.ack, `pub access denied for ${topic} to ${user}`);
     } else {
-      this.ctx.broker.publishExternal(pub.priority, topic, pub.payload, timestampUs);
+      // An acknowledged datagram enters as QoS 1, an unacknowledged one as QoS 0.
+      this.ctx.broker.publishExternal(pub.priority, topic, pub.payload, timestampUs, pub.ack ? 1 : 0);
       this.counters.accepted++;
       if (pub.ack) this.ack(sender, RESPONSE_OK);
     }
