@@ -31,6 +31,7 @@ import type {
   PublishSource,
   PublisherPort,
 } from './ports.js';
+import { PublishHooks } from './publish-hooks.js';
 import { Session } from './session.js';
 import { SubscriberLists } from './subscriber-lists.js';
 import { TopicTable, type TopicStat } from './topic-table.js';
@@ -62,7 +63,7 @@ export class Broker implements BrokerStats {
   readonly scheduler = new FlushScheduler();
   private readonly slab = new FrameSlab();
   /** Cluster replication, MQTT, bridges: each sees every accepted message but its own. */
-  private hooks: readonly PublishHook[] = [];
+  private readonly hooks = new PublishHooks();
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
   private readonly topics = new TopicTable<Session>();
@@ -92,26 +93,11 @@ export class Broker implements BrokerStats {
   }
 
   addPublishHook(hook: PublishHook): void {
-    this.hooks = [...this.hooks, hook];
+    this.hooks.add(hook);
   }
 
   removePublishHook(hook: PublishHook): void {
-    this.hooks = this.hooks.filter((h) => h !== hook);
-  }
-
-  /** Hands an accepted message to every hook but the one it came from. */
-  private notifyHooks(
-    priority: number,
-    topic: string,
-    payload: Buffer | readonly Buffer[],
-    timestampUs: number,
-    qos: 0 | 1 | 2,
-    meta: MessageMeta | null,
-    source: PublishSource,
-  ): void {
-    for (const hook of this.hooks) {
-      if (hook !== source) hook.onLocalPublish(priority, topic, payload, timestampUs, qos, meta);
-    }
+    this.hooks.remove(hook);
   }
 
   /** Frame slabs reused instead of allocated (diagnostics, tests). */
@@ -272,9 +258,9 @@ export class Broker implements BrokerStats {
       this.lastDelivery = open ? d : null;
       this.lastTargets = open ? targets : null;
     }
-    if (this.hooks.length > 0) {
+    if (this.hooks.size > 0) {
       const payload = chunked?.payload ?? bytes.subarray(sep + 1, end);
-      this.notifyHooks(request.priority, topic, payload, received.us, 1, null, null);
+      this.hooks.notify(request.priority, topic, payload, received.us, 1, null, null, publisher);
     }
     return RESPONSE_OK;
   }
@@ -349,7 +335,7 @@ export class Broker implements BrokerStats {
     if (targets.length > 0) {
       this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), new Stamp(timestampUs), topic), publisher);
     }
-    if (this.hooks.length > 0) this.notifyHooks(priority, topic, payload, timestampUs, qos, meta, source);
+    if (this.hooks.size > 0) this.hooks.notify(priority, topic, payload, timestampUs, qos, meta, source, publisher);
   }
 
   /**
@@ -363,13 +349,14 @@ export class Broker implements BrokerStats {
     }
     const targets: Session[] = [];
     this.index.match(topic, targets);
-    return { status: targets.length === 0 ? RESPONSE_NOT_REQUIRED : RESPONSE_OK_WAITING, targets };
+    const wanted = targets.length > 0 || this.hooks.localWants(topic);
+    return { status: wanted ? RESPONSE_OK_WAITING : RESPONSE_NOT_REQUIRED, targets };
   }
 
   /** Cluster extension query (op 12): like stage 1 without a stage 2. */
   replicationQuery(session: Session, topic: string): number {
     if (!session.acl.replicator) return RESPONSE_ERR_ACCESS;
-    return this.index.hasMatch(topic) ? RESPONSE_OK_WAITING : RESPONSE_NOT_REQUIRED;
+    return this.index.hasMatch(topic) || this.hooks.localWants(topic) ? RESPONSE_OK_WAITING : RESPONSE_NOT_REQUIRED;
   }
 
   /**
@@ -384,14 +371,15 @@ export class Broker implements BrokerStats {
     publisher: PublisherPort,
   ): number {
     if (!session.acl.replicator) return RESPONSE_ERR_ACCESS;
-    const { topic } = parsePublishBody(body);
+    const { topic, payloadOffset } = parsePublishBody(body);
     const targets: Session[] = [];
     this.index.match(topic, targets);
+    const received = new Stamp(Number(timestampNs / 1000n));
     if (targets.length > 0) {
-      const received = new Stamp(Number(timestampNs / 1000n));
       const message = this.slab.fromBody(priority, body, 0, body.length, received, topic);
       for (const s of targets) this.enqueue(s, message, publisher);
     }
+    if (this.hooks.size > 0) this.hooks.notifyLocal(priority, topic, body.subarray(payloadOffset), received.us, publisher);
     return RESPONSE_OK;
   }
 
@@ -405,8 +393,11 @@ export class Broker implements BrokerStats {
     publisher: PublisherPort,
   ): number {
     const received = new Stamp(Number(timestampNs / 1000n));
-    const message = delivery(encodeDataFrame(priority, topic, payload), received, topic);
-    for (const s of targets) this.enqueue(s, message, publisher);
+    if (targets.length > 0) {
+      const message = delivery(encodeDataFrame(priority, topic, payload), received, topic);
+      for (const s of targets) this.enqueue(s, message, publisher);
+    }
+    if (this.hooks.size > 0) this.hooks.notifyLocal(priority, topic, payload, received.us, publisher);
     return RESPONSE_OK;
   }
 

@@ -70,9 +70,19 @@ export type PublishSource = PublishHook | null;
 /** Sees every accepted message after local PSRT fan-out (cluster replication, MQTT, bridges). */
 export interface PublishHook {
   /**
+   * False for hooks that only deliver locally (MQTT subscribers): they also get messages that
+   * arrived by cluster replication. Forwarders (replication, bridges; the default) never do, so
+   * a replicated message is not sent onwards again.
+   */
+  readonly forwardsMessages?: boolean;
+  /** For local-delivery hooks: whether a replicated message on `topic` is wanted here. */
+  hasSubscribers?(topic: string): boolean;
+  /**
    * `topic` is the normalised (PSRT) topic; `payload` is a view into the publisher's reads (one
    * buffer, or a large one's pieces): copy what must outlive the call. `qos` is the QoS the
-   * message entered with. Called synchronously on the publish path: no I/O waits here.
+   * message entered with. `publisher`, when not null, is the connection the message came from:
+   * a hook that queues it for a congested subscriber may make it wait (DataChannel.addWaiter).
+   * Called synchronously on the publish path: no I/O waits here.
    */
   onLocalPublish(
     priority: number,
@@ -81,5 +91,6 @@ export interface PublishHook {
     timestampUs: number,
     qos: 0 | 1 | 2,
     meta: MessageMeta | null,
+    publisher: PublisherPort | null,
   ): void;
 }

@@ -3,7 +3,7 @@
  * meaning when absent take the Debian package's values; absent paths (pid_file, license,
  * bind_udp) mean "none", never a guessed location or an unexpected open UDP port.
  */
-import type { ServerConfig } from './schema.js';
+import type { MqttSection, ServerConfig } from './schema.js';
 
 /** Searched in this order when `-C` is not given (§2.1). */
 export const DEFAULT_CONFIG_PATHS: readonly string[] = ['/etc/psrtd/config.yml', '/usr/local/etc/psrtd/config.yml'];
@@ -25,12 +25,46 @@ export const DEFAULTS = {
   fips: false,
 } as const;
 
+/** `mqtt:` limits when absent (close to Mosquitto's defaults where it has one). */
+export const MQTT_DEFAULTS = {
+  /** Room for a max_pub_size payload plus topic and properties. */
+  maxPacketSizeHeadroom: 65_536,
+  receiveMaximum: 1024,
+  maxInflight: 100,
+  maxQueuedMessages: 1000,
+  maxKeepAlive: 65535,
+  maxSessionExpiry: 7 * 24 * 3600,
+  retainedMaxCount: 100_000,
+  retainedMaxBytes: 64 * 1024 * 1024,
+  topicAliasMaximum: 64,
+} as const;
+
+/** The embedded config's MQTT listener (127.0.0.1:1883) with default limits. */
+export function embeddedMqttSection(maxPubSize: number): MqttSection {
+  return {
+    bind: [{ kind: 'tcp', address: '127.0.0.1:1883', host: '127.0.0.1', port: 1883 }],
+    bindTls: [],
+    tlsPkcs12: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    maxPacketSize: maxPubSize + MQTT_DEFAULTS.maxPacketSizeHeadroom,
+    receiveMaximum: MQTT_DEFAULTS.receiveMaximum,
+    maxInflight: MQTT_DEFAULTS.maxInflight,
+    maxQueuedMessages: MQTT_DEFAULTS.maxQueuedMessages,
+    maxKeepAlive: MQTT_DEFAULTS.maxKeepAlive,
+    maxSessionExpiry: MQTT_DEFAULTS.maxSessionExpiry,
+    retainedMaxCount: MQTT_DEFAULTS.retainedMaxCount,
+    retainedMaxBytes: MQTT_DEFAULTS.retainedMaxBytes,
+    topicAliasMaximum: MQTT_DEFAULTS.topicAliasMaximum,
+  };
+}
+
 /** The ACL of the Debian package: anonymous may do everything and read stats. */
 export const EMBEDDED_ACL_TEXT = '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\n';
 
 /**
  * Used when no config file exists (psrt-node extension; the reference exits): loopback TCP
- * only, no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
+ * only (PSRT on 2873, MQTT on 1883), no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
  */
 export function embeddedDefaultConfig(): ServerConfig {
   return {
@@ -68,5 +102,6 @@ export function embeddedDefaultConfig(): ServerConfig {
       acl: { kind: 'inline', name: '<embedded ACL>', text: EMBEDDED_ACL_TEXT },
     },
     cluster: undefined,
+    mqtt: embeddedMqttSection(DEFAULTS.maxPubSize),
   };
 }

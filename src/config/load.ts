@@ -7,12 +7,13 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { configError, fsErrorText, parseYamlText, validate } from '../auth/yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, MQTT_DEFAULTS } from './defaults.js';
 import {
   rawConfigSchema,
   type AuthSection,
   type BindAddress,
   type HostPort,
+  type MqttSection,
   type ProtoSection,
   type RawConfig,
   type ServerConfig,
@@ -72,12 +73,36 @@ function hostPortOrThrow(s: string, file: string, key: string, what: string): Ho
   return hp;
 }
 
-function bindList(v: RawConfig['proto']['bind'], file: string, dir: string): BindAddress[] {
+function bindList(v: RawConfig['proto']['bind'], file: string, dir: string, key = 'proto.bind'): BindAddress[] {
   return list(v).map((s, i) => {
     if (isUnixSocketPath(s)) return { kind: 'unix', path: resolveConfigPath(s, dir) };
     const what = 'host:port or a Unix socket path ending in .sock/.socket';
-    return { kind: 'tcp', ...hostPortOrThrow(s, file, `proto.bind[${i}]`, what) };
+    return { kind: 'tcp', ...hostPortOrThrow(s, file, `${key}[${i}]`, what) };
   });
+}
+
+function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, file: string, dir: string): MqttSection | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (raw.tls_cert !== undefined && raw.tls_cert !== null && (raw.tls_key === undefined || raw.tls_key === null)) {
+    throw configError(file, 'mqtt.tls_key', 'required when mqtt.tls_cert is set');
+  }
+  const d = MQTT_DEFAULTS;
+  return {
+    bind: bindList(raw.bind, file, dir, 'mqtt.bind'),
+    bindTls: bindList(raw.bind_tls, file, dir, 'mqtt.bind_tls'),
+    tlsPkcs12: optPath(raw.tls_pkcs12, dir),
+    tlsCert: optPath(raw.tls_cert, dir),
+    tlsKey: optPath(raw.tls_key, dir),
+    maxPacketSize: raw.max_packet_size ?? maxPubSize + d.maxPacketSizeHeadroom,
+    receiveMaximum: raw.receive_maximum ?? d.receiveMaximum,
+    maxInflight: raw.max_inflight ?? d.maxInflight,
+    maxQueuedMessages: raw.max_queued_messages ?? d.maxQueuedMessages,
+    maxKeepAlive: raw.max_keepalive ?? d.maxKeepAlive,
+    maxSessionExpiry: raw.max_session_expiry ?? d.maxSessionExpiry,
+    retainedMaxCount: raw.retained_max_count ?? d.retainedMaxCount,
+    retainedMaxBytes: raw.retained_max_bytes ?? d.retainedMaxBytes,
+    topicAliasMaximum: raw.topic_alias_maximum ?? d.topicAliasMaximum,
+  };
 }
 
 function optPath(v: string | null | undefined, dir: string): string | undefined {
@@ -149,13 +174,15 @@ export function parseConfigText(text: string, file: string): ServerConfig {
   const raw = validate(rawConfigSchema, data, file);
   const dir = configDirOf(file);
   const cluster = raw.cluster ?? undefined;
+  const server = serverSection(raw.server, file, dir);
   return {
     file,
     configDir: dir,
-    server: serverSection(raw.server, file, dir),
+    server,
     proto: protoSection(raw.proto, file, dir),
     auth: authSection(raw.auth, dir),
     cluster: cluster === undefined ? undefined : { config: resolveConfigPath(cluster.config, dir) },
+    mqtt: mqttSection(raw.mqtt, server.maxPubSize, file, dir),
   };
 }
 

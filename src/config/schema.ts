@@ -82,6 +82,31 @@ export interface ClusterSection {
   readonly config: string;
 }
 
+/** `mqtt:` (psrt-node extension): MQTT 3.1.1 / 5.0 listeners and their limits. */
+export interface MqttSection {
+  readonly bind: readonly BindAddress[];
+  /** TLS from the first byte, with the identity of `mqtt.tls_*` or else `proto.tls_*`. */
+  readonly bindTls: readonly BindAddress[];
+  readonly tlsPkcs12: string | undefined;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  /** Largest packet either side may send, fixed header included. */
+  readonly maxPacketSize: number;
+  /** QoS 1/2 publishes a client may have unacknowledged towards us (v5 Receive Maximum). */
+  readonly receiveMaximum: number;
+  /** QoS 1/2 deliveries in flight to one client (further capped by the client's Receive Maximum). */
+  readonly maxInflight: number;
+  /** Messages queued per session beyond the in-flight window (offline or window full). */
+  readonly maxQueuedMessages: number;
+  /** Seconds; a larger requested keep alive is lowered to it (v5 Server Keep Alive). */
+  readonly maxKeepAlive: number;
+  /** Seconds a disconnected persistent session is kept at most (3.1.1 sessions too). */
+  readonly maxSessionExpiry: number;
+  readonly retainedMaxCount: number;
+  readonly retainedMaxBytes: number;
+  readonly topicAliasMaximum: number;
+}
+
 export interface ServerConfig {
   /** The config file as given (`-C` or the default path found); undefined for the embedded config. */
   readonly file: string | undefined;
@@ -91,6 +116,7 @@ export interface ServerConfig {
   readonly proto: ProtoSection;
   readonly auth: AuthSection;
   readonly cluster: ClusterSection | undefined;
+  readonly mqtt: MqttSection | undefined;
 }
 
 // ---- raw YAML schema -------------------------------------------------------------------------
@@ -147,11 +173,29 @@ export const rawClusterSchema = z.strictObject({
   config: z.string().min(1),
 });
 
+export const rawMqttSchema = z.strictObject({
+  bind: stringOrList.nullish(),
+  bind_tls: stringOrList.nullish(),
+  tls_pkcs12: z.string().min(1).nullish(),
+  tls_cert: z.string().min(1).nullish(),
+  tls_key: z.string().min(1).nullish(),
+  max_packet_size: int().min(64).max(268_435_460).nullish(),
+  receive_maximum: int().min(1).max(65535).nullish(),
+  max_inflight: int().min(1).max(65535).nullish(),
+  max_queued_messages: posInt.nullish(),
+  max_keepalive: int().min(1).max(65535).nullish(),
+  max_session_expiry: u32.nullish(),
+  retained_max_count: nonNegInt.nullish(),
+  retained_max_bytes: nonNegInt.nullish(),
+  topic_alias_maximum: int().min(0).max(65535).nullish(),
+});
+
 export const rawConfigSchema = z.strictObject({
   server: rawServerSchema,
   proto: rawProtoSchema,
   auth: rawAuthSchema,
   cluster: rawClusterSchema.nullish(),
+  mqtt: rawMqttSchema.nullish(),
 });
 
 export type RawConfig = z.infer<typeof rawConfigSchema>;
