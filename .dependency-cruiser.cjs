@@ -1,6 +1,6 @@
 /**
  * Import boundaries: each layer may import only from the layers listed before it.
- *   protocol -> topics -> auth -> broker -> transport -> (config, log, stats, cluster, client, cli) -> bin
+ *   protocol -> topics -> auth -> broker -> mqtt -> transport -> (config, log, stats, cluster, client, cli) -> bin
  * `log` is an edge utility usable from broker/transport upwards via an injected interface only.
  */
 const layer = (name, allowed) => ({
@@ -17,11 +17,12 @@ module.exports = {
     layer('topics', ['protocol']),
     layer('auth', ['protocol', 'topics']),
     layer('broker', ['protocol', 'topics', 'auth']),
-    layer('transport', ['protocol', 'topics', 'auth', 'broker']),
+    layer('mqtt', ['protocol', 'topics', 'auth', 'broker']),
+    layer('transport', ['protocol', 'topics', 'auth', 'broker', 'mqtt']),
     layer('log', []),
     layer('config', ['protocol', 'topics', 'auth', 'log']),
     layer('client', ['protocol', 'topics']),
-    layer('stats', ['protocol', 'topics', 'auth', 'broker', 'log']),
+    layer('stats', ['protocol', 'topics', 'auth', 'broker', 'mqtt', 'log']),
     layer('cluster', ['protocol', 'topics', 'auth', 'broker', 'client', 'log']),
     layer('cli', ['protocol', 'topics', 'client', 'log']),
     {

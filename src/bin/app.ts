@@ -11,6 +11,7 @@ import type { ServerConfig } from '../config/schema.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Logger } from '../log/logger.js';
 import { StatsServer } from '../stats/server.js';
+import { startMqtt, type RunningMqtt } from './mqtt-setup.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
@@ -30,6 +31,8 @@ export interface RunningServer {
   readonly udp: UdpCountersView;
   /** The stats HTTP server when bind_stats is set (cluster code sets its `clusterStatus`). */
   readonly stats: StatsServer | null;
+  /** The MQTT side when `mqtt:` is configured. */
+  readonly mqtt: RunningMqtt | null;
   reload(): Promise<boolean>;
   /** Closes listeners and connections; removes unix socket files. */
   stop(): Promise<void>;
@@ -101,12 +104,19 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;
   }
+  let mqtt: RunningMqtt | null;
+  try {
+    mqtt = await startMqtt(config, broker, auth, log);
+  } catch (e) {
+    await Promise.all([streamServer.close(), udpServer.close()]);
+    throw e;
+  }
   let stats: StatsServer | null = null;
   if (config.server.bindStats !== undefined) {
     const udpStats = (): Record<string, number> => ({ ...udpServer.counters });
     const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats };
     stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
-      await Promise.all([streamServer.close(), udpServer.close()]);
+      await Promise.all([streamServer.close(), udpServer.close(), mqtt?.stop()]);
       throw e;
     });
   }
@@ -120,6 +130,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     auth,
     streams,
     stats,
+    mqtt,
     get udp() {
       return udpServer.counters;
     },
@@ -127,10 +138,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     stop: async () => {
       replicator?.stop();
       broker.closeAll();
-      await Promise.all([streamServer.close(), udpServer.close(), stats?.close()]);
+      await Promise.all([streamServer.close(), udpServer.close(), stats?.close(), mqtt?.stop()]);
     },
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();
+      mqtt?.server.removeUnixFiles();
     },
   };
 }

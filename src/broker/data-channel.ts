@@ -205,7 +205,7 @@ export class DataChannel implements Flushable {
       }
       const lat = Math.max(0, Math.trunc(now - d.received.us)) % 0x100000000;
       latency += lat * d.messages;
-      if (lat > this.opts.latencyWarnUs) this.warnLatency(lat, d.topic);
+      if (lat > this.opts.latencyWarnUs && d.messages > 0) this.warnLatency(lat, d.topic); // not for acks
     }
     if (run !== null) batch.push(range(run, runStart, runEnd));
     this.advance(i, messages, bytes);

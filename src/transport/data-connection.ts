@@ -10,54 +10,10 @@ import { RESPONSE_ERR, RESPONSE_OK } from '../protocol/constants.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readDataHandshake } from '../protocol/handshake.js';
 import { logClientError, type StreamContext } from './context.js';
+import { writeFrames } from './write-frames.js';
 
 const OK = Buffer.from([RESPONSE_OK]);
 const REFUSED = Buffer.from([RESPONSE_ERR]);
-/** Frames below this size are copied together; bigger ones go to writev as they are. */
-const SMALL_FRAME = 4096;
-/** Size of one coalesced buffer (a socket read on the other side is 64 KB). */
-const COALESCE_BYTES = 64 * 1024;
-
-/**
- * Runs of small frames copied into buffers of up to COALESCE_BYTES. A copy of a small frame
- * costs far less than a stream write of it: each chunk handed to a corked socket costs a
- * buffered-write record and an iovec, so a batch of hundreds of 70-byte frames becomes one
- * or two buffers instead. Large frames are never copied.
- */
-function coalesce(frames: readonly Buffer[]): Buffer[] {
-  const parts: Buffer[] = [];
-  let i = 0;
-  while (i < frames.length) {
-    const first = frames[i] as Buffer;
-    if (first.length >= SMALL_FRAME) {
-      parts.push(first);
-      i++;
-      continue;
-    }
-    let end = i;
-    let bytes = 0;
-    for (; end < frames.length; end++) {
-      const len = (frames[end] as Buffer).length;
-      if (len >= SMALL_FRAME || (bytes + len > COALESCE_BYTES && end > i)) break;
-      bytes += len;
-    }
-    if (end - i === 1) {
-      parts.push(first);
-    } else {
-      const out = Buffer.allocUnsafe(bytes);
-      let at = 0;
-      for (let j = i; j < end; j++) {
-        const f = frames[j] as Buffer;
-        out.set(f, at);
-        at += f.length;
-      }
-      parts.push(out);
-    }
-    i = end;
-  }
-  return parts;
-}
-
 export class DataConnection implements DataPort {
   private readonly queue = new ByteQueue();
   private channel: DataChannel | null = null;
@@ -93,26 +49,7 @@ export class DataConnection implements DataPort {
   }
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
-    const socket = this.socket;
-    const parts = frames.length === 1 ? frames : coalesce(frames);
-    if (parts.length === 0) {
-      written?.();
-      return true;
-    }
-    let ok: boolean;
-    const only = parts.length === 1 ? parts[0] : undefined;
-    if (only !== undefined) {
-      ok = socket.write(only, written);
-    } else {
-      // Corked writes go out in one writev; their callbacks run after it, in order, so the
-      // last one's is called when every part is written (or the socket has failed).
-      socket.cork();
-      const last = parts.length - 1;
-      for (let i = 0; i < last; i++) socket.write(parts[i] as Buffer);
-      socket.write(parts[last] as Buffer, written);
-      socket.uncork();
-      ok = !socket.writableNeedDrain;
-    }
+    const ok = writeFrames(this.socket, frames, written);
     if (!ok) this.armWriteTimer();
     return ok;
   }

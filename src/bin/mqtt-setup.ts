@@ -1,0 +1,93 @@
+/** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
+import type { AuthStore } from '../auth/auth-store.js';
+import { nowUs, type Broker } from '../broker/index.js';
+import type { MqttSection, ServerConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { MqttConnection } from '../mqtt/connection.js';
+import { MqttRouter } from '../mqtt/router.js';
+import type { MqttContext } from '../mqtt/context.js';
+import { parseBind, type BindTarget } from '../transport/bind.js';
+import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
+import { loadTlsContext } from '../transport/tls.js';
+
+export interface RunningMqtt {
+  readonly router: MqttRouter;
+  readonly server: MqttServer;
+  readonly bound: readonly BoundMqtt[];
+  /** Live connections (stats client list). */
+  readonly connections: ReadonlySet<MqttConnection>;
+  stop(): Promise<void>;
+}
+
+function targets(list: MqttSection['bind']): BindTarget[] {
+  return list.map((b) => parseBind(b.kind === 'unix' ? b.path : b.address));
+}
+
+/** TLS identity of `mqtt.tls_*`, else the PSRT listener's (`proto.tls_*`). */
+function mqttTls(config: ServerConfig, mqtt: MqttSection, log: Logger): ReturnType<typeof loadTlsContext> {
+  if (mqtt.bindTls.length === 0) return null;
+  const own = mqtt.tlsPkcs12 !== undefined || mqtt.tlsCert !== undefined;
+  const settings = own ? { tlsPkcs12: mqtt.tlsPkcs12, tlsCert: mqtt.tlsCert, tlsKey: mqtt.tlsKey, fips: false } : config.proto;
+  return loadTlsContext(settings, log);
+}
+
+export async function startMqtt(config: ServerConfig, broker: Broker, auth: AuthStore, log: Logger): Promise<RunningMqtt | null> {
+  const mqtt = config.mqtt;
+  if (mqtt === undefined) return null;
+  const router = new MqttRouter(
+    broker,
+    {
+      maxQueuedMessages: mqtt.maxQueuedMessages,
+      retainedMaxCount: mqtt.retainedMaxCount,
+      retainedMaxBytes: mqtt.retainedMaxBytes,
+      maxTopicDepth: config.server.maxTopicDepth,
+    },
+    log,
+  );
+  const connections = new Set<MqttConnection>();
+  const ctx: MqttContext = {
+    router,
+    broker,
+    auth,
+    log,
+    limits: {
+      maxKeepAlive: mqtt.maxKeepAlive,
+      maxSessionExpiry: mqtt.maxSessionExpiry,
+      receiveMaximum: mqtt.receiveMaximum,
+      maxPacketSize: mqtt.maxPacketSize,
+      topicAliasMaximum: mqtt.topicAliasMaximum,
+      maxInflight: mqtt.maxInflight,
+    },
+    channelOptions: {
+      queueLimit: config.server.dataQueue,
+      byteLimit: config.server.dataQueueBytes,
+      drainTimeoutMs: config.server.dataDrainTimeout * 1000,
+      pingIntervalMs: 0,
+      latencyWarnUs: config.server.latencyWarn,
+    },
+    connectTimeoutMs: config.proto.timeout * 1000,
+    registry: connections as unknown as MqttContext['registry'],
+    receivedUs: nowUs,
+  };
+  const server = new MqttServer(ctx, config.server.maxConnections, mqttTls(config, mqtt, log));
+  broker.addPublishHook(router);
+  let bound: BoundMqtt[];
+  try {
+    bound = await server.bind(targets(mqtt.bind), targets(mqtt.bindTls));
+  } catch (e) {
+    broker.removePublishHook(router);
+    await server.close();
+    throw e;
+  }
+  return {
+    router,
+    server,
+    bound,
+    connections,
+    stop: async () => {
+      broker.removePublishHook(router);
+      await server.close();
+      router.closeAll();
+    },
+  };
+}

@@ -1,0 +1,338 @@
+/**
+ * One MQTT network connection: CONNECT and authentication, then the packet loop. Socket-free:
+ * bytes come in through onData(), everything goes out through a DataChannel (the broker's one
+ * slow-consumer policy: bounded queue, publishers paused while it is congested, dropped when it
+ * stays so) whose port is the transport. Control packets (acks) ride in the same ordered queue
+ * as deliveries, counted as bytes but not as messages, and go out in one write per turn.
+ */
+import {
+  DataChannel,
+  Stamp,
+  nowUs,
+  type DataChannelOwner,
+  type DataPort,
+  type Delivery,
+  type PublisherPort,
+} from '../broker/index.js';
+import {
+  MqttDecoder,
+  MqttError,
+  ReasonCode,
+  encodeAck,
+  encodeDisconnect,
+  encodePublish,
+  type ConnectPacket,
+  type MqttPacket,
+  type MqttVersion,
+} from '../protocol/mqtt/index.js';
+import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
+import type { MqttContext } from './context.js';
+import type { MqttMessage, QoS } from './message.js';
+import { PacketHandler } from './packet-handler.js';
+import type { MqttLink, MqttSession } from './session.js';
+
+/** The transport side: a DataPort plus read flow control. */
+export interface MqttTransport extends DataPort {
+  readonly address: string;
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
+type State = 'connect' | 'authenticating' | 'ready' | 'closed';
+
+const NO_STAMP = new Stamp(0);
+
+export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner {
+  blockedOn = 0;
+  version: MqttVersion = 4;
+  sendWindow = 1;
+  label: string;
+  private state: State = 'connect';
+  private readonly decoder: MqttDecoder;
+  private channel: DataChannel | null = null;
+  private session: MqttSession | null = null;
+  private handler: PacketHandler | null = null;
+  private keepAliveMs = 0;
+  private lastReadMs = performance.now();
+  private timer: NodeJS.Timeout | null = null;
+  private clientMaxPacket = 0x0fffffff;
+  /** Outbound topic aliases (v5): topic → alias, while the client allows more. */
+  private aliases: Map<string, number> | null = null;
+  private aliasMax = 0;
+  private reading = true;
+  /** DISCONNECT 0x00 received: no will. */
+  private normalEnd = false;
+
+  constructor(
+    private readonly ctx: MqttContext,
+    private readonly transport: MqttTransport,
+  ) {
+    this.label = transport.address;
+    this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize });
+    this.timer = setTimeout(() => {
+      this.fail(new MqttError('CONNECT not received in time', ReasonCode.MaximumConnectTime), false);
+    }, ctx.connectTimeoutMs);
+  }
+
+  get address(): string {
+    return this.transport.address;
+  }
+
+  // ---- input ------------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.lastReadMs = performance.now();
+    this.decoder.push(chunk);
+    this.process();
+  }
+
+  private process(): void {
+    try {
+      while (this.state === 'connect' || this.state === 'ready') {
+        if (this.blockedOn > 0) return;
+        const packet = this.decoder.next();
+        if (packet === null) return;
+        if (this.state === 'connect') this.onConnect(packet);
+        else (this.handler as PacketHandler).handle(packet);
+      }
+    } catch (e) {
+      this.fail(e, true);
+    }
+  }
+
+  resume(): void {
+    if (this.state === 'closed') return;
+    if (!this.reading) {
+      this.reading = true;
+      this.transport.resumeReading();
+    }
+    this.process();
+  }
+
+  /** Stops reading while the socket's send side is full or a subscriber we feed is congested. */
+  pauseReading(): void {
+    if (this.reading) {
+      this.reading = false;
+      this.transport.pauseReading();
+    }
+  }
+
+  /** The socket drained after a full write. */
+  onWritable(): void {
+    this.channel?.onWritable();
+  }
+
+  // ---- CONNECT ----------------------------------------------------------------------------
+
+  private onConnect(packet: MqttPacket): void {
+    if (packet.type !== 'connect') throw new MqttError(`${packet.type} before CONNECT`, ReasonCode.ProtocolError);
+    const version = this.decoder.version ?? 4;
+    this.version = version;
+    const decision = decideConnect(packet, version, this.ctx.limits);
+    if (!decision.ok) {
+      this.refuse(decision.reason, decision.text);
+      return;
+    }
+    this.state = 'authenticating';
+    this.pauseReading();
+    const login = packet.username ?? '';
+    const password = packet.password?.toString('utf8') ?? '';
+    this.ctx.auth.authenticate(login, password).then(
+      (result) => {
+        if (this.state !== 'authenticating') return;
+        if (!result.ok) {
+          this.ctx.log.error(`mqtt: client ${this.address} (${decision.accepted.clientId}): ${result.message}`);
+          this.refuse(loginRefusal(result), result.message);
+          return;
+        }
+        this.established(packet, decision.accepted, result.user, result.acl);
+      },
+      (e: unknown) => {
+        this.fail(e, false);
+      },
+    );
+  }
+
+  private refuse(reason: number, text: string): void {
+    this.ctx.router.counters.rejectedConnects++;
+    this.ctx.broker.counters.rejectedLogins++;
+    this.state = 'closed';
+    this.clearTimer();
+    this.writeDirect(refusal(reason, text, this.version));
+    this.transport.end();
+  }
+
+  private established(p: ConnectPacket, a: AcceptedConnect, user: string, acl: Parameters<MqttContext['router']['openSession']>[3]): void {
+    const ctx = this.ctx;
+    this.clearTimer();
+    const old = ctx.router.sessions.get(a.clientId)?.link;
+    if (old instanceof MqttConnection) old.takenOver();
+    const { session, present } = ctx.router.openSession(a.clientId, p.cleanStart, user, acl);
+    session.expiryInterval = a.expiryInterval;
+    session.will = a.will;
+    this.session = session;
+    this.label = `${user === '_' ? 'anonymous' : user}@${this.address} (${a.clientId})`;
+    const props = p.properties;
+    this.clientMaxPacket = props?.maximumPacketSize ?? 0x0fffffff;
+    this.sendWindow = Math.min(ctx.limits.maxInflight, props?.receiveMaximum ?? 65535);
+    this.aliasMax = this.version === 5 ? (props?.topicAliasMaximum ?? 0) : 0;
+    this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.scheduler, ctx.broker.counters, ctx.log);
+    this.handler = new PacketHandler(ctx, this, session);
+    this.state = 'ready';
+    ctx.router.counters.connects++;
+    ctx.registry.add(this);
+    this.send(acceptance(p, a, present, this.version, ctx.limits));
+    this.startKeepAlive(a.keepAlive);
+    session.resume(this);
+    ctx.log.info(`mqtt: client connected: ${this.label}, v${this.version === 5 ? '5.0' : '3.1.1'}`);
+    this.resume();
+  }
+
+  /** Another connection with the same client id took the session. */
+  takenOver(): void {
+    if (this.state !== 'ready') return;
+    this.ctx.router.counters.takeovers++;
+    this.disconnectWith(ReasonCode.SessionTakenOver, false);
+  }
+
+  // ---- keep alive -------------------------------------------------------------------------
+
+  private startKeepAlive(seconds: number): void {
+    if (seconds === 0) return;
+    this.keepAliveMs = seconds * 1500; // 1.5 × keep alive, as the spec says
+    this.armKeepAlive(this.keepAliveMs);
+  }
+
+  private armKeepAlive(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const idle = performance.now() - this.lastReadMs;
+      if (idle >= this.keepAliveMs) {
+        this.ctx.log.info(`mqtt: keep alive timeout: ${this.label}`);
+        this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
+      } else {
+        this.armKeepAlive(this.keepAliveMs - idle);
+      }
+    }, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  // ---- output (MqttLink) --------------------------------------------------------------------
+
+  /** A control packet (CONNACK, acks, PINGRESP) in order with the deliveries. */
+  send(packet: Buffer): void {
+    const channel = this.channel;
+    if (channel === null) return;
+    const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 0, pieces: null, received: NO_STAMP, topic: '' };
+    channel.enqueue(d);
+  }
+
+  sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean {
+    const channel = this.channel;
+    if (channel === null) return false;
+    let packet: Buffer;
+    const alias = this.aliasMax > 0 ? this.aliasFor(msg.rawTopic) : 0;
+    if (qos === 0 && subIds === null && alias === 0 && msg.expiresAtMs === 0) {
+      packet = msg.plainQos0(this.version, retain);
+    } else {
+      const props = this.version === 5 ? msg.propertiesFor(Date.now(), subIds, Math.abs(alias)) : undefined;
+      const topic = alias < 0 ? '' : msg.rawTopic; // a known alias replaces the topic
+      packet = encodePublish(topic, msg.payload, qos, retain, dup, packetId, props, this.version);
+    }
+    if (packet.length > this.clientMaxPacket) {
+      this.ctx.router.counters.droppedTooLarge++;
+      return false;
+    }
+    const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 1, pieces: null, received: new Stamp(msg.receivedUs === 0 ? nowUs() : msg.receivedUs), topic: msg.rawTopic };
+    if (channel.enqueue(d) === 'congested' && publisher !== null) channel.addWaiter(publisher);
+    return true;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send(encodeAck('pubrel', packetId, 0, this.version));
+  }
+
+  /** Alias for a topic: > 0 first use (topic + alias), < 0 known (alias only), 0 none. */
+  private aliasFor(topic: string): number {
+    const map = (this.aliases ??= new Map());
+    const known = map.get(topic);
+    if (known !== undefined) return -known;
+    if (map.size >= this.aliasMax) return 0;
+    const alias = map.size + 1;
+    map.set(topic, alias);
+    return alias;
+  }
+
+  // ---- DataChannelOwner -------------------------------------------------------------------
+
+  channelClosed(): void {
+    /* the connection's close() ends the channel */
+  }
+
+  dropCongested(): void {
+    this.ctx.router.counters.droppedSlow++;
+    this.ctx.log.warn(`mqtt: client ${this.label} does not read its messages (queue full), disconnecting`);
+    this.transport.destroy();
+  }
+
+  // ---- ending -----------------------------------------------------------------------------
+
+  /** DISCONNECT from the client: 0x04 asks for the will, anything else ends without it. */
+  clientDisconnected(reason: number, expiry: number | undefined): void {
+    if (expiry !== undefined && this.session !== null) this.session.expiryInterval = expiry;
+    this.normalEnd = reason !== ReasonCode.DisconnectWithWill;
+    this.state = 'closed';
+    this.transport.end();
+  }
+
+  /** Server-side DISCONNECT (v5 only carries a reason), then close. */
+  disconnectWith(reason: number, withWill: boolean, text?: string): void {
+    if (this.state === 'closed') return;
+    this.normalEnd = !withWill;
+    if (this.version === 5 && this.state === 'ready') {
+      this.send(encodeDisconnect(reason, text === undefined ? undefined : { reasonString: text }));
+    }
+    this.channel?.flush();
+    this.state = 'closed';
+    this.transport.end();
+  }
+
+  /** A protocol error: v5 clients get DISCONNECT (or CONNACK) with the reason, then close. */
+  fail(e: unknown, reply: boolean): void {
+    if (this.state === 'closed') return;
+    const reason = e instanceof MqttError ? e.reasonCode : ReasonCode.UnspecifiedError;
+    if (e instanceof MqttError) this.ctx.router.counters.protocolErrors++;
+    this.ctx.log.error(`mqtt: client ${this.label} error: ${e instanceof Error ? e.message : String(e)}`);
+    if (reply && this.state === 'connect' && reason === ReasonCode.UnsupportedProtocolVersion) {
+      this.refuse(reason, 'unsupported protocol version');
+      return;
+    }
+    if (reply && this.state === 'ready') {
+      this.disconnectWith(reason, true, e instanceof Error ? e.message : undefined);
+      return;
+    }
+    this.state = 'closed';
+    this.transport.destroy();
+  }
+
+  /** The transport's socket closed (any reason). */
+  closed(): void {
+    this.state = 'closed';
+    this.clearTimer();
+    this.channel?.close();
+    this.ctx.registry.delete(this);
+    const session = this.session;
+    this.session = null;
+    if (session?.link === this) this.ctx.router.connectionLost(session, !this.normalEnd);
+  }
+
+  /** Written before any channel exists (refusing CONNACK). */
+  private writeDirect(packet: Buffer): void {
+    this.transport.write([packet]);
+  }
+}

@@ -1,0 +1,35 @@
+/** What every MQTT connection needs: the router and broker, authentication, limits, logging. */
+import type { AuthResult } from '../auth/auth-store.js';
+import type { Broker, BrokerLogger, DataChannelOptions } from '../broker/index.js';
+import type { ConnectLimits } from './connect.js';
+import type { MqttRouter } from './router.js';
+
+/** Implemented by AuthStore (and by a login budget in front of it). */
+export interface MqttAuthenticator {
+  authenticate(login: string, password: string): Promise<AuthResult>;
+}
+
+export interface MqttLimits extends ConnectLimits {
+  readonly maxInflight: number;
+}
+
+/** The live connections (stats client list, shutdown). */
+export interface ConnectionRegistry<C> {
+  add(c: C): void;
+  delete(c: C): void;
+}
+
+export interface MqttContext {
+  readonly router: MqttRouter;
+  readonly broker: Broker;
+  readonly auth: MqttAuthenticator;
+  readonly log: BrokerLogger;
+  readonly limits: MqttLimits;
+  /** The outgoing queue of every connection: the broker's slow-consumer policy (no pings). */
+  readonly channelOptions: DataChannelOptions;
+  /** A connection must send CONNECT within this time. */
+  readonly connectTimeoutMs: number;
+  readonly registry: ConnectionRegistry<object>;
+  /** Receive time of a publish, µs since the epoch (latency stats). */
+  receivedUs(): number;
+}

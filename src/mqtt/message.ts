@@ -1,0 +1,145 @@
+/**
+ * One message as the MQTT side sees it, whichever protocol it entered by. It carries the MQTT
+ * properties that travel with a message (content type, user properties, …) and doubles as the
+ * broker's MessageMeta, so hooks (bridges) see them without another object.
+ *
+ * The payload starts as a view into the publisher's read and is copied at most once, the first
+ * time something must keep it (a QoS 1/2 queue, an offline session, the retained store).
+ */
+import type { MessageMeta } from '../broker/ports.js';
+import { encodePublish, type MqttProperties, type MqttVersion } from '../protocol/mqtt/index.js';
+
+export type QoS = 0 | 1 | 2;
+
+/** The v5 properties a message carries from its publisher to its subscribers. */
+export interface CarriedProperties {
+  readonly payloadFormatIndicator?: number | undefined;
+  readonly messageExpiryInterval?: number | undefined;
+  readonly contentType?: string | undefined;
+  readonly responseTopic?: string | undefined;
+  readonly correlationData?: Buffer | undefined;
+  readonly userProperties?: readonly (readonly [string, string])[] | undefined;
+}
+
+export function carriedFrom(p: MqttProperties | undefined): CarriedProperties | null {
+  if (p === undefined) return null;
+  const c: CarriedProperties = {
+    payloadFormatIndicator: p.payloadFormatIndicator,
+    messageExpiryInterval: p.messageExpiryInterval,
+    contentType: p.contentType,
+    responseTopic: p.responseTopic,
+    correlationData: p.correlationData,
+    userProperties: p.userProperties,
+  };
+  for (const v of Object.values(c)) if (v !== undefined) return c;
+  return null;
+}
+
+export function carriedFromMeta(meta: MessageMeta | null): CarriedProperties | null {
+  if (meta === null) return null;
+  if (
+    meta.payloadFormatIndicator === undefined &&
+    meta.messageExpiryInterval === undefined &&
+    meta.contentType === undefined &&
+    meta.responseTopic === undefined &&
+    meta.correlationData === undefined &&
+    meta.userProperties === undefined
+  ) {
+    return null;
+  }
+  return meta;
+}
+
+export class MqttMessage implements MessageMeta {
+  /** Copied out of the publisher's read buffer (see own()). */
+  private owned = false;
+  /** Shared QoS 0 encodings without per-subscriber parts: [v4, v4 retain, v5, v5 retain]. */
+  private readonly plain: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined];
+  /** Wall-clock ms when a message with an expiry interval stops being deliverable; 0 never. */
+  readonly expiresAtMs: number;
+
+  constructor(
+    /** The topic as published: byte-exact for MQTT publishers, normalised for PSRT ones. */
+    readonly rawTopic: string,
+    public payload: Buffer,
+    readonly qos: QoS,
+    readonly retain: boolean,
+    /** PSRT priority; MQTT publishes get the PSRT default. */
+    readonly priority: number,
+    readonly receivedUs: number,
+    readonly props: CarriedProperties | null,
+    /** The MQTT session that published it (no-local); null for other protocols. */
+    readonly origin: object | null,
+  ) {
+    const expiry = props?.messageExpiryInterval;
+    this.expiresAtMs = expiry === undefined ? 0 : receivedUs / 1000 + expiry * 1000;
+  }
+
+  get contentType(): string | undefined {
+    return this.props?.contentType;
+  }
+  get payloadFormatIndicator(): number | undefined {
+    return this.props?.payloadFormatIndicator;
+  }
+  get messageExpiryInterval(): number | undefined {
+    return this.props?.messageExpiryInterval;
+  }
+  get responseTopic(): string | undefined {
+    return this.props?.responseTopic;
+  }
+  get correlationData(): Buffer | undefined {
+    return this.props?.correlationData;
+  }
+  get userProperties(): readonly (readonly [string, string])[] | undefined {
+    return this.props?.userProperties;
+  }
+
+  /** Makes the payload the message's own (before it outlives the publisher's read). */
+  own(): this {
+    if (!this.owned) {
+      this.payload = Buffer.from(this.payload);
+      this.owned = true;
+    }
+    return this;
+  }
+
+  expired(nowMs: number): boolean {
+    return this.expiresAtMs !== 0 && nowMs >= this.expiresAtMs;
+  }
+
+  /**
+   * The v5 properties of a PUBLISH to one subscriber: the carried ones with the remaining expiry
+   * interval, plus that subscriber's subscription identifiers and topic alias.
+   */
+  propertiesFor(nowMs: number, subscriptionIds: readonly number[] | null, topicAlias: number): MqttProperties | undefined {
+    const c = this.props;
+    if (c === null && subscriptionIds === null && topicAlias === 0) return undefined;
+    const p: MqttProperties = {};
+    if (c !== null) {
+      if (c.payloadFormatIndicator !== undefined) p.payloadFormatIndicator = c.payloadFormatIndicator;
+      if (this.expiresAtMs !== 0) p.messageExpiryInterval = Math.max(0, Math.ceil((this.expiresAtMs - nowMs) / 1000));
+      if (c.contentType !== undefined) p.contentType = c.contentType;
+      if (c.responseTopic !== undefined) p.responseTopic = c.responseTopic;
+      if (c.correlationData !== undefined) p.correlationData = c.correlationData;
+      if (c.userProperties !== undefined) p.userProperties = c.userProperties.map(([k, v]) => [k, v]);
+    }
+    if (subscriptionIds !== null) p.subscriptionIdentifiers = [...subscriptionIds];
+    if (topicAlias !== 0) p.topicAlias = topicAlias;
+    return p;
+  }
+
+  /**
+   * A QoS 0 PUBLISH with no per-subscriber parts, encoded once per protocol version and retain
+   * flag and shared by every such subscriber (fan-out encodes once, not once per subscriber).
+   */
+  plainQos0(version: MqttVersion, retain: boolean): Buffer {
+    const slot = (version === 5 ? 2 : 0) + (retain ? 1 : 0);
+    let packet = this.plain[slot];
+    if (packet === undefined) {
+      const props = version === 5 ? this.propertiesFor(Date.now(), null, 0) : undefined;
+      packet = encodePublish(this.rawTopic, this.payload, 0, retain, false, 0, props, version);
+      this.plain[slot] = packet;
+    }
+    return packet;
+  }
+}

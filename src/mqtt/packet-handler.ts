@@ -1,0 +1,176 @@
+/**
+ * The packets of an established MQTT connection: PUBLISH with QoS 0/1/2 and topic aliases,
+ * the QoS acks in both directions, SUBSCRIBE (with retained messages), UNSUBSCRIBE, PINGREQ,
+ * DISCONNECT and AUTH. Authorisation is the PSRT ACL of the login, exactly as for PSRT
+ * clients: publish masks are checked on the normalised topic, subscribe masks on the filter as
+ * sent (its inner filter for a shared subscription).
+ */
+import {
+  MqttError,
+  ReasonCode,
+  encodeAck,
+  encodeSuback,
+  encodeUnsuback,
+  PINGRESP,
+  type AckPacket,
+  type DisconnectPacket,
+  type MqttPacket,
+  type PublishPacket,
+  type SubscribePacket,
+  type UnsubscribePacket,
+} from '../protocol/mqtt/index.js';
+import { isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
+import type { MqttConnection } from './connection.js';
+import type { MqttContext } from './context.js';
+import { MqttMessage, carriedFrom, type QoS } from './message.js';
+import { DEFAULT_PRIORITY } from './router.js';
+import type { MqttSession } from './session.js';
+import { splitShared } from './subscription.js';
+
+export class PacketHandler {
+  /** Inbound topic aliases (v5): alias → topic, set by the client. */
+  private readonly aliases = new Map<number, string>();
+
+  constructor(
+    private readonly ctx: MqttContext,
+    private readonly conn: MqttConnection,
+    private readonly session: MqttSession,
+  ) {}
+
+  handle(p: MqttPacket): void {
+    switch (p.type) {
+      case 'publish':
+        this.publish(p);
+        return;
+      case 'puback':
+      case 'pubcomp':
+        this.session.completed(p.packetId); // an unknown id is ignored (it may predate a reconnect)
+        return;
+      case 'pubrec':
+        this.pubrec(p);
+        return;
+      case 'pubrel':
+        this.pubrel(p);
+        return;
+      case 'subscribe':
+        this.subscribe(p);
+        return;
+      case 'unsubscribe':
+        this.unsubscribe(p);
+        return;
+      case 'pingreq':
+        this.conn.send(PINGRESP);
+        return;
+      case 'disconnect':
+        this.disconnect(p);
+        return;
+      case 'auth':
+        this.conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
+        return;
+      default:
+        throw new MqttError(`unexpected ${p.type} packet from a client`, ReasonCode.ProtocolError);
+    }
+  }
+
+  private publish(p: PublishPacket): void {
+    const topic = this.resolveTopic(p);
+    const version = this.conn.version;
+    const qos = p.qos;
+    if (qos === 2 && this.session.inboundQos2.has(p.packetId ?? 0)) {
+      this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
+      return;
+    }
+    if (!this.session.acl.canPublish(normalizeTopic(topic))) {
+      this.ctx.router.counters.deniedPublishes++;
+      this.ctx.log.error(`mqtt: pub access denied for ${topic} to ${this.conn.label}`);
+      if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
+      return;
+    }
+    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.ctx.receivedUs(), carriedFrom(p.properties), this.session);
+    this.ctx.router.publish(msg, this.conn);
+    if (qos === 1) {
+      this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
+    } else if (qos === 2) {
+      if (this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
+        throw new MqttError('more QoS 2 publishes unreleased than Receive Maximum', ReasonCode.ReceiveMaximumExceeded);
+      }
+      this.session.inboundQos2.add(p.packetId ?? 0);
+      this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
+    }
+  }
+
+  /** The topic of a PUBLISH after v5 topic aliases (set, or look up for an empty topic). */
+  private resolveTopic(p: PublishPacket): string {
+    const alias = p.properties?.topicAlias;
+    if (alias === undefined) return p.topic;
+    if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) {
+      throw new MqttError(`topic alias ${alias} out of range`, ReasonCode.TopicAliasInvalid);
+    }
+    if (p.topic !== '') {
+      this.aliases.set(alias, p.topic);
+      return p.topic;
+    }
+    const known = this.aliases.get(alias);
+    if (known === undefined) throw new MqttError(`unknown topic alias ${alias}`, ReasonCode.ProtocolError);
+    return known;
+  }
+
+  private pubrec(p: AckPacket): void {
+    this.session.received(p.packetId, p.reasonCode >= 0x80);
+  }
+
+  private pubrel(p: AckPacket): void {
+    const known = this.session.inboundQos2.delete(p.packetId);
+    const reason = known || this.conn.version === 4 ? 0 : ReasonCode.PacketIdentifierNotFound;
+    this.conn.send(encodeAck('pubcomp', p.packetId, reason, this.conn.version));
+  }
+
+  private subscribe(p: SubscribePacket): void {
+    const id = p.properties?.subscriptionIdentifiers?.[0] ?? 0;
+    const codes: number[] = [];
+    const retained: { msg: MqttMessage; qos: QoS }[] = [];
+    for (const s of p.subscriptions) {
+      const code = this.subscribeOne(s, id, retained);
+      codes.push(code);
+    }
+    this.conn.send(encodeSuback(p.packetId, codes, undefined, this.conn.version));
+    for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
+  }
+
+  private subscribeOne(s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
+    const shared = splitShared(s.filter);
+    const filter = shared === null ? s.filter : shared.filter;
+    if (shared !== null && (shared.group === '' || /[+#]/.test(shared.group) || !isValidMqttTopicFilter(filter))) {
+      return ReasonCode.TopicFilterInvalid;
+    }
+    if (shared !== null && s.noLocal) throw new MqttError('no local on a shared subscription', ReasonCode.ProtocolError);
+    if (!isValidMqttTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
+    if (!this.session.acl.canSubscribe(filter)) {
+      this.ctx.log.error(`mqtt: sub access denied for ${s.filter} to ${this.conn.label}`);
+      return this.conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
+    }
+    const options = { qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling, identifier: id };
+    const existed = this.ctx.router.subscribe(this.session, s.filter, options);
+    this.ctx.broker.counters.subOps++;
+    const wantRetained = shared === null && (s.retainHandling === 0 || (s.retainHandling === 1 && !existed));
+    if (wantRetained) {
+      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, qos: Math.min(msg.qos, s.qos) as QoS });
+    }
+    return s.qos;
+  }
+
+  private unsubscribe(p: UnsubscribePacket): void {
+    const codes = p.filters.map((f) => (this.ctx.router.unsubscribe(this.session, f) ? 0 : ReasonCode.NoSubscriptionExisted));
+    this.ctx.broker.counters.subOps += p.filters.length;
+    this.conn.send(encodeUnsuback(p.packetId, codes, undefined, this.conn.version));
+  }
+
+  private disconnect(p: DisconnectPacket): void {
+    const expiry = p.properties?.sessionExpiryInterval;
+    if (expiry !== undefined && this.session.expiryInterval === 0 && expiry !== 0) {
+      throw new MqttError('session expiry set on DISCONNECT after 0 on CONNECT', ReasonCode.ProtocolError);
+    }
+    const capped = expiry === undefined ? undefined : Math.min(expiry, this.ctx.limits.maxSessionExpiry);
+    this.conn.clientDisconnected(p.reasonCode, capped);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Retained messages, one per topic, bounded by count and by bytes (topic + payload). A retained
+ * PUBLISH with an empty payload deletes the topic's message. When full, a message for a new
+ * topic is refused (counted, logged at most once a second) while replacements still work: the
+ * store never grows past its bounds, and what is already retained is never silently evicted.
+ */
+import type { MqttMessage } from './message.js';
+import { mqttTopicMatches } from '../topics/index.js';
+
+export interface RetainedStats {
+  readonly count: number;
+  readonly bytes: number;
+  readonly refused: number;
+}
+
+function sizeOf(msg: MqttMessage): number {
+  return Buffer.byteLength(msg.rawTopic) + msg.payload.length;
+}
+
+export class RetainedStore implements RetainedStats {
+  private readonly messages = new Map<string, MqttMessage>();
+  private total = 0;
+  refused = 0;
+
+  constructor(
+    private readonly maxCount: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get count(): number {
+    return this.messages.size;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** Stores (or, for an empty payload, deletes) the retained message; false when refused. */
+  put(msg: MqttMessage): boolean {
+    const old = this.messages.get(msg.rawTopic);
+    const oldSize = old === undefined ? 0 : sizeOf(old);
+    if (msg.payload.length === 0) {
+      if (old !== undefined) {
+        this.messages.delete(msg.rawTopic);
+        this.total -= oldSize;
+      }
+      return true;
+    }
+    const size = sizeOf(msg);
+    const count = this.messages.size + (old === undefined ? 1 : 0);
+    if (count > this.maxCount || this.total - oldSize + size > this.maxBytes) {
+      this.refused++;
+      return false;
+    }
+    this.messages.set(msg.rawTopic, msg.own());
+    this.total += size - oldSize;
+    return true;
+  }
+
+  /** Retained messages whose topic matches `filter` (MQTT rules), expired ones dropped. */
+  match(filter: string, nowMs: number): MqttMessage[] {
+    const out: MqttMessage[] = [];
+    const exact = !filter.includes('+') && !filter.includes('#');
+    if (exact) {
+      const m = this.messages.get(filter);
+      if (m !== undefined) this.keepIfLive(m, nowMs, out);
+      return out;
+    }
+    for (const m of this.messages.values()) {
+      if (mqttTopicMatches(filter, m.rawTopic)) this.keepIfLive(m, nowMs, out);
+    }
+    return out;
+  }
+
+  private keepIfLive(m: MqttMessage, nowMs: number, out: MqttMessage[]): void {
+    if (!m.expired(nowMs)) {
+      out.push(m);
+      return;
+    }
+    this.messages.delete(m.rawTopic);
+    this.total -= sizeOf(m);
+  }
+}

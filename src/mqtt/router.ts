@@ -1,0 +1,300 @@
+/**
+ * The MQTT side of the broker: sessions by client id, the MQTT subscription index, retained
+ * messages, and the fan-out of every message (from MQTT, PSRT, UDP, replication, bridges) to
+ * MQTT subscribers. It joins the broker as a publish hook that only delivers locally, and hands
+ * messages published over MQTT to the broker (PSRT subscribers, replication, bridges) with
+ * itself as their source, so nobody gets a message twice.
+ */
+import type { AclEntry } from '../auth/acl.js';
+import type { Broker, BrokerLogger, MessageMeta, PublishHook, PublisherPort } from '../broker/index.js';
+import { SubscriptionIndex, normalizeTopic, topicDepth } from '../topics/index.js';
+import { MqttMessage, carriedFromMeta, type QoS } from './message.js';
+import { MqttCounters } from './counters.js';
+import { RetainedStore } from './retained.js';
+import { MqttSession, type SessionDrops } from './session.js';
+import { SharedGroup, SubscriptionEntry, splitShared, type SubscriptionOptions } from './subscription.js';
+
+export interface MqttRouterOptions {
+  readonly maxQueuedMessages: number;
+  readonly retainedMaxCount: number;
+  readonly retainedMaxBytes: number;
+  readonly maxTopicDepth: number;
+}
+
+type IndexEntry = SubscriptionEntry<MqttSession> | SharedGroup<MqttSession>;
+
+/** PSRT's default priority (what a PSRT subscriber sees on a message published over MQTT). */
+export const DEFAULT_PRIORITY = 0x7f;
+
+export class MqttRouter implements PublishHook, SessionDrops {
+  readonly forwardsMessages = false;
+  readonly counters = new MqttCounters();
+  readonly retained: RetainedStore;
+  readonly sessions = new Map<string, MqttSession>();
+  private readonly index = new SubscriptionIndex<IndexEntry>({ semantics: 'mqtt' });
+  private readonly groups = new Map<string, SharedGroup<MqttSession>>();
+  private readonly matched: IndexEntry[] = [];
+  private readonly targets: MqttSession[] = [];
+  private stamp = 0;
+  private subscriptionTotal = 0;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly opts: MqttRouterOptions,
+    private readonly log: BrokerLogger,
+  ) {
+    this.retained = new RetainedStore(opts.retainedMaxCount, opts.retainedMaxBytes);
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptionTotal;
+  }
+
+  // ---- sessions ---------------------------------------------------------------------------
+
+  /** The session for `clientId`, fresh when `cleanStart` or unknown; `present` per CONNACK. */
+  openSession(clientId: string, cleanStart: boolean, user: string, acl: AclEntry): { session: MqttSession; present: boolean } {
+    const old = this.sessions.get(clientId);
+    if (old !== undefined) {
+      this.cancelTimers(old);
+      // Taken over while connected: its will goes out now unless delayed (a delayed will is
+      // cancelled by the new connection, as v5 says for a reconnect within the delay).
+      if (old.link !== null && old.will?.delay === 0) this.publishWill(old);
+      old.will = null;
+      old.detach();
+      if (!cleanStart && old.user === user) {
+        old.acl = acl; // login-time ACL of the new connection, as for PSRT sessions
+        return { session: old, present: true };
+      }
+      this.endSession(old, false);
+    }
+    const session = new MqttSession(clientId, user, acl, this.opts.maxQueuedMessages, this);
+    this.sessions.set(clientId, session);
+    return { session, present: false };
+  }
+
+  /**
+   * The session's connection ended. `publishWill`: abnormal end (or DISCONNECT 0x04). The session
+   * stays for its expiry interval (its will may wait for its delay), else it ends now.
+   */
+  connectionLost(session: MqttSession, publishWill: boolean): void {
+    if (session.ended) return;
+    session.detach();
+    if (!publishWill) session.will = null;
+    if (session.expiryInterval === 0) {
+      this.endSession(session, true);
+      return;
+    }
+    const will = session.will;
+    if (will !== null && will.delay === 0) this.publishWill(session);
+    else if (will !== null) {
+      session.willTimer = setTimeout(() => {
+        session.willTimer = null;
+        this.publishWill(session);
+      }, Math.min(will.delay, session.expiryInterval) * 1000);
+      session.willTimer.unref();
+    }
+    session.expiryTimer = setTimeout(() => {
+      session.expiryTimer = null;
+      if (session.link === null) this.endSession(session, true);
+    }, Math.min(session.expiryInterval * 1000, 0x7fffffff));
+    session.expiryTimer.unref();
+  }
+
+  /** Removes the session and its subscriptions; a pending will goes out first (`withWill`). */
+  endSession(session: MqttSession, withWill: boolean): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.cancelTimers(session);
+    if (withWill) this.publishWill(session);
+    for (const key of [...session.subscriptions.keys()]) this.unsubscribe(session, key);
+    session.clearState();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+  }
+
+  /** Shutdown: every session ends (persistent ones are not kept across restarts). */
+  closeAll(): void {
+    for (const s of [...this.sessions.values()]) this.endSession(s, false);
+  }
+
+  private cancelTimers(session: MqttSession): void {
+    if (session.willTimer !== null) clearTimeout(session.willTimer);
+    if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
+    session.willTimer = null;
+    session.expiryTimer = null;
+  }
+
+  private publishWill(session: MqttSession): void {
+    const will = session.will;
+    session.will = null;
+    if (will === null) return;
+    if (!session.acl.canPublish(normalizeTopic(will.message.rawTopic))) {
+      this.log.warn(`mqtt: will of ${session.clientId} denied by ACL for ${will.message.rawTopic}`);
+      return;
+    }
+    this.publish(will.message, null);
+  }
+
+  // ---- subscriptions ------------------------------------------------------------------------
+
+  /** Adds or replaces a subscription; true when it existed before (retain handling 1). */
+  subscribe(session: MqttSession, key: string, options: SubscriptionOptions): boolean {
+    const existing = session.subscriptions.get(key);
+    if (existing !== undefined) {
+      existing.options = options;
+      return true;
+    }
+    const shared = splitShared(key);
+    let entry: SubscriptionEntry<MqttSession>;
+    if (shared === null) {
+      entry = new SubscriptionEntry(session, key, key, options, null);
+      this.index.subscribe(key, entry);
+    } else {
+      const groupKey = `${shared.group}\u0000${shared.filter}`;
+      let group = this.groups.get(groupKey);
+      if (group === undefined) {
+        group = new SharedGroup<MqttSession>(shared.group, shared.filter);
+        this.groups.set(groupKey, group);
+        this.index.subscribe(shared.filter, group);
+      }
+      entry = new SubscriptionEntry(session, key, shared.filter, options, group);
+      group.members.push(entry);
+    }
+    session.subscriptions.set(key, entry);
+    this.subscriptionTotal++;
+    return false;
+  }
+
+  unsubscribe(session: MqttSession, key: string): boolean {
+    const entry = session.subscriptions.get(key);
+    if (entry === undefined) return false;
+    session.subscriptions.delete(key);
+    this.subscriptionTotal--;
+    const group = entry.group;
+    if (group === null) {
+      this.index.unsubscribe(entry.filter, entry);
+    } else {
+      group.remove(entry);
+      if (group.members.length === 0) {
+        this.groups.delete(`${group.name}\u0000${group.filter}`);
+        this.index.unsubscribe(group.filter, group);
+      }
+    }
+    return true;
+  }
+
+  /** Retained messages for a new subscription, already limited to its granted QoS. */
+  retainedFor(filter: string): MqttMessage[] {
+    return this.retained.match(filter, Date.now());
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  /** The publish hook: a message that entered by PSRT, UDP, replication or a bridge. */
+  onLocalPublish(
+    priority: number,
+    topic: string,
+    payload: Buffer | readonly Buffer[],
+    timestampUs: number,
+    qos: 0 | 1 | 2,
+    meta: MessageMeta | null,
+    publisher: PublisherPort | null,
+  ): void {
+    const retain = meta?.retain === true;
+    if (this.subscriptionTotal === 0 && !retain) return;
+    const rawTopic = meta?.rawTopic ?? topic;
+    if (!retain && !this.index.hasMatch(rawTopic)) return;
+    const body = Buffer.isBuffer(payload) ? payload : Buffer.concat(payload);
+    const msg = new MqttMessage(rawTopic, body, qos, retain, priority, timestampUs, carriedFromMeta(meta), null);
+    if (retain) this.retain(msg);
+    this.dispatch(msg, publisher);
+  }
+
+  hasSubscribers(topic: string): boolean {
+    return this.subscriptionTotal > 0 && this.index.hasMatch(topic);
+  }
+
+  /**
+   * A message published over MQTT (or a will): MQTT subscribers, the retained store, then the
+   * broker for PSRT subscribers and the other hooks. PSRT sees the topic normalised; a topic
+   * that normalises to nothing or is deeper than max_topic_depth is not given to PSRT.
+   */
+  publish(msg: MqttMessage, publisher: PublisherPort | null): void {
+    this.counters.published++;
+    const c = this.broker.counters;
+    c.pubMessages++;
+    c.pubBytes += msg.payload.length;
+    if (msg.retain) this.retain(msg);
+    this.dispatch(msg, publisher);
+    const topic = normalizeTopic(msg.rawTopic);
+    if (topic === '' || topicDepth(topic) > this.opts.maxTopicDepth) return;
+    this.broker.publishExternal(msg.priority, topic, msg.payload, msg.receivedUs, msg.qos, msg, this, publisher);
+  }
+
+  private retain(msg: MqttMessage): void {
+    if (!this.retained.put(msg)) this.log.warn(`mqtt: retained store full, ${msg.rawTopic} not retained`);
+  }
+
+  /**
+   * Delivers to every MQTT session with a matching subscription, once per session: the highest
+   * granted QoS of its matching subscriptions, all their identifiers, no-local honoured, and one
+   * member of each shared group.
+   */
+  private dispatch(msg: MqttMessage, publisher: PublisherPort | null): void {
+    if (this.subscriptionTotal === 0) return;
+    const matched = this.matched;
+    this.index.match(msg.rawTopic, matched);
+    if (matched.length === 0) return;
+    const stamp = ++this.stamp;
+    const targets = this.targets;
+    for (const e of matched) {
+      const entry = e instanceof SharedGroup ? e.pick() : e;
+      if (entry !== undefined) this.collect(entry, msg, stamp, targets);
+    }
+    matched.length = 0;
+    for (const s of targets) {
+      const qos = Math.min(s.matchQos, msg.qos) as QoS;
+      s.deliver(msg, qos, s.matchRetain, s.matchIds, publisher);
+      s.matchIds = null;
+    }
+    this.counters.delivered += targets.length;
+    targets.length = 0;
+  }
+
+  private collect(entry: SubscriptionEntry<MqttSession>, msg: MqttMessage, stamp: number, targets: MqttSession[]): void {
+    const s = entry.session;
+    const o = entry.options;
+    if (o.noLocal && msg.origin === s && entry.group === null) return;
+    if (s.matchStamp !== stamp) {
+      s.matchStamp = stamp;
+      s.matchQos = o.qos;
+      s.matchRetain = o.retainAsPublished && msg.retain;
+      s.matchIds = o.identifier === 0 ? null : [o.identifier];
+      targets.push(s);
+      return;
+    }
+    if (o.qos > s.matchQos) s.matchQos = o.qos;
+    if (o.retainAsPublished && msg.retain) s.matchRetain = true;
+    if (o.identifier !== 0) (s.matchIds ??= []).push(o.identifier);
+  }
+
+  // ---- SessionDrops -------------------------------------------------------------------------
+
+  queueFull(session: MqttSession): void {
+    this.counters.droppedQueueFull++;
+    this.warnOnce(`mqtt: queue of ${session.clientId} is full (max_queued_messages), dropping messages`);
+  }
+
+  expired(): void {
+    this.counters.expired++;
+  }
+
+  private lastWarnMs = -Infinity;
+
+  private warnOnce(line: string): void {
+    const now = performance.now();
+    if (now - this.lastWarnMs < 1000) return;
+    this.lastWarnMs = now;
+    this.log.warn(line);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * MQTT subscriptions as entries of the shared topic index (mqtt semantics): one entry per
+ * (session, filter), so a publish reports every matching subscription of a client and the
+ * router can apply the spec's overlap rule (one delivery, the highest granted QoS, every
+ * subscription identifier). A shared subscription (`$share/group/filter`) is one SharedGroup
+ * entry in the index whose members take turns.
+ */
+import type { Subscriber } from '../topics/index.js';
+import type { QoS } from './message.js';
+
+export interface SubscriptionOptions {
+  readonly qos: QoS;
+  readonly noLocal: boolean;
+  readonly retainAsPublished: boolean;
+  readonly retainHandling: 0 | 1 | 2;
+  /** v5 subscription identifier; 0 for none. */
+  readonly identifier: number;
+}
+
+/** What an entry needs of its session (src/mqtt/session.ts implements it). */
+export interface SubscriberSession {
+  readonly connected: boolean;
+}
+
+export class SubscriptionEntry<S extends SubscriberSession = SubscriberSession> implements Subscriber {
+  matchStamp = 0;
+
+  constructor(
+    readonly session: S,
+    /** The filter as subscribed, `$share/…` prefix included: the session's key for it. */
+    readonly key: string,
+    /** The filter matched against topics (without a `$share/group/` prefix). */
+    readonly filter: string,
+    public options: SubscriptionOptions,
+    /** Set for a member of a shared subscription. */
+    readonly group: SharedGroup<S> | null,
+  ) {}
+}
+
+export class SharedGroup<S extends SubscriberSession = SubscriberSession> implements Subscriber {
+  matchStamp = 0;
+  readonly members: SubscriptionEntry<S>[] = [];
+  private next = 0;
+
+  constructor(
+    readonly name: string,
+    readonly filter: string,
+  ) {}
+
+  /** Round robin over the members, preferring connected sessions (a message is not parked). */
+  pick(): SubscriptionEntry<S> | undefined {
+    const n = this.members.length;
+    for (let i = 0; i < n; i++) {
+      const m = this.members[(this.next + i) % n];
+      if (m?.session.connected === true) {
+        this.next = (this.next + i + 1) % n;
+        return m;
+      }
+    }
+    const fallback = this.members[this.next % Math.max(1, n)];
+    this.next = (this.next + 1) % Math.max(1, n);
+    return fallback;
+  }
+
+  remove(entry: SubscriptionEntry<S>): void {
+    const i = this.members.indexOf(entry);
+    if (i >= 0) this.members.splice(i, 1);
+  }
+}
+
+/** `$share/{group}/{filter}` split; null when `key` is not a shared subscription. */
+export function splitShared(key: string): { group: string; filter: string } | null {
+  if (!key.startsWith('$share/')) return null;
+  const slash = key.indexOf('/', 7);
+  if (slash < 0) return { group: key.slice(7), filter: '' };
+  return { group: key.slice(7, slash), filter: key.slice(slash + 1) };
+}

@@ -1,0 +1,167 @@
+/**
+ * MQTT listeners: plain TCP and unix sockets (`mqtt.bind`) and TLS from the first byte
+ * (`mqtt.bind_tls`). Each accepted socket becomes an MqttConnection; this file only moves bytes
+ * and flow-control events between the two.
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type SecureContext } from 'node:tls';
+import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
+import type { MqttContext } from '../mqtt/context.js';
+import type { BindTarget } from './bind.js';
+import { formatAddress } from './context.js';
+import { writeFrames } from './write-frames.js';
+
+export interface BoundMqtt {
+  readonly target: BindTarget;
+  readonly tls: boolean;
+  readonly address: string;
+  readonly port: number | null;
+}
+
+class SocketTransport implements MqttTransport {
+  constructor(
+    private readonly socket: Socket,
+    readonly address: string,
+  ) {}
+
+  write(frames: readonly Buffer[], written?: () => void): boolean {
+    if (this.socket.destroyed) {
+      written?.();
+      return true;
+    }
+    return writeFrames(this.socket, frames, written);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Half-close after what is queued; a peer that never reads is cut after 5 s. */
+  end(): void {
+    this.socket.end();
+    const killer = setTimeout(() => {
+      this.socket.destroy();
+    }, 5000);
+    killer.unref();
+    this.socket.once('close', () => {
+      clearTimeout(killer);
+    });
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+}
+
+export class MqttServer {
+  private readonly servers: Server[] = [];
+  private readonly unixPaths: string[] = [];
+  readonly connections = new Set<MqttConnection>();
+  private readonly sockets = new Set<Socket>();
+  private lastDropLogMs = -Infinity;
+
+  constructor(
+    private readonly ctx: MqttContext,
+    private readonly maxConnections: number,
+    private readonly tls: SecureContext | null,
+  ) {}
+
+  async bind(plain: readonly BindTarget[], secure: readonly BindTarget[]): Promise<BoundMqtt[]> {
+    const bound: BoundMqtt[] = [];
+    for (const t of plain) bound.push(await this.bindOne(t, false));
+    for (const t of secure) bound.push(await this.bindOne(t, true));
+    return bound;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    this.removeUnixFiles();
+  }
+
+  removeUnixFiles(): void {
+    for (const p of this.unixPaths) rmSync(p, { force: true });
+  }
+
+  private async bindOne(target: BindTarget, tls: boolean): Promise<BoundMqtt> {
+    const unix = target.kind === 'unix';
+    let server: Server;
+    if (tls) {
+      if (this.tls === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      server = createTlsServer({ secureContext: this.tls, handshakeTimeout: this.ctx.connectTimeoutMs }, (s) => {
+        this.accept(s, unix, target);
+      });
+      server.on('tlsClientError', () => {
+        /* a failed handshake only ends that socket */
+      });
+    } else {
+      server = createServer({ noDelay: !unix }, (s) => {
+        this.accept(s, unix, target);
+      });
+    }
+    server.maxConnections = this.maxConnections;
+    server.on('drop', () => {
+      this.logDrop();
+    });
+    if (target.kind === 'unix') rmSync(target.path, { force: true });
+    await listen(server, target);
+    this.servers.push(server);
+    const kind = tls ? 'MQTT TLS' : 'MQTT';
+    if (target.kind === 'unix') {
+      chmodSync(target.path, 0o770);
+      this.unixPaths.push(target.path);
+      this.ctx.log.info(`listening for ${kind} on ${target.path}`);
+      return { target, tls, address: target.path, port: null };
+    }
+    const info = server.address();
+    const port = typeof info === 'object' && info !== null ? info.port : target.port;
+    const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
+    this.ctx.log.info(`listening for ${kind} on ${address}`);
+    return { target, tls, address, port };
+  }
+
+  private accept(socket: Socket, unix: boolean, target: BindTarget): void {
+    if (!unix) socket.setNoDelay(true);
+    this.sockets.add(socket);
+    const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
+    const conn = new MqttConnection(this.ctx, new SocketTransport(socket, address));
+    socket.on('data', (chunk: Buffer) => {
+      conn.onData(chunk);
+    });
+    socket.on('drain', () => {
+      conn.onWritable();
+    });
+    socket.on('error', () => {
+      /* 'close' follows */
+    });
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      conn.closed();
+    });
+  }
+
+  /** One line per second at most: a connection flood must not become a log flood. */
+  private logDrop(): void {
+    const now = performance.now();
+    if (now - this.lastDropLogMs < 1000) return;
+    this.lastDropLogMs = now;
+    this.ctx.log.warn(`mqtt: connection refused: server.max_connections (${this.maxConnections}) reached`);
+  }
+}
+
+function listen(server: Server, target: BindTarget): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (target.kind === 'unix') server.listen(target.path, done);
+    else server.listen({ host: target.host, port: target.port, exclusive: true }, done);
+  });
+}
