@@ -15,6 +15,18 @@ export interface Subscriber {
 }
 
 const SLASH = '/';
+const DOLLAR = 0x24; // '$'
+
+/**
+ * `'psrt'` (default): SERVER.md §9.2, `a/#` does not match `a`, `$` is an ordinary character.
+ * `'mqtt'` (MQTT §4.7): `a/#` also matches `a` (the parent rule), and root-level `+` / `#` do
+ * not match topics whose first level starts with '$'. Masks are taken as given in both modes.
+ */
+export type MatchSemantics = 'psrt' | 'mqtt';
+
+export interface SubscriptionIndexOptions {
+  semantics?: MatchSemantics;
+}
 
 /**
  * Shared by every index so that a subscriber registered in two indexes is still deduplicated
@@ -93,6 +105,8 @@ function collect<S extends Subscriber>(members: S | Set<S>, out: S[], stamp: num
 
 export class SubscriptionIndex<S extends Subscriber> {
   private readonly root = new TreeNode<S>(undefined, undefined);
+  /** MQTT mode; match/hasMatch branch on it once per call, never inside the walk. */
+  private readonly mqtt: boolean;
   private nodes = 0;
   /**
    * Two frontier buffers for the level-by-level walk, reused so matching does not allocate.
@@ -102,12 +116,19 @@ export class SubscriptionIndex<S extends Subscriber> {
   private frontier: TreeNode<S>[] = [];
   private nextFrontier: TreeNode<S>[] = [];
 
+  constructor(options: SubscriptionIndexOptions = {}) {
+    this.mqtt = options.semantics === 'mqtt';
+  }
+
   /** Nodes besides the root; 0 for an empty index (tests use it to check pruning). */
   get nodeCount(): number {
     return this.nodes;
   }
 
-  /** Registers `s` under an already normalised mask. Idempotent. */
+  /**
+   * Registers `s` under an already normalised mask (PSRT) or a validated filter (MQTT).
+   * Idempotent. One object may sit under several masks; `match` still reports it once.
+   */
   subscribe(mask: string, s: S): void {
     const slot = this.findSlot(mask, true);
     if (slot === undefined) return; // unreachable: create=true always yields a slot
@@ -134,6 +155,7 @@ export class SubscriptionIndex<S extends Subscriber> {
    * returns how many were added. The caller clears `out` beforehand.
    */
   match(topic: string, out: S[]): number {
+    if (this.mqtt) return this.matchMqtt(topic, out);
     const stamp = ++stampCounter;
     const before = out.length;
     let count = this.start();
@@ -160,6 +182,7 @@ export class SubscriptionIndex<S extends Subscriber> {
    * (not normalised); the same level walk applies to it as is.
    */
   hasMatch(topic: string): boolean {
+    if (this.mqtt) return this.hasMatchMqtt(topic);
     let count = this.start();
     let pos = 0;
     while (count > 0 && pos >= 0) {
@@ -174,6 +197,72 @@ export class SubscriptionIndex<S extends Subscriber> {
       if (this.frontier[k]?.exact !== undefined) return true;
     }
     return false;
+  }
+
+  /**
+   * `match` for MQTT mode: the same walk, but it may start below the root (`$` topics), and past
+   * the last level the surviving nodes' `#` slots match too (`sport/#` matches `sport`).
+   */
+  private matchMqtt(topic: string, out: S[]): number {
+    const stamp = ++stampCounter;
+    const before = out.length;
+    let pos = 0;
+    let count = this.startMqtt(topic);
+    if (count > 0 && topic.charCodeAt(0) === DOLLAR) pos = this.afterFirstLevel(topic);
+    while (count > 0 && pos >= 0) {
+      for (let k = 0; k < count; k++) {
+        const wild = this.frontier[k]?.wild;
+        if (wild !== undefined) collect(wild, out, stamp);
+      }
+      const slash = topic.indexOf(SLASH, pos);
+      count = this.advance(count, topic, pos, slash);
+      pos = slash === -1 ? -1 : slash + 1;
+    }
+    for (let k = 0; k < count; k++) {
+      const node = this.frontier[k];
+      if (node?.exact !== undefined) collect(node.exact, out, stamp);
+      if (node?.wild !== undefined) collect(node.wild, out, stamp);
+    }
+    return out.length - before;
+  }
+
+  private hasMatchMqtt(topic: string): boolean {
+    let pos = 0;
+    let count = this.startMqtt(topic);
+    if (count > 0 && topic.charCodeAt(0) === DOLLAR) pos = this.afterFirstLevel(topic);
+    while (count > 0 && pos >= 0) {
+      for (let k = 0; k < count; k++) {
+        if (this.frontier[k]?.wild !== undefined) return true;
+      }
+      const slash = topic.indexOf(SLASH, pos);
+      count = this.advance(count, topic, pos, slash);
+      pos = slash === -1 ? -1 : slash + 1;
+    }
+    for (let k = 0; k < count; k++) {
+      const node = this.frontier[k];
+      if (node?.exact !== undefined || node?.wild !== undefined) return true;
+    }
+    return false;
+  }
+
+  /**
+   * MQTT frontier start. A topic whose first level starts with '$' must not reach the root's `#`
+   * slot or its `+` child (§4.7.2), so its walk starts at the root's literal child for that level
+   * (or matches nothing); every other topic starts at the root as in PSRT mode.
+   */
+  private startMqtt(topic: string): number {
+    if (topic.charCodeAt(0) !== DOLLAR) return this.start();
+    const slash = topic.indexOf(SLASH);
+    const child = this.root.children?.get(slash === -1 ? topic : topic.slice(0, slash));
+    if (child === undefined) return 0;
+    this.frontier[0] = child;
+    return 1;
+  }
+
+  /** Char offset of the second level, or -1 if `topic` has a single level. */
+  private afterFirstLevel(topic: string): number {
+    const slash = topic.indexOf(SLASH);
+    return slash === -1 ? -1 : slash + 1;
   }
 
   private start(): number {
