@@ -55,6 +55,14 @@ export const ErrorCode = {
   TooManyConnections: 'PSRT_TOO_MANY_CONNECTIONS',
   /** Internal invariant broken (a bug). */
   Internal: 'PSRT_INTERNAL',
+  /** MQTT packet violates the wire format (v5 reason 0x81). */
+  MqttMalformed: 'MQTT_MALFORMED',
+  /** MQTT packet is well-formed but breaks a protocol rule (v5 reason 0x82, and kin). */
+  MqttProtocolError: 'MQTT_PROTOCOL_ERROR',
+  /** MQTT packet larger than the negotiated Maximum Packet Size (v5 reason 0x95). */
+  MqttPacketTooLarge: 'MQTT_PACKET_TOO_LARGE',
+  /** CONNECT names a protocol level the server does not speak (v5 reason 0x84). */
+  MqttUnsupportedVersion: 'MQTT_UNSUPPORTED_VERSION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
