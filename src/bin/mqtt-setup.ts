@@ -66,7 +66,7 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
       latencyWarnUs: config.server.latencyWarn,
     },
     connectTimeoutMs: config.proto.timeout * 1000,
-    registry: connections as unknown as MqttContext['registry'],
+    registry: connections,
     receivedUs: nowUs,
   };
   const server = new MqttServer(ctx, config.server.maxConnections, mqttTls(config, mqtt, log));

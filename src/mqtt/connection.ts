@@ -70,7 +70,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     this.label = transport.address;
     this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize });
     this.timer = setTimeout(() => {
-      this.fail(new MqttError('CONNECT not received in time', ReasonCode.MaximumConnectTime), false);
+      this.fail(new MqttError(ReasonCode.MaximumConnectTime, 'CONNECT not received in time'), false);
     }, ctx.connectTimeoutMs);
   }
 
@@ -126,7 +126,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   // ---- CONNECT ----------------------------------------------------------------------------
 
   private onConnect(packet: MqttPacket): void {
-    if (packet.type !== 'connect') throw new MqttError(`${packet.type} before CONNECT`, ReasonCode.ProtocolError);
+    if (packet.type !== 'connect') throw new MqttError(ReasonCode.ProtocolError, `${packet.type} before CONNECT`);
     const version = this.decoder.version ?? 4;
     this.version = version;
     const decision = decideConnect(packet, version, this.ctx.limits);
@@ -259,7 +259,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
 
   /** Alias for a topic: > 0 first use (topic + alias), < 0 known (alias only), 0 none. */
   private aliasFor(topic: string): number {
-    const map = (this.aliases ??= new Map());
+    const map = (this.aliases ??= new Map<string, number>());
     const known = map.get(topic);
     if (known !== undefined) return -known;
     if (map.size >= this.aliasMax) return 0;

@@ -68,7 +68,7 @@ export class PacketHandler {
         this.conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
         return;
       default:
-        throw new MqttError(`unexpected ${p.type} packet from a client`, ReasonCode.ProtocolError);
+        throw new MqttError(ReasonCode.ProtocolError, `unexpected ${p.type} packet from a client`);
     }
   }
 
@@ -92,7 +92,7 @@ export class PacketHandler {
       this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
     } else if (qos === 2) {
       if (this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
-        throw new MqttError('more QoS 2 publishes unreleased than Receive Maximum', ReasonCode.ReceiveMaximumExceeded);
+        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
       }
       this.session.inboundQos2.add(p.packetId ?? 0);
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
@@ -104,14 +104,14 @@ export class PacketHandler {
     const alias = p.properties?.topicAlias;
     if (alias === undefined) return p.topic;
     if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) {
-      throw new MqttError(`topic alias ${alias} out of range`, ReasonCode.TopicAliasInvalid);
+      throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
     }
     if (p.topic !== '') {
       this.aliases.set(alias, p.topic);
       return p.topic;
     }
     const known = this.aliases.get(alias);
-    if (known === undefined) throw new MqttError(`unknown topic alias ${alias}`, ReasonCode.ProtocolError);
+    if (known === undefined) throw new MqttError(ReasonCode.ProtocolError, `unknown topic alias ${alias}`);
     return known;
   }
 
@@ -143,7 +143,7 @@ export class PacketHandler {
     if (shared !== null && (shared.group === '' || /[+#]/.test(shared.group) || !isValidMqttTopicFilter(filter))) {
       return ReasonCode.TopicFilterInvalid;
     }
-    if (shared !== null && s.noLocal) throw new MqttError('no local on a shared subscription', ReasonCode.ProtocolError);
+    if (shared !== null && s.noLocal) throw new MqttError(ReasonCode.ProtocolError, 'no local on a shared subscription');
     if (!isValidMqttTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
     if (!this.session.acl.canSubscribe(filter)) {
       this.ctx.log.error(`mqtt: sub access denied for ${s.filter} to ${this.conn.label}`);
@@ -168,7 +168,7 @@ export class PacketHandler {
   private disconnect(p: DisconnectPacket): void {
     const expiry = p.properties?.sessionExpiryInterval;
     if (expiry !== undefined && this.session.expiryInterval === 0 && expiry !== 0) {
-      throw new MqttError('session expiry set on DISCONNECT after 0 on CONNECT', ReasonCode.ProtocolError);
+      throw new MqttError(ReasonCode.ProtocolError, 'session expiry set on DISCONNECT after 0 on CONNECT');
     }
     const capped = expiry === undefined ? undefined : Math.min(expiry, this.ctx.limits.maxSessionExpiry);
     this.conn.clientDisconnected(p.reasonCode, capped);

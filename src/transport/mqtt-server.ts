@@ -80,7 +80,7 @@ export class MqttServer {
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => { resolve(); }))));
     this.removeUnixFiles();
   }
 
