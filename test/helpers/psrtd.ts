@@ -26,6 +26,11 @@ export interface PsrtdOptions {
   unix?: boolean;
   /** Bind UDP on 127.0.0.1 with an ephemeral port (ignored when proto.bind_udp is given). */
   udp?: boolean;
+  /**
+   * `mqtt:` section values; when given, MQTT listens on 127.0.0.1:0 (and `bind_tls` when set)
+   * unless `bind` is given. Ports are read from the `listening for MQTT` log lines.
+   */
+  mqtt?: Record<string, string | number | boolean | string[]>;
   /** cluster.yml content (neighbour list); adds `cluster: { config: cluster.yml }`. */
   cluster?: string;
   /** Extra files to write into the config dir before start (name → content). */
@@ -43,6 +48,10 @@ export interface Psrtd {
   readonly udpPort: number;
   /** Every bound UDP port, in bind order. */
   readonly udpPorts: readonly number[];
+  /** First plain MQTT TCP port (0 when MQTT is not configured). */
+  readonly mqttPort: number;
+  /** First MQTT TLS port (0 when none). */
+  readonly mqttTlsPort: number;
   readonly dir: string;
   readonly proc: ChildProcess;
   readonly output: string[];
@@ -82,6 +91,7 @@ export function writeConfig(dir: string, opts: PsrtdOptions): string {
     section('server', { data_queue: 1024, max_topic_depth: 8, max_pub_size: 100000, max_topic_length: 1000, latency_warn: 500000, ...opts.server }) +
     section('proto', { bind, bind_udp: opts.udp === true ? ['127.0.0.1:0'] : [], allow_no_tls: true, timeout: 2, ...opts.proto }) +
     section('auth', auth) +
+    (opts.mqtt === undefined ? '' : section('mqtt', { bind: ['127.0.0.1:0'], ...opts.mqtt })) +
     (opts.cluster === undefined ? '' : 'cluster:\n  config: cluster.yml\n');
   if (opts.cluster !== undefined) writeFileSync(join(dir, 'cluster.yml'), opts.cluster);
   for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
@@ -143,6 +153,12 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
     const m = /listening on UDP .*:(\d+)$/.exec(l);
     return m?.[1] === undefined ? [] : [Number(m[1])];
   });
+  const mqttPortOf = (kind: string): number => {
+    const hit = output.find((l) => new RegExp(`listening for ${kind} on 127\\.0\\.0\\.1:\\d+$`).test(l));
+    return hit === undefined ? 0 : Number(/:(\d+)$/.exec(hit)?.[1]);
+  };
+  const mqttPort = mqttPortOf('MQTT');
+  const mqttTlsPort = mqttPortOf('MQTT TLS');
   const removeDir = (): void => {
     rmSync(dir, { recursive: true, force: true });
   };
@@ -155,5 +171,5 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
     return code;
   };
   const unixPath = opts.unix === true ? join(dir, 'psrt.sock') : null;
-  return { port, statsPort, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, dir, proc, output, waitForLog, stop, removeDir };
+  return { port, statsPort, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, mqttPort, mqttTlsPort, dir, proc, output, waitForLog, stop, removeDir };
 }
