@@ -48,7 +48,8 @@ core 0, with the load generator on core 1; Mosquitto runs the same scenarios whe
 
 Options:
   --quick                 short windows, 1 round (a smoke run, not for figures)
-  --scenario LIST         comma-separated groups: ceiling,a,b,c,d,e,f (default: all)
+  --scenario LIST         comma-separated groups: ceiling,a,b,c,d,e,f,m,x (default: all;
+                          m = MQTT on psrtd vs Mosquitto, x = PSRT<->MQTT across protocols)
   --rounds N              rounds, 1-9 (default 3); figures are medians
   --no-mosquitto          skip Mosquitto even if installed
   --profile               record a CPU profile of psrtd per scenario (--cpu-prof)
@@ -117,7 +118,7 @@ async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
   for (let round = 1; round <= o.rounds; round++) {
     for (const sc of all) {
       for (const broker of sc.brokers) {
-        for (const proto of protosOf(broker, o.mosquitto)) {
+        for (const proto of protosOf(broker, o.mosquitto, sc)) {
           const started = performance.now();
           const profileDir = o.profile ? join(REPO_ROOT, 'bench/results/profiles', `${sc.id}-r${round}-${Date.now()}`) : null;
           const r = await runScenario(sc, broker, proto, t, round, profileDir);

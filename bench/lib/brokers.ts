@@ -41,7 +41,7 @@ export interface Broker {
   readonly proc: Proc;
   /** Port for PSRT (psrtd, reflector) or MQTT (mosquitto). */
   readonly port: number;
-  /** Reflector only: its MQTT port. */
+  /** Its MQTT port (psrtd's MQTT listener, the reflector's MQTT side, Mosquitto). */
   readonly mqttPort: number;
   stop(): Promise<void>;
 }
@@ -65,6 +65,9 @@ proto:
 auth:
   allow_anonymous: true
   acl: acl.yml
+mqtt:
+  bind: ["127.0.0.1:0"]
+  max_queued_messages: 100000
 `;
 const ACL = '_:\n  sub: ["#"]\n  pub: ["#"]\n';
 
@@ -117,8 +120,9 @@ export async function startPsrtd(
   };
   try {
     const m = await proc.waitFor(/listening on TCP 127\.0\.0\.1:(\d+)/, START_MS);
+    const mq = await proc.waitFor(/listening for MQTT on 127\.0\.0\.1:(\d+)/, START_MS);
     await proc.waitFor(/starting server/, START_MS);
-    return { name: 'psrtd', proc, port: Number(m[1]), mqttPort: 0, stop };
+    return { name: 'psrtd', proc, port: Number(m[1]), mqttPort: Number(mq[1]), stop };
   } catch (e) {
     await stop();
     throw e;

@@ -134,6 +134,7 @@ export function targets(ss: readonly Summary[]): TargetVerdict[] {
   }
   const d = find(ss, 'd-1x1', 'psrtd');
   if (d !== undefined) out.push({ target: '(d) 1 MB 1→1 deliveries/s', goal: '≥ 1,000', value: int(d.delivered), met: d.delivered >= 1000 && ok(d) });
+  out.push(...mqttTargets(ss));
   const e = find(ss, 'e-1m', 'psrtd');
   if (e !== undefined) {
     const r = e.vsEmpty;
@@ -141,6 +142,31 @@ export function targets(ss: readonly Summary[]): TargetVerdict[] {
     // the same comparison with the generator's speed taken out.
     const value = `${fix(r, 3)}× (CPU/msg ${fix(e.vsEmptyCpu, 3)}×)`;
     out.push({ target: '(e) 1M subs vs empty server', goal: '≥ 0.95×', value, met: r >= 0.95 && ok(e) });
+  }
+  return out;
+}
+
+/** The MQTT listener's targets: against Mosquitto in the same rounds, and across protocols. */
+function mqttTargets(ss: readonly Summary[]): TargetVerdict[] {
+  const out: TargetVerdict[] = [];
+  const vs = (id: string, label: string, goal: number): void => {
+    const p = find(ss, id, 'psrtd');
+    if (p === undefined) return;
+    const r = p.delivered / (find(ss, id, 'mosquitto')?.delivered ?? NaN);
+    out.push({ target: `${label} psrtd / mosquitto, zero loss`, goal: `≥ ${goal}×, ok`, value: `${fix(r, 2)}× (${int(p.delivered)}/s), ${checkText(p)}`, met: Number.isNaN(r) ? null : r >= goal && ok(p) });
+  };
+  vs('m-a', '(m) MQTT QoS 0 1→1', 10);
+  vs('m-q1', '(m) MQTT QoS 1 1→1', 5);
+  const b = find(ss, 'm-b', 'psrtd');
+  if (b !== undefined) out.push({ target: '(m) MQTT 4→4 zero loss', goal: 'ok', value: `${int(b.delivered)}/s, ${checkText(b)}`, met: ok(b) });
+  const c = find(ss, 'm-c', 'psrtd')?.latency;
+  const mc = find(ss, 'm-c', 'mosquitto')?.latency;
+  if (c != null) out.push({ target: '(m) MQTT p99 at 10k msg/s', goal: '≤ mosquitto p99', value: `${fix(c.p99)} vs ${mc == null ? '-' : fix(mc.p99)} µs`, met: mc == null ? null : c.p99 <= mc.p99 });
+  const d = find(ss, 'm-d', 'psrtd');
+  if (d !== undefined) out.push({ target: '(m) MQTT 1 MB 1→1 deliveries/s', goal: '≥ 1,000', value: int(d.delivered), met: d.delivered >= 1000 && ok(d) });
+  for (const [id, label] of [['x-pm', 'PSRT → MQTT'], ['x-mp', 'MQTT → PSRT']] as const) {
+    const x = find(ss, id, 'psrtd');
+    if (x !== undefined) out.push({ target: `(x) ${label} 1→1 msgs/s`, goal: '≥ 1,000,000, ok', value: `${int(x.delivered)}, ${checkText(x)}`, met: x.delivered >= 1e6 && ok(x) });
   }
   return out;
 }

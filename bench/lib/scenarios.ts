@@ -60,7 +60,10 @@ export interface Scenario {
   readonly extraSubscriptions: number;
   /** False for the (f) variant that runs plain `node bin/psrtd.js` (V8 and glibc defaults). */
   readonly asShipped: boolean;
-  job(proto: Proto, port: number, t: Timing): LoadJob;
+  /** Protocols to drive the brokers with; default: each broker's own (see protosOf). */
+  readonly protos?: readonly Proto[];
+  /** `otherPort`: the broker's port for the other protocol (cross-protocol scenarios). */
+  job(proto: Proto, port: number, t: Timing, otherPort: number): LoadJob;
 }
 
 const SMALL = 64;
@@ -68,13 +71,24 @@ const LARGE = 1_000_000;
 /** Sessions the extra subscriptions of (e) are spread over. */
 export const EXTRA_SESSIONS = 10_000;
 
-function pub(id: number, topic: string, payload: number, window: number, rate = 0): PubSpec {
-  return { id, topic, payload, window, rate };
+function pub(id: number, topic: string, payload: number, window: number, rate = 0, qos: 0 | 1 = 0): PubSpec {
+  return { id, topic, payload, window, rate, qos };
 }
 
-function sub(topic: string, expectFrom: number[], payload: number): SubSpec {
-  return { topics: [topic], expectFrom, payload };
+function sub(topic: string, expectFrom: number[], payload: number, qos: 0 | 1 = 0): SubSpec {
+  return { topics: [topic], expectFrom, payload, qos };
 }
+
+/** MQTT QoS 1 1→1: the publisher keeps 1,024 PUBLISHes awaiting PUBACK, the subscriber acks. */
+const qos1 = (proto: Proto, port: number, t: Timing): LoadJob =>
+  load(proto, port, t, [pub(1, 'bench/q', SMALL, 1024, 0, 1)], [sub('bench/q', [1], SMALL, 1)]);
+
+/** 1→1 across protocols: published with `proto`, received with the other one. */
+const crossed = (proto: Proto, port: number, t: Timing, otherPort: number): LoadJob => ({
+  ...load(proto, port, t, [pub(1, 'bench/x', SMALL, 4096)], [sub('bench/x', [1], SMALL)]),
+  subProto: proto === 'psrt' ? 'mqtt' : 'psrt',
+  subPort: otherPort,
+});
 
 function load(proto: Proto, port: number, t: Timing, pubs: PubSpec[], subs: SubSpec[], latency = false): LoadJob {
   const durationMs = latency ? t.latencyMs : t.durationMs;
@@ -105,6 +119,8 @@ export function scenarios(withMosquitto: boolean): Scenario[] {
   const both: BrokerName[] = withMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'];
   const s = (id: string, group: string, title: string, job: Scenario['job'], brokers = both, extra = 0, asShipped = true): Scenario =>
     ({ id, group, title, brokers, extraSubscriptions: extra, asShipped, job });
+  /** MQTT on both brokers (psrtd's MQTT listener against Mosquitto). */
+  const m = (id: string, title: string, job: Scenario['job']): Scenario => ({ ...s(id, 'm', title, job), protos: ['mqtt'] });
   return [
     s('ceiling-a', 'ceiling', 'generator vs trivial sink, 1→1 64 B', oneToOne, ['reflector']),
     s('ceiling-b', 'ceiling', 'generator vs trivial sink, 4→4 one topic', fanInOut(4, SMALL, 1024), ['reflector']),
@@ -120,6 +136,13 @@ export function scenarios(withMosquitto: boolean): Scenario[] {
     s('e-100k', 'e', '(a) + 100,000 non-matching subs', oneToOne, ['psrtd'], 100_000),
     s('e-1m', 'e', '(a) + 1,000,000 non-matching subs', oneToOne, ['psrtd'], 1_000_000),
     s('f-defaults', 'f', '(a), plain node bin/psrtd.js (defaults)', oneToOne, ['psrtd'], 0, false),
+    m('m-a', 'MQTT QoS 0 1→1, 64 B', oneToOne),
+    m('m-q1', 'MQTT QoS 1 1→1, 64 B, window 1,024', qos1),
+    m('m-b', 'MQTT QoS 0 4→4 one topic (each msg ×4)', fanInOut(4, SMALL, 1024)),
+    m('m-c', 'MQTT latency at 10,000 msg/s, 64 B', paced),
+    m('m-d', 'MQTT 1 MB payloads 1→1', oneMb(1)),
+    { ...s('x-pm', 'x', 'PSRT publisher → MQTT subscriber, 64 B', crossed, ['psrtd']), protos: ['psrt'] },
+    { ...s('x-mp', 'x', 'MQTT publisher → PSRT subscriber, 64 B', crossed, ['psrtd']), protos: ['mqtt'] },
   ];
 }
 
@@ -131,7 +154,8 @@ async function startBroker(name: BrokerName, profileDir: string | null, asShippe
 }
 
 /** The protocols a broker is driven with (the reflector: both, as separate ceiling rows). */
-export function protosOf(name: BrokerName, withMosquitto: boolean): Proto[] {
+export function protosOf(name: BrokerName, withMosquitto: boolean, sc?: Scenario): readonly Proto[] {
+  if (sc?.protos !== undefined && name !== 'reflector') return sc.protos;
   if (name === 'psrtd') return ['psrt'];
   if (name === 'mosquitto') return ['mqtt'];
   return withMosquitto ? ['psrt', 'mqtt'] : ['psrt'];
@@ -158,16 +182,17 @@ async function measure(sc: Scenario, name: BrokerName, proto: Proto, t: Timing, 
   let population: Population | null = null;
   try {
     const port = proto === 'mqtt' ? broker.mqttPort : broker.port;
+    const otherPort = proto === 'mqtt' ? broker.port : broker.mqttPort;
     if (sc.extraSubscriptions === 0) {
-      return record(sc, name, proto, round, await runLoad(sc.job(proto, port, t)), usage.stop(), null);
+      return record(sc, name, proto, round, await runLoad(sc.job(proto, port, t, otherPort)), usage.stop(), null);
     }
     // Paired measurement: the empty-server figure comes from the same process moments before,
     // so background load on a shared machine affects both alike. Single windows swing by ±30 %
     // here, so each side is the median of PAIRED_WINDOWS windows.
-    const empty = await loadWindows(sc, proto, port, t);
+    const empty = await loadWindows(sc, proto, port, t, otherPort);
     const job = { kind: 'populate', port, sessions: EXTRA_SESSIONS, subscriptions: sc.extraSubscriptions, seed: 42 } as const;
     population = await populate(job, 180_000);
-    const full = await loadWindows(sc, proto, port, t);
+    const full = await loadWindows(sc, proto, port, t, otherPort);
     const u = usage.stop();
     const rec = record(sc, name, proto, round, withChecksOf(full, empty), u, population);
     const emptyServerUsPerMsg = (u.cpuPct(empty.windowStartMs, empty.windowEndMs) * 1e4) / rate(empty);
@@ -185,9 +210,9 @@ const PAIRED_WINDOWS = 3;
 const rate = (r: LoadResult): number => (r.deliveredInWindow / r.windowMs) * 1000;
 
 /** PAIRED_WINDOWS load windows; the one with the median rate, with every window's checks. */
-async function loadWindows(sc: Scenario, proto: Proto, port: number, t: Timing): Promise<LoadResult> {
+async function loadWindows(sc: Scenario, proto: Proto, port: number, t: Timing, otherPort: number): Promise<LoadResult> {
   const runs: LoadResult[] = [];
-  for (let i = 0; i < PAIRED_WINDOWS; i++) runs.push(await runLoad(sc.job(proto, port, t)));
+  for (let i = 0; i < PAIRED_WINDOWS; i++) runs.push(await runLoad(sc.job(proto, port, t, otherPort)));
   const sorted = [...runs].sort((x, y) => rate(x) - rate(y));
   const median = sorted[Math.floor(sorted.length / 2)] as LoadResult;
   return withChecksOf(median, ...runs.filter((r) => r !== median));

@@ -11,6 +11,8 @@ export interface PubSpec {
   readonly window: number;
   /** Messages per second; 0 = as fast as the window allows. */
   readonly rate: number;
+  /** MQTT only: 1 publishes at QoS 1 and the window counts unacknowledged PUBLISHes. */
+  readonly qos?: 0 | 1;
 }
 
 export interface SubSpec {
@@ -18,11 +20,17 @@ export interface SubSpec {
   /** Publisher ids whose every message this subscriber must receive. */
   readonly expectFrom: readonly number[];
   readonly payload: number;
+  /** MQTT only: subscription QoS (1: every delivery is acknowledged with PUBACK). */
+  readonly qos?: 0 | 1;
 }
 
 export interface LoadJob {
   readonly kind: 'load';
+  /** The publishers' protocol (and the subscribers' unless subProto says otherwise). */
   readonly proto: Proto;
+  /** Cross-protocol runs: the subscribers' protocol and port. */
+  readonly subProto?: Proto;
+  readonly subPort?: number;
   readonly port: number;
   readonly pubs: readonly PubSpec[];
   readonly subs: readonly SubSpec[];

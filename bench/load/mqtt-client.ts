@@ -11,11 +11,15 @@ import {
   CONNACK,
   MqttDecoder,
   PINGREQ_PACKET,
+  PUBACK,
   PUBLISH,
   SUBACK,
   encodeConnect,
+  encodePubacks,
   encodePublish,
+  encodePublishQos1,
   encodeSubscribe,
+  publishPacketId,
   publishPayload,
 } from './mqtt-codec.js';
 import { dial, readExact } from './net.js';
@@ -42,18 +46,39 @@ export async function openMqtt(port: number): Promise<Socket> {
 
 export class MqttPublisher {
   readonly pub: Publisher;
+  /** QoS 1: PUBACKs received. */
+  acked = 0;
+  private readonly queue = new ByteQueue();
+  private readonly decoder = new MqttDecoder(this.queue);
 
+  /** QoS 0: `inflight` says how many messages not every subscriber has; QoS 1: unacked ones. */
   constructor(spec: PubSpec, socket: Socket, inflight: () => number) {
     const payload = payloadTemplate(spec.payload);
-    const template = encodePublish(spec.topic, payload);
-    this.pub = new Publisher(spec, socket, template, template.length - payload.length, inflight);
-    socket.on('data', () => {
-      /* only PINGRESP can arrive on a publisher connection */
+    if (spec.qos === 1) {
+      const { frame, packetIdAt } = encodePublishQos1(spec.topic, payload);
+      this.pub = new Publisher(spec, socket, frame, frame.length - payload.length, () => this.pub.sent - this.acked, packetIdAt);
+    } else {
+      const template = encodePublish(spec.topic, payload);
+      this.pub = new Publisher(spec, socket, template, template.length - payload.length, inflight);
+    }
+    socket.on('data', (chunk: Buffer) => {
+      this.onChunk(chunk);
     });
   }
 
   static async open(port: number, spec: PubSpec, inflight: () => number): Promise<MqttPublisher> {
     return new MqttPublisher(spec, await openMqtt(port), inflight);
+  }
+
+  /** PUBACKs (QoS 1) top the window up; PINGRESP is ignored. */
+  private onChunk(chunk: Buffer): void {
+    this.queue.push(chunk);
+    let acks = 0;
+    for (let p = this.decoder.next(); p !== null; p = this.decoder.next()) if (p.type === PUBACK) acks++;
+    if (acks > 0) {
+      this.acked += acks;
+      this.pub.fill();
+    }
   }
 }
 
@@ -70,9 +95,9 @@ export class MqttSubscriber {
   static async open(port: number, receiver: Receiver): Promise<MqttSubscriber> {
     const socket = await openMqtt(port);
     const topics = receiver.spec.topics;
-    socket.write(encodeSubscribe(1, topics));
+    socket.write(encodeSubscribe(1, topics, receiver.spec.qos ?? 0));
     const { bytes, rest } = await readExact(socket, 4 + topics.length);
-    if (bytes[0] !== SUBACK << 4 || bytes.subarray(4).includes(0x80)) {
+    if (bytes[0] !== SUBACK << 4 || bytes.subarray(4).includes(0x80) || bytes[4] !== (receiver.spec.qos ?? 0)) {
       throw new Error(`SUBACK refused: ${bytes.toString('hex')}`);
     }
     const sub = new MqttSubscriber(socket, receiver);
@@ -86,10 +111,14 @@ export class MqttSubscriber {
   private onChunk(chunk: Buffer): void {
     this.queue.push(chunk);
     const r = this.receiver;
+    let acks: number[] | null = null;
     try {
       for (let p = this.decoder.next(); p !== null; p = this.decoder.next()) {
-        if (p.type === PUBLISH) r.onPayload(publishPayload(p.body));
+        if (p.type !== PUBLISH) continue;
+        r.onPayload(publishPayload(p.body, p.flags));
+        if ((p.flags & 0x06) !== 0) (acks ??= []).push(publishPacketId(p.body));
       }
+      if (acks !== null) this.socket.write(encodePubacks(acks)); // one write per read
     } catch {
       this.decodeErrors++;
       this.socket.destroy();

@@ -50,17 +50,42 @@ export function encodeConnect(clientId: string, keepAliveS: number): Buffer {
   return buf;
 }
 
-/** SUBSCRIBE to every filter at QoS 0. */
-export function encodeSubscribe(packetId: number, filters: readonly string[]): Buffer {
+/** SUBSCRIBE to every filter at `qos`. */
+export function encodeSubscribe(packetId: number, filters: readonly string[], qos: 0 | 1 = 0): Buffer {
   const bytes = filters.map((f) => Buffer.from(f));
   const { buf, at } = packet(0x82, 2 + bytes.reduce((n, b) => n + 3 + b.length, 0));
   buf.writeUInt16BE(packetId, at);
   let p = at + 2;
   for (const b of bytes) {
     p = writeString(buf, p, b);
-    buf[p++] = 0;
+    buf[p++] = qos;
   }
   return buf;
+}
+
+export const PUBACK = 4;
+
+/** PUBACKs for the given packet ids, back to back in one buffer. */
+export function encodePubacks(ids: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(4 * ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    buf[4 * i] = 0x40;
+    buf[4 * i + 1] = 2;
+    buf.writeUInt16BE(ids[i] ?? 1, 4 * i + 2);
+  }
+  return buf;
+}
+
+/**
+ * PUBLISH at QoS 1 with packet id 1 (the publisher patches it at `packetIdAt` per message).
+ */
+export function encodePublishQos1(topic: string, payload: Buffer): { frame: Buffer; packetIdAt: number } {
+  const t = Buffer.from(topic);
+  const { buf, at } = packet(0x32, 2 + t.length + 2 + payload.length);
+  const idAt = writeString(buf, at, t);
+  buf.writeUInt16BE(1, idAt);
+  payload.copy(buf, idAt + 2);
+  return { frame: buf, packetIdAt: idAt };
 }
 
 /** PUBLISH at QoS 0 (no packet id); the payload is copied in. */
@@ -103,7 +128,12 @@ export class MqttDecoder {
   }
 }
 
-/** The payload of a QoS 0 PUBLISH body (topic length, topic, payload). */
-export function publishPayload(body: Buffer): Buffer {
-  return body.subarray(2 + body.readUInt16BE(0));
+/** The payload of a PUBLISH body (topic length, topic, packet id when QoS > 0, payload). */
+export function publishPayload(body: Buffer, flags = 0): Buffer {
+  return body.subarray(2 + body.readUInt16BE(0) + ((flags & 0x06) === 0 ? 0 : 2));
+}
+
+/** The packet id of a QoS 1/2 PUBLISH body. */
+export function publishPacketId(body: Buffer): number {
+  return body.readUInt16BE(2 + body.readUInt16BE(0));
 }

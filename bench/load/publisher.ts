@@ -26,6 +26,8 @@ export class Publisher {
     private readonly payloadAt: number,
     /** Messages sent but not yet acknowledged (PSRT) or not yet seen by every subscriber (MQTT). */
     readonly inflight: () => number,
+    /** MQTT QoS 1: where the packet id sits in the frame (patched per message); -1 for none. */
+    private readonly packetIdAt = -1,
   ) {
     this.minRefill = Math.max(1, Math.floor(spec.window / 16));
     // A ring slot is reused only after its message left the window, i.e. the broker has read
@@ -53,6 +55,7 @@ export class Publisher {
     if (ring !== null) {
       for (let i = 0; i < n; i++) {
         const frame = ring[this.sent % ring.length] as Buffer;
+        this.patchPacketId(frame, 0);
         stampHeader(frame, this.payloadAt, id, this.sent++, now);
         this.socket.write(frame);
       }
@@ -62,8 +65,14 @@ export class Publisher {
     const batch = Buffer.allocUnsafe(n * size);
     for (let i = 0, off = 0; i < n; i++, off += size) {
       this.template.copy(batch, off);
+      this.patchPacketId(batch, off);
       stampHeader(batch, off + this.payloadAt, id, this.sent++, now);
     }
     this.socket.write(batch);
+  }
+
+  /** Packet ids cycle 1…65535; the window is far smaller, so no id is reused while in flight. */
+  private patchPacketId(frame: Buffer, off: number): void {
+    if (this.packetIdAt >= 0) frame.writeUInt16BE((this.sent % 65535) + 1, off + this.packetIdAt);
   }
 }

@@ -54,8 +54,23 @@ function faultList(notOk: number, decodeErrors: number): string[] {
   return out;
 }
 
-async function psrtRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
-  const subs = await Promise.all(receivers.map((r) => PsrtSubscriber.open(job.port, r)));
+/** Subscribers of one protocol: their sockets and how many data streams failed to decode. */
+interface SubSide {
+  readonly sockets: Socket[];
+  readonly decodeErrors: () => number;
+}
+
+async function psrtSubs(port: number, receivers: Receiver[]): Promise<SubSide> {
+  const subs = await Promise.all(receivers.map((r) => PsrtSubscriber.open(port, r)));
+  return { sockets: subs.flatMap((s) => [s.control.socket, s.data]), decodeErrors: () => subs.reduce((n, sb) => n + sb.decodeErrors, 0) };
+}
+
+async function mqttSubs(port: number, receivers: Receiver[]): Promise<SubSide> {
+  const subs = await Promise.all(receivers.map((r) => MqttSubscriber.open(port, r)));
+  return { sockets: subs.map((s) => s.socket), decodeErrors: () => subs.reduce((n, sb) => n + sb.decodeErrors, 0) };
+}
+
+async function psrtRig(job: LoadJob, receivers: Receiver[], side: SubSide): Promise<Rig> {
   const pubs = await Promise.all(job.pubs.map((spec) => PsrtPublisher.open(job.port, spec)));
   const byId = new Map(pubs.map((p) => [p.pub.spec.id, p]));
   return {
@@ -63,14 +78,13 @@ async function psrtRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
     receivers,
     sentBy: (id) => byId.get(id)?.acked ?? 0,
     unanswered: () => pubs.reduce((n, p) => n + p.pub.sent - p.acked, 0),
-    faults: () => faultList(pubs.reduce((n, p) => n + p.notOk, 0), subs.reduce((n, sb) => n + sb.decodeErrors, 0)),
-    sockets: [...subs.flatMap((s) => [s.control.socket, s.data]), ...pubs.map((p) => p.session.socket)],
+    faults: () => faultList(pubs.reduce((n, p) => n + p.notOk, 0), side.decodeErrors()),
+    sockets: [...side.sockets, ...pubs.map((p) => p.session.socket)],
   };
 }
 
-async function mqttRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
-  const subs = await Promise.all(receivers.map((r) => MqttSubscriber.open(job.port, r)));
-  const pubs: Publisher[] = [];
+async function mqttRig(job: LoadJob, receivers: Receiver[], side: SubSide): Promise<Rig> {
+  const pubs: MqttPublisher[] = [];
   for (const spec of job.pubs) {
     const hearers = receivers.filter((r) => r.spec.expectFrom.includes(spec.id));
     const m: MqttPublisher = await MqttPublisher.open(job.port, spec, () => {
@@ -78,22 +92,35 @@ async function mqttRig(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
       for (const r of hearers) heardByAll = Math.min(heardByAll, r.tracker.uniqueFrom(spec.id));
       return m.pub.sent - heardByAll;
     });
-    pubs.push(m.pub);
+    pubs.push(m);
   }
   for (const r of receivers) {
     r.onProgress = () => {
-      for (const p of pubs) p.fill();
+      for (const p of pubs) p.pub.fill();
     };
   }
-  const byId = new Map(pubs.map((p) => [p.spec.id, p]));
-  return {
-    pubs,
-    receivers,
-    sentBy: (id) => byId.get(id)?.sent ?? 0,
-    unanswered: () => 0,
-    faults: () => faultList(0, subs.reduce((n, sb) => n + sb.decodeErrors, 0)),
-    sockets: [...subs.map((s) => s.socket), ...pubs.map((p) => p.socket)],
+  const byId = new Map(pubs.map((p) => [p.pub.spec.id, p]));
+  // QoS 1: a message counts as accepted once acknowledged (as a PSRT publish on its reply).
+  const sentBy = (id: number): number => {
+    const p = byId.get(id);
+    return p === undefined ? 0 : p.pub.spec.qos === 1 ? p.acked : p.pub.sent;
   };
+  return {
+    pubs: pubs.map((p) => p.pub),
+    receivers,
+    sentBy,
+    unanswered: () => pubs.reduce((n, p) => n + (p.pub.spec.qos === 1 ? p.pub.sent - p.acked : 0), 0),
+    faults: () => faultList(0, side.decodeErrors()),
+    sockets: [...side.sockets, ...pubs.map((p) => p.pub.socket)],
+  };
+}
+
+/** Subscribers first (of `subProto` when set), then the publishers. */
+async function rigFor(job: LoadJob, receivers: Receiver[]): Promise<Rig> {
+  const subProto = job.subProto ?? job.proto;
+  const subPort = job.subPort ?? job.port;
+  const side = subProto === 'psrt' ? await psrtSubs(subPort, receivers) : await mqttSubs(subPort, receivers);
+  return job.proto === 'psrt' ? psrtRig(job, receivers, side) : mqttRig(job, receivers, side);
 }
 
 /** Paced publishing: each publisher sends message k at start + k/rate, spinning on setImmediate. */
@@ -150,7 +177,7 @@ function percentiles(samples: number[]): Latency | null {
 async function runLoad(job: LoadJob): Promise<LoadResult> {
   const window: Window = { open: false, latencies: job.latency ? [] : null };
   const receivers = job.subs.map((s) => new Receiver(s, window));
-  const rig = job.proto === 'psrt' ? await psrtRig(job, receivers) : await mqttRig(job, receivers);
+  const rig = await rigFor(job, receivers);
   rig.sockets.forEach(watch);
   const accepted = (): number => rig.pubs.reduce((n, p) => n + rig.sentBy(p.spec.id), 0);
   const late = { n: 0 };

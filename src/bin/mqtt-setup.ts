@@ -1,6 +1,6 @@
 /** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
 import type { AuthStore } from '../auth/auth-store.js';
-import { nowUs, type Broker } from '../broker/index.js';
+import type { Broker } from '../broker/index.js';
 import type { MqttSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { MqttConnection } from '../mqtt/connection.js';
@@ -37,7 +37,12 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
   const router = new MqttRouter(
     broker,
     {
-      maxQueuedMessages: mqtt.maxQueuedMessages,
+      queue: {
+        maxQueued: mqtt.maxQueuedMessages,
+        // Publishers wait once half the queue is used (or a PSRT data queue's worth).
+        pauseAt: Math.max(1, Math.min(config.server.dataQueue, Math.floor(mqtt.maxQueuedMessages / 2))),
+        drainTimeoutMs: config.server.dataDrainTimeout * 1000,
+      },
       retainedMaxCount: mqtt.retainedMaxCount,
       retainedMaxBytes: mqtt.retainedMaxBytes,
       maxTopicDepth: config.server.maxTopicDepth,
@@ -67,7 +72,6 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
     },
     connectTimeoutMs: config.proto.timeout * 1000,
     registry: connections,
-    receivedUs: nowUs,
   };
   const server = new MqttServer(ctx, config.server.maxConnections, mqttTls(config, mqtt, log));
   broker.addPublishHook(router);

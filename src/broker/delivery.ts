@@ -139,6 +139,24 @@ export class FrameSlab {
     return bytes;
   }
 
+  /**
+   * Room for a `bytes`-long frame of another wire format (MQTT) in the current slab: the offset
+   * to write it at in `currentSlab`, the space counted as used; -1 when the frame is too large
+   * for a slab (give it a buffer of its own).
+   */
+  reserve(bytes: number): number {
+    if (bytes > SLAB_MAX_FRAME) return -1;
+    if (this.used + bytes > SLAB_BYTES) this.next();
+    const offset = this.used;
+    this.used += bytes;
+    return offset;
+  }
+
+  /** The slab the last reserve() handed out space in. */
+  get currentSlab(): Slab {
+    return this.current;
+  }
+
   /** A slab nobody holds any more: kept for reuse unless it is still being filled. */
   recycle(slab: Slab): void {
     if (slab === this.current || slab.holds !== 0 || slab.spare || this.spare.length >= SPARE_SLABS) return;

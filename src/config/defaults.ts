@@ -30,7 +30,7 @@ export const MQTT_DEFAULTS = {
   /** Room for a max_pub_size payload plus topic and properties. */
   maxPacketSizeHeadroom: 65_536,
   receiveMaximum: 1024,
-  maxInflight: 100,
+  maxInflight: 1024,
   maxQueuedMessages: 1000,
   maxKeepAlive: 65535,
   maxSessionExpiry: 7 * 24 * 3600,

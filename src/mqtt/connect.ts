@@ -13,7 +13,11 @@ import {
   type MqttVersion,
 } from '../protocol/mqtt/index.js';
 import { isValidMqttTopicName } from '../topics/index.js';
+import { Stamp } from '../broker/delivery.js';
 import { MqttMessage, carriedFrom } from './message.js';
+
+/** A will's receive time is set when it is published (MqttRouter.publishWill). */
+const NO_STAMP = new Stamp(0);
 import { DEFAULT_PRIORITY } from './router.js';
 import type { Will } from './session.js';
 
@@ -60,7 +64,7 @@ export function decideConnect(p: ConnectPacket, version: MqttVersion, limits: Co
   if (p.will !== undefined) {
     if (!isValidMqttTopicName(p.will.topic)) return { ok: false, reason: ReasonCode.TopicNameInvalid, text: 'invalid will topic' };
     const props = p.will.properties;
-    const msg = new MqttMessage(p.will.topic, Buffer.from(p.will.payload), p.will.qos, p.will.retain, DEFAULT_PRIORITY, 0, carriedFrom(props), null);
+    const msg = new MqttMessage(p.will.topic, Buffer.from(p.will.payload), p.will.qos, p.will.retain, DEFAULT_PRIORITY, NO_STAMP, carriedFrom(props), null);
     will = { message: msg, delay: props?.willDelayInterval ?? 0 };
   }
   return { ok: true, accepted: { clientId, assigned, expiryInterval: expiry, keepAlive, will } };

@@ -8,7 +8,7 @@
 import {
   DataChannel,
   Stamp,
-  nowUs,
+  stampNow,
   type DataChannelOwner,
   type DataPort,
   type Delivery,
@@ -44,6 +44,8 @@ const NO_STAMP = new Stamp(0);
 
 export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner {
   blockedOn = 0;
+  /** Receive time of the current read, shared by its publishes (one clock call per read). */
+  readStamp = NO_STAMP;
   version: MqttVersion = 4;
   sendWindow = 1;
   label: string;
@@ -83,6 +85,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.lastReadMs = performance.now();
+    this.readStamp = stampNow();
     this.decoder.push(chunk);
     this.process();
   }
@@ -238,7 +241,13 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     let packet: Buffer;
     const alias = this.aliasMax > 0 ? this.aliasFor(msg.rawTopic) : 0;
     if (qos === 0 && subIds === null && alias === 0 && msg.expiresAtMs === 0) {
-      packet = msg.plainQos0(this.version, retain);
+      const d = msg.plainQos0(this.version, retain, this.ctx.router.slabs);
+      if (d.bytes > this.clientMaxPacket) {
+        this.ctx.router.counters.droppedTooLarge++;
+        return false;
+      }
+      if (channel.enqueue(d) === 'congested' && publisher !== null) channel.addWaiter(publisher);
+      return true;
     } else {
       const props = this.version === 5 ? msg.propertiesFor(Date.now(), subIds, Math.abs(alias)) : undefined;
       const topic = alias < 0 ? '' : msg.rawTopic; // a known alias replaces the topic
@@ -248,7 +257,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       this.ctx.router.counters.droppedTooLarge++;
       return false;
     }
-    const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 1, pieces: null, received: new Stamp(msg.receivedUs === 0 ? nowUs() : msg.receivedUs), topic: msg.rawTopic };
+    const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 1, pieces: null, received: msg.received, topic: msg.rawTopic };
     if (channel.enqueue(d) === 'congested' && publisher !== null) channel.addWaiter(publisher);
     return true;
   }
@@ -272,6 +281,12 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
 
   channelClosed(): void {
     /* the connection's close() ends the channel */
+  }
+
+  dropSlow(why: string): void {
+    this.ctx.router.counters.droppedSlow++;
+    this.ctx.log.warn(`mqtt: client ${this.label} is too slow (${why}), disconnecting`);
+    this.transport.destroy();
   }
 
   dropCongested(): void {

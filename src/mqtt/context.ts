@@ -30,6 +30,4 @@ export interface MqttContext {
   /** A connection must send CONNECT within this time. */
   readonly connectTimeoutMs: number;
   readonly registry: ConnectionRegistry<object>;
-  /** Receive time of a publish, µs since the epoch (latency stats). */
-  receivedUs(): number;
 }

@@ -6,8 +6,9 @@
  * The payload starts as a view into the publisher's read and is copied at most once, the first
  * time something must keep it (a QoS 1/2 queue, an offline session, the retained store).
  */
+import { delivery, type Delivery, type FrameSlab, type Stamp } from '../broker/delivery.js';
 import type { MessageMeta } from '../broker/ports.js';
-import { encodePublish, type MqttProperties, type MqttVersion } from '../protocol/mqtt/index.js';
+import { encodePublish, plainPublishSize, writePlainPublish, type MqttProperties, type MqttVersion } from '../protocol/mqtt/index.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -53,8 +54,10 @@ export function carriedFromMeta(meta: MessageMeta | null): CarriedProperties | n
 export class MqttMessage implements MessageMeta {
   /** Copied out of the publisher's read buffer (see own()). */
   private owned = false;
-  /** Shared QoS 0 encodings without per-subscriber parts: [v4, v4 retain, v5, v5 retain]. */
-  private readonly plain: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined];
+  /** Shared QoS 0 deliveries without per-subscriber parts: [v4, v4 retain, v5, v5 retain]. */
+  private plain: (Delivery | undefined)[] | null = null;
+  /** The topic as PSRT sees it (normalised), when already known. */
+  psrtTopic: string | null = null;
   /** Wall-clock ms when a message with an expiry interval stops being deliverable; 0 never. */
   readonly expiresAtMs: number;
 
@@ -66,13 +69,18 @@ export class MqttMessage implements MessageMeta {
     readonly retain: boolean,
     /** PSRT priority; MQTT publishes get the PSRT default. */
     readonly priority: number,
-    readonly receivedUs: number,
+    /** When it was received (shared by the messages of one read; latency stats). */
+    readonly received: Stamp,
     readonly props: CarriedProperties | null,
     /** The MQTT session that published it (no-local); null for other protocols. */
     readonly origin: object | null,
   ) {
     const expiry = props?.messageExpiryInterval;
-    this.expiresAtMs = expiry === undefined ? 0 : receivedUs / 1000 + expiry * 1000;
+    this.expiresAtMs = expiry === undefined ? 0 : received.us / 1000 + expiry * 1000;
+  }
+
+  get receivedUs(): number {
+    return this.received.us;
   }
 
   get contentType(): string | undefined {
@@ -130,16 +138,43 @@ export class MqttMessage implements MessageMeta {
 
   /**
    * A QoS 0 PUBLISH with no per-subscriber parts, encoded once per protocol version and retain
-   * flag and shared by every such subscriber (fan-out encodes once, not once per subscriber).
+   * flag and shared by every such subscriber's queue (fan-out encodes once, not once per
+   * subscriber). Small ones are written into the broker's shared slabs (no buffer per message;
+   * a subscriber's consecutive packets leave in one contiguous write).
    */
-  plainQos0(version: MqttVersion, retain: boolean): Buffer {
+  plainQos0(version: MqttVersion, retain: boolean, slabs: FrameSlab): Delivery {
+    const cache = this.plain;
+    if (cache === null) return this.encodePlain(version, retain, slabs);
     const slot = (version === 5 ? 2 : 0) + (retain ? 1 : 0);
-    let packet = this.plain[slot];
-    if (packet === undefined) {
-      const props = version === 5 ? this.propertiesFor(Date.now(), null, 0) : undefined;
-      packet = encodePublish(this.rawTopic, this.payload, 0, retain, false, 0, props, version);
-      this.plain[slot] = packet;
+    let d = cache[slot];
+    if (d === undefined) {
+      d = this.encodePlain(version, retain, slabs);
+      cache[slot] = d;
     }
-    return packet;
+    return d;
+  }
+
+  /**
+   * Shares encodings between the subscribers of one fan-out. Only within it: a slab's bytes are
+   * reused once written, so an encoding kept past the fan-out could point at other data.
+   */
+  shareEncodings(on: boolean): void {
+    this.plain = on ? [undefined, undefined, undefined, undefined] : null;
+  }
+
+  private encodePlain(version: MqttVersion, retain: boolean, slabs: FrameSlab): Delivery {
+    if (version === 5 && this.props !== null) {
+      const props = this.propertiesFor(Date.now(), null, 0);
+      return delivery(encodePublish(this.rawTopic, this.payload, 0, retain, false, 0, props, 5), this.received, this.rawTopic);
+    }
+    const topicLen = Buffer.byteLength(this.rawTopic);
+    const bytes = plainPublishSize(topicLen, this.payload.length, version);
+    const offset = slabs.reserve(bytes);
+    if (offset < 0) {
+      return delivery(encodePublish(this.rawTopic, this.payload, 0, retain, false, 0, undefined, version), this.received, this.rawTopic);
+    }
+    const slab = slabs.currentSlab;
+    writePlainPublish(slab.buffer, offset, this.rawTopic, topicLen, this.payload, retain, version);
+    return { buffer: slab.buffer, slab, offset, bytes, messages: 1, pieces: null, received: this.received, topic: this.rawTopic };
   }
 }

@@ -30,6 +30,10 @@ import { splitShared } from './subscription.js';
 export class PacketHandler {
   /** Inbound topic aliases (v5): alias → topic, set by the client. */
   private readonly aliases = new Map<number, string>();
+  /** The last publish topic, its PSRT (normalised) form and whether the ACL allows it. */
+  private lastTopic: string | null = null;
+  private lastPsrtTopic = '';
+  private lastAllowed = false;
 
   constructor(
     private readonly ctx: MqttContext,
@@ -80,13 +84,15 @@ export class PacketHandler {
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
       return;
     }
-    if (!this.session.acl.canPublish(normalizeTopic(topic))) {
+    if (topic !== this.lastTopic) this.checkTopic(topic);
+    if (!this.lastAllowed) {
       this.ctx.router.counters.deniedPublishes++;
       this.ctx.log.error(`mqtt: pub access denied for ${topic} to ${this.conn.label}`);
       if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
-    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.ctx.receivedUs(), carriedFrom(p.properties), this.session);
+    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.conn.readStamp, carriedFrom(p.properties), this.session);
+    msg.psrtTopic = this.lastPsrtTopic;
     this.ctx.router.publish(msg, this.conn);
     if (qos === 1) {
       this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
@@ -97,6 +103,16 @@ export class PacketHandler {
       this.session.inboundQos2.add(p.packetId ?? 0);
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
     }
+  }
+
+  /**
+   * Normalises and authorises a publish topic once for a run of publishes to it (publishers
+   * mostly repeat their topics): the ACL decision is the session's login-time one anyway.
+   */
+  private checkTopic(topic: string): void {
+    this.lastTopic = topic;
+    this.lastPsrtTopic = normalizeTopic(topic);
+    this.lastAllowed = this.session.acl.canPublish(this.lastPsrtTopic);
   }
 
   /** The topic of a PUBLISH after v5 topic aliases (set, or look up for an empty topic). */

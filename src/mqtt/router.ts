@@ -6,16 +6,17 @@
  * itself as their source, so nobody gets a message twice.
  */
 import type { AclEntry } from '../auth/acl.js';
-import type { Broker, BrokerLogger, MessageMeta, PublishHook, PublisherPort } from '../broker/index.js';
+import { FrameSlab, Stamp, stampNow, type Broker, type BrokerLogger, type MessageMeta, type PublishHook, type PublisherPort } from '../broker/index.js';
 import { SubscriptionIndex, normalizeTopic, topicDepth } from '../topics/index.js';
 import { MqttMessage, carriedFromMeta, type QoS } from './message.js';
 import { MqttCounters } from './counters.js';
 import { RetainedStore } from './retained.js';
-import { MqttSession, type SessionDrops } from './session.js';
+import { MqttSession, type QueuePolicy, type SessionDrops } from './session.js';
 import { SharedGroup, SubscriptionEntry, splitShared, type SubscriptionOptions } from './subscription.js';
 
 export interface MqttRouterOptions {
-  readonly maxQueuedMessages: number;
+  /** Per-session queue bounds and the publisher pause (see QueuePolicy). */
+  readonly queue: QueuePolicy;
   readonly retainedMaxCount: number;
   readonly retainedMaxBytes: number;
   readonly maxTopicDepth: number;
@@ -31,6 +32,10 @@ export class MqttRouter implements PublishHook, SessionDrops {
   readonly counters = new MqttCounters();
   readonly retained: RetainedStore;
   readonly sessions = new Map<string, MqttSession>();
+  /** Shared slabs small QoS 0 packets are encoded into (see MqttMessage.plainQos0). */
+  readonly slabs = new FrameSlab();
+  /** The receive Stamp of the last message from the other protocols (reads share one). */
+  private lastStamp = new Stamp(0);
   private readonly index = new SubscriptionIndex<IndexEntry>({ semantics: 'mqtt' });
   private readonly groups = new Map<string, SharedGroup<MqttSession>>();
   private readonly matched: IndexEntry[] = [];
@@ -68,7 +73,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
       }
       this.endSession(old, false);
     }
-    const session = new MqttSession(clientId, user, acl, this.opts.maxQueuedMessages, this);
+    const session = new MqttSession(clientId, user, acl, this.opts.queue, this);
     this.sessions.set(clientId, session);
     return { session, present: false };
   }
@@ -128,11 +133,13 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const will = session.will;
     session.will = null;
     if (will === null) return;
-    if (!session.acl.canPublish(normalizeTopic(will.message.rawTopic))) {
-      this.log.warn(`mqtt: will of ${session.clientId} denied by ACL for ${will.message.rawTopic}`);
+    const w = will.message;
+    if (!session.acl.canPublish(normalizeTopic(w.rawTopic))) {
+      this.log.warn(`mqtt: will of ${session.clientId} denied by ACL for ${w.rawTopic}`);
       return;
     }
-    this.publish(will.message, null);
+    // Received now, as far as latency is concerned (not when the client connected).
+    this.publish(new MqttMessage(w.rawTopic, w.payload, w.qos, w.retain, w.priority, stampNow(), w.props, null), null);
   }
 
   // ---- subscriptions ------------------------------------------------------------------------
@@ -205,7 +212,8 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const rawTopic = meta?.rawTopic ?? topic;
     if (!retain && !this.index.hasMatch(rawTopic)) return;
     const body = Buffer.isBuffer(payload) ? payload : Buffer.concat(payload);
-    const msg = new MqttMessage(rawTopic, body, qos, retain, priority, timestampUs, carriedFromMeta(meta), null);
+    if (this.lastStamp.us !== timestampUs) this.lastStamp = new Stamp(timestampUs);
+    const msg = new MqttMessage(rawTopic, body, qos, retain, priority, this.lastStamp, carriedFromMeta(meta), null);
     if (retain) this.retain(msg);
     this.dispatch(msg, publisher);
   }
@@ -226,7 +234,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     c.pubBytes += msg.payload.length;
     if (msg.retain) this.retain(msg);
     this.dispatch(msg, publisher);
-    const topic = normalizeTopic(msg.rawTopic);
+    const topic = msg.psrtTopic ?? normalizeTopic(msg.rawTopic);
     if (topic === '' || topicDepth(topic) > this.opts.maxTopicDepth) return;
     this.broker.publishExternal(msg.priority, topic, msg.payload, msg.receivedUs, msg.qos, msg, this, publisher);
   }
@@ -252,11 +260,13 @@ export class MqttRouter implements PublishHook, SessionDrops {
       if (entry !== undefined) this.collect(entry, msg, stamp, targets);
     }
     matched.length = 0;
+    msg.shareEncodings(true);
     for (const s of targets) {
       const qos = Math.min(s.matchQos, msg.qos) as QoS;
       s.deliver(msg, qos, s.matchRetain, s.matchIds, publisher);
       s.matchIds = null;
     }
+    msg.shareEncodings(false);
     this.counters.delivered += targets.length;
     targets.length = 0;
   }

@@ -22,6 +22,21 @@ export interface MqttLink {
   /** Encodes and queues a PUBLISH; false when the client cannot take it (too large: dropped). */
   sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean;
   sendPubrel(packetId: number): void;
+  /** The client does not acknowledge fast enough: disconnect it (the slow-consumer policy). */
+  dropSlow(why: string): void;
+}
+
+/**
+ * When a connected session's queue of QoS 1/2 deliveries grows past `pauseAt`, the publishers
+ * feeding it wait (as for a congested PSRT data socket) until it is back under half; if it does
+ * not get there within `drainTimeoutMs`, the connection is dropped and the session, now offline,
+ * keeps what fits its queue. So a client that stops acknowledging costs publishers at most the
+ * drain timeout, and a brief burst loses nothing.
+ */
+export interface QueuePolicy {
+  readonly maxQueued: number;
+  readonly pauseAt: number;
+  readonly drainTimeoutMs: number;
 }
 
 export interface Will {
@@ -74,12 +89,14 @@ export class MqttSession implements SubscriberSession {
   private readonly queue: Queued[] = [];
   private queueHead = 0;
   private nextPacketId = 1;
+  private waiters: PublisherPort[] = [];
+  private drainTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly clientId: string,
     public user: string,
     public acl: AclEntry,
-    private readonly maxQueued: number,
+    private readonly policy: QueuePolicy,
     private readonly drops: SessionDrops,
   ) {}
 
@@ -108,11 +125,35 @@ export class MqttSession implements SubscriberSession {
       this.sendNew(link, msg, qos, retain, subIds, publisher);
       return;
     }
-    if (this.queuedCount >= this.maxQueued) {
+    if (this.queuedCount >= this.policy.maxQueued) {
       this.drops.queueFull(this);
       return;
     }
     this.queue.push({ msg, qos, retain, subIds });
+    if (publisher !== null && link !== null && this.queuedCount >= this.policy.pauseAt) this.holdBack(publisher, link);
+  }
+
+  /** Makes `publisher` wait for this queue (see QueuePolicy). */
+  private holdBack(publisher: PublisherPort, link: MqttLink): void {
+    if (this.waiters.includes(publisher)) return;
+    this.waiters.push(publisher);
+    publisher.blockedOn++;
+    this.drainTimer ??= setTimeout(() => {
+      this.drainTimer = null;
+      if (this.link === link && this.queuedCount >= this.policy.pauseAt / 2) {
+        link.dropSlow(`${this.queuedCount} QoS 1/2 messages unacknowledged for ${this.policy.drainTimeoutMs} ms`);
+      }
+      this.releaseWaiters();
+    }, this.policy.drainTimeoutMs);
+  }
+
+  private releaseWaiters(): void {
+    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    const waiters = this.waiters;
+    if (waiters.length === 0) return;
+    this.waiters = [];
+    for (const p of waiters) if (--p.blockedOn === 0) p.resume();
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the slot is free. False when the id was not in flight. */
@@ -144,12 +185,15 @@ export class MqttSession implements SubscriberSession {
     this.drain();
   }
 
+  /** Offline: nobody waits for this queue any more (new messages are queued or dropped). */
   detach(): void {
     this.link = null;
+    this.releaseWaiters();
   }
 
   /** Forget everything queued (clean start, or the session ended). */
   clearState(): void {
+    this.releaseWaiters();
     this.inflight.clear();
     this.queue.length = 0;
     this.queueHead = 0;
@@ -166,6 +210,7 @@ export class MqttSession implements SubscriberSession {
       if (q.msg.expired(now)) this.drops.expired(this);
       else this.sendNew(link, q.msg, q.qos, q.retain, q.subIds, null);
     }
+    if (this.waiters.length > 0 && this.queuedCount < this.policy.pauseAt / 2) this.releaseWaiters();
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;
       this.queueHead = 0;

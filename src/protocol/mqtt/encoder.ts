@@ -256,3 +256,32 @@ export function encodeDisconnect(reasonCode: number, properties?: MqttProperties
     reasonTail(s, reasonCode, properties);
   });
 }
+
+/** Size of a QoS 0 PUBLISH without properties (v5: an empty property block). */
+export function plainPublishSize(topicLen: number, payloadLen: number, version: MqttVersion): number {
+  const remaining = 2 + topicLen + (version === 5 ? 1 : 0) + payloadLen;
+  return 1 + varintSize(remaining) + remaining;
+}
+
+/**
+ * Writes a QoS 0 PUBLISH without properties into `buf` at `at` (the broker's shared slabs):
+ * `plainPublishSize` bytes, nothing allocated. Returns the end offset.
+ */
+export function writePlainPublish(
+  buf: Buffer,
+  at: number,
+  topic: string,
+  topicLen: number,
+  payload: Buffer,
+  retain: boolean,
+  version: MqttVersion,
+): number {
+  const remaining = 2 + topicLen + (version === 5 ? 1 : 0) + payload.length;
+  buf[at] = retain ? 0x31 : 0x30;
+  let pos = writeVarint(buf, at + 1, remaining);
+  buf[pos++] = topicLen >> 8;
+  buf[pos++] = topicLen & 0xff;
+  pos += buf.write(topic, pos, topicLen, 'utf8');
+  if (version === 5) buf[pos++] = 0;
+  return pos + payload.copy(buf, pos);
+}

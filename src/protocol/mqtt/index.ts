@@ -15,5 +15,7 @@ export {
   encodePublish,
   encodeSuback,
   encodeUnsuback,
+  plainPublishSize,
   publishPacketSize,
+  writePlainPublish,
 } from './encoder.js';
