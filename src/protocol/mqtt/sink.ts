@@ -2,8 +2,8 @@
  * Encoding targets. Each packet layout is written once against `Sink`; running it first over a
  * `SizeSink` gives the exact size, so the `BufferSink` pass fills a single allocation.
  */
-import { writePropertyList } from './properties.js';
 import type { MqttProperties } from './packets.js';
+import { PROPERTY_DEFS, type PropDef } from './properties.js';
 
 export interface Sink {
   u8(v: number): void;
@@ -106,4 +106,47 @@ export function writeVarint(buf: Buffer, pos: number, v: number): number {
     buf[at++] = b;
   } while (left > 0);
   return at;
+}
+
+function writeValue(sink: Sink, def: PropDef, value: unknown): void {
+  sink.u8(def.id);
+  switch (def.kind) {
+    case 'flag':
+    case 'byte':
+      sink.u8(value as number);
+      return;
+    case 'u16':
+      sink.u16(value as number);
+      return;
+    case 'u32':
+      sink.u32(value as number);
+      return;
+    case 'varint':
+      sink.varint(value as number);
+      return;
+    case 'string':
+      sink.str(value as string);
+      return;
+    case 'binary':
+      sink.bin(value as Buffer);
+      return;
+    case 'pair': {
+      const [k, v] = value as [string, string];
+      sink.str(k);
+      sink.str(v);
+    }
+  }
+}
+
+/** Writes the properties themselves, without the length prefix. */
+export function writePropertyList(sink: Sink, props: MqttProperties): void {
+  for (const def of PROPERTY_DEFS) {
+    const value: unknown = props[def.key];
+    if (value === undefined) continue;
+    if (def.kind === 'pair' || def.id === 0x0b) {
+      for (const item of value as unknown[]) writeValue(sink, def, item);
+    } else {
+      writeValue(sink, def, value);
+    }
+  }
 }
