@@ -1,7 +1,7 @@
 /**
  * MQTT encoder: `encodePacket` for any packet of either direction, plus the helpers the broker
  * calls per message. Every function sizes the packet first and fills exactly one allocation.
- * Properties are written only for v5 and are written as given (the caller decides which ones
+ * Properties are written only for v5, as given, in key order (the caller decides which ones
  * a packet may carry).
  */
 import type {
@@ -175,7 +175,7 @@ export function encodePublish(
   if (propsLen >= 0) {
     const sink = new BufferSink(buf);
     sink.pos = pos;
-    sink.props(properties);
+    sink.props(properties, propsLen);
     pos = sink.pos;
   }
   payload.copy(buf, pos);

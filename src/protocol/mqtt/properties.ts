@@ -37,7 +37,7 @@ const ALL = 0x7ff;
 const ACKS = C.connack | C.ack | C.suback | C.unsuback | C.disconnect | C.auth;
 const MESSAGE = C.publish | C.will;
 
-/** In identifier order, which is also the order the encoder writes them in. */
+/** In identifier order (the encoder writes in the properties object's key order). */
 export const PROPERTY_DEFS: readonly PropDef[] = [
   { id: 0x01, key: 'payloadFormatIndicator', kind: 'flag', contexts: MESSAGE },
   { id: 0x02, key: 'messageExpiryInterval', kind: 'u32', contexts: MESSAGE },
