@@ -59,6 +59,8 @@ function connectArb(v: MqttVersion): fc.Arbitrary<MqttPacket> {
     requestResponseInformation: flag,
     requestProblemInformation: flag,
     userProperties: userProps,
+    authenticationMethod: text(1),
+    authenticationData: bytes,
   });
   return fc
     .record({
@@ -151,6 +153,8 @@ function otherArb(v: MqttVersion): fc.Arbitrary<MqttPacket> {
     serverKeepAlive: u16,
     responseInformation: text(),
     serverReference: text(),
+    authenticationMethod: text(1),
+    authenticationData: bytes,
   });
   const disconnectProps = props({ sessionExpiryInterval: u32, reasonString: text(), serverReference: text(), userProperties: userProps });
   const p5 = <T extends object>(p: T, pr: MqttProperties | undefined): T => (five ? withProps(p, pr) : p);
