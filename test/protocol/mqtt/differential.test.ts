@@ -98,9 +98,11 @@ function publishArb(v: MqttVersion): fc.Arbitrary<MqttPacket> {
     userProperties: userProps,
   });
   return fc
-    .record({ topic: text(1), payload: bytes, qos, retain: fc.boolean(), dup: fc.boolean(), packetId, properties: publishProps })
+    .record({ topic: text(1), aliasOnly: fc.boolean(), payload: bytes, qos, retain: fc.boolean(), dup: fc.boolean(), packetId, properties: publishProps })
     .map((r): MqttPacket => {
-      const p: MqttPacket = { type: 'publish', topic: r.topic, payload: r.payload, qos: r.qos, retain: r.retain, dup: r.qos > 0 && r.dup };
+      // v5 may send the topic as an alias alone: an empty topic name.
+      const topic = v === 5 && r.aliasOnly && r.properties?.topicAlias !== undefined ? '' : r.topic;
+      const p: MqttPacket = { type: 'publish', topic, payload: r.payload, qos: r.qos, retain: r.retain, dup: r.qos > 0 && r.dup };
       if (r.qos > 0) p.packetId = r.packetId;
       return v === 5 ? withProps(p, r.properties) : p;
     });
