@@ -71,16 +71,20 @@ function subscribeBody(s: Sink, p: SubscribePacket, version: MqttVersion): void 
 
 /** v5 reason code + properties, omitted entirely when 0 and empty (§3.4.2.1, §3.14.2.1). */
 function reasonTail(s: Sink, reasonCode: number, properties: MqttProperties | undefined): void {
-  if (reasonCode === 0 && propertyListSize(properties) === 0) return;
+  const listSize = propertyListSize(properties);
+  if (reasonCode === 0 && listSize === 0) return;
   s.u8(reasonCode);
-  if (propertyListSize(properties) > 0) s.props(properties);
+  if (listSize > 0) s.props(properties, listSize);
 }
 
 function codes(s: Sink, list: readonly number[]): void {
   for (const c of list) s.u8(c);
 }
 
-/** Encodes any packet for `version`; v5-only fields are dropped for 3.1.1. */
+/**
+ * Encodes any packet for `version`; v5-only fields are dropped for 3.1.1. A CONNECT carries its
+ * own protocolLevel byte, but `version` decides its layout.
+ */
 export function encodePacket(packet: MqttPacket, version: MqttVersion): Buffer {
   const v5 = version === 5;
   const p = packet;
