@@ -123,23 +123,21 @@ export function decodePublish(r: Reader, flags: number, version: MqttVersion): P
   const qos = ((flags >> 1) & 0x03) as QoS;
   const topic = r.str('topic name');
   checkTopicName(topic);
+  const id = qos > 0 ? packetId(r) : 0;
+  const properties = version === 5 ? readProperties(r, PropContext.publish) : undefined;
+  if (topic === '' && properties?.topicAlias === undefined) {
+    throw protocolError('empty topic name without a topic alias');
+  }
   const packet: PublishPacket = {
     type: 'publish',
     topic,
-    payload: r.buf, // replaced below; keeps the object's shape fixed from creation
+    payload: r.buf.subarray(r.pos, r.end),
     qos,
     retain: (flags & 0x01) !== 0,
     dup: (flags & 0x08) !== 0,
   };
-  if (qos > 0) packet.packetId = packetId(r);
-  if (version === 5) {
-    const properties = readProperties(r, PropContext.publish);
-    if (properties !== undefined) packet.properties = properties;
-  }
-  if (topic === '' && packet.properties?.topicAlias === undefined) {
-    throw protocolError('empty topic name without a topic alias');
-  }
-  packet.payload = r.buf.subarray(r.pos, r.end);
+  if (qos > 0) packet.packetId = id;
+  if (properties !== undefined) packet.properties = properties;
   return packet;
 }
 

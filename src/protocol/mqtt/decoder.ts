@@ -54,8 +54,9 @@ export class MqttDecoder {
     return this.queue.length;
   }
 
+  /** Queues a received chunk. Dropped once the stream has failed: it can only be closed. */
   push(chunk: Buffer): void {
-    this.queue.push(chunk);
+    if (this.failure === null) this.queue.push(chunk);
   }
 
   /** The next complete packet, or null when more bytes are needed. Throws MqttError. */

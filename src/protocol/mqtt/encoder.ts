@@ -1,7 +1,7 @@
 /**
  * MQTT encoder: `encodePacket` for any packet of either direction, plus the helpers the broker
  * calls per message. Every function sizes the packet first and fills exactly one allocation.
- * Properties are written only for v5 and are written as given (the caller decides which ones
+ * Properties are written only for v5, as given, in key order (the caller decides which ones
  * a packet may carry).
  */
 import type {
@@ -71,16 +71,20 @@ function subscribeBody(s: Sink, p: SubscribePacket, version: MqttVersion): void 
 
 /** v5 reason code + properties, omitted entirely when 0 and empty (§3.4.2.1, §3.14.2.1). */
 function reasonTail(s: Sink, reasonCode: number, properties: MqttProperties | undefined): void {
-  if (reasonCode === 0 && propertyListSize(properties) === 0) return;
+  const listSize = propertyListSize(properties);
+  if (reasonCode === 0 && listSize === 0) return;
   s.u8(reasonCode);
-  if (propertyListSize(properties) > 0) s.props(properties);
+  if (listSize > 0) s.props(properties, listSize);
 }
 
 function codes(s: Sink, list: readonly number[]): void {
   for (const c of list) s.u8(c);
 }
 
-/** Encodes any packet for `version`; v5-only fields are dropped for 3.1.1. */
+/**
+ * Encodes any packet for `version`; v5-only fields are dropped for 3.1.1. A CONNECT carries its
+ * own protocolLevel byte, but `version` decides its layout.
+ */
 export function encodePacket(packet: MqttPacket, version: MqttVersion): Buffer {
   const v5 = version === 5;
   const p = packet;
@@ -175,7 +179,7 @@ export function encodePublish(
   if (propsLen >= 0) {
     const sink = new BufferSink(buf);
     sink.pos = pos;
-    sink.props(properties);
+    sink.props(properties, propsLen);
     pos = sink.pos;
   }
   payload.copy(buf, pos);

@@ -1,4 +1,16 @@
-/** Public API of the MQTT 3.1.1 / 5.0 codec. */
+/**
+ * Public API of the MQTT 3.1.1 / 5.0 codec (pure: no sockets, no session state).
+ *
+ * Choices the session layer relies on:
+ * - `MqttDecoder` decodes both directions; the first CONNECT sets `version`, otherwise the
+ *   caller sets it. A non-CONNECT packet while it is null is 0x82.
+ * - Every refusal is an `MqttError` whose `reasonCode` is the v5 code to send (CONNACK for a bad
+ *   CONNECT, else DISCONNECT; for 3.1.1 just close, or CONNACK `connackCodeFor311(0x84)` = 1 for
+ *   an unsupported protocol level). After one, the decoder is dead and drops further input.
+ * - Packet id 0 is refused (0x82) in every packet that carries one, acks included.
+ * - Not checked here: topic filter syntax, client identifier rules, topic alias ranges, reason
+ *   codes' validity per packet type, a second CONNECT — the session layer owns those.
+ */
 export type * from './packets.js';
 export { PacketTypeCode } from './packets.js';
 export * from './reason-codes.js';

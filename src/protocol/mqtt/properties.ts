@@ -1,12 +1,11 @@
 /**
  * MQTT 5 properties (spec §2.2.2): the table of identifiers, which packets may carry each one,
- * and their decoding (with the spec's validity rules) and encoding.
+ * and their decoding with the spec's validity rules (encoding is in sink.ts).
  */
 import { MqttError, malformed, protocolError } from './errors.js';
 import type { MqttProperties } from './packets.js';
 import type { Reader } from './reader.js';
 import { ReasonCode } from './reason-codes.js';
-import type { Sink } from './sink.js';
 
 /** Where a property block sits: a packet type, or the will properties inside CONNECT. */
 export const PropContext = {
@@ -26,7 +25,7 @@ export type PropContext = (typeof PropContext)[keyof typeof PropContext];
 
 type Kind = 'flag' | 'byte' | 'u16' | 'u32' | 'varint' | 'string' | 'binary' | 'pair';
 
-interface PropDef {
+export interface PropDef {
   readonly id: number;
   readonly key: keyof MqttProperties;
   readonly kind: Kind;
@@ -38,8 +37,8 @@ const ALL = 0x7ff;
 const ACKS = C.connack | C.ack | C.suback | C.unsuback | C.disconnect | C.auth;
 const MESSAGE = C.publish | C.will;
 
-/** In identifier order, which is also the order the encoder writes them in. */
-const DEFS: readonly PropDef[] = [
+/** In identifier order (the encoder writes in the properties object's key order). */
+export const PROPERTY_DEFS: readonly PropDef[] = [
   { id: 0x01, key: 'payloadFormatIndicator', kind: 'flag', contexts: MESSAGE },
   { id: 0x02, key: 'messageExpiryInterval', kind: 'u32', contexts: MESSAGE },
   { id: 0x03, key: 'contentType', kind: 'string', contexts: MESSAGE },
@@ -69,7 +68,7 @@ const DEFS: readonly PropDef[] = [
   { id: 0x2a, key: 'sharedSubscriptionAvailable', kind: 'flag', contexts: C.connack },
 ];
 
-const BY_ID = new Map<number, PropDef>(DEFS.map((d) => [d.id, d]));
+const BY_ID = new Map<number, PropDef>(PROPERTY_DEFS.map((d) => [d.id, d]));
 
 /** Values the spec forbids outright ("It is a Protocol Error to ..."), checked on decode. */
 function checkValue(def: PropDef, value: number): void {
@@ -142,48 +141,5 @@ function storeValue(out: Record<string, unknown>, def: PropDef, value: unknown, 
     else out[def.key] = [value];
   } else {
     out[def.key] = value;
-  }
-}
-
-function writeValue(sink: Sink, def: PropDef, value: unknown): void {
-  sink.u8(def.id);
-  switch (def.kind) {
-    case 'flag':
-    case 'byte':
-      sink.u8(value as number);
-      return;
-    case 'u16':
-      sink.u16(value as number);
-      return;
-    case 'u32':
-      sink.u32(value as number);
-      return;
-    case 'varint':
-      sink.varint(value as number);
-      return;
-    case 'string':
-      sink.str(value as string);
-      return;
-    case 'binary':
-      sink.bin(value as Buffer);
-      return;
-    case 'pair': {
-      const [k, v] = value as [string, string];
-      sink.str(k);
-      sink.str(v);
-    }
-  }
-}
-
-/** Writes the properties themselves, without the length prefix. */
-export function writePropertyList(sink: Sink, props: MqttProperties): void {
-  for (const def of DEFS) {
-    const value: unknown = props[def.key];
-    if (value === undefined) continue;
-    if (def.kind === 'pair' || def.id === 0x0b) {
-      for (const item of value as unknown[]) writeValue(sink, def, item);
-    } else {
-      writeValue(sink, def, value);
-    }
   }
 }

@@ -2,8 +2,8 @@
  * Encoding targets. Each packet layout is written once against `Sink`; running it first over a
  * `SizeSink` gives the exact size, so the `BufferSink` pass fills a single allocation.
  */
-import { writePropertyList } from './properties.js';
 import type { MqttProperties } from './packets.js';
+import { PROPERTY_DEFS, type PropDef } from './properties.js';
 
 export interface Sink {
   u8(v: number): void;
@@ -16,20 +16,51 @@ export interface Sink {
   bin(b: Buffer): void;
   /** Bytes with no length prefix (a PUBLISH payload, SUBACK codes). */
   raw(b: Buffer): void;
-  /** Property block: length + properties (only called for v5). */
-  props(p: MqttProperties | undefined): void;
+  /** Property block: length + properties (only called for v5); `listSize` when already known. */
+  props(p: MqttProperties | undefined, listSize?: number): void;
 }
 
 export function varintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : 4;
 }
 
-/** Size of the property list without its length prefix. */
+const DEF_BY_KEY = new Map<string, PropDef>(PROPERTY_DEFS.map((d) => [d.key, d]));
+
+/**
+ * Size of the property list without its length prefix. Computed directly (no sink) since the
+ * broker sizes every outgoing v5 PUBLISH; only the keys present are visited.
+ */
 export function propertyListSize(p: MqttProperties | undefined): number {
   if (p === undefined) return 0;
-  const s = new SizeSink();
-  writePropertyList(s, p);
-  return s.size;
+  let size = 0;
+  for (const key in p) {
+    const value: unknown = p[key as keyof MqttProperties];
+    const def = DEF_BY_KEY.get(key);
+    if (value === undefined || def === undefined) continue;
+    if (def.kind === 'pair') {
+      for (const [k, v] of value as [string, string][]) size += 5 + Buffer.byteLength(k) + Buffer.byteLength(v);
+    } else if (def.kind === 'varint') {
+      for (const n of value as number[]) size += 1 + varintSize(n);
+    } else {
+      size += 1 + valueSize(def, value);
+    }
+  }
+  return size;
+}
+
+function valueSize(def: PropDef, value: unknown): number {
+  switch (def.kind) {
+    case 'u16':
+      return 2;
+    case 'u32':
+      return 4;
+    case 'string':
+      return 2 + Buffer.byteLength(value as string);
+    case 'binary':
+      return 2 + (value as Buffer).length;
+    default:
+      return 1;
+  }
 }
 
 export class SizeSink implements Sink {
@@ -55,8 +86,8 @@ export class SizeSink implements Sink {
   raw(b: Buffer): void {
     this.size += b.length;
   }
-  props(p: MqttProperties | undefined): void {
-    const n = propertyListSize(p);
+  props(p: MqttProperties | undefined, listSize = propertyListSize(p)): void {
+    const n = listSize;
     this.size += varintSize(n) + n;
   }
 }
@@ -90,9 +121,9 @@ export class BufferSink implements Sink {
     b.copy(this.buf, this.pos);
     this.pos += b.length;
   }
-  props(p: MqttProperties | undefined): void {
-    this.varint(propertyListSize(p));
-    if (p !== undefined) writePropertyList(this, p);
+  props(p: MqttProperties | undefined, listSize = propertyListSize(p)): void {
+    this.varint(listSize);
+    if (p !== undefined && listSize > 0) writePropertyList(this, p);
   }
 }
 
@@ -106,4 +137,52 @@ export function writeVarint(buf: Buffer, pos: number, v: number): number {
     buf[at++] = b;
   } while (left > 0);
   return at;
+}
+
+function writeValue(sink: Sink, def: PropDef, value: unknown): void {
+  sink.u8(def.id);
+  switch (def.kind) {
+    case 'flag':
+    case 'byte':
+      sink.u8(value as number);
+      return;
+    case 'u16':
+      sink.u16(value as number);
+      return;
+    case 'u32':
+      sink.u32(value as number);
+      return;
+    case 'varint':
+      sink.varint(value as number);
+      return;
+    case 'string':
+      sink.str(value as string);
+      return;
+    case 'binary':
+      sink.bin(value as Buffer);
+      return;
+    case 'pair': {
+      const [k, v] = value as [string, string];
+      sink.str(k);
+      sink.str(v);
+    }
+  }
+}
+
+/**
+ * Writes the properties themselves, without the length prefix, in the object's key order (the
+ * spec allows any order; decoded packets keep wire order, so a forwarded packet is unchanged).
+ * Visiting only the keys present keeps this cheap on the per-message path.
+ */
+export function writePropertyList(sink: Sink, props: MqttProperties): void {
+  for (const key in props) {
+    const value: unknown = props[key as keyof MqttProperties];
+    const def = DEF_BY_KEY.get(key);
+    if (value === undefined || def === undefined) continue;
+    if (def.kind === 'pair' || def.kind === 'varint') {
+      for (const item of value as unknown[]) writeValue(sink, def, item);
+    } else {
+      writeValue(sink, def, value);
+    }
+  }
 }

@@ -145,6 +145,17 @@ describe('MQTT decoder packet size limit', () => {
     expectReason(() => d.next(), ReasonCode.PacketTooLarge);
   });
 
+  it('drops input pushed after a failure', () => {
+    const d = new MqttDecoder({ maxPacketSize: 1024 });
+    d.version = 4;
+    d.push(wire('30 ff ff ff 2f'));
+    expectReason(() => d.next(), ReasonCode.PacketTooLarge);
+    const before = d.buffered;
+    d.push(Buffer.alloc(65536));
+    assert.equal(d.buffered, before);
+    expectReason(() => d.next(), ReasonCode.PacketTooLarge);
+  });
+
   it('accepts a packet of exactly the limit', () => {
     const d = new MqttDecoder({ maxPacketSize: 10 });
     d.version = 4;
