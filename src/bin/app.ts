@@ -11,7 +11,7 @@ import type { ServerConfig } from '../config/schema.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Logger } from '../log/logger.js';
 import { StatsServer } from '../stats/server.js';
-import { startMqtt, type RunningMqtt } from './mqtt-setup.js';
+import { mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
@@ -124,6 +124,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log.info(`workers: ${config.server.workers} requested; Node.js serves all clients from one event loop`);
   }
   if (stats !== null && replicator !== null) stats.clusterStatus = () => replicator.statusMap();
+  if (stats !== null && mqtt !== null) stats.mqttStats = () => mqttStatsOf(mqtt);
   log.info(`starting server, workers: ${config.server.workers}, timeout: ${config.proto.timeout}s`);
   return {
     broker,

@@ -5,6 +5,7 @@ import type { MqttSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { MqttConnection } from '../mqtt/connection.js';
 import { MqttRouter } from '../mqtt/router.js';
+import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
 import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
@@ -17,6 +18,23 @@ export interface RunningMqtt {
   /** Live connections (stats client list). */
   readonly connections: ReadonlySet<MqttConnection>;
   stop(): Promise<void>;
+}
+
+/** The MQTT figures the stats server shows. */
+export function mqttStatsOf(running: RunningMqtt): MqttStatsSnapshot {
+  const r = running.router;
+  let queued = 0;
+  for (const s of r.sessions.values()) queued += s.queuedCount;
+  return {
+    connections: running.connections.size,
+    sessions: r.sessions.size,
+    subscriptions: r.subscriptionCount,
+    retainedCount: r.retained.count,
+    retainedBytes: r.retained.bytes,
+    retainedRefused: r.retained.refused,
+    queued,
+    counters: r.counters,
+  };
 }
 
 function targets(list: MqttSection['bind']): BindTarget[] {

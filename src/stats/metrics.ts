@@ -9,6 +9,7 @@
  */
 import type { BrokerStats } from '../broker/broker.js';
 import type { ProcessSample } from './process-metrics.js';
+import { mqttMetrics, type MqttStatsProvider } from './mqtt-stats.js';
 import type { ClusterStatusProvider } from './status.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -41,6 +42,7 @@ export interface MetricsSources {
   readonly host: string;
   readonly udpStats: UdpStatsProvider | null;
   readonly clusterStatus: ClusterStatusProvider | null;
+  readonly mqttStats?: MqttStatsProvider | null;
 }
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -183,6 +185,7 @@ export function renderMetrics(src: MetricsSources, proc: ProcessSample): string 
   brokerMetrics(out, src);
   queueMetrics(out, src);
   udpMetrics(out, src.udpStats);
+  mqttMetrics(out, src.mqttStats ?? null, src.broker.clientCount, src.broker.counters.pubMessages);
   clusterMetrics(out, src.clusterStatus);
   processMetrics(out, proc);
   return out.text();

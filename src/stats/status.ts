@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import type { BrokerStats } from '../broker/broker.js';
+import { mqttStatusJson, type MqttStatsProvider } from './mqtt-stats.js';
 
 /** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
 export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
@@ -13,6 +14,8 @@ export interface StatusSources {
   readonly dataQueueSize: number;
   readonly version: string;
   readonly clusterStatus: ClusterStatusProvider | null;
+  /** The MQTT side (no `"mqtt"` member when no `mqtt:` section is configured). */
+  readonly mqttStats?: MqttStatsProvider | null;
 }
 
 /** Host name as the reference reports it (`unknown` when the system has none). */
@@ -48,8 +51,13 @@ export function statusJson(src: StatusSources, host: string): string {
     `{"time":${realTimeUs()},"uptime":${Math.floor(process.uptime())},` +
     `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
     `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
-    `"cluster":${clusterJson(src.clusterStatus)}}`
+    `"cluster":${clusterJson(src.clusterStatus)}${mqttMember(src.mqttStats ?? null)}}`
   );
+}
+
+/** `,"mqtt":{…}` after the reference's members, only when MQTT is configured. */
+function mqttMember(provider: MqttStatsProvider | null): string {
+  return provider === null ? '' : `,"mqtt":${mqttStatusJson(provider)}`;
 }
 
 function clusterJson(provider: ClusterStatusProvider | null): string {
