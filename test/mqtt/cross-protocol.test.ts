@@ -90,7 +90,7 @@ describe('MQTT and PSRT on one server', () => {
       await until(() => q2.length === payloads.length && q0.length === payloads.length, 'PSRT messages over MQTT', 20_000);
       for (const [i, p] of payloads.entries()) {
         assert.equal(q2[i]?.topic, `x/psrt${version}/${i}`);
-        assert.ok(q2[i]?.payload.equals(p), `payload ${i} intact (QoS 1 subscriber)`);
+        assert.ok(q2[i].payload.equals(p), `payload ${i} intact (QoS 1 subscriber)`);
         assert.ok(q0[i]?.payload.equals(p), `payload ${i} intact (QoS 0 subscriber)`);
       }
       assert.deepEqual(q2.map((m) => m.qos), [1, 1, 1, 1]);
@@ -126,7 +126,7 @@ describe('MQTT and PSRT on one server', () => {
       assert.equal(await pub.publish('x/mosq/a', p), 1);
       await sub.waitMessages(1);
       assert.equal(sub.messages[0]?.qos, 1);
-      assert.ok(sub.messages[0]?.payload.equals(p));
+      assert.ok(sub.messages[0].payload.equals(p));
     } finally {
       await sub.stop();
     }
