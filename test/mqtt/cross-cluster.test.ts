@@ -85,7 +85,7 @@ describe('cluster of two nodes with MQTT', () => {
       await until(() => mqttOnB.length === 1, 'MQTT subscriber on B', 15_000);
       // Replication speaks PSRT: the topic arrives on B as PSRT normalised it (no MQTT properties either).
       assert.equal(mqttOnB[0]?.topic, 'cl/mqtt');
-      assert.ok(mqttOnB[0]?.payload.equals(payload));
+      assert.ok(mqttOnB[0].payload.equals(payload));
 
       const psrtPub = await PsrtPublisher.open(a.port);
       assert.equal(await psrtPub.publish('cl/psrt', payload, 0x20), 1);
@@ -106,7 +106,7 @@ describe('cluster of two nodes with MQTT', () => {
       assert.equal(lateOnB.length, 0, 'B keeps no retained copy');
       assert.deepEqual(mqttOnA.map((m) => m.topic), ['/cl//mqtt', 'cl/psrt', 'cl/q0'], 'A delivers each message once locally');
       assert.equal(psrtOnB.messages.length, 3);
-      assert.equal(mqttOnB[2]?.qos, 1, 'a replicated message enters B like an acknowledged PSRT publish');
+      assert.equal(mqttOnB[2].qos, 1, 'a replicated message enters B like an acknowledged PSRT publish');
     } finally {
       psrtOnB.close();
     }
