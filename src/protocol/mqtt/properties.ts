@@ -6,7 +6,6 @@ import { MqttError, malformed, protocolError } from './errors.js';
 import type { MqttProperties } from './packets.js';
 import type { Reader } from './reader.js';
 import { ReasonCode } from './reason-codes.js';
-import type { Sink } from './sink.js';
 
 /** Where a property block sits: a packet type, or the will properties inside CONNECT. */
 export const PropContext = {
@@ -145,7 +144,17 @@ function storeValue(out: Record<string, unknown>, def: PropDef, value: unknown, 
   }
 }
 
-function writeValue(sink: Sink, def: PropDef, value: unknown): void {
+/** What writing properties needs of a Sink (sink.ts), declared here so the two files do not import each other. */
+export interface PropertySink {
+  u8(v: number): void;
+  u16(v: number): void;
+  u32(v: number): void;
+  varint(v: number): void;
+  str(s: string): void;
+  bin(b: Buffer): void;
+}
+
+function writeValue(sink: PropertySink, def: PropDef, value: unknown): void {
   sink.u8(def.id);
   switch (def.kind) {
     case 'flag':
@@ -176,7 +185,7 @@ function writeValue(sink: Sink, def: PropDef, value: unknown): void {
 }
 
 /** Writes the properties themselves, without the length prefix. */
-export function writePropertyList(sink: Sink, props: MqttProperties): void {
+export function writePropertyList(sink: PropertySink, props: MqttProperties): void {
   for (const def of DEFS) {
     const value: unknown = props[def.key];
     if (value === undefined) continue;
