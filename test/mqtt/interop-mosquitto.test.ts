@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
+import { RawConn } from '../helpers/raw.js';
 import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 
@@ -191,4 +192,28 @@ describe('mosquitto clients over TLS', () => {
       assert.notEqual(plain.code, 0);
     });
   }
+
+  test('garbage and a silent client on the TLS port are closed (silence within proto.timeout); a TLS client meanwhile works', async () => {
+    const tls = ['--cafile', pki.caCert];
+    const sub = await MosquittoSub.start(server.mqttTlsPort, [...tls, '-q', '1', '-t', 'tls/bad', '-C', '1']);
+    const garbage = await RawConn.open(server.mqttTlsPort);
+    const silent = await RawConn.open(server.mqttTlsPort);
+    try {
+      garbage.send(Buffer.from('this is not a TLS ClientHello\r\n\0\0\0'));
+      // The TLS stack may answer with an alert before closing.
+      await garbage.expectClose(3000, 64);
+      const t0 = performance.now();
+      await silent.expectClose(6000);
+      const waited = performance.now() - t0;
+      assert.ok(waited > 1000, `silent TLS client closed after ${waited.toFixed(0)} ms (timeout is 2 s)`);
+      const r = await mosquittoPub(server.mqttTlsPort, [...tls, '-q', '1', '-t', 'tls/bad', '-m', 'fine']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      await sub.waitMessages(1);
+      assert.equal(sub.messages[0]?.payload.toString(), 'fine');
+    } finally {
+      garbage.destroy();
+      silent.destroy();
+      await sub.stop();
+    }
+  });
 });
