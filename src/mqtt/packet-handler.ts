@@ -15,17 +15,27 @@ import {
   type AckPacket,
   type DisconnectPacket,
   type MqttPacket,
+  type MqttVersion,
   type PublishPacket,
   type SubscribePacket,
   type UnsubscribePacket,
 } from '../protocol/mqtt/index.js';
 import { isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
-import type { MqttConnection } from './connection.js';
+import type { PublisherPort } from '../broker/index.js';
 import type { MqttContext } from './context.js';
 import { MqttMessage, carriedFrom, type QoS } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
 import { splitShared } from './subscription.js';
+
+/** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
+export interface PacketConnection extends PublisherPort {
+  readonly version: MqttVersion;
+  readonly label: string;
+  send(packet: Buffer): void;
+  clientDisconnected(reason: number, expiry: number | undefined): void;
+  disconnectWith(reason: number, withWill: boolean, text?: string): void;
+}
 
 export class PacketHandler {
   /** Inbound topic aliases (v5): alias → topic, set by the client. */
@@ -37,7 +47,7 @@ export class PacketHandler {
 
   constructor(
     private readonly ctx: MqttContext,
-    private readonly conn: MqttConnection,
+    private readonly conn: PacketConnection,
     private readonly session: MqttSession,
   ) {}
 

@@ -5,7 +5,7 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContext } from 'node:tls';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
@@ -92,12 +92,10 @@ export class MqttServer {
     const unix = target.kind === 'unix';
     let server: Server;
     if (tls) {
-      if (this.tls === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
-      server = createTlsServer({ secureContext: this.tls, handshakeTimeout: this.ctx.connectTimeoutMs }, (s) => {
-        this.accept(s, unix, target);
-      });
-      server.on('tlsClientError', () => {
-        /* a failed handshake only ends that socket */
+      const context = this.tls;
+      if (context === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      server = createServer({ noDelay: !unix }, (raw) => {
+        this.acceptTls(raw, context, unix, target);
       });
     } else {
       server = createServer({ noDelay: !unix }, (s) => {
@@ -142,6 +140,27 @@ export class MqttServer {
     socket.once('close', () => {
       this.sockets.delete(socket);
       conn.closed();
+    });
+  }
+
+  /**
+   * TLS from the first byte. A plain listener wraps each socket because tls.createServer ignores a
+   * ready `secureContext` option (it would serve without a certificate: every handshake fails).
+   */
+  private acceptTls(raw: Socket, context: SecureContext, unix: boolean, target: BindTarget): void {
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
+    const timer = setTimeout(() => {
+      secure.destroy(); // a failed or stalled handshake only ends that socket
+    }, this.ctx.connectTimeoutMs);
+    secure.on('error', () => {
+      secure.destroy();
+    });
+    secure.once('close', () => {
+      clearTimeout(timer);
+    });
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      this.accept(secure, unix, target);
     });
   }
 
