@@ -268,3 +268,25 @@ export class MqttBystander {
     await this.client.endAsync();
   }
 }
+
+/**
+ * An MQTT.js client whose inbox is attached before CONNECT goes out (a resumed session's
+ * queued messages may arrive right after CONNACK), with the CONNACK it got.
+ */
+export async function openClient(port: number, opts: mqtt.IClientOptions): Promise<{ client: MqttClient; inbox: Inbox; connack: mqtt.IConnackPacket }> {
+  const client = mqtt.connect(url(port), { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const inbox = new Inbox(client);
+  try {
+    const connack = await new Promise<mqtt.IConnackPacket>((res, rej) => {
+      client.once('connect', res);
+      client.once('error', rej);
+      client.once('close', () => {
+        rej(new Error('closed before CONNACK'));
+      });
+    });
+    return { client, inbox, connack };
+  } catch (e) {
+    client.end(true);
+    throw e;
+  }
+}
