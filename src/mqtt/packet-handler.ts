@@ -11,6 +11,7 @@ import {
   encodeAck,
   encodeSuback,
   encodeUnsuback,
+  subackCodeFor311,
   PINGRESP,
   type AckPacket,
   type DisconnectPacket,
@@ -131,7 +132,7 @@ export class PacketHandler {
     const retained: { msg: MqttMessage; qos: QoS }[] = [];
     for (const s of p.subscriptions) {
       const code = this.subscribeOne(s, id, retained);
-      codes.push(code);
+      codes.push(this.conn.version === 5 ? code : subackCodeFor311(code)); // 3.1.1 knows only 0x80 for a failure
     }
     this.conn.send(encodeSuback(p.packetId, codes, undefined, this.conn.version));
     for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
