@@ -290,3 +290,29 @@ export async function openClient(port: number, opts: mqtt.IClientOptions): Promi
     throw e;
   }
 }
+
+/** Reads a v5 PUBLISH property block into id → value (numbers, strings or Buffers; repeats as arrays). */
+export function publishProps(b: Buffer): Map<number, unknown> {
+  const out = new Map<number, unknown>();
+  const add = (id: number, v: unknown): void => {
+    const prev = out.get(id);
+    out.set(id, prev === undefined ? v : Array.isArray(prev) ? [...(prev as unknown[]), v] : [prev, v]);
+  };
+  const bin = (at: number): [Buffer, number] => {
+    const len = b.readUInt16BE(at);
+    return [b.subarray(at + 2, at + 2 + len), at + 2 + len];
+  };
+  let at = 0;
+  while (at < b.length) {
+    const id = b[at++] ?? 0;
+    if (id === 0x01) add(id, b[at++]);
+    else if (id === 0x02) { add(id, b.readUInt32BE(at)); at += 4; }
+    else if (id === 0x23) { add(id, b.readUInt16BE(at)); at += 2; }
+    else if (id === 0x0b) { const [v, next] = readVarint(b, at); add(id, v); at = next; }
+    else if (id === 0x03 || id === 0x08) { const [v, next] = bin(at); add(id, v.toString()); at = next; }
+    else if (id === 0x09) { const [v, next] = bin(at); add(id, v); at = next; }
+    else if (id === 0x26) { const [k, n1] = bin(at); const [v, n2] = bin(n1); add(id, `${k.toString()}=${v.toString()}`); at = n2; }
+    else throw new Error(`unexpected PUBLISH property 0x${id.toString(16)}`);
+  }
+  return out;
+}
