@@ -87,14 +87,15 @@ export class PacketHandler {
       if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
+    // Checked before publishing: the publish that exceeds Receive Maximum must not be forwarded.
+    if (qos === 2 && this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
+      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
+    }
     const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.ctx.receivedUs(), carriedFrom(p.properties), this.session);
     this.ctx.router.publish(msg, this.conn);
     if (qos === 1) {
       this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
     } else if (qos === 2) {
-      if (this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
-        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
-      }
       this.session.inboundQos2.add(p.packetId ?? 0);
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
     }
