@@ -110,6 +110,23 @@ describe('MQTT 5.0 features', () => {
     }
   });
 
+  it('server → client topic alias: a message dropped as too large does not use up the alias announcement', async () => {
+    const connectProps = props(Buffer.from([0x22]), u16(2), Buffer.from([0x27]), u32(64));
+    const raw = await rawSession(server.mqttPort, { version: 5, clientId: 'alias-drop', props: connectProps });
+    try {
+      await rawSubscribe(raw, 'ad/t', 0, 5);
+      await pub.publishAsync('ad/t', 'B'.repeat(100), { qos: 0 }); // too large for the client: dropped
+      await pub.publishAsync('ad/t', 'small', { qos: 0 });
+      await pub.publishAsync('ad/t', 'again', { qos: 0 });
+      const first = parsePublish(await readPacket(raw), 5);
+      assert.deepEqual([first.topic, publishProps(first.props).get(0x23), first.payload.toString()], ['ad/t', 1, 'small']);
+      const second = parsePublish(await readPacket(raw), 5);
+      assert.deepEqual([second.topic, publishProps(second.props).get(0x23), second.payload.toString()], ['', 1, 'again']);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   it('server → client topic aliases: MQTT.js resolves them to the right topics', async () => {
     const sub = await openClient(server.mqttPort, { protocolVersion: 5, clientId: 'alias-mqttjs', properties: { topicAliasMaximum: 3 } });
     try {
