@@ -148,6 +148,26 @@ describe('MQTT QoS and retained messages', () => {
     }
   });
 
+  it('3.1.1: a retained message to an established subscription has retain 0, on a new subscription retain 1', async () => {
+    const raw = await rawSession(server.mqttPort, { clientId: 'ret-flag4' });
+    const pub = await mqtt.connectAsync(url(server.mqttPort), { protocolVersion: 4, clientId: 'ret-flag-pub', reconnectPeriod: 0 });
+    try {
+      await rawSubscribe(raw, 'rf/t', 1);
+      await pub.publishAsync('rf/t', 'live', { qos: 1, retain: true });
+      const live = parsePublish(await readPacket(raw), 4);
+      assert.deepEqual([live.payload.toString(), live.retain], ['live', false]);
+      raw.send(ackPacket(4, live.id));
+      await rawSubscribe(raw, 'rf/+', 1);
+      const stored = parsePublish(await readPacket(raw), 4);
+      assert.deepEqual([stored.payload.toString(), stored.retain], ['live', true]);
+      raw.send(ackPacket(4, stored.id));
+      await pub.publishAsync('rf/t', '', { qos: 1, retain: true });
+    } finally {
+      raw.destroy();
+      await pub.endAsync();
+    }
+  });
+
   it('v5 retain handling: 0 sends at every subscribe, 1 only for a new subscription, 2 never', async () => {
     const pub = await mqtt.connectAsync(url(server.mqttPort), { protocolVersion: 5, clientId: 'rh-pub', reconnectPeriod: 0 });
     const sub = await openClient(server.mqttPort, { protocolVersion: 5, clientId: 'rh-sub' });
