@@ -254,6 +254,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       packet = encodePublish(topic, msg.payload, qos, retain, dup, packetId, props, this.version);
     }
     if (packet.length > this.clientMaxPacket) {
+      if (alias > 0) this.aliases?.delete(msg.rawTopic); // never announced: the next one must carry the topic
       this.ctx.router.counters.droppedTooLarge++;
       return false;
     }

@@ -5,12 +5,14 @@
  * clients: publish masks are checked on the normalised topic, subscribe masks on the filter as
  * sent (its inner filter for a shared subscription).
  */
+import type { Stamp } from '../broker/delivery.js';
 import {
   MqttError,
   ReasonCode,
   encodeAck,
   encodeSuback,
   encodeUnsuback,
+  subackCodeFor311,
   PINGRESP,
   type AckPacket,
   type DisconnectPacket,
@@ -32,6 +34,8 @@ import { splitShared } from './subscription.js';
 export interface PacketConnection extends PublisherPort {
   readonly version: MqttVersion;
   readonly label: string;
+  /** Receive time of the current read (shared by its publishes). */
+  readonly readStamp: Stamp;
   send(packet: Buffer): void;
   clientDisconnected(reason: number, expiry: number | undefined): void;
   disconnectWith(reason: number, withWill: boolean, text?: string): void;
@@ -101,15 +105,16 @@ export class PacketHandler {
       if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
+    // Checked before publishing: the publish that exceeds Receive Maximum must not be forwarded.
+    if (qos === 2 && this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
+      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
+    }
     const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.conn.readStamp, carriedFrom(p.properties), this.session);
     msg.psrtTopic = this.lastPsrtTopic;
     this.ctx.router.publish(msg, this.conn);
     if (qos === 1) {
       this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
     } else if (qos === 2) {
-      if (this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
-        throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
-      }
       this.session.inboundQos2.add(p.packetId ?? 0);
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
     }
@@ -157,7 +162,7 @@ export class PacketHandler {
     const retained: { msg: MqttMessage; qos: QoS }[] = [];
     for (const s of p.subscriptions) {
       const code = this.subscribeOne(s, id, retained);
-      codes.push(code);
+      codes.push(this.conn.version === 5 ? code : subackCodeFor311(code)); // 3.1.1 knows only 0x80 for a failure
     }
     this.conn.send(encodeSuback(p.packetId, codes, undefined, this.conn.version));
     for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);

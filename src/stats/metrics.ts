@@ -9,7 +9,7 @@
  */
 import type { BrokerStats } from '../broker/broker.js';
 import type { ProcessSample } from './process-metrics.js';
-import { mqttMetrics, type MqttStatsProvider } from './mqtt-stats.js';
+import { snake, type MqttStatsProvider } from './mqtt-stats.js';
 import type { ClusterStatusProvider } from './status.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -189,4 +189,43 @@ export function renderMetrics(src: MetricsSources, proc: ProcessSample): string 
   clusterMetrics(out, src.clusterStatus);
   processMetrics(out, proc);
   return out.text();
+}
+
+const MQTT_HELP: Readonly<Record<string, string>> = {
+  connects: 'MQTT connections accepted (CONNACK success).',
+  rejectedConnects: 'MQTT CONNECTs refused (credentials, ACL, client id, protocol version).',
+  protocolErrors: 'MQTT connections closed for a protocol violation.',
+  published: 'PUBLISH packets accepted from MQTT clients (wills included).',
+  deniedPublishes: 'MQTT publishes refused by the ACL.',
+  delivered: 'Deliveries handed to MQTT sessions.',
+  droppedQueueFull: 'QoS 1/2 messages dropped because a session queue was full (max_queued_messages).',
+  droppedTooLarge: 'Messages not sent because they exceed the client\'s Maximum Packet Size.',
+  expired: 'Messages whose Message Expiry Interval ran out while queued.',
+  droppedSlow: 'MQTT connections dropped by the slow-consumer policy.',
+  takeovers: 'MQTT sessions taken over by a new connection with the same client id.',
+};
+
+/** `clientsByProtocol`: PSRT control sessions, for the labelled client gauge. */
+function mqttMetrics(out: Exposition, provider: MqttStatsProvider | null, psrtClients: number, psrtPublished: number): void {
+  const s = provider?.();
+  const mqttPublished = s?.counters.published ?? 0;
+  out.add('psrt_protocol_clients', 'gauge', 'Connected clients by protocol (PSRT control sessions, MQTT connections).', [
+    [{ protocol: 'psrt' }, psrtClients],
+    [{ protocol: 'mqtt' }, s?.connections ?? 0],
+  ]);
+  out.add('psrt_protocol_published_messages_total', 'counter', 'Messages accepted from clients, by the protocol they were published with.', [
+    [{ protocol: 'psrt' }, Math.max(0, psrtPublished - mqttPublished)],
+    [{ protocol: 'mqtt' }, mqttPublished],
+  ]);
+  if (s === undefined) return;
+  out
+    .gauge('psrt_mqtt_sessions', 'MQTT sessions (connected, or kept for their session expiry interval).', s.sessions)
+    .gauge('psrt_mqtt_subscriptions', 'MQTT subscriptions over all sessions.', s.subscriptions)
+    .gauge('psrt_mqtt_queued_messages', 'QoS 1/2 messages waiting in MQTT session queues.', s.queued)
+    .gauge('psrt_mqtt_retained_messages', 'Retained messages stored.', s.retainedCount)
+    .gauge('psrt_mqtt_retained_bytes', 'Bytes of retained messages stored (topic + payload).', s.retainedBytes)
+    .counter('psrt_mqtt_retained_refused_total', 'Retained messages not stored because the store was full.', s.retainedRefused);
+  for (const [key, value] of Object.entries(s.counters)) {
+    out.counter(`psrt_mqtt_${snake(key)}_total`, MQTT_HELP[key] ?? key, value);
+  }
 }

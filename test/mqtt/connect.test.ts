@@ -1,0 +1,154 @@
+/**
+ * CONNECT / CONNACK over raw sockets: every refusal psrtd produces, in 3.1.1 return codes and
+ * v5 reason codes, each followed by the server closing the connection; accepted CONNECTs with
+ * an assigned client id and a lowered keep alive (v5 Server Keep Alive).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { connectPacket, props, rawConnect, str, u16, url, type RawConnectOptions } from '../helpers/mqtt-raw.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { RawConn } from '../helpers/raw.js';
+import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
+
+describe('MQTT CONNECT / CONNACK', () => {
+  let server: Psrtd;
+  before(async () => {
+    server = await startPsrtd({ passwd: makePasswd(), acl: TEST_ACL, auth: { allow_anonymous: false }, mqtt: { max_keepalive: 60 } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  /** CONNECT, then the CONNACK (flags, code) and a closed connection. */
+  async function refused(o: RawConnectOptions): Promise<{ code: number; body: Buffer }> {
+    const { conn, connack } = await rawConnect(server.mqttPort, o);
+    try {
+      await conn.expectClose(3000);
+      return { code: connack.body[1] ?? -1, body: connack.body };
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  it('3.1.1: a wrong password gets return code 4, an unknown user too', async () => {
+    const r = await refused({ clientId: 'c1', username: 'limited', password: 'wrong' });
+    assert.deepEqual(r.body, Buffer.from([0, 4]));
+    assert.equal((await refused({ clientId: 'c1', username: 'nobody', password: PASSWORD })).code, 4);
+  });
+
+  it('v5: a wrong password gets 0x86 with a reason string', async () => {
+    const r = await refused({ version: 5, clientId: 'c1', username: 'limited', password: 'wrong' });
+    assert.equal(r.code, 0x86);
+    assert.equal(r.body[0], 0, 'session present must be 0 on a refusal');
+    assert.ok(r.body.includes(Buffer.from('login failed')), r.body.toString());
+  });
+
+  it('anonymous login when not allowed: 3.1.1 code 5, v5 0x87', async () => {
+    assert.deepEqual((await refused({ clientId: 'anon' })).body, Buffer.from([0, 5]));
+    assert.equal((await refused({ version: 5, clientId: 'anon' })).code, 0x87);
+  });
+
+  it('a user with a password but no ACL entry: 3.1.1 code 5, v5 0x87', async () => {
+    assert.equal((await refused({ clientId: 'x', username: 'noacl', password: PASSWORD })).code, 5);
+    assert.equal((await refused({ version: 5, clientId: 'x', username: 'noacl', password: PASSWORD })).code, 0x87);
+  });
+
+  it('3.1.1: an empty client id without clean session gets return code 2', async () => {
+    assert.deepEqual((await refused({ clientId: '', clean: false, username: 'limited', password: PASSWORD })).body, Buffer.from([0, 2]));
+  });
+
+  it('3.1.1: an empty client id with clean session is accepted', async () => {
+    const { conn, connack } = await rawConnect(server.mqttPort, { clientId: '', username: 'limited', password: PASSWORD });
+    assert.deepEqual(connack.body, Buffer.from([0, 0]));
+    conn.destroy();
+  });
+
+  it('v5: an empty client id gets an Assigned Client Identifier (MQTT.js)', async () => {
+    const c = mqtt.connect(url(server.mqttPort), { protocolVersion: 5, clientId: '', username: 'limited', password: PASSWORD, reconnectPeriod: 0 });
+    try {
+      const connack = await new Promise<mqtt.IConnackPacket>((res, rej) => {
+        c.once('connect', res);
+        c.once('error', rej);
+      });
+      const assigned = connack.properties?.assignedClientIdentifier;
+      assert.ok(typeof assigned === 'string' && assigned.length > 0, `assigned id: ${String(assigned)}`);
+    } finally {
+      await c.endAsync();
+    }
+  });
+
+  it('v5: an empty client id: CONNACK carries property 0x12 with the id (raw)', async () => {
+    const { conn, connack } = await rawConnect(server.mqttPort, { version: 5, clientId: '', username: 'limited', password: PASSWORD });
+    try {
+      assert.equal(connack.body[1], 0);
+      const at = connack.body.indexOf(0x12, 3);
+      assert.ok(at > 0, connack.body.toString('hex'));
+      const len = connack.body.readUInt16BE(at + 1);
+      const id = connack.body.subarray(at + 3, at + 3 + len).toString();
+      assert.match(id, /^\S{8,}$/);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it("'MQIsdp' level 3 is refused with return code 1, then closed", async () => {
+    assert.deepEqual((await refused({ protocolName: 'MQIsdp', level: 3, clientId: 'old' })).body, Buffer.from([0, 1]));
+  });
+
+  it("'MQTT' level 6 is refused with unsupported protocol version, then closed", async () => {
+    const r = await refused({ level: 6, clientId: 'future' });
+    assert.ok(r.code === 1 || r.code === 0x84, `code ${r.code}`);
+  });
+
+  it("'MQTT' level 3 (name/level mismatch) is refused with return code 1", async () => {
+    assert.equal((await refused({ level: 3, clientId: 'mismatch' })).code, 1);
+  });
+
+  it('v5: CONNECT with an Authentication Method gets 0x8C (Bad authentication method)', async () => {
+    const p = props(Buffer.from([0x15]), str('SCRAM-SHA-1'));
+    const r = await refused({ version: 5, clientId: 'enh', username: 'limited', password: PASSWORD, props: p });
+    assert.equal(r.code, 0x8c);
+  });
+
+  it('v5: a wildcard will topic: closed (with at most a CONNACK 0x90)', async () => {
+    const conn = await RawConn.open(server.mqttPort);
+    try {
+      conn.send(connectPacket({ version: 5, clientId: 'w', username: 'limited', password: PASSWORD, will: { topic: 'a/#', payload: 'x' } }));
+      await conn.expectClose(3000, 64);
+      if (conn.buffered > 0) assert.equal((await conn.read(conn.buffered))[3], 0x90);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('v5: keep alive above max_keepalive is lowered: Server Keep Alive (0x13) in CONNACK', async () => {
+    const { conn, connack } = await rawConnect(server.mqttPort, { version: 5, clientId: 'ka', keepAlive: 600, username: 'limited', password: PASSWORD });
+    try {
+      assert.equal(connack.body[1], 0);
+      const at = connack.body.indexOf(Buffer.from([0x13, 0, 60]), 3);
+      assert.ok(at > 0, `no Server Keep Alive 60 in ${connack.body.toString('hex')}`);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('v5: keep alive within max_keepalive: no Server Keep Alive', async () => {
+    const { conn, connack } = await rawConnect(server.mqttPort, { version: 5, clientId: 'ka2', keepAlive: 30, username: 'limited', password: PASSWORD });
+    try {
+      assert.equal(connack.body[1], 0);
+      assert.equal(connack.body.indexOf(Buffer.concat([Buffer.from([0x13]), u16(30)]), 3), -1);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('the connection is usable after every refusal: a good login still works', async () => {
+    const conn = await RawConn.open(server.mqttPort);
+    conn.send(connectPacket({ clientId: 'good', username: 'limited', password: PASSWORD }));
+    assert.deepEqual(await conn.read(4), Buffer.from([0x20, 2, 0, 0]));
+    conn.send(Buffer.from([0xc0, 0])); // PINGREQ
+    assert.deepEqual(await conn.read(2), Buffer.from([0xd0, 0]));
+    conn.destroy();
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * Keep alive and wills end to end: a silent client is dropped after 1.5 × keep alive (its will
+ * goes out), a pinging one stays; wills on abnormal close, not on DISCONNECT 0x00, on v5
+ * DISCONNECT 0x04 and on takeover; v5 Will Delay Interval (delayed, cancelled by a reconnect,
+ * cut short by the session expiry) and will properties carried to the subscriber.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { Inbox, props, rawSession, readPacket, sleep, str, u32, url } from '../helpers/mqtt-raw.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+
+describe('MQTT keep alive and wills', () => {
+  let server: Psrtd;
+  let watcher: mqtt.MqttClient;
+  let inbox: Inbox;
+  before(async () => {
+    server = await startPsrtd({ mqtt: {} });
+    watcher = await mqtt.connectAsync(url(server.mqttPort), { protocolVersion: 5, clientId: 'will-watcher', reconnectPeriod: 0 });
+    inbox = new Inbox(watcher);
+    await watcher.subscribeAsync('will/#', { qos: 1 });
+  });
+  beforeEach(() => {
+    inbox.messages.length = 0;
+  });
+  after(async () => {
+    await watcher.endAsync();
+    await server.stop();
+  });
+
+  it('3.1.1: a silent client with keep alive 1 s is closed after 1.5 s and its will is published', async () => {
+    const conn = await rawSession(server.mqttPort, { clientId: 'silent4', keepAlive: 1, will: { topic: 'will/silent4', payload: 'gone', qos: 1 } });
+    const started = Date.now();
+    try {
+      await conn.expectClose(4000);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 1300 && elapsed < 3500, `closed after ${elapsed} ms`);
+      const got = await inbox.waitFor(1);
+      assert.deepEqual([got[0]?.topic, got[0]?.payload, got[0]?.packet.qos], ['will/silent4', 'gone', 1]);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('v5: a silent client gets DISCONNECT 0x8D (keep alive timeout) before the close', async () => {
+    const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'silent5', keepAlive: 1, will: { topic: 'will/silent5', payload: 'gone5' } });
+    try {
+      const d = await readPacket(conn, 4000);
+      assert.deepEqual([d.type, d.body[0]], [14, 0x8d]);
+      await conn.expectClose(2000);
+      assert.equal((await inbox.waitFor(1))[0]?.payload, 'gone5');
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('a client that sends PINGREQ within its keep alive stays connected', async () => {
+    const conn = await rawSession(server.mqttPort, { clientId: 'pinger', keepAlive: 1 });
+    try {
+      for (let i = 0; i < 5; i++) {
+        await sleep(500);
+        conn.send(Buffer.from([0xc0, 0]));
+        assert.deepEqual(await conn.read(2), Buffer.from([0xd0, 0]));
+      }
+      assert.equal(conn.closed, false);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('no will after DISCONNECT 0x00 (3.1.1 and v5)', async () => {
+    const a = await rawSession(server.mqttPort, { clientId: 'polite4', will: { topic: 'will/polite', payload: 'no' } });
+    const b = await rawSession(server.mqttPort, { version: 5, clientId: 'polite5', will: { topic: 'will/polite', payload: 'no' } });
+    a.send(Buffer.from([0xe0, 0]));
+    b.send(Buffer.from([0xe0, 1, 0x00]));
+    await Promise.all([a.expectClose(), b.expectClose()]);
+    await sleep(300);
+    assert.equal(inbox.messages.length, 0);
+  });
+
+  it('a will on abnormal close (socket lost), with its retain flag kept for later subscribers', async () => {
+    const conn = await rawSession(server.mqttPort, { clientId: 'crash', will: { topic: 'will/crash', payload: 'crashed', qos: 1, retain: true } });
+    conn.destroy();
+    assert.equal((await inbox.waitFor(1))[0]?.payload, 'crashed');
+    const late = await mqtt.connectAsync(url(server.mqttPort), { protocolVersion: 5, clientId: 'late', reconnectPeriod: 0 });
+    const lateInbox = new Inbox(late);
+    try {
+      await late.subscribeAsync('will/crash', { qos: 1 });
+      const got = await lateInbox.waitFor(1);
+      assert.deepEqual([got[0]?.payload, got[0]?.packet.retain], ['crashed', true]);
+      await late.publishAsync('will/crash', '', { qos: 1, retain: true }); // clean up the retained will
+    } finally {
+      await late.endAsync();
+    }
+  });
+
+  it('v5: DISCONNECT 0x04 (with will message) publishes the will', async () => {
+    const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'with-will', will: { topic: 'will/asked', payload: 'asked' } });
+    conn.send(Buffer.from([0xe0, 1, 0x04]));
+    await conn.expectClose();
+    assert.equal((await inbox.waitFor(1))[0]?.payload, 'asked');
+  });
+
+  it('v5: a taken-over connection publishes its will', async () => {
+    const a = await rawSession(server.mqttPort, { version: 5, clientId: 'taken', will: { topic: 'will/taken', payload: 'taken over' } });
+    const b = await rawSession(server.mqttPort, { version: 5, clientId: 'taken' });
+    try {
+      assert.equal((await inbox.waitFor(1))[0]?.payload, 'taken over');
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+
+  it('v5: Will Delay Interval delays the will', async () => {
+    const willProps = props(Buffer.from([0x18]), u32(1));
+    const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'delayed', props: props(Buffer.from([0x11]), u32(30)), will: { topic: 'will/delayed', payload: 'late', props: willProps } });
+    conn.destroy();
+    const lost = Date.now();
+    await sleep(500);
+    assert.equal(inbox.messages.length, 0, 'not before the delay');
+    await inbox.waitFor(1, 3000);
+    assert.ok(Date.now() - lost >= 900, `will after ${Date.now() - lost} ms`);
+  });
+
+  it('v5: a reconnect within the will delay cancels the will', async () => {
+    const opts = { version: 5 as const, clientId: 'cancelled', clean: false, props: props(Buffer.from([0x11]), u32(30)) };
+    const willProps = props(Buffer.from([0x18]), u32(1));
+    const a = await rawSession(server.mqttPort, { ...opts, will: { topic: 'will/cancelled', payload: 'never', props: willProps } });
+    a.destroy();
+    await sleep(200);
+    const b = await rawSession(server.mqttPort, opts);
+    try {
+      await sleep(1500);
+      assert.equal(inbox.messages.length, 0);
+    } finally {
+      b.send(Buffer.from([0xe0, 0]));
+      await b.expectClose();
+    }
+  });
+
+  it('v5: a session expiry shorter than the will delay publishes the will at expiry', async () => {
+    const willProps = props(Buffer.from([0x18]), u32(60));
+    const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'short', props: props(Buffer.from([0x11]), u32(1)), will: { topic: 'will/short', payload: 'expired', props: willProps } });
+    conn.destroy();
+    assert.equal((await inbox.waitFor(1, 3000))[0]?.payload, 'expired');
+  });
+
+  it('v5: will properties are carried to the subscriber', async () => {
+    const willProps = props(
+      Buffer.from([0x01, 1]),
+      Buffer.from([0x03]),
+      str('text/plain'),
+      Buffer.from([0x08]),
+      str('will/reply'),
+      Buffer.from([0x09]),
+      str(Buffer.from([1, 2, 3])),
+      Buffer.from([0x26]),
+      str('k'),
+      str('v'),
+    );
+    const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'propwill', will: { topic: 'will/props', payload: 'p', props: willProps } });
+    conn.destroy();
+    const p = (await inbox.waitFor(1))[0]?.packet.properties;
+    assert.ok(p !== undefined);
+    assert.equal(p.payloadFormatIndicator, true);
+    assert.equal(p.contentType, 'text/plain');
+    assert.equal(p.responseTopic, 'will/reply');
+    assert.deepEqual(p.correlationData, Buffer.from([1, 2, 3]));
+    assert.deepEqual({ ...p.userProperties }, { k: 'v' });
+  });
+});
