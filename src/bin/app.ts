@@ -143,6 +143,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();
       mqtt?.server.removeUnixFiles();
+      mqtt?.ws?.removeUnixFiles();
     },
   };
 }

@@ -109,7 +109,7 @@ export class MqttServer {
       this.logDrop();
     });
     if (target.kind === 'unix') rmSync(target.path, { force: true });
-    await listen(server, target);
+    await listenOn(server, target);
     this.servers.push(server);
     const kind = tls ? 'MQTT TLS' : 'MQTT';
     if (target.kind === 'unix') {
@@ -154,7 +154,8 @@ export class MqttServer {
   }
 }
 
-function listen(server: Server, target: BindTarget): Promise<void> {
+/** Listens on a TCP address or unix path; rejects on the first error (port in use...). */
+export function listenOn(server: Server, target: BindTarget): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const done = (): void => {
