@@ -29,6 +29,14 @@ export interface StatsServerOptions {
   readonly udpStats?: UdpStatsProvider | null;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
+  /** Where the topic explorer finds MQTT over WebSocket; null: not configured. Settable later. */
+  readonly explorer?: ExplorerSettings | null;
+}
+
+/** What /explorer/config.json tells the page: the WebSocket listeners' ports and URL path. */
+export interface ExplorerSettings {
+  readonly path: string;
+  readonly listeners: readonly { readonly port: number; readonly tls: boolean }[];
 }
 
 /** Where to listen (structurally config's HostPort: stats may not import src/config). */
@@ -65,6 +73,7 @@ function send(res: ServerResponse, status: number, body = '', headers: Record<st
 export class StatsServer {
   clusterStatus: ClusterStatusProvider | null;
   udpStats: UdpStatsProvider | null;
+  explorer: ExplorerSettings | null;
   private readonly proc = new ProcessMetrics();
   private readonly host = hostName();
   private server: Server | null = null;
@@ -76,6 +85,7 @@ export class StatsServer {
   ) {
     this.clusterStatus = opts.clusterStatus ?? null;
     this.udpStats = opts.udpStats ?? null;
+    this.explorer = opts.explorer ?? null;
   }
 
   /** Loads the page files, binds and logs like the reference; rejects when binding fails. */
@@ -132,6 +142,7 @@ export class StatsServer {
       send(res, 405);
       return;
     }
+    if (this.servePublic(splitTarget(req.url ?? '/').path, res)) return;
     const creds = parseAuthorization(req.headers.authorization);
     if (creds.kind === 'bad') {
       send(res, 400, creds.message);
@@ -171,6 +182,23 @@ export class StatsServer {
     }
     res.writeHead(200, { 'content-type': file.contentType, 'content-length': String(file.body.length), 'cache-control': 'no-cache' });
     res.end(file.body);
+  }
+
+  /** The topic explorer (no stats login: it logs in over MQTT). True when the path was one of its. */
+  private servePublic(path: string, res: ServerResponse): boolean {
+    if (path === '/explorer') {
+      send(res, 301, '', { location: 'explorer/' });
+      return true;
+    }
+    if (path === '/explorer/config.json') {
+      send(res, 200, JSON.stringify(this.explorer ?? { path: '/mqtt', listeners: [] }), { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
+      return true;
+    }
+    const file = this.assets.publicFiles?.get(path);
+    if (file === undefined) return false;
+    res.writeHead(200, { 'content-type': file.contentType, 'content-length': String(file.body.length), 'cache-control': 'no-cache' });
+    res.end(file.body);
+    return true;
   }
 
   private topics(search: string, res: ServerResponse): void {
