@@ -71,7 +71,7 @@ export const EMBEDDED_ACL_TEXT = '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\
 
 /**
  * Used when no config file exists (psrt-node extension; the reference exits): loopback TCP
- * only (PSRT on 2873, MQTT on 1883), no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
+ * only (PSRT on 2873, MQTT on 1883, MQTT over WebSocket on 9001), no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
  */
 export function embeddedDefaultConfig(): ServerConfig {
   return {

@@ -79,6 +79,13 @@
     return /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(s) ? Number(s) : NaN;
   }
 
+  /** One line for the tree: text or JSON squeezed, binary as bare hex bytes. */
+  function preview(bytes) {
+    const f = formatPayload(bytes, 'auto', 64);
+    const text = f.kind === 'hex' ? f.text.replace(/^[0-9a-f]{6} {2}/gm, '') : f.text;
+    return text.replace(/\s+/g, ' ');
+  }
+
   function formatAge(ms) {
     if (ms < 1000) return 'now';
     const s = Math.floor(ms / 1000);
@@ -173,6 +180,7 @@
     /** Called once per animation frame with pending changes. */
     flush(now) {
       if (this.structure.size > 0) {
+        document.getElementById('topic-count').textContent = String(this.topics.size);
         const branches = [...this.structure];
         this.structure.clear();
         if (this.filter !== '') this.renderAll();
@@ -283,7 +291,7 @@
         name.dataset.count = `${node.leaves} topic${node.leaves === 1 ? '' : 's'}`;
       }
       const [val, rate, age] = stats.children;
-      val.textContent = node.hasData ? formatPayload(node.last, 'auto', 64).text.replace(/\s+/g, ' ') : '';
+      val.textContent = node.hasData ? preview(node.last) : '';
       rate.textContent = formatRate(node.children !== null && this.filter === '' ? node.branchRate : node.rate);
       age.textContent = node.hasData ? formatAge(now - node.lastAt) : '';
     }
