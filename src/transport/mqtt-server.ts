@@ -5,7 +5,7 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContext } from 'node:tls';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
@@ -92,12 +92,12 @@ export class MqttServer {
     const unix = target.kind === 'unix';
     let server: Server;
     if (tls) {
-      if (this.tls === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
-      server = createTlsServer({ secureContext: this.tls, handshakeTimeout: this.ctx.connectTimeoutMs }, (s) => {
-        this.accept(s, unix, target);
-      });
-      server.on('tlsClientError', () => {
-        /* a failed handshake only ends that socket */
+      const secureContext = this.tls;
+      if (secureContext === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      server = createServer({ noDelay: !unix }, (raw) => {
+        startTls(raw, secureContext, this.ctx.connectTimeoutMs, (s) => {
+          this.accept(s, unix, target);
+        });
       });
     } else {
       server = createServer({ noDelay: !unix }, (s) => {
@@ -152,6 +152,29 @@ export class MqttServer {
     this.lastDropLogMs = now;
     this.ctx.log.warn(`mqtt: connection refused: server.max_connections (${this.maxConnections}) reached`);
   }
+}
+
+/**
+ * Server side of TLS from the first byte with a prepared SecureContext. tls.Server would build
+ * its own context from key/cert options and ignores `secureContext`, so the raw socket is
+ * wrapped here (as STARTTLS does); a handshake not finished in `timeoutMs` is cut.
+ */
+export function startTls(raw: Socket, secureContext: SecureContext, timeoutMs: number, onSecure: (s: TLSSocket) => void): void {
+  const secure = new TLSSocket(raw, { isServer: true, secureContext });
+  const timer = setTimeout(() => {
+    secure.destroy();
+  }, timeoutMs);
+  secure.once('secure', () => {
+    clearTimeout(timer);
+    onSecure(secure);
+  });
+  secure.on('error', () => {
+    // a failed handshake (or a later reset) only ends that socket; 'close' follows
+    secure.destroy();
+  });
+  secure.once('close', () => {
+    clearTimeout(timer);
+  });
 }
 
 /** Listens on a TCP address or unix path; rejects on the first error (port in use...). */

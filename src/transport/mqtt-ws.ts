@@ -10,7 +10,7 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -18,7 +18,7 @@ import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { formatAddress } from './context.js';
-import { listenOn, type BoundMqtt } from './mqtt-server.js';
+import { listenOn, startTls, type BoundMqtt } from './mqtt-server.js';
 
 export interface MqttWsOptions {
   /** URL path of the endpoint (`mqtt.ws_path`), exact match, query ignored. */
@@ -120,7 +120,9 @@ function offersMqtt(header: string | undefined): boolean {
 }
 
 export class MqttWsServer {
-  private readonly servers: Server[] = [];
+  /** Listening sockets (the HTTP server itself, or the TLS front of a wss listener). */
+  private readonly servers: NetServer[] = [];
+  private readonly httpServers: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly sockets = new Set<WebSocket>();
   private readonly wss: WebSocketServer;
@@ -150,12 +152,9 @@ export class MqttWsServer {
 
   async close(): Promise<void> {
     for (const ws of this.sockets) ws.terminate();
-    await Promise.all(
-      this.servers.map((srv) => new Promise<void>((resolve) => {
-        srv.close(() => { resolve(); });
-        srv.closeAllConnections();
-      })),
-    );
+    const closed = this.servers.map((srv) => new Promise<void>((resolve) => { srv.close(() => { resolve(); }); }));
+    for (const http of this.httpServers) http.closeAllConnections();
+    await Promise.all(closed);
     this.wss.close();
     this.removeUnixFiles();
   }
@@ -164,7 +163,11 @@ export class MqttWsServer {
     for (const p of this.unixPaths) rmSync(p, { force: true });
   }
 
-  private createHttp(tls: boolean): Server {
+  /**
+   * The HTTP server answering upgrades. For `wss_bind` it listens on nothing itself: a plain TCP
+   * server wraps each socket in TLS (startTls) and hands it over as a connection.
+   */
+  private createHttp(): Server {
     // Slowloris: the whole upgrade request must arrive within the CONNECT timeout, checked
     // every second (Node's default check interval is 30 s); after the upgrade the MQTT
     // connection's own CONNECT timer takes over.
@@ -174,26 +177,31 @@ export class MqttWsServer {
       connectionsCheckingInterval: 1000,
       keepAliveTimeout: 1000,
     };
-    const onRequest = (_req: IncomingMessage, res: ServerResponse): void => {
+    return createServer(timeouts, (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(426, { upgrade: 'websocket', connection: 'close', 'content-type': 'text/plain' });
       res.end('MQTT over WebSocket: upgrade required\n');
-    };
-    if (!tls) return createServer(timeouts, onRequest);
-    if (this.tls === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
-    const server = createHttpsServer({ ...timeouts, secureContext: this.tls, handshakeTimeout: this.ctx.connectTimeoutMs }, onRequest);
-    server.on('tlsClientError', () => {
-      /* a failed handshake only ends that socket */
     });
-    return server;
+  }
+
+  private tlsFront(http: Server): NetServer {
+    const secureContext = this.tls;
+    if (secureContext === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+    return createNetServer((raw) => {
+      startTls(raw, secureContext, this.ctx.connectTimeoutMs, (secure) => {
+        http.emit('connection', secure);
+      });
+    });
   }
 
   private async bindOne(target: BindTarget, tls: boolean): Promise<BoundMqtt> {
-    const server = this.createHttp(tls);
+    const http = this.createHttp();
+    this.httpServers.push(http);
+    const server: NetServer = tls ? this.tlsFront(http) : http;
     server.maxConnections = this.opts.maxConnections;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.onUpgrade(req, socket, head, target);
     });
-    server.on('clientError', (_e, socket: Duplex) => {
+    http.on('clientError', (_e, socket: Duplex) => {
       socket.destroy();
     });
     if (target.kind === 'unix') rmSync(target.path, { force: true });
