@@ -10,7 +10,7 @@ import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Logger } from '../log/logger.js';
-import { StatsServer } from '../stats/server.js';
+import { StatsServer, type ExplorerSettings } from '../stats/server.js';
 import { mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import type { StreamContext } from '../transport/context.js';
@@ -125,6 +125,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   }
   if (stats !== null && replicator !== null) stats.clusterStatus = () => replicator.statusMap();
   if (stats !== null && mqtt !== null) stats.mqttStats = () => mqttStatsOf(mqtt);
+  if (stats !== null && mqtt !== null) stats.explorer = explorerSettings(mqtt);
   log.info(`starting server, workers: ${config.server.workers}, timeout: ${config.proto.timeout}s`);
   return {
     broker,
@@ -144,6 +145,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();
       mqtt?.server.removeUnixFiles();
+      mqtt?.ws?.removeUnixFiles();
     },
   };
+}
+
+/** The topic explorer's view of the MQTT WebSocket listeners (TCP ones; unix sockets are unreachable from a browser). */
+function explorerSettings(mqtt: RunningMqtt): ExplorerSettings {
+  const listeners = mqtt.wsBound.flatMap((b) => (b.port === null ? [] : [{ port: b.port, tls: b.tls }]));
+  return { path: mqtt.wsPath, listeners };
 }

@@ -9,12 +9,18 @@ import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
 import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
+import { MqttWsServer, type MqttWsOptions } from '../transport/mqtt-ws.js';
 import { loadTlsContext } from '../transport/tls.js';
 
 export interface RunningMqtt {
   readonly router: MqttRouter;
   readonly server: MqttServer;
   readonly bound: readonly BoundMqtt[];
+  /** MQTT over WebSocket (`ws_bind`, `wss_bind`); null when neither is configured. */
+  readonly ws: MqttWsServer | null;
+  readonly wsBound: readonly BoundMqtt[];
+  /** URL path of the WebSocket endpoint (the explorer page needs it). */
+  readonly wsPath: string;
   /** Live connections (stats client list). */
   readonly connections: ReadonlySet<MqttConnection>;
   stop(): Promise<void>;
@@ -43,10 +49,20 @@ function targets(list: MqttSection['bind']): BindTarget[] {
 
 /** TLS identity of `mqtt.tls_*`, else the PSRT listener's (`proto.tls_*`). */
 function mqttTls(config: ServerConfig, mqtt: MqttSection, log: Logger): ReturnType<typeof loadTlsContext> {
-  if (mqtt.bindTls.length === 0) return null;
+  if (mqtt.bindTls.length === 0 && mqtt.wssBind.length === 0) return null;
   const own = mqtt.tlsPkcs12 !== undefined || mqtt.tlsCert !== undefined;
   const settings = own ? { tlsPkcs12: mqtt.tlsPkcs12, tlsCert: mqtt.tlsCert, tlsKey: mqtt.tlsKey, fips: false } : config.proto;
   return loadTlsContext(settings, log);
+}
+
+function wsOptions(config: ServerConfig, mqtt: MqttSection): MqttWsOptions {
+  return {
+    path: mqtt.wsPath,
+    origins: mqtt.wsOrigins,
+    deflate: mqtt.wsDeflate,
+    maxPayload: mqtt.maxPacketSize,
+    maxConnections: config.server.maxConnections,
+  };
 }
 
 export async function startMqtt(config: ServerConfig, broker: Broker, auth: AuthStore, log: Logger): Promise<RunningMqtt | null> {
@@ -91,24 +107,32 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
     connectTimeoutMs: config.proto.timeout * 1000,
     registry: connections,
   };
-  const server = new MqttServer(ctx, config.server.maxConnections, mqttTls(config, mqtt, log));
+  const tls = mqttTls(config, mqtt, log);
+  const server = new MqttServer(ctx, config.server.maxConnections, tls);
+  const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
+  const ws = wantWs ? new MqttWsServer(ctx, wsOptions(config, mqtt), tls) : null;
   broker.addPublishHook(router);
   let bound: BoundMqtt[];
+  let wsBound: BoundMqtt[] = [];
   try {
     bound = await server.bind(targets(mqtt.bind), targets(mqtt.bindTls));
+    if (ws !== null) wsBound = await ws.bind(targets(mqtt.wsBind), targets(mqtt.wssBind));
   } catch (e) {
     broker.removePublishHook(router);
-    await server.close();
+    await Promise.all([server.close(), ws?.close()]);
     throw e;
   }
   return {
     router,
     server,
     bound,
+    ws,
+    wsBound,
+    wsPath: mqtt.wsPath,
     connections,
     stop: async () => {
       broker.removePublishHook(router);
-      await server.close();
+      await Promise.all([server.close(), ws?.close()]);
       router.closeAll();
     },
   };

@@ -37,9 +37,10 @@ export const MQTT_DEFAULTS = {
   retainedMaxCount: 100_000,
   retainedMaxBytes: 64 * 1024 * 1024,
   topicAliasMaximum: 64,
+  wsPath: '/mqtt',
 } as const;
 
-/** The embedded config's MQTT listener (127.0.0.1:1883) with default limits. */
+/** The embedded config's MQTT listeners (TCP 127.0.0.1:1883, WebSocket 127.0.0.1:9001/mqtt) with default limits. */
 export function embeddedMqttSection(maxPubSize: number): MqttSection {
   return {
     bind: [{ kind: 'tcp', address: '127.0.0.1:1883', host: '127.0.0.1', port: 1883 }],
@@ -56,6 +57,12 @@ export function embeddedMqttSection(maxPubSize: number): MqttSection {
     retainedMaxCount: MQTT_DEFAULTS.retainedMaxCount,
     retainedMaxBytes: MQTT_DEFAULTS.retainedMaxBytes,
     topicAliasMaximum: MQTT_DEFAULTS.topicAliasMaximum,
+    // 9001: the port Mosquitto's documentation and most MQTT.js examples use for WebSockets.
+    wsBind: [{ kind: 'tcp', address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001 }],
+    wssBind: [],
+    wsPath: MQTT_DEFAULTS.wsPath,
+    wsOrigins: [],
+    wsDeflate: false,
   };
 }
 
@@ -64,7 +71,7 @@ export const EMBEDDED_ACL_TEXT = '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\
 
 /**
  * Used when no config file exists (psrt-node extension; the reference exits): loopback TCP
- * only (PSRT on 2873, MQTT on 1883), no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
+ * only (PSRT on 2873, MQTT on 1883, MQTT over WebSocket on 9001), no UDP, anonymous allowed, in-memory ACL, no password file, no PID file.
  */
 export function embeddedDefaultConfig(): ServerConfig {
   return {

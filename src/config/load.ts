@@ -102,6 +102,11 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, file: string, d
     retainedMaxCount: raw.retained_max_count ?? d.retainedMaxCount,
     retainedMaxBytes: raw.retained_max_bytes ?? d.retainedMaxBytes,
     topicAliasMaximum: raw.topic_alias_maximum ?? d.topicAliasMaximum,
+    wsBind: bindList(raw.ws_bind, file, dir, 'mqtt.ws_bind'),
+    wssBind: bindList(raw.wss_bind, file, dir, 'mqtt.wss_bind'),
+    wsPath: raw.ws_path ?? d.wsPath,
+    wsOrigins: list(raw.ws_origins),
+    wsDeflate: raw.ws_deflate ?? false,
   };
 }
 

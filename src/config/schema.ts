@@ -105,6 +105,16 @@ export interface MqttSection {
   readonly retainedMaxCount: number;
   readonly retainedMaxBytes: number;
   readonly topicAliasMaximum: number;
+  /** MQTT over WebSocket, plain HTTP upgrade. */
+  readonly wsBind: readonly BindAddress[];
+  /** MQTT over secure WebSocket (HTTPS upgrade), same TLS identity as `bind_tls`. */
+  readonly wssBind: readonly BindAddress[];
+  /** URL path of the WebSocket endpoint. */
+  readonly wsPath: string;
+  /** Allowed browser `Origin` values; empty: any. */
+  readonly wsOrigins: readonly string[];
+  /** permessage-deflate on WebSockets (off by default). */
+  readonly wsDeflate: boolean;
 }
 
 export interface ServerConfig {
@@ -188,6 +198,11 @@ export const rawMqttSchema = z.strictObject({
   retained_max_count: nonNegInt.nullish(),
   retained_max_bytes: nonNegInt.nullish(),
   topic_alias_maximum: int().min(0).max(65535).nullish(),
+  ws_bind: stringOrList.nullish(),
+  wss_bind: stringOrList.nullish(),
+  ws_path: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a URL path starting with /' }).nullish(),
+  ws_origins: stringOrList.nullish(),
+  ws_deflate: z.boolean().nullish(),
 });
 
 export const rawConfigSchema = z.strictObject({

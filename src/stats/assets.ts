@@ -22,6 +22,11 @@ export interface StatsAssets {
   readonly files: ReadonlyMap<string, StaticFile>;
   /** Problems that left a file out (logged as warnings; the page degrades without charts). */
   readonly warnings: readonly string[];
+  /**
+   * The topic explorer's files (URL path → file), served without the stats login: they hold
+   * no broker data, the page logs in over MQTT with the user's own ACL.
+   */
+  readonly publicFiles?: ReadonlyMap<string, StaticFile>;
 }
 
 const HTML = 'text/html; charset=utf-8';
@@ -33,6 +38,14 @@ const PAGE_FILES: readonly (readonly [string, string, string])[] = [
   ['/', 'index.html', HTML],
   ['/stats.js', 'stats.js', JS],
   ['/stats.css', 'stats.css', CSS],
+];
+
+/** The topic explorer's files, under /explorer/ (relative links: works under a proxy sub-path). */
+const EXPLORER_FILES: readonly (readonly [string, string, string])[] = [
+  ['/explorer/', 'explorer.html', HTML],
+  ['/explorer/explorer-tree.js', 'explorer-tree.js', JS],
+  ['/explorer/explorer.js', 'explorer.js', JS],
+  ['/explorer/explorer.css', 'explorer.css', CSS],
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,16 +74,42 @@ async function readChartJs(): Promise<Buffer | string> {
   return found ?? `no UMD build of chart.js in ${dist}: the stats page shows no charts`;
 }
 
-export async function loadStatsAssets(dirs: readonly string[] = ASSET_DIRS): Promise<StatsAssets> {
-  const files = new Map<string, StaticFile>();
-  const warnings: string[] = [];
-  for (const [path, name, contentType] of PAGE_FILES) {
+/** MQTT.js's browser bundle (defines the global `mqtt`), from the installed package's dist/. */
+async function readMqttJs(): Promise<Buffer | string> {
+  let root: string;
+  try {
+    root = dirname(createRequire(import.meta.url).resolve('mqtt/package.json'));
+  } catch {
+    return 'mqtt (MQTT.js) is not installed: the topic explorer cannot connect';
+  }
+  const dist = join(root, 'dist');
+  return (await readFirst([dist], 'mqtt.min.js')) ?? `no browser build of MQTT.js in ${dist}: the topic explorer cannot connect`;
+}
+
+async function readPageFiles(
+  list: readonly (readonly [string, string, string])[],
+  dirs: readonly string[],
+  files: Map<string, StaticFile>,
+  warnings: string[],
+): Promise<void> {
+  for (const [path, name, contentType] of list) {
     const body = await readFirst(dirs, name);
     if (body === undefined) warnings.push(`stats page file ${name} not found in ${dirs.join(' or ')}`);
     else files.set(path, { body, contentType });
   }
+}
+
+export async function loadStatsAssets(dirs: readonly string[] = ASSET_DIRS): Promise<StatsAssets> {
+  const files = new Map<string, StaticFile>();
+  const publicFiles = new Map<string, StaticFile>();
+  const warnings: string[] = [];
+  await readPageFiles(PAGE_FILES, dirs, files, warnings);
+  await readPageFiles(EXPLORER_FILES, dirs, publicFiles, warnings);
   const chart = await readChartJs();
   if (typeof chart === 'string') warnings.push(chart);
   else files.set('/chart.min.js', { body: chart, contentType: JS });
-  return { files, warnings };
+  const mqttJs = await readMqttJs();
+  if (typeof mqttJs === 'string') warnings.push(mqttJs);
+  else publicFiles.set('/explorer/mqtt.min.js', { body: mqttJs, contentType: JS });
+  return { files, warnings, publicFiles };
 }

@@ -30,6 +30,14 @@ export interface StatsServerOptions {
   readonly udpStats?: UdpStatsProvider | null;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
+  /** Where the topic explorer finds MQTT over WebSocket; null: not configured. Settable later. */
+  readonly explorer?: ExplorerSettings | null;
+}
+
+/** What /explorer/config.json tells the page: the WebSocket listeners' ports and URL path. */
+export interface ExplorerSettings {
+  readonly path: string;
+  readonly listeners: readonly { readonly port: number; readonly tls: boolean }[];
 }
 
 /** Where to listen (structurally config's HostPort: stats may not import src/config). */
@@ -68,6 +76,7 @@ export class StatsServer {
   udpStats: UdpStatsProvider | null;
   /** The MQTT side's figures; null when MQTT is not configured. Set after start. */
   mqttStats: MqttStatsProvider | null = null;
+  explorer: ExplorerSettings | null;
   private readonly proc = new ProcessMetrics();
   private readonly host = hostName();
   private server: Server | null = null;
@@ -79,6 +88,7 @@ export class StatsServer {
   ) {
     this.clusterStatus = opts.clusterStatus ?? null;
     this.udpStats = opts.udpStats ?? null;
+    this.explorer = opts.explorer ?? null;
   }
 
   /** Loads the page files, binds and logs like the reference; rejects when binding fails. */
@@ -135,6 +145,7 @@ export class StatsServer {
       send(res, 405);
       return;
     }
+    if (this.servePublic(splitTarget(req.url ?? '/').path, res)) return;
     const creds = parseAuthorization(req.headers.authorization);
     if (creds.kind === 'bad') {
       send(res, 400, creds.message);
@@ -174,6 +185,23 @@ export class StatsServer {
     }
     res.writeHead(200, { 'content-type': file.contentType, 'content-length': String(file.body.length), 'cache-control': 'no-cache' });
     res.end(file.body);
+  }
+
+  /** The topic explorer (no stats login: it logs in over MQTT). True when the path was one of its. */
+  private servePublic(path: string, res: ServerResponse): boolean {
+    if (path === '/explorer') {
+      send(res, 301, '', { location: 'explorer/' });
+      return true;
+    }
+    if (path === '/explorer/config.json') {
+      send(res, 200, JSON.stringify(this.explorer ?? { path: '/mqtt', listeners: [] }), { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
+      return true;
+    }
+    const file = this.assets.publicFiles?.get(path);
+    if (file === undefined) return false;
+    res.writeHead(200, { 'content-type': file.contentType, 'content-length': String(file.body.length), 'cache-control': 'no-cache' });
+    res.end(file.body);
+    return true;
   }
 
   private topics(search: string, res: ServerResponse): void {

@@ -92,10 +92,12 @@ export class MqttServer {
     const unix = target.kind === 'unix';
     let server: Server;
     if (tls) {
-      const context = this.tls;
-      if (context === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      const secureContext = this.tls;
+      if (secureContext === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
       server = createServer({ noDelay: !unix }, (raw) => {
-        this.acceptTls(raw, context, unix, target);
+        startTls(raw, secureContext, this.ctx.connectTimeoutMs, (s) => {
+          this.accept(s, unix, target);
+        });
       });
     } else {
       server = createServer({ noDelay: !unix }, (s) => {
@@ -107,7 +109,7 @@ export class MqttServer {
       this.logDrop();
     });
     if (target.kind === 'unix') rmSync(target.path, { force: true });
-    await listen(server, target);
+    await listenOn(server, target);
     this.servers.push(server);
     const kind = tls ? 'MQTT TLS' : 'MQTT';
     if (target.kind === 'unix') {
@@ -143,27 +145,6 @@ export class MqttServer {
     });
   }
 
-  /**
-   * TLS from the first byte. A plain listener wraps each socket because tls.createServer ignores a
-   * ready `secureContext` option (it would serve without a certificate: every handshake fails).
-   */
-  private acceptTls(raw: Socket, context: SecureContext, unix: boolean, target: BindTarget): void {
-    const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
-    const timer = setTimeout(() => {
-      secure.destroy(); // a failed or stalled handshake only ends that socket
-    }, this.ctx.connectTimeoutMs);
-    secure.on('error', () => {
-      secure.destroy();
-    });
-    secure.once('close', () => {
-      clearTimeout(timer);
-    });
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      this.accept(secure, unix, target);
-    });
-  }
-
   /** One line per second at most: a connection flood must not become a log flood. */
   private logDrop(): void {
     const now = performance.now();
@@ -173,7 +154,31 @@ export class MqttServer {
   }
 }
 
-function listen(server: Server, target: BindTarget): Promise<void> {
+/**
+ * Server side of TLS from the first byte with a prepared SecureContext. tls.Server would build
+ * its own context from key/cert options and ignores `secureContext`, so the raw socket is
+ * wrapped here (as STARTTLS does); a handshake not finished in `timeoutMs` is cut.
+ */
+export function startTls(raw: Socket, secureContext: SecureContext, timeoutMs: number, onSecure: (s: TLSSocket) => void): void {
+  const secure = new TLSSocket(raw, { isServer: true, secureContext });
+  const timer = setTimeout(() => {
+    secure.destroy();
+  }, timeoutMs);
+  secure.once('secure', () => {
+    clearTimeout(timer);
+    onSecure(secure);
+  });
+  secure.on('error', () => {
+    // a failed handshake (or a later reset) only ends that socket; 'close' follows
+    secure.destroy();
+  });
+  secure.once('close', () => {
+    clearTimeout(timer);
+  });
+}
+
+/** Listens on a TCP address or unix path; rejects on the first error (port in use...). */
+export function listenOn(server: Server, target: BindTarget): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const done = (): void => {

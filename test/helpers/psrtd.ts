@@ -52,6 +52,10 @@ export interface Psrtd {
   readonly mqttPort: number;
   /** First MQTT TLS port (0 when none). */
   readonly mqttTlsPort: number;
+  /** First MQTT WebSocket port (`mqtt.ws_bind`; 0 when none). */
+  readonly mqttWsPort: number;
+  /** First MQTT secure WebSocket port (`mqtt.wss_bind`; 0 when none). */
+  readonly mqttWssPort: number;
   readonly dir: string;
   readonly proc: ChildProcess;
   readonly output: string[];
@@ -159,6 +163,8 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
   };
   const mqttPort = mqttPortOf('MQTT');
   const mqttTlsPort = mqttPortOf('MQTT TLS');
+  const mqttWsPort = mqttPortOf('MQTT WebSocket');
+  const mqttWssPort = mqttPortOf('MQTT WebSocket TLS');
   const removeDir = (): void => {
     rmSync(dir, { recursive: true, force: true });
   };
@@ -171,5 +177,5 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
     return code;
   };
   const unixPath = opts.unix === true ? join(dir, 'psrt.sock') : null;
-  return { port, statsPort, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, mqttPort, mqttTlsPort, dir, proc, output, waitForLog, stop, removeDir };
+  return { port, statsPort, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, mqttPort, mqttTlsPort, mqttWsPort, mqttWssPort, dir, proc, output, waitForLog, stop, removeDir };
 }

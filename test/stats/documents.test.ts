@@ -242,6 +242,6 @@ describe('page files', () => {
     const assets = await loadStatsAssets(['/nonexistent-dir']);
     assert.equal(assets.files.has('/'), false);
     assert.ok(assets.files.has('/chart.min.js'));
-    assert.equal(assets.warnings.length, 3);
+    assert.equal(assets.warnings.length, 7); // 3 stats page files + 4 topic explorer files
   });
 });

@@ -1,0 +1,276 @@
+/**
+ * MQTT over WebSocket (`mqtt.ws_bind`, `mqtt.wss_bind`): an HTTP(S) server whose upgrade
+ * requests on `mqtt.ws_path` with subprotocol `mqtt` become WebSockets (the `ws` package does
+ * the framing), each wrapped as an MqttTransport for an MqttConnection. Everything MQTT
+ * (auth, ACL, limits, stats, slow-consumer policy) is the connection's, exactly as over TCP;
+ * this file only checks the upgrade and moves bytes and flow-control events.
+ *
+ * Binary messages are a byte stream to the MQTT decoder: one packet may span several
+ * WebSocket messages and one message may hold several packets.
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { SecureContext } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
+import type { MqttContext } from '../mqtt/context.js';
+import type { BindTarget } from './bind.js';
+import { formatAddress } from './context.js';
+import { listenOn, startTls, type BoundMqtt } from './mqtt-server.js';
+
+export interface MqttWsOptions {
+  /** URL path of the endpoint (`mqtt.ws_path`), exact match, query ignored. */
+  readonly path: string;
+  /** Allowed `Origin` values (`mqtt.ws_origins`); empty: any. Requests without Origin pass. */
+  readonly origins: readonly string[];
+  /** permessage-deflate (`mqtt.ws_deflate`); off by default: it costs CPU and memory per socket. */
+  readonly deflate: boolean;
+  /** Largest WebSocket message (`mqtt.max_packet_size`). */
+  readonly maxPayload: number;
+  readonly maxConnections: number;
+}
+
+/** Above this many bytes queued in the socket, write() reports back-pressure (net's default). */
+const HIGH_WATER = 16 * 1024;
+/** WebSocket close code 1003: unsupported data (MQTT allows binary frames only). */
+const CLOSE_UNSUPPORTED = 1003;
+const SUBPROTOCOL = 'mqtt';
+
+/**
+ * Adapts a WebSocket to MqttTransport. Back-pressure without the private socket: every batch
+ * is one `ws.send` whose callback runs once its bytes reach the kernel, in send order. When a
+ * send leaves more than HIGH_WATER bytes buffered, write() returns false and the callback of
+ * the LAST outstanding send (all earlier bytes are then written too) plays the socket's
+ * 'drain': it calls conn.onWritable(). No polling, one counter per connection.
+ */
+export class WebSocketTransport implements MqttTransport {
+  onWritable: () => void = () => undefined;
+  private pending = 0;
+  private needDrain = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly address: string,
+  ) {}
+
+  write(frames: readonly Buffer[], written?: () => void): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) {
+      written?.();
+      return true;
+    }
+    const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
+    this.pending++;
+    this.ws.send(data, { binary: true, compress: false }, () => {
+      this.pending--;
+      written?.();
+      if (this.pending === 0 && this.needDrain) {
+        this.needDrain = false;
+        this.onWritable();
+      }
+    });
+    if (this.ws.bufferedAmount > HIGH_WATER) this.needDrain = true;
+    return !this.needDrain;
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  /** Close handshake after what is queued; a peer that never answers is cut after 5 s. */
+  end(): void {
+    this.ws.close(1000);
+    const killer = setTimeout(() => {
+      this.ws.terminate();
+    }, 5000);
+    killer.unref();
+    this.ws.once('close', () => {
+      clearTimeout(killer);
+    });
+  }
+
+  pauseReading(): void {
+    this.ws.pause();
+  }
+
+  resumeReading(): void {
+    this.ws.resume();
+  }
+}
+
+/** Ends an upgrade request that is refused before the handshake. */
+function refuseUpgrade(socket: Duplex, status: string): void {
+  // Destroyed once the answer is flushed: a peer that never closes its side holds nothing.
+  socket.once('finish', () => {
+    socket.destroy();
+  });
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function requestPath(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q < 0 ? u : u.slice(0, q);
+}
+
+function offersMqtt(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((p) => p.trim() === SUBPROTOCOL);
+}
+
+export class MqttWsServer {
+  /** Listening sockets (the HTTP server itself, or the TLS front of a wss listener). */
+  private readonly servers: NetServer[] = [];
+  private readonly httpServers: Server[] = [];
+  private readonly unixPaths: string[] = [];
+  private readonly sockets = new Set<WebSocket>();
+  private readonly wss: WebSocketServer;
+  private readonly origins: ReadonlySet<string>;
+
+  constructor(
+    private readonly ctx: MqttContext,
+    private readonly opts: MqttWsOptions,
+    private readonly tls: SecureContext | null,
+  ) {
+    this.origins = new Set(opts.origins.map((o) => o.toLowerCase()));
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxPayload,
+      perMessageDeflate: opts.deflate,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+  }
+
+  async bind(plain: readonly BindTarget[], secure: readonly BindTarget[]): Promise<BoundMqtt[]> {
+    const bound: BoundMqtt[] = [];
+    for (const t of plain) bound.push(await this.bindOne(t, false));
+    for (const t of secure) bound.push(await this.bindOne(t, true));
+    return bound;
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    const closed = this.servers.map((srv) => new Promise<void>((resolve) => { srv.close(() => { resolve(); }); }));
+    for (const http of this.httpServers) http.closeAllConnections();
+    await Promise.all(closed);
+    this.wss.close();
+    this.removeUnixFiles();
+  }
+
+  removeUnixFiles(): void {
+    for (const p of this.unixPaths) rmSync(p, { force: true });
+  }
+
+  /**
+   * The HTTP server answering upgrades. For `wss_bind` it listens on nothing itself: a plain TCP
+   * server wraps each socket in TLS (startTls) and hands it over as a connection.
+   */
+  private createHttp(): Server {
+    // Slowloris: the whole upgrade request must arrive within the CONNECT timeout, checked
+    // every second (Node's default check interval is 30 s); after the upgrade the MQTT
+    // connection's own CONNECT timer takes over.
+    const timeouts = {
+      headersTimeout: this.ctx.connectTimeoutMs,
+      requestTimeout: this.ctx.connectTimeoutMs,
+      connectionsCheckingInterval: 1000,
+      keepAliveTimeout: 1000,
+    };
+    return createServer(timeouts, (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(426, { upgrade: 'websocket', connection: 'close', 'content-type': 'text/plain' });
+      res.end('MQTT over WebSocket: upgrade required\n');
+    });
+  }
+
+  private tlsFront(http: Server): NetServer {
+    const secureContext = this.tls;
+    if (secureContext === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+    return createNetServer((raw) => {
+      startTls(raw, secureContext, this.ctx.connectTimeoutMs, (secure) => {
+        http.emit('connection', secure);
+      });
+    });
+  }
+
+  private async bindOne(target: BindTarget, tls: boolean): Promise<BoundMqtt> {
+    const http = this.createHttp();
+    this.httpServers.push(http);
+    const server: NetServer = tls ? this.tlsFront(http) : http;
+    server.maxConnections = this.opts.maxConnections;
+    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.onUpgrade(req, socket, head, target);
+    });
+    http.on('clientError', (_e, socket: Duplex) => {
+      socket.destroy();
+    });
+    if (target.kind === 'unix') rmSync(target.path, { force: true });
+    await listenOn(server, target);
+    this.servers.push(server);
+    const kind = tls ? 'MQTT WebSocket TLS' : 'MQTT WebSocket';
+    if (target.kind === 'unix') {
+      chmodSync(target.path, 0o770);
+      this.unixPaths.push(target.path);
+      this.ctx.log.info(`listening for ${kind} on ${target.path}`);
+      return { target, tls, address: target.path, port: null };
+    }
+    const info = server.address();
+    const port = typeof info === 'object' && info !== null ? info.port : target.port;
+    const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
+    this.ctx.log.info(`listening for ${kind} on ${address}`);
+    return { target, tls, address, port };
+  }
+
+  /** Path, subprotocol and Origin are checked before `ws` answers the handshake. */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: BindTarget): void {
+    socket.on('error', () => {
+      /* a reset during the handshake only ends that socket */
+    });
+    if (requestPath(req.url) !== this.opts.path) {
+      refuseUpgrade(socket, '404 Not Found');
+      return;
+    }
+    if (!offersMqtt(req.headers['sec-websocket-protocol'])) {
+      refuseUpgrade(socket, '400 Bad Request');
+      return;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && this.origins.size > 0 && !this.origins.has(origin.toLowerCase())) {
+      this.ctx.log.warn(`mqtt: WebSocket from ${formatAddress(req.socket.remoteAddress, req.socket.remotePort)} refused: origin ${origin} not in mqtt.ws_origins`);
+      refuseUpgrade(socket, '403 Forbidden');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.accept(ws, req, target);
+    });
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage, target: BindTarget): void {
+    this.sockets.add(ws);
+    const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
+    const transport = new WebSocketTransport(ws, address);
+    const conn = new MqttConnection(this.ctx, transport);
+    transport.onWritable = () => {
+      conn.onWritable();
+    };
+    let refused = false;
+    ws.on('message', (data, isBinary) => {
+      if (refused) return;
+      // MQTT over WebSocket is binary only: a text frame closes the connection.
+      if (!isBinary) {
+        refused = true;
+        ws.close(CLOSE_UNSUPPORTED, 'MQTT needs binary frames');
+        return;
+      }
+      // binaryType is 'nodebuffer' (the default): every message is one Buffer.
+      conn.onData(data as Buffer);
+    });
+    ws.on('error', () => {
+      /* 'close' follows (oversize message, protocol error, reset) */
+    });
+    ws.once('close', () => {
+      this.sockets.delete(ws);
+      conn.closed();
+    });
+  }
+}

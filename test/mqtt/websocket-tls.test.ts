@@ -1,0 +1,44 @@
+/** MQTT over secure WebSocket (`mqtt.wss_bind`) and over TLS (`mqtt.bind_tls`) with the identity of `mqtt.tls_*`. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { makeTestPki, type TestPki } from '../helpers/certs.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+
+describe('MQTT over secure WebSocket and TLS', () => {
+  let pki: TestPki;
+  let server: Psrtd;
+  before(async () => {
+    pki = makeTestPki();
+    server = await startPsrtd({ mqtt: { wss_bind: ['127.0.0.1:0'], bind_tls: ['127.0.0.1:0'], tls_cert: pki.serverCert, tls_key: pki.serverKey } });
+    assert.ok(server.mqttWssPort > 0 && server.mqttTlsPort > 0, 'wss and TLS ports logged');
+  });
+  after(async () => {
+    await server.stop();
+    pki.remove();
+  });
+
+  it('a wss:// client verified against the CA meets an mqtts:// client', async () => {
+    const ws = await mqtt.connectAsync(`wss://127.0.0.1:${server.mqttWssPort}/mqtt`, { protocolVersion: 5, reconnectPeriod: 0, ca: pki.caPem });
+    const tcp = await mqtt.connectAsync(`mqtts://127.0.0.1:${server.mqttTlsPort}`, { protocolVersion: 4, reconnectPeriod: 0, ca: pki.caPem });
+    try {
+      await ws.subscribeAsync('secure/#', { qos: 1 });
+      const got = new Promise<string>((resolve) => { ws.once('message', (_t, p) => { resolve(p.toString()); }); });
+      await tcp.publishAsync('secure/a', 'over wss', { qos: 1 });
+      assert.equal(await got, 'over wss');
+    } finally {
+      await Promise.all([ws.endAsync(), tcp.endAsync()]);
+    }
+  });
+
+  it('a client that does not trust the certificate is refused; a plain client on the TLS port is cut', async () => {
+    await assert.rejects(
+      mqtt.connectAsync(`wss://127.0.0.1:${server.mqttWssPort}/mqtt`, { protocolVersion: 5, reconnectPeriod: 0, ca: pki.otherCaPem, connectTimeout: 5000 }),
+    );
+    await assert.rejects(
+      mqtt.connectAsync(`ws://127.0.0.1:${server.mqttWssPort}/mqtt`, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000 }),
+    );
+    const ok = await mqtt.connectAsync(`wss://127.0.0.1:${server.mqttWssPort}/mqtt`, { protocolVersion: 5, reconnectPeriod: 0, ca: pki.caPem });
+    await ok.endAsync();
+  });
+});
