@@ -18,7 +18,7 @@ module.exports = {
     layer('auth', ['protocol', 'topics']),
     layer('broker', ['protocol', 'topics', 'auth']),
     layer('transport', ['protocol', 'topics', 'auth', 'broker']),
-    layer('log', []),
+    layer('log', ['protocol']), // escapeForLog lives in protocol (every layer needs it)
     layer('config', ['protocol', 'topics', 'auth', 'log']),
     layer('client', ['protocol', 'topics']),
     layer('stats', ['protocol', 'topics', 'auth', 'broker', 'log']),

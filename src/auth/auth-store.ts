@@ -13,6 +13,7 @@ import { parseKeysText } from './keys.js';
 import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 
 /** Where the ACL comes from: a file, or text embedded in the program (no config file). */
 export type AclSource =
@@ -146,14 +147,14 @@ export class AuthStore {
     } else {
       const hash = this.snap.passwords.get(login);
       if (!(await this.verifier.verify(login, password, hash))) {
-        return { ok: false, code: 'LoginFailed', message: `login failed for ${login}` };
+        return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)}` };
       }
     }
     // Current snapshot after the await: a reload that removed the user during bcrypt wins.
     const user = login === '' ? ANONYMOUS : login;
     const acl = this.snap.acl.get(user);
     if (acl === undefined) {
-      return { ok: false, code: 'NoAcl', message: `No ACL for ${login === '' ? 'anonymous' : login}` };
+      return { ok: false, code: 'NoAcl', message: `No ACL for ${login === '' ? 'anonymous' : escapeForLog(login)}` };
     }
     return { ok: true, user, acl };
   }

@@ -17,6 +17,7 @@ import { parsePublishBody, publishTopicEnd, type PublishRequest } from '../proto
 import { encodeDataFrame } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
 import { DataChannel, type DataChannelOptions } from './data-channel.js';
@@ -201,7 +202,7 @@ export class Broker implements BrokerStats {
   subscribe(session: Session, rawTopics: readonly string[]): number {
     for (const raw of rawTopics) {
       if (!session.acl.canSubscribe(raw)) {
-        this.log.error(`sub access deneid for ${raw} to ${session.label}`);
+        this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
         return RESPONSE_ERR_ACCESS;
       }
       const mask = normalizeTopic(raw);
@@ -320,10 +321,10 @@ export class Broker implements BrokerStats {
       return RESPONSE_ERR;
     }
     if (hasWildcardChar(topic)) {
-      throw new PsrtError(ErrorCode.WildcardInPublish, `Wildcard in publish topic: ${topic}`);
+      throw new PsrtError(ErrorCode.WildcardInPublish, `Wildcard in publish topic: ${escapeForLog(topic)}`);
     }
     if (!session.acl.canPublish(topic)) {
-      this.log.error(`pub access deneid for ${topic} to ${session.label}`);
+      this.log.error(`pub access deneid for ${escapeForLog(topic)} to ${session.label}`);
       return RESPONSE_ERR_ACCESS;
     }
     return RESPONSE_OK;
@@ -358,7 +359,7 @@ export class Broker implements BrokerStats {
    */
   replicationTopic(session: Session, topic: string): { status: number; targets: Session[] } {
     if (!session.acl.replicator) {
-      this.log.error(`replication access deneid for ${topic} to ${session.label}`);
+      this.log.error(`replication access deneid for ${escapeForLog(topic)} to ${session.label}`);
       return { status: RESPONSE_ERR_ACCESS, targets: [] };
     }
     const targets: Session[] = [];

@@ -8,6 +8,7 @@
  * is dropped, as the reference drops a full queue. Non-pausable sources (UDP) are bounded by a
  * hard cap of twice the limits.
  */
+import { escapeForLog } from '../protocol/log-escape.js';
 import type { Counters } from './counters.js';
 import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
@@ -288,6 +289,6 @@ export class DataChannel implements Flushable {
         : '';
     this.lastLatencyWarnMs = now;
     this.suppressedLatencyWarnings = 0;
-    this.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${topic} (${this.owner.label})${more}`);
+    this.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${escapeForLog(topic)} (${this.owner.label})${more}`);
   }
 }

@@ -3,6 +3,7 @@ import type { AclEntry } from '../auth/acl.js';
 import type { Subscriber } from '../topics/index.js';
 import type { DataChannel, DataChannelOwner } from './data-channel.js';
 import type { ControlPort } from './ports.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { PublishTopicCache } from './publish-topic-cache.js';
 
 export class Session implements Subscriber, DataChannelOwner {
@@ -28,7 +29,7 @@ export class Session implements Subscriber, DataChannelOwner {
     readonly control: ControlPort,
     private readonly onDrop: (session: Session, channel: DataChannel) => void,
   ) {
-    this.label = `${user}@${address}`;
+    this.label = `${escapeForLog(user, 64)}@${address}`; // logs quote the client's login
   }
 
   channelClosed(channel: DataChannel): void {

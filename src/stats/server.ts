@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { BrokerStats } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { loadStatsAssets, type StatsAssets } from './assets.js';
 import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
@@ -143,7 +144,7 @@ export class StatsServer {
         else await this.route(splitTarget(req.url ?? '/'), res);
       })
       .catch((e: unknown) => {
-        this.opts.log.error(`stats request ${req.url ?? ''} failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.opts.log.error(`stats request ${escapeForLog(req.url ?? '')} failed: ${e instanceof Error ? e.message : String(e)}`);
         if (!res.headersSent) send(res, 500);
         else res.destroy();
       });

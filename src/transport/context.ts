@@ -4,6 +4,7 @@ import type { AclEntry } from '../auth/acl.js';
 import type { Broker, BrokerLogger } from '../broker/index.js';
 import type { ControlLimits } from '../protocol/control.js';
 import { isPsrtError } from '../protocol/errors.js';
+import { escapeLogLine } from '../protocol/log-escape.js';
 
 export type AuthResult =
   | { readonly ok: true; readonly user: string; readonly acl: AclEntry }
@@ -38,5 +39,5 @@ export function formatAddress(address: string | undefined, port: number | undefi
 /** `Client <addr> error. <kind>: <message>` (SERVER.md §15). */
 export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
   const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;
-  ctx.log.error(`Client ${address} error. ${text}`);
+  ctx.log.error(`Client ${address} error. ${escapeLogLine(text, 1024)}`);
 }

@@ -19,6 +19,7 @@ import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
 import { logClientError, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 
 type State = 'login' | 'authenticating' | 'ready' | 'closed';
 
@@ -169,7 +170,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     this.socket.write(this.session.token);
     this.timer.refresh();
     if (this.ctx.log.enabled('trace')) {
-      this.ctx.log.trace(`${this.address} logged in as ${user}, token ${this.session.token.toString('hex')}`);
+      this.ctx.log.trace(`${this.address} logged in as ${escapeForLog(user)}, token ${this.session.token.toString('hex')}`);
     }
   }
 

@@ -22,6 +22,7 @@ import {
   type UdpEnvelope,
   type UdpInner,
 } from '../protocol/udp.js';
+import { escapeLogLine } from '../protocol/log-escape.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { BcryptBudget, OrderedLanes, ThrottledLog, type BudgetTicket } from './udp-limits.js';
 
@@ -330,7 +331,7 @@ export class UdpHandler {
   }
 
   private report(kind: string, address: string, text: string): void {
-    this.errors.log(kind, `udp packet from ${address} error: ${text}`);
+    this.errors.log(kind, `udp packet from ${address} error: ${escapeLogLine(text, 1024)}`);
   }
 }
 
