@@ -83,13 +83,18 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     tls,
     maxPendingReplyBytes: MAX_PENDING_REPLY_BYTES,
   };
-  const streamServer = new StreamServer(ctx, config.server.maxConnections);
+  const streamServer = new StreamServer(ctx, config.server.maxConnections, {
+    mode: config.proto.unixSocketMode,
+    owner: config.proto.unixSocketOwner,
+    group: config.proto.unixSocketGroup,
+  });
   const udpServer = new UdpServer({
     broker,
     auth,
     log,
     maxTopicDepth: config.server.maxTopicDepth,
     frameSize: config.proto.udpFrameSize,
+    ...(config.proto.udpReplayWindow === undefined ? {} : { replayWindow: config.proto.udpReplayWindow }),
   });
   let streams: BoundStream[];
   try {

@@ -13,7 +13,7 @@ import { ANONYMOUS, type AuthResult } from '../auth/auth-store.js';
 import { normalizeBcryptHash } from '../auth/password-verifier.js';
 import { nowUs } from '../broker/delivery.js';
 import type { BrokerLogger } from '../broker/ports.js';
-import { RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, UDP_AUTH_PLAIN } from '../protocol/constants.js';
+import { OP_PUBLISH, RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, UDP_AUTH_PLAIN, UDP_NONCE_LENGTH } from '../protocol/constants.js';
 import {
   decryptUdp,
   openUdpPlain,
@@ -24,6 +24,7 @@ import {
 } from '../protocol/udp.js';
 import { escapeLogLine } from '../protocol/log-escape.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
+import { ReplayGuard } from './udp-replay.js';
 import { BcryptBudget, OrderedLanes, ThrottledLog, type BudgetTicket } from './udp-limits.js';
 
 /** Outcome counters, all monotonic. `received` = the sum of the outcome counters + in flight. */
@@ -44,6 +45,8 @@ export class UdpCounters {
   malformed = 0;
   /** Encrypted and dropped silently: no key for the login, short block, failed tag. */
   undecryptable = 0;
+  /** Encrypted, authentic, but its nonce was already seen from that user (replay, not delivered). */
+  replayed = 0;
   /** Dropped silently by the bcrypt budget or because the sender's queue was full. */
   rateLimited = 0;
   /** Unexpected exceptions caught in the handler (a bug if ever non-zero). */
@@ -57,6 +60,8 @@ export interface UdpAuthenticator {
   authenticate(login: string, password: string): Promise<AuthResult>;
   aclFor(user: string): AclEntry | undefined;
   keyFor(login: string): Buffer | undefined;
+  /** auth.allow_anonymous: also governs the anonymous key `_` (as it governs logins). */
+  readonly allowAnonymous: boolean;
   readonly snapshot: { readonly passwords: ReadonlyMap<string, string> };
 }
 
@@ -71,6 +76,8 @@ export interface UdpContext {
   readonly maxTopicDepth: number;
   /** proto.udp_frame_size: longer datagrams are cut to this many bytes (§8.5). */
   readonly frameSize: number;
+  /** proto.udp_replay_window: nonces remembered per key owner; 0 = no replay protection. */
+  readonly replayWindow?: number;
 }
 
 export interface UdpLimits {
@@ -90,6 +97,9 @@ export interface UdpLimits {
   /** Clock for the budgets (tests). */
   readonly now?: () => number;
 }
+
+/** Nonces remembered per key owner (see udp-replay.ts); about 4 MB for a user at the limit. */
+export const DEFAULT_REPLAY_WINDOW = 65_536;
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
   perSenderMsPerS: 25,
@@ -118,12 +128,14 @@ export class UdpHandler {
   private readonly budget: BcryptBudget;
   private readonly lanes: OrderedLanes;
   private readonly errors: ThrottledLog;
+  private readonly replay: ReplayGuard;
 
   constructor(
     private readonly ctx: UdpContext,
     limits: UdpLimits = DEFAULT_UDP_LIMITS,
   ) {
     this.budget = new BcryptBudget(limits);
+    this.replay = new ReplayGuard(ctx.replayWindow ?? DEFAULT_REPLAY_WINDOW);
     this.lanes = new OrderedLanes({
       maxPerLane: limits.maxPerLane,
       maxQueued: limits.maxQueued,
@@ -206,11 +218,20 @@ export class UdpHandler {
       this.undecryptable(sender, 'unable to decrypt');
       return;
     }
+    const user = env.login === '' ? ANONYMOUS : env.login;
+    if (!this.replay.fresh(user, env.authType, env.rest.subarray(0, UDP_NONCE_LENGTH))) {
+      this.replayed(sender, inner[0] === OP_PUBLISH, user);
+      return;
+    }
     const pub = this.inner(inner, sender);
     if (pub === null) return;
-    const user = env.login === '' ? ANONYMOUS : env.login;
     this.enqueue(sender, () => {
-      // No anonymous check for encrypted datagrams: holding the key is the authentication.
+      // Holding the key is the authentication, but the anonymous user's key obeys
+      // allow_anonymous like an anonymous login does (the reference accepts it regardless).
+      if (user === ANONYMOUS && !this.ctx.auth.allowAnonymous) {
+        this.deny(sender, pub.ack, 'anonymous login failed (auth.allow_anonymous is false)');
+        return;
+      }
       this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
     });
   }
@@ -317,6 +338,16 @@ export class UdpHandler {
   private undecryptable(sender: UdpSender, reason: string): void {
     this.counters.undecryptable++;
     this.report('undecryptable', sender.address, `Access denied: ${reason}`);
+  }
+
+  /**
+   * Not delivered again. An acknowledged datagram is acknowledged again (`01`): a sender that
+   * retransmits the same bytes because the first ack was lost must not see a failure.
+   */
+  private replayed(sender: UdpSender, ack: boolean, user: string): void {
+    this.counters.replayed++;
+    this.report('replayed', sender.address, `Access denied: replayed datagram (nonce already seen) for ${user}`);
+    if (ack) this.ack(sender, RESPONSE_OK);
   }
 
   private limited(sender: UdpSender, reason: string): void {
