@@ -20,7 +20,7 @@ import { decodeUtf8 } from '../protocol/handshake.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
-import { DataChannel, type DataChannelOptions } from './data-channel.js';
+import { DataChannel, type DataChannelOptions, type SlowConsumerAction } from './data-channel.js';
 import { FrameSlab, Stamp, chunkedDelivery, delivery, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
@@ -41,10 +41,22 @@ export interface BrokerOptions {
   readonly dataQueue: number;
   readonly dataQueueBytes: number;
   readonly drainTimeoutMs: number;
+  /** Slow-reader policy (DataChannelOptions); absent: defaults there. */
+  readonly slowWindowMs?: number;
+  readonly slowMaxHold?: number;
+  readonly slowAction?: SlowConsumerAction;
+  /** Topic-name bytes kept in the topic table (with its 10,000-topic cap). */
+  readonly topicTableBytes?: number;
+  /** Subscriptions per session; topics per SUBSCRIBE/UNSUBSCRIBE request. */
+  readonly maxSubscriptions?: number;
+  readonly maxTopicsPerRequest?: number;
   readonly latencyWarnUs: number;
   /** Floor of the data-socket ping interval (a timeout byte of 0 would mean 0 ms). */
   readonly pingFloorMs: number;
 }
+
+export const DEFAULT_SLOW_WINDOW_MS = 5000;
+export const DEFAULT_SLOW_MAX_HOLD = 0.5;
 
 /** Read-only view for stats edges (HTTP, metrics). */
 export interface BrokerStats {
@@ -137,8 +149,8 @@ export class Broker implements BrokerStats {
       token = randomBytes(TOKEN_LENGTH);
       key = token.toString('latin1');
     }
-    const session = new Session(token, key, user, address, acl, control, (s, ch) => {
-      this.dropCongested(s, ch);
+    const session = new Session(token, key, user, address, acl, control, (s, ch, reason) => {
+      this.dropCongested(s, ch, reason);
     });
     this.sessions.set(key, session);
     return session;
@@ -181,6 +193,9 @@ export class Broker implements BrokerStats {
       queueLimit: this.opts.dataQueue,
       byteLimit: this.opts.dataQueueBytes,
       drainTimeoutMs: this.opts.drainTimeoutMs,
+      slowWindowMs: this.opts.slowWindowMs ?? DEFAULT_SLOW_WINDOW_MS,
+      slowMaxHold: this.opts.slowMaxHold ?? DEFAULT_SLOW_MAX_HOLD,
+      slowAction: this.opts.slowAction ?? 'disconnect',
       pingIntervalMs: Math.max(this.opts.pingFloorMs, timeoutSeconds * 500),
       latencyWarnUs: this.opts.latencyWarnUs,
     };
@@ -432,9 +447,10 @@ export class Broker implements BrokerStats {
     if (channel.enqueue(delivery) === 'congested' && publisher !== null) channel.addWaiter(publisher);
   }
 
-  private dropCongested(session: Session, channel: DataChannel): void {
+  private dropCongested(session: Session, channel: DataChannel, reason?: string): void {
     if (session.data !== channel) return;
-    this.log.warn(`queue is full (${session.label}), dropping data channel`);
+    if (reason === undefined) this.log.warn(`queue is full (${session.label}), dropping data channel`);
+    else this.log.warn(`${reason} (${session.label}), dropping data channel`);
     this.counters.droppedDataChannels++;
     session.data = null;
     channel.close();

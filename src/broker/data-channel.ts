@@ -7,6 +7,16 @@
  * reading until it drains below half. Only a channel that stays congested for `drainTimeoutMs`
  * is dropped, as the reference drops a full queue. Non-pausable sources (UDP) are bounded by a
  * hard cap of twice the limits.
+ *
+ * Slow readers (a subscriber that reads, but slower than its publishers write) never keep the
+ * queue full for the whole drain timeout: it drains below half, the publishers resume, it fills
+ * again, and the publishers spend most of their time paused. So the channel also measures how
+ * long it held publishers back over a sliding window (`slowWindowMs`, in HOLD_BUCKETS buckets,
+ * evaluated by a timer that runs only while the channel has held someone recently, never per
+ * message). More than `slowMaxHold` of the window: the subscriber is too slow, and is either
+ * dropped (`slowAction` 'disconnect') or stops pausing publishers and has messages beyond its
+ * queue limit dropped and counted ('drop') until it keeps up again. A burst that is absorbed
+ * within a fraction of the window never comes near the threshold.
  */
 import { escapeForLog } from '../protocol/log-escape.js';
 import type { Counters } from './counters.js';
@@ -14,10 +24,18 @@ import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
 import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
 
+export type SlowConsumerAction = 'disconnect' | 'drop';
+
 export interface DataChannelOptions {
   readonly queueLimit: number;
   readonly byteLimit: number;
   readonly drainTimeoutMs: number;
+  /** Window over which the time publishers were held back is measured; 0: no slow-reader policy. */
+  readonly slowWindowMs?: number;
+  /** Fraction (0–1] of the window a subscriber may hold its publishers back. Default 0.5. */
+  readonly slowMaxHold?: number;
+  /** Default 'disconnect'. */
+  readonly slowAction?: SlowConsumerAction;
   /** 0: no pings. */
   readonly pingIntervalMs: number;
   readonly latencyWarnUs: number;
@@ -27,8 +45,11 @@ export interface DataChannelOwner {
   readonly label: string; // `<user>@<addr>` for logs
   /** The channel ended; the owner forgets it if it is still its current one. */
   channelClosed(channel: DataChannel): void;
-  /** Called when the channel must be dropped (stayed congested, or hard cap exceeded). */
-  dropCongested(channel: DataChannel): void;
+  /**
+   * Called when the channel must be dropped (stayed congested, hard cap exceeded, or a slow
+   * reader: `reason` then says why, for the log line).
+   */
+  dropCongested(channel: DataChannel, reason?: string): void;
 }
 
 /** Write completion: the slabs of a written batch may be reused. */
@@ -48,6 +69,8 @@ const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
+/** Buckets of the slow-reader window (the timer ticks once per bucket). */
+const HOLD_BUCKETS = 5;
 
 export class DataChannel implements Flushable {
   dirty = false;
@@ -70,6 +93,16 @@ export class DataChannel implements Flushable {
   private lastWriteMs = performance.now();
   private lastLatencyWarnMs = -Infinity;
   private suppressedLatencyWarnings = 0;
+  /** Slow-reader bookkeeping: since when publishers are held (-1: none), held ms per bucket. */
+  private heldSince = -1;
+  private heldMs = 0;
+  private readonly holdBuckets = new Float64Array(HOLD_BUCKETS);
+  private holdBucket = 0;
+  private holdTimer: NodeJS.Timeout | null = null;
+  /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
+  private shedding = false;
+  private shedSinceTick = 0;
+  private shedTotal = 0;
 
   constructor(
     readonly port: DataPort,
@@ -98,6 +131,7 @@ export class DataChannel implements Flushable {
 
   enqueue(delivery: Delivery): EnqueueResult {
     if (this.closed) return 'ok';
+    if (this.shedding && this.atLimit()) return this.shed(delivery.messages);
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else this.queue.push(delivery);
     this.tail++;
@@ -124,8 +158,21 @@ export class DataChannel implements Flushable {
       this.owner.dropCongested(this);
       return 'dropped';
     }
+    if (this.shedding) return 'ok';
     if (this.fullTimer === null) this.armFullTimer();
     return 'congested';
+  }
+
+  private atLimit(): boolean {
+    return this.pendingMessages >= this.opts.queueLimit || this.pendingBytes >= this.opts.byteLimit;
+  }
+
+  /** slow_consumer 'drop': the message is not queued for this subscriber, only counted. */
+  private shed(messages: number): EnqueueResult {
+    this.counters.droppedSlowMessages += messages;
+    this.shedSinceTick += messages;
+    this.shedTotal += messages;
+    return 'ok';
   }
 
   /**
@@ -141,8 +188,76 @@ export class DataChannel implements Flushable {
   /** Registers a publisher to resume when this channel drains (or is closed). */
   addWaiter(publisher: PublisherPort): void {
     if (this.closed || this.waiters.includes(publisher)) return;
+    if (this.waiters.length === 0) this.startHolding();
     this.waiters.push(publisher);
     publisher.blockedOn++;
+  }
+
+  /** Publishers start waiting for this channel (once per congestion, not per message). */
+  private startHolding(): void {
+    this.heldSince = performance.now();
+    if (this.holdTimer === null && (this.opts.slowWindowMs ?? 0) > 0) {
+      this.holdTimer = setInterval(() => {
+        this.onHoldTick();
+      }, (this.opts.slowWindowMs ?? 0) / HOLD_BUCKETS);
+      this.holdTimer.unref();
+    }
+  }
+
+  /** Once per bucket while the channel held publishers within the window. */
+  private onHoldTick(): void {
+    const now = performance.now();
+    let held = this.heldMs;
+    this.heldMs = 0;
+    if (this.heldSince >= 0) {
+      held += now - this.heldSince;
+      this.heldSince = now;
+    }
+    const buckets = this.holdBuckets;
+    buckets[this.holdBucket] = held;
+    this.holdBucket = (this.holdBucket + 1) % HOLD_BUCKETS;
+    let total = 0;
+    for (const b of buckets) total += b;
+    const windowMs = this.opts.slowWindowMs ?? 0;
+    if (total > (this.opts.slowMaxHold ?? 0.5) * windowMs) {
+      this.tooSlow(total, windowMs);
+    } else if (this.shedding) {
+      this.maybeStopShedding();
+    } else if (total === 0 && this.heldSince < 0) {
+      this.stopHoldTimer();
+    }
+  }
+
+  private tooSlow(heldMs: number, windowMs: number): void {
+    const why = `subscriber too slow: held its publishers back ${(heldMs / 1000).toFixed(1)} s of the last ${(windowMs / 1000).toFixed(1)} s`;
+    if ((this.opts.slowAction ?? 'disconnect') === 'disconnect') {
+      this.counters.droppedSlowChannels++;
+      this.owner.dropCongested(this, why);
+      return;
+    }
+    this.shedding = true;
+    this.shedSinceTick = 0;
+    this.holdBuckets.fill(0);
+    this.clearFullTimer();
+    this.releaseWaiters();
+    this.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
+  }
+
+  /** Shedding ends after a tick without a dropped message and with the queue below half. */
+  private maybeStopShedding(): void {
+    const dropped = this.shedSinceTick;
+    this.shedSinceTick = 0;
+    if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return;
+    this.shedding = false;
+    this.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${this.shedTotal} messages were dropped for it`);
+    this.shedTotal = 0;
+  }
+
+  private stopHoldTimer(): void {
+    if (this.holdTimer !== null) {
+      clearInterval(this.holdTimer);
+      this.holdTimer = null;
+    }
   }
 
   flush(): void {
@@ -162,6 +277,7 @@ export class DataChannel implements Flushable {
     this.closed = true;
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.clearFullTimer();
+    this.stopHoldTimer();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = [];
     this.head = 0;
@@ -244,6 +360,10 @@ export class DataChannel implements Flushable {
   }
 
   private releaseWaiters(): void {
+    if (this.heldSince >= 0) {
+      this.heldMs += performance.now() - this.heldSince;
+      this.heldSince = -1;
+    }
     const waiters = this.waiters;
     this.waiters = [];
     for (const p of waiters) {

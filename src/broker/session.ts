@@ -27,7 +27,7 @@ export class Session implements Subscriber, DataChannelOwner {
     /** ACL snapshot taken at login; reloads do not change it (SERVER.md §6.3). */
     readonly acl: AclEntry,
     readonly control: ControlPort,
-    private readonly onDrop: (session: Session, channel: DataChannel) => void,
+    private readonly onDrop: (session: Session, channel: DataChannel, reason?: string) => void,
   ) {
     this.label = `${escapeForLog(user, 64)}@${address}`; // logs quote the client's login
   }
@@ -36,7 +36,7 @@ export class Session implements Subscriber, DataChannelOwner {
     if (this.data === channel) this.data = null;
   }
 
-  dropCongested(channel: DataChannel): void {
-    this.onDrop(this, channel);
+  dropCongested(channel: DataChannel, reason?: string): void {
+    this.onDrop(this, channel, reason);
   }
 }

@@ -149,8 +149,8 @@ function unixMode(v: string | number | null | undefined): number | undefined {
 }
 
 /** `{ key: value }` when the optional key was set, else nothing (exactOptionalPropertyTypes). */
-function given<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {
-  return value === undefined || value === null ? {} : ({ [key]: value } as { [P in K]?: V });
+function given<K extends string, V>(key: K, value: V | null | undefined): Partial<Record<K, V>> {
+  return value === undefined || value === null ? {} : ({ [key]: value } as Partial<Record<K, V>>);
 }
 
 function authSection(raw: RawConfig['auth'], dir: string): AuthSection {

@@ -11,8 +11,12 @@
  */
 
 /** Characters that change how a log line is split or displayed. */
+/* eslint-disable no-control-regex -- matching control characters is the purpose of these */
 const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const UNSAFE_ALL = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/* eslint-enable no-control-regex */
 
 /** Longest client text kept in a log line by default; the rest is summarised. */
 export const LOG_TEXT_LIMIT = 256;
@@ -42,9 +46,6 @@ export function escapeForLog(s: string, maxChars: number = LOG_TEXT_LIMIT): stri
   const escaped = UNSAFE.test(cut) ? cut.replace(UNSAFE_ALL, escapeChar) : cut;
   return cut === s ? escaped : `${escaped}…(+${s.length - maxChars} chars)`;
 }
-
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * The sinks' last defence for a whole line: control characters escaped (backslashes are left
