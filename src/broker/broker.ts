@@ -78,8 +78,8 @@ export class Broker implements BrokerStats {
   private hooks: readonly PublishHook[] = [];
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
-  private readonly topics = new TopicTable<Session>();
-  private readonly lists = new SubscriberLists(this.index, this.topics);
+  private readonly topics: TopicTable<Session>;
+  private readonly lists: SubscriberLists<Session>;
   /** The last small publish's entry and subscriber list, while it may be appended to. */
   private lastDelivery: Delivery | null = null;
   private lastTargets: readonly Session[] | null = null;
@@ -88,7 +88,10 @@ export class Broker implements BrokerStats {
   constructor(
     private readonly opts: BrokerOptions,
     private readonly log: BrokerLogger,
-  ) {}
+  ) {
+    this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
+    this.lists = new SubscriberLists(this.index, this.topics);
+  }
 
   get clientCount(): number {
     return this.sessions.size;
