@@ -21,6 +21,8 @@ export const VERSION = '0.3.6';
 /** Replies a non-reading client may leave unread before we stop reading its requests. */
 const MAX_PENDING_REPLY_BYTES = 1 << 20;
 const PING_FLOOR_MS = 100;
+/** server.max_topics_per_subscribe when absent. */
+const DEFAULT_MAX_TOPICS_PER_SUBSCRIBE = 10_000;
 
 export interface RunningServer {
   readonly broker: Broker;
@@ -83,7 +85,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     broker,
     auth,
     log,
-    limits: { maxPubSize: config.server.maxPubSize, maxTopicLength: config.server.maxTopicLength },
+    limits: {
+      maxPubSize: config.server.maxPubSize,
+      maxTopicLength: config.server.maxTopicLength,
+      maxTopicsPerRequest: config.server.maxTopicsPerSubscribe ?? DEFAULT_MAX_TOPICS_PER_SUBSCRIBE,
+    },
     timeoutMs: config.proto.timeout * 1000,
     allowNoTls: config.proto.allowNoTls,
     tls,

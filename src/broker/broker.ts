@@ -57,6 +57,7 @@ export interface BrokerOptions {
 
 export const DEFAULT_SLOW_WINDOW_MS = 5000;
 export const DEFAULT_SLOW_MAX_HOLD = 0.5;
+export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
 
 /** Read-only view for stats edges (HTTP, metrics). */
 export interface BrokerStats {
@@ -218,6 +219,7 @@ export class Broker implements BrokerStats {
   }
 
   subscribe(session: Session, rawTopics: readonly string[]): number {
+    const max = this.opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
     for (const raw of rawTopics) {
       if (!session.acl.canSubscribe(raw)) {
         this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
@@ -229,6 +231,10 @@ export class Broker implements BrokerStats {
         return RESPONSE_ERR;
       }
       if (!session.subscriptions.has(mask)) {
+        if (session.subscriptions.size >= max) {
+          this.log.error(`${session.label}: subscription limit (server.max_subscriptions ${max}) reached`);
+          return RESPONSE_ERR;
+        }
         session.subscriptions.add(mask);
         this.subscriptions++;
         this.indexChanged();

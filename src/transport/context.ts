@@ -36,6 +36,13 @@ export function formatAddress(address: string | undefined, port: number | undefi
   return `${host}:${port ?? 0}`;
 }
 
+/**
+ * Topics of one (UN)SUBSCRIBE handled per event-loop turn: a request with more is worked off in
+ * slices (about 1–3 ms each) while the connection reads nothing else, so one huge request
+ * cannot stall every other client.
+ */
+export const TOPICS_PER_TURN = 512;
+
 /** `Client <addr> error. <kind>: <message>` (SERVER.md §15). */
 export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
   const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;

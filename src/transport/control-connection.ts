@@ -13,11 +13,11 @@ import type { Socket } from 'node:net';
 import { FULL_ACCESS } from '../auth/acl.js';
 import { stampNow, type Flushable, type PublisherPort, type Session, type Stamp } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
-import { RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
+import { RESPONSE_ERR, RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
-import { logClientError, type StreamContext } from './context.js';
+import { TOPICS_PER_TURN, logClientError, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 
@@ -42,6 +42,7 @@ export class ControlConnection implements PublisherPort, Flushable {
   private replTopic = '';
   private resumeQueued = false;
   private replyWritePaused = false;
+  private loggedTooMany = false;
   /** Requests handled so far: progress seen by a deadline check (onDeadline). */
   private handled = 0;
 
@@ -187,10 +188,8 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.replies.push(broker.publish(session, request, this, received));
         return;
       case 'subscribe':
-        this.replies.push(broker.subscribe(session, request.topics));
-        return;
       case 'unsubscribe':
-        this.replies.push(broker.unsubscribe(session, request.topics));
+        this.handleTopics(session, request.kind, request.topics, request.tooMany === true);
         return;
       case 'repl-topic':
         this.handleReplTopic(session, request.topic);
@@ -221,6 +220,45 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.bye();
         return;
     }
+  }
+
+  private handleTopics(session: Session, kind: 'subscribe' | 'unsubscribe', topics: readonly string[], tooMany: boolean): void {
+    if (tooMany) {
+      this.replies.push(RESPONSE_ERR);
+      if (!this.loggedTooMany) {
+        this.loggedTooMany = true;
+        this.ctx.log.error(`${session.label}: ${kind} with more than server.max_topics_per_subscribe topics refused`);
+      }
+    } else if (topics.length <= TOPICS_PER_TURN) {
+      this.replies.push(kind === 'subscribe' ? this.ctx.broker.subscribe(session, topics) : this.ctx.broker.unsubscribe(session, topics));
+    } else {
+      this.topicsInSlices(session, kind, topics);
+    }
+  }
+
+  /**
+   * A large topic list, TOPICS_PER_TURN topics per event-loop turn. Reading pauses meanwhile
+   * (blockedOn, as for backpressure), so later requests and the reply keep their order; the
+   * result is the same as in one go (the first failing topic ends the request).
+   */
+  private topicsInSlices(session: Session, kind: 'subscribe' | 'unsubscribe', topics: readonly string[]): void {
+    this.blockedOn++;
+    let next = 0;
+    const step = (): void => {
+      if (this.state === 'closed' || session.ended) return;
+      const slice = topics.slice(next, next + TOPICS_PER_TURN);
+      next += TOPICS_PER_TURN;
+      const broker = this.ctx.broker;
+      const status = kind === 'subscribe' ? broker.subscribe(session, slice) : broker.unsubscribe(session, slice);
+      if (status === RESPONSE_OK && next < topics.length) {
+        setImmediate(step);
+        return;
+      }
+      this.replies.push(status);
+      broker.scheduler.mark(this);
+      if (--this.blockedOn === 0) this.resume();
+    };
+    step();
   }
 
   private handleReplTopic(session: Session, topic: string): void {
