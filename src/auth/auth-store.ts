@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { parseAclText, type AclEntry } from './acl.js';
 import { parseHtpasswd } from './htpasswd.js';
 import { parseKeysText } from './keys.js';
-import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
+import { PasswordVerifier, loadBcrypt, normalizeBcryptHash } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { escapeForLog } from '../protocol/log-escape.js';
@@ -49,6 +49,8 @@ export type AuthResult =
     };
 
 export const ANONYMOUS = '_';
+/** Dummy hash cost when the password file has no valid hash (htpasswd -B's default). */
+const DEFAULT_DUMMY_COST = 5;
 
 function aclLabel(src: AclSource): string {
   return src.kind === 'file' ? src.path : src.name;
@@ -90,7 +92,26 @@ export class AuthStore {
     const acl = await loadAcl(sources.acl, log);
     const empty: AuthSnapshot = { acl, passwords: new Map(), keys: new Map() };
     const snap = await loadRest(sources, log, acl, empty);
-    return new AuthStore(sources, log, snap, verifier);
+    const store = new AuthStore(sources, log, snap, verifier);
+    await store.prepareDummy();
+    return store;
+  }
+
+  /** Dummy hash at the cost of the password file's first valid hash (see PasswordVerifier). */
+  private async prepareDummy(): Promise<void> {
+    if (this.sources.passwordFile === undefined) return;
+    let cost = DEFAULT_DUMMY_COST;
+    for (const hash of this.snap.passwords.values()) {
+      if (normalizeBcryptHash(hash) !== undefined) {
+        cost = Number(hash.slice(4, 6));
+        break;
+      }
+    }
+    try {
+      await this.verifier.prepareDummy(cost);
+    } catch (e) {
+      this.log.error(`unable to prepare the dummy password hash: ${problemOf(e)}`);
+    }
   }
 
   /** Builds a store from ready data (tests, embedders). */
@@ -131,6 +152,7 @@ export class AuthStore {
     }
     this.snap = await loadRest(this.sources, this.log, acl, this.snap);
     this.gen++;
+    await this.prepareDummy();
     return true;
   }
 
@@ -139,14 +161,14 @@ export class AuthStore {
    * allow_anonymous); anything else is a bcrypt check against the password file. Then an ACL
    * entry (`_` for an empty login) is required.
    */
-  async authenticate(login: string, password: string): Promise<AuthResult> {
+  async authenticate(login: string, password: string, source?: string): Promise<AuthResult> {
     if (login === '' && password === '') {
       if (!this.sources.allowAnonymous) {
         return { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' };
       }
     } else {
       const hash = this.snap.passwords.get(login);
-      if (!(await this.verifier.verify(login, password, hash))) {
+      if (!(await this.verifier.verify(login, password, hash, source))) {
         return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)}` };
       }
     }
@@ -159,9 +181,9 @@ export class AuthStore {
     return { ok: true, user, acl };
   }
 
-  /** Password check only (HTTP Basic auth), no anonymous rule. */
-  verifyPassword(login: string, password: string): Promise<boolean> {
-    return this.verifier.verify(login, password, this.snap.passwords.get(login));
+  /** Password check only (HTTP Basic auth), no anonymous rule. `source`: the client's address. */
+  verifyPassword(login: string, password: string, source?: string): Promise<boolean> {
+    return this.verifier.verify(login, password, this.snap.passwords.get(login), source);
   }
 
   /** Current ACL entry (UDP datagrams and HTTP requests look it up every time). */

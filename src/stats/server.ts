@@ -138,7 +138,7 @@ export class StatsServer {
       send(res, 400, creds.message);
       return;
     }
-    isAuthorized(this.opts.auth, creds)
+    isAuthorized(this.opts.auth, creds, req.socket.remoteAddress)
       .then(async (ok) => {
         if (!ok) send(res, 401, '', { 'www-authenticate': 'Basic realm="?"' });
         else await this.route(splitTarget(req.url ?? '/'), res);

@@ -12,7 +12,8 @@ export type AuthResult =
 
 /** Implemented by AuthStore; narrowed so transports depend on the behaviour only. */
 export interface LoginAuthenticator {
-  authenticate(login: string, password: string): Promise<AuthResult>;
+  /** `source`: the client's IP address, the unit of the per-address login budget. */
+  authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
 }
 
 export interface StreamContext {

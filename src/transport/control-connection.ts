@@ -145,7 +145,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     }
     this.state = 'authenticating';
     this.socket.pause();
-    this.ctx.auth.authenticate(frame.login, frame.password).then(
+    this.ctx.auth.authenticate(frame.login, frame.password, this.socket.remoteAddress ?? this.address).then(
       (result) => {
         if (this.state !== 'authenticating') return;
         if (!result.ok) {

@@ -10,7 +10,6 @@
  */
 import type { AclEntry } from '../auth/acl.js';
 import { ANONYMOUS, type AuthResult } from '../auth/auth-store.js';
-import { normalizeBcryptHash } from '../auth/password-verifier.js';
 import { nowUs } from '../broker/delivery.js';
 import type { BrokerLogger } from '../broker/ports.js';
 import { OP_PUBLISH, RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, UDP_AUTH_PLAIN, UDP_NONCE_LENGTH } from '../protocol/constants.js';
@@ -57,7 +56,7 @@ export type UdpCountersView = Readonly<UdpCounters>;
 
 /** Implemented by AuthStore; narrowed to what UDP needs. */
 export interface UdpAuthenticator {
-  authenticate(login: string, password: string): Promise<AuthResult>;
+  authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
   aclFor(user: string): AclEntry | undefined;
   keyFor(login: string): Buffer | undefined;
   /** auth.allow_anonymous: also governs the anonymous key `_` (as it governs logins). */
@@ -272,7 +271,7 @@ export class UdpHandler {
     timestampUs: number,
   ): Promise<void> {
     this.budget.begin(ticket);
-    return this.ctx.auth.authenticate(login, password).then(
+    return this.ctx.auth.authenticate(login, password, sender.ip).then(
       (result) => {
         this.budget.settle(ticket, credentialsVerified(result));
         if (result.ok) this.finish(pub, result.user, result.acl, sender, timestampUs);
@@ -285,11 +284,13 @@ export class UdpHandler {
     );
   }
 
-  /** Can this check run bcrypt at all? Anonymous and unknown logins never do. */
+  /**
+   * Can this check run bcrypt at all? Anonymous logins never do; unknown logins do when there is
+   * a password file (a dummy verification, so that they take as long as known ones).
+   */
   private needsBcrypt(login: string, password: string): boolean {
     if (login === '' && password === '') return false;
-    const hash = this.ctx.auth.snapshot.passwords.get(login);
-    return hash !== undefined && normalizeBcryptHash(hash) !== undefined;
+    return this.ctx.auth.snapshot.passwords.size > 0;
   }
 
   /** Steps 13–18. */
