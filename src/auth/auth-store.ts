@@ -2,13 +2,16 @@
  * The server's authentication state: ACL, password map and UDP keys as ONE immutable snapshot,
  * replaced atomically on reload (SERVER.md §2.3 step 7, §8).
  *
- * Reload differs from the reference on purpose: if the new ACL cannot be read or parsed,
- * nothing is swapped (passwords and keys stay old too), so a broken edit can never leave a
- * half-updated state. Password/key file failures keep the old map for that part only.
+ * Reload differs from the reference on purpose: every file is read and validated before
+ * anything is swapped. If the ACL, the password file or the key file has a problem (unreadable,
+ * bad YAML, a line that is not `login:bcrypt-hash`, a malformed key), nothing is swapped and the
+ * error names the file, the line (or the user) and the problem, so a broken edit can never leave
+ * a half-updated state or lock every user out. At start-up the reference's lenient rules apply
+ * (bad password/key lines are skipped) but each problem is logged.
  */
 import { readFile } from 'node:fs/promises';
 import { parseAclText, type AclEntry } from './acl.js';
-import { parseHtpasswd } from './htpasswd.js';
+import { htpasswdProblems, parseHtpasswd } from './htpasswd.js';
 import { parseKeysText } from './keys.js';
 import { PasswordVerifier, loadBcrypt, normalizeBcryptHash } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
@@ -150,7 +153,12 @@ export class AuthStore {
       this.log.error(`ACL reload failed: ${problemOf(e)}`);
       return false;
     }
-    this.snap = await loadRest(this.sources, this.log, acl, this.snap);
+    try {
+      this.snap = await loadRestStrict(this.sources, this.log, acl);
+    } catch (e) {
+      this.log.error(`reload failed, the previous ACL, password and key files stay in force: ${problemOf(e)}`);
+      return false;
+    }
     this.gen++;
     await this.prepareDummy();
     return true;
@@ -203,7 +211,35 @@ async function loadAcl(src: AclSource, log: AuthLogger): Promise<Map<string, Acl
   return parseAclText(text, aclLabel(src));
 }
 
-/** Passwords and keys for a new ACL; on failure each part keeps `prev`'s map. */
+/** Passwords and keys for a new ACL, all valid or a PsrtError naming the file and line. */
+async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: ReadonlyMap<string, AclEntry>): Promise<AuthSnapshot> {
+  let passwords: ReadonlyMap<string, string> = new Map();
+  if (sources.passwordFile !== undefined) {
+    log.info(`loading password file ${sources.passwordFile}`);
+    const text = await readText(sources.passwordFile);
+    const problems = htpasswdProblems(text);
+    const first = problems[0];
+    if (first !== undefined) {
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+      throw new PsrtError(ErrorCode.Config, `${sources.passwordFile}:${first.line}: ${first.problem}${more}`);
+    }
+    passwords = parseHtpasswd(text);
+  }
+  let keys: ReadonlyMap<string, Buffer> = new Map();
+  if (sources.keyFile !== undefined) {
+    const file = sources.keyFile;
+    log.info(`loading key file ${file}`);
+    const errors: string[] = [];
+    keys = parseKeysText(await readText(file), file, acl, (level, msg) => {
+      if (level === 'error') errors.push(msg);
+      else log[level](msg);
+    });
+    if (errors[0] !== undefined) throw new PsrtError(ErrorCode.Config, errors[0]);
+  }
+  return { acl, passwords, keys };
+}
+
+/** Passwords and keys for a new ACL (start-up); on failure each part keeps `prev`'s map. */
 async function loadRest(
   sources: AuthSources,
   log: AuthLogger,
@@ -214,7 +250,9 @@ async function loadRest(
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
     try {
-      passwords = parseHtpasswd(await readText(sources.passwordFile));
+      const text = await readText(sources.passwordFile);
+      for (const p of htpasswdProblems(text)) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (line skipped)`);
+      passwords = parseHtpasswd(text);
     } catch (e) {
       log.error(`Unable to load config: ${problemOf(e)}`);
     }

@@ -29,10 +29,10 @@ function topicList(prefix: string, bytes: number, maxTopics = Infinity): string[
 
 /** NOP round trips every 5 ms until stopped; returns the longest. */
 function pinger(ctl: RawConn): { stop(): Promise<number> } {
-  let running = true;
+  const state = { running: true };
   let max = 0;
   const loop = (async () => {
-    while (running) {
+    while (state.running) {
       const t0 = performance.now();
       ctl.send(Buffer.from([0]));
       await ctl.read(1, 20_000);
@@ -42,7 +42,7 @@ function pinger(ctl: RawConn): { stop(): Promise<number> } {
   })();
   return {
     stop: async () => {
-      running = false;
+      state.running = false;
       await loop;
       return max;
     },
