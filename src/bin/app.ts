@@ -74,6 +74,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       ...(config.server.slowConsumer === undefined ? {} : { slowAction: config.server.slowConsumer }),
       ...(config.server.maxTopicTableBytes === undefined ? {} : { topicTableBytes: config.server.maxTopicTableBytes }),
       ...(config.server.maxSubscriptions === undefined ? {} : { maxSubscriptions: config.server.maxSubscriptions }),
+      ...(config.server.maxSubscriptionBytes === undefined ? {} : { maxSubscriptionBytes: config.server.maxSubscriptionBytes }),
       ...(config.server.maxTopicsPerSubscribe === undefined ? {} : { maxTopicsPerRequest: config.server.maxTopicsPerSubscribe }),
       latencyWarnUs: config.server.latencyWarn,
       pingFloorMs: PING_FLOOR_MS,

@@ -49,6 +49,8 @@ export interface BrokerOptions {
   readonly topicTableBytes?: number;
   /** Subscriptions per session; topics per SUBSCRIBE/UNSUBSCRIBE request. */
   readonly maxSubscriptions?: number;
+  /** Characters of all subscriptions of one session (bounds a session's share of the index). */
+  readonly maxSubscriptionBytes?: number;
   readonly maxTopicsPerRequest?: number;
   readonly latencyWarnUs: number;
   /** Floor of the data-socket ping interval (a timeout byte of 0 would mean 0 ms). */
@@ -58,6 +60,7 @@ export interface BrokerOptions {
 export const DEFAULT_SLOW_WINDOW_MS = 5000;
 export const DEFAULT_SLOW_MAX_HOLD = 0.5;
 export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
+export const DEFAULT_MAX_SUBSCRIPTION_BYTES = 64 * 1024 * 1024;
 
 /** Read-only view for stats edges (HTTP, metrics). */
 export interface BrokerStats {
@@ -169,6 +172,7 @@ export class Broker implements BrokerStats {
     if (session.subscriptions.size > 0) this.indexChanged();
     this.subscriptions -= session.subscriptions.size;
     session.subscriptions.clear();
+    session.subscriptionChars = 0;
     const channel = session.data;
     if (channel !== null) {
       session.data = null;
@@ -220,6 +224,7 @@ export class Broker implements BrokerStats {
 
   subscribe(session: Session, rawTopics: readonly string[]): number {
     const max = this.opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
+    const maxChars = this.opts.maxSubscriptionBytes ?? DEFAULT_MAX_SUBSCRIPTION_BYTES;
     for (const raw of rawTopics) {
       if (!session.acl.canSubscribe(raw)) {
         this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
@@ -235,7 +240,12 @@ export class Broker implements BrokerStats {
           this.log.error(`${session.label}: subscription limit (server.max_subscriptions ${max}) reached`);
           return RESPONSE_ERR;
         }
+        if (session.subscriptionChars + mask.length > maxChars) {
+          this.log.error(`${session.label}: subscription limit (server.max_subscription_bytes ${maxChars}) reached`);
+          return RESPONSE_ERR;
+        }
         session.subscriptions.add(mask);
+        session.subscriptionChars += mask.length;
         this.subscriptions++;
         this.indexChanged();
         this.index.subscribe(mask, session);
@@ -253,6 +263,7 @@ export class Broker implements BrokerStats {
         return RESPONSE_ERR;
       }
       if (session.subscriptions.delete(mask)) {
+        session.subscriptionChars -= mask.length;
         this.subscriptions--;
         this.indexChanged();
         this.index.unsubscribe(mask, session);

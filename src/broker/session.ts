@@ -11,6 +11,8 @@ export class Session implements Subscriber, DataChannelOwner {
   matchStamp = 0;
   /** Distinct normalised subscription strings. */
   readonly subscriptions = new Set<string>();
+  /** Characters of those subscriptions (server.max_subscription_bytes). */
+  subscriptionChars = 0;
   data: DataChannel | null = null;
   /** Last accepted publish topic (hot-path shortcut, see PublishTopicCache). */
   readonly publishTopic = new PublishTopicCache();

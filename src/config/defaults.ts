@@ -24,6 +24,7 @@ export const DEFAULTS = {
   slowConsumerWindow: 5,
   slowConsumerMaxHold: 0.5,
   maxSubscriptions: 100_000,
+  maxSubscriptionBytes: 64 * 1024 * 1024,
   maxTopicsPerSubscribe: 10_000,
   udpReplayWindow: 65_536,
   unixSocketMode: 0o770,

@@ -115,6 +115,7 @@ function serverSection(raw: RawConfig['server'], file: string, dir: string): Ser
     ...given('slowConsumerWindow', raw.slow_consumer_window),
     ...given('slowConsumerMaxHold', raw.slow_consumer_max_hold),
     ...given('maxSubscriptions', raw.max_subscriptions),
+    ...given('maxSubscriptionBytes', raw.max_subscription_bytes),
     ...given('maxTopicsPerSubscribe', raw.max_topics_per_subscribe),
   };
 }

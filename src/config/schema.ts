@@ -21,6 +21,7 @@
  *   server.max_topic_table_bytes → .maxTopicTableBytes    server.slow_consumer → .slowConsumer
  *   server.slow_consumer_window → .slowConsumerWindow     server.slow_consumer_max_hold → .slowConsumerMaxHold
  *   server.max_subscriptions → .maxSubscriptions          server.max_topics_per_subscribe → .maxTopicsPerSubscribe
+ *   server.max_subscription_bytes → .maxSubscriptionBytes
  *   proto.udp_replay_window → .udpReplayWindow            proto.unix_socket_mode/_owner/_group → .unixSocketMode/Owner/Group
  */
 import { z } from 'zod';
@@ -68,6 +69,8 @@ export interface ServerSection {
   readonly slowConsumerMaxHold?: number;
   /** Extension: subscriptions per session. */
   readonly maxSubscriptions?: number;
+  /** Extension: characters of all subscriptions of one session. */
+  readonly maxSubscriptionBytes?: number;
   /** Extension: topics in one SUBSCRIBE/UNSUBSCRIBE request. */
   readonly maxTopicsPerSubscribe?: number;
 }
@@ -153,6 +156,7 @@ export const rawServerSchema = z.strictObject({
   slow_consumer_window: seconds.nullish(),
   slow_consumer_max_hold: z.number().gt(0).max(1).nullish(),
   max_subscriptions: posInt.nullish(),
+  max_subscription_bytes: posInt.nullish(),
   max_topics_per_subscribe: posInt.nullish(),
 });
 
