@@ -296,6 +296,7 @@ export function splitTopicList(body: Buffer): string[];
 /** null when there are more than `max` topics (decoding stops there). */
 export function splitTopicList(body: Buffer, max: number | undefined): string[] | null;
 export function splitTopicList(body: Buffer, max = Infinity): string[] | null {
+  if (max !== Infinity && countTopics(body, max) > max) return null;
   const topics: string[] = [];
   let start = 0;
   while (start <= body.length) {
@@ -308,6 +309,19 @@ export function splitTopicList(body: Buffer, max = Infinity): string[] | null {
     start = end + 1;
   }
   return topics;
+}
+
+/** Non-empty pieces of a topic list, counting stops past `max` (nothing is decoded). */
+function countTopics(body: Buffer, max: number): number {
+  let count = 0;
+  let start = 0;
+  while (start <= body.length && count <= max) {
+    let end = body.indexOf(0, start);
+    if (end < 0) end = body.length;
+    if (end > start) count++;
+    start = end + 1;
+  }
+  return count;
 }
 
 export interface PublishBody {

@@ -229,6 +229,7 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.loggedTooMany = true;
         this.ctx.log.error(`${session.label}: ${kind} with more than server.max_topics_per_subscribe topics refused`);
       }
+      this.yieldTurn(); // counting the topics of a huge request took a while: let others run
     } else if (topics.length <= TOPICS_PER_TURN) {
       this.replies.push(kind === 'subscribe' ? this.ctx.broker.subscribe(session, topics) : this.ctx.broker.unsubscribe(session, topics));
     } else {
@@ -259,6 +260,14 @@ export class ControlConnection implements PublisherPort, Flushable {
       if (--this.blockedOn === 0) this.resume();
     };
     step();
+  }
+
+  /** Reads nothing more in this event-loop turn (after an expensive request). */
+  private yieldTurn(): void {
+    this.blockedOn++;
+    setImmediate(() => {
+      if (--this.blockedOn === 0) this.resume();
+    });
   }
 
   private handleReplTopic(session: Session, topic: string): void {
