@@ -11,9 +11,8 @@
  * Slow readers (a subscriber that reads, but slower than its publishers write) never keep the
  * queue full for the whole drain timeout: it drains below half, the publishers resume, it fills
  * again, and the publishers spend most of their time paused. So the channel also measures how
- * long it held publishers back over a sliding window (`slowWindowMs`, in HOLD_BUCKETS buckets,
- * evaluated by a timer that runs only while the channel has held someone recently, never per
- * message). More than `slowMaxHold` of the window: the subscriber is too slow, and is either
+ * long it held publishers back over a sliding window (`slowWindowMs`, see HoldMeter: evaluated
+ * by a timer that runs only while the channel has held someone recently, never per message). More than `slowMaxHold` of the window: the subscriber is too slow, and is either
  * dropped (`slowAction` 'disconnect') or stops pausing publishers and has messages beyond its
  * queue limit dropped and counted ('drop') until it keeps up again. A burst that is absorbed
  * within a fraction of the window never comes near the threshold.
@@ -22,6 +21,7 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import type { Counters } from './counters.js';
 import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import { HoldMeter, type HoldMeterOwner } from './hold-meter.js';
 import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
 
 export type SlowConsumerAction = 'disconnect' | 'drop';
@@ -69,10 +69,8 @@ const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
-/** Buckets of the slow-reader window (the timer ticks once per bucket). */
-const HOLD_BUCKETS = 5;
 
-export class DataChannel implements Flushable {
+export class DataChannel implements Flushable, HoldMeterOwner {
   dirty = false;
   /**
    * Frames [head, tail) are pending. Slots are cleared as they are written and the array is
@@ -93,12 +91,8 @@ export class DataChannel implements Flushable {
   private lastWriteMs = performance.now();
   private lastLatencyWarnMs = -Infinity;
   private suppressedLatencyWarnings = 0;
-  /** Slow-reader bookkeeping: since when publishers are held (-1: none), held ms per bucket. */
-  private heldSince = -1;
-  private heldMs = 0;
-  private readonly holdBuckets = new Float64Array(HOLD_BUCKETS);
-  private holdBucket = 0;
-  private holdTimer: NodeJS.Timeout | null = null;
+  /** Time publishers were held back (the slow-reader measure). */
+  private readonly hold: HoldMeter;
   /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
   private shedding = false;
   private shedSinceTick = 0;
@@ -112,6 +106,7 @@ export class DataChannel implements Flushable {
     private readonly counters: Counters,
     private readonly log: BrokerLogger,
   ) {
+    this.hold = new HoldMeter(opts.slowWindowMs ?? 0, opts.slowMaxHold ?? 0.5, this);
     this.pingTimer =
       opts.pingIntervalMs > 0
         ? setInterval(() => {
@@ -188,47 +183,13 @@ export class DataChannel implements Flushable {
   /** Registers a publisher to resume when this channel drains (or is closed). */
   addWaiter(publisher: PublisherPort): void {
     if (this.closed || this.waiters.includes(publisher)) return;
-    if (this.waiters.length === 0) this.startHolding();
+    if (this.waiters.length === 0) this.hold.start();
     this.waiters.push(publisher);
     publisher.blockedOn++;
   }
 
-  /** Publishers start waiting for this channel (once per congestion, not per message). */
-  private startHolding(): void {
-    this.heldSince = performance.now();
-    if (this.holdTimer === null && (this.opts.slowWindowMs ?? 0) > 0) {
-      this.holdTimer = setInterval(() => {
-        this.onHoldTick();
-      }, (this.opts.slowWindowMs ?? 0) / HOLD_BUCKETS);
-      this.holdTimer.unref();
-    }
-  }
-
-  /** Once per bucket while the channel held publishers within the window. */
-  private onHoldTick(): void {
-    const now = performance.now();
-    let held = this.heldMs;
-    this.heldMs = 0;
-    if (this.heldSince >= 0) {
-      held += now - this.heldSince;
-      this.heldSince = now;
-    }
-    const buckets = this.holdBuckets;
-    buckets[this.holdBucket] = held;
-    this.holdBucket = (this.holdBucket + 1) % HOLD_BUCKETS;
-    let total = 0;
-    for (const b of buckets) total += b;
-    const windowMs = this.opts.slowWindowMs ?? 0;
-    if (total > (this.opts.slowMaxHold ?? 0.5) * windowMs) {
-      this.tooSlow(total, windowMs);
-    } else if (this.shedding) {
-      this.maybeStopShedding();
-    } else if (total === 0 && this.heldSince < 0) {
-      this.stopHoldTimer();
-    }
-  }
-
-  private tooSlow(heldMs: number, windowMs: number): void {
+  /** HoldMeter: publishers were held back longer than the policy allows. */
+  tooSlow(heldMs: number, windowMs: number): void {
     const why = `subscriber too slow: held its publishers back ${(heldMs / 1000).toFixed(1)} s of the last ${(windowMs / 1000).toFixed(1)} s`;
     if ((this.opts.slowAction ?? 'disconnect') === 'disconnect') {
       this.counters.droppedSlowChannels++;
@@ -237,27 +198,25 @@ export class DataChannel implements Flushable {
     }
     this.shedding = true;
     this.shedSinceTick = 0;
-    this.holdBuckets.fill(0);
+    this.hold.reset();
     this.clearFullTimer();
     this.releaseWaiters();
     this.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
   }
 
-  /** Shedding ends after a tick without a dropped message and with the queue below half. */
-  private maybeStopShedding(): void {
+  /**
+   * HoldMeter: a tick within the allowed share. Shedding ends after a tick without a dropped
+   * message and with the queue below half; ticks are wanted while it lasts.
+   */
+  calmTick(): boolean {
+    if (!this.shedding) return false;
     const dropped = this.shedSinceTick;
     this.shedSinceTick = 0;
-    if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return;
+    if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return true;
     this.shedding = false;
     this.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${this.shedTotal} messages were dropped for it`);
     this.shedTotal = 0;
-  }
-
-  private stopHoldTimer(): void {
-    if (this.holdTimer !== null) {
-      clearInterval(this.holdTimer);
-      this.holdTimer = null;
-    }
+    return false;
   }
 
   flush(): void {
@@ -277,7 +236,7 @@ export class DataChannel implements Flushable {
     this.closed = true;
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.clearFullTimer();
-    this.stopHoldTimer();
+    this.hold.close();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = [];
     this.head = 0;
@@ -360,10 +319,7 @@ export class DataChannel implements Flushable {
   }
 
   private releaseWaiters(): void {
-    if (this.heldSince >= 0) {
-      this.heldMs += performance.now() - this.heldSince;
-      this.heldSince = -1;
-    }
+    this.hold.stop();
     const waiters = this.waiters;
     this.waiters = [];
     for (const p of waiters) {
