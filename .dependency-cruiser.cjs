@@ -19,7 +19,7 @@ module.exports = {
     layer('broker', ['protocol', 'topics', 'auth']),
     layer('mqtt', ['protocol', 'topics', 'auth', 'broker']),
     layer('transport', ['protocol', 'topics', 'auth', 'broker', 'mqtt']),
-    layer('log', []),
+    layer('log', ['protocol']), // escapeForLog lives in protocol (every layer needs it)
     layer('config', ['protocol', 'topics', 'auth', 'log']),
     layer('client', ['protocol', 'topics']),
     layer('stats', ['protocol', 'topics', 'auth', 'broker', 'mqtt', 'log']),

@@ -2,17 +2,21 @@
  * The server's authentication state: ACL, password map and UDP keys as ONE immutable snapshot,
  * replaced atomically on reload (SERVER.md §2.3 step 7, §8).
  *
- * Reload differs from the reference on purpose: if the new ACL cannot be read or parsed,
- * nothing is swapped (passwords and keys stay old too), so a broken edit can never leave a
- * half-updated state. Password/key file failures keep the old map for that part only.
+ * Reload differs from the reference on purpose: every file is read and validated before
+ * anything is swapped. If the ACL, the password file or the key file has a problem (unreadable,
+ * bad YAML, a line that is not `login:bcrypt-hash`, a malformed key), nothing is swapped and the
+ * error names the file, the line (or the user) and the problem, so a broken edit can never leave
+ * a half-updated state or lock every user out. At start-up the reference's lenient rules apply
+ * (bad password/key lines are skipped) but each problem is logged.
  */
 import { readFile } from 'node:fs/promises';
 import { parseAclText, type AclEntry } from './acl.js';
-import { parseHtpasswd } from './htpasswd.js';
+import { htpasswdProblems, parseHtpasswd } from './htpasswd.js';
 import { parseKeysText } from './keys.js';
-import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
+import { PasswordVerifier, loadBcrypt, normalizeBcryptHash } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 
 /** Where the ACL comes from: a file, or text embedded in the program (no config file). */
 export type AclSource =
@@ -48,6 +52,8 @@ export type AuthResult =
     };
 
 export const ANONYMOUS = '_';
+/** Dummy hash cost when the password file has no valid hash (htpasswd -B's default). */
+const DEFAULT_DUMMY_COST = 5;
 
 function aclLabel(src: AclSource): string {
   return src.kind === 'file' ? src.path : src.name;
@@ -89,7 +95,26 @@ export class AuthStore {
     const acl = await loadAcl(sources.acl, log);
     const empty: AuthSnapshot = { acl, passwords: new Map(), keys: new Map() };
     const snap = await loadRest(sources, log, acl, empty);
-    return new AuthStore(sources, log, snap, verifier);
+    const store = new AuthStore(sources, log, snap, verifier);
+    await store.prepareDummy();
+    return store;
+  }
+
+  /** Dummy hash at the cost of the password file's first valid hash (see PasswordVerifier). */
+  private async prepareDummy(): Promise<void> {
+    if (this.sources.passwordFile === undefined) return;
+    let cost = DEFAULT_DUMMY_COST;
+    for (const hash of this.snap.passwords.values()) {
+      if (normalizeBcryptHash(hash) !== undefined) {
+        cost = Number(hash.slice(4, 6));
+        break;
+      }
+    }
+    try {
+      await this.verifier.prepareDummy(cost);
+    } catch (e) {
+      this.log.error(`unable to prepare the dummy password hash: ${problemOf(e)}`);
+    }
   }
 
   /** Builds a store from ready data (tests, embedders). */
@@ -128,8 +153,14 @@ export class AuthStore {
       this.log.error(`ACL reload failed: ${problemOf(e)}`);
       return false;
     }
-    this.snap = await loadRest(this.sources, this.log, acl, this.snap);
+    try {
+      this.snap = await loadRestStrict(this.sources, this.log, acl);
+    } catch (e) {
+      this.log.error(`reload failed, the previous ACL, password and key files stay in force: ${problemOf(e)}`);
+      return false;
+    }
     this.gen++;
+    await this.prepareDummy();
     return true;
   }
 
@@ -138,29 +169,29 @@ export class AuthStore {
    * allow_anonymous); anything else is a bcrypt check against the password file. Then an ACL
    * entry (`_` for an empty login) is required.
    */
-  async authenticate(login: string, password: string): Promise<AuthResult> {
+  async authenticate(login: string, password: string, source?: string): Promise<AuthResult> {
     if (login === '' && password === '') {
       if (!this.sources.allowAnonymous) {
         return { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' };
       }
     } else {
       const hash = this.snap.passwords.get(login);
-      if (!(await this.verifier.verify(login, password, hash))) {
-        return { ok: false, code: 'LoginFailed', message: `login failed for ${login}` };
+      if (!(await this.verifier.verify(login, password, hash, source))) {
+        return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)}` };
       }
     }
     // Current snapshot after the await: a reload that removed the user during bcrypt wins.
     const user = login === '' ? ANONYMOUS : login;
     const acl = this.snap.acl.get(user);
     if (acl === undefined) {
-      return { ok: false, code: 'NoAcl', message: `No ACL for ${login === '' ? 'anonymous' : login}` };
+      return { ok: false, code: 'NoAcl', message: `No ACL for ${login === '' ? 'anonymous' : escapeForLog(login)}` };
     }
     return { ok: true, user, acl };
   }
 
-  /** Password check only (HTTP Basic auth), no anonymous rule. */
-  verifyPassword(login: string, password: string): Promise<boolean> {
-    return this.verifier.verify(login, password, this.snap.passwords.get(login));
+  /** Password check only (HTTP Basic auth), no anonymous rule. `source`: the client's address. */
+  verifyPassword(login: string, password: string, source?: string): Promise<boolean> {
+    return this.verifier.verify(login, password, this.snap.passwords.get(login), source);
   }
 
   /** Current ACL entry (UDP datagrams and HTTP requests look it up every time). */
@@ -180,7 +211,35 @@ async function loadAcl(src: AclSource, log: AuthLogger): Promise<Map<string, Acl
   return parseAclText(text, aclLabel(src));
 }
 
-/** Passwords and keys for a new ACL; on failure each part keeps `prev`'s map. */
+/** Passwords and keys for a new ACL, all valid or a PsrtError naming the file and line. */
+async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: ReadonlyMap<string, AclEntry>): Promise<AuthSnapshot> {
+  let passwords: ReadonlyMap<string, string> = new Map();
+  if (sources.passwordFile !== undefined) {
+    log.info(`loading password file ${sources.passwordFile}`);
+    const text = await readText(sources.passwordFile);
+    const problems = htpasswdProblems(text);
+    const first = problems[0];
+    if (first !== undefined) {
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+      throw new PsrtError(ErrorCode.Config, `${sources.passwordFile}:${first.line}: ${first.problem}${more}`);
+    }
+    passwords = parseHtpasswd(text);
+  }
+  let keys: ReadonlyMap<string, Buffer> = new Map();
+  if (sources.keyFile !== undefined) {
+    const file = sources.keyFile;
+    log.info(`loading key file ${file}`);
+    const errors: string[] = [];
+    keys = parseKeysText(await readText(file), file, acl, (level, msg) => {
+      if (level === 'error') errors.push(msg);
+      else log[level](msg);
+    });
+    if (errors[0] !== undefined) throw new PsrtError(ErrorCode.Config, errors[0]);
+  }
+  return { acl, passwords, keys };
+}
+
+/** Passwords and keys for a new ACL (start-up); on failure each part keeps `prev`'s map. */
 async function loadRest(
   sources: AuthSources,
   log: AuthLogger,
@@ -191,7 +250,9 @@ async function loadRest(
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
     try {
-      passwords = parseHtpasswd(await readText(sources.passwordFile));
+      const text = await readText(sources.passwordFile);
+      for (const p of htpasswdProblems(text)) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (line skipped)`);
+      passwords = parseHtpasswd(text);
     } catch (e) {
       log.error(`Unable to load config: ${problemOf(e)}`);
     }

@@ -16,3 +16,35 @@ export function parseHtpasswd(text: string): Map<string, string> {
   }
   return map;
 }
+
+export interface HtpasswdProblem {
+  /** 1-based line number in the file. */
+  readonly line: number;
+  readonly problem: string;
+}
+
+const BCRYPT_PREFIX = /^\$2[abxy]\$\d\d\$/;
+
+/**
+ * The lines parseHtpasswd would skip or that can never verify, for reload validation and start-up
+ * warnings: not `login:hash`, an empty login, a hash that is not bcrypt (`htpasswd -B`).
+ * Blank lines and `#` comments are fine. Hash values are never quoted (they are secrets).
+ */
+export function htpasswdProblems(text: string): HtpasswdProblem[] {
+  const problems: HtpasswdProblem[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const parts = line.split(':');
+    if (parts.length !== 2) {
+      problems.push({ line: i + 1, problem: `expected login:hash, got ${parts.length - 1} colons` });
+      return;
+    }
+    const [login, hash] = parts as [string, string];
+    if (login.trim() === '') problems.push({ line: i + 1, problem: 'empty login' });
+    else if (!BCRYPT_PREFIX.test(hash.trim()) || hash.trim().length !== 60) {
+      problems.push({ line: i + 1, problem: `the hash of ${login.trim()} is not a bcrypt hash (use htpasswd -B)` });
+    }
+  });
+  return problems;
+}

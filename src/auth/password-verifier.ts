@@ -10,8 +10,13 @@
  * - Failures are remembered for `failureTtlMs` (1 s): a client hammering the same wrong
  *   password costs one bcrypt per second instead of one per attempt. A different password is a
  *   different key, so this never locks out the real user.
+ * - Uncached verifications run through a LoginBudget keyed by the source address, so a flood
+ *   from one address cannot delay another address's login by more than about one bcrypt.
+ * - A login without a (valid) hash is verified against a dummy hash of the file's cost, and
+ *   always fails: unknown users take as long as known ones (no user enumeration by timing).
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { LOGIN_REFUSED, LoginBudget } from './login-budget.js';
 
 type BcryptModule = typeof import('@node-rs/bcrypt');
 let bcryptModule: Promise<BcryptModule> | undefined;
@@ -39,7 +44,12 @@ export interface PasswordVerifierOptions {
   now?: () => number;
   /** bcrypt implementation (tests count calls). Receives the already normalised hash. */
   bcrypt?: (password: string, hash: string) => Promise<boolean>;
+  /** Per-address scheduling of uncached verifications (default: a LoginBudget with its defaults). */
+  budget?: LoginBudget;
 }
+
+/** Source address of verifications whose caller gave none. */
+export const LOCAL_SOURCE = 'local';
 
 /** `$2a$`/`$2b$`/`$2x$`/`$2y$`, two-digit cost, 22-char salt + 31-char hash. */
 const BCRYPT_HASH = /^\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}$/;
@@ -67,12 +77,28 @@ export class PasswordVerifier {
   private readonly failed = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<boolean>>();
   private bcryptRuns = 0;
+  readonly budget: LoginBudget;
+  /** Verified (always failing) for logins without a valid hash; null until prepareDummy. */
+  private dummyHash: string | null = null;
+  private dummyCost = 0;
 
   constructor(opts: PasswordVerifierOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000;
     this.failureTtlMs = opts.failureTtlMs ?? 1000;
     this.now = opts.now ?? Date.now;
     this.bcrypt = opts.bcrypt ?? ((pw, h) => bcryptVerify(pw, h));
+    this.budget = opts.budget ?? new LoginBudget();
+  }
+
+  /**
+   * Makes a dummy hash of `cost` (the password file's) for logins without a hash. Done once per
+   * cost, at load and on reloads that change it; a server without a password file needs none.
+   */
+  async prepareDummy(cost: number): Promise<void> {
+    if (cost === this.dummyCost && this.dummyHash !== null) return;
+    const m = await loadBcrypt();
+    this.dummyHash = await m.hash(randomBytes(24).toString('base64'), cost);
+    this.dummyCost = cost;
   }
 
   /** Number of bcrypt computations started so far (diagnostics, tests). */
@@ -80,11 +106,25 @@ export class PasswordVerifier {
     return this.bcryptRuns;
   }
 
-  /** Does `password` match `hash` (the user's password-file entry, if any)? Never throws. */
-  verify(login: string, password: string, hash: string | undefined): Promise<boolean> {
-    if (hash === undefined || password.includes('\0')) return Promise.resolve(false);
-    const normalized = normalizeBcryptHash(hash);
-    if (normalized === undefined) return Promise.resolve(false);
+  /**
+   * Does `password` match `hash` (the user's password-file entry, if any)? `source` is the
+   * client's address (the unit of the login budget). Never throws.
+   */
+  verify(login: string, password: string, hash: string | undefined, source: string = LOCAL_SOURCE): Promise<boolean> {
+    if (password.includes('\0')) return Promise.resolve(false);
+    const normalized = hash === undefined ? undefined : normalizeBcryptHash(hash);
+    if (hash === undefined || normalized === undefined) return this.verifyDummy(login, password, source);
+    return this.verifyHash(login, password, hash, normalized, source);
+  }
+
+  /** As long as a real check, always false. */
+  private verifyDummy(login: string, password: string, source: string): Promise<boolean> {
+    const dummy = this.dummyHash;
+    if (dummy === null) return Promise.resolve(false);
+    return this.verifyHash(login, password, dummy, dummy, source).then(() => false);
+  }
+
+  private verifyHash(login: string, password: string, hash: string, normalized: string, source: string): Promise<boolean> {
     const key = this.keyOf(login, hash, password);
     if (this.ok.has(key)) {
       this.ok.delete(key); // refresh the LRU position
@@ -98,7 +138,7 @@ export class PasswordVerifier {
     }
     const pending = this.inflight.get(key);
     if (pending !== undefined) return pending;
-    const run = this.compute(key, password, normalized);
+    const run = this.compute(key, password, normalized, source);
     this.inflight.set(key, run);
     return run;
   }
@@ -109,16 +149,19 @@ export class PasswordVerifier {
     this.failed.clear();
   }
 
-  private async compute(key: string, password: string, hash: string): Promise<boolean> {
-    this.bcryptRuns++;
-    let result = false;
+  private async compute(key: string, password: string, hash: string, source: string): Promise<boolean> {
+    let result: boolean | typeof LOGIN_REFUSED = false;
     try {
-      result = await this.bcrypt(password, hash);
+      result = await this.budget.run(source, () => {
+        this.bcryptRuns++;
+        return this.bcrypt(password, hash);
+      });
     } catch {
       result = false; // malformed hash or library error: deny, never crash a login
     } finally {
       this.inflight.delete(key);
     }
+    if (result === LOGIN_REFUSED) return false; // over budget: not a verdict, not cached
     if (result) remember(this.ok, key, true, this.maxEntries);
     else remember(this.failed, key, this.now() + this.failureTtlMs, this.maxEntries);
     return result;

@@ -22,6 +22,8 @@ export const VERSION = '0.3.6';
 /** Replies a non-reading client may leave unread before we stop reading its requests. */
 const MAX_PENDING_REPLY_BYTES = 1 << 20;
 const PING_FLOOR_MS = 100;
+/** server.max_topics_per_subscribe when absent. */
+const DEFAULT_MAX_TOPICS_PER_SUBSCRIBE = 10_000;
 
 export interface RunningServer {
   readonly broker: Broker;
@@ -70,6 +72,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       dataQueue: config.server.dataQueue,
       dataQueueBytes: config.server.dataQueueBytes,
       drainTimeoutMs: config.server.dataDrainTimeout * 1000,
+      ...(config.server.slowConsumerWindow === undefined ? {} : { slowWindowMs: config.server.slowConsumerWindow * 1000 }),
+      ...(config.server.slowConsumerMaxHold === undefined ? {} : { slowMaxHold: config.server.slowConsumerMaxHold }),
+      ...(config.server.slowConsumer === undefined ? {} : { slowAction: config.server.slowConsumer }),
+      ...(config.server.maxTopicTableBytes === undefined ? {} : { topicTableBytes: config.server.maxTopicTableBytes }),
+      ...(config.server.maxSubscriptions === undefined ? {} : { maxSubscriptions: config.server.maxSubscriptions }),
+      ...(config.server.maxSubscriptionBytes === undefined ? {} : { maxSubscriptionBytes: config.server.maxSubscriptionBytes }),
+      ...(config.server.maxTopicsPerSubscribe === undefined ? {} : { maxTopicsPerRequest: config.server.maxTopicsPerSubscribe }),
       latencyWarnUs: config.server.latencyWarn,
       pingFloorMs: PING_FLOOR_MS,
     },
@@ -80,19 +89,28 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     broker,
     auth,
     log,
-    limits: { maxPubSize: config.server.maxPubSize, maxTopicLength: config.server.maxTopicLength },
+    limits: {
+      maxPubSize: config.server.maxPubSize,
+      maxTopicLength: config.server.maxTopicLength,
+      maxTopicsPerRequest: config.server.maxTopicsPerSubscribe ?? DEFAULT_MAX_TOPICS_PER_SUBSCRIBE,
+    },
     timeoutMs: config.proto.timeout * 1000,
     allowNoTls: config.proto.allowNoTls,
     tls,
     maxPendingReplyBytes: MAX_PENDING_REPLY_BYTES,
   };
-  const streamServer = new StreamServer(ctx, config.server.maxConnections);
+  const streamServer = new StreamServer(ctx, config.server.maxConnections, {
+    mode: config.proto.unixSocketMode,
+    owner: config.proto.unixSocketOwner,
+    group: config.proto.unixSocketGroup,
+  });
   const udpServer = new UdpServer({
     broker,
     auth,
     log,
     maxTopicDepth: config.server.maxTopicDepth,
     frameSize: config.proto.udpFrameSize,
+    ...(config.proto.udpReplayWindow === undefined ? {} : { replayWindow: config.proto.udpReplayWindow }),
   });
   let streams: BoundStream[];
   try {

@@ -1,6 +1,6 @@
 /** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
 import type { AuthStore } from '../auth/auth-store.js';
-import type { Broker } from '../broker/index.js';
+import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker } from '../broker/index.js';
 import type { MqttSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { MqttConnection } from '../mqtt/connection.js';
@@ -103,6 +103,10 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
       drainTimeoutMs: config.server.dataDrainTimeout * 1000,
       pingIntervalMs: 0,
       latencyWarnUs: config.server.latencyWarn,
+      // The same slow-reader policy as PSRT data sockets (one policy for every subscriber).
+      slowWindowMs: (config.server.slowConsumerWindow ?? DEFAULT_SLOW_WINDOW_MS / 1000) * 1000,
+      slowMaxHold: config.server.slowConsumerMaxHold ?? DEFAULT_SLOW_MAX_HOLD,
+      slowAction: config.server.slowConsumer ?? 'disconnect',
     },
     connectTimeoutMs: config.proto.timeout * 1000,
     registry: connections,

@@ -17,9 +17,10 @@ import { parsePublishBody, publishTopicEnd, type PublishRequest } from '../proto
 import { encodeDataFrame } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
-import { DataChannel, type DataChannelOptions } from './data-channel.js';
+import { DataChannel, type DataChannelOptions, type SlowConsumerAction } from './data-channel.js';
 import { FrameSlab, Stamp, chunkedDelivery, delivery, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
@@ -41,10 +42,26 @@ export interface BrokerOptions {
   readonly dataQueue: number;
   readonly dataQueueBytes: number;
   readonly drainTimeoutMs: number;
+  /** Slow-reader policy (DataChannelOptions); absent: defaults there. */
+  readonly slowWindowMs?: number;
+  readonly slowMaxHold?: number;
+  readonly slowAction?: SlowConsumerAction;
+  /** Topic-name bytes kept in the topic table (with its 10,000-topic cap). */
+  readonly topicTableBytes?: number;
+  /** Subscriptions per session; topics per SUBSCRIBE/UNSUBSCRIBE request. */
+  readonly maxSubscriptions?: number;
+  /** Characters of all subscriptions of one session (bounds a session's share of the index). */
+  readonly maxSubscriptionBytes?: number;
+  readonly maxTopicsPerRequest?: number;
   readonly latencyWarnUs: number;
   /** Floor of the data-socket ping interval (a timeout byte of 0 would mean 0 ms). */
   readonly pingFloorMs: number;
 }
+
+export const DEFAULT_SLOW_WINDOW_MS = 5000;
+export const DEFAULT_SLOW_MAX_HOLD = 0.5;
+export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
+export const DEFAULT_MAX_SUBSCRIPTION_BYTES = 64 * 1024 * 1024;
 
 /** Read-only view for stats edges (HTTP, metrics). */
 export interface BrokerStats {
@@ -66,8 +83,8 @@ export class Broker implements BrokerStats {
   private readonly hooks = new PublishHooks();
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
-  private readonly topics = new TopicTable<Session>();
-  private readonly lists = new SubscriberLists(this.index, this.topics);
+  private readonly topics: TopicTable<Session>;
+  private readonly lists: SubscriberLists<Session>;
   /** The last small publish's entry and subscriber list, while it may be appended to. */
   private lastDelivery: Delivery | null = null;
   private lastTargets: readonly Session[] | null = null;
@@ -76,7 +93,10 @@ export class Broker implements BrokerStats {
   constructor(
     private readonly opts: BrokerOptions,
     private readonly log: BrokerLogger,
-  ) {}
+  ) {
+    this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
+    this.lists = new SubscriberLists(this.index, this.topics);
+  }
 
   get clientCount(): number {
     return this.sessions.size;
@@ -122,8 +142,8 @@ export class Broker implements BrokerStats {
       token = randomBytes(TOKEN_LENGTH);
       key = token.toString('latin1');
     }
-    const session = new Session(token, key, user, address, acl, control, (s, ch) => {
-      this.dropCongested(s, ch);
+    const session = new Session(token, key, user, address, acl, control, (s, ch, reason) => {
+      this.dropCongested(s, ch, reason);
     });
     this.sessions.set(key, session);
     return session;
@@ -138,6 +158,7 @@ export class Broker implements BrokerStats {
     if (session.subscriptions.size > 0) this.indexChanged();
     this.subscriptions -= session.subscriptions.size;
     session.subscriptions.clear();
+    session.subscriptionChars = 0;
     const channel = session.data;
     if (channel !== null) {
       session.data = null;
@@ -166,6 +187,9 @@ export class Broker implements BrokerStats {
       queueLimit: this.opts.dataQueue,
       byteLimit: this.opts.dataQueueBytes,
       drainTimeoutMs: this.opts.drainTimeoutMs,
+      slowWindowMs: this.opts.slowWindowMs ?? DEFAULT_SLOW_WINDOW_MS,
+      slowMaxHold: this.opts.slowMaxHold ?? DEFAULT_SLOW_MAX_HOLD,
+      slowAction: this.opts.slowAction ?? 'disconnect',
       pingIntervalMs: Math.max(this.opts.pingFloorMs, timeoutSeconds * 500),
       latencyWarnUs: this.opts.latencyWarnUs,
     };
@@ -185,9 +209,11 @@ export class Broker implements BrokerStats {
   }
 
   subscribe(session: Session, rawTopics: readonly string[]): number {
+    const max = this.opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
+    const maxChars = this.opts.maxSubscriptionBytes ?? DEFAULT_MAX_SUBSCRIPTION_BYTES;
     for (const raw of rawTopics) {
       if (!session.acl.canSubscribe(raw)) {
-        this.log.error(`sub access deneid for ${raw} to ${session.label}`);
+        this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
         return RESPONSE_ERR_ACCESS;
       }
       const mask = normalizeTopic(raw);
@@ -196,7 +222,16 @@ export class Broker implements BrokerStats {
         return RESPONSE_ERR;
       }
       if (!session.subscriptions.has(mask)) {
+        if (session.subscriptions.size >= max) {
+          this.log.error(`${session.label}: subscription limit (server.max_subscriptions ${max}) reached`);
+          return RESPONSE_ERR;
+        }
+        if (session.subscriptionChars + mask.length > maxChars) {
+          this.log.error(`${session.label}: subscription limit (server.max_subscription_bytes ${maxChars}) reached`);
+          return RESPONSE_ERR;
+        }
         session.subscriptions.add(mask);
+        session.subscriptionChars += mask.length;
         this.subscriptions++;
         this.indexChanged();
         this.index.subscribe(mask, session);
@@ -214,6 +249,7 @@ export class Broker implements BrokerStats {
         return RESPONSE_ERR;
       }
       if (session.subscriptions.delete(mask)) {
+        session.subscriptionChars -= mask.length;
         this.subscriptions--;
         this.indexChanged();
         this.index.unsubscribe(mask, session);
@@ -306,10 +342,10 @@ export class Broker implements BrokerStats {
       return RESPONSE_ERR;
     }
     if (hasWildcardChar(topic)) {
-      throw new PsrtError(ErrorCode.WildcardInPublish, `Wildcard in publish topic: ${topic}`);
+      throw new PsrtError(ErrorCode.WildcardInPublish, `Wildcard in publish topic: ${escapeForLog(topic)}`);
     }
     if (!session.acl.canPublish(topic)) {
-      this.log.error(`pub access deneid for ${topic} to ${session.label}`);
+      this.log.error(`pub access deneid for ${escapeForLog(topic)} to ${session.label}`);
       return RESPONSE_ERR_ACCESS;
     }
     return RESPONSE_OK;
@@ -344,7 +380,7 @@ export class Broker implements BrokerStats {
    */
   replicationTopic(session: Session, topic: string): { status: number; targets: Session[] } {
     if (!session.acl.replicator) {
-      this.log.error(`replication access deneid for ${topic} to ${session.label}`);
+      this.log.error(`replication access deneid for ${escapeForLog(topic)} to ${session.label}`);
       return { status: RESPONSE_ERR_ACCESS, targets: [] };
     }
     const targets: Session[] = [];
@@ -422,9 +458,10 @@ export class Broker implements BrokerStats {
     if (channel.enqueue(delivery) === 'congested' && publisher !== null) channel.addWaiter(publisher);
   }
 
-  private dropCongested(session: Session, channel: DataChannel): void {
+  private dropCongested(session: Session, channel: DataChannel, reason?: string): void {
     if (session.data !== channel) return;
-    this.log.warn(`queue is full (${session.label}), dropping data channel`);
+    if (reason === undefined) this.log.warn(`queue is full (${session.label}), dropping data channel`);
+    else this.log.warn(`${reason} (${session.label}), dropping data channel`);
     this.counters.droppedDataChannels++;
     session.data = null;
     channel.close();

@@ -12,6 +12,10 @@ export class Counters {
   sentLatency = 0;
   /** Data sockets dropped because their queue stayed full (our addition, for /metrics). */
   droppedDataChannels = 0;
+  /** Of those, dropped because they held their publishers back too long while reading slowly. */
+  droppedSlowChannels = 0;
+  /** Messages not queued for a slow subscriber (slow_consumer: drop). */
+  droppedSlowMessages = 0;
   /** Logins refused (our addition). */
   rejectedLogins = 0;
   /** Messages delivered to no one because a subscriber had no data socket (our addition). */

@@ -7,16 +7,35 @@
  * reading until it drains below half. Only a channel that stays congested for `drainTimeoutMs`
  * is dropped, as the reference drops a full queue. Non-pausable sources (UDP) are bounded by a
  * hard cap of twice the limits.
+ *
+ * Slow readers (a subscriber that reads, but slower than its publishers write) never keep the
+ * queue full for the whole drain timeout: it drains below half, the publishers resume, it fills
+ * again, and the publishers spend most of their time paused. So the channel also measures how
+ * long it held publishers back over a sliding window (`slowWindowMs`, see HoldMeter: evaluated
+ * by a timer that runs only while the channel has held someone recently, never per message). More than `slowMaxHold` of the window: the subscriber is too slow, and is either
+ * dropped (`slowAction` 'disconnect') or stops pausing publishers and has messages beyond its
+ * queue limit dropped and counted ('drop') until it keeps up again. A burst that is absorbed
+ * within a fraction of the window never comes near the threshold.
  */
+import { escapeForLog } from '../protocol/log-escape.js';
 import type { Counters } from './counters.js';
 import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import { HoldMeter, type HoldMeterOwner } from './hold-meter.js';
 import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
+
+export type SlowConsumerAction = 'disconnect' | 'drop';
 
 export interface DataChannelOptions {
   readonly queueLimit: number;
   readonly byteLimit: number;
   readonly drainTimeoutMs: number;
+  /** Window over which the time publishers were held back is measured; 0: no slow-reader policy. */
+  readonly slowWindowMs?: number;
+  /** Fraction (0–1] of the window a subscriber may hold its publishers back. Default 0.5. */
+  readonly slowMaxHold?: number;
+  /** Default 'disconnect'. */
+  readonly slowAction?: SlowConsumerAction;
   /** 0: no pings. */
   readonly pingIntervalMs: number;
   readonly latencyWarnUs: number;
@@ -26,8 +45,11 @@ export interface DataChannelOwner {
   readonly label: string; // `<user>@<addr>` for logs
   /** The channel ended; the owner forgets it if it is still its current one. */
   channelClosed(channel: DataChannel): void;
-  /** Called when the channel must be dropped (stayed congested, or hard cap exceeded). */
-  dropCongested(channel: DataChannel): void;
+  /**
+   * Called when the channel must be dropped (stayed congested, hard cap exceeded, or a slow
+   * reader: `reason` then says why, for the log line).
+   */
+  dropCongested(channel: DataChannel, reason?: string): void;
 }
 
 /** Write completion: the slabs of a written batch may be reused. */
@@ -48,7 +70,7 @@ const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
 
-export class DataChannel implements Flushable {
+export class DataChannel implements Flushable, HoldMeterOwner {
   dirty = false;
   /**
    * Frames [head, tail) are pending. Slots are cleared as they are written and the array is
@@ -69,6 +91,12 @@ export class DataChannel implements Flushable {
   private lastWriteMs = performance.now();
   private lastLatencyWarnMs = -Infinity;
   private suppressedLatencyWarnings = 0;
+  /** Time publishers were held back (the slow-reader measure). */
+  private readonly hold: HoldMeter;
+  /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
+  private shedding = false;
+  private shedSinceTick = 0;
+  private shedTotal = 0;
 
   constructor(
     readonly port: DataPort,
@@ -78,6 +106,7 @@ export class DataChannel implements Flushable {
     private readonly counters: Counters,
     private readonly log: BrokerLogger,
   ) {
+    this.hold = new HoldMeter(opts.slowWindowMs ?? 0, opts.slowMaxHold ?? 0.5, this);
     this.pingTimer =
       opts.pingIntervalMs > 0
         ? setInterval(() => {
@@ -97,6 +126,7 @@ export class DataChannel implements Flushable {
 
   enqueue(delivery: Delivery): EnqueueResult {
     if (this.closed) return 'ok';
+    if (this.shedding && this.atLimit()) return this.shed(delivery.messages);
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else this.queue.push(delivery);
     this.tail++;
@@ -123,8 +153,21 @@ export class DataChannel implements Flushable {
       this.owner.dropCongested(this);
       return 'dropped';
     }
+    if (this.shedding) return 'ok';
     if (this.fullTimer === null) this.armFullTimer();
     return 'congested';
+  }
+
+  private atLimit(): boolean {
+    return this.pendingMessages >= this.opts.queueLimit || this.pendingBytes >= this.opts.byteLimit;
+  }
+
+  /** slow_consumer 'drop': the message is not queued for this subscriber, only counted. */
+  private shed(messages: number): EnqueueResult {
+    this.counters.droppedSlowMessages += messages;
+    this.shedSinceTick += messages;
+    this.shedTotal += messages;
+    return 'ok';
   }
 
   /**
@@ -140,8 +183,40 @@ export class DataChannel implements Flushable {
   /** Registers a publisher to resume when this channel drains (or is closed). */
   addWaiter(publisher: PublisherPort): void {
     if (this.closed || this.waiters.includes(publisher)) return;
+    if (this.waiters.length === 0) this.hold.start();
     this.waiters.push(publisher);
     publisher.blockedOn++;
+  }
+
+  /** HoldMeter: publishers were held back longer than the policy allows. */
+  tooSlow(heldMs: number, windowMs: number): void {
+    const why = `subscriber too slow: held its publishers back ${(heldMs / 1000).toFixed(1)} s of the last ${(windowMs / 1000).toFixed(1)} s`;
+    if ((this.opts.slowAction ?? 'disconnect') === 'disconnect') {
+      this.counters.droppedSlowChannels++;
+      this.owner.dropCongested(this, why);
+      return;
+    }
+    this.shedding = true;
+    this.shedSinceTick = 0;
+    this.hold.reset();
+    this.clearFullTimer();
+    this.releaseWaiters();
+    this.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
+  }
+
+  /**
+   * HoldMeter: a tick within the allowed share. Shedding ends after a tick without a dropped
+   * message and with the queue below half; ticks are wanted while it lasts.
+   */
+  calmTick(): boolean {
+    if (!this.shedding) return false;
+    const dropped = this.shedSinceTick;
+    this.shedSinceTick = 0;
+    if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return true;
+    this.shedding = false;
+    this.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${this.shedTotal} messages were dropped for it`);
+    this.shedTotal = 0;
+    return false;
   }
 
   flush(): void {
@@ -161,6 +236,7 @@ export class DataChannel implements Flushable {
     this.closed = true;
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.clearFullTimer();
+    this.hold.close();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = [];
     this.head = 0;
@@ -243,6 +319,7 @@ export class DataChannel implements Flushable {
   }
 
   private releaseWaiters(): void {
+    this.hold.stop();
     const waiters = this.waiters;
     this.waiters = [];
     for (const p of waiters) {
@@ -288,6 +365,6 @@ export class DataChannel implements Flushable {
         : '';
     this.lastLatencyWarnMs = now;
     this.suppressedLatencyWarnings = 0;
-    this.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${topic} (${this.owner.label})${more}`);
+    this.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${escapeForLog(topic)} (${this.owner.label})${more}`);
   }
 }

@@ -3,6 +3,7 @@ import type { AclEntry } from '../auth/acl.js';
 import type { Subscriber } from '../topics/index.js';
 import type { DataChannel, DataChannelOwner } from './data-channel.js';
 import type { ControlPort } from './ports.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { PublishTopicCache } from './publish-topic-cache.js';
 
 export class Session implements Subscriber, DataChannelOwner {
@@ -10,6 +11,8 @@ export class Session implements Subscriber, DataChannelOwner {
   matchStamp = 0;
   /** Distinct normalised subscription strings. */
   readonly subscriptions = new Set<string>();
+  /** Characters of those subscriptions (server.max_subscription_bytes). */
+  subscriptionChars = 0;
   data: DataChannel | null = null;
   /** Last accepted publish topic (hot-path shortcut, see PublishTopicCache). */
   readonly publishTopic = new PublishTopicCache();
@@ -26,16 +29,16 @@ export class Session implements Subscriber, DataChannelOwner {
     /** ACL snapshot taken at login; reloads do not change it (SERVER.md §6.3). */
     readonly acl: AclEntry,
     readonly control: ControlPort,
-    private readonly onDrop: (session: Session, channel: DataChannel) => void,
+    private readonly onDrop: (session: Session, channel: DataChannel, reason?: string) => void,
   ) {
-    this.label = `${user}@${address}`;
+    this.label = `${escapeForLog(user, 64)}@${address}`; // logs quote the client's login
   }
 
   channelClosed(channel: DataChannel): void {
     if (this.data === channel) this.data = null;
   }
 
-  dropCongested(channel: DataChannel): void {
-    this.onDrop(this, channel);
+  dropCongested(channel: DataChannel, reason?: string): void {
+    this.onDrop(this, channel, reason);
   }
 }

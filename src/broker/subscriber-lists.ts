@@ -28,10 +28,16 @@ export class SubscriberLists<S extends Subscriber> {
    */
   collect(topic: string, payloadBytes: number): readonly S[] {
     const entry = this.topics.entry(topic);
+    const scratch = this.scratch;
+    if (entry === null) {
+      // Too long to keep (see TopicTable): matched every time, like a long subscriber list.
+      scratch.length = 0;
+      this.index.match(topic, scratch);
+      return scratch;
+    }
     entry.messages++;
     entry.bytes += payloadBytes;
     if (entry.version === this.version) return entry.subscribers;
-    const scratch = this.scratch;
     scratch.length = 0;
     this.index.match(topic, scratch);
     if (scratch.length > this.topics.maxCachedSubscribers) {

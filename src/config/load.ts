@@ -139,6 +139,14 @@ function serverSection(raw: RawConfig['server'], file: string, dir: string): Ser
     dataDrainTimeout: raw.data_drain_timeout ?? DEFAULTS.dataDrainTimeout,
     maxConnections: raw.max_connections ?? DEFAULTS.maxConnections,
     dataQueueBytes: raw.data_queue_bytes ?? DEFAULTS.dataQueueBytes,
+    // Hardening extensions: present only when set (consumers apply DEFAULTS).
+    ...given('maxTopicTableBytes', raw.max_topic_table_bytes),
+    ...given('slowConsumer', raw.slow_consumer),
+    ...given('slowConsumerWindow', raw.slow_consumer_window),
+    ...given('slowConsumerMaxHold', raw.slow_consumer_max_hold),
+    ...given('maxSubscriptions', raw.max_subscriptions),
+    ...given('maxSubscriptionBytes', raw.max_subscription_bytes),
+    ...given('maxTopicsPerSubscribe', raw.max_topics_per_subscribe),
   };
 }
 
@@ -158,7 +166,22 @@ function protoSection(raw: RawConfig['proto'], file: string, dir: string): Proto
     tlsKey: optPath(raw.tls_key, dir),
     fips: raw.fips ?? DEFAULTS.fips,
     allowNoTls: raw.allow_no_tls,
+    ...given('udpReplayWindow', raw.udp_replay_window),
+    ...given('unixSocketMode', unixMode(raw.unix_socket_mode)),
+    ...given('unixSocketOwner', raw.unix_socket_owner),
+    ...given('unixSocketGroup', raw.unix_socket_group),
   };
+}
+
+/** `"0660"`/`"660"` are octal; a YAML integer is taken as is (write `0o660` or 432). */
+function unixMode(v: string | number | null | undefined): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  return typeof v === 'string' ? parseInt(v, 8) : v;
+}
+
+/** `{ key: value }` when the optional key was set, else nothing (exactOptionalPropertyTypes). */
+function given<K extends string, V>(key: K, value: V | null | undefined): Partial<Record<K, V>> {
+  return value === undefined || value === null ? {} : ({ [key]: value } as Partial<Record<K, V>>);
 }
 
 function authSection(raw: RawConfig['auth'], dir: string): AuthSection {

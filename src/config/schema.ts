@@ -17,6 +17,12 @@
  *   server.data_drain_timeout → .dataDrainTimeout (ext)   auth.acl → auth.acl ({kind:'file',path})
  *   server.max_connections → .maxConnections (ext)        cluster.config → cluster.config
  *   server.data_queue_bytes → .dataQueueBytes (ext)
+ *   hardening extensions (all optional in the typed config; absent = DEFAULTS):
+ *   server.max_topic_table_bytes → .maxTopicTableBytes    server.slow_consumer → .slowConsumer
+ *   server.slow_consumer_window → .slowConsumerWindow     server.slow_consumer_max_hold → .slowConsumerMaxHold
+ *   server.max_subscriptions → .maxSubscriptions          server.max_topics_per_subscribe → .maxTopicsPerSubscribe
+ *   server.max_subscription_bytes → .maxSubscriptionBytes
+ *   proto.udp_replay_window → .udpReplayWindow            proto.unix_socket_mode/_owner/_group → .unixSocketMode/Owner/Group
  */
 import { z } from 'zod';
 import type { AclSource, AuthSources } from '../auth/index.js';
@@ -53,7 +59,23 @@ export interface ServerSection {
   readonly maxConnections: number;
   /** Extension: per-subscriber queued-bytes cap beside `dataQueue`. */
   readonly dataQueueBytes: number;
+  /** Extension: bytes of topic names kept in the topic table (stats, subscriber-list cache). */
+  readonly maxTopicTableBytes?: number;
+  /** Extension: what happens to a subscriber that keeps holding its publishers back. */
+  readonly slowConsumer?: SlowConsumerAction;
+  /** Extension: seconds over which a subscriber's hold on its publishers is measured. */
+  readonly slowConsumerWindow?: number;
+  /** Extension: fraction of that window a subscriber may hold its publishers back (0–1]. */
+  readonly slowConsumerMaxHold?: number;
+  /** Extension: subscriptions per session. */
+  readonly maxSubscriptions?: number;
+  /** Extension: characters of all subscriptions of one session. */
+  readonly maxSubscriptionBytes?: number;
+  /** Extension: topics in one SUBSCRIBE/UNSUBSCRIBE request. */
+  readonly maxTopicsPerSubscribe?: number;
 }
+
+export type SlowConsumerAction = 'disconnect' | 'drop';
 
 export interface ProtoSection {
   readonly bind: readonly BindAddress[];
@@ -67,6 +89,13 @@ export interface ProtoSection {
   readonly tlsKey: string | undefined;
   readonly fips: boolean;
   readonly allowNoTls: boolean;
+  /** Extension: nonces remembered per AES-GCM UDP key owner (replay protection); 0 = off. */
+  readonly udpReplayWindow?: number;
+  /** Extension: mode of unix socket files (default 0o770). */
+  readonly unixSocketMode?: number;
+  /** Extension: owner / group of unix socket files (user or group name, or numeric id). */
+  readonly unixSocketOwner?: string;
+  readonly unixSocketGroup?: string;
 }
 
 /** Directly usable as `AuthStore.load(config.auth, log)`. */
@@ -158,6 +187,13 @@ export const rawServerSchema = z.strictObject({
   data_drain_timeout: z.number().min(0).max(MAX_SECONDS).nullish(),
   max_connections: posInt.nullish(),
   data_queue_bytes: posInt.nullish(),
+  max_topic_table_bytes: posInt.nullish(),
+  slow_consumer: z.enum(['disconnect', 'drop']).nullish(),
+  slow_consumer_window: seconds.nullish(),
+  slow_consumer_max_hold: z.number().gt(0).max(1).nullish(),
+  max_subscriptions: posInt.nullish(),
+  max_subscription_bytes: posInt.nullish(),
+  max_topics_per_subscribe: posInt.nullish(),
 });
 
 export const rawProtoSchema = z.strictObject({
@@ -170,6 +206,11 @@ export const rawProtoSchema = z.strictObject({
   tls_key: z.string().min(1).nullish(),
   fips: z.boolean().nullish(),
   allow_no_tls: z.boolean(),
+  udp_replay_window: nonNegInt.max(1 << 24).nullish(),
+  /** Octal as a string (`"0660"`) or a YAML integer (0o660 / 432). */
+  unix_socket_mode: z.union([z.string().regex(/^0?[0-7]{3,4}$/, { error: 'expected an octal mode such as "0660"' }), int().min(0).max(0o7777)]).nullish(),
+  unix_socket_owner: z.string().min(1).nullish(),
+  unix_socket_group: z.string().min(1).nullish(),
 });
 
 export const rawAuthSchema = z.strictObject({

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { escapeLogLine } from '../protocol/log-escape.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -62,6 +63,13 @@ const FACILITY_USER = 1;
 
 type Sink = (level: LogLevel, msg: string) => void;
 
+/**
+ * Longest line written: callers shorten client text (escapeForLog), this bounds the rest. Lines
+ * are also stripped of control characters here, so a caller that forgot to escape a login name
+ * or topic still cannot forge a line or send terminal escapes to whoever reads the log.
+ */
+const MAX_LINE_CHARS = 8192;
+
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
@@ -107,7 +115,8 @@ function streamSink(stream: NodeJS.WritableStream, colors: boolean, timestamps: 
   });
   return (level, msg) => {
     if (failed) return;
-    const line = timestamps ? `${stamp()}  ${msg}` : msg;
+    const safe = escapeLogLine(msg, MAX_LINE_CHARS);
+    const line = timestamps ? `${stamp()}  ${safe}` : safe;
     const color = colors ? COLOR[level] : '';
     try {
       stream.write(color === '' ? `${line}\n` : `${color}${line}${RESET}\n`);
@@ -164,9 +173,8 @@ function syslogSink(socket: string, command: string, onFail: (why: string) => vo
   (child.stdin as { unref?: () => void } | null)?.unref?.();
   return (level, msg) => {
     const prio = FACILITY_USER * 8 + SYSLOG_SEVERITY[level];
-    // One syslog record per line: a multi-line message gets its prefix on every line.
-    const text = msg.split('\n').map((l) => `<${prio}>${l}`).join('\n');
-    child?.stdin?.write(`${text}\n`);
+    // One syslog record per message: newlines and other controls are escaped.
+    child?.stdin?.write(`<${prio}>${escapeLogLine(msg, MAX_LINE_CHARS)}\n`);
   };
 }
 

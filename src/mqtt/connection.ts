@@ -25,6 +25,7 @@ import {
   type MqttPacket,
   type MqttVersion,
 } from '../protocol/mqtt/index.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
 import type { MqttContext } from './context.js';
 import type { MqttMessage, QoS } from './message.js';
@@ -34,6 +35,8 @@ import type { MqttLink, MqttSession } from './session.js';
 /** The transport side: a DataPort plus read flow control. */
 export interface MqttTransport extends DataPort {
   readonly address: string;
+  /** The peer's IP address (login budget per address); undefined for unix sockets. */
+  readonly ip?: string | undefined;
   pauseReading(): void;
   resumeReading(): void;
 }
@@ -141,11 +144,11 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     this.pauseReading();
     const login = packet.username ?? '';
     const password = packet.password?.toString('utf8') ?? '';
-    this.ctx.auth.authenticate(login, password).then(
+    this.ctx.auth.authenticate(login, password, this.transport.ip ?? this.address).then(
       (result) => {
         if (this.state !== 'authenticating') return;
         if (!result.ok) {
-          this.ctx.log.error(`mqtt: client ${this.address} (${decision.accepted.clientId}): ${result.message}`);
+          this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(decision.accepted.clientId)}): ${escapeForLog(result.message)}`);
           this.refuse(loginRefusal(result), result.message);
           return;
         }
@@ -175,7 +178,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     session.expiryInterval = a.expiryInterval;
     session.will = a.will;
     this.session = session;
-    this.label = `${user === '_' ? 'anonymous' : user}@${this.address} (${a.clientId})`;
+    this.label = escapeForLog(`${user === '_' ? 'anonymous' : user}@${this.address} (${a.clientId})`);
     const props = p.properties;
     this.clientMaxPacket = props?.maximumPacketSize ?? 0x0fffffff;
     this.sendWindow = Math.min(ctx.limits.maxInflight, props?.receiveMaximum ?? 65535);
@@ -323,7 +326,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     if (this.state === 'closed') return;
     const reason = e instanceof MqttError ? e.reasonCode : ReasonCode.UnspecifiedError;
     if (e instanceof MqttError) this.ctx.router.counters.protocolErrors++;
-    this.ctx.log.error(`mqtt: client ${this.label} error: ${e instanceof Error ? e.message : String(e)}`);
+    this.ctx.log.error(`mqtt: client ${this.label} error: ${escapeForLog(e instanceof Error ? e.message : String(e))}`);
     if (reply && this.state === 'connect' && reason === ReasonCode.UnsupportedProtocolVersion) {
       this.refuse(reason, 'unsupported protocol version');
       return;

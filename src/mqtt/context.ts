@@ -6,7 +6,8 @@ import type { MqttRouter } from './router.js';
 
 /** Implemented by AuthStore (and by a login budget in front of it). */
 export interface MqttAuthenticator {
-  authenticate(login: string, password: string): Promise<AuthResult>;
+  /** `source`: the client's IP address (per-address login budget). */
+  authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
 }
 
 export interface MqttLimits extends ConnectLimits {

@@ -22,6 +22,7 @@ import {
   type SubscribePacket,
   type UnsubscribePacket,
 } from '../protocol/mqtt/index.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
 import type { PublisherPort } from '../broker/index.js';
 import type { MqttContext } from './context.js';
@@ -101,7 +102,7 @@ export class PacketHandler {
     if (topic !== this.lastTopic) this.checkTopic(topic);
     if (!this.lastAllowed) {
       this.ctx.router.counters.deniedPublishes++;
-      this.ctx.log.error(`mqtt: pub access denied for ${topic} to ${this.conn.label}`);
+      this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${this.conn.label}`);
       if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
@@ -177,7 +178,7 @@ export class PacketHandler {
     if (shared !== null && s.noLocal) throw new MqttError(ReasonCode.ProtocolError, 'no local on a shared subscription');
     if (!isValidMqttTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
     if (!this.session.acl.canSubscribe(filter)) {
-      this.ctx.log.error(`mqtt: sub access denied for ${s.filter} to ${this.conn.label}`);
+      this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${this.conn.label}`);
       return this.conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
     }
     const options = { qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling, identifier: id };

@@ -7,6 +7,7 @@
  */
 import type { AclEntry } from '../auth/acl.js';
 import { FrameSlab, Stamp, stampNow, type Broker, type BrokerLogger, type MessageMeta, type PublishHook, type PublisherPort } from '../broker/index.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, normalizeTopic, topicDepth } from '../topics/index.js';
 import { MqttMessage, carriedFromMeta, type QoS } from './message.js';
 import { MqttCounters } from './counters.js';
@@ -135,7 +136,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     if (will === null) return;
     const w = will.message;
     if (!session.acl.canPublish(normalizeTopic(w.rawTopic))) {
-      this.log.warn(`mqtt: will of ${session.clientId} denied by ACL for ${w.rawTopic}`);
+      this.log.warn(`mqtt: will of ${escapeForLog(session.clientId)} denied by ACL for ${escapeForLog(w.rawTopic)}`);
       return;
     }
     // Received now, as far as latency is concerned (not when the client connected).
@@ -240,7 +241,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
   }
 
   private retain(msg: MqttMessage): void {
-    if (!this.retained.put(msg)) this.log.warn(`mqtt: retained store full, ${msg.rawTopic} not retained`);
+    if (!this.retained.put(msg)) this.warnOnce(`mqtt: retained store full (retained_max_count / retained_max_bytes), ${escapeForLog(msg.rawTopic)} not retained`);
   }
 
   /**
@@ -292,7 +293,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
 
   queueFull(session: MqttSession): void {
     this.counters.droppedQueueFull++;
-    this.warnOnce(`mqtt: queue of ${session.clientId} is full (max_queued_messages), dropping messages`);
+    this.warnOnce(`mqtt: queue of ${escapeForLog(session.clientId)} is full (max_queued_messages), dropping messages`);
   }
 
   expired(): void {

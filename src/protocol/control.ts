@@ -22,13 +22,18 @@ export interface ControlLimits {
   readonly maxPubSize: number;
   /** server.max_topic_length: limit of a (UN)SUBSCRIBE LEN and of a PUBLISH_REPL topic LEN. */
   readonly maxTopicLength: number;
+  /**
+   * psrt-node extension (server.max_topics_per_subscribe): more topics in one (UN)SUBSCRIBE are
+   * not decoded; the request comes out with `tooMany` set. Default: no limit.
+   */
+  readonly maxTopicsPerRequest?: number;
 }
 
 export type ControlRequest =
   | { readonly kind: 'nop' }
   | { readonly kind: 'bye' }
   | PublishRequest
-  | { readonly kind: 'subscribe' | 'unsubscribe'; readonly topics: readonly string[] }
+  | { readonly kind: 'subscribe' | 'unsubscribe'; readonly topics: readonly string[]; readonly tooMany?: boolean }
   | { readonly kind: 'repl-topic'; readonly topic: string }
   /** Cluster extension: interest query (no stage 2). */
   | { readonly kind: 'x-repl-query'; readonly topic: string }
@@ -208,7 +213,8 @@ export class ControlDecoder {
     const len = checkedLength(q.u32At(1), this.limits.maxTopicLength);
     if (q.length < 5 + len) return null;
     q.skip(5);
-    return { kind, topics: splitTopicList(q.take(len)) };
+    const topics = splitTopicList(q.take(len), this.limits.maxTopicsPerRequest);
+    return topics === null ? { kind, topics: [], tooMany: true } : { kind, topics };
   }
 
   private nextReplTopic(): ControlRequest | null {
@@ -286,16 +292,36 @@ function checkedLength(len: number, limit: number): number {
  * Splits a (un)subscribe body on every 00, ignoring empty pieces. All pieces are decoded before
  * any is returned, so one bad piece rejects the whole request (PROTOCOL.md §5.4).
  */
-export function splitTopicList(body: Buffer): string[] {
+export function splitTopicList(body: Buffer): string[];
+/** null when there are more than `max` topics (decoding stops there). */
+export function splitTopicList(body: Buffer, max: number | undefined): string[] | null;
+export function splitTopicList(body: Buffer, max = Infinity): string[] | null {
+  if (max !== Infinity && countTopics(body, max) > max) return null;
   const topics: string[] = [];
   let start = 0;
   while (start <= body.length) {
     let end = body.indexOf(0, start);
     if (end < 0) end = body.length;
-    if (end > start) topics.push(decodeUtf8(body.subarray(start, end)));
+    if (end > start) {
+      if (topics.length >= max) return null;
+      topics.push(decodeUtf8(body.subarray(start, end)));
+    }
     start = end + 1;
   }
   return topics;
+}
+
+/** Non-empty pieces of a topic list, counting stops past `max` (nothing is decoded). */
+function countTopics(body: Buffer, max: number): number {
+  let count = 0;
+  let start = 0;
+  while (start <= body.length && count <= max) {
+    let end = body.indexOf(0, start);
+    if (end < 0) end = body.length;
+    if (end > start) count++;
+    start = end + 1;
+  }
+  return count;
 }
 
 export interface PublishBody {

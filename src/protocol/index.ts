@@ -6,3 +6,4 @@ export * from './control.js';
 export * from './encode.js';
 export * from './data-decoder.js';
 export * from './udp.js';
+export * from './log-escape.js';

@@ -9,7 +9,8 @@ export const ANONYMOUS_USER = '_';
 /** The subset of AuthStore the stats server needs. */
 export interface StatsAuth {
   /** bcrypt check against the password file (async and cached: never blocks the event loop). */
-  verifyPassword(login: string, password: string): Promise<boolean>;
+  /** `source`: the client's address (per-address login budget). */
+  verifyPassword(login: string, password: string, source?: string): Promise<boolean>;
   aclFor(user: string): { readonly admin: boolean } | undefined;
 }
 
@@ -52,11 +53,11 @@ export function parseAuthorization(header: string | undefined): Credentials {
  * Credentials: the password must verify and the user must be an admin (no fallback to
  * anonymous when they are wrong). No credentials: only when `_` is an admin.
  */
-export async function isAuthorized(auth: StatsAuth, creds: Credentials & { kind: 'none' | 'basic' }): Promise<boolean> {
+export async function isAuthorized(auth: StatsAuth, creds: Credentials & { kind: 'none' | 'basic' }, source?: string): Promise<boolean> {
   if (creds.kind === 'none') return auth.aclFor(ANONYMOUS_USER)?.admin === true;
   // Password first, like a TCP login: answering faster for non-admins would tell an
   // unauthenticated client which user names are admins.
-  if (!(await auth.verifyPassword(creds.login, creds.password))) return false;
+  if (!(await auth.verifyPassword(creds.login, creds.password, source))) return false;
   // Read after the await: a SIGHUP reload during bcrypt may have removed the right.
   return auth.aclFor(creds.login)?.admin === true;
 }

@@ -109,6 +109,8 @@ function brokerMetrics(out: Exposition, src: MetricsSources): void {
     .gauge('psrt_data_channels', 'Sessions with an attached data socket.', b.dataChannelCount)
     .counter('psrt_dropped_data_channels_total', 'Data sockets dropped because their queue stayed full.', c.droppedDataChannels)
     .counter('psrt_rejected_logins_total', 'Refused logins (bad password, anonymous disabled, no ACL entry).', c.rejectedLogins)
+    .counter('psrt_dropped_slow_data_channels_total', 'Data sockets dropped because they read too slowly (slow_consumer: disconnect).', c.droppedSlowChannels)
+    .counter('psrt_dropped_slow_messages_total', 'Messages not queued for a slow subscriber (slow_consumer: drop).', c.droppedSlowMessages)
     .counter('psrt_undeliverable_total', 'Messages not delivered to a matching session that had no data socket.', c.undeliverable);
 }
 

@@ -7,9 +7,10 @@
  * plain counters when asked for, and the publish path never calls into this module.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { BrokerStats } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { loadStatsAssets, type StatsAssets } from './assets.js';
 import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
 import type { MqttStatsProvider } from './mqtt-stats.js';
@@ -49,10 +50,22 @@ export interface StatsBind {
 }
 
 const JSON_TYPE = 'application/json';
-/** Browsers open a handful of connections; this bounds what a misbehaving client can hold. */
-const MAX_CONNECTIONS = 128;
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * Connection limits (docs/security.md). A browser opens a handful of connections; one address
+ * may hold PER_ADDRESS, more are closed at once, so one host cannot take the server's slots.
+ * The global cap is far above what 1,000 idle connections from many hosts need. A connection
+ * must send a complete request head within HEADERS_TIMEOUT_MS of connecting (or of its last
+ * answer: keep-alive), or it is closed; Node checks the request timeouts every
+ * CHECK_INTERVAL_MS.
+ */
+const MAX_CONNECTIONS = 4096;
+const MAX_CONNECTIONS_PER_ADDRESS = 16;
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const CHECK_INTERVAL_MS = 1_000;
+/** Largest request head accepted (Node's default is 16 KB). */
+const MAX_HEADER_BYTES = 8192;
 
 function formatAddress(info: AddressInfo): string {
   return info.address.includes(':') ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
@@ -80,6 +93,8 @@ export class StatsServer {
   private readonly proc = new ProcessMetrics();
   private readonly host = hostName();
   private server: Server | null = null;
+  /** Open connections per client address. */
+  private readonly perAddress = new Map<string, number>();
   private listening = '';
 
   private constructor(
@@ -118,10 +133,22 @@ export class StatsServer {
   private async listen(bind: StatsBind): Promise<void> {
     const { log } = this.opts;
     log.info(`binding stats server to: ${bind.address}`);
-    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
-      this.onRequest(req, res);
-    });
+    const server = createServer(
+      {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        connectionsCheckingInterval: CHECK_INTERVAL_MS,
+        maxHeaderSize: MAX_HEADER_BYTES,
+      },
+      (req, res) => {
+        this.onRequest(req, res);
+      },
+    );
     server.maxConnections = MAX_CONNECTIONS;
+    server.on('connection', (socket: Socket) => {
+      this.admit(socket);
+    });
     await new Promise<void>((resolve, reject) => {
       const fail = (e: Error): void => {
         reject(new Error(`unable to bind stats server to ${bind.address}: ${e.message}`, { cause: e }));
@@ -138,6 +165,29 @@ export class StatsServer {
     log.info(`listening on HTTP ${this.listening}`);
   }
 
+  /**
+   * Per-address cap, and a deadline for the first request: Node's headersTimeout only starts
+   * with the first byte of a request, so a connection that never sends one is closed here.
+   */
+  private admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const count = (this.perAddress.get(address) ?? 0) + 1;
+    if (count > MAX_CONNECTIONS_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(address, count);
+    const idle = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, HEADERS_TIMEOUT_MS);
+    socket.once('close', () => {
+      clearTimeout(idle);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+    });
+  }
+
   /** §13.1 in order: method, Authorization header, authorisation, then the path. */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     req.resume(); // a GET body is never read; let it drain
@@ -151,13 +201,13 @@ export class StatsServer {
       send(res, 400, creds.message);
       return;
     }
-    isAuthorized(this.opts.auth, creds)
+    isAuthorized(this.opts.auth, creds, req.socket.remoteAddress)
       .then(async (ok) => {
         if (!ok) send(res, 401, '', { 'www-authenticate': 'Basic realm="?"' });
         else await this.route(splitTarget(req.url ?? '/'), res);
       })
       .catch((e: unknown) => {
-        this.opts.log.error(`stats request ${req.url ?? ''} failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.opts.log.error(`stats request ${escapeForLog(req.url ?? '')} failed: ${e instanceof Error ? e.message : String(e)}`);
         if (!res.headersSent) send(res, 500);
         else res.destroy();
       });

@@ -67,6 +67,16 @@ function clusterJson(provider: ClusterStatusProvider | null): string {
   return `{${members.join(',')}}`;
 }
 
+/**
+ * Topic names in /topics are cut to this many characters (with `…` appended), so the body is
+ * bounded (about 1,000 × 1 KB) however long the published topics are.
+ */
+export const TOPICS_MAX_NAME = 512;
+
+function shortTopic(topic: string): string {
+  return topic.length > TOPICS_MAX_NAME ? `${topic.slice(0, TOPICS_MAX_NAME)}…` : topic;
+}
+
 export const TOPICS_DEFAULT_LIMIT = 20;
 export const TOPICS_MAX_LIMIT = 1000;
 
@@ -96,6 +106,6 @@ export function parseTopicsQuery(search: string): TopicsQuery {
  * starts again from zero, so pollers computing rates must treat a decrease as a reset.
  */
 export function topicsJson(broker: BrokerStats, limit: number, by: 'messages' | 'bytes'): string {
-  const topics = broker.topTopics(limit, by).map((t) => ({ topic: t.topic, messages: t.messages, bytes: t.bytes }));
+  const topics = broker.topTopics(limit, by).map((t) => ({ topic: shortTopic(t.topic), messages: t.messages, bytes: t.bytes }));
   return JSON.stringify({ time: realTimeUs(), by, limit, topics });
 }

@@ -4,6 +4,7 @@ import type { AclEntry } from '../auth/acl.js';
 import type { Broker, BrokerLogger } from '../broker/index.js';
 import type { ControlLimits } from '../protocol/control.js';
 import { isPsrtError } from '../protocol/errors.js';
+import { escapeLogLine } from '../protocol/log-escape.js';
 
 export type AuthResult =
   | { readonly ok: true; readonly user: string; readonly acl: AclEntry }
@@ -11,7 +12,8 @@ export type AuthResult =
 
 /** Implemented by AuthStore; narrowed so transports depend on the behaviour only. */
 export interface LoginAuthenticator {
-  authenticate(login: string, password: string): Promise<AuthResult>;
+  /** `source`: the client's IP address, the unit of the per-address login budget. */
+  authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
 }
 
 export interface StreamContext {
@@ -35,8 +37,15 @@ export function formatAddress(address: string | undefined, port: number | undefi
   return `${host}:${port ?? 0}`;
 }
 
+/**
+ * Topics of one (UN)SUBSCRIBE handled per event-loop turn: a request with more is worked off in
+ * slices (about 1–3 ms each) while the connection reads nothing else, so one huge request
+ * cannot stall every other client.
+ */
+export const TOPICS_PER_TURN = 512;
+
 /** `Client <addr> error. <kind>: <message>` (SERVER.md §15). */
 export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
   const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;
-  ctx.log.error(`Client ${address} error. ${text}`);
+  ctx.log.error(`Client ${address} error. ${escapeLogLine(text, 1024)}`);
 }

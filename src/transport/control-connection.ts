@@ -13,12 +13,13 @@ import type { Socket } from 'node:net';
 import { FULL_ACCESS } from '../auth/acl.js';
 import { stampNow, type Flushable, type PublisherPort, type Session, type Stamp } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
-import { RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
+import { RESPONSE_ERR, RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
-import { logClientError, type StreamContext } from './context.js';
+import { TOPICS_PER_TURN, logClientError, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 
 type State = 'login' | 'authenticating' | 'ready' | 'closed';
 
@@ -41,6 +42,7 @@ export class ControlConnection implements PublisherPort, Flushable {
   private replTopic = '';
   private resumeQueued = false;
   private replyWritePaused = false;
+  private loggedTooMany = false;
   /** Requests handled so far: progress seen by a deadline check (onDeadline). */
   private handled = 0;
 
@@ -143,7 +145,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     }
     this.state = 'authenticating';
     this.socket.pause();
-    this.ctx.auth.authenticate(frame.login, frame.password).then(
+    this.ctx.auth.authenticate(frame.login, frame.password, this.socket.remoteAddress ?? this.address).then(
       (result) => {
         if (this.state !== 'authenticating') return;
         if (!result.ok) {
@@ -169,7 +171,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     this.socket.write(this.session.token);
     this.timer.refresh();
     if (this.ctx.log.enabled('trace')) {
-      this.ctx.log.trace(`${this.address} logged in as ${user}, token ${this.session.token.toString('hex')}`);
+      this.ctx.log.trace(`${this.address} logged in as ${escapeForLog(user)}, token ${this.session.token.toString('hex')}`);
     }
   }
 
@@ -186,10 +188,8 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.replies.push(broker.publish(session, request, this, received));
         return;
       case 'subscribe':
-        this.replies.push(broker.subscribe(session, request.topics));
-        return;
       case 'unsubscribe':
-        this.replies.push(broker.unsubscribe(session, request.topics));
+        this.handleTopics(session, request.kind, request.topics, request.tooMany === true);
         return;
       case 'repl-topic':
         this.handleReplTopic(session, request.topic);
@@ -220,6 +220,54 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.bye();
         return;
     }
+  }
+
+  private handleTopics(session: Session, kind: 'subscribe' | 'unsubscribe', topics: readonly string[], tooMany: boolean): void {
+    if (tooMany) {
+      this.replies.push(RESPONSE_ERR);
+      if (!this.loggedTooMany) {
+        this.loggedTooMany = true;
+        this.ctx.log.error(`${session.label}: ${kind} with more than server.max_topics_per_subscribe topics refused`);
+      }
+      this.yieldTurn(); // counting the topics of a huge request took a while: let others run
+    } else if (topics.length <= TOPICS_PER_TURN) {
+      this.replies.push(kind === 'subscribe' ? this.ctx.broker.subscribe(session, topics) : this.ctx.broker.unsubscribe(session, topics));
+    } else {
+      this.topicsInSlices(session, kind, topics);
+    }
+  }
+
+  /**
+   * A large topic list, TOPICS_PER_TURN topics per event-loop turn. Reading pauses meanwhile
+   * (blockedOn, as for backpressure), so later requests and the reply keep their order; the
+   * result is the same as in one go (the first failing topic ends the request).
+   */
+  private topicsInSlices(session: Session, kind: 'subscribe' | 'unsubscribe', topics: readonly string[]): void {
+    this.blockedOn++;
+    let next = 0;
+    const step = (): void => {
+      if (this.state === 'closed' || session.ended) return;
+      const slice = topics.slice(next, next + TOPICS_PER_TURN);
+      next += TOPICS_PER_TURN;
+      const broker = this.ctx.broker;
+      const status = kind === 'subscribe' ? broker.subscribe(session, slice) : broker.unsubscribe(session, slice);
+      if (status === RESPONSE_OK && next < topics.length) {
+        setImmediate(step);
+        return;
+      }
+      this.replies.push(status);
+      broker.scheduler.mark(this);
+      if (--this.blockedOn === 0) this.resume();
+    };
+    step();
+  }
+
+  /** Reads nothing more in this event-loop turn (after an expensive request). */
+  private yieldTurn(): void {
+    this.blockedOn++;
+    setImmediate(() => {
+      if (--this.blockedOn === 0) this.resume();
+    });
   }
 
   private handleReplTopic(session: Session, topic: string): void {

@@ -20,10 +20,14 @@ export interface BoundMqtt {
 }
 
 class SocketTransport implements MqttTransport {
+  readonly ip: string | undefined;
+
   constructor(
     private readonly socket: Socket,
     readonly address: string,
-  ) {}
+  ) {
+    this.ip = socket.remoteAddress;
+  }
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
     if (this.socket.destroyed) {

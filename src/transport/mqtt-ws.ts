@@ -17,6 +17,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
 import { listenOn, startTls, type BoundMqtt } from './mqtt-server.js';
 
@@ -53,6 +54,8 @@ export class WebSocketTransport implements MqttTransport {
   constructor(
     private readonly ws: WebSocket,
     readonly address: string,
+    /** The peer's IP address (login budget per address). */
+    readonly ip?: string | undefined,
   ) {}
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
@@ -236,7 +239,7 @@ export class MqttWsServer {
     }
     const origin = req.headers.origin;
     if (origin !== undefined && this.origins.size > 0 && !this.origins.has(origin.toLowerCase())) {
-      this.ctx.log.warn(`mqtt: WebSocket from ${formatAddress(req.socket.remoteAddress, req.socket.remotePort)} refused: origin ${origin} not in mqtt.ws_origins`);
+      this.ctx.log.warn(`mqtt: WebSocket from ${formatAddress(req.socket.remoteAddress, req.socket.remotePort)} refused: origin ${escapeForLog(origin)} not in mqtt.ws_origins`);
       refuseUpgrade(socket, '403 Forbidden');
       return;
     }
@@ -248,7 +251,7 @@ export class MqttWsServer {
   private accept(ws: WebSocket, req: IncomingMessage, target: BindTarget): void {
     this.sockets.add(ws);
     const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
-    const transport = new WebSocketTransport(ws, address);
+    const transport = new WebSocketTransport(ws, address, req.socket.remoteAddress);
     const conn = new MqttConnection(this.ctx, transport);
     transport.onWritable = () => {
       conn.onWritable();

@@ -1,12 +1,14 @@
 /**
  * Stream listeners (TCP and unix) for control and data sockets. Unix socket files are replaced
- * on bind, set to mode 0770 and removed on close (SERVER.md §4.2).
+ * on bind, set to mode 0770 (or proto.unix_socket_mode/owner/group) and removed on close
+ * (SERVER.md §4.2).
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatAddress, type StreamContext } from './context.js';
 import { parseBind, type BindTarget } from './bind.js';
 import { acceptStream } from './greeting.js';
+import { applyUnixSocketAccess, resolveUnixSocketAccess, type UnixSocketAccess } from './unix-socket-access.js';
 
 export interface BoundStream {
   readonly target: BindTarget;
@@ -20,11 +22,16 @@ export class StreamServer {
   private readonly unixPaths: string[] = [];
   private readonly sockets = new Set<Socket>();
   private lastDropLogMs = -Infinity;
+  private readonly unixAccess: { mode: number; uid: number; gid: number };
 
+  /** Throws PsrtError(Config) when a unix socket owner or group name is unknown. */
   constructor(
     private readonly ctx: StreamContext,
     private readonly maxConnections: number,
-  ) {}
+    unixAccess: UnixSocketAccess = {},
+  ) {
+    this.unixAccess = resolveUnixSocketAccess(unixAccess);
+  }
 
   get connectionCount(): number {
     return this.sockets.size;
@@ -74,8 +81,8 @@ export class StreamServer {
     await listen(server, target);
     this.servers.push(server);
     if (target.kind === 'unix') {
-      chmodSync(target.path, 0o770);
       this.unixPaths.push(target.path);
+      applyUnixSocketAccess(target.path, this.unixAccess);
       return { target, address: target.path, port: null };
     }
     const info = server.address();

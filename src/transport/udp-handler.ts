@@ -10,10 +10,9 @@
  */
 import type { AclEntry } from '../auth/acl.js';
 import { ANONYMOUS, type AuthResult } from '../auth/auth-store.js';
-import { normalizeBcryptHash } from '../auth/password-verifier.js';
 import { nowUs } from '../broker/delivery.js';
 import type { BrokerLogger } from '../broker/ports.js';
-import { RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, UDP_AUTH_PLAIN } from '../protocol/constants.js';
+import { OP_PUBLISH, RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, UDP_AUTH_PLAIN, UDP_NONCE_LENGTH } from '../protocol/constants.js';
 import {
   decryptUdp,
   openUdpPlain,
@@ -22,7 +21,9 @@ import {
   type UdpEnvelope,
   type UdpInner,
 } from '../protocol/udp.js';
+import { escapeLogLine } from '../protocol/log-escape.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
+import { ReplayGuard } from './udp-replay.js';
 import { BcryptBudget, OrderedLanes, ThrottledLog, type BudgetTicket } from './udp-limits.js';
 
 /** Outcome counters, all monotonic. `received` = the sum of the outcome counters + in flight. */
@@ -43,6 +44,8 @@ export class UdpCounters {
   malformed = 0;
   /** Encrypted and dropped silently: no key for the login, short block, failed tag. */
   undecryptable = 0;
+  /** Encrypted, authentic, but its nonce was already seen from that user (replay, not delivered). */
+  replayed = 0;
   /** Dropped silently by the bcrypt budget or because the sender's queue was full. */
   rateLimited = 0;
   /** Unexpected exceptions caught in the handler (a bug if ever non-zero). */
@@ -53,9 +56,11 @@ export type UdpCountersView = Readonly<UdpCounters>;
 
 /** Implemented by AuthStore; narrowed to what UDP needs. */
 export interface UdpAuthenticator {
-  authenticate(login: string, password: string): Promise<AuthResult>;
+  authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
   aclFor(user: string): AclEntry | undefined;
   keyFor(login: string): Buffer | undefined;
+  /** auth.allow_anonymous: also governs the anonymous key `_` (as it governs logins). */
+  readonly allowAnonymous: boolean;
   readonly snapshot: { readonly passwords: ReadonlyMap<string, string> };
 }
 
@@ -70,6 +75,8 @@ export interface UdpContext {
   readonly maxTopicDepth: number;
   /** proto.udp_frame_size: longer datagrams are cut to this many bytes (§8.5). */
   readonly frameSize: number;
+  /** proto.udp_replay_window: nonces remembered per key owner; 0 = no replay protection. */
+  readonly replayWindow?: number;
 }
 
 export interface UdpLimits {
@@ -89,6 +96,9 @@ export interface UdpLimits {
   /** Clock for the budgets (tests). */
   readonly now?: () => number;
 }
+
+/** Nonces remembered per key owner (see udp-replay.ts); about 4 MB for a user at the limit. */
+export const DEFAULT_REPLAY_WINDOW = 65_536;
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
   perSenderMsPerS: 25,
@@ -117,12 +127,14 @@ export class UdpHandler {
   private readonly budget: BcryptBudget;
   private readonly lanes: OrderedLanes;
   private readonly errors: ThrottledLog;
+  private readonly replay: ReplayGuard;
 
   constructor(
     private readonly ctx: UdpContext,
     limits: UdpLimits = DEFAULT_UDP_LIMITS,
   ) {
     this.budget = new BcryptBudget(limits);
+    this.replay = new ReplayGuard(ctx.replayWindow ?? DEFAULT_REPLAY_WINDOW);
     this.lanes = new OrderedLanes({
       maxPerLane: limits.maxPerLane,
       maxQueued: limits.maxQueued,
@@ -205,11 +217,20 @@ export class UdpHandler {
       this.undecryptable(sender, 'unable to decrypt');
       return;
     }
+    const user = env.login === '' ? ANONYMOUS : env.login;
+    if (!this.replay.fresh(user, env.authType, env.rest.subarray(0, UDP_NONCE_LENGTH))) {
+      this.replayed(sender, inner[0] === OP_PUBLISH, user);
+      return;
+    }
     const pub = this.inner(inner, sender);
     if (pub === null) return;
-    const user = env.login === '' ? ANONYMOUS : env.login;
     this.enqueue(sender, () => {
-      // No anonymous check for encrypted datagrams: holding the key is the authentication.
+      // Holding the key is the authentication, but the anonymous user's key obeys
+      // allow_anonymous like an anonymous login does (the reference accepts it regardless).
+      if (user === ANONYMOUS && !this.ctx.auth.allowAnonymous) {
+        this.deny(sender, pub.ack, 'anonymous login failed (auth.allow_anonymous is false)');
+        return;
+      }
       this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
     });
   }
@@ -250,7 +271,7 @@ export class UdpHandler {
     timestampUs: number,
   ): Promise<void> {
     this.budget.begin(ticket);
-    return this.ctx.auth.authenticate(login, password).then(
+    return this.ctx.auth.authenticate(login, password, sender.ip).then(
       (result) => {
         this.budget.settle(ticket, credentialsVerified(result));
         if (result.ok) this.finish(pub, result.user, result.acl, sender, timestampUs);
@@ -263,11 +284,13 @@ export class UdpHandler {
     );
   }
 
-  /** Can this check run bcrypt at all? Anonymous and unknown logins never do. */
+  /**
+   * Can this check run bcrypt at all? Anonymous logins never do; unknown logins do when there is
+   * a password file (a dummy verification, so that they take as long as known ones).
+   */
   private needsBcrypt(login: string, password: string): boolean {
     if (login === '' && password === '') return false;
-    const hash = this.ctx.auth.snapshot.passwords.get(login);
-    return hash !== undefined && normalizeBcryptHash(hash) !== undefined;
+    return this.ctx.auth.snapshot.passwords.size > 0;
   }
 
   /** Steps 13–18. */
@@ -318,6 +341,16 @@ export class UdpHandler {
     this.report('undecryptable', sender.address, `Access denied: ${reason}`);
   }
 
+  /**
+   * Not delivered again. An acknowledged datagram is acknowledged again (`01`): a sender that
+   * retransmits the same bytes because the first ack was lost must not see a failure.
+   */
+  private replayed(sender: UdpSender, ack: boolean, user: string): void {
+    this.counters.replayed++;
+    this.report('replayed', sender.address, `Access denied: replayed datagram (nonce already seen) for ${user}`);
+    if (ack) this.ack(sender, RESPONSE_OK);
+  }
+
   private limited(sender: UdpSender, reason: string): void {
     this.counters.rateLimited++;
     this.report('rate-limited', sender.address, `Access denied: ${reason}`);
@@ -330,7 +363,7 @@ export class UdpHandler {
   }
 
   private report(kind: string, address: string, text: string): void {
-    this.errors.log(kind, `udp packet from ${address} error: ${text}`);
+    this.errors.log(kind, `udp packet from ${address} error: ${escapeLogLine(text, 1024)}`);
   }
 }
 

@@ -164,28 +164,24 @@ describe('AuthStore', () => {
     assert.ok(log.messages('error').includes(`ACL reload failed: ${join(dir, 'acl.yml')}: no such file or directory`));
   });
 
-  it('reload keeps the old passwords and keys when only those files fail', async () => {
+  it('reload swaps nothing when the password or key file fails, and names the file', async () => {
     const store = await AuthStore.load(sources, log);
     appendFileSync(join(dir, 'acl.yml'), 'extra: {}\n');
     rmSync(join(dir, 'passwd'));
-    writeFileSync(join(dir, 'keys.yml'), '{broken\n');
     log.clear();
-    assert.equal(await store.reload(), true);
-    assert.equal(store.generation, 1);
-    assert.ok(store.aclFor('extra'));
+    assert.equal(await store.reload(), false);
+    assert.equal(store.generation, 0);
+    assert.equal(store.aclFor('extra'), undefined, 'the new ACL is not installed either');
     assert.equal((await store.authenticate('test', '123')).ok, true);
-    assert.equal(store.keyFor('user1')?.length, 32);
-    assert.equal(log.messages('error').length, 2);
-    assert.ok(log.messages('error').every((m) => m.startsWith('Unable to load config: ')));
-  });
-
-  it('drops kept keys of users removed from the ACL', async () => {
-    const store = await AuthStore.load(sources, log);
-    writeFileSync(join(dir, 'acl.yml'), '_: {}\n');
+    assert.match(log.messages('error')[0] ?? '', new RegExp(`^reload failed, the previous ACL, password and key files stay in force: ${join(dir, 'passwd')}: no such file`));
+    writeFileSync(join(dir, 'passwd'), 'test:$2y$05$abc\ngarbage line\n');
+    log.clear();
+    assert.equal(await store.reload(), false);
+    assert.match(log.messages('error')[0] ?? '', new RegExp(`${join(dir, 'passwd')}:1: the hash of test is not a bcrypt hash \\(use htpasswd -B\\) \\(and 1 more\\)$`));
+    assert.equal((await store.authenticate('test', '123')).ok, true, 'old passwords still in force');
     writeFileSync(join(dir, 'keys.yml'), '{broken\n');
-    assert.equal(await store.reload(), true);
-    assert.equal(store.keyFor('user1'), undefined);
-    assert.equal(store.keyFor('')?.length, 32);
+    assert.equal(await store.reload(), false);
+    assert.equal(store.keyFor('user1')?.length, 32);
   });
 
   it('serialises concurrent reloads', async () => {

@@ -92,7 +92,7 @@ describe('UdpHandler', () => {
     const c = t.handler.counters;
     assert.deepEqual(
       Object.fromEntries(Object.entries(c)),
-      { received: 11, truncated: 1, accepted: 4, acked: 8, denied: 3, rejected: 2, malformed: 1, undecryptable: 1, rateLimited: 0, internalErrors: 0 },
+      { received: 11, truncated: 1, accepted: 4, acked: 8, denied: 3, rejected: 2, malformed: 1, undecryptable: 1, replayed: 0, rateLimited: 0, internalErrors: 0 },
     );
     // The UTF-8 FF is decided on arrival; publishes wait in the sender's lane behind the first
     // (asynchronous) password check and keep their order.

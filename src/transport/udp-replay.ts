@@ -1,0 +1,60 @@
+/**
+ * Replay protection for AES-GCM UDP datagrams (psrt-node extension, `proto.udp_replay_window`).
+ *
+ * The reference packet layout (`nonce ciphertext tag`, no AAD) has no counter or timestamp, so
+ * a captured datagram would be accepted again. Reference senders draw a fresh random 12-byte
+ * nonce per datagram (nonce reuse would break GCM anyway), so a nonce seen twice under the same
+ * key is a replay. This keeps the last `window` nonces of each key owner, checked only after the
+ * tag verified (a forged datagram cannot evict real nonces). AES-128 and AES-256 datagrams of a
+ * user have windows of their own (different keys: the same nonce under both is no replay). A replay older than the owner's
+ * last `window` datagrams, or one across a server restart, is not detected: the layout gives
+ * nothing to bound it by time.
+ *
+ * Memory: at most `window` nonces per user with a key (about 60 bytes each), and only users
+ * with a key in the keys file can get past decryption.
+ */
+
+class NonceWindow {
+  private readonly seen = new Set<string>();
+  private readonly order: string[];
+  private next = 0;
+
+  constructor(private readonly capacity: number) {
+    this.order = new Array<string>(capacity).fill('');
+  }
+
+  /** True when `nonce` was not seen in the window (it is then remembered). */
+  admit(nonce: string): boolean {
+    if (this.seen.has(nonce)) return false;
+    const evicted = this.order[this.next];
+    if (evicted !== undefined && evicted !== '') this.seen.delete(evicted);
+    this.order[this.next] = nonce;
+    this.next = (this.next + 1) % this.capacity;
+    this.seen.add(nonce);
+    return true;
+  }
+}
+
+export class ReplayGuard {
+  private readonly windows = new Map<string, NonceWindow>();
+
+  /** `window` nonces remembered per user; 0 turns the protection off. */
+  constructor(readonly window: number) {}
+
+  get enabled(): boolean {
+    return this.window > 0;
+  }
+
+  /** False for a datagram whose nonce `user` already sent with this key type within the window. */
+  fresh(user: string, keyType: number, nonce: Buffer): boolean {
+    if (this.window === 0) return true;
+    const id = `${keyType}:${user}`;
+    let w = this.windows.get(id);
+    if (w === undefined) {
+      w = new NonceWindow(this.window);
+      this.windows.set(id, w);
+    }
+    return w.admit(nonce.toString('latin1'));
+  }
+
+}

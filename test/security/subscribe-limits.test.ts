@@ -1,0 +1,150 @@
+/**
+ * Huge SUBSCRIBE requests and subscription limits, against a real psrtd.
+ *
+ * Pass criteria: while one client sends 8 pipelined SUBSCRIBEs of 1 MB of topic list each
+ * (the row-7 request, ~100,000 topics each), another client's NOP round trips (one every 5 ms)
+ * never take longer than 250 ms (before: the loop stalled for about a second); with the default
+ * server.max_topics_per_subscribe (10,000) each of those requests is answered FF. With 8
+ * requests of 10,000 topics each (within the limit), every one is answered 01, all 80,000
+ * subscriptions exist (/status), and the round trips stay under 500 ms (in one go: 8 × ~30 ms
+ * and more under load). With
+ * server.max_subscriptions 1,000 the 1,001st distinct subscription is answered FF, and with
+ * server.max_subscription_bytes 10,000 a subscription past 10,000 characters is. The longest
+ * round trip seen is printed (docs/security.md).
+ */
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { login, topicsFrame, type RawConn } from '../helpers/raw.js';
+
+function topicList(prefix: string, bytes: number, maxTopics = Infinity): string[] {
+  const topics: string[] = [];
+  let len = 0;
+  while (len < bytes && topics.length < maxTopics) {
+    const t = `${prefix}/${topics.length}/v`;
+    topics.push(t);
+    len += t.length + 1;
+  }
+  return topics;
+}
+
+/** NOP round trips every 5 ms until stopped; returns the longest. */
+function pinger(ctl: RawConn): { stop(): Promise<number> } {
+  const state = { running: true };
+  let max = 0;
+  const loop = (async () => {
+    while (state.running) {
+      const t0 = performance.now();
+      ctl.send(Buffer.from([0]));
+      await ctl.read(1, 20_000);
+      max = Math.max(max, performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    stop: async () => {
+      state.running = false;
+      await loop;
+      return max;
+    },
+  };
+}
+
+function statusOf(port: number): Promise<{ clients: { subscription_count: number } }> {
+  return new Promise((res, rej) => {
+    get({ host: '127.0.0.1', port, path: '/status' }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (c: string) => (body += c));
+      r.on('end', () => { res(JSON.parse(body) as { clients: { subscription_count: number } }); });
+    }).on('error', rej);
+  });
+}
+
+async function bulk(ctl: RawConn, lists: string[][]): Promise<number[]> {
+  return sendFrames(ctl, Buffer.concat(lists.map((l) => topicsFrame(2, l))), lists.length);
+}
+
+async function sendFrames(ctl: RawConn, frames: Buffer, count: number): Promise<number[]> {
+  ctl.send(frames);
+  return [...(await ctl.read(count, 60_000))];
+}
+
+/** Built before the round trips are timed: building them stalls this process, not psrtd. */
+function framesOf(lists: string[][]): Buffer {
+  return Buffer.concat(lists.map((l) => topicsFrame(2, l)));
+}
+
+describe('huge SUBSCRIBE requests', () => {
+  let server: Psrtd;
+  before(async () => {
+    server = await startPsrtd({ server: { max_topic_length: 1_000_000, bind_stats: '127.0.0.1:0' }, proto: { timeout: 30 } });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+  });
+
+  test('8 × 1 MB of topics: refused (FF) by the default topics-per-request limit, no loop stall', async () => {
+    const { ctl: bystander } = await login(server.port);
+    const { ctl } = await login(server.port);
+    const frames = framesOf(Array.from({ length: 8 }, (_, i) => topicList(`r${i}`, 999_000)));
+    const ping = pinger(bystander);
+    const replies = await sendFrames(ctl, frames, 8);
+    const max = await ping.stop();
+    console.log(`# longest NOP round trip during 8 × 1 MB SUBSCRIBE (refused): ${max.toFixed(1)} ms`);
+    assert.deepEqual(replies, Array<number>(8).fill(0xff));
+    assert.ok(max < 250, `NOP round trip of ${max.toFixed(0)} ms`);
+    await server.waitForLog(/with more than server\.max_topics_per_subscribe topics refused/);
+    bystander.destroy();
+    ctl.destroy();
+  });
+
+  test('8 × 10,000 topics: all subscribed, worked off in slices without stalling others', async () => {
+    const { ctl: bystander } = await login(server.port);
+    const { ctl } = await login(server.port);
+    const frames = framesOf(Array.from({ length: 8 }, (_, i) => topicList(`s${i}`, Infinity, 10_000)));
+    const idle = pinger(bystander);
+    await new Promise((r) => setTimeout(r, 500));
+    console.log(`# longest NOP round trip, idle for 500 ms (noise of this machine): ${(await idle.stop()).toFixed(1)} ms`);
+    const ping = pinger(bystander);
+    const replies = await sendFrames(ctl, frames, 8);
+    const max = await ping.stop();
+    console.log(`# longest NOP round trip during 8 × 10,000-topic SUBSCRIBE: ${max.toFixed(1)} ms`);
+    assert.deepEqual(replies, Array<number>(8).fill(1));
+    assert.equal((await statusOf(server.statsPort ?? 0)).clients.subscription_count, 80_000);
+    assert.ok(max < 500, `NOP round trip of ${max.toFixed(0)} ms`);
+    bystander.destroy();
+    ctl.destroy();
+  });
+});
+
+describe('server.max_subscriptions', () => {
+  test('the subscription past the limit is refused (FF); existing ones stay', async () => {
+    const server = await startPsrtd({ server: { max_subscriptions: 1000, max_topic_length: 100_000 } });
+    try {
+      const { ctl } = await login(server.port);
+      assert.deepEqual(await bulk(ctl, [topicList('a', Infinity, 1000)]), [1]);
+      assert.deepEqual(await bulk(ctl, [['a/0/v']]), [1], 'an existing subscription again is fine');
+      assert.deepEqual(await bulk(ctl, [['one/more']]), [0xff]);
+      await server.waitForLog(/subscription limit \(server\.max_subscriptions 1000\) reached/);
+      ctl.destroy();
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  test('server.max_subscription_bytes bounds the characters of one session', async () => {
+    const server = await startPsrtd({ server: { max_subscription_bytes: 10_000, max_topic_length: 100_000 } });
+    try {
+      const { ctl } = await login(server.port);
+      assert.deepEqual(await bulk(ctl, [['a'.repeat(6000)]]), [1]);
+      assert.deepEqual(await bulk(ctl, [['b'.repeat(6000)]]), [0xff]);
+      assert.deepEqual(await bulk(ctl, [['c'.repeat(3000)]]), [1]);
+      await server.waitForLog(/subscription limit \(server\.max_subscription_bytes 10000\) reached/);
+      ctl.destroy();
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
