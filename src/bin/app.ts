@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { AuthStore } from '../auth/auth-store.js';
 import { Broker } from '../broker/broker.js';
+import { ClientRegistry, psrtSessionClients } from '../broker/client-registry.js';
 import { Replicator } from '../cluster/replicator.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -30,6 +31,8 @@ export interface RunningServer {
   readonly udp: UdpCountersView;
   /** The stats HTTP server when bind_stats is set (cluster code sets its `clusterStatus`). */
   readonly stats: StatsServer | null;
+  /** The stats client list's providers: other front ends (MQTT, bridges) add theirs here. */
+  readonly clients: ClientRegistry;
   reload(): Promise<boolean>;
   /** Closes listeners and connections; removes unix socket files. */
   stop(): Promise<void>;
@@ -102,9 +105,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     throw e;
   }
   let stats: StatsServer | null = null;
+  const clients = new ClientRegistry();
+  clients.add(psrtSessionClients(broker));
   if (config.server.bindStats !== undefined) {
     const udpStats = (): Record<string, number> => ({ ...udpServer.counters });
-    const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats };
+    const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats, clients };
     stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
       await Promise.all([streamServer.close(), udpServer.close()]);
       throw e;
@@ -120,6 +125,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     auth,
     streams,
     stats,
+    clients,
     get udp() {
       return udpServer.counters;
     },

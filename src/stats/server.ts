@@ -9,8 +9,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrokerStats } from '../broker/broker.js';
+import { ClientRegistry } from '../broker/client-registry.js';
 import type { Logger } from '../log/logger.js';
 import { loadStatsAssets, type StatsAssets } from './assets.js';
+import { clientsJson, detailsJson } from './details.js';
+import { CounterHistory, HISTORY_SECONDS } from './history.js';
 import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
 import { ProcessMetrics } from './process-metrics.js';
@@ -27,6 +30,8 @@ export interface StatsServerOptions {
   readonly clusterStatus?: ClusterStatusProvider | null;
   /** UDP datagram counts by outcome for /metrics; null: not exported. Settable later. */
   readonly udpStats?: UdpStatsProvider | null;
+  /** Who is connected (PSRT sessions, MQTT, replication links); null: `/clients` lists none. */
+  readonly clients?: ClientRegistry | null;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
 }
@@ -40,6 +45,7 @@ export interface StatsBind {
 }
 
 const JSON_TYPE = 'application/json';
+const EMPTY_REGISTRY = new ClientRegistry();
 /** Browsers open a handful of connections; this bounds what a misbehaving client can hold. */
 const MAX_CONNECTIONS = 128;
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -66,6 +72,7 @@ export class StatsServer {
   clusterStatus: ClusterStatusProvider | null;
   udpStats: UdpStatsProvider | null;
   private readonly proc = new ProcessMetrics();
+  private readonly history: CounterHistory;
   private readonly host = hostName();
   private server: Server | null = null;
   private listening = '';
@@ -76,6 +83,7 @@ export class StatsServer {
   ) {
     this.clusterStatus = opts.clusterStatus ?? null;
     this.udpStats = opts.udpStats ?? null;
+    this.history = new CounterHistory(opts.broker);
   }
 
   /** Loads the page files, binds and logs like the reference; rejects when binding fails. */
@@ -83,7 +91,10 @@ export class StatsServer {
     const assets = opts.assets ?? (await loadStatsAssets());
     for (const w of assets.warnings) opts.log.warn(w);
     const stats = new StatsServer(opts, assets);
-    await stats.listen(bind);
+    await stats.listen(bind).catch((e: unknown) => {
+      stats.history.stop();
+      throw e;
+    });
     return stats;
   }
 
@@ -94,6 +105,7 @@ export class StatsServer {
 
   async close(): Promise<void> {
     this.proc.stop();
+    this.history.stop();
     const server = this.server;
     if (server === null) return;
     this.server = null;
@@ -157,6 +169,17 @@ export class StatsServer {
         return;
       case '/topics':
         this.topics(target.search, res);
+        return;
+      case '/history':
+        send(res, 200, JSON.stringify({ seconds: HISTORY_SECONDS, samples: this.history.samples() }), { 'content-type': JSON_TYPE, ...noStore });
+        return;
+      case '/details': {
+        const body = detailsJson({ broker: this.opts.broker, udpStats: this.udpStats, cpuShare: this.history.cpuShare() });
+        send(res, 200, body, { 'content-type': JSON_TYPE, ...noStore });
+        return;
+      }
+      case '/clients':
+        send(res, 200, clientsJson(this.opts.clients ?? EMPTY_REGISTRY), { 'content-type': JSON_TYPE, ...noStore });
         return;
       case '/metrics': {
         const body = renderMetrics({ ...this.statusSources(), host: this.host, udpStats: this.udpStats }, await this.proc.sample());
