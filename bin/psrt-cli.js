@@ -1,2 +1,11 @@
 #!/usr/bin/env node
-import '../dist/src/cli/main.js';
+import { missingBuildOrDependency } from './launcher-errors.js';
+
+try {
+  await import('../dist/src/cli/main.js');
+} catch (err) {
+  const why = missingBuildOrDependency(err);
+  if (why === null) throw err;
+  process.stderr.write(`psrt-cli: ${why}\n`);
+  process.exit(1);
+}

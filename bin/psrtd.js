@@ -9,4 +9,13 @@
 //   message: on machines where a page fault is expensive (VMs), re-faulting the socket read
 //   buffers of a 1 MB message cost more than reading it.
 // `node bin/psrtd.js` runs with V8's and glibc's defaults.
-import '../dist/src/bin/psrtd.js';
+import { missingBuildOrDependency } from './launcher-errors.js';
+
+try {
+  await import('../dist/src/bin/psrtd.js');
+} catch (err) {
+  const why = missingBuildOrDependency(err);
+  if (why === null) throw err;
+  process.stderr.write(`psrtd: ${why}\n`);
+  process.exit(1);
+}

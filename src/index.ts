@@ -1,5 +1,7 @@
 /**
- * psrt-node's public API: the client library (PsrtClient, PsrtUdpClient), the protocol codec
- * and the error catalogue. The server is started with the `psrtd` binary.
+ * psrt-node's package root (`import … from 'psrt-node'`): the client library — PsrtClient,
+ * PsrtUdpClient, their options and helpers, and the error catalogue (ErrorCode, PsrtError).
+ * Exactly what `psrt-node/client` exports; neither loads any server code. The server is the
+ * `psrtd` command.
  */
 export * from './client/index.js';

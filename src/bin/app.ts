@@ -5,13 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { AuthStore } from '../auth/auth-store.js';
 import { Broker } from '../broker/broker.js';
+import { ClientRegistry, psrtSessionClients } from '../broker/client-registry.js';
 import { Replicator } from '../cluster/replicator.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Logger } from '../log/logger.js';
 import { StatsServer, type ExplorerSettings } from '../stats/server.js';
-import { mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
+import { mqttClients, mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
@@ -35,6 +36,8 @@ export interface RunningServer {
   readonly stats: StatsServer | null;
   /** The MQTT side when `mqtt:` is configured. */
   readonly mqtt: RunningMqtt | null;
+  /** The stats client list's providers: other front ends (MQTT, bridges) add theirs here. */
+  readonly clients: ClientRegistry;
   reload(): Promise<boolean>;
   /** Closes listeners and connections; removes unix socket files. */
   stop(): Promise<void>;
@@ -130,9 +133,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     throw e;
   }
   let stats: StatsServer | null = null;
+  const clients = new ClientRegistry();
+  clients.add(psrtSessionClients(broker));
+  if (mqtt !== null) clients.add(mqttClients(mqtt));
   if (config.server.bindStats !== undefined) {
     const udpStats = (): Record<string, number> => ({ ...udpServer.counters });
-    const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats };
+    const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats, clients };
     stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
       await Promise.all([streamServer.close(), udpServer.close(), mqtt?.stop()]);
       throw e;
@@ -151,6 +157,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     streams,
     stats,
     mqtt,
+    clients,
     get udp() {
       return udpServer.counters;
     },

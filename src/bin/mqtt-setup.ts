@@ -1,6 +1,6 @@
 /** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
 import type { AuthStore } from '../auth/auth-store.js';
-import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker } from '../broker/index.js';
+import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
 import type { MqttSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { MqttConnection } from '../mqtt/connection.js';
@@ -24,6 +24,17 @@ export interface RunningMqtt {
   /** Live connections (stats client list). */
   readonly connections: ReadonlySet<MqttConnection>;
   stop(): Promise<void>;
+}
+
+/** MQTT connections as rows of the stats client list (protocol `mqtt`). */
+export function mqttClients(running: RunningMqtt): ClientProvider {
+  return function* () {
+    for (const c of running.connections) {
+      const d = c.describe();
+      if (d === null) continue;
+      yield { id: `mqtt-${d.clientId}`, protocol: 'mqtt', address: c.address, user: d.user, subscriptions: d.subscriptions, queue: d.queue, connectedSince: d.connectedSince };
+    }
+  };
 }
 
 /** The MQTT figures the stats server shows. */

@@ -106,6 +106,11 @@ export class Broker implements BrokerStats {
     return this.subscriptions;
   }
 
+  /** The logged-in sessions (the stats client list reads them on request, never per message). */
+  sessionList(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
   get dataChannelCount(): number {
     let n = 0;
     for (const s of this.sessions.values()) if (s.data !== null) n++;

@@ -6,3 +6,4 @@ export * from './flush-scheduler.js';
 export * from './ports.js';
 export * from './session.js';
 export * from './topic-table.js';
+export * from './client-registry.js';

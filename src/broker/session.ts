@@ -6,7 +6,13 @@ import type { ControlPort } from './ports.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { PublishTopicCache } from './publish-topic-cache.js';
 
+let nextSessionId = 1;
+
 export class Session implements Subscriber, DataChannelOwner {
+  /** A number for the stats client list (never the token, which is a credential). */
+  readonly id = nextSessionId++;
+  /** Login time (ms since the epoch), for the stats client list. */
+  readonly connectedSince = Date.now();
   /** Stamp used by SubscriptionIndex.match to report a session at most once per publish. */
   matchStamp = 0;
   /** Distinct normalised subscription strings. */

@@ -1,6 +1,7 @@
 /**
- * psrt-cli options (CLI.md §1) plus our extensions, parsed with commander. Mode selection
- * follows CLI.md §2: --benchmark, then --top, then -m/--stdin (publish), else subscribe.
+ * psrt-cli options (the reference's) plus our extensions, parsed with commander; the short ones
+ * a mosquitto_sub/pub user reaches for (-C, -W, -f, -s, -l, -v, -N) mean what they mean there.
+ * Mode selection: --benchmark, then --top, then -m/-f/--stdin (publish), else subscribe.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_HELP, usage } from './errors.js';
@@ -10,6 +11,9 @@ export const VERSION = '0.3.6';
 
 export type Mode = 'benchmark' | 'top' | 'publish' | 'subscribe';
 
+/** mosquitto_sub's default: the local server on the standard port. */
+export const DEFAULT_ADDRESS = 'localhost:2873';
+
 export interface CliOptions {
   readonly address: string;
   readonly mode: Mode;
@@ -17,6 +21,15 @@ export interface CliOptions {
   readonly password: string;
   readonly topic: string | undefined;
   readonly message: string | undefined;
+  /** -f: publish the contents of this file. */
+  readonly file: string | undefined;
+  readonly priority: number | undefined;
+  /** -C: exit after this many received messages. */
+  readonly count: number | undefined;
+  /** -W: exit after this many seconds (exit status 6 unless -C was reached). */
+  readonly wait: number | undefined;
+  /** Subscribe mode reconnects after a lost connection unless --no-reconnect. */
+  readonly reconnect: boolean;
   readonly timeout: number;
   readonly tls: boolean;
   readonly tlsCa: string | undefined;
@@ -38,6 +51,14 @@ interface Raw {
   p?: string;
   t?: string;
   m?: string;
+  file?: string;
+  priority?: number;
+  count?: number;
+  wait?: number;
+  reconnect: boolean;
+  verbose?: boolean;
+  eol: boolean;
+  json?: boolean;
   top?: boolean;
   benchmark?: boolean;
   benchmarkIterations: number;
@@ -65,6 +86,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function priorityByte(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 255) throw new InvalidArgumentError('expected 0..255.');
+  return n;
+}
+
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds.');
@@ -74,11 +101,19 @@ function seconds(value: string): number {
 export function buildProgram(): Command {
   return new Command('psrt-cli')
     .description('PSRT command-line client: subscribe (default), publish (-m), --top, --benchmark')
-    .argument('<host:port>', 'server address; a path ending in .sock or .socket is a Unix socket')
+    .argument('[host:port]', `server address; a path ending in .sock or .socket is a Unix socket (default ${DEFAULT_ADDRESS})`)
     .option('-u <user>', 'login (empty user and password = anonymous)')
     .option('-p <password>', 'password')
     .option('-t <topic>', 'topic; comma-separated list in subscribe and top modes')
-    .option('-m <message>', 'publish this message and exit; ==SIZE to generate (e.g. ==1kb, ==1.5mib)')
+    .option('-m <message>', 'publish this message and exit; ==SIZE to generate (e.g. ==1kb, ==1mib)')
+    .option('-f, --file <file>', 'publish the contents of this file as one message and exit')
+    .option('--priority <0..255>', 'priority byte of published messages (default 127)', priorityByte)
+    .option('-C, --count <n>', 'subscribe: exit after receiving n messages', positiveInt)
+    .option('-W, --wait <seconds>', 'subscribe: exit after this many seconds (status 6 if -C was not reached)', seconds)
+    .option('--no-reconnect', 'subscribe: exit when the connection is lost instead of reconnecting')
+    .option('-v, --verbose', 'subscribe: print each message as one line "topic payload"')
+    .option('-N, --no-eol', 'subscribe: print payloads only, with no newline after them')
+    .option('--json', 'subscribe: one JSON object a line (same as --output json)')
     .option('--top', 'monitor the most used topics (s: switch sort, q: quit)')
     .option('--benchmark', 'run the benchmark')
     .option('--benchmark-iterations <n>', 'iterations per worker', positiveInt, 10000)
@@ -92,8 +127,8 @@ export function buildProgram(): Command {
         .choices(['text', 'raw', 'json'])
         .default('text'),
     )
-    .option('--stdin', 'publish each line read from stdin as a message (to -t)')
-    .option('--stdin-raw', 'publish all of stdin as one message (to -t)')
+    .option('-l, --stdin', 'publish each line read from stdin as a message (to -t)')
+    .option('-s, --stdin-raw', 'publish all of stdin as one message (to -t)')
     .option('--udp', 'publish over UDP to <host:port> instead of TCP')
     .option('--udp-key-file <file>', 'encrypt UDP datagrams with the key in this file (64 hex digits)')
     .addOption(new Option('--udp-encryption <cipher>', 'UDP cipher with --udp-key-file').choices(['aes128', 'aes256']).default('aes256'))
@@ -109,18 +144,27 @@ export function buildProgram(): Command {
 function modeOf(r: Raw): Mode {
   if (r.benchmark === true) return 'benchmark';
   if (r.top === true) return 'top';
-  if (r.m !== undefined || r.stdin === true || r.stdinRaw === true) return 'publish';
+  if (r.m !== undefined || r.file !== undefined || r.stdin === true || r.stdinRaw === true) return 'publish';
   return 'subscribe';
 }
 
 /** Cross-option checks commander cannot express. */
 function validate(o: CliOptions): void {
   if (o.mode !== 'benchmark' && (o.topic === undefined || o.topic === '')) throw usage('Topic not specified');
-  if (o.mode === 'publish' && o.message !== undefined && o.stdin !== null) {
-    throw usage('-m and --stdin/--stdin-raw exclude each other');
-  }
+  const sources = [o.message !== undefined, o.file !== undefined, o.stdin !== null].filter(Boolean).length;
+  if (o.mode === 'publish' && sources > 1) throw usage('-m, -f and -s/-l (--stdin, --stdin-raw) exclude each other');
+  if (o.mode !== 'subscribe' && (o.count !== undefined || o.wait !== undefined)) throw usage('-C and -W work only when subscribing');
   if (o.udp && o.mode !== 'publish') throw usage('--udp works only for publishing (-m, --stdin)');
   if (o.udpKeyFile !== undefined && !o.udp) throw usage('--udp-key-file needs --udp');
+  if (o.udp && o.priority === 0) throw usage('--priority 0 cannot be sent over UDP (psrtd drops such datagrams)');
+}
+
+/** -v, -N and --json are shorthands for output formats; the last word is --output's. */
+function outputOf(r: Raw): OutputFormat {
+  if (r.json === true) return 'json';
+  if (!r.eol) return r.verbose === true ? 'line-no-eol' : 'raw-no-eol';
+  if (r.verbose === true) return 'line';
+  return r.output;
 }
 
 export function parseArgs(argv: readonly string[]): CliOptions {
@@ -128,19 +172,24 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   program.parse([...argv], { from: 'user' });
   const r = program.opts<Raw>();
   const o: CliOptions = {
-    address: program.args[0] ?? '',
+    address: program.args[0] ?? DEFAULT_ADDRESS,
     mode: modeOf(r),
     user: r.u ?? '',
     password: r.p ?? '',
     topic: r.t,
     message: r.m,
+    file: r.file,
+    priority: r.priority,
+    count: r.count,
+    wait: r.wait,
+    reconnect: r.reconnect,
     timeout: r.timeout,
     tls: r.tls === true,
     tlsCa: r.tlsCa,
     benchmarkIterations: r.benchmarkIterations,
     benchmarkWorkers: r.benchmarkWorkers,
     benchmarkClusterSub: r.benchmarkClusterSub,
-    output: r.output,
+    output: outputOf(r),
     stdin: r.stdinRaw === true ? 'raw' : r.stdin === true ? 'lines' : null,
     udp: r.udp === true,
     udpKeyFile: r.udpKeyFile,

@@ -53,7 +53,12 @@ export function payloadText(payload: Buffer): string {
   return `[${Array.from(payload, (b) => b.toString(16)).join(', ')}]`;
 }
 
-export type OutputFormat = 'text' | 'raw' | 'json';
+/**
+ * `text`: the reference's three lines; `raw`: payload + newline; `json`: one object a line;
+ * `line`: `topic payload` + newline (mosquitto_sub -v); `*-no-eol`: the same without the
+ * newline (mosquitto_sub -N).
+ */
+export type OutputFormat = 'text' | 'raw' | 'json' | 'line' | 'raw-no-eol' | 'line-no-eol';
 
 /** One received message in the chosen format, ready to write. */
 export function formatMessage(format: OutputFormat, topic: string, payload: Buffer, priority: number): string | Buffer {
@@ -62,6 +67,12 @@ export function formatMessage(format: OutputFormat, topic: string, payload: Buff
       return `${topic}\n---\n"${payloadText(payload)}"\n`;
     case 'raw':
       return Buffer.concat([payload, NEWLINE]);
+    case 'raw-no-eol':
+      return Buffer.from(payload); // a copy: written later, and the view is into the read buffer
+    case 'line':
+      return Buffer.concat([Buffer.from(`${topic} `), payload, NEWLINE]);
+    case 'line-no-eol':
+      return Buffer.concat([Buffer.from(`${topic} `), payload]);
     case 'json': {
       const utf8 = isUtf8(payload);
       return `${JSON.stringify({

@@ -19,7 +19,7 @@ export const BENCHMARK_QUEUE_SIZE = 256_000;
 
 export async function connectCli(
   o: CliOptions,
-  settings: { dataStream: boolean; queueSize: number; address?: string },
+  settings: { dataStream: boolean; queueSize: number; address?: string; reconnect?: boolean },
 ): Promise<PsrtClient> {
   const address = settings.address ?? o.address;
   const tls = tlsOptions(o);
@@ -33,11 +33,18 @@ export async function connectCli(
       queueSize: settings.queueSize,
       dataStream: settings.dataStream,
       tls,
+      ...(settings.reconnect === true ? { reconnect: RECONNECT } : {}),
     });
   } catch (err) {
     throw connectError(err, address);
   }
 }
+
+/**
+ * Back-off of the CLI's reconnect (like mosquitto_sub, which reconnects until stopped): first
+ * retry after 0.5 s, doubling to at most 10 s, without end.
+ */
+const RECONNECT = { initialDelay: 0.5, maxDelay: 10, factor: 2 } as const;
 
 const caCache = new Map<string, Buffer>();
 

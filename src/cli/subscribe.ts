@@ -1,29 +1,76 @@
-/** Subscribe mode (CLI.md §4): bulk-subscribe the comma-separated topics, print every message. */
+/**
+ * Subscribe mode: bulk-subscribe the comma-separated topics, print every message. Like
+ * mosquitto_sub: a lost connection is retried with back-off and the topics re-subscribed (a
+ * notice on stderr each time; --no-reconnect exits instead), -C N exits after N messages and
+ * -W S after S seconds.
+ */
+import type { PsrtClient } from '../client/client.js';
 import type { CliOptions } from './args.js';
-import { runError } from './errors.js';
+import { CliError, EXIT, runError } from './errors.js';
 import { formatMessage } from './format.js';
 import { closed, connectCli, interrupted, OutputBatcher, QUEUE_SIZE, type CliIo } from './session.js';
 
 export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
-  const client = await connectCli(o, { dataStream: true, queueSize: QUEUE_SIZE });
+  const client = await connectCli(o, { dataStream: true, queueSize: QUEUE_SIZE, reconnect: o.reconnect });
   const stop = interrupted();
+  const limits = messageLimits(o);
+  const out = new OutputBatcher(io.stdout);
   try {
     const topics = (o.topic ?? '').split(',');
     io.log.info(`Listening to ${topics.join(', ')}...`);
-    const out = new OutputBatcher(io.stdout);
+    announceReconnects(client, io, topics.length);
+    let received = 0;
     client.on('message', (m) => {
+      if (o.count !== undefined && received >= o.count) return;
       out.write(formatMessage(o.output, m.topic, m.payload, m.priority));
+      if (++received === o.count) limits.countReached();
     });
     const ended = closed(client);
     await client.subscribe(topics);
-    await Promise.race([ended, stop.promise]);
+    await Promise.race([ended, stop.promise, limits.promise]);
     out.flush();
     io.log.info('terminating');
     await client.bye().catch(() => undefined);
   } catch (err) {
+    out.flush();
     client.close();
     throw runError(err);
   } finally {
+    limits.dispose();
     stop.dispose();
   }
+}
+
+/** Visible notices for a lost and a restored connection (stderr, not stdout's messages). */
+function announceReconnects(client: PsrtClient, io: CliIo, topicCount: number): void {
+  client.on('disconnect', (err) => {
+    io.log.warn(`connection lost (${err.message}); reconnecting...`);
+  });
+  client.on('reconnect', () => {
+    io.log.warn(`reconnected; subscribed again to ${topicCount} topic${topicCount === 1 ? '' : 's'}`);
+  });
+}
+
+/** -C resolves the promise; -W rejects it with a timeout (exit status 6) when -C was not reached. */
+function messageLimits(o: CliOptions): { promise: Promise<void>; countReached: () => void; dispose: () => void } {
+  let resolve: () => void = () => undefined;
+  let reject: (e: Error) => void = () => undefined;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const timer =
+    o.wait === undefined
+      ? undefined
+      : setTimeout(() => {
+          const what = o.count === undefined ? '' : ` before ${o.count} messages arrived`;
+          reject(new CliError(EXIT.timeout, `-W ${o.wait ?? 0}: timed out${what}`));
+        }, o.wait * 1000);
+  return {
+    promise,
+    countReached: resolve,
+    dispose: () => {
+      clearTimeout(timer);
+    },
+  };
 }

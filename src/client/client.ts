@@ -21,6 +21,7 @@
  * is attached, so an unhandled connection loss never throws from an event).
  */
 import { EventEmitter } from 'node:events';
+import { inspect, type InspectOptions } from 'node:util';
 import {
   DEFAULT_PRIORITY,
   OP_BYE,
@@ -59,6 +60,7 @@ import {
   type Wire,
 } from './request.js';
 import { encodePublishHeader, ZERO_COPY_MIN } from './frames.js';
+import { inspectSummary } from './redact.js';
 
 export type Payload = Buffer | Uint8Array | string;
 
@@ -125,6 +127,15 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   /** True while the control connection is up and usable. */
   get connected(): boolean {
     return this.state === 'connected' && this.control?.isOpen === true;
+  }
+
+  /** What logs may show: no password, no token, no internals. */
+  toJSON(): Record<string, unknown> {
+    return { address: this.opts.address.display, user: this.opts.user, state: this.state, connected: this.connected };
+  }
+
+  [inspect.custom](_depth: number, options: InspectOptions, nested: typeof inspect): string {
+    return inspectSummary('PsrtClient', this.toJSON(), options, nested);
   }
 
   /** Subscribes to one topic or, with an array, to many in one request (bulk). */

@@ -1,4 +1,4 @@
-/** Public client API (re-exported from the package root). */
+/** Public client API: `psrt-node/client` (and, identically, the package root `psrt-node`). */
 export { PsrtClient } from './client.js';
 export type { ClientEvents, Payload, PublishOptions } from './client.js';
 export type { Message } from './data-channel.js';

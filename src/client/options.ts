@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { DEFAULT_PORT } from '../protocol/constants.js';
+import { hidePassword } from './redact.js';
 
 export interface TlsOptions {
   /** Extra trusted CA certificate(s) as PEM content (not a path; see `caFile`). */
@@ -166,7 +167,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     throw new TypeError('queueSize must be a positive integer');
   }
   const address = resolveAddress(o);
-  return {
+  return hidePassword({
     address,
     user: o.user ?? '',
     password: o.password ?? '',
@@ -182,7 +183,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     // The server pings every declared/2 s, so allow for the declared value when it was
     // rounded up from a sub-second timeout.
     dataIdleMs: Math.max(timeout, declaredTimeout) * 1000,
-  };
+  });
 }
 
 /** Time left of `timeoutMs` since `startedAt` (performance.now() ms), floored at zero. */

@@ -18,6 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { inspect, type InspectOptions } from 'node:util';
 import { lookup } from 'node:dns/promises';
 import {
   CONTROL_HEADER_BYTE_1,
@@ -36,6 +37,7 @@ import { encodeUdpEncrypted, encodeUdpPlain, UDP_KEY_LENGTH } from '../protocol/
 import { Fifo } from './fifo.js';
 import { parseAddress } from './options.js';
 import type { Payload } from './client.js';
+import { inspectSummary } from './redact.js';
 
 export type UdpCipher = 'aes-256-gcm' | 'aes-128-gcm';
 
@@ -98,6 +100,17 @@ export class PsrtUdpClient {
   ) {
     socket.on('message', this.onMessage);
     socket.on('error', this.onError);
+  }
+
+  /** What logs may show: no password, no key. */
+  toJSON(): Record<string, unknown> {
+    const o = this.options;
+    const cipher = this.key === null ? 'none' : (o.cipher ?? 'aes-256-gcm');
+    return { address: o.path ?? `${o.host ?? 'localhost'}:${o.port ?? 2873}`, user: o.user ?? '', cipher, closed: this.closed };
+  }
+
+  [inspect.custom](_depth: number, options: InspectOptions, nested: typeof inspect): string {
+    return inspectSummary('PsrtUdpClient', this.toJSON(), options, nested);
   }
 
   /** Op 21: no ack; resolves once the datagram is handed to the kernel. */

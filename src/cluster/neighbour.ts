@@ -149,7 +149,23 @@ export class Neighbour {
     this.state = 'online';
     this.backoffMs = BACKOFF_MIN_MS;
     this.log.info(`cluster: ${this.config.path} online`);
+    this.restampWaiting();
     this.pump();
+  }
+
+  /**
+   * Messages queued while the link was coming up (connect, probe, login — a bcrypt check on the
+   * neighbour) leave with the time the link came up instead of their publish time. The timestamp
+   * only feeds the neighbour's latency statistics and warnings (subscribers never see it), and
+   * the link's start-up is not message latency: without this the first message after every
+   * link start logged a high-latency warning. Runs once per link start, not per message sent.
+   */
+  private restampWaiting(): void {
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    for (let i = this.head; i < this.queue.length; i++) {
+      const m = this.queue[i];
+      if (m !== undefined && m.timestampNs < nowNs) this.queue[i] = { ...m, timestampNs: nowNs };
+    }
   }
 
   private pump(): void {

@@ -65,6 +65,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   private aliases: Map<string, number> | null = null;
   private aliasMax = 0;
   private reading = true;
+  private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
 
@@ -81,6 +82,14 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
 
   get address(): string {
     return this.transport.address;
+  }
+
+  /** For the stats client list: who, since when, what it has subscribed and queued. */
+  describe(): { clientId: string; user: string; subscriptions: number; queue: number | null; connectedSince: number } | null {
+    const session = this.session;
+    if (session === null || this.state !== 'ready') return null;
+    const queue = (this.channel?.pending ?? 0) + session.queuedCount;
+    return { clientId: session.clientId, user: session.user === '_' ? 'anonymous' : session.user, subscriptions: session.subscriptions.size, queue, connectedSince: this.connectedSince };
   }
 
   // ---- input ------------------------------------------------------------------------------
@@ -186,6 +195,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.scheduler, ctx.broker.counters, ctx.log);
     this.handler = new PacketHandler(ctx, this, session);
     this.state = 'ready';
+    this.connectedSince = Date.now();
     ctx.router.counters.connects++;
     ctx.registry.add(this);
     this.send(acceptance(p, a, present, this.version, ctx.limits));

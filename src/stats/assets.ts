@@ -37,6 +37,7 @@ const CSS = 'text/css; charset=utf-8';
 const PAGE_FILES: readonly (readonly [string, string, string])[] = [
   ['/', 'index.html', HTML],
   ['/stats.js', 'stats.js', JS],
+  ['/details.js', 'details.js', JS],
   ['/stats.css', 'stats.css', CSS],
 ];
 

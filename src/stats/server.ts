@@ -9,9 +9,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { BrokerStats } from '../broker/broker.js';
+import { ClientRegistry } from '../broker/client-registry.js';
 import type { Logger } from '../log/logger.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { loadStatsAssets, type StatsAssets } from './assets.js';
+import { clientsJson, detailsJson } from './details.js';
+import { CounterHistory, HISTORY_SECONDS } from './history.js';
 import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
 import type { MqttStatsProvider } from './mqtt-stats.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
@@ -29,6 +32,8 @@ export interface StatsServerOptions {
   readonly clusterStatus?: ClusterStatusProvider | null;
   /** UDP datagram counts by outcome for /metrics; null: not exported. Settable later. */
   readonly udpStats?: UdpStatsProvider | null;
+  /** Who is connected (PSRT sessions, MQTT, replication links); null: `/clients` lists none. */
+  readonly clients?: ClientRegistry | null;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
   /** Where the topic explorer finds MQTT over WebSocket; null: not configured. Settable later. */
@@ -66,6 +71,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const CHECK_INTERVAL_MS = 1_000;
 /** Largest request head accepted (Node's default is 16 KB). */
 const MAX_HEADER_BYTES = 8192;
+const EMPTY_REGISTRY = new ClientRegistry();
 
 function formatAddress(info: AddressInfo): string {
   return info.address.includes(':') ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
@@ -91,6 +97,7 @@ export class StatsServer {
   mqttStats: MqttStatsProvider | null = null;
   explorer: ExplorerSettings | null;
   private readonly proc = new ProcessMetrics();
+  private readonly history: CounterHistory;
   private readonly host = hostName();
   private server: Server | null = null;
   /** Open connections per client address. */
@@ -104,6 +111,7 @@ export class StatsServer {
     this.clusterStatus = opts.clusterStatus ?? null;
     this.udpStats = opts.udpStats ?? null;
     this.explorer = opts.explorer ?? null;
+    this.history = new CounterHistory(opts.broker);
   }
 
   /** Loads the page files, binds and logs like the reference; rejects when binding fails. */
@@ -111,7 +119,10 @@ export class StatsServer {
     const assets = opts.assets ?? (await loadStatsAssets());
     for (const w of assets.warnings) opts.log.warn(w);
     const stats = new StatsServer(opts, assets);
-    await stats.listen(bind);
+    await stats.listen(bind).catch((e: unknown) => {
+      stats.history.stop();
+      throw e;
+    });
     return stats;
   }
 
@@ -122,6 +133,7 @@ export class StatsServer {
 
   async close(): Promise<void> {
     this.proc.stop();
+    this.history.stop();
     const server = this.server;
     if (server === null) return;
     this.server = null;
@@ -221,6 +233,17 @@ export class StatsServer {
         return;
       case '/topics':
         this.topics(target.search, res);
+        return;
+      case '/history':
+        send(res, 200, JSON.stringify({ seconds: HISTORY_SECONDS, samples: this.history.samples() }), { 'content-type': JSON_TYPE, ...noStore });
+        return;
+      case '/details': {
+        const body = detailsJson({ broker: this.opts.broker, udpStats: this.udpStats, cpuShare: this.history.cpuShare() });
+        send(res, 200, body, { 'content-type': JSON_TYPE, ...noStore });
+        return;
+      }
+      case '/clients':
+        send(res, 200, clientsJson(this.opts.clients ?? EMPTY_REGISTRY), { 'content-type': JSON_TYPE, ...noStore });
         return;
       case '/metrics': {
         const body = renderMetrics({ ...this.statusSources(), host: this.host, udpStats: this.udpStats }, await this.proc.sample());

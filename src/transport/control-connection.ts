@@ -170,9 +170,8 @@ export class ControlConnection implements PublisherPort, Flushable {
     this.state = 'ready';
     this.socket.write(this.session.token);
     this.timer.refresh();
-    if (this.ctx.log.enabled('trace')) {
-      this.ctx.log.trace(`${this.address} logged in as ${escapeForLog(user)}, token ${this.session.token.toString('hex')}`);
-    }
+    // The token is a credential (it attaches a data socket to this session): never logged.
+    if (this.ctx.log.enabled('trace')) this.ctx.log.trace(`${this.address} logged in as ${escapeForLog(user)}`);
   }
 
   private handle(request: ControlRequest, received: Stamp): void {

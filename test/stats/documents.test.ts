@@ -233,15 +233,17 @@ describe('page files', () => {
   test('found from the compiled module; the script parses', async () => {
     const assets = await loadStatsAssets();
     assert.deepEqual(assets.warnings, []);
-    for (const path of ['/', '/stats.js', '/stats.css', '/chart.min.js']) assert.ok(assets.files.has(path), path);
-    const script = assets.files.get('/stats.js')!.body.toString('utf8');
-    assert.doesNotThrow(() => new Script(script, { filename: 'stats.js' }));
+    for (const path of ['/', '/stats.js', '/details.js', '/stats.css', '/chart.min.js']) assert.ok(assets.files.has(path), path);
+    for (const name of ['stats.js', 'details.js']) {
+      const script = assets.files.get(`/${name}`)!.body.toString('utf8');
+      assert.doesNotThrow(() => new Script(script, { filename: name }));
+    }
   });
 
   test('missing files are reported, not fatal', async () => {
     const assets = await loadStatsAssets(['/nonexistent-dir']);
     assert.equal(assets.files.has('/'), false);
     assert.ok(assets.files.has('/chart.min.js'));
-    assert.equal(assets.warnings.length, 7); // 3 stats page files + 4 topic explorer files
+    assert.equal(assets.warnings.length, 8); // index.html, stats.js, details.js, stats.css + 4 topic explorer files
   });
 });

@@ -32,7 +32,7 @@
   const fmtInt = (n) => intFormat.format(n);
 
   function fmtRate(n) {
-    if (n === null || !Number.isFinite(n)) return '–';
+    if (n === null || !Number.isFinite(n)) return '—';
     if (n === 0) return '0';
     if (n >= 100) return fmtInt(Math.round(n));
     return n >= 10 ? n.toFixed(1) : n.toFixed(2);
@@ -42,7 +42,7 @@
 
   /** [number text, unit] in base 1024. */
   function bytesParts(n) {
-    if (n === null || !Number.isFinite(n)) return ['–', 'B'];
+    if (n === null || !Number.isFinite(n)) return ['—', 'B'];
     let i = 0;
     while (n >= 1024 && i < BYTE_UNITS.length - 1) {
       n /= 1024;
@@ -117,7 +117,8 @@
       c_sent_messages: per('c_sent_messages'),
       c_sent_bytes: per('c_sent_bytes'),
       // Average latency per message sent in the interval, not a rate.
-      c_sent_latency: d.c_sent_messages > 0 ? d.c_sent_latency / d.c_sent_messages : 0,
+      // No message sent: no latency to show ("—" and a gap), not 0 µs.
+      c_sent_latency: d.c_sent_messages > 0 ? d.c_sent_latency / d.c_sent_messages : null,
     };
   }
 
@@ -185,7 +186,7 @@
     // A smaller uptime means the server restarted: its counters began again at 0.
     const rates = prev !== null && st.uptime >= prev.uptime ? computeRates(prev, st) : null;
     renderKpis(st, rates);
-    pushSample(rates);
+    if (prev !== null) pushSample(rates); // the first poll has nothing to compare with
     state.prev = st;
   }
 
@@ -283,9 +284,9 @@
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
   }
 
-  function pushSample(rates) {
+  function pushSample(rates, atMs) {
     if (state.charts === null) return;
-    const label = clockLabel(Date.now());
+    const label = clockLabel(atMs === undefined ? Date.now() : atMs);
     for (const chart of state.charts) {
       chart.data.labels.push(label);
       chart.data.labels.shift();
@@ -380,6 +381,19 @@
 
   // ---- main loop -------------------------------------------------------------------------
 
+  /** The server's last minutes (/history), so the charts are full at once. */
+  async function loadHistory() {
+    try {
+      const h = await fetchJson('history');
+      const samples = h.samples.slice(-(HISTORY + 1));
+      for (let i = 1; i < samples.length; i++) {
+        pushSample(computeRates(samples[i - 1], samples[i]), samples[i].time / 1000);
+      }
+    } catch {
+      // Older server or offline: the charts fill as polls arrive.
+    }
+  }
+
   async function tick() {
     const started = Date.now();
     await Promise.all([pollStatus(), pollTopics()]);
@@ -389,5 +403,5 @@
   $('by-messages').addEventListener('click', () => setSort('messages'));
   $('by-bytes').addEventListener('click', () => setSort('bytes'));
   initCharts();
-  void tick();
+  void loadHistory().then(tick);
 })();

@@ -1,0 +1,119 @@
+/**
+ * What a mosquitto_sub/pub user expects of psrt-cli: a default address, -C/-W, -f/-s/-l,
+ * --priority, -v and -N output, --json; a subscriber that survives a server restart (with a
+ * notice) unless --no-reconnect; a message over the server's size limit explained.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_ADDRESS, parseArgs } from '../../src/cli/args.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { freePort, tempDir, waitFor } from '../client/util.js';
+import { runCli, spawnCli, type RunningCli } from './run-cli.js';
+
+async function subscriber(args: string[]): Promise<RunningCli> {
+  const sub = spawnCli(args);
+  await waitFor(() => sub.stderr().includes('Listening to'), 10_000, 'subscriber ready');
+  await new Promise((r) => setTimeout(r, 300)); // the SUBSCRIBE round trip follows the log line
+  return sub;
+}
+
+describe('psrt-cli: options of mosquitto_sub/pub users', () => {
+  let d: Psrtd;
+  let addr = '';
+  const files = tempDir('psrt-cli-habits-');
+  before(async () => {
+    d = await startPsrtd();
+    addr = `127.0.0.1:${d.port}`;
+  });
+  after(async () => {
+    await d.stop();
+    files.remove();
+  });
+
+  it('the address defaults to localhost:2873; shorthands map to output formats', () => {
+    assert.equal(DEFAULT_ADDRESS, 'localhost:2873');
+    assert.equal(parseArgs(['-t', 'x']).address, 'localhost:2873');
+    assert.equal(parseArgs(['-t', 'x', '-v']).output, 'line');
+    assert.equal(parseArgs(['-t', 'x', '-N']).output, 'raw-no-eol');
+    assert.equal(parseArgs(['-t', 'x', '-v', '-N']).output, 'line-no-eol');
+    assert.equal(parseArgs(['-t', 'x', '--json']).output, 'json');
+    assert.equal(parseArgs(['-t', 'x']).reconnect, true);
+    assert.equal(parseArgs(['-t', 'x', '--no-reconnect']).reconnect, false);
+    assert.equal(parseArgs(['-t', 'x', '-f', 'file']).mode, 'publish');
+    assert.equal(parseArgs(['-t', 'x', '-s']).stdin, 'raw');
+    assert.equal(parseArgs(['-t', 'x', '-l']).stdin, 'lines');
+    assert.throws(() => parseArgs(['-t', 'x', '-m', 'a', '-f', 'b']), /exclude each other/);
+    assert.throws(() => parseArgs(['-t', 'x', '-m', 'a', '-C', '1']), /only when subscribing/);
+  });
+
+  it('-v -C 2: one "topic payload" line per message, exits after two; -f and -s publish', async () => {
+    const sub = await subscriber([addr, '-t', 'a/#', '-v', '-C', '2']);
+    const file = join(files.path, 'payload.bin');
+    writeFileSync(file, 'from a file');
+    assert.equal((await runCli([addr, '-t', 'a/1', '-f', file, '-q'])).code, 0);
+    assert.equal((await runCli([addr, '-t', 'a/2', '-s', '-q'], 'from stdin\nline 2')).code, 0);
+    const r = await sub.wait();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'a/1 from a file\na/2 from stdin\nline 2\n');
+  });
+
+  it('--json shows --priority; -N prints payloads back to back', async () => {
+    const json = await subscriber([addr, '-t', 'p', '--json', '-C', '1']);
+    const raw = await subscriber([addr, '-t', 'p', '-N', '-C', '2']);
+    assert.equal((await runCli([addr, '-t', 'p', '-m', 'hi', '--priority', '200', '-q'])).code, 0);
+    assert.equal((await runCli([addr, '-t', 'p', '-m', 'yo', '-q'])).code, 0);
+    const j = await json.wait();
+    assert.deepEqual(JSON.parse(j.stdout), { topic: 'p', encoding: 'utf8', payload: 'hi', priority: 200 });
+    assert.equal((await raw.wait()).stdout, 'hiyo');
+    const bad = await runCli([addr, '-t', 'p', '-m', 'x', '--priority', '256']);
+    assert.equal(bad.code, 2);
+  });
+
+  it('-W: exits with status 6 when the time is up before -C is reached', async () => {
+    const started = Date.now();
+    const r = await runCli([addr, '-t', 'nothing/here', '-W', '0.5', '-C', '1']);
+    assert.equal(r.code, 6, r.stderr);
+    assert.match(r.stderr, /-W 0\.5: timed out before 1 messages arrived/);
+    assert.ok(Date.now() - started < 10_000);
+  });
+
+  it('a message over max_pub_size: the error names the limit and the setting; others unaffected', async () => {
+    const watcher = await subscriber([addr, '-t', 'big,after', '-v', '-C', '1']);
+    const r = await runCli([addr, '-t', 'big', '-m', '==1.5mb']);
+    assert.equal(r.code, 7);
+    assert.match(r.stderr, /the server closed the connection: the message is 1,500,004 bytes \(topic \+ 1 \+ payload\), more than psrtd accepts by default \(server\.max_pub_size/);
+    assert.equal((await runCli([addr, '-t', 'after', '-m', 'ok', '-q'])).code, 0);
+    assert.equal((await watcher.wait()).stdout, 'after ok\n');
+  });
+});
+
+describe('psrt-cli: subscriber across a server restart', () => {
+  it('reconnects with a notice and receives again; --no-reconnect exits 7', async () => {
+    const port = await freePort();
+    const opts = { proto: { bind: [`127.0.0.1:${port}`] } };
+    let d = await startPsrtd(opts);
+    const addr = `127.0.0.1:${port}`;
+    const sub = await subscriber([addr, '-t', 'r', '-v', '-C', '2']);
+    const once = await subscriber([addr, '-t', 'r', '--no-reconnect']);
+    try {
+      assert.equal((await runCli([addr, '-t', 'r', '-m', 'before', '-q'])).code, 0);
+      await waitFor(() => sub.stdout().includes('r before'), 10_000, 'first message');
+      await d.stop();
+      const gone = await once.wait();
+      assert.equal(gone.code, 7, gone.stderr);
+      await waitFor(() => sub.stderr().includes('connection lost'), 10_000, 'the disconnect notice');
+      d = await startPsrtd(opts);
+      await waitFor(() => sub.stderr().includes('reconnected; subscribed again to 1 topic'), 20_000, 'the reconnect notice');
+      assert.equal((await runCli([addr, '-t', 'r', '-m', 'after', '-q'])).code, 0);
+      const r = await sub.wait();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'r before\nr after\n');
+      assert.match(r.stderr, /WARN {2}psrt_cli\] connection lost \(.*\); reconnecting\.\.\./);
+    } finally {
+      for (const c of [sub, once]) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+      await d.stop();
+    }
+  });
+});
