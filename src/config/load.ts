@@ -156,6 +156,7 @@ export function parseConfigText(text: string, file: string): ServerConfig {
     proto: protoSection(raw.proto, file, dir),
     auth: authSection(raw.auth, dir),
     cluster: cluster === undefined ? undefined : { config: resolveConfigPath(cluster.config, dir) },
+    bridges: raw.bridges ?? undefined,
   };
 }
 

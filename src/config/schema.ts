@@ -91,6 +91,8 @@ export interface ServerConfig {
   readonly proto: ProtoSection;
   readonly auth: AuthSection;
   readonly cluster: ClusterSection | undefined;
+  /** The `bridges:` value as written (validated by src/bridges at start and on SIGHUP); undefined when absent. */
+  readonly bridges?: unknown;
 }
 
 // ---- raw YAML schema -------------------------------------------------------------------------
@@ -152,6 +154,8 @@ export const rawConfigSchema = z.strictObject({
   proto: rawProtoSchema,
   auth: rawAuthSchema,
   cluster: rawClusterSchema.nullish(),
+  /** Checked key by key by src/bridges (config may not import it). */
+  bridges: z.unknown().optional(),
 });
 
 export type RawConfig = z.infer<typeof rawConfigSchema>;

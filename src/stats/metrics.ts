@@ -8,6 +8,7 @@
  * dependency. Process metric names follow prom-client's defaults so stock dashboards work.
  */
 import type { BrokerStats } from '../broker/broker.js';
+import { bridgeMetrics, type BridgeStatusProvider } from './bridges.js';
 import type { ProcessSample } from './process-metrics.js';
 import type { ClusterStatusProvider } from './status.js';
 
@@ -41,6 +42,7 @@ export interface MetricsSources {
   readonly host: string;
   readonly udpStats: UdpStatsProvider | null;
   readonly clusterStatus: ClusterStatusProvider | null;
+  readonly bridgeStatus?: BridgeStatusProvider | null;
 }
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -184,6 +186,7 @@ export function renderMetrics(src: MetricsSources, proc: ProcessSample): string 
   queueMetrics(out, src);
   udpMetrics(out, src.udpStats);
   clusterMetrics(out, src.clusterStatus);
+  bridgeMetrics(out, src.bridgeStatus ?? null);
   processMetrics(out, proc);
   return out.text();
 }

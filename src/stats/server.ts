@@ -11,10 +11,11 @@ import type { AddressInfo } from 'node:net';
 import type { BrokerStats } from '../broker/broker.js';
 import type { Logger } from '../log/logger.js';
 import { loadStatsAssets, type StatsAssets } from './assets.js';
+import type { BridgeStatusProvider } from './bridges.js';
 import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
 import { ProcessMetrics } from './process-metrics.js';
-import { hostName, parseTopicsQuery, statusJson, topicsJson, type ClusterStatusProvider } from './status.js';
+import { hostName, parseTopicsQuery, statusJson, topicsJson, type ClusterStatusProvider, type StatusSources } from './status.js';
 
 export interface StatsServerOptions {
   readonly broker: BrokerStats;
@@ -65,6 +66,8 @@ function send(res: ServerResponse, status: number, body = '', headers: Record<st
 export class StatsServer {
   clusterStatus: ClusterStatusProvider | null;
   udpStats: UdpStatsProvider | null;
+  /** Bridge states and counters (set by the bin layer when bridges are configured). */
+  bridgeStatus: BridgeStatusProvider | null = null;
   private readonly proc = new ProcessMetrics();
   private readonly host = hostName();
   private server: Server | null = null;
@@ -182,8 +185,8 @@ export class StatsServer {
     send(res, 200, topicsJson(this.opts.broker, q.limit, q.by), { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
   }
 
-  private statusSources(): { broker: BrokerStats; dataQueueSize: number; version: string; clusterStatus: ClusterStatusProvider | null } {
+  private statusSources(): StatusSources {
     const { broker, dataQueueSize, version } = this.opts;
-    return { broker, dataQueueSize, version, clusterStatus: this.clusterStatus };
+    return { broker, dataQueueSize, version, clusterStatus: this.clusterStatus, bridgeStatus: this.bridgeStatus };
   }
 }

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import type { BrokerStats } from '../broker/broker.js';
+import { bridgesJson, type BridgeStatusProvider } from './bridges.js';
 
 /** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
 export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
@@ -13,6 +14,8 @@ export interface StatusSources {
   readonly dataQueueSize: number;
   readonly version: string;
   readonly clusterStatus: ClusterStatusProvider | null;
+  /** Bridges (psrt-node extension); absent or null: `"bridges"` is left out. */
+  readonly bridgeStatus?: BridgeStatusProvider | null;
 }
 
 /** Host name as the reference reports it (`unknown` when the system has none). */
@@ -48,8 +51,16 @@ export function statusJson(src: StatusSources, host: string): string {
     `{"time":${realTimeUs()},"uptime":${Math.floor(process.uptime())},` +
     `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
     `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
-    `"cluster":${clusterJson(src.clusterStatus)}}`
+    `"cluster":${clusterJson(src.clusterStatus)}` +
+    bridgesMember(src.bridgeStatus ?? null) +
+    '}'
   );
+}
+
+/** `,"bridges":{…}` while any bridge is configured, else nothing (the reference has no such member). */
+function bridgesMember(provider: BridgeStatusProvider | null): string {
+  if (provider === null || provider().length === 0) return '';
+  return `,"bridges":${bridgesJson(provider)}`;
 }
 
 function clusterJson(provider: ClusterStatusProvider | null): string {
