@@ -216,22 +216,26 @@ export class NatsWithMqtt {
 
 const MOSQUITTO = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
 
-/** Mosquitto on a free loopback port, anonymous, no persistence; restartable on the same port. */
+/**
+ * Mosquitto on a free loopback port, anonymous; restartable on the same port. `persistent`:
+ * sessions and queued messages survive a restart (saved on SIGTERM).
+ */
 export class Mosquitto {
   private readonly child: Child;
 
   private constructor(
     readonly port: number,
     private readonly dir: string,
-    extraConfig: string,
+    persistent: boolean,
   ) {
     const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n${extraConfig}`);
+    const persistence = persistent ? `persistence true\npersistence_location ${dir}/\n` : 'persistence false\n';
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}log_dest stderr\n`);
     this.child = new Child(MOSQUITTO, ['-c', conf]);
   }
 
-  static async start(extraConfig = '', port?: number): Promise<Mosquitto> {
-    const m = new Mosquitto(port ?? (await freePort()), mkdtempSync(join(tmpdir(), 'mosquitto-')), extraConfig);
+  static async start(persistent = false): Promise<Mosquitto> {
+    const m = new Mosquitto(await freePort(), mkdtempSync(join(tmpdir(), 'mosquitto-')), persistent);
     try {
       await m.restart();
     } catch (e) {
@@ -255,8 +259,8 @@ export class Mosquitto {
   }
 
   /** Stops the broker by PID (it can be restarted on the same port). */
-  halt(): Promise<void> {
-    return this.child.stop('SIGKILL');
+  halt(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return this.child.stop(signal);
   }
 
   async stop(): Promise<void> {
