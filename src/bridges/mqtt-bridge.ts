@@ -12,6 +12,7 @@
  *
  * The URLs are tried in turn; reconnects back off from 100 ms to 5 s.
  */
+import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { BrokerLogger, MessageMeta } from '../broker/ports.js';
 import { DEFAULT_PRIORITY } from '../protocol/constants.js';
@@ -39,6 +40,7 @@ export class MqttBridge extends Bridge {
   private client: MqttClient | null = null;
   private readonly backoff = new Backoff();
   private readonly v5: boolean;
+  private drainArmed = false;
 
   constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
     super(config, nodeId, log, sink, maxTopicDepth);
@@ -106,6 +108,10 @@ export class MqttBridge extends Bridge {
 
   private onConnect(client: MqttClient): void {
     this.backoff.reset();
+    this.drainArmed = false; // a new stream: any armed listener was on the old one
+    // Small messages must not wait for Nagle's algorithm (40 ms with delayed ACKs).
+    const socket = client.stream as Partial<Socket>;
+    socket.setNoDelay?.(true);
     client.options.reconnectPeriod = this.backoff.next();
     const { remotePrefix, qos } = this.config;
     const originLevel = this.v5 ? '' : '+/';
@@ -160,6 +166,12 @@ export class MqttBridge extends Bridge {
   protected send(topic: string, m: OutMessage): boolean {
     const client = this.client;
     if (client?.connected !== true) return false;
+    // MQTT.js would queue without bound (and add a 'drain' listener per message): while the
+    // socket is congested, exports wait in our bounded buffer instead, sent on 'drain'.
+    if (client.stream.writableNeedDrain) {
+      this.flushOnDrain(client);
+      return false;
+    }
     const opts: Parameters<MqttClient['publish']>[2] = { qos: this.config.qos };
     if (this.v5) {
       const userProperties: UserProperties = { [ORIGIN_PROPERTY]: this.nodeId, [PRIORITY_PROPERTY]: String(m.priority) };
@@ -173,6 +185,15 @@ export class MqttBridge extends Bridge {
       if (err) this.log.debug(`bridge ${this.config.name}: publish to ${topic} failed: ${err.message}`);
     });
     return true;
+  }
+
+  private flushOnDrain(client: MqttClient): void {
+    if (this.drainArmed) return;
+    this.drainArmed = true;
+    client.stream.once('drain', () => {
+      this.drainArmed = false;
+      if (this.client === client) this.flush();
+    });
   }
 }
 

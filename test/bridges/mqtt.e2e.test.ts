@@ -91,6 +91,7 @@ describe('MQTT bridge (MQTT 5) through Mosquitto', () => {
     cleanups.push(() => native.client.endAsync(true));
     await publishAll(a.port, 'restart/seq', Array.from({ length: 50 }, (_, i) => String(i)));
     await until(() => native.seen.length === 50, 10_000, 'first 50');
+    await new Promise((r) => setTimeout(r, 300)); // the consumer's PUBACKs reach the broker
     await broker.halt();
     await until(async () => (await bridgeStatus(a, 'up')).state === 'offline', 10_000, 'bridge offline');
     await publishAll(a.port, 'restart/seq', Array.from({ length: 50 }, (_, i) => String(50 + i)));
@@ -100,8 +101,10 @@ describe('MQTT bridge (MQTT 5) through Mosquitto', () => {
     await until(async () => (await bridgeStatus(a, 'up')).state === 'online', 20_000, 'bridge back online');
     await publishAll(a.port, 'restart/seq', Array.from({ length: 50 }, (_, i) => String(100 + i)));
     await until(() => native.seen.at(-1)?.payload === '149', 20_000, 'the last message');
-    // The consumer's persistent session kept whatever arrived before it was back: all 150, in order.
-    assert.deepEqual(native.seen.map((m) => Number(m.payload)), Array.from({ length: 150 }, (_, i) => i));
+    // The consumer's persistent session kept whatever arrived before it was back: all 150, in
+    // order. (QoS 1 between Mosquitto and the consumer may repeat one it had not acknowledged.)
+    const firsts = [...new Set(native.seen.map((m) => Number(m.payload)))];
+    assert.deepEqual(firsts, Array.from({ length: 150 }, (_, i) => i));
     const back = await bridgeStatus(a, 'up');
     assert.equal(back.buffered, 0);
     assert.ok(back.connects >= 2);

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
 
@@ -230,7 +230,9 @@ export class Mosquitto {
   ) {
     const conf = join(dir, 'mosquitto.conf');
     const persistence = persistent ? `persistence true\npersistence_location ${dir}/\n` : 'persistence false\n';
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}log_dest stderr\n`);
+    // Run as root, Mosquitto would switch to user `mosquitto`, which cannot write our temp dir.
+    const user = `user ${userInfo().username}\n`;
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}${user}log_dest stderr\n`);
     this.child = new Child(MOSQUITTO, ['-c', conf]);
   }
 
