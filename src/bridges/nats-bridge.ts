@@ -10,7 +10,7 @@
  * connected the client follows the cluster (it learns the other nodes) and reconnects on its
  * own with the same back-off, re-subscribing. Nothing here ever blocks the publish path.
  */
-import { connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { MsgHdrsImpl, connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { MessageMeta } from '../broker/ports.js';
 import { DEFAULT_PRIORITY } from '../protocol/constants.js';
 import { Backoff, Bridge } from './bridge.js';
@@ -174,7 +174,7 @@ export class NatsBridge extends Bridge {
     if (m.contentType === undefined && m.userProperties === undefined) {
       let cached = this.plainHeaders.get(m.priority);
       if (cached === undefined) {
-        cached = { headers: this.baseHeaders(m.priority) };
+        cached = { headers: frozenEncoding(this.baseHeaders(m.priority)) };
         this.plainHeaders.set(m.priority, cached);
       }
       return cached;
@@ -193,6 +193,17 @@ export class NatsBridge extends Bridge {
     h.set(PRIORITY_HEADER, String(priority));
     return h;
   }
+}
+
+/**
+ * The client encodes headers on every publish (a string build and a UTF-8 encode); headers that
+ * never change are encoded once here and the bytes reused.
+ */
+function frozenEncoding(h: MsgHdrs): MsgHdrs {
+  if (!(h instanceof MsgHdrsImpl)) return h;
+  const bytes = h.encode();
+  Object.defineProperty(h, 'encode', { value: () => bytes });
+  return h;
 }
 
 function priorityOf(v: string): number {
