@@ -16,6 +16,7 @@
  * Bounded: every wait gives up after 60 s; a run is at most a few hundred thousand messages.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { ByteQueue, DataDecoder } from '../src/protocol/index.js';
 import { Mosquitto, NatsCluster, until } from '../test/helpers/engines.js';
@@ -38,7 +39,20 @@ interface Pair {
   stop(): Promise<void>;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 when unavailable. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 interface RunResult {
+  /** CPU use of node A and node B during the run, in % of one core. */
+  readonly cpuA: number;
+  readonly cpuB: number;
   readonly offered: number | null;
   readonly sent: number;
   readonly received: number;
@@ -178,6 +192,7 @@ async function warmUp(pair: Pair, sink: Sink): Promise<void> {
 async function run(pair: Pair, sink: Sink, total: number, rate: number | null): Promise<RunResult> {
   sink.reset(total);
   const start = performance.now();
+  const cpu0 = [cpuSeconds(pair.a.proc.pid), cpuSeconds(pair.b.proc.pid)];
   await publish(pair.a, total, rate);
   // Wait until everything arrived or nothing more arrives for a second.
   let lastCount = -1;
@@ -190,7 +205,10 @@ async function run(pair: Pair, sink: Sink, total: number, rate: number | null): 
     await sleep(5);
   }
   const seconds = (performance.now() - start - (sink.received < total ? performance.now() - lastChange : 0)) / 1000;
-  return { offered: rate, sent: total, received: sink.received, duplicates: sink.duplicates, outOfOrder: sink.outOfOrder, rate: sink.received / seconds };
+  const wall = (performance.now() - start) / 1000;
+  const cpuA = ((cpuSeconds(pair.a.proc.pid) - (cpu0[0] ?? 0)) / wall) * 100;
+  const cpuB = ((cpuSeconds(pair.b.proc.pid) - (cpu0[1] ?? 0)) / wall) * 100;
+  return { cpuA, cpuB, offered: rate, sent: total, received: sink.received, duplicates: sink.duplicates, outOfOrder: sink.outOfOrder, rate: sink.received / seconds };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -222,7 +240,8 @@ async function measure(name: PathName, messages: number, latencySeconds: number)
     const sorted = [...sink.latenciesUs].sort((x, y) => x - y);
     const fmt = (x: RunResult): string =>
       `${x.offered === null ? 'unpaced' : `paced ${x.offered}/s`}: ${Math.round(x.rate).toLocaleString('en-US')} msgs/s, ` +
-      `${x.received}/${x.sent} received, dup ${x.duplicates}, out of order ${x.outOfOrder}`;
+      `${x.received}/${x.sent} received, dup ${x.duplicates}, out of order ${x.outOfOrder}; ` +
+      `CPU node A ${x.cpuA.toFixed(0)}%, node B ${x.cpuB.toFixed(0)}%`;
     return [
       `${name}:`,
       ...runs.map((x) => `  ${fmt(x)}`),
