@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Mosquitto, until } from '../helpers/engines.js';
+import { freePort } from '../helpers/ports.js';
 import type { Psrtd } from '../helpers/psrtd.js';
 import { Collector, bridgeStatus, publishAll, startBridged, type BridgeSpec } from './util.js';
 
@@ -149,5 +150,35 @@ describe('MQTT bridge (3.1.1): origin as a topic level', () => {
     }
     assert.deepEqual([...new Set(native.seen.map((m) => m.topic))].sort(), ['psrt/v3-a/v/a', 'psrt/v3-b/v/b']);
     assert.equal((await bridgeStatus(a, 'v3')).echoes, N, '3.1.1 has no No Local: our own come back and are dropped');
+  });
+});
+
+describe('MQTT bridge: upstream down at start', () => {
+  let node: Psrtd | undefined;
+  let broker: Mosquitto | undefined;
+  after(async () => {
+    await node?.stop();
+    await broker?.stop();
+  });
+
+  test('exports wait in the buffer (oldest dropped beyond it) and go out in order once Mosquitto is up', async () => {
+    const port = await freePort();
+    node = await startBridged('mq-late', [{ name: 'late', type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`], out: ['late/#'], extra: { qos: 1, buffer_messages: 30 } }]);
+    await publishAll(node.port, 'late/seq', Array.from({ length: 40 }, (_, i) => String(i)));
+    let s = await bridgeStatus(node, 'late');
+    assert.notEqual(s.state, 'online');
+    assert.equal(s.buffered, 30);
+    assert.equal(s.dropped, 10);
+    broker = await Mosquitto.start(true, port);
+    // A persistent consumer session registered before the bridge gets in keeps everything.
+    const native = await nativeClient(broker.url, 5, 'late/#', { clean: false, clientId: 'late-consumer', properties: { sessionExpiryInterval: 60 } });
+    await until(async () => (await bridgeStatus(node as Psrtd, 'late')).exported === 30, 20_000, 'buffer sent');
+    await until(() => native.seen.some((m) => m.payload === '39'), 10_000, 'the newest buffered message');
+    s = await bridgeStatus(node, 'late');
+    assert.equal(s.buffered, 0);
+    const firsts = [...new Set(native.seen.map((m) => Number(m.payload)))];
+    // The consumer may have subscribed after the first exports arrived: what it got is the tail, in order.
+    assert.deepEqual(firsts, Array.from({ length: 30 }, (_, i) => 10 + i).slice(30 - firsts.length));
+    await native.client.endAsync(true);
   });
 });

@@ -236,8 +236,8 @@ export class Mosquitto {
     this.child = new Child(MOSQUITTO, ['-c', conf]);
   }
 
-  static async start(persistent = false): Promise<Mosquitto> {
-    const m = new Mosquitto(await freePort(), mkdtempSync(join(tmpdir(), 'mosquitto-')), persistent);
+  static async start(persistent = false, port?: number): Promise<Mosquitto> {
+    const m = new Mosquitto(port ?? (await freePort()), mkdtempSync(join(tmpdir(), 'mosquitto-')), persistent);
     try {
       await m.restart();
     } catch (e) {
