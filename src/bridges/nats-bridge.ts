@@ -174,25 +174,25 @@ export class NatsBridge extends Bridge {
     if (m.contentType === undefined && m.userProperties === undefined) {
       let cached = this.plainHeaders.get(m.priority);
       if (cached === undefined) {
-        cached = { headers: frozenEncoding(this.baseHeaders(m.priority)) };
+        cached = { headers: frozenEncoding(exportHeaders(this.nodeId, m)) };
         this.plainHeaders.set(m.priority, cached);
       }
       return cached;
     }
-    const h = this.baseHeaders(m.priority);
-    if (m.contentType !== undefined) h.set(CONTENT_TYPE_HEADER, m.contentType);
-    for (const [k, v] of m.userProperties ?? []) {
-      h.append(USER_PROPERTY_HEADER, `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
-    }
-    return { headers: h };
+    return { headers: exportHeaders(this.nodeId, m) };
   }
+}
 
-  private baseHeaders(priority: number): MsgHdrs {
-    const h = headers();
-    h.set(ORIGIN_HEADER, this.nodeId);
-    h.set(PRIORITY_HEADER, String(priority));
-    return h;
+/** The headers of one export: origin, priority, and the MQTT properties it came with. */
+export function exportHeaders(nodeId: string, m: Pick<OutMessage, 'priority' | 'contentType' | 'userProperties'>): MsgHdrs {
+  const h = headers();
+  h.set(ORIGIN_HEADER, nodeId);
+  h.set(PRIORITY_HEADER, String(m.priority));
+  if (m.contentType !== undefined) h.set(CONTENT_TYPE_HEADER, m.contentType);
+  for (const [k, v] of m.userProperties ?? []) {
+    h.append(USER_PROPERTY_HEADER, `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
   }
+  return h;
 }
 
 /**
@@ -212,7 +212,7 @@ function priorityOf(v: string): number {
 }
 
 /** MQTT properties carried in headers, for local MQTT subscribers; null when there are none. */
-function metaOf(h: MsgHdrs, topic: string): MessageMeta | null {
+export function metaOf(h: MsgHdrs, topic: string): MessageMeta | null {
   const contentType = h.get(CONTENT_TYPE_HEADER);
   const props = h.values(USER_PROPERTY_HEADER);
   if (contentType === '' && props.length === 0) return null;

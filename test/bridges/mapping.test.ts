@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { MsgHdrsImpl } from '@nats-io/transport-node';
 import { maskToSubjects, subjectToTopic, topicToSubject } from '../../src/bridges/subject-mapping.js';
 
 /** nats-server's documented MQTT topic ↔ NATS subject table (and what its MQTT clients see). */
@@ -62,5 +63,22 @@ describe('topic ↔ subject mapping (nats-server MQTT rules)', () => {
       assert.equal(subjectToTopic(s), t, `${t} → ${s}`);
       assert.ok(!s.split('.').includes(''), `empty token in ${s} for ${t}`);
     }
+  });
+});
+
+describe('MQTT properties in NATS headers', () => {
+  it('content type and user properties (any characters) survive the headers', async () => {
+    const { exportHeaders, metaOf } = await import('../../src/bridges/nats-bridge.js');
+    const props: [string, string][] = [['unit', '°C'], ['a=b', 'x\ny:z'], ['unit', 'second value']];
+    const h = exportHeaders('edge1', { priority: 9, contentType: 'application/json', userProperties: props });
+    assert.equal(h.get('Psrt-Origin'), 'edge1');
+    assert.equal(h.get('Psrt-Priority'), '9');
+    assert.ok(h instanceof MsgHdrsImpl);
+    const meta = metaOf(MsgHdrsImpl.decode(h.encode()), 'a/b'); // as they cross the wire
+    assert.ok(meta !== null);
+    assert.equal(meta.contentType, 'application/json');
+    assert.deepEqual(meta.userProperties, props);
+    assert.equal(meta.rawTopic, 'a/b');
+    assert.equal(metaOf(exportHeaders('edge1', { priority: 1, contentType: undefined, userProperties: undefined }), 'a'), null);
   });
 });
