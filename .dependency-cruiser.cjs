@@ -1,6 +1,6 @@
 /**
  * Import boundaries: each layer may import only from the layers listed before it.
- *   protocol -> topics -> auth -> broker -> mqtt -> transport -> (config, log, stats, cluster, client, cli) -> bin
+ *   protocol -> topics -> auth -> broker -> mqtt -> transport -> (config, log, stats, cluster, client, cli, bridges) -> bin
  * `log` is an edge utility usable from broker/transport upwards via an injected interface only.
  */
 const layer = (name, allowed) => ({
@@ -25,6 +25,7 @@ module.exports = {
     layer('stats', ['protocol', 'topics', 'auth', 'broker', 'mqtt', 'log']),
     layer('cluster', ['protocol', 'topics', 'auth', 'broker', 'client', 'log']),
     layer('cli', ['protocol', 'topics', 'client', 'log']),
+    layer('bridges', ['protocol', 'topics', 'auth', 'broker', 'log']),
     {
       name: 'no-circular',
       severity: 'error',

@@ -26,6 +26,7 @@ import {
   throughputTable,
 } from './lib/report.js';
 import { protosOf, runScenario, scenarios, type RunRecord, type Timing } from './lib/scenarios.js';
+import { runBridgeBench } from './bridges.js';
 import { runMicro } from './micro.js';
 
 interface Options {
@@ -57,6 +58,9 @@ Options:
   --node-arg ARG          extra node option for psrtd (repeatable)
   --psrtd-env KEY=VALUE   extra environment for psrtd (repeatable)
   --micro                 run only the micro-benchmarks
+  --bridges [OPTS]        run only the bridge benchmark (bench/bridges.ts: two psrtd joined
+                          through a 3-node NATS cluster, cluster replication and Mosquitto);
+                          the options after it (--paths, --messages, --quick) are its own
   --out FILE              JSON results file (default bench/results/bench-<time>.json)
   -h, --help              print this help`;
 
@@ -138,6 +142,11 @@ async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
 }
 
 async function main(): Promise<void> {
+  const bridges = process.argv.indexOf('--bridges');
+  if (bridges >= 0) {
+    await runBridgeBench(process.argv.slice(bridges + 1));
+    return;
+  }
   const o = parseArgs(process.argv.slice(2));
   pinSelf();
   if (o.psrtd !== null) usePsrtdBin(o.psrtd);

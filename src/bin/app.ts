@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AuthStore } from '../auth/auth-store.js';
 import { Broker } from '../broker/broker.js';
 import { ClientRegistry, psrtSessionClients } from '../broker/client-registry.js';
+import { prepareBridges } from './bridges.js';
 import { Replicator } from '../cluster/replicator.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
@@ -88,6 +89,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log,
   );
   if (replicator !== null) broker.addPublishHook(replicator);
+  const bridges = prepareBridges(config, broker, log);
   const ctx: StreamContext = {
     broker,
     auth,
@@ -150,6 +152,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   if (stats !== null && replicator !== null) stats.clusterStatus = () => replicator.statusMap();
   if (stats !== null && mqtt !== null) stats.mqttStats = () => mqttStatsOf(mqtt);
   if (stats !== null && mqtt !== null) stats.explorer = explorerSettings(mqtt);
+  if (stats !== null) stats.bridgeStatus = () => bridges.manager.status();
+  bridges.start();
   log.info(`starting server, workers: ${config.server.workers}, timeout: ${config.proto.timeout}s`);
   return {
     broker,
@@ -161,9 +165,13 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     get udp() {
       return udpServer.counters;
     },
-    reload: () => auth.reload(),
+    reload: async () => {
+      const [authOk, bridgesOk] = await Promise.all([auth.reload(), bridges.reload()]);
+      return authOk && bridgesOk;
+    },
     stop: async () => {
       replicator?.stop();
+      await bridges.stop();
       broker.closeAll();
       await Promise.all([streamServer.close(), udpServer.close(), stats?.close(), mqtt?.stop()]);
     },

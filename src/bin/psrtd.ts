@@ -102,7 +102,7 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
     stop(true);
   });
   process.on('SIGHUP', () => {
-    log.info('SIGHUP received: reloading ACL, password and key files');
+    log.info('SIGHUP received: reloading ACL, password and key files and the bridges');
     void server.reload();
   });
 }

@@ -211,6 +211,7 @@ export function parseConfigText(text: string, file: string): ServerConfig {
     auth: authSection(raw.auth, dir),
     cluster: cluster === undefined ? undefined : { config: resolveConfigPath(cluster.config, dir) },
     mqtt: mqttSection(raw.mqtt, server.maxPubSize, file, dir),
+    bridges: raw.bridges ?? undefined,
   };
 }
 

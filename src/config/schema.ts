@@ -156,6 +156,8 @@ export interface ServerConfig {
   readonly auth: AuthSection;
   readonly cluster: ClusterSection | undefined;
   readonly mqtt: MqttSection | undefined;
+  /** The `bridges:` value as written (validated by src/bridges at start and on SIGHUP); undefined when absent. */
+  readonly bridges?: unknown;
 }
 
 // ---- raw YAML schema -------------------------------------------------------------------------
@@ -252,6 +254,8 @@ export const rawConfigSchema = z.strictObject({
   auth: rawAuthSchema,
   cluster: rawClusterSchema.nullish(),
   mqtt: rawMqttSchema.nullish(),
+  /** Checked key by key by src/bridges (config may not import it). */
+  bridges: z.unknown().optional(),
 });
 
 export type RawConfig = z.infer<typeof rawConfigSchema>;

@@ -8,6 +8,7 @@
  * dependency. Process metric names follow prom-client's defaults so stock dashboards work.
  */
 import type { BrokerStats } from '../broker/broker.js';
+import { bridgeMetrics, type BridgeStatusProvider } from './bridges.js';
 import type { ProcessSample } from './process-metrics.js';
 import { snake, type MqttStatsProvider } from './mqtt-stats.js';
 import type { ClusterStatusProvider } from './status.js';
@@ -43,6 +44,7 @@ export interface MetricsSources {
   readonly udpStats: UdpStatsProvider | null;
   readonly clusterStatus: ClusterStatusProvider | null;
   readonly mqttStats?: MqttStatsProvider | null;
+  readonly bridgeStatus?: BridgeStatusProvider | null;
 }
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -189,6 +191,7 @@ export function renderMetrics(src: MetricsSources, proc: ProcessSample): string 
   udpMetrics(out, src.udpStats);
   mqttMetrics(out, src.mqttStats ?? null, src.broker.clientCount, src.broker.counters.pubMessages);
   clusterMetrics(out, src.clusterStatus);
+  bridgeMetrics(out, src.bridgeStatus ?? null);
   processMetrics(out, proc);
   return out.text();
 }

@@ -15,11 +15,12 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { loadStatsAssets, type StatsAssets } from './assets.js';
 import { clientsJson, detailsJson } from './details.js';
 import { CounterHistory, HISTORY_SECONDS } from './history.js';
+import type { BridgeStatusProvider } from './bridges.js';
 import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js';
 import type { MqttStatsProvider } from './mqtt-stats.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
 import { ProcessMetrics } from './process-metrics.js';
-import { hostName, parseTopicsQuery, statusJson, topicsJson, type ClusterStatusProvider } from './status.js';
+import { hostName, parseTopicsQuery, statusJson, topicsJson, type ClusterStatusProvider, type StatusSources } from './status.js';
 
 export interface StatsServerOptions {
   readonly broker: BrokerStats;
@@ -96,6 +97,8 @@ export class StatsServer {
   /** The MQTT side's figures; null when MQTT is not configured. Set after start. */
   mqttStats: MqttStatsProvider | null = null;
   explorer: ExplorerSettings | null;
+  /** Bridge states and counters (set by the bin layer when bridges are configured). */
+  bridgeStatus: BridgeStatusProvider | null = null;
   private readonly proc = new ProcessMetrics();
   private readonly history: CounterHistory;
   private readonly host = hostName();
@@ -286,14 +289,8 @@ export class StatsServer {
     send(res, 200, topicsJson(this.opts.broker, q.limit, q.by), { 'content-type': JSON_TYPE, 'cache-control': 'no-store' });
   }
 
-  private statusSources(): {
-    broker: BrokerStats;
-    dataQueueSize: number;
-    version: string;
-    clusterStatus: ClusterStatusProvider | null;
-    mqttStats: MqttStatsProvider | null;
-  } {
+  private statusSources(): StatusSources & { mqttStats: MqttStatsProvider | null } {
     const { broker, dataQueueSize, version } = this.opts;
-    return { broker, dataQueueSize, version, clusterStatus: this.clusterStatus, mqttStats: this.mqttStats };
+    return { broker, dataQueueSize, version, clusterStatus: this.clusterStatus, bridgeStatus: this.bridgeStatus, mqttStats: this.mqttStats };
   }
 }

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import type { BrokerStats } from '../broker/broker.js';
 import { mqttStatusJson, type MqttStatsProvider } from './mqtt-stats.js';
+import { bridgesJson, type BridgeStatusProvider } from './bridges.js';
 
 /** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
 export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
@@ -16,6 +17,8 @@ export interface StatusSources {
   readonly clusterStatus: ClusterStatusProvider | null;
   /** The MQTT side (no `"mqtt"` member when no `mqtt:` section is configured). */
   readonly mqttStats?: MqttStatsProvider | null;
+  /** Bridges (psrt-node extension); absent or null: `"bridges"` is left out. */
+  readonly bridgeStatus?: BridgeStatusProvider | null;
 }
 
 /** Host name as the reference reports it (`unknown` when the system has none). */
@@ -51,13 +54,22 @@ export function statusJson(src: StatusSources, host: string): string {
     `{"time":${realTimeUs()},"uptime":${Math.floor(process.uptime())},` +
     `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
     `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
-    `"cluster":${clusterJson(src.clusterStatus)}${mqttMember(src.mqttStats ?? null)}}`
+    `"cluster":${clusterJson(src.clusterStatus)}` +
+    bridgesMember(src.bridgeStatus ?? null) +
+    mqttMember(src.mqttStats ?? null) +
+    '}'
   );
 }
 
 /** `,"mqtt":{…}` after the reference's members, only when MQTT is configured. */
 function mqttMember(provider: MqttStatsProvider | null): string {
   return provider === null ? '' : `,"mqtt":${mqttStatusJson(provider)}`;
+}
+
+/** `,"bridges":{…}` while any bridge is configured, else nothing (the reference has no such member). */
+function bridgesMember(provider: BridgeStatusProvider | null): string {
+  if (provider === null || provider().length === 0) return '';
+  return `,"bridges":${bridgesJson(provider)}`;
 }
 
 function clusterJson(provider: ClusterStatusProvider | null): string {

@@ -33,6 +33,8 @@ export interface PsrtdOptions {
   mqtt?: Record<string, string | number | boolean | string[]>;
   /** cluster.yml content (neighbour list); adds `cluster: { config: cluster.yml }`. */
   cluster?: string;
+  /** Raw YAML appended to config.yml (further sections, e.g. `bridges:`). */
+  extra?: string;
   /** Extra files to write into the config dir before start (name → content). */
   files?: Record<string, string>;
   args?: string[];
@@ -96,7 +98,8 @@ export function writeConfig(dir: string, opts: PsrtdOptions): string {
     section('proto', { bind, bind_udp: opts.udp === true ? ['127.0.0.1:0'] : [], allow_no_tls: true, timeout: 2, ...opts.proto }) +
     section('auth', auth) +
     (opts.mqtt === undefined ? '' : section('mqtt', { bind: ['127.0.0.1:0'], ...opts.mqtt })) +
-    (opts.cluster === undefined ? '' : 'cluster:\n  config: cluster.yml\n');
+    (opts.cluster === undefined ? '' : 'cluster:\n  config: cluster.yml\n') +
+    (opts.extra ?? '');
   if (opts.cluster !== undefined) writeFileSync(join(dir, 'cluster.yml'), opts.cluster);
   for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
   const file = join(dir, 'config.yml');

@@ -177,10 +177,43 @@
     }
   }
 
+  /** Bridges (present in /status only while some are configured), with rates since the last poll. */
+  function renderBridges(st, prev) {
+    const bridges = st.bridges;
+    const none = bridges === undefined || bridges === null || typeof bridges !== 'object';
+    $('bridges-card').hidden = none;
+    if (none) return;
+    const seconds = prev === null ? 0 : (st.time - prev.time) / 1e6;
+    const rate = (name, key) => {
+      const before = prev !== null && prev.bridges ? prev.bridges[name] : undefined;
+      if (before === undefined || seconds <= 0 || bridges[name][key] < before[key]) return null;
+      return (bridges[name][key] - before[key]) / seconds;
+    };
+    const body = $('bridges-body');
+    body.replaceChildren();
+    for (const name of Object.keys(bridges).sort()) {
+      const b = bridges[name];
+      const cells = [
+        `${name} (${b.type})`, b.state, b.server, fmtRate(rate(name, 'exported')), fmtRate(rate(name, 'imported')),
+        `${fmtInt(b.buffered)} (${fmtBytes(b.buffered_bytes)})`, fmtInt(b.dropped), fmtInt(b.unmappable),
+      ];
+      const tr = document.createElement('tr');
+      cells.forEach((text, i) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (i === 1) td.className = `node-state ${String(b.state).replace(/[^a-z]/g, '')}`;
+        if (i >= 3) td.className = 'n';
+        tr.append(td);
+      });
+      body.append(tr);
+    }
+  }
+
   function onStatus(st) {
     const prev = state.prev;
     renderInfo(st);
     renderCluster(st.cluster);
+    renderBridges(st, prev);
     // Same `time` as last poll (cached or duplicated answer): nothing new to show.
     if (prev !== null && st.time <= prev.time) return;
     // A smaller uptime means the server restarted: its counters began again at 0.

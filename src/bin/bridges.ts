@@ -1,0 +1,50 @@
+/**
+ * Wiring of the bridges (src/bridges) into a running psrtd: validated before anything binds
+ * (a bad `bridges:` section stops start-up naming file and key), started after the listeners,
+ * re-read from the config file on SIGHUP (a bad file keeps the running bridges).
+ */
+import { nowUs } from '../broker/delivery.js';
+import type { Broker } from '../broker/broker.js';
+import { BridgeManager, parseBridgesSection, type BridgesConfig } from '../bridges/index.js';
+import { loadConfigFile } from '../config/index.js';
+import type { ServerConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import { isPsrtError } from '../protocol/errors.js';
+
+export interface RunningBridges {
+  readonly manager: BridgeManager;
+  start(): void;
+  /** Re-reads the config file's `bridges:`; false (and the old bridges kept) when it is bad. */
+  reload(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+const configName = (config: ServerConfig): string => config.file ?? 'built-in config';
+
+/** Throws PsrtError(Config) for a bad section, before the server binds anything. */
+export function prepareBridges(config: ServerConfig, broker: Broker, log: Logger): RunningBridges {
+  const initial: BridgesConfig | undefined = parseBridgesSection(config.bridges, configName(config), config.configDir);
+  const manager = new BridgeManager(broker, log, config.server.maxTopicDepth, nowUs);
+  return {
+    manager,
+    start: () => {
+      if (initial !== undefined) manager.start(initial);
+    },
+    reload: async () => {
+      if (config.file === undefined) return true;
+      let next: BridgesConfig | undefined;
+      try {
+        const fresh = loadConfigFile(config.file);
+        next = parseBridgesSection(fresh.bridges, config.file, fresh.configDir);
+      } catch (e) {
+        const msg = isPsrtError(e) ? e.message : e instanceof Error ? e.message : String(e);
+        log.error(`bridges not reloaded, the running ones are kept: ${msg}`);
+        return false;
+      }
+      log.info(`reloading bridges: ${next === undefined ? 'none' : next.bridges.map((b) => b.name).join(', ')}`);
+      await manager.reload(next);
+      return true;
+    },
+    stop: () => manager.stop(),
+  };
+}

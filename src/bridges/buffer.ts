@@ -1,0 +1,91 @@
+/**
+ * Exports waiting for an upstream that is away: a FIFO bounded by message count and bytes.
+ * When either bound would be exceeded the oldest messages are dropped (and counted), so the
+ * newest data survives a long outage and memory stays bounded.
+ */
+
+export interface OutMessage {
+  readonly priority: number;
+  /** Local (normalised) topic. */
+  readonly topic: string;
+  /** Owned copy of the payload. */
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly contentType: string | undefined;
+  readonly userProperties: readonly (readonly [string, string])[] | undefined;
+}
+
+/** A buffered export: the message and its remote name on this bridge. */
+export interface Buffered {
+  readonly remote: string;
+  readonly m: OutMessage;
+}
+
+/** Per-entry overhead counted against the byte bound besides payload and topic. */
+const ENTRY_OVERHEAD = 64;
+
+export class BoundedBuffer {
+  private items: (Buffered | undefined)[] = [];
+  private head = 0;
+  private bytesHeld = 0;
+  /** Messages dropped because a bound was reached (oldest first). */
+  dropped = 0;
+
+  constructor(
+    private readonly maxMessages: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.bytesHeld;
+  }
+
+  static sizeOf(m: OutMessage): number {
+    return m.payload.length + m.topic.length + ENTRY_OVERHEAD;
+  }
+
+  push(entry: Buffered): void {
+    const size = BoundedBuffer.sizeOf(entry.m);
+    while (this.length > 0 && (this.length >= this.maxMessages || this.bytesHeld + size > this.maxBytes)) {
+      this.shift();
+      this.dropped++;
+    }
+    if (size > this.maxBytes) {
+      this.dropped++; // larger than the whole buffer: nothing to keep
+      return;
+    }
+    this.items.push(entry);
+    this.bytesHeld += size;
+  }
+
+  shift(): Buffered | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const entry = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head++;
+    if (entry !== undefined) this.bytesHeld -= BoundedBuffer.sizeOf(entry.m);
+    // Compact once the consumed part dominates, so the array does not grow forever.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return entry;
+  }
+
+  /** Puts an entry that could not be sent back at the front (order is kept). */
+  unshift(entry: Buffered): void {
+    if (this.head > 0) this.items[--this.head] = entry;
+    else this.items.unshift(entry);
+    this.bytesHeld += BoundedBuffer.sizeOf(entry.m);
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+    this.bytesHeld = 0;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The `bridges:` section of config.yml, or the file it names. Validated strictly (unknown keys
+ * fail with file, key and problem) when psrtd starts and again on SIGHUP, where a bad file leaves
+ * the running bridges untouched.
+ *
+ *   bridges:
+ *     node_id: plant1            # optional: origin id on exported messages (default host-PID)
+ *     list: [ … ]                # the bridges, or
+ *     file: bridges.yml          # a YAML list of them in another file
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import { configError, dottedPath, fsErrorText, parseYamlText, validate, type IssuePath } from '../auth/yaml-validate.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { normalizeTopic } from '../topics/index.js';
+
+export type BridgeType = 'nats' | 'mqtt';
+
+export interface BridgeTls {
+  /** PEM text of the CA to trust (system CAs when undefined). */
+  readonly ca: string | undefined;
+  /** PEM client certificate and key (both or neither). */
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+}
+
+export interface BridgeConfig {
+  readonly name: string;
+  readonly type: BridgeType;
+  /** Server URLs, tried in turn (a NATS cluster's nodes, or MQTT fail-over brokers). */
+  readonly servers: readonly string[];
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  /** NATS token authentication. */
+  readonly token: string | undefined;
+  /** MQTT client id (default `psrtd-<node id>-<name>`). */
+  readonly clientId: string | undefined;
+  /** TLS settings; undefined: plain TCP unless a URL says tls:// or mqtts://. */
+  readonly tls: BridgeTls | undefined;
+  /** Masks of local topics to export, relative to localPrefix (normalised). */
+  readonly out: readonly string[];
+  /** Masks of remote topics to import, relative to remotePrefix. */
+  readonly in: readonly string[];
+  readonly localPrefix: string;
+  readonly remotePrefix: string;
+  /** MQTT QoS of exported messages and of the import subscriptions. */
+  readonly qos: 0 | 1;
+  /** MQTT protocol version: 5 (origin in a user property) or 4 (3.1.1, origin in the topic). */
+  readonly protocolVersion: 4 | 5;
+  /** Bounds of the buffer that holds exports while the upstream is away. */
+  readonly bufferMessages: number;
+  readonly bufferBytes: number;
+}
+
+export interface BridgesConfig {
+  readonly nodeId: string;
+  readonly bridges: readonly BridgeConfig[];
+}
+
+const DEFAULT_BUFFER_MESSAGES = 10_000;
+const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1))], {
+  error: 'expected a string or a list of strings',
+});
+
+const bridgeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'expected letters, digits, _ . or -' }),
+  type: z.enum(['nats', 'mqtt'], { error: 'expected nats or mqtt' }),
+  servers: stringOrList.nullish(), // checked in resolveBridge: a missing union reads badly
+  user: z.string().nullish(),
+  password: z.string().nullish(),
+  token: z.string().nullish(),
+  client_id: z.string().min(1).nullish(),
+  tls: z.boolean().nullish(),
+  tls_ca: z.string().min(1).nullish(),
+  tls_cert: z.string().min(1).nullish(),
+  tls_key: z.string().min(1).nullish(),
+  out: stringOrList.nullish(),
+  in: stringOrList.nullish(),
+  local_prefix: z.string().nullish(),
+  remote_prefix: z.string().nullish(),
+  qos: z.union([z.literal(0), z.literal(1)], { error: 'expected 0 or 1' }).nullish(),
+  protocol_version: z.union([z.literal(4), z.literal(5)], { error: 'expected 4 (3.1.1) or 5' }).nullish(),
+  buffer_messages: z.int({ error: 'expected an integer' }).min(1).nullish(),
+  buffer_bytes: z.int({ error: 'expected an integer' }).min(1).nullish(),
+});
+
+type RawBridge = z.infer<typeof bridgeSchema>;
+
+const listSchema = z.array(bridgeSchema, { error: 'expected a list of bridges' }).nullable();
+
+const sectionSchema = z.strictObject({
+  node_id: z.string().regex(/^[A-Za-z0-9_.:-]+$/, { error: 'expected letters, digits, _ . : or -' }).nullish(),
+  list: listSchema.optional(),
+  file: z.string().min(1).nullish(),
+});
+
+function resolvePath(value: string, configDir: string): string {
+  return value.startsWith('.') || isAbsolute(value) ? value : join(configDir, value);
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PsrtError(ErrorCode.Config, `Unable to read ${what} ${path}: ${fsErrorText(e)}`, { cause: e });
+  }
+}
+
+const asList = (v: string | readonly string[] | null | undefined): string[] =>
+  v === undefined || v === null ? [] : typeof v === 'string' ? [v] : [...v];
+
+/** A prefix is a topic start: `site1/` (normalised, as PSRT stores topics). */
+function prefix(v: string | null | undefined): string {
+  return v === undefined || v === null ? '' : normalizeTopic(v);
+}
+
+function resolveBridge(raw: RawBridge, at: string, file: string, configDir: string): BridgeConfig {
+  if (raw.servers == null) throw configError(file, `${at}.servers`, 'required key is missing');
+  const hasCert = raw.tls_cert !== undefined && raw.tls_cert !== null;
+  const hasKey = raw.tls_key !== undefined && raw.tls_key !== null;
+  if (hasCert !== hasKey) throw configError(file, `${at}.${hasCert ? 'tls_key' : 'tls_cert'}`, 'tls_cert and tls_key go together');
+  if (raw.type === 'nats' && (raw.qos != null || raw.protocol_version != null)) {
+    throw configError(file, `${at}.${raw.qos != null ? 'qos' : 'protocol_version'}`, 'only for type mqtt');
+  }
+  const pem = (v: string | null | undefined, what: string): string | undefined =>
+    v === undefined || v === null ? undefined : readText(resolvePath(v, configDir), what);
+  const tlsWanted = raw.tls === true || raw.tls_ca != null || hasCert;
+  return {
+    name: raw.name,
+    type: raw.type,
+    servers: asList(raw.servers),
+    user: raw.user ?? undefined,
+    password: raw.password ?? undefined,
+    token: raw.token ?? undefined,
+    clientId: raw.client_id ?? undefined,
+    tls: tlsWanted ? { ca: pem(raw.tls_ca, 'tls_ca'), cert: pem(raw.tls_cert, 'tls_cert'), key: pem(raw.tls_key, 'tls_key') } : undefined,
+    out: asList(raw.out).map(normalizeTopic),
+    in: asList(raw.in),
+    localPrefix: prefix(raw.local_prefix),
+    remotePrefix: raw.remote_prefix ?? '',
+    qos: raw.qos ?? 0,
+    protocolVersion: raw.protocol_version ?? 5,
+    bufferMessages: raw.buffer_messages ?? DEFAULT_BUFFER_MESSAGES,
+    bufferBytes: raw.buffer_bytes ?? DEFAULT_BUFFER_BYTES,
+  };
+}
+
+function checkNames(list: readonly BridgeConfig[], file: string, at: (i: number) => string): void {
+  const seen = new Set<string>();
+  list.forEach((b, i) => {
+    if (seen.has(b.name)) throw configError(file, `${at(i)}.name`, `duplicate bridge name ${JSON.stringify(b.name)}`);
+    seen.add(b.name);
+  });
+}
+
+export const defaultNodeId = (): string => `${hostname() || 'psrtd'}-${process.pid}`;
+
+/**
+ * The `bridges:` value of config.yml (`undefined` when absent). `file` names config.yml in
+ * errors; a list file is named itself, with its entries as `[i].key`.
+ */
+export function parseBridgesSection(value: unknown, file: string, configDir: string): BridgesConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  const prefixed = (p: IssuePath): string => dottedPath(['bridges', ...p]);
+  const section = validate(sectionSchema, value, file, prefixed);
+  const nodeId = section.node_id ?? defaultNodeId();
+  if (section.list != null && section.file != null) throw configError(file, 'bridges.file', 'give either list or file, not both');
+  if (section.file != null) {
+    const listFile = resolvePath(section.file, configDir);
+    const raws = validate(listSchema, parseYamlText(readText(listFile, 'bridges file'), listFile), listFile) ?? [];
+    const bridges = raws.map((r, i) => resolveBridge(r, `[${i}]`, listFile, configDir));
+    checkNames(bridges, listFile, (i) => `[${i}]`);
+    return { nodeId, bridges };
+  }
+  const bridges = (section.list ?? []).map((r, i) => resolveBridge(r, `bridges.list[${i}]`, file, configDir));
+  checkNames(bridges, file, (i) => `bridges.list[${i}]`);
+  return { nodeId, bridges };
+}

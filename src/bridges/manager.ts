@@ -1,0 +1,163 @@
+/**
+ * All bridges of a node, seen by the broker as ONE publish hook. Per accepted message it does
+ * one Map lookup (topic → the bridges exporting it, with the remote name on each); a topic seen
+ * for the first time is matched against every bridge's `out` masks once. Topics no bridge
+ * exports cost that lookup and nothing else; the payload is copied once, only when some bridge
+ * takes it.
+ *
+ * Every import enters the broker with the manager as its source, so no bridge ever re-exports
+ * what any bridge imported (while cluster replication and local MQTT still get it).
+ */
+import type { BrokerLogger, MessageMeta, PublishHook } from '../broker/ports.js';
+import type { Bridge, BridgeStatus, ImportSink } from './bridge.js';
+import type { OutMessage } from './buffer.js';
+import type { BridgeConfig, BridgesConfig } from './config.js';
+import { MaskSet } from './masks.js';
+import { MqttBridge } from './mqtt-bridge.js';
+import { NatsBridge } from './nats-bridge.js';
+
+/** The broker calls the manager knows: import (publishExternal) and hook registration. */
+export interface BridgeBroker {
+  publishExternal(
+    priority: number,
+    topic: string,
+    payload: Buffer,
+    timestampUs: number,
+    qos: 0 | 1 | 2,
+    meta: MessageMeta | null,
+    source: PublishHook | null,
+  ): void;
+  addPublishHook(hook: PublishHook): void;
+  removePublishHook(hook: PublishHook): void;
+}
+
+interface Route {
+  readonly bridge: Bridge;
+  readonly remote: string;
+}
+
+interface Member {
+  readonly bridge: Bridge;
+  readonly out: MaskSet;
+  readonly key: string;
+}
+
+const NO_ROUTES: readonly Route[] = [];
+/** Topics remembered with their routes; the cache starts over when full. */
+const ROUTE_CACHE_LIMIT = 50_000;
+
+export class BridgeManager implements PublishHook {
+  private members: Member[] = [];
+  private routes = new Map<string, readonly Route[]>();
+  private readonly sink: ImportSink;
+  private hooked = false;
+
+  constructor(
+    private readonly broker: BridgeBroker,
+    private readonly log: BrokerLogger,
+    private readonly maxTopicDepth: number,
+    private readonly clock: () => number,
+  ) {
+    this.sink = (priority, topic, payload, qos, meta) => {
+      this.broker.publishExternal(priority, topic, payload, this.clock(), qos, meta, this);
+    };
+  }
+
+  /** Starts the configured bridges (connections are made in the background). */
+  start(config: BridgesConfig): void {
+    void this.apply(config);
+  }
+
+  /**
+   * SIGHUP: bridges whose settings are unchanged keep running (their traffic is not touched);
+   * changed ones are restarted, removed ones stopped, new ones started.
+   */
+  async reload(config: BridgesConfig | undefined): Promise<void> {
+    await this.apply(config ?? { nodeId: '', bridges: [] });
+  }
+
+  async stop(): Promise<void> {
+    await this.apply({ nodeId: '', bridges: [] });
+  }
+
+  private async apply(config: BridgesConfig): Promise<void> {
+    const wanted = new Map(config.bridges.map((b) => [b.name, b]));
+    const keep: Member[] = [];
+    const stopping: Promise<void>[] = [];
+    for (const m of this.members) {
+      const c = wanted.get(m.bridge.config.name);
+      if (c !== undefined && settingsKey(c, config.nodeId) === m.key) {
+        keep.push(m);
+        wanted.delete(c.name);
+      } else {
+        this.log.info(`bridge ${m.bridge.config.name}: stopping`);
+        stopping.push(m.bridge.stop());
+      }
+    }
+    for (const c of wanted.values()) keep.push(this.create(c, config.nodeId));
+    this.members = keep;
+    this.routes = new Map();
+    this.hook(keep.length > 0);
+    await Promise.all(stopping);
+  }
+
+  private create(c: BridgeConfig, nodeId: string): Member {
+    const bridge = c.type === 'nats'
+      ? new NatsBridge(c, nodeId, this.log, this.sink, this.maxTopicDepth)
+      : new MqttBridge(c, nodeId, this.log, this.sink, this.maxTopicDepth);
+    this.log.info(`bridge ${c.name}: ${c.type} ${c.servers.join(', ')}, out ${JSON.stringify(c.out)}, in ${JSON.stringify(c.in)}`);
+    bridge.start();
+    return { bridge, out: new MaskSet(c.out, c.localPrefix), key: settingsKey(c, nodeId) };
+  }
+
+  /** Registered only while there are bridges: a node without any pays nothing at all. */
+  private hook(on: boolean): void {
+    if (on && !this.hooked) this.broker.addPublishHook(this);
+    else if (!on && this.hooked) this.broker.removePublishHook(this);
+    this.hooked = on;
+  }
+
+  onLocalPublish(
+    priority: number,
+    topic: string,
+    payload: Buffer | readonly Buffer[],
+    _timestampUs: number,
+    qos: 0 | 1 | 2,
+    meta: MessageMeta | null,
+  ): void {
+    const routes = this.routes.get(topic) ?? this.routesOf(topic);
+    if (routes.length === 0) return;
+    const m: OutMessage = {
+      priority,
+      topic,
+      payload: Buffer.isBuffer(payload) ? Buffer.from(payload) : Buffer.concat(payload),
+      qos,
+      contentType: meta?.contentType,
+      userProperties: meta?.userProperties,
+    };
+    for (const r of routes) r.bridge.offer(r.remote, m);
+  }
+
+  private routesOf(topic: string): readonly Route[] {
+    const found: Route[] = [];
+    for (const { bridge, out } of this.members) {
+      if (!out.matches(topic)) continue;
+      const remote = bridge.route(topic);
+      if (remote !== null) found.push({ bridge, remote });
+    }
+    const routes = found.length === 0 ? NO_ROUTES : found;
+    // Unmappable topics are not cached, so each of their messages is counted.
+    if (found.length === 0 && this.members.some((m) => m.out.matches(topic))) return routes;
+    if (this.routes.size >= ROUTE_CACHE_LIMIT) this.routes.clear();
+    this.routes.set(topic, routes);
+    return routes;
+  }
+
+  status(): BridgeStatus[] {
+    return this.members.map((m) => m.bridge.status());
+  }
+}
+
+function settingsKey(c: BridgeConfig, nodeId: string): string {
+  return JSON.stringify([nodeId, c]);
+}

@@ -1,0 +1,218 @@
+/**
+ * A bridge onto an upstream MQTT broker (Mosquitto, EMQX, HiveMQ, AWS IoT, another psrtd), as
+ * an MQTT.js client.
+ *
+ * Origin, so that nothing loops:
+ * - MQTT 5 (default): exports carry the user property `psrt-origin` = node id (and
+ *   `psrt-priority`); import subscriptions use No Local, so the broker does not send our own
+ *   messages back, and an import with our own origin is discarded anyway.
+ * - MQTT 3.1.1 has neither: the origin travels as the first topic level after the remote
+ *   prefix (`<remote_prefix><node id>/<topic>`); imports subscribe `<remote_prefix>+/<mask>`,
+ *   discard their own node id and strip the level.
+ *
+ * The URLs are tried in turn; reconnects back off from 100 ms to 5 s.
+ */
+import type { Socket } from 'node:net';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { BrokerLogger, MessageMeta } from '../broker/ports.js';
+import { DEFAULT_PRIORITY } from '../protocol/constants.js';
+import { Backoff, Bridge, type ImportSink } from './bridge.js';
+import type { OutMessage } from './buffer.js';
+import type { BridgeConfig } from './config.js';
+import { independentMasks } from './masks.js';
+
+export const ORIGIN_PROPERTY = 'psrt-origin';
+export const PRIORITY_PROPERTY = 'psrt-priority';
+
+type Server = NonNullable<IClientOptions['servers']>[number];
+type UserProperties = Record<string, string | string[]>;
+
+/** `mqtt://h:p`, `mqtts://h:p`, `tls://h:p` or `h:p` (port 1883, or 8883 with TLS). */
+export function parseMqttUrl(url: string, tls: boolean): Server | null {
+  const m = /^(?:(mqtts?|tls|ssl|tcp):\/\/)?(\[[^\]]+\]|[^:/]+)(?::(\d{1,5}))?\/?$/.exec(url);
+  if (m === null) return null;
+  const secure = tls || m[1] === 'mqtts' || m[1] === 'tls' || m[1] === 'ssl';
+  const host = (m[2] ?? '').replace(/^\[|\]$/g, '');
+  return { host, port: m[3] === undefined ? (secure ? 8883 : 1883) : Number(m[3]), protocol: secure ? 'mqtts' : 'mqtt' };
+}
+
+export class MqttBridge extends Bridge {
+  private client: MqttClient | null = null;
+  private readonly backoff = new Backoff();
+  private readonly v5: boolean;
+  private drainArmed = false;
+
+  constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
+    super(config, nodeId, log, sink, maxTopicDepth);
+    this.v5 = config.protocolVersion === 5;
+  }
+
+  /** MQTT topics are PSRT topics; with 3.1.1 the origin level goes first. */
+  remoteName(remoteTopic: string): string | null {
+    if (remoteTopic === '') return null;
+    if (this.v5) return remoteTopic;
+    const { remotePrefix } = this.config;
+    return `${remotePrefix}${this.nodeId}/${remoteTopic.slice(remotePrefix.length)}`;
+  }
+
+  start(): void {
+    const c = this.config;
+    const servers = c.servers.map((u) => parseMqttUrl(u, c.tls !== undefined));
+    const usable = servers.filter((s): s is Server => s !== null);
+    if (usable.length < servers.length) this.log.error(`bridge ${c.name}: unusable server URL in ${c.servers.join(', ')}`);
+    const first = usable[0];
+    if (first === undefined) {
+      this.state = 'offline';
+      return;
+    }
+    const opts: IClientOptions = {
+      ...first,
+      servers: usable,
+      protocolVersion: this.v5 ? 5 : 4,
+      clientId: c.clientId ?? `psrtd-${this.nodeId}-${c.name}`,
+      clean: true,
+      keepalive: 10,
+      connectTimeout: 5000,
+      reconnectPeriod: this.backoff.next(),
+      queueQoSZero: false,
+      resubscribe: false,
+    };
+    if (c.user !== undefined) opts.username = c.user;
+    if (c.password !== undefined) opts.password = c.password;
+    if (c.tls?.ca !== undefined) opts.ca = c.tls.ca;
+    if (c.tls?.cert !== undefined) opts.cert = c.tls.cert;
+    if (c.tls?.key !== undefined) opts.key = c.tls.key;
+    const client = mqtt.connect(opts);
+    this.client = client;
+    client.on('connect', () => {
+      this.onConnect(client);
+    });
+    client.on('close', () => {
+      this.disconnected('connection closed');
+      client.options.reconnectPeriod = this.backoff.next();
+    });
+    client.on('error', (e) => {
+      this.log.debug(`bridge ${c.name}: ${e.message}`);
+    });
+    client.on('message', (topic, payload, packet) => {
+      this.onMessage(topic, payload, packet);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    const client = this.client;
+    this.client = null;
+    if (client !== null) await client.endAsync(true).catch(() => undefined);
+  }
+
+  private onConnect(client: MqttClient): void {
+    this.backoff.reset();
+    this.drainArmed = false; // a new stream: any armed listener was on the old one
+    // Small messages must not wait for Nagle's algorithm (40 ms with delayed ACKs).
+    const socket = client.stream as Partial<Socket>;
+    socket.setNoDelay?.(true);
+    client.options.reconnectPeriod = this.backoff.next();
+    const { remotePrefix, qos } = this.config;
+    const originLevel = this.v5 ? '' : '+/';
+    const filters = independentMasks(this.config.in).map((m) => `${remotePrefix}${originLevel}${m}`);
+    if (filters.length > 0) {
+      const subs = Object.fromEntries(filters.map((f) => [f, { qos, nl: true }]));
+      client.subscribe(subs, (err) => {
+        if (err) this.log.error(`bridge ${this.config.name}: subscribe failed: ${err.message}`);
+      });
+    }
+    const host = client.options.host ?? '';
+    this.connected(`${host.includes(':') ? `[${host}]` : host}:${String(client.options.port ?? '')}`);
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const props = packet.properties;
+    const user = props?.userProperties as UserProperties | undefined;
+    let remoteTopic = topic;
+    if (!this.v5) {
+      const { remotePrefix } = this.config;
+      const rest = topic.slice(remotePrefix.length);
+      const slash = rest.indexOf('/');
+      if (!topic.startsWith(remotePrefix) || slash < 0) {
+        this.unmappable(topic, 'remote topic');
+        return;
+      }
+      if (rest.slice(0, slash) === this.nodeId) {
+        this.counters.echoes++;
+        return;
+      }
+      remoteTopic = remotePrefix + rest.slice(slash + 1);
+    } else if (first(user?.[ORIGIN_PROPERTY]) === this.nodeId) {
+      this.counters.echoes++;
+      return;
+    }
+    const priority = priorityOf(first(user?.[PRIORITY_PROPERTY]));
+    const qos = packet.qos === 2 ? 2 : packet.qos === 1 ? 1 : 0;
+    const meta: MessageMeta = {
+      qos,
+      retain: packet.retain,
+      rawTopic: remoteTopic,
+      contentType: props?.contentType,
+      payloadFormatIndicator: props?.payloadFormatIndicator === undefined ? undefined : Number(props.payloadFormatIndicator),
+      messageExpiryInterval: props?.messageExpiryInterval,
+      responseTopic: props?.responseTopic,
+      correlationData: props?.correlationData,
+      userProperties: foreignProperties(user),
+    };
+    this.importMessage(remoteTopic, payload, priority, qos, meta);
+  }
+
+  protected send(topic: string, m: OutMessage): boolean {
+    const client = this.client;
+    if (client?.connected !== true) return false;
+    // MQTT.js would queue without bound (and add a 'drain' listener per message): while the
+    // socket is congested, exports wait in our bounded buffer instead, sent on 'drain'.
+    if (client.stream.writableNeedDrain) {
+      this.flushOnDrain(client);
+      return false;
+    }
+    const opts: Parameters<MqttClient['publish']>[2] = { qos: this.config.qos };
+    if (this.v5) {
+      const userProperties: UserProperties = { [ORIGIN_PROPERTY]: this.nodeId, [PRIORITY_PROPERTY]: String(m.priority) };
+      for (const [k, v] of m.userProperties ?? []) {
+        const had = userProperties[k];
+        userProperties[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
+      }
+      opts.properties = m.contentType === undefined ? { userProperties } : { userProperties, contentType: m.contentType };
+    }
+    client.publish(topic, m.payload, opts, (err) => {
+      if (err) this.log.debug(`bridge ${this.config.name}: publish to ${topic} failed: ${err.message}`);
+    });
+    return true;
+  }
+
+  private flushOnDrain(client: MqttClient): void {
+    if (this.drainArmed) return;
+    this.drainArmed = true;
+    client.stream.once('drain', () => {
+      this.drainArmed = false;
+      if (this.client === client) this.flush();
+    });
+  }
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function priorityOf(v: string | undefined): number {
+  const n = Number(v);
+  return v !== undefined && v !== '' && Number.isInteger(n) && n >= 0 && n <= 255 ? n : DEFAULT_PRIORITY;
+}
+
+/** User properties as pairs, without the bridge's own. */
+function foreignProperties(user: UserProperties | undefined): [string, string][] | undefined {
+  if (user === undefined) return undefined;
+  const out: [string, string][] = [];
+  for (const [k, v] of Object.entries(user)) {
+    if (k === ORIGIN_PROPERTY || k === PRIORITY_PROPERTY) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push([k, one]);
+  }
+  return out.length === 0 ? undefined : out;
+}

@@ -1,0 +1,102 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseBridgesSection } from '../../src/bridges/config.js';
+import { parseConfigText } from '../../src/config/index.js';
+import { ErrorCode, PsrtError } from '../../src/protocol/errors.js';
+import { parseYamlText } from '../../src/auth/yaml-validate.js';
+
+const FILE = '/virtual/config.yml';
+const dir = mkdtempSync(join(tmpdir(), 'bridges-config-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function parse(yaml: string, configDir = dir): ReturnType<typeof parseBridgesSection> {
+  return parseBridgesSection(parseYamlText(yaml, FILE), FILE, configDir);
+}
+
+function problem(yaml: string): string {
+  try {
+    parse(yaml);
+  } catch (e) {
+    assert.ok(e instanceof PsrtError, String(e));
+    assert.equal(e.code, ErrorCode.Config);
+    return e.message;
+  }
+  assert.fail('expected a config error');
+}
+
+describe('bridges config', () => {
+  it('parses a full NATS and MQTT bridge with defaults', () => {
+    writeFileSync(join(dir, 'ca.pem'), 'CA');
+    const c = parse(`
+node_id: edge1
+list:
+  - name: cloud
+    type: nats
+    servers: [nats://127.0.0.1:4222, nats://127.0.0.1:4223]
+    token: secret
+    out: ['plant/#', '//x//y']
+    in: cmd/#
+    remote_prefix: site1/
+    tls_ca: ca.pem
+  - name: up
+    type: mqtt
+    servers: mqtt://127.0.0.1:1883
+    user: u
+    password: p
+    qos: 1
+    protocol_version: 4
+    buffer_messages: 5
+    buffer_bytes: 1000
+`);
+    assert.ok(c !== undefined);
+    assert.equal(c.nodeId, 'edge1');
+    const [nats, mqtt] = c.bridges;
+    assert.ok(nats !== undefined && mqtt !== undefined);
+    assert.deepEqual(nats.servers, ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223']);
+    assert.deepEqual(nats.out, ['plant/#', 'x/y']); // normalised like PSRT subscriptions
+    assert.deepEqual(nats.in, ['cmd/#']);
+    assert.equal(nats.remotePrefix, 'site1/');
+    assert.equal(nats.tls?.ca, 'CA');
+    assert.equal(nats.bufferMessages, 10_000);
+    assert.equal(mqtt.qos, 1);
+    assert.equal(mqtt.protocolVersion, 4);
+    assert.equal(mqtt.bufferBytes, 1000);
+    assert.equal(mqtt.tls, undefined);
+  });
+
+  it('reads the list from a file it names', () => {
+    writeFileSync(join(dir, 'bridges.yml'), '- name: a\n  type: nats\n  servers: 127.0.0.1:4222\n  out: "#"\n');
+    const c = parse('file: bridges.yml\n');
+    assert.ok(c !== undefined);
+    assert.equal(c.bridges[0]?.name, 'a');
+    assert.match(c.nodeId, /-\d+$/); // default: host name and PID
+    writeFileSync(join(dir, 'bad.yml'), '- name: a\n  type: nats\n  servers: x\n  outt: "#"\n');
+    assert.equal(problem('file: bad.yml\n'), `${join(dir, 'bad.yml')}: [0].outt: unknown key`);
+  });
+
+  it('names file, key and problem', () => {
+    const base = '  - name: a\n    type: nats\n    servers: x\n';
+    assert.equal(problem(`list:\n${base}    outt: "#"\n`), `${FILE}: bridges.list[0].outt: unknown key`);
+    assert.equal(problem('lists: []\n'), `${FILE}: bridges.lists: unknown key`);
+    assert.equal(problem('list:\n  - name: a\n    type: kafka\n    servers: x\n'), `${FILE}: bridges.list[0].type: expected nats or mqtt`);
+    assert.equal(problem(`list:\n${base}    qos: 1\n`), `${FILE}: bridges.list[0].qos: only for type mqtt`);
+    assert.equal(problem('list:\n  - name: a\n    type: mqtt\n    servers: x\n    qos: 2\n'), `${FILE}: bridges.list[0].qos: expected 0 or 1, got 2`);
+    assert.equal(problem(`list:\n${base}${base}`), `${FILE}: bridges.list[1].name: duplicate bridge name "a"`);
+    assert.equal(problem(`list:\n${base}    tls_cert: c.pem\n`), `${FILE}: bridges.list[0].tls_key: tls_cert and tls_key go together`);
+    assert.equal(problem(`list:\n${base}    buffer_messages: 0\n`), `${FILE}: bridges.list[0].buffer_messages: must be at least 1, got 0`);
+    assert.equal(problem('list:\n  - name: a\n    type: nats\n'), `${FILE}: bridges.list[0].servers: required key is missing`);
+    assert.match(problem(`list:\n${base}    tls_ca: missing.pem\n`), /Unable to read tls_ca .*missing\.pem: no such file or directory/);
+  });
+
+  it('is an optional section of config.yml', () => {
+    const required = 'server: {}\nproto:\n  allow_no_tls: true\nauth:\n  allow_anonymous: true\n  acl: acl.yml\n';
+    assert.equal(parseConfigText(required, FILE).bridges, undefined);
+    const c = parseConfigText(`${required}bridges:\n  list: []\n`, FILE);
+    assert.deepEqual(parseBridgesSection(c.bridges, FILE, dir)?.bridges, []);
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * The bridge manager against a fake broker: no hook at all without bridges, routes computed
+ * once per topic, topics no bridge exports are not buffered, unmappable topics counted per
+ * message, reload keeps unchanged bridges (and their buffers). The upstreams are closed ports, so every export lands in the buffers.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { PublishHook } from '../../src/broker/ports.js';
+import type { BridgeConfig, BridgesConfig } from '../../src/bridges/config.js';
+import { BridgeManager, type BridgeBroker } from '../../src/bridges/manager.js';
+import { createMemoryLogger } from '../../src/log/index.js';
+import { freePort } from '../helpers/ports.js';
+
+class FakeBroker implements BridgeBroker {
+  hooks: PublishHook[] = [];
+  publishExternal(): void {
+    assert.fail('nothing is imported from closed ports');
+  }
+  addPublishHook(hook: PublishHook): void {
+    this.hooks.push(hook);
+  }
+  removePublishHook(hook: PublishHook): void {
+    this.hooks = this.hooks.filter((h) => h !== hook);
+  }
+}
+
+function bridge(name: string, port: number, out: string[], extra: Partial<BridgeConfig> = {}): BridgeConfig {
+  return {
+    name, type: 'nats', servers: [`nats://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined, clientId: undefined,
+    tls: undefined, out, in: [], localPrefix: '', remotePrefix: '', qos: 0, protocolVersion: 5, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
+  };
+}
+
+describe('bridge manager', () => {
+  const broker = new FakeBroker();
+  const manager = new BridgeManager(broker, createMemoryLogger(), 8, () => 1);
+  after(async () => {
+    await manager.stop();
+  });
+
+  test('no bridges: not even a hook on the broker', async () => {
+    await manager.reload({ nodeId: 'n', bridges: [] });
+    assert.equal(broker.hooks.length, 0);
+  });
+
+  test('exports go to the bridges whose masks match, under their prefixes; others cost a lookup', async () => {
+    const port = await freePort(); // nothing listens: everything stays buffered
+    const config: BridgesConfig = {
+      nodeId: 'n',
+      bridges: [bridge('a', port, ['plant/#']), bridge('b', port, ['#'], { localPrefix: 'plant/', remotePrefix: 'site1/' })],
+    };
+    await manager.reload(config);
+    assert.deepEqual(broker.hooks, [manager]);
+    const payload = Buffer.from('xyz');
+    manager.onLocalPublish(1, 'plant/boiler', payload, 0, 1, null);
+    manager.onLocalPublish(1, 'plant/boiler', [Buffer.from('a'), Buffer.from('b')], 0, 1, null);
+    manager.onLocalPublish(1, 'other/topic', payload, 0, 1, null);
+    manager.onLocalPublish(1, 'plant/bad topic', payload, 0, 1, null);
+    manager.onLocalPublish(1, 'plant/bad topic', payload, 0, 1, null);
+    const [a, b] = manager.status();
+    assert.ok(a !== undefined && b !== undefined);
+    assert.equal(a.buffered, 2);
+    assert.equal(b.buffered, 2);
+    assert.equal(a.counters.unmappable, 2, 'counted per message');
+    assert.equal(b.counters.unmappable, 2);
+    assert.equal(a.bufferedBytes, b.bufferedBytes);
+  });
+
+  test('reload keeps unchanged bridges, restarts changed ones, stops removed ones', async () => {
+    const portA = await freePort();
+    await manager.reload({ nodeId: 'n', bridges: [bridge('c', portA, ['#'])] });
+    assert.deepEqual(manager.status().map((s) => s.name), ['c']);
+    await manager.reload({ nodeId: 'n', bridges: [bridge('c', portA, ['#'])] });
+    manager.onLocalPublish(1, 'k', Buffer.from('1'), 0, 0, null);
+    assert.equal(manager.status()[0]?.buffered, 1, 'an unchanged bridge kept its buffer');
+    await manager.reload(undefined);
+    assert.equal(broker.hooks.length, 0, 'the hook goes with the last bridge');
+  });
+});
