@@ -81,7 +81,7 @@ describe('bridges on the stats server', () => {
       await page.waitForFunction(() => {
         const td = (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document
           .querySelector('#bridges-body tr:last-child td:nth-child(4)');
-        return td !== null && td.textContent !== '–';
+        return td !== null && td.textContent !== '–' && td.textContent !== '—'; // no rate yet: a dash
       }, undefined, { timeout: 10_000 });
       const rows = await page.locator('#bridges-body tr').allInnerTexts();
       assert.equal(rows.length, 2);

@@ -12,6 +12,7 @@ import type { MqttClient } from 'mqtt';
 import { mqttConnect, refusedCode, subackCodes } from '../helpers/mqtt-client.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { login, publishFrame, type RawConn } from '../helpers/raw.js';
+import { hashSync } from '@node-rs/bcrypt';
 import { PASSWORD, makePasswd } from '../helpers/users.js';
 
 const ACL_A = 'user1:\n  sub: ["a/#"]\n  pub: ["a/#"]\n';
@@ -120,7 +121,8 @@ describe('SIGHUP reload and MQTT', () => {
     await reload(server);
     const open = await mqttConnect(server.mqttPort, 4, { user: 'user1', password: PASSWORD });
     try {
-      const rotated = passwd.replace(/^user1:.*$/m, makePasswd().split('\n')[0]?.replace(/^limited:/, 'user1:').replace(/\$04\$.*/, '$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinv') ?? '');
+      // A valid file (a garbage one would be refused by reload) with a new password for user1.
+      const rotated = passwd.replace(/^user1:.*$/m, `user1:${hashSync('another-secret', 4)}`);
       assert.notEqual(rotated, passwd);
       writeFileSync(join(server.dir, 'passwd'), rotated);
       await reload(server);
