@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
+import type { BrokerLogger } from '../broker/ports.js';
 import type { BindTarget } from './bind.js';
 import { formatAddress } from './context.js';
 import { writeFrames } from './write-frames.js';
@@ -112,21 +113,8 @@ export class MqttServer {
     server.on('drop', () => {
       this.logDrop();
     });
-    if (target.kind === 'unix') rmSync(target.path, { force: true });
-    await listenOn(server, target);
     this.servers.push(server);
-    const kind = tls ? 'MQTT TLS' : 'MQTT';
-    if (target.kind === 'unix') {
-      chmodSync(target.path, 0o770);
-      this.unixPaths.push(target.path);
-      this.ctx.log.info(`listening for ${kind} on ${target.path}`);
-      return { target, tls, address: target.path, port: null };
-    }
-    const info = server.address();
-    const port = typeof info === 'object' && info !== null ? info.port : target.port;
-    const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
-    this.ctx.log.info(`listening for ${kind} on ${address}`);
-    return { target, tls, address, port };
+    return bindListener(server, target, tls, tls ? 'MQTT TLS' : 'MQTT', this.ctx.log, this.unixPaths);
   }
 
   private accept(socket: Socket, unix: boolean, target: BindTarget): void {
@@ -192,4 +180,31 @@ export function listenOn(server: Server, target: BindTarget): Promise<void> {
     if (target.kind === 'unix') server.listen(target.path, done);
     else server.listen({ host: target.host, port: target.port, exclusive: true }, done);
   });
+}
+
+/**
+ * Listens on `target` (a unix socket file is replaced, then set to 0770 and remembered in
+ * `unixPaths` for removal) and logs `listening for <kind> on <address>` with the real port.
+ */
+export async function bindListener(
+  server: Server,
+  target: BindTarget,
+  tls: boolean,
+  kind: string,
+  log: BrokerLogger,
+  unixPaths: string[],
+): Promise<BoundMqtt> {
+  if (target.kind === 'unix') rmSync(target.path, { force: true });
+  await listenOn(server, target);
+  if (target.kind === 'unix') {
+    chmodSync(target.path, 0o770);
+    unixPaths.push(target.path);
+    log.info(`listening for ${kind} on ${target.path}`);
+    return { target, tls, address: target.path, port: null };
+  }
+  const info = server.address();
+  const port = typeof info === 'object' && info !== null ? info.port : target.port;
+  const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
+  log.info(`listening for ${kind} on ${address}`);
+  return { target, tls, address, port };
 }

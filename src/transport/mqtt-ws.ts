@@ -8,7 +8,7 @@
  * Binary messages are a byte stream to the MQTT decoder: one packet may span several
  * WebSocket messages and one message may hold several packets.
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -19,7 +19,7 @@ import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
-import { listenOn, startTls, type BoundMqtt } from './mqtt-server.js';
+import { bindListener, startTls, type BoundMqtt } from './mqtt-server.js';
 
 export interface MqttWsOptions {
   /** URL path of the endpoint (`mqtt.ws_path`), exact match, query ignored. */
@@ -207,21 +207,8 @@ export class MqttWsServer {
     http.on('clientError', (_e, socket: Duplex) => {
       socket.destroy();
     });
-    if (target.kind === 'unix') rmSync(target.path, { force: true });
-    await listenOn(server, target);
     this.servers.push(server);
-    const kind = tls ? 'MQTT WebSocket TLS' : 'MQTT WebSocket';
-    if (target.kind === 'unix') {
-      chmodSync(target.path, 0o770);
-      this.unixPaths.push(target.path);
-      this.ctx.log.info(`listening for ${kind} on ${target.path}`);
-      return { target, tls, address: target.path, port: null };
-    }
-    const info = server.address();
-    const port = typeof info === 'object' && info !== null ? info.port : target.port;
-    const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
-    this.ctx.log.info(`listening for ${kind} on ${address}`);
-    return { target, tls, address, port };
+    return bindListener(server, target, tls, tls ? 'MQTT WebSocket TLS' : 'MQTT WebSocket', this.ctx.log, this.unixPaths);
   }
 
   /** Path, subprotocol and Origin are checked before `ws` answers the handshake. */
