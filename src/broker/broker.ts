@@ -81,6 +81,7 @@ export class Broker implements BrokerStats {
   private readonly slab = new FrameSlab();
   /** Cluster replication, MQTT, bridges: each sees every accepted message but its own. */
   private readonly hooks = new PublishHooks();
+  private externalStamp = new Stamp(0);
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
   private readonly topics: TopicTable<Session>;
@@ -374,7 +375,9 @@ export class Broker implements BrokerStats {
   ): void {
     const targets = this.lists.collect(topic, payload.length);
     if (targets.length > 0) {
-      this.fanOut(targets, delivery(encodeDataFrame(priority, topic, payload), new Stamp(timestampUs), topic), publisher);
+      // Messages of one read share a receive time: share the Stamp too (no object per message).
+      if (this.externalStamp.us !== timestampUs) this.externalStamp = new Stamp(timestampUs);
+      this.fanOut(targets, this.slab.fromParts(priority, topic, payload, this.externalStamp), publisher);
     }
     if (this.hooks.size > 0) this.hooks.notify(priority, topic, payload, timestampUs, qos, meta, source, publisher);
   }

@@ -1,6 +1,6 @@
 import type { ChunkedPublish } from '../protocol/control.js';
 import { DATA_FRAME_HEADER_LENGTH } from '../protocol/constants.js';
-import { encodeDataFrameFromBody, encodeDataFrameHead, writeDataFrameFromRange } from '../protocol/encode.js';
+import { encodeDataFrame, encodeDataFrameFromBody, encodeDataFrameHead, writeDataFrameFromRange } from '../protocol/encode.js';
 
 /**
  * When a message was received: wall clock in µs since the Unix epoch (for latency stats). One
@@ -137,6 +137,23 @@ export class FrameSlab {
     d.bytes += bytes;
     d.messages++;
     return bytes;
+  }
+
+  /** The data frame `01 prio LEN topic 00 payload` for a message that came without one (UDP, MQTT, bridges). */
+  fromParts(priority: number, topic: string, payload: Buffer, received: Stamp): Delivery {
+    const topicLength = Buffer.byteLength(topic);
+    const bytes = DATA_FRAME_HEADER_LENGTH + topicLength + 1 + payload.length;
+    const offset = this.reserve(bytes);
+    if (offset < 0) return delivery(encodeDataFrame(priority, topic, payload), received, topic);
+    const slab = this.current;
+    const b = slab.buffer;
+    b[offset] = 1;
+    b[offset + 1] = priority;
+    b.writeUInt32LE(topicLength + 1 + payload.length, offset + 2);
+    b.write(topic, offset + DATA_FRAME_HEADER_LENGTH, topicLength, 'utf8');
+    b[offset + DATA_FRAME_HEADER_LENGTH + topicLength] = 0;
+    payload.copy(b, offset + DATA_FRAME_HEADER_LENGTH + topicLength + 1);
+    return { buffer: b, slab, offset, bytes, messages: 1, pieces: null, received, topic };
   }
 
   /**

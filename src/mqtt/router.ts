@@ -25,6 +25,9 @@ export interface MqttRouterOptions {
 
 type IndexEntry = SubscriptionEntry<MqttSession> | SharedGroup<MqttSession>;
 
+const MAX_CACHED_TOPICS = 4096;
+const MAX_CACHED_TOPIC = 1024;
+
 /** PSRT's default priority (what a PSRT subscriber sees on a message published over MQTT). */
 export const DEFAULT_PRIORITY = 0x7f;
 
@@ -39,7 +42,11 @@ export class MqttRouter implements PublishHook, SessionDrops {
   private lastStamp = new Stamp(0);
   private readonly index = new SubscriptionIndex<IndexEntry>({ semantics: 'mqtt' });
   private readonly groups = new Map<string, SharedGroup<MqttSession>>();
-  private readonly matched: IndexEntry[] = [];
+  /**
+   * Index matches per topic (publishers repeat their topics), dropped whenever a subscription
+   * changes; bounded in count, and long topics are never cached.
+   */
+  private readonly matches = new Map<string, IndexEntry[]>();
   private readonly targets: MqttSession[] = [];
   private stamp = 0;
   private subscriptionTotal = 0;
@@ -145,6 +152,19 @@ export class MqttRouter implements PublishHook, SessionDrops {
 
   // ---- subscriptions ------------------------------------------------------------------------
 
+  /** The index entries matching `topic` (cached; see `matches`). */
+  private entriesFor(topic: string): readonly IndexEntry[] {
+    const cached = this.matches.get(topic);
+    if (cached !== undefined) return cached;
+    const found: IndexEntry[] = [];
+    this.index.match(topic, found);
+    if (topic.length <= MAX_CACHED_TOPIC) {
+      if (this.matches.size >= MAX_CACHED_TOPICS) this.matches.clear();
+      this.matches.set(topic, found);
+    }
+    return found;
+  }
+
   /** Adds or replaces a subscription; true when it existed before (retain handling 1). */
   subscribe(session: MqttSession, key: string, options: SubscriptionOptions): boolean {
     const existing = session.subscriptions.get(key);
@@ -152,6 +172,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
       existing.options = options;
       return true;
     }
+    this.matches.clear();
     const shared = splitShared(key);
     let entry: SubscriptionEntry<MqttSession>;
     if (shared === null) {
@@ -178,6 +199,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     if (entry === undefined) return false;
     session.subscriptions.delete(key);
     this.subscriptionTotal--;
+    this.matches.clear();
     const group = entry.group;
     if (group === null) {
       this.index.unsubscribe(entry.filter, entry);
@@ -211,7 +233,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const retain = meta?.retain === true;
     if (this.subscriptionTotal === 0 && !retain) return;
     const rawTopic = meta?.rawTopic ?? topic;
-    if (!retain && !this.index.hasMatch(rawTopic)) return;
+    if (!retain && this.entriesFor(rawTopic).length === 0) return;
     const body = Buffer.isBuffer(payload) ? payload : Buffer.concat(payload);
     if (this.lastStamp.us !== timestampUs) this.lastStamp = new Stamp(timestampUs);
     const msg = new MqttMessage(rawTopic, body, qos, retain, priority, this.lastStamp, carriedFromMeta(meta), null);
@@ -220,7 +242,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
   }
 
   hasSubscribers(topic: string): boolean {
-    return this.subscriptionTotal > 0 && this.index.hasMatch(topic);
+    return this.subscriptionTotal > 0 && this.entriesFor(topic).length > 0;
   }
 
   /**
@@ -251,8 +273,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
    */
   private dispatch(msg: MqttMessage, publisher: PublisherPort | null): void {
     if (this.subscriptionTotal === 0) return;
-    const matched = this.matched;
-    this.index.match(msg.rawTopic, matched);
+    const matched = this.entriesFor(msg.rawTopic);
     if (matched.length === 0) return;
     const stamp = ++this.stamp;
     const targets = this.targets;
@@ -260,7 +281,6 @@ export class MqttRouter implements PublishHook, SessionDrops {
       const entry = e instanceof SharedGroup ? e.pick() : e;
       if (entry !== undefined) this.collect(entry, msg, stamp, targets);
     }
-    matched.length = 0;
     msg.shareEncodings(true);
     for (const s of targets) {
       const qos = Math.min(s.matchQos, msg.qos) as QoS;
