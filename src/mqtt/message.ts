@@ -55,7 +55,10 @@ export class MqttMessage implements MessageMeta {
   /** Copied out of the publisher's read buffer (see own()). */
   private owned = false;
   /** Shared QoS 0 deliveries without per-subscriber parts: [v4, v4 retain, v5, v5 retain]. */
-  private plain: (Delivery | undefined)[] | null = null;
+  private sharing = false;
+  /** The one shared encoding kept during a fan-out (most fan-outs need one variant). */
+  private plainSlot = -1;
+  private plainDelivery: Delivery | null = null;
   /** The topic as PSRT sees it (normalised), when already known. */
   psrtTopic: string | null = null;
   /** Wall-clock ms when a message with an expiry interval stops being deliverable; 0 never. */
@@ -143,13 +146,12 @@ export class MqttMessage implements MessageMeta {
    * a subscriber's consecutive packets leave in one contiguous write).
    */
   plainQos0(version: MqttVersion, retain: boolean, slabs: FrameSlab): Delivery {
-    const cache = this.plain;
-    if (cache === null) return this.encodePlain(version, retain, slabs);
     const slot = (version === 5 ? 2 : 0) + (retain ? 1 : 0);
-    let d = cache[slot];
-    if (d === undefined) {
-      d = this.encodePlain(version, retain, slabs);
-      cache[slot] = d;
+    if (slot === this.plainSlot && this.plainDelivery !== null) return this.plainDelivery;
+    const d = this.encodePlain(version, retain, slabs);
+    if (this.sharing) {
+      this.plainSlot = slot;
+      this.plainDelivery = d;
     }
     return d;
   }
@@ -159,7 +161,9 @@ export class MqttMessage implements MessageMeta {
    * reused once written, so an encoding kept past the fan-out could point at other data.
    */
   shareEncodings(on: boolean): void {
-    this.plain = on ? [undefined, undefined, undefined, undefined] : null;
+    this.sharing = on;
+    this.plainSlot = -1;
+    this.plainDelivery = null;
   }
 
   private encodePlain(version: MqttVersion, retain: boolean, slabs: FrameSlab): Delivery {
@@ -167,14 +171,30 @@ export class MqttMessage implements MessageMeta {
       const props = this.propertiesFor(Date.now(), null, 0);
       return delivery(encodePublish(this.rawTopic, this.payload, 0, retain, false, 0, props, 5), this.received, this.rawTopic);
     }
-    const topicLen = Buffer.byteLength(this.rawTopic);
+    const topic = topicBytes(this.rawTopic);
+    const topicLen = topic.length;
     const bytes = plainPublishSize(topicLen, this.payload.length, version);
     const offset = slabs.reserve(bytes);
     if (offset < 0) {
       return delivery(encodePublish(this.rawTopic, this.payload, 0, retain, false, 0, undefined, version), this.received, this.rawTopic);
     }
     const slab = slabs.currentSlab;
-    writePlainPublish(slab.buffer, offset, this.rawTopic, topicLen, this.payload, retain, version);
+    writePlainPublish(slab.buffer, offset, topic, this.payload, retain, version);
     return { buffer: slab.buffer, slab, offset, bytes, messages: 1, pieces: null, received: this.received, topic: this.rawTopic };
   }
+}
+
+/**
+ * The UTF-8 bytes of the last topic encoded: consecutive messages mostly share a topic, and a
+ * string compare is far cheaper than measuring and writing the string again.
+ */
+let lastTopic = '';
+let lastTopicBytes = Buffer.alloc(0);
+
+function topicBytes(topic: string): Buffer {
+  if (topic !== lastTopic) {
+    lastTopicBytes = Buffer.from(topic, 'utf8');
+    lastTopic = topic;
+  }
+  return lastTopicBytes;
 }
