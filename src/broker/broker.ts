@@ -8,19 +8,17 @@ import type { AclEntry } from '../auth/acl.js';
 import {
   RESPONSE_ERR,
   RESPONSE_ERR_ACCESS,
-  RESPONSE_NOT_REQUIRED,
   RESPONSE_OK,
-  RESPONSE_OK_WAITING,
   TOKEN_LENGTH,
 } from '../protocol/constants.js';
-import { parsePublishBody, publishTopicEnd, type PublishRequest } from '../protocol/control.js';
+import { publishTopicEnd, type PublishRequest } from '../protocol/control.js';
 import { encodeDataFrame } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
-import { DataChannel, type DataChannelOptions, type SlowConsumerAction } from './data-channel.js';
+import { DataChannel, type DataChannelOptions } from './data-channel.js';
 import { FrameSlab, Stamp, chunkedDelivery, delivery, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
@@ -33,47 +31,22 @@ import type {
   PublisherPort,
 } from './ports.js';
 import { PublishHooks } from './publish-hooks.js';
+import { ReplicationIntake } from './replication-intake.js';
 import { Session } from './session.js';
 import { SubscriberLists } from './subscriber-lists.js';
 import { TopicTable, type TopicStat } from './topic-table.js';
 
-export interface BrokerOptions {
-  readonly maxTopicDepth: number;
-  readonly dataQueue: number;
-  readonly dataQueueBytes: number;
-  readonly drainTimeoutMs: number;
-  /** Slow-reader policy (DataChannelOptions); absent: defaults there. */
-  readonly slowWindowMs?: number;
-  readonly slowMaxHold?: number;
-  readonly slowAction?: SlowConsumerAction;
-  /** Topic-name bytes kept in the topic table (with its 10,000-topic cap). */
-  readonly topicTableBytes?: number;
-  /** Subscriptions per session; topics per SUBSCRIBE/UNSUBSCRIBE request. */
-  readonly maxSubscriptions?: number;
-  /** Characters of all subscriptions of one session (bounds a session's share of the index). */
-  readonly maxSubscriptionBytes?: number;
-  readonly maxTopicsPerRequest?: number;
-  readonly latencyWarnUs: number;
-  /** Floor of the data-socket ping interval (a timeout byte of 0 would mean 0 ms). */
-  readonly pingFloorMs: number;
-}
+import {
+  DEFAULT_MAX_SUBSCRIPTION_BYTES,
+  DEFAULT_MAX_SUBSCRIPTIONS,
+  DEFAULT_SLOW_MAX_HOLD,
+  DEFAULT_SLOW_WINDOW_MS,
+  type BrokerOptions,
+  type BrokerStats,
+} from './broker-options.js';
 
-export const DEFAULT_SLOW_WINDOW_MS = 5000;
-export const DEFAULT_SLOW_MAX_HOLD = 0.5;
-export const DEFAULT_MAX_SUBSCRIPTIONS = 100_000;
-export const DEFAULT_MAX_SUBSCRIPTION_BYTES = 64 * 1024 * 1024;
-
-/** Read-only view for stats edges (HTTP, metrics). */
-export interface BrokerStats {
-  readonly counters: Readonly<Counters>;
-  readonly clientCount: number;
-  readonly subscriptionCount: number;
-  readonly dataChannelCount: number;
-  /** Queue depth of every attached data channel (for queue-depth summaries). */
-  queueDepths(): number[];
-  /** Busiest published topics since they entered the bounded topic table. */
-  topTopics(limit: number, by: 'messages' | 'bytes'): TopicStat[];
-}
+export { DEFAULT_MAX_SUBSCRIPTION_BYTES, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS };
+export type { BrokerOptions, BrokerStats };
 
 export class Broker implements BrokerStats {
   readonly counters = new Counters();
@@ -81,6 +54,8 @@ export class Broker implements BrokerStats {
   private readonly slab = new FrameSlab();
   /** Cluster replication, MQTT, bridges: each sees every accepted message but its own. */
   private readonly hooks = new PublishHooks();
+  /** What arrives by cluster replication (PUBLISH_REPL and the extension ops). */
+  readonly replication: ReplicationIntake;
   private externalStamp = new Stamp(0);
   private readonly index = new SubscriptionIndex<Session>();
   private readonly sessions = new Map<string, Session>();
@@ -97,6 +72,15 @@ export class Broker implements BrokerStats {
   ) {
     this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
     this.lists = new SubscriberLists(this.index, this.topics);
+    this.replication = new ReplicationIntake({
+      index: this.index,
+      slab: this.slab,
+      hooks: this.hooks,
+      log,
+      enqueue: (session, d, publisher) => {
+        this.enqueue(session, d, publisher);
+      },
+    });
   }
 
   get clientCount(): number {
@@ -380,69 +364,6 @@ export class Broker implements BrokerStats {
       this.fanOut(targets, this.slab.fromParts(priority, topic, payload, this.externalStamp), publisher);
     }
     if (this.hooks.size > 0) this.hooks.notify(priority, topic, payload, timestampUs, qos, meta, source, publisher);
-  }
-
-  /**
-   * PUBLISH_REPL stage 1 (PROTOCOL.md §5.7): `FE` for a non-replicator, `E0` when nobody here
-   * is subscribed, else `02` and the subscriber set to deliver stage 2 to.
-   */
-  replicationTopic(session: Session, topic: string): { status: number; targets: Session[] } {
-    if (!session.acl.replicator) {
-      this.log.error(`replication access deneid for ${escapeForLog(topic)} to ${session.label}`);
-      return { status: RESPONSE_ERR_ACCESS, targets: [] };
-    }
-    const targets: Session[] = [];
-    this.index.match(topic, targets);
-    const wanted = targets.length > 0 || this.hooks.localWants(topic);
-    return { status: wanted ? RESPONSE_OK_WAITING : RESPONSE_NOT_REQUIRED, targets };
-  }
-
-  /** Cluster extension query (op 12): like stage 1 without a stage 2. */
-  replicationQuery(session: Session, topic: string): number {
-    if (!session.acl.replicator) return RESPONSE_ERR_ACCESS;
-    return this.index.hasMatch(topic) || this.hooks.localWants(topic) ? RESPONSE_OK_WAITING : RESPONSE_NOT_REQUIRED;
-  }
-
-  /**
-   * Cluster extension publish (op 13): `topic 00 payload`, topic as received (like
-   * PUBLISH_REPL: not normalised, never replicated again). Throws where the connection closes.
-   */
-  replicationPublish(
-    session: Session,
-    priority: number,
-    timestampNs: bigint,
-    body: Buffer,
-    publisher: PublisherPort,
-  ): number {
-    if (!session.acl.replicator) return RESPONSE_ERR_ACCESS;
-    const { topic, payloadOffset } = parsePublishBody(body);
-    const targets: Session[] = [];
-    this.index.match(topic, targets);
-    const received = new Stamp(Number(timestampNs / 1000n));
-    if (targets.length > 0) {
-      const message = this.slab.fromBody(priority, body, 0, body.length, received, topic);
-      for (const s of targets) this.enqueue(s, message, publisher);
-    }
-    if (this.hooks.size > 0) this.hooks.notifyLocal(priority, topic, body.subarray(payloadOffset), received.us, publisher);
-    return RESPONSE_OK;
-  }
-
-  /** PUBLISH_REPL stage 2: delivered with the original timestamp, never replicated again. */
-  replicationBody(
-    targets: readonly Session[],
-    topic: string,
-    priority: number,
-    timestampNs: bigint,
-    payload: Buffer,
-    publisher: PublisherPort,
-  ): number {
-    const received = new Stamp(Number(timestampNs / 1000n));
-    if (targets.length > 0) {
-      const message = delivery(encodeDataFrame(priority, topic, payload), received, topic);
-      for (const s of targets) this.enqueue(s, message, publisher);
-    }
-    if (this.hooks.size > 0) this.hooks.notifyLocal(priority, topic, payload, received.us, publisher);
-    return RESPONSE_OK;
   }
 
   /** The index changed: cached subscriber lists and the open entry are outdated. */

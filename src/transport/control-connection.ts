@@ -195,7 +195,7 @@ export class ControlConnection implements PublisherPort, Flushable {
         return;
       case 'repl-body':
         this.replies.push(
-          broker.replicationBody(
+          broker.replication.body(
             this.replTargets ?? [],
             this.replTopic,
             request.priority,
@@ -207,11 +207,11 @@ export class ControlConnection implements PublisherPort, Flushable {
         this.replTargets = null;
         return;
       case 'x-repl-query':
-        this.replies.push(broker.replicationQuery(session, request.topic));
+        this.replies.push(broker.replication.query(session, request.topic));
         return;
       case 'x-repl-publish':
         this.replies.push(
-          broker.replicationPublish(session, request.priority, request.timestampNs, request.body, this),
+          broker.replication.publish(session, request.priority, request.timestampNs, request.body, this),
         );
         return;
       case 'bye':
@@ -270,7 +270,7 @@ export class ControlConnection implements PublisherPort, Flushable {
   }
 
   private handleReplTopic(session: Session, topic: string): void {
-    const { status, targets } = this.ctx.broker.replicationTopic(session, topic);
+    const { status, targets } = this.ctx.broker.replication.topic(session, topic);
     this.replies.push(status);
     if (status === RESPONSE_OK_WAITING) {
       this.replTargets = targets;

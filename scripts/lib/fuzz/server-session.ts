@@ -136,7 +136,7 @@ class Handler {
   }
 
   private replTopicStage(topic: string): void {
-    const { status, targets } = this.broker.replicationTopic(this.session, topic);
+    const { status, targets } = this.broker.replication.topic(this.session, topic);
     this.replies.push(status);
     if (status === RESPONSE_OK_WAITING) {
       this.replTargets = targets;
@@ -146,7 +146,7 @@ class Handler {
   }
 
   private replBodyStage(priority: number, timestampNs: bigint, payload: Buffer): void {
-    this.replies.push(this.broker.replicationBody(this.replTargets, this.replTopic, priority, timestampNs, payload, PUBLISHER));
+    this.replies.push(this.broker.replication.body(this.replTargets, this.replTopic, priority, timestampNs, payload, PUBLISHER));
     if (this.replTargets.includes(this.watcher)) this.expected.push(asClientSees(priority, this.replTopic, payload));
     this.replTargets = [];
   }
