@@ -26,6 +26,7 @@ export interface MqttRouterOptions {
 type IndexEntry = SubscriptionEntry<MqttSession> | SharedGroup<MqttSession>;
 
 const MAX_CACHED_TOPICS = 4096;
+const NO_ENTRIES: readonly IndexEntry[] = [];
 const MAX_CACHED_TOPIC = 1024;
 
 /** PSRT's default priority (what a PSRT subscriber sees on a message published over MQTT). */
@@ -156,6 +157,9 @@ export class MqttRouter implements PublishHook, SessionDrops {
   private entriesFor(topic: string): readonly IndexEntry[] {
     const cached = this.matches.get(topic);
     if (cached !== undefined) return cached;
+    // Most topics of a busy site have no MQTT subscriber: answer those without allocating or
+    // filling the cache (which would otherwise churn through every distinct sensor topic).
+    if (!this.index.hasMatch(topic)) return NO_ENTRIES;
     const found: IndexEntry[] = [];
     this.index.match(topic, found);
     if (topic.length <= MAX_CACHED_TOPIC) {

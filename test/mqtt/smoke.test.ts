@@ -30,4 +30,30 @@ describe('MQTT listener (MQTT.js)', () => {
       await Promise.all([sub.endAsync(), pub.endAsync()]);
     }
   });
+
+  it('subscription changes between publishes to one topic take effect at once (per-topic match cache)', async () => {
+    const url = `mqtt://127.0.0.1:${server.mqttPort}`;
+    const pub = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'cache-pub' });
+    const a = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'cache-a' });
+    const b = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'cache-b' });
+    const got = { a: [] as string[], b: [] as string[] };
+    a.on('message', (_t, p) => got.a.push(p.toString()));
+    b.on('message', (_t, p) => got.b.push(p.toString()));
+    try {
+      await pub.publishAsync('cache/t', 'nobody', { qos: 1 });
+      await a.subscribeAsync('cache/t', { qos: 1 });
+      await pub.publishAsync('cache/t', 'a-only', { qos: 1 });
+      await b.subscribeAsync('cache/+', { qos: 1 });
+      await pub.publishAsync('cache/t', 'both', { qos: 1 });
+      await a.unsubscribeAsync('cache/t');
+      await pub.publishAsync('cache/t', 'b-only', { qos: 1 });
+      const t0 = performance.now();
+      while (got.b.length < 2 && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200)); // nothing more may arrive
+      assert.deepEqual(got.a, ['a-only', 'both']);
+      assert.deepEqual(got.b, ['both', 'b-only']);
+    } finally {
+      await Promise.all([pub.endAsync(), a.endAsync(), b.endAsync()]);
+    }
+  });
 });
