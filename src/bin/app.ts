@@ -154,7 +154,6 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   if (stats !== null && mqtt !== null) stats.explorer = explorerSettings(mqtt);
   if (stats !== null) stats.bridgeStatus = () => bridges.manager.status();
   bridges.start();
-  log.info(`starting server, workers: ${config.server.workers}, timeout: ${config.proto.timeout}s`);
   return {
     broker,
     auth,

@@ -112,7 +112,6 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
       queueLimit: config.server.dataQueue,
       byteLimit: config.server.dataQueueBytes,
       drainTimeoutMs: config.server.dataDrainTimeout * 1000,
-      pingIntervalMs: 0,
       latencyWarnUs: config.server.latencyWarn,
       // The same slow-reader policy as PSRT data sockets (one policy for every subscriber).
       slowWindowMs: (config.server.slowConsumerWindow ?? DEFAULT_SLOW_WINDOW_MS / 1000) * 1000,

@@ -122,7 +122,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stderr.write(`psrtd: ${msg}\n`);
     process.exit(1);
   }
+  // Handlers first, then the line that tells supervisors (and tests) the server is up: a SIGTERM
+  // sent on seeing it must find a handler, not the default action that kills without clean-up.
   installSignals(config, log, server);
+  log.info(`starting server, workers: ${config.server.workers}, timeout: ${config.proto.timeout}s`);
   writePidFile(config, log, server);
 }
 

@@ -1,6 +1,6 @@
 /** The broker's options and its read-only view for the stats edges. */
 import type { Counters } from './counters.js';
-import type { SlowConsumerAction } from './data-channel.js';
+import type { DataChannelOptions, SlowConsumerAction } from './data-channel.js';
 import type { TopicStat } from './topic-table.js';
 
 export interface BrokerOptions {
@@ -41,3 +41,16 @@ export interface BrokerStats {
   topTopics(limit: number, by: 'messages' | 'bytes'): TopicStat[];
 }
 
+
+/** The options every PSRT data channel of a broker shares. */
+export function channelOptionsOf(opts: BrokerOptions): DataChannelOptions {
+  return {
+    queueLimit: opts.dataQueue,
+    byteLimit: opts.dataQueueBytes,
+    drainTimeoutMs: opts.drainTimeoutMs,
+    slowWindowMs: opts.slowWindowMs ?? DEFAULT_SLOW_WINDOW_MS,
+    slowMaxHold: opts.slowMaxHold ?? DEFAULT_SLOW_MAX_HOLD,
+    slowAction: opts.slowAction ?? 'disconnect',
+    latencyWarnUs: opts.latencyWarnUs,
+  };
+}

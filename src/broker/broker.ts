@@ -3,7 +3,6 @@
  * per-session data channels. Pure logic on top of the topic index and the ACL; transports call
  * it synchronously and it answers with the reference's status bytes.
  */
-import { randomBytes } from 'node:crypto';
 import type { AclEntry } from '../auth/acl.js';
 import {
   RESPONSE_ERR,
@@ -18,7 +17,8 @@ import { decodeUtf8 } from '../protocol/handshake.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
-import { DataChannel, type DataChannelOptions } from './data-channel.js';
+import { DataChannel, type ChannelEnv, type DataChannelOptions } from './data-channel.js';
+import { DeadlineWheel } from './deadline-wheel.js';
 import { FrameSlab, Stamp, chunkedDelivery, delivery, type Delivery } from './delivery.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
@@ -31,8 +31,10 @@ import type {
   PublisherPort,
 } from './ports.js';
 import { PublishHooks } from './publish-hooks.js';
+import { PublishTopicCache } from './publish-topic-cache.js';
 import { ReplicationIntake } from './replication-intake.js';
 import { Session } from './session.js';
+import { TokenSource } from './token-source.js';
 import { SubscriberLists } from './subscriber-lists.js';
 import { TopicTable, type TopicStat } from './topic-table.js';
 
@@ -41,6 +43,7 @@ import {
   DEFAULT_MAX_SUBSCRIPTIONS,
   DEFAULT_SLOW_MAX_HOLD,
   DEFAULT_SLOW_WINDOW_MS,
+  channelOptionsOf,
   type BrokerOptions,
   type BrokerStats,
 } from './broker-options.js';
@@ -51,6 +54,11 @@ export type { BrokerOptions, BrokerStats };
 export class Broker implements BrokerStats {
   readonly counters = new Counters();
   readonly scheduler = new FlushScheduler();
+  /** The deadlines of every connection (see DeadlineWheel). */
+  readonly wheel = new DeadlineWheel();
+  /** What every data channel shares. */
+  readonly channelEnv: ChannelEnv;
+  private readonly channelOptions: DataChannelOptions;
   private readonly slab = new FrameSlab();
   /** Cluster replication, MQTT, bridges: each sees every accepted message but its own. */
   private readonly hooks = new PublishHooks();
@@ -65,11 +73,18 @@ export class Broker implements BrokerStats {
   private lastDelivery: Delivery | null = null;
   private lastTargets: readonly Session[] | null = null;
   private subscriptions = 0;
+  private readonly tokens = new TokenSource(TOKEN_LENGTH);
+  /** One function for every session (a closure per session would cost memory per client). */
+  private readonly onDrop = (s: Session, ch: DataChannel, reason?: string): void => {
+    this.dropCongested(s, ch, reason);
+  };
 
   constructor(
     private readonly opts: BrokerOptions,
     private readonly log: BrokerLogger,
   ) {
+    this.channelEnv = { scheduler: this.scheduler, counters: this.counters, log, wheel: this.wheel };
+    this.channelOptions = channelOptionsOf(opts);
     this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
     this.lists = new SubscriberLists(this.index, this.topics);
     this.replication = new ReplicationIntake({
@@ -126,15 +141,9 @@ export class Broker implements BrokerStats {
   }
 
   createSession(user: string, address: string, acl: AclEntry, control: ControlPort): Session {
-    let token = randomBytes(TOKEN_LENGTH);
-    let key = token.toString('latin1');
-    while (this.sessions.has(key)) {
-      token = randomBytes(TOKEN_LENGTH);
-      key = token.toString('latin1');
-    }
-    const session = new Session(token, key, user, address, acl, control, (s, ch, reason) => {
-      this.dropCongested(s, ch, reason);
-    });
+    let key = this.tokens.next();
+    while (this.sessions.has(key)) key = this.tokens.next();
+    const session = new Session(key, user, address, acl, control, this.onDrop);
     this.sessions.set(key, session);
     return session;
   }
@@ -173,17 +182,8 @@ export class Broker implements BrokerStats {
   attachData(token: Buffer, port: DataPort, timeoutSeconds: number): DataChannel | null {
     const session = this.sessions.get(token.toString('latin1'));
     if (session?.data !== null) return null;
-    const options: DataChannelOptions = {
-      queueLimit: this.opts.dataQueue,
-      byteLimit: this.opts.dataQueueBytes,
-      drainTimeoutMs: this.opts.drainTimeoutMs,
-      slowWindowMs: this.opts.slowWindowMs ?? DEFAULT_SLOW_WINDOW_MS,
-      slowMaxHold: this.opts.slowMaxHold ?? DEFAULT_SLOW_MAX_HOLD,
-      slowAction: this.opts.slowAction ?? 'disconnect',
-      pingIntervalMs: Math.max(this.opts.pingFloorMs, timeoutSeconds * 500),
-      latencyWarnUs: this.opts.latencyWarnUs,
-    };
-    const channel = new DataChannel(port, session, options, this.scheduler, this.counters, this.log);
+    const pingIntervalMs = Math.max(this.opts.pingFloorMs, timeoutSeconds * 500);
+    const channel = new DataChannel(port, session, this.channelOptions, this.channelEnv, pingIntervalMs);
     session.data = channel;
     return channel;
   }
@@ -261,7 +261,7 @@ export class Broker implements BrokerStats {
     c.pubMessages++;
     c.pubBytes += end - start + (chunked?.payloadLength ?? 0);
     const sep = publishTopicEnd(bytes, start, end);
-    const cache = session.publishTopic;
+    const cache = (session.publishTopic ??= new PublishTopicCache());
     let raw: string;
     let topic: string;
     if (cache.matches(bytes, start, sep)) {

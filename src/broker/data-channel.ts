@@ -21,6 +21,7 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import type { Counters } from './counters.js';
 import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import type { Deadline, DeadlineWheel, Expiring } from './deadline-wheel.js';
 import { HoldMeter, type HoldMeterOwner } from './hold-meter.js';
 import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
 
@@ -36,9 +37,15 @@ export interface DataChannelOptions {
   readonly slowMaxHold?: number;
   /** Default 'disconnect'. */
   readonly slowAction?: SlowConsumerAction;
-  /** 0: no pings. */
-  readonly pingIntervalMs: number;
   readonly latencyWarnUs: number;
+}
+
+/** What every channel of a broker shares (one object, not four fields per channel). */
+export interface ChannelEnv {
+  readonly scheduler: FlushScheduler;
+  readonly counters: Counters;
+  readonly log: BrokerLogger;
+  readonly wheel: DeadlineWheel;
 }
 
 export interface DataChannelOwner {
@@ -64,19 +71,27 @@ function range(buffer: Buffer, start: number, end: number): Buffer {
 
 export type EnqueueResult = 'ok' | 'congested' | 'dropped';
 
+const PING_FRAMES: readonly Buffer[] = [PING_FRAME];
+/**
+ * The empty queue and waiter list of every idle channel (never written to: replaced by an own
+ * array at the first entry), so an idle subscriber costs no arrays.
+ */
+const NO_FRAMES: (Delivery | undefined)[] = [];
+const NO_WAITERS: PublisherPort[] = [];
+
 /** Bytes handed to the socket in one write; at least one frame is always written. */
 const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
 
-export class DataChannel implements Flushable, HoldMeterOwner {
+export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   dirty = false;
   /**
    * Frames [head, tail) are pending. Slots are cleared as they are written and the array is
    * reused, so a steady stream does not regrow it every turn (garbage per message).
    */
-  private queue: (Delivery | undefined)[] = [];
+  private queue: (Delivery | undefined)[] = NO_FRAMES;
   private head = 0;
   private tail = 0;
   /** Messages in [head, tail) (an entry may hold several, see Delivery). */
@@ -84,15 +99,15 @@ export class DataChannel implements Flushable, HoldMeterOwner {
   private pendingBytes = 0;
   private writable = true;
   private closed = false;
-  private waiters: PublisherPort[] = [];
+  private waiters: PublisherPort[] = NO_WAITERS;
   private fullTimer: NodeJS.Timeout | null = null;
   /** Null when the protocol has no server pings (MQTT: the client pings). */
-  private readonly pingTimer: NodeJS.Timeout | null;
+  private readonly pingDeadline: Deadline | null;
   private lastWriteMs = performance.now();
   private lastLatencyWarnMs = -Infinity;
   private suppressedLatencyWarnings = 0;
-  /** Time publishers were held back (the slow-reader measure). */
-  private readonly hold: HoldMeter;
+  /** Time publishers were held back (the slow-reader measure); made at the first congestion. */
+  private hold: HoldMeter | null = null;
   /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
   private shedding = false;
   private shedSinceTick = 0;
@@ -102,17 +117,12 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     readonly port: DataPort,
     readonly owner: DataChannelOwner,
     private readonly opts: DataChannelOptions,
-    private readonly scheduler: FlushScheduler,
-    private readonly counters: Counters,
-    private readonly log: BrokerLogger,
+    private readonly env: ChannelEnv,
+    /** 0: no pings. */
+    private readonly pingIntervalMs = 0,
   ) {
-    this.hold = new HoldMeter(opts.slowWindowMs ?? 0, opts.slowMaxHold ?? 0.5, this);
-    this.pingTimer =
-      opts.pingIntervalMs > 0
-        ? setInterval(() => {
-            this.ping();
-          }, opts.pingIntervalMs)
-        : null;
+    this.pingDeadline = pingIntervalMs > 0 ? env.wheel.deadline(this) : null;
+    this.pingDeadline?.arm(pingIntervalMs);
   }
 
   /** Messages waiting to be written. */
@@ -128,6 +138,7 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     if (this.closed) return 'ok';
     if (this.shedding && this.atLimit()) return this.shed(delivery.messages);
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
+    else if (this.queue === NO_FRAMES) this.queue = [delivery];
     else this.queue.push(delivery);
     this.tail++;
     delivery.slab?.hold(); // released once written (see writeBatch) or discarded (close)
@@ -147,7 +158,7 @@ export class DataChannel implements Flushable, HoldMeterOwner {
   private added(messages: number, bytes: number): EnqueueResult {
     this.pendingMessages += messages;
     this.pendingBytes += bytes;
-    this.scheduler.mark(this);
+    this.env.scheduler.mark(this);
     if (this.pending < this.opts.queueLimit && this.pendingBytes < this.opts.byteLimit) return 'ok';
     if (this.pending >= 2 * this.opts.queueLimit || this.pendingBytes >= 2 * this.opts.byteLimit) {
       this.owner.dropCongested(this);
@@ -164,7 +175,7 @@ export class DataChannel implements Flushable, HoldMeterOwner {
 
   /** slow_consumer 'drop': the message is not queued for this subscriber, only counted. */
   private shed(messages: number): EnqueueResult {
-    this.counters.droppedSlowMessages += messages;
+    this.env.counters.droppedSlowMessages += messages;
     this.shedSinceTick += messages;
     this.shedTotal += messages;
     return 'ok';
@@ -183,7 +194,10 @@ export class DataChannel implements Flushable, HoldMeterOwner {
   /** Registers a publisher to resume when this channel drains (or is closed). */
   addWaiter(publisher: PublisherPort): void {
     if (this.closed || this.waiters.includes(publisher)) return;
-    if (this.waiters.length === 0) this.hold.start();
+    if (this.waiters.length === 0) {
+      this.holdMeter().start();
+      this.waiters = [];
+    }
     this.waiters.push(publisher);
     publisher.blockedOn++;
   }
@@ -192,16 +206,16 @@ export class DataChannel implements Flushable, HoldMeterOwner {
   tooSlow(heldMs: number, windowMs: number): void {
     const why = `subscriber too slow: held its publishers back ${(heldMs / 1000).toFixed(1)} s of the last ${(windowMs / 1000).toFixed(1)} s`;
     if ((this.opts.slowAction ?? 'disconnect') === 'disconnect') {
-      this.counters.droppedSlowChannels++;
+      this.env.counters.droppedSlowChannels++;
       this.owner.dropCongested(this, why);
       return;
     }
     this.shedding = true;
     this.shedSinceTick = 0;
-    this.hold.reset();
+    this.hold?.reset();
     this.clearFullTimer();
     this.releaseWaiters();
-    this.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
+    this.env.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
   }
 
   /**
@@ -214,7 +228,7 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     this.shedSinceTick = 0;
     if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return true;
     this.shedding = false;
-    this.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${this.shedTotal} messages were dropped for it`);
+    this.env.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${this.shedTotal} messages were dropped for it`);
     this.shedTotal = 0;
     return false;
   }
@@ -234,11 +248,11 @@ export class DataChannel implements Flushable, HoldMeterOwner {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingDeadline?.disarm();
     this.clearFullTimer();
-    this.hold.close();
+    this.hold?.close();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
-    this.queue = [];
+    this.queue = NO_FRAMES;
     this.head = 0;
     this.tail = 0;
     this.pendingMessages = 0;
@@ -285,7 +299,7 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     }
     if (run !== null) batch.push(range(run, runStart, runEnd));
     this.advance(i, messages, bytes);
-    const c = this.counters;
+    const c = this.env.counters;
     c.sentMessages += messages;
     c.sentBytes += bytes;
     c.sentLatency += latency;
@@ -298,7 +312,7 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     this.pendingBytes -= bytes;
     if (newHead >= this.tail) {
       // Drained (the slots are already cleared); an array grown by a backlog is given back.
-      if (this.queue.length > MAX_KEPT_SLOTS) this.queue = [];
+      if (this.queue.length > MAX_KEPT_SLOTS) this.queue = NO_FRAMES;
       this.head = 0;
       this.tail = 0;
     } else if (newHead > MAX_KEPT_SLOTS && newHead * 2 > this.tail) {
@@ -318,10 +332,14 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     if (this.waiters.length > 0) this.releaseWaiters();
   }
 
+  private holdMeter(): HoldMeter {
+    return (this.hold ??= new HoldMeter(this.opts.slowWindowMs ?? 0, this.opts.slowMaxHold ?? 0.5, this));
+  }
+
   private releaseWaiters(): void {
-    this.hold.stop();
+    this.hold?.stop();
     const waiters = this.waiters;
-    this.waiters = [];
+    this.waiters = NO_WAITERS;
     for (const p of waiters) {
       p.blockedOn--;
       if (p.blockedOn === 0) p.resume();
@@ -343,13 +361,22 @@ export class DataChannel implements Flushable, HoldMeterOwner {
     }
   }
 
-  /** Pings only an idle socket: any write within the interval already proves liveness. */
-  private ping(): void {
-    if (this.closed || !this.writable || this.pending > 0) return;
+  /**
+   * The ping deadline: pings only an idle socket (any write within the interval already proves
+   * liveness), and re-arms for one interval after the last write.
+   */
+  onExpired(): void {
+    if (this.closed) return;
+    const interval = this.pingIntervalMs;
     const now = performance.now();
-    if (now - this.lastWriteMs < this.opts.pingIntervalMs * 0.9) return;
+    const since = now - this.lastWriteMs;
+    if (since < interval * 0.9 || !this.writable || this.pending > 0) {
+      this.pingDeadline?.arm(Math.max(interval - since, interval * 0.1));
+      return;
+    }
     this.lastWriteMs = now;
-    this.writable = this.port.write([PING_FRAME]);
+    this.writable = this.port.write(PING_FRAMES);
+    this.pingDeadline?.arm(interval);
   }
 
   /** Rate-limited: a congested link would otherwise log one line per message. */
@@ -365,6 +392,6 @@ export class DataChannel implements Flushable, HoldMeterOwner {
         : '';
     this.lastLatencyWarnMs = now;
     this.suppressedLatencyWarnings = 0;
-    this.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${escapeForLog(topic)} (${this.owner.label})${more}`);
+    this.env.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${escapeForLog(topic)} (${this.owner.label})${more}`);
   }
 }

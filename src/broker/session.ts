@@ -4,7 +4,7 @@ import type { Subscriber } from '../topics/index.js';
 import type { DataChannel, DataChannelOwner } from './data-channel.js';
 import type { ControlPort } from './ports.js';
 import { escapeForLog } from '../protocol/log-escape.js';
-import { PublishTopicCache } from './publish-topic-cache.js';
+import type { PublishTopicCache } from './publish-topic-cache.js';
 
 let nextSessionId = 1;
 
@@ -20,14 +20,13 @@ export class Session implements Subscriber, DataChannelOwner {
   /** Characters of those subscriptions (server.max_subscription_bytes). */
   subscriptionChars = 0;
   data: DataChannel | null = null;
-  /** Last accepted publish topic (hot-path shortcut, see PublishTopicCache). */
-  readonly publishTopic = new PublishTopicCache();
+  /** Last accepted publish topic (hot-path shortcut, see PublishTopicCache); made at the first. */
+  publishTopic: PublishTopicCache | null = null;
   readonly label: string;
   ended = false;
 
   constructor(
-    readonly token: Buffer,
-    /** Token bytes as a latin1 string: a cheap exact Map key. */
+    /** Token bytes as a latin1 string: a cheap exact Map key (and 200 bytes less than a Buffer). */
     readonly tokenKey: string,
     /** Login name, or `anonymous` (the reference's log rendering). */
     readonly user: string,
@@ -38,6 +37,11 @@ export class Session implements Subscriber, DataChannelOwner {
     private readonly onDrop: (session: Session, channel: DataChannel, reason?: string) => void,
   ) {
     this.label = `${escapeForLog(user, 64)}@${address}`; // logs quote the client's login
+  }
+
+  /** The 32 token bytes (written once, at login). */
+  get token(): Buffer {
+    return Buffer.from(this.tokenKey, 'latin1');
   }
 
   channelClosed(channel: DataChannel): void {

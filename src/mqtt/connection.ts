@@ -10,6 +10,8 @@ import {
   Stamp,
   stampNow,
   type DataChannelOwner,
+  type Deadline,
+  type Expiring,
   type DataPort,
   type Delivery,
   type PublisherPort,
@@ -45,13 +47,12 @@ type State = 'connect' | 'authenticating' | 'ready' | 'closed';
 
 const NO_STAMP = new Stamp(0);
 
-export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner {
+export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner, Expiring {
   blockedOn = 0;
   /** Receive time of the current read, shared by its publishes (one clock call per read). */
   readStamp = NO_STAMP;
   version: MqttVersion = 4;
   sendWindow = 1;
-  label: string;
   private state: State = 'connect';
   private readonly decoder: MqttDecoder;
   private channel: DataChannel | null = null;
@@ -59,7 +60,8 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   private handler: PacketHandler | null = null;
   private keepAliveMs = 0;
   private lastReadMs = performance.now();
-  private timer: NodeJS.Timeout | null = null;
+  /** CONNECT deadline, then the keep-alive deadline (on the broker's shared wheel). */
+  private readonly deadline: Deadline;
   private clientMaxPacket = 0x0fffffff;
   /** Outbound topic aliases (v5): topic → alias, while the client allows more. */
   private aliases: Map<string, number> | null = null;
@@ -73,15 +75,20 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     private readonly ctx: MqttContext,
     private readonly transport: MqttTransport,
   ) {
-    this.label = transport.address;
     this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize });
-    this.timer = setTimeout(() => {
-      this.fail(new MqttError(ReasonCode.MaximumConnectTime, 'CONNECT not received in time'), false);
-    }, ctx.connectTimeoutMs);
+    this.deadline = ctx.broker.wheel.deadline(this);
+    this.deadline.arm(ctx.connectTimeoutMs);
   }
 
   get address(): string {
     return this.transport.address;
+  }
+
+  /** `<user>@<addr> (<client id>)` for logs: made when a line is written, not kept per client. */
+  get label(): string {
+    const s = this.session;
+    if (s === null) return this.address;
+    return escapeForLog(`${s.user === '_' ? 'anonymous' : s.user}@${this.address} (${s.clientId})`);
   }
 
   /** For the stats client list: who, since when, what it has subscribed and queued. */
@@ -187,12 +194,11 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     session.expiryInterval = a.expiryInterval;
     session.will = a.will;
     this.session = session;
-    this.label = escapeForLog(`${user === '_' ? 'anonymous' : user}@${this.address} (${a.clientId})`);
     const props = p.properties;
     this.clientMaxPacket = props?.maximumPacketSize ?? 0x0fffffff;
     this.sendWindow = Math.min(ctx.limits.maxInflight, props?.receiveMaximum ?? 65535);
     this.aliasMax = this.version === 5 ? (props?.topicAliasMaximum ?? 0) : 0;
-    this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.scheduler, ctx.broker.counters, ctx.log);
+    this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.channelEnv);
     this.handler = new PacketHandler(ctx, this, session);
     this.state = 'ready';
     this.connectedSince = Date.now();
@@ -221,21 +227,27 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   }
 
   private armKeepAlive(ms: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const idle = performance.now() - this.lastReadMs;
-      if (idle >= this.keepAliveMs) {
-        this.ctx.log.info(`mqtt: keep alive timeout: ${this.label}`);
-        this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
-      } else {
-        this.armKeepAlive(this.keepAliveMs - idle);
-      }
-    }, ms);
+    this.deadline.arm(ms);
+  }
+
+  /** The deadline: CONNECT not received in time, or keep alive (re-armed from the last read). */
+  onExpired(): void {
+    if (this.state === 'connect') {
+      this.fail(new MqttError(ReasonCode.MaximumConnectTime, 'CONNECT not received in time'), false);
+      return;
+    }
+    if (this.state !== 'ready' || this.keepAliveMs === 0) return;
+    const idle = performance.now() - this.lastReadMs;
+    if (idle >= this.keepAliveMs) {
+      this.ctx.log.info(`mqtt: keep alive timeout: ${this.label}`);
+      this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
+    } else {
+      this.armKeepAlive(this.keepAliveMs - idle);
+    }
   }
 
   private clearTimer(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.deadline.disarm();
   }
 
   // ---- output (MqttLink) --------------------------------------------------------------------

@@ -44,7 +44,7 @@ export interface PacketConnection extends PublisherPort {
 
 export class PacketHandler {
   /** Inbound topic aliases (v5): alias → topic, set by the client. */
-  private readonly aliases = new Map<number, string>();
+  private aliases: Map<number, string> | null = null;
   /** The last publish topic, its PSRT (normalised) form and whether the ACL allows it. */
   private lastTopic: string | null = null;
   private lastPsrtTopic = '';
@@ -95,7 +95,7 @@ export class PacketHandler {
     const topic = this.resolveTopic(p);
     const version = this.conn.version;
     const qos = p.qos;
-    if (qos === 2 && this.session.inboundQos2.has(p.packetId ?? 0)) {
+    if (qos === 2 && this.session.hasInboundQos2(p.packetId ?? 0)) {
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
       return;
     }
@@ -107,7 +107,7 @@ export class PacketHandler {
       return;
     }
     // Checked before publishing: the publish that exceeds Receive Maximum must not be forwarded.
-    if (qos === 2 && this.session.inboundQos2.size >= this.ctx.limits.receiveMaximum) {
+    if (qos === 2 && this.session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
     }
     const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.conn.readStamp, carriedFrom(p.properties), this.session);
@@ -116,7 +116,7 @@ export class PacketHandler {
     if (qos === 1) {
       this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
     } else if (qos === 2) {
-      this.session.inboundQos2.add(p.packetId ?? 0);
+      this.session.addInboundQos2(p.packetId ?? 0);
       this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
     }
   }
@@ -139,10 +139,10 @@ export class PacketHandler {
       throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
     }
     if (p.topic !== '') {
-      this.aliases.set(alias, p.topic);
+      (this.aliases ??= new Map()).set(alias, p.topic);
       return p.topic;
     }
-    const known = this.aliases.get(alias);
+    const known = this.aliases?.get(alias);
     if (known === undefined) throw new MqttError(ReasonCode.ProtocolError, `unknown topic alias ${alias}`);
     return known;
   }
@@ -152,7 +152,7 @@ export class PacketHandler {
   }
 
   private pubrel(p: AckPacket): void {
-    const known = this.session.inboundQos2.delete(p.packetId);
+    const known = this.session.releaseInboundQos2(p.packetId);
     const reason = known || this.conn.version === 4 ? 0 : ReasonCode.PacketIdentifierNotFound;
     this.conn.send(encodeAck('pubcomp', p.packetId, reason, this.conn.version));
   }

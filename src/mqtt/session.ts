@@ -69,6 +69,15 @@ export interface SessionDrops {
   expired(session: MqttSession): void;
 }
 
+/**
+ * The empty containers of every idle session, shared and never written to (each is replaced by
+ * an own one at its first entry): an idle connection then costs no Map, Set or array of these.
+ */
+const NO_IDS = new Set<number>();
+const NO_INFLIGHT = new Map<number, InFlight>();
+const NO_QUEUE: Queued[] = [];
+const NO_WAITERS: PublisherPort[] = [];
+
 export class MqttSession implements SubscriberSession {
   readonly subscriptions = new Map<string, SubscriptionEntry<MqttSession>>();
   link: MqttLink | null = null;
@@ -77,19 +86,22 @@ export class MqttSession implements SubscriberSession {
   will: Will | null = null;
   willTimer: NodeJS.Timeout | null = null;
   expiryTimer: NodeJS.Timeout | null = null;
-  /** QoS 2 packet ids received and acknowledged with PUBREC, not yet released (PUBREL). */
-  readonly inboundQos2 = new Set<number>();
+  /**
+   * QoS 2 packet ids received and acknowledged with PUBREC, not yet released (PUBREL). The
+   * shared empty set until the first (see NO_IDS): most sensors never publish at QoS 2.
+   */
+  private qos2: Set<number> = NO_IDS;
   /** Scratch of the router's fan-out (see MqttRouter.dispatch). */
   matchStamp = 0;
   matchQos = -1;
   matchRetain = false;
   matchIds: number[] | null = null;
   ended = false;
-  private readonly inflight = new Map<number, InFlight>();
-  private readonly queue: Queued[] = [];
+  private inflight: Map<number, InFlight> = NO_INFLIGHT;
+  private queue: Queued[] = NO_QUEUE;
   private queueHead = 0;
   private nextPacketId = 1;
-  private waiters: PublisherPort[] = [];
+  private waiters: PublisherPort[] = NO_WAITERS;
   private drainTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -129,6 +141,7 @@ export class MqttSession implements SubscriberSession {
       this.drops.queueFull(this);
       return;
     }
+    if (this.queue === NO_QUEUE) this.queue = [];
     this.queue.push({ msg, qos, retain, subIds });
     if (publisher !== null && link !== null && this.queuedCount >= this.policy.pauseAt) this.holdBack(publisher, link);
   }
@@ -136,6 +149,7 @@ export class MqttSession implements SubscriberSession {
   /** Makes `publisher` wait for this queue (see QueuePolicy). */
   private holdBack(publisher: PublisherPort, link: MqttLink): void {
     if (this.waiters.includes(publisher)) return;
+    if (this.waiters === NO_WAITERS) this.waiters = [];
     this.waiters.push(publisher);
     publisher.blockedOn++;
     this.drainTimer ??= setTimeout(() => {
@@ -152,7 +166,7 @@ export class MqttSession implements SubscriberSession {
     this.drainTimer = null;
     const waiters = this.waiters;
     if (waiters.length === 0) return;
-    this.waiters = [];
+    this.waiters = NO_WAITERS;
     for (const p of waiters) if (--p.blockedOn === 0) p.resume();
   }
 
@@ -171,6 +185,24 @@ export class MqttSession implements SubscriberSession {
     f.released = true;
     this.link?.sendPubrel(packetId);
     return true;
+  }
+
+  get inboundQos2Count(): number {
+    return this.qos2.size;
+  }
+
+  hasInboundQos2(packetId: number): boolean {
+    return this.qos2.has(packetId);
+  }
+
+  addInboundQos2(packetId: number): void {
+    if (this.qos2 === NO_IDS) this.qos2 = new Set();
+    this.qos2.add(packetId);
+  }
+
+  /** PUBREL: false when the id was not pending. */
+  releaseInboundQos2(packetId: number): boolean {
+    return this.qos2.delete(packetId);
   }
 
   /** A new connection took the session: resend what is in flight, then drain the queue. */
@@ -194,10 +226,10 @@ export class MqttSession implements SubscriberSession {
   /** Forget everything queued (clean start, or the session ended). */
   clearState(): void {
     this.releaseWaiters();
-    this.inflight.clear();
-    this.queue.length = 0;
+    this.inflight = NO_INFLIGHT;
+    this.queue = NO_QUEUE;
     this.queueHead = 0;
-    this.inboundQos2.clear();
+    this.qos2 = NO_IDS;
   }
 
   private drain(): void {
@@ -212,7 +244,7 @@ export class MqttSession implements SubscriberSession {
     }
     if (this.waiters.length > 0 && this.queuedCount < this.policy.pauseAt / 2) this.releaseWaiters();
     if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
+      this.queue = NO_QUEUE;
       this.queueHead = 0;
     } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
@@ -222,6 +254,7 @@ export class MqttSession implements SubscriberSession {
 
   private sendNew(link: MqttLink, msg: MqttMessage, qos: 1 | 2, retain: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): void {
     const id = this.allocatePacketId();
+    if (this.inflight === NO_INFLIGHT) this.inflight = new Map();
     this.inflight.set(id, { msg, qos, retain, subIds, released: false });
     if (!link.sendPublish(msg, qos, retain, id, false, subIds, publisher)) this.inflight.delete(id);
   }

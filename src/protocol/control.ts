@@ -99,15 +99,8 @@ export class ControlDecoder {
   private expectingReplBody = false;
   /** Set for replicator sessions only; otherwise ops 12/13 are unknown ops, as everywhere. */
   allowClusterExtensions = false;
-  /** Reused for every PUBLISH (see PublishRequest). */
-  private readonly publish: Writable<PublishRequest> = {
-    kind: 'publish',
-    priority: 0,
-    bytes: EMPTY,
-    start: 0,
-    end: 0,
-    chunked: null,
-  };
+  /** Reused for every PUBLISH (see PublishRequest); made at the first (most clients only subscribe). */
+  private publish: Writable<PublishRequest> | null = null;
 
   constructor(
     private readonly queue: ByteQueue,
@@ -184,7 +177,7 @@ export class ControlDecoder {
     if (q.length < 6) return null;
     const len = checkedLength(q.u32At(2), this.limits.maxPubSize);
     if (q.length < 6 + len) return null;
-    const request = this.publish;
+    const request = (this.publish ??= { kind: 'publish', priority: 0, bytes: EMPTY, start: 0, end: 0, chunked: null });
     request.priority = q.byteAt(1);
     if (len >= CHUNKED_MIN) {
       const sep = q.indexOf(0, 6, 6 + len);

@@ -49,3 +49,16 @@ export function logClientError(ctx: StreamContext, address: string, e: unknown):
   const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;
   ctx.log.error(`Client ${address} error. ${escapeLogLine(text, 1024)}`);
 }
+
+/**
+ * The 'error' listener of sockets whose errors surface as 'close' (one shared function: a
+ * closure per socket would cost memory on every idle connection).
+ */
+export function ignoreSocketError(): void {
+  /* reported through 'close' */
+}
+
+/** Adds ignoreSocketError unless the socket has it already (one listener, not an array). */
+export function ignoreErrorsOf(socket: NodeJS.EventEmitter): void {
+  if (socket.listenerCount('error') === 0) socket.on('error', ignoreSocketError);
+}

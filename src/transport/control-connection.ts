@@ -11,14 +11,15 @@
  */
 import type { Socket } from 'node:net';
 import { FULL_ACCESS } from '../auth/acl.js';
-import { stampNow, type Flushable, type PublisherPort, type Session, type Stamp } from '../broker/index.js';
+import { stampNow, type Deadline, type Expiring, type Flushable, type PublisherPort, type Session, type Stamp } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
 import { RESPONSE_ERR, RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
-import { TOPICS_PER_TURN, logClientError, type StreamContext } from './context.js';
+import { TOPICS_PER_TURN, ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
+import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 
 type State = 'login' | 'authenticating' | 'ready' | 'closed';
@@ -29,21 +30,22 @@ type State = 'login' | 'authenticating' | 'ready' | 'closed';
  */
 const STAMP_REQUESTS = 64;
 
-export class ControlConnection implements PublisherPort, Flushable {
+export class ControlConnection implements PublisherPort, Flushable, Expiring, SocketOwner {
   blockedOn = 0;
   dirty = false;
   private state: State = 'login';
   private readonly queue = new ByteQueue();
   private readonly decoder: ControlDecoder;
   private session: Session | null = null;
-  private readonly timer: NodeJS.Timeout;
+  /** The request deadline, on the broker's shared wheel. */
+  private readonly deadline: Deadline;
   private readonly replies = new ReplyBytes();
   private replTargets: Session[] | null = null;
   private replTopic = '';
   private resumeQueued = false;
   private replyWritePaused = false;
   private loggedTooMany = false;
-  /** Requests handled so far: progress seen by a deadline check (onDeadline). */
+  /** Requests handled so far: progress seen by a deadline check (onExpired). */
   private handled = 0;
 
   constructor(
@@ -53,31 +55,32 @@ export class ControlConnection implements PublisherPort, Flushable {
     private readonly unix: boolean,
   ) {
     this.decoder = new ControlDecoder(this.queue, ctx.limits);
-    this.timer = setTimeout(() => {
-      this.onDeadline();
-    }, ctx.timeoutMs);
+    this.deadline = ctx.broker.wheel.deadline(this);
+    this.deadline.arm(ctx.timeoutMs);
   }
 
   start(surplus: Buffer): void {
-    this.ctx.log.info(`Client connected: ${this.address}`);
-    this.socket.on('data', (chunk: Buffer) => {
-      this.queue.push(chunk);
-      this.process();
-    });
-    this.socket.on('error', () => {
-      /* 'close' follows; an I/O error simply ends the session */
-    });
-    this.socket.once('close', () => {
-      this.end();
-    });
-    this.socket.on('drain', () => {
-      if (this.replyWritePaused) {
-        this.replyWritePaused = false;
-        this.resume();
-      }
-    });
+    if (this.ctx.log.enabled('info')) this.ctx.log.info(`Client connected: ${this.address}`);
+    ignoreErrorsOf(this.socket); // 'close' follows; an I/O error ends the session
+    routeSocketEvents(this.socket, this);
     this.queue.push(surplus);
     this.process();
+  }
+
+  onSocketData(chunk: Buffer): void {
+    this.queue.push(chunk);
+    this.process();
+  }
+
+  onSocketClose(): void {
+    this.end();
+  }
+
+  onSocketDrain(): void {
+    if (this.replyWritePaused) {
+      this.replyWritePaused = false;
+      this.resume();
+    }
   }
 
   /** PublisherPort: every congested subscriber we wait for has drained. */
@@ -88,7 +91,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     queueMicrotask(() => {
       this.resumeQueued = false;
       if (this.state === 'closed' || this.blockedOn > 0 || this.replyWritePaused) return;
-      this.timer.refresh();
+      this.deadline.arm(this.ctx.timeoutMs);
       this.socket.resume();
       this.process();
     });
@@ -169,7 +172,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     this.decoder.allowClusterExtensions = acl.replicator;
     this.state = 'ready';
     this.socket.write(this.session.token);
-    this.timer.refresh();
+    this.deadline.arm(this.ctx.timeoutMs);
     // The token is a credential (it attaches a data socket to this session): never logged.
     if (this.ctx.log.enabled('trace')) this.ctx.log.trace(`${this.address} logged in as ${escapeForLog(user)}`);
   }
@@ -287,7 +290,7 @@ export class ControlConnection implements PublisherPort, Flushable {
       // The client pipelines requests without reading our replies: stop reading it.
       this.replyWritePaused = true;
     }
-    this.timer.refresh();
+    this.deadline.arm(this.ctx.timeoutMs);
   }
 
   private bye(): void {
@@ -298,11 +301,12 @@ export class ControlConnection implements PublisherPort, Flushable {
     this.endGracefully(null);
   }
 
-  private onDeadline(): void {
+  /** The request deadline expired. */
+  onExpired(): void {
     if (this.state === 'closed') return;
     // Not the client's fault: bcrypt is queued behind others, or a subscriber it feeds is slow.
     if (this.state === 'authenticating' || this.blockedOn > 0) {
-      this.timer.refresh();
+      this.deadline.arm(this.ctx.timeoutMs);
       return;
     }
     // Timers run before I/O in an event-loop turn: after a stall longer than T (GC, CPU
@@ -337,7 +341,7 @@ export class ControlConnection implements PublisherPort, Flushable {
     const killer = setTimeout(() => {
       this.socket.destroy();
     }, this.ctx.timeoutMs);
-    this.socket.once('close', () => {
+    this.socket.on('close', () => {
       clearTimeout(killer);
     });
   }
@@ -348,7 +352,7 @@ export class ControlConnection implements PublisherPort, Flushable {
   }
 
   private endSession(): void {
-    clearTimeout(this.timer);
+    this.deadline.disarm();
     if (this.session !== null) {
       this.ctx.broker.endSession(this.session);
       this.session = null;

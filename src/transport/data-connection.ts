@@ -4,48 +4,60 @@
  * handshake are read and discarded so a peer close is noticed at once (SERVER.md §18 item 2).
  */
 import type { Socket } from 'node:net';
-import type { DataChannel, DataPort } from '../broker/index.js';
+import type { DataChannel, DataPort, Deadline, Expiring } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
 import { RESPONSE_ERR, RESPONSE_OK } from '../protocol/constants.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readDataHandshake } from '../protocol/handshake.js';
-import { logClientError, type StreamContext } from './context.js';
+import { ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
+import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
 
 const OK = Buffer.from([RESPONSE_OK]);
 const REFUSED = Buffer.from([RESPONSE_ERR]);
-export class DataConnection implements DataPort {
-  private readonly queue = new ByteQueue();
+export class DataConnection implements DataPort, Expiring, SocketOwner {
+  /** Handshake bytes; null once the handshake is done (never read again). */
+  private queue: ByteQueue | null = new ByteQueue();
   private channel: DataChannel | null = null;
-  private done = false;
-  private readonly timer: NodeJS.Timeout;
+  /** The handshake deadline, on the broker's shared wheel; null once done. */
+  private deadline: Deadline | null;
   /** Armed while a write waits for 'drain': a write must complete within T (§7). */
   private writeTimer: NodeJS.Timeout | null = null;
-  private readonly onHandshakeData = (chunk: Buffer): void => {
-    this.queue.push(chunk);
-    this.tryHandshake();
-  };
 
   constructor(
     private readonly ctx: StreamContext,
     private readonly socket: Socket,
     private readonly address: string,
   ) {
-    this.timer = setTimeout(() => {
-      this.fail(new PsrtError(ErrorCode.Timeout, 'data socket handshake timed out'), false);
-    }, ctx.timeoutMs);
+    this.deadline = ctx.broker.wheel.deadline(this);
+    this.deadline.arm(ctx.timeoutMs);
+  }
+
+  onExpired(): void {
+    this.fail(new PsrtError(ErrorCode.Timeout, 'data socket handshake timed out'), false);
   }
 
   start(surplus: Buffer): void {
-    this.socket.on('data', this.onHandshakeData);
-    this.socket.on('error', () => {
-      /* 'close' follows */
-    });
-    this.socket.once('close', () => {
-      this.closed();
-    });
-    this.queue.push(surplus);
+    ignoreErrorsOf(this.socket); // 'close' follows
+    routeSocketEvents(this.socket, this);
+    this.queue?.push(surplus);
     this.tryHandshake();
+  }
+
+  /** The handshake; afterwards input is read (so a peer close is seen at once) and dropped. */
+  onSocketData(chunk: Buffer): void {
+    if (this.queue === null) return;
+    this.queue.push(chunk);
+    this.tryHandshake();
+  }
+
+  onSocketDrain(): void {
+    this.clearWriteTimer();
+    this.channel?.onWritable();
+  }
+
+  onSocketClose(): void {
+    this.closed();
   }
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
@@ -63,33 +75,25 @@ export class DataConnection implements DataPort {
     const killer = setTimeout(() => {
       this.socket.destroy();
     }, this.ctx.timeoutMs);
-    this.socket.once('close', () => {
+    this.socket.on('close', () => {
       clearTimeout(killer);
     });
   }
 
   private tryHandshake(): void {
-    if (this.done) return;
+    if (this.queue === null) return;
     const handshake = readDataHandshake(this.queue);
     if (handshake === null) return;
-    clearTimeout(this.timer);
-    this.done = true;
-    this.socket.off('data', this.onHandshakeData);
+    this.clearDeadline();
+    this.queue = null;
     const channel = this.ctx.broker.attachData(handshake.token, this, handshake.timeoutSeconds);
     if (channel === null) {
       this.fail(new PsrtError(ErrorCode.DataChannelDenied, 'data channel access denied'), true);
       return;
     }
     this.channel = channel;
-    this.socket.on('data', () => {
-      /* the protocol never reads the data socket after the handshake; discard */
-    });
-    this.socket.on('drain', () => {
-      this.clearWriteTimer();
-      channel.onWritable();
-    });
     this.socket.write(OK);
-    this.ctx.log.info(`Data stream launched for ${this.address}`);
+    if (this.ctx.log.enabled('info')) this.ctx.log.info(`Data stream launched for ${this.address}`);
   }
 
   private armWriteTimer(): void {
@@ -114,8 +118,14 @@ export class DataConnection implements DataPort {
     }
   }
 
+  private clearDeadline(): void {
+    this.deadline?.disarm();
+    this.deadline = null;
+  }
+
   private fail(e: PsrtError, reply: boolean): void {
-    clearTimeout(this.timer);
+    this.clearDeadline();
+    this.queue = null;
     logClientError(this.ctx, this.address, e);
     if (reply) {
       this.socket.write(REFUSED);
@@ -126,7 +136,7 @@ export class DataConnection implements DataPort {
   }
 
   private closed(): void {
-    clearTimeout(this.timer);
+    this.clearDeadline();
     this.clearWriteTimer();
     if (this.channel !== null) {
       this.ctx.broker.detachData(this.channel);

@@ -5,13 +5,14 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import type { Deadline, Expiring } from '../broker/index.js';
 import { ByteQueue } from '../protocol/byte-queue.js';
 import { CONTROL_GREETING_REPLY, DATA_GREETING_REPLY, MODE_TLS } from '../protocol/constants.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { isValidTcpMode, readGreeting, type SocketKind } from '../protocol/handshake.js';
 import { ControlConnection } from './control-connection.js';
 import { DataConnection } from './data-connection.js';
-import { logClientError, type StreamContext } from './context.js';
+import { ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
 
 export interface AcceptedStream {
   readonly socket: Socket;
@@ -20,41 +21,72 @@ export interface AcceptedStream {
 }
 
 export function acceptStream(ctx: StreamContext, accepted: AcceptedStream): void {
-  const { socket, address } = accepted;
-  if (!accepted.unix) socket.setNoDelay(true);
-  const queue = new ByteQueue();
-  const timer = setTimeout(() => {
-    fail(new PsrtError(ErrorCode.Timeout, 'greeting timed out'));
-  }, ctx.timeoutMs);
-  const fail = (e: unknown): void => {
-    clearTimeout(timer);
-    socket.off('data', onData);
-    logClientError(ctx, address, e);
-    socket.destroy();
+  if (!accepted.unix) accepted.socket.setNoDelay(true);
+  new GreetingStage(ctx, accepted).start();
+}
+
+/**
+ * Reads the greeting, then hands the socket on and lets go of it: its listeners are removed, so
+ * nothing of this stage stays in memory for the life of the connection.
+ */
+class GreetingStage implements Expiring {
+  private readonly queue = new ByteQueue();
+  private readonly deadline: Deadline;
+  private readonly onData = (chunk: Buffer): void => {
+    this.received(chunk);
   };
-  const onData = (chunk: Buffer): void => {
+  private readonly onClose = (): void => {
+    this.deadline.disarm();
+  };
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly accepted: AcceptedStream,
+  ) {
+    this.deadline = ctx.broker.wheel.deadline(this);
+  }
+
+  start(): void {
+    const socket = this.accepted.socket;
+    this.deadline.arm(this.ctx.timeoutMs);
+    socket.on('data', this.onData);
+    // Errors of half-set-up sockets are not worth a log line; 'close' follows.
+    ignoreErrorsOf(socket);
+    socket.on('close', this.onClose);
+  }
+
+  onExpired(): void {
+    this.fail(new PsrtError(ErrorCode.Timeout, 'greeting timed out'));
+  }
+
+  private received(chunk: Buffer): void {
+    const { ctx, accepted, queue } = this;
     queue.push(chunk);
     try {
       const greeting = readGreeting(queue);
       if (greeting === null) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
+      this.detach();
       checkMode(ctx, accepted.unix, greeting.mode);
       const tls = !accepted.unix && greeting.mode === MODE_TLS;
-      ctx.log.info(`${address} using ${tls ? 'TLS' : 'insecure'} connection`);
+      if (ctx.log.enabled('info')) ctx.log.info(`${accepted.address} using ${tls ? 'TLS' : 'insecure'} connection`);
       if (tls) startTls(ctx, accepted, greeting.kind, queue.drain());
-      else startStage(ctx, socket, address, greeting.kind, queue.drain(), accepted.unix);
+      else startStage(ctx, accepted.socket, accepted.address, greeting.kind, queue.drain(), accepted.unix);
     } catch (e) {
-      fail(e);
+      this.fail(e);
     }
-  };
-  socket.on('data', onData);
-  socket.on('error', () => {
-    /* reported through 'close'; errors of half-set-up sockets are not worth a log line */
-  });
-  socket.once('close', () => {
-    clearTimeout(timer);
-  });
+  }
+
+  private detach(): void {
+    this.deadline.disarm();
+    this.accepted.socket.off('data', this.onData);
+    this.accepted.socket.off('close', this.onClose);
+  }
+
+  private fail(e: unknown): void {
+    this.detach();
+    logClientError(this.ctx, this.accepted.address, e);
+    this.accepted.socket.destroy();
+  }
 }
 
 function checkMode(ctx: StreamContext, unix: boolean, mode: number): void {

@@ -10,7 +10,8 @@ import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
 import type { BindTarget } from './bind.js';
-import { formatAddress } from './context.js';
+import { formatAddress, ignoreSocketError } from './context.js';
+import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
 
 export interface BoundMqtt {
@@ -20,14 +21,32 @@ export interface BoundMqtt {
   readonly port: number | null;
 }
 
-class SocketTransport implements MqttTransport {
-  readonly ip: string | undefined;
+class SocketTransport implements MqttTransport, SocketOwner {
+  conn: MqttConnection | null = null;
 
   constructor(
     private readonly socket: Socket,
     readonly address: string,
-  ) {
-    this.ip = socket.remoteAddress;
+    /** The listener's open sockets (this one leaves it when it closes). */
+    private readonly open: Set<Socket>,
+  ) {}
+
+  onSocketData(chunk: Buffer): void {
+    this.conn?.onData(chunk);
+  }
+
+  onSocketDrain(): void {
+    this.conn?.onWritable();
+  }
+
+  onSocketClose(): void {
+    this.open.delete(this.socket);
+    this.conn?.closed();
+  }
+
+  /** Read when a login is checked (Node caches the peer address on the socket). */
+  get ip(): string | undefined {
+    return this.socket.remoteAddress;
   }
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
@@ -49,7 +68,7 @@ class SocketTransport implements MqttTransport {
       this.socket.destroy();
     }, 5000);
     killer.unref();
-    this.socket.once('close', () => {
+    this.socket.on('close', () => {
       clearTimeout(killer);
     });
   }
@@ -121,20 +140,10 @@ export class MqttServer {
     if (!unix) socket.setNoDelay(true);
     this.sockets.add(socket);
     const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
-    const conn = new MqttConnection(this.ctx, new SocketTransport(socket, address));
-    socket.on('data', (chunk: Buffer) => {
-      conn.onData(chunk);
-    });
-    socket.on('drain', () => {
-      conn.onWritable();
-    });
-    socket.on('error', () => {
-      /* 'close' follows */
-    });
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      conn.closed();
-    });
+    const transport = new SocketTransport(socket, address, this.sockets);
+    transport.conn = new MqttConnection(this.ctx, transport);
+    socket.on('error', ignoreSocketError); // 'close' follows
+    routeSocketEvents(socket, transport);
   }
 
   /** One line per second at most: a connection flood must not become a log flood. */

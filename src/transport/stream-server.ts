@@ -94,7 +94,7 @@ export class StreamServer {
 
   private accept(socket: Socket, unix: boolean, target: BindTarget): void {
     this.sockets.add(socket);
-    socket.once('close', () => {
+    socket.on('close', () => {
       this.sockets.delete(socket);
     });
     const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);

@@ -1,0 +1,169 @@
+/**
+ * One shared timer for the deadlines of every connection (greeting, login, request deadlines,
+ * keep-alive pings): a hashed timing wheel.
+ *
+ * A node Timeout per connection costs ~300 bytes (the Timeout, its closure and context, two
+ * boxed numbers) and the timer list work on every refresh; with a million idle sensors those
+ * are hundreds of MB and most of the idle CPU. Here a deadline is one small object linked into
+ * a slot of the wheel, re-arming is O(1) pointer work, and a single timer ticks every
+ * `resolutionMs` while anything is armed (none otherwise). Deadlines fire up to one resolution
+ * late, never early; every use here is measured in seconds.
+ */
+
+/** What a deadline calls when it expires. */
+export interface Expiring {
+  onExpired(): void;
+}
+
+const UNARMED = -1;
+/** In the list of deadlines expiring in the current tick. */
+const FIRING = -2;
+
+export class Deadline {
+  /** performance.now() time at which it expires. */
+  due = 0;
+  slot = UNARMED;
+  next: Deadline | null = null;
+  prev: Deadline | null = null;
+
+  constructor(
+    private readonly wheel: DeadlineWheel,
+    readonly target: Expiring,
+  ) {}
+
+  get armed(): boolean {
+    return this.slot !== UNARMED;
+  }
+
+  /** (Re-)arms it to expire `delayMs` from now. */
+  arm(delayMs: number): void {
+    this.wheel.arm(this, delayMs);
+  }
+
+  disarm(): void {
+    if (this.slot !== UNARMED) this.wheel.disarm(this);
+  }
+}
+
+export class DeadlineWheel {
+  private readonly slots: (Deadline | null)[];
+  private firing: Deadline | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private armedCount = 0;
+  /** The next tick (absolute: time / resolution) whose slot has not been swept. */
+  private nextTick = 0;
+
+  constructor(
+    readonly resolutionMs = 50,
+    slotCount = 512,
+  ) {
+    this.slots = new Array<Deadline | null>(slotCount).fill(null);
+  }
+
+  get armed(): number {
+    return this.armedCount;
+  }
+
+  /** A deadline owned by `target`, not armed yet. */
+  deadline(target: Expiring): Deadline {
+    return new Deadline(this, target);
+  }
+
+  arm(d: Deadline, delayMs: number): void {
+    if (d.slot !== UNARMED) this.unlink(d);
+    else this.armedCount++;
+    const now = performance.now();
+    d.due = now + delayMs;
+    // Never into a slot already swept: it would wait for the next round of the wheel.
+    const tick = Math.max(Math.ceil(d.due / this.resolutionMs), this.timer === null ? 0 : this.nextTick);
+    this.link(d, tick % this.slots.length);
+    if (this.timer === null) this.start(now);
+  }
+
+  disarm(d: Deadline): void {
+    this.unlink(d);
+    d.slot = UNARMED;
+    this.armedCount--;
+    if (this.armedCount === 0) this.stop();
+  }
+
+  /** Stops the timer; armed deadlines stay armed (they fire once something is armed again). */
+  stop(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private start(now: number): void {
+    // Deadlines left armed by stop() keep their place: the sweep catches up on missed slots.
+    if (this.armedCount <= 1) this.nextTick = Math.floor(now / this.resolutionMs);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.sweep();
+    }, this.resolutionMs);
+    this.timer.unref();
+  }
+
+  /** Expires every due deadline of the slots passed since the last sweep. */
+  private sweep(): void {
+    const now = performance.now();
+    const lastTick = Math.floor(now / this.resolutionMs);
+    // After a long stall, one round of the wheel covers every slot.
+    const first = Math.max(this.nextTick, lastTick - this.slots.length + 1);
+    for (let tick = first; tick <= lastTick; tick++) this.collect(tick % this.slots.length, now);
+    this.nextTick = lastTick + 1;
+    this.fire();
+    if (this.armedCount > 0 && this.timer === null) this.schedule();
+  }
+
+  /** Moves the due deadlines of one slot to the firing list (later rounds stay). */
+  private collect(slot: number, now: number): void {
+    let d = this.slots[slot] ?? null;
+    while (d !== null) {
+      const next: Deadline | null = d.next;
+      if (d.due <= now) {
+        this.unlink(d);
+        this.link(d, FIRING);
+      }
+      d = next;
+    }
+  }
+
+  /** Callbacks may arm or disarm any deadline, including others in the firing list. */
+  private fire(): void {
+    let d = this.firing;
+    while (d !== null) {
+      this.unlink(d);
+      d.slot = UNARMED;
+      this.armedCount--;
+      d.target.onExpired();
+      d = this.firing;
+    }
+    if (this.armedCount === 0) this.stop();
+  }
+
+  private link(d: Deadline, slot: number): void {
+    const head = slot === FIRING ? this.firing : (this.slots[slot] ?? null);
+    d.slot = slot;
+    d.prev = null;
+    d.next = head;
+    if (head !== null) head.prev = d;
+    if (slot === FIRING) this.firing = d;
+    else this.slots[slot] = d;
+  }
+
+  private unlink(d: Deadline): void {
+    const { prev, next } = d;
+    if (prev !== null) prev.next = next;
+    else if (d.slot === FIRING) this.firing = next;
+    else if (d.slot >= 0) this.slots[d.slot] = next;
+    if (next !== null) next.prev = prev;
+    d.prev = null;
+    d.next = null;
+  }
+}
