@@ -40,6 +40,9 @@ export class ConnectionGate {
   private readonly logs = new Map<string, RefusalLog>();
   private readonly maxRefusal: Refusal;
   private readonly fdRefusal: Refusal;
+  private readonly release = (): void => {
+    this.openCount--;
+  };
 
   constructor(
     private readonly limits: ConnectionLimits,
@@ -70,9 +73,8 @@ export class ConnectionGate {
       return false;
     }
     this.openCount++;
-    socket.once('close', () => {
-      this.openCount--;
-    });
+    // One shared listener, no closure or once-wrapper per socket ('close' is emitted once).
+    socket.on('close', this.release);
     return true;
   }
 
