@@ -34,7 +34,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe('accept() out of descriptors', () => {
   test('the listener survives EMFILE, closes the excess and accepts again once descriptors are free', async () => {
-    const child = spawn('/bin/sh', ['-c', 'ulimit -n 48 && exec "$0" "$1"', process.execPath, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('/bin/sh', ['-c', 'ulimit -n 48 && exec "$0" "$1" --child', process.execPath, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
     const out: string[] = [];
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (t: string) => { out.push(...t.split('\n').filter((l) => l !== '')); });
