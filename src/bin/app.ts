@@ -15,6 +15,8 @@ import type { Logger } from '../log/logger.js';
 import { StatsServer, type ExplorerSettings } from '../stats/server.js';
 import { mqttClients, mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
+import { ConnectionGate } from '../transport/connection-gate.js';
+import { describeConnectionLimits, readOpenFilesLimit, resolveConnectionLimits } from '../transport/connection-limits.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
 import type { UdpCountersView } from '../transport/udp-handler.js';
@@ -104,7 +106,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     tls,
     maxPendingReplyBytes: MAX_PENDING_REPLY_BYTES,
   };
-  const streamServer = new StreamServer(ctx, config.server.maxConnections, {
+  const gate = connectionGate(config, log);
+  const streamServer = new StreamServer(ctx, gate, {
     mode: config.proto.unixSocketMode,
     owner: config.proto.unixSocketOwner,
     group: config.proto.unixSocketGroup,
@@ -129,7 +132,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   }
   let mqtt: RunningMqtt | null;
   try {
-    mqtt = await startMqtt(config, broker, auth, log);
+    mqtt = await startMqtt(config, broker, auth, log, gate);
   } catch (e) {
     await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;
@@ -140,7 +143,11 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   if (mqtt !== null) clients.add(mqttClients(mqtt));
   if (config.server.bindStats !== undefined) {
     const udpStats = (): Record<string, number> => ({ ...udpServer.counters });
-    const statsOptions = { broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats, clients };
+    const statsOptions = {
+      broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats, clients,
+      connectionRefusals: () => gate.refused,
+      acceptError: (e: NodeJS.ErrnoException) => gate.acceptError('stats', e),
+    };
     stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
       await Promise.all([streamServer.close(), udpServer.close(), mqtt?.stop()]);
       throw e;
@@ -173,6 +180,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       await bridges.stop();
       broker.closeAll();
       await Promise.all([streamServer.close(), udpServer.close(), stats?.close(), mqtt?.stop()]);
+      gate.stop();
     },
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();
@@ -180,6 +188,15 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       mqtt?.ws?.removeUnixFiles();
     },
   };
+}
+
+/** server.max_connections, or what the open-files limit allows; logged at start. */
+function connectionGate(config: ServerConfig, log: Logger): ConnectionGate {
+  const limits = resolveConnectionLimits(config.server.maxConnections, readOpenFilesLimit());
+  const text = describeConnectionLimits(limits);
+  log.info(text.info);
+  if (text.warning !== null) log.warn(text.warning);
+  return new ConnectionGate(limits, log);
 }
 
 /** The topic explorer's view of the MQTT WebSocket listeners (TCP ones; unix sockets are unreachable from a browser). */

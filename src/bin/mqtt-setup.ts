@@ -11,6 +11,7 @@ import { parseBind, type BindTarget } from '../transport/bind.js';
 import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
 import { MqttWsServer, type MqttWsOptions } from '../transport/mqtt-ws.js';
 import { loadTlsContext } from '../transport/tls.js';
+import type { ConnectionGate } from '../transport/connection-gate.js';
 
 export interface RunningMqtt {
   readonly router: MqttRouter;
@@ -66,17 +67,22 @@ function mqttTls(config: ServerConfig, mqtt: MqttSection, log: Logger): ReturnTy
   return loadTlsContext(settings, log);
 }
 
-function wsOptions(config: ServerConfig, mqtt: MqttSection): MqttWsOptions {
+function wsOptions(mqtt: MqttSection): MqttWsOptions {
   return {
     path: mqtt.wsPath,
     origins: mqtt.wsOrigins,
     deflate: mqtt.wsDeflate,
     maxPayload: mqtt.maxPacketSize,
-    maxConnections: config.server.maxConnections,
   };
 }
 
-export async function startMqtt(config: ServerConfig, broker: Broker, auth: AuthStore, log: Logger): Promise<RunningMqtt | null> {
+export async function startMqtt(
+  config: ServerConfig,
+  broker: Broker,
+  auth: AuthStore,
+  log: Logger,
+  gate: ConnectionGate,
+): Promise<RunningMqtt | null> {
   const mqtt = config.mqtt;
   if (mqtt === undefined) return null;
   const router = new MqttRouter(
@@ -122,9 +128,9 @@ export async function startMqtt(config: ServerConfig, broker: Broker, auth: Auth
     registry: connections,
   };
   const tls = mqttTls(config, mqtt, log);
-  const server = new MqttServer(ctx, config.server.maxConnections, tls);
+  const server = new MqttServer(ctx, gate, tls);
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
-  const ws = wantWs ? new MqttWsServer(ctx, wsOptions(config, mqtt), tls) : null;
+  const ws = wantWs ? new MqttWsServer(ctx, wsOptions(mqtt), gate, tls) : null;
   broker.addPublishHook(router);
   let bound: BoundMqtt[];
   let wsBound: BoundMqtt[] = [];

@@ -17,7 +17,6 @@ export const DEFAULTS = {
   maxTopicLength: 1_000_000,
   /** Extension keys. */
   dataDrainTimeout: 1.0,
-  maxConnections: 10_000,
   dataQueueBytes: 64 * 1024 * 1024,
   maxTopicTableBytes: 16 * 1024 * 1024,
   slowConsumer: 'disconnect',
@@ -97,7 +96,6 @@ export function embeddedDefaultConfig(): ServerConfig {
       bindStats: undefined,
       license: undefined,
       dataDrainTimeout: DEFAULTS.dataDrainTimeout,
-      maxConnections: DEFAULTS.maxConnections,
       dataQueueBytes: DEFAULTS.dataQueueBytes,
     },
     proto: {

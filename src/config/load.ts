@@ -137,9 +137,9 @@ function serverSection(raw: RawConfig['server'], file: string, dir: string): Ser
     bindStats,
     license: optPath(raw.license, dir),
     dataDrainTimeout: raw.data_drain_timeout ?? DEFAULTS.dataDrainTimeout,
-    maxConnections: raw.max_connections ?? DEFAULTS.maxConnections,
     dataQueueBytes: raw.data_queue_bytes ?? DEFAULTS.dataQueueBytes,
     // Hardening extensions: present only when set (consumers apply DEFAULTS).
+    ...given('maxConnections', raw.max_connections),
     ...given('maxTopicTableBytes', raw.max_topic_table_bytes),
     ...given('slowConsumer', raw.slow_consumer),
     ...given('slowConsumerWindow', raw.slow_consumer_window),

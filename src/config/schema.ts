@@ -55,8 +55,11 @@ export interface ServerSection {
   readonly license: string | undefined;
   /** Extension: seconds a full subscriber queue may pause publishers before its data socket is dropped. */
   readonly dataDrainTimeout: number;
-  /** Extension: maximum simultaneous connections (control + data + unix). */
-  readonly maxConnections: number;
+  /**
+   * Extension: maximum simultaneous client sockets over all listeners (PSRT control + data,
+   * MQTT, WebSocket). Absent: derived from the open-files limit at start (transport/connection-limits.ts).
+   */
+  readonly maxConnections?: number;
   /** Extension: per-subscriber queued-bytes cap beside `dataQueue`. */
   readonly dataQueueBytes: number;
   /** Extension: bytes of topic names kept in the topic table (stats, subscriber-list cache). */

@@ -11,7 +11,7 @@ import type { BrokerStats } from '../broker/broker.js';
 import { bridgeMetrics, type BridgeStatusProvider } from './bridges.js';
 import type { ProcessSample } from './process-metrics.js';
 import { snake, type MqttStatsProvider } from './mqtt-stats.js';
-import type { ClusterStatusProvider } from './status.js';
+import type { ClusterStatusProvider, ConnectionRefusalsProvider } from './status.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -45,6 +45,7 @@ export interface MetricsSources {
   readonly clusterStatus: ClusterStatusProvider | null;
   readonly mqttStats?: MqttStatsProvider | null;
   readonly bridgeStatus?: BridgeStatusProvider | null;
+  readonly connectionRefusals?: ConnectionRefusalsProvider | null;
 }
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -147,6 +148,15 @@ function udpMetrics(out: Exposition, provider: UdpStatsProvider | null): void {
   out.add('psrt_udp_datagrams_total', 'counter', 'UDP datagrams by outcome (accepted, denied, rejected, malformed, …).', outcomes);
 }
 
+function refusalMetrics(out: Exposition, provider: ConnectionRefusalsProvider | null): void {
+  if (provider === null) return;
+  const r = provider();
+  out.add('psrt_connections_refused_total', 'counter', 'Client connections closed at once: server.max_connections reached, or out of file descriptors.', [
+    [{ reason: 'max_connections' }, r.maxConnections],
+    [{ reason: 'fd_exhausted' }, r.fdExhausted],
+  ]);
+}
+
 function clusterMetrics(out: Exposition, provider: ClusterStatusProvider | null): void {
   if (provider === null) return;
   const nodes = provider();
@@ -189,6 +199,7 @@ export function renderMetrics(src: MetricsSources, proc: ProcessSample): string 
   brokerMetrics(out, src);
   queueMetrics(out, src);
   udpMetrics(out, src.udpStats);
+  refusalMetrics(out, src.connectionRefusals ?? null);
   mqttMetrics(out, src.mqttStats ?? null, src.broker.clientCount, src.broker.counters.pubMessages);
   clusterMetrics(out, src.clusterStatus);
   bridgeMetrics(out, src.bridgeStatus ?? null);

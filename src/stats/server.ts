@@ -20,7 +20,10 @@ import { isAuthorized, parseAuthorization, type StatsAuth } from './http-auth.js
 import type { MqttStatsProvider } from './mqtt-stats.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './metrics.js';
 import { ProcessMetrics } from './process-metrics.js';
-import { hostName, parseTopicsQuery, statusJson, topicsJson, type ClusterStatusProvider, type StatusSources } from './status.js';
+import {
+  hostName, parseTopicsQuery, statusJson, topicsJson,
+  type ClusterStatusProvider, type ConnectionRefusalsProvider, type StatusSources,
+} from './status.js';
 
 export interface StatsServerOptions {
   readonly broker: BrokerStats;
@@ -35,6 +38,13 @@ export interface StatsServerOptions {
   readonly udpStats?: UdpStatsProvider | null;
   /** Who is connected (PSRT sessions, MQTT, replication links); null: `/clients` lists none. */
   readonly clients?: ClientRegistry | null;
+  /** Cumulative refused client connections (all listeners); absent: no `connections_refused`. */
+  readonly connectionRefusals?: ConnectionRefusalsProvider | null;
+  /**
+   * Counts and logs an accept() error of this server that is a lack of descriptors; returns
+   * false for other errors (logged here). Absent: every error is logged here.
+   */
+  readonly acceptError?: (e: NodeJS.ErrnoException) => boolean;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
   /** Where the topic explorer finds MQTT over WebSocket; null: not configured. Settable later. */
@@ -174,7 +184,10 @@ export class StatsServer {
         resolve();
       });
     });
-    server.on('error', (e) => { log.error(`stats server error: ${e.message}`); });
+    // EMFILE/ENFILE in accept() arrive here; never fatal, the server keeps listening.
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      if (this.opts.acceptError?.(e) !== true) log.error(`stats server error: ${e.message}`);
+    });
     this.server = server;
     this.listening = formatAddress(server.address() as AddressInfo);
     log.info(`listening on HTTP ${this.listening}`);
@@ -291,6 +304,9 @@ export class StatsServer {
 
   private statusSources(): StatusSources & { mqttStats: MqttStatsProvider | null } {
     const { broker, dataQueueSize, version } = this.opts;
-    return { broker, dataQueueSize, version, clusterStatus: this.clusterStatus, bridgeStatus: this.bridgeStatus, mqttStats: this.mqttStats };
+    return {
+      broker, dataQueueSize, version, clusterStatus: this.clusterStatus, bridgeStatus: this.bridgeStatus, mqttStats: this.mqttStats,
+      connectionRefusals: this.opts.connectionRefusals ?? null,
+    };
   }
 }

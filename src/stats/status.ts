@@ -10,6 +10,9 @@ import { bridgesJson, type BridgeStatusProvider } from './bridges.js';
 /** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
 export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
 
+/** Client connections refused since start (psrt-node extension), by reason. */
+export type ConnectionRefusalsProvider = () => { readonly maxConnections: number; readonly fdExhausted: number };
+
 export interface StatusSources {
   readonly broker: BrokerStats;
   readonly dataQueueSize: number;
@@ -19,6 +22,8 @@ export interface StatusSources {
   readonly mqttStats?: MqttStatsProvider | null;
   /** Bridges (psrt-node extension); absent or null: `"bridges"` is left out. */
   readonly bridgeStatus?: BridgeStatusProvider | null;
+  /** Refused connections; absent or null: `"connections_refused"` is left out. */
+  readonly connectionRefusals?: ConnectionRefusalsProvider | null;
 }
 
 /** Host name as the reference reports it (`unknown` when the system has none). */
@@ -55,10 +60,18 @@ export function statusJson(src: StatusSources, host: string): string {
     `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
     `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
     `"cluster":${clusterJson(src.clusterStatus)}` +
+    refusalsMember(src.connectionRefusals ?? null) +
     bridgesMember(src.bridgeStatus ?? null) +
     mqttMember(src.mqttStats ?? null) +
     '}'
   );
+}
+
+/** `,"connections_refused":{…}`: cumulative, by reason (server.max_connections, descriptors). */
+function refusalsMember(provider: ConnectionRefusalsProvider | null): string {
+  if (provider === null) return '';
+  const r = provider();
+  return `,"connections_refused":{"max_connections":${u64(r.maxConnections)},"fd_exhausted":${u64(r.fdExhausted)}}`;
 }
 
 /** `,"mqtt":{…}` after the reference's members, only when MQTT is configured. */

@@ -13,6 +13,7 @@ import type { BindTarget } from './bind.js';
 import { formatAddress, ignoreSocketError } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
+import type { ConnectionGate, ListenerKind } from './connection-gate.js';
 
 export interface BoundMqtt {
   readonly target: BindTarget;
@@ -87,11 +88,11 @@ export class MqttServer {
   private readonly unixPaths: string[] = [];
   readonly connections = new Set<MqttConnection>();
   private readonly sockets = new Set<Socket>();
-  private lastDropLogMs = -Infinity;
 
   constructor(
     private readonly ctx: MqttContext,
-    private readonly maxConnections: number,
+    /** Shared by every listener: server.max_connections and the descriptor budget. */
+    private readonly gate: ConnectionGate,
     private readonly tls: SecureContext | null,
   ) {}
 
@@ -119,21 +120,18 @@ export class MqttServer {
       const secureContext = this.tls;
       if (secureContext === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
       server = createServer({ noDelay: !unix }, (raw) => {
+        if (!this.gate.admit(raw, 'MQTT')) return;
         startTls(raw, secureContext, this.ctx.connectTimeoutMs, (s) => {
           this.accept(s, unix, target);
         });
       });
     } else {
       server = createServer({ noDelay: !unix }, (s) => {
-        this.accept(s, unix, target);
+        if (this.gate.admit(s, 'MQTT')) this.accept(s, unix, target);
       });
     }
-    server.maxConnections = this.maxConnections;
-    server.on('drop', () => {
-      this.logDrop();
-    });
     this.servers.push(server);
-    return bindListener(server, target, tls, tls ? 'MQTT TLS' : 'MQTT', this.ctx.log, this.unixPaths);
+    return bindListener(server, target, tls, tls ? 'MQTT TLS' : 'MQTT', this.ctx.log, this.unixPaths, { gate: this.gate, kind: 'MQTT' });
   }
 
   private accept(socket: Socket, unix: boolean, target: BindTarget): void {
@@ -144,14 +142,6 @@ export class MqttServer {
     transport.conn = new MqttConnection(this.ctx, transport);
     socket.on('error', ignoreSocketError); // 'close' follows
     routeSocketEvents(socket, transport);
-  }
-
-  /** One line per second at most: a connection flood must not become a log flood. */
-  private logDrop(): void {
-    const now = performance.now();
-    if (now - this.lastDropLogMs < 1000) return;
-    this.lastDropLogMs = now;
-    this.ctx.log.warn(`mqtt: connection refused: server.max_connections (${this.maxConnections}) reached`);
   }
 }
 
@@ -202,9 +192,11 @@ export async function bindListener(
   kind: string,
   log: BrokerLogger,
   unixPaths: string[],
+  watch: { readonly gate: ConnectionGate; readonly kind: ListenerKind },
 ): Promise<BoundMqtt> {
   if (target.kind === 'unix') rmSync(target.path, { force: true });
   await listenOn(server, target);
+  watch.gate.watch(server, watch.kind);
   if (target.kind === 'unix') {
     chmodSync(target.path, 0o770);
     unixPaths.push(target.path);

@@ -10,7 +10,7 @@
  */
 import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -20,6 +20,7 @@ import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
 import { bindListener, startTls, type BoundMqtt } from './mqtt-server.js';
+import type { ConnectionGate } from './connection-gate.js';
 
 export interface MqttWsOptions {
   /** URL path of the endpoint (`mqtt.ws_path`), exact match, query ignored. */
@@ -30,7 +31,6 @@ export interface MqttWsOptions {
   readonly deflate: boolean;
   /** Largest WebSocket message (`mqtt.max_packet_size`). */
   readonly maxPayload: number;
-  readonly maxConnections: number;
 }
 
 /** Above this many bytes queued in the socket, write() reports back-pressure (net's default). */
@@ -134,6 +134,8 @@ export class MqttWsServer {
   constructor(
     private readonly ctx: MqttContext,
     private readonly opts: MqttWsOptions,
+    /** Shared by every listener: server.max_connections and the descriptor budget. */
+    private readonly gate: ConnectionGate,
     private readonly tls: SecureContext | null,
   ) {
     this.origins = new Set(opts.origins.map((o) => o.toLowerCase()));
@@ -190,6 +192,7 @@ export class MqttWsServer {
     const secureContext = this.tls;
     if (secureContext === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
     return createNetServer((raw) => {
+      if (!this.gate.admit(raw, 'MQTT WebSocket')) return;
       startTls(raw, secureContext, this.ctx.connectTimeoutMs, (secure) => {
         http.emit('connection', secure);
       });
@@ -200,7 +203,13 @@ export class MqttWsServer {
     const http = this.createHttp();
     this.httpServers.push(http);
     const server: NetServer = tls ? this.tlsFront(http) : http;
-    server.maxConnections = this.opts.maxConnections;
+    if (!tls) {
+      // Ahead of the HTTP server's own listener: a refused socket is destroyed before any
+      // request parsing starts (that listener then only sees a closed socket).
+      http.prependListener('connection', (socket: Socket) => {
+        this.gate.admit(socket, 'MQTT WebSocket');
+      });
+    }
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.onUpgrade(req, socket, head, target);
     });
@@ -208,7 +217,10 @@ export class MqttWsServer {
       socket.destroy();
     });
     this.servers.push(server);
-    return bindListener(server, target, tls, tls ? 'MQTT WebSocket TLS' : 'MQTT WebSocket', this.ctx.log, this.unixPaths);
+    return bindListener(server, target, tls, tls ? 'MQTT WebSocket TLS' : 'MQTT WebSocket', this.ctx.log, this.unixPaths, {
+      gate: this.gate,
+      kind: 'MQTT WebSocket',
+    });
   }
 
   /** Path, subprotocol and Origin are checked before `ws` answers the handshake. */

@@ -9,6 +9,7 @@ import { formatAddress, type StreamContext } from './context.js';
 import { parseBind, type BindTarget } from './bind.js';
 import { acceptStream } from './greeting.js';
 import { applyUnixSocketAccess, resolveUnixSocketAccess, type UnixSocketAccess } from './unix-socket-access.js';
+import type { ConnectionGate } from './connection-gate.js';
 
 export interface BoundStream {
   readonly target: BindTarget;
@@ -21,13 +22,13 @@ export class StreamServer {
   private readonly servers: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly sockets = new Set<Socket>();
-  private lastDropLogMs = -Infinity;
   private readonly unixAccess: { mode: number; uid: number; gid: number };
 
   /** Throws PsrtError(Config) when a unix socket owner or group name is unknown. */
   constructor(
     private readonly ctx: StreamContext,
-    private readonly maxConnections: number,
+    /** Shared by every listener: server.max_connections and the descriptor budget. */
+    private readonly gate: ConnectionGate,
     unixAccess: UnixSocketAccess = {},
   ) {
     this.unixAccess = resolveUnixSocketAccess(unixAccess);
@@ -68,10 +69,6 @@ export class StreamServer {
     const server = createServer({ noDelay: !unix, pauseOnConnect: false }, (socket) => {
       this.accept(socket, unix, target);
     });
-    server.maxConnections = this.maxConnections;
-    server.on('drop', () => {
-      this.logDrop();
-    });
     if (unix) {
       this.ctx.log.info(`binding UNIX socket to: ${target.path}`);
       rmSync(target.path, { force: true });
@@ -79,6 +76,7 @@ export class StreamServer {
       this.ctx.log.info(`binding TCP socket to: ${target.source}`);
     }
     await listen(server, target);
+    this.gate.watch(server, 'PSRT');
     this.servers.push(server);
     if (target.kind === 'unix') {
       this.unixPaths.push(target.path);
@@ -93,22 +91,13 @@ export class StreamServer {
   }
 
   private accept(socket: Socket, unix: boolean, target: BindTarget): void {
+    if (!this.gate.admit(socket, 'PSRT')) return;
     this.sockets.add(socket);
     socket.on('close', () => {
       this.sockets.delete(socket);
     });
     const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
     acceptStream(this.ctx, { socket, address, unix });
-  }
-
-  /** One line per second at most: a connection flood must not become a log flood. */
-  private logDrop(): void {
-    const now = performance.now();
-    if (now - this.lastDropLogMs < 1000) return;
-    this.lastDropLogMs = now;
-    this.ctx.log.warn(
-      `connection refused: server.max_connections (${this.maxConnections}) reached`,
-    );
   }
 }
 

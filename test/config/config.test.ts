@@ -55,7 +55,6 @@ describe('fixture configs', () => {
       bindStats: { address: '0.0.0.0:8880', host: '0.0.0.0', port: 8880 },
       license: join(REAL_FIXTURES, 'psrt-license.key'),
       dataDrainTimeout: 1,
-      maxConnections: 10000,
       dataQueueBytes: 64 * 1024 * 1024,
     });
     assert.deepEqual(c.proto, {
@@ -114,7 +113,6 @@ describe('fixture configs', () => {
       bindStats: undefined,
       license: undefined,
       dataDrainTimeout: 1,
-      maxConnections: 10000,
       dataQueueBytes: 67108864,
     });
     assert.deepEqual(c.proto.bind, []);

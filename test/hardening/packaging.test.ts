@@ -41,7 +41,7 @@ describe('packaging', () => {
     for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['ReadWritePaths', '/run/psrtd']]) {
       assert.equal(one(k ?? ''), v, k);
     }
-    assert.ok(Number(one('LimitNOFILE')) > 10_000, 'LimitNOFILE above the default max_connections');
+    assert.ok(Number(one('LimitNOFILE')) > 10_000, 'LimitNOFILE large: the default max_connections follows it');
     assert.ok(!directives.has('MemoryDenyWriteExecute'), 'V8 needs W+X memory');
   });
 

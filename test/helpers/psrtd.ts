@@ -39,6 +39,8 @@ export interface PsrtdOptions {
   files?: Record<string, string>;
   args?: string[];
   env?: Record<string, string>;
+  /** Open-files limit (soft and hard) for psrtd, set by `ulimit -n` in a shell that then execs node (same PID). */
+  nofile?: number;
 }
 
 export interface Psrtd {
@@ -110,7 +112,11 @@ export function writeConfig(dir: string, opts: PsrtdOptions): string {
 export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
   const dir = mkdtempSync(join(tmpdir(), 'psrtd-test-'));
   const config = writeConfig(dir, opts);
-  const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config, ...(opts.args ?? [])], {
+  const argv = [PSRTD_BIN, '-C', config, ...(opts.args ?? [])];
+  const [cmd, cmdArgs] = opts.nofile === undefined
+    ? [process.execPath, argv]
+    : ['/bin/sh', ['-c', `ulimit -n ${opts.nofile} && exec "$0" "$@"`, process.execPath, ...argv]];
+  const proc = spawn(cmd, cmdArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, INVOCATION_ID: 'test', ...opts.env },
   });

@@ -52,6 +52,14 @@ describe('/status JSON', () => {
     const doc = JSON.parse(statusJson({ broker: broker(), dataQueueSize: 1, version: '0.3.6', clusterStatus }, 'h')) as { cluster: unknown };
     assert.deepEqual(doc.cluster, clusterStatus());
   });
+
+  test('connections_refused (psrt-node) after the reference members, only when a provider is given', () => {
+    const connectionRefusals = (): { maxConnections: number; fdExhausted: number } => ({ maxConnections: 12, fdExhausted: 3 });
+    const text = statusJson({ broker: broker(), dataQueueSize: 1, version: '0.3.6', clusterStatus: null, connectionRefusals }, 'h');
+    const doc = JSON.parse(text) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(doc), [...STATUS_KEYS, 'connections_refused']);
+    assert.ok(text.endsWith('"cluster":null,"connections_refused":{"max_connections":12,"fd_exhausted":3}}'));
+  });
 });
 
 describe('/topics query', () => {
