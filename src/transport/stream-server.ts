@@ -22,6 +22,8 @@ export class StreamServer {
   private readonly servers: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly sockets = new Set<Socket>();
+  /** One shared 'close' listener for every socket (called with the socket as `this`). */
+  private readonly forgetSocket = forgetIn(this.sockets);
   private readonly unixAccess: { mode: number; uid: number; gid: number };
 
   /** Throws PsrtError(Config) when a unix socket owner or group name is unknown. */
@@ -93,12 +95,16 @@ export class StreamServer {
   private accept(socket: Socket, unix: boolean, target: BindTarget): void {
     if (!this.gate.admit(socket, 'PSRT')) return;
     this.sockets.add(socket);
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-    });
+    socket.on('close', this.forgetSocket);
     const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
     acceptStream(this.ctx, { socket, address, unix });
   }
+}
+
+function forgetIn(sockets: Set<Socket>): (this: Socket) => void {
+  return function forget(this: Socket): void {
+    sockets.delete(this);
+  };
 }
 
 function listen(server: Server, target: BindTarget): Promise<void> {
