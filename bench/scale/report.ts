@@ -41,7 +41,7 @@ function rows(r: TargetResult): [string, string][] {
     ['latency probes received', lat === null ? '-' : String(lat.count)],
     ['delivery check (exactly one each)', check(r.check)],
     ['drops while idle / failed attempts', `${r.status.drops} / ${r.status.failures}`],
-    ['client CPU: connect / idle window, s', `${f2(r.clientCpuConnectS)} / ${f2(r.clientCpuIdleS)}`],
+    ['client CPU: start+connect / idle window, s', `${f2(r.clientCpuConnectS)} / ${f2(r.clientCpuIdleS)}`],
     ['client RSS (all processes), MB', mb(r.clientRssKb)],
   ];
   if (st !== null) {
