@@ -16,8 +16,14 @@ export class Child {
   /** Monotonic ms of its last 'all-up' report (all of its sessions established). */
   lastAllUp = -1;
   private readonly waiting = new Map<string, (m: FromClient) => void>();
+  /** Resolves when the process is up and listening for commands (its startup is not connect time). */
+  readonly ready: Promise<void>;
 
   private constructor(readonly proc: Proc) {
+    this.ready = new Promise((res, rej) => {
+      const t = setTimeout(() => { rej(new Error(`client ${proc.pid} did not start`)); }, ASK_MS);
+      this.waiting.set('ready', () => { clearTimeout(t); res(); });
+    });
     proc.child.on('message', (m: FromClient) => {
       if (m.type === 'all-up') this.lastAllUp = m.atMs;
       const w = this.waiting.get(m.type);

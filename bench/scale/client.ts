@@ -156,5 +156,6 @@ process.on('message', (m: ToClient) => {
     setTimeout(() => process.exit(0), 2000).unref();
   }
 });
+send({ type: 'ready' });
 // The orchestrator died: do not linger with thousands of sockets open.
 process.on('disconnect', () => { setTimeout(() => process.exit(0), 2000).unref(); });

@@ -139,9 +139,40 @@ async function storm(children: readonly Child[], server: Server, proto: Proto, o
   };
 }
 
+/** Server and client CPU over the idle window (keepalives only), and the clients' RSS. */
+async function idle(children: readonly Child[], server: Server, seconds: number): Promise<{ idleCpuPct: number; idleWindowS: number; clientCpuIdleS: number; clientRssKb: number }> {
+  const cpu0 = cpuSeconds(server.proc.pid);
+  const cli0 = children.reduce((a, c) => a + c.cpuS(), 0);
+  const w0 = performance.now();
+  await sleep(seconds * 1000);
+  const idleWindowS = (performance.now() - w0) / 1000;
+  return {
+    idleCpuPct: ((cpuSeconds(server.proc.pid) - cpu0) / idleWindowS) * 100,
+    idleWindowS,
+    clientCpuIdleS: children.reduce((a, c) => a + c.cpuS(), 0) - cli0,
+    clientRssKb: children.reduce((a, c) => a + c.rssKb(), 0),
+  };
+}
+
 function spread(o: TargetOptions): number[] {
   const k = Math.max(2, Math.ceil(o.n / o.perClient));
   return Array.from({ length: k }, (_, i) => Math.floor((o.n * (i + 1)) / k) - Math.floor((o.n * i) / k));
+}
+
+/** Starts the client processes and opens all N sessions; `up` is when the last one was established. */
+async function connectAll(children: Child[], port: number, proto: Proto, o: TargetOptions): Promise<{ up: number | null; connectS: number | null; clientCpuConnectS: number }> {
+  const counts = spread(o);
+  children.push(...counts.map(() => Child.spawn()));
+  await Promise.all(children.map((c) => c.ready));
+  const t0 = monoMs();
+  let first = 0;
+  counts.forEach((count, i) => {
+    const window = Math.max(1, Math.round(o.window / counts.length));
+    children[i]?.start({ type: 'start', proto, port, first, count, window, keepaliveS: o.keepaliveS, jitterMs: o.jitterMs, addrs: o.addrs, prefix: `scale-${process.pid}` });
+    first += count;
+  });
+  const up = await allUp(children, t0, o.timeoutS * 1000);
+  return { up, connectS: up === null ? null : (up - t0) / 1000, clientCpuConnectS: children.reduce((a, c) => a + c.cpuS(), 0) };
 }
 
 export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions, log: (s: string) => void): Promise<TargetResult> {
@@ -151,30 +182,12 @@ export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions
   try {
     await sleep(o.settleS * 1000);
     const rssBeforeKb = rssKb(server.proc.pid);
-    const counts = spread(o);
-    const t0 = monoMs();
-    let first = 0;
-    for (const count of counts) {
-      const c = Child.spawn();
-      children.push(c);
-      c.start({ type: 'start', proto, port: server.port, first, count, window: Math.max(1, Math.round(o.window / counts.length)), keepaliveS: o.keepaliveS, jitterMs: o.jitterMs, addrs: o.addrs, prefix: `scale-${process.pid}` });
-      first += count;
-    }
-    const up = await allUp(children, t0, o.timeoutS * 1000);
-    const connectS = up === null ? null : (up - t0) / 1000;
-    const clientCpuConnectS = children.reduce((a, c) => a + c.cpuS(), 0);
+    const { up, connectS, clientCpuConnectS } = await connectAll(children, server.port, proto, o);
     log(`  ${name}/${proto}: ${up === null ? 'NOT all' : 'all'} ${o.n} sessions up${connectS === null ? '' : ` in ${connectS.toFixed(1)} s`}`);
     if (up === null) errors.push(`not all sessions up in ${o.timeoutS} s: ${JSON.stringify(await totalStatus(children))}`);
     await sleep(o.settleS * 1000);
     const rssAfterKb = rssKb(server.proc.pid);
-    const cpu0 = cpuSeconds(server.proc.pid);
-    const cli0 = children.reduce((a, c) => a + c.cpuS(), 0);
-    const w0 = performance.now();
-    await sleep(o.idleS * 1000);
-    const idleWindowS = (performance.now() - w0) / 1000;
-    const idleCpuPct = ((cpuSeconds(server.proc.pid) - cpu0) / idleWindowS) * 100;
-    const clientCpuIdleS = children.reduce((a, c) => a + c.cpuS(), 0) - cli0;
-    const clientRssKb = children.reduce((a, c) => a + c.rssKb(), 0);
+    const { idleCpuPct, idleWindowS, clientCpuIdleS, clientRssKb } = await idle(children, server, o.idleS);
     log(`  idle: server ${idleCpuPct.toFixed(2)}% of a core over ${idleWindowS.toFixed(0)} s; RSS ${(rssAfterKb / 1024).toFixed(1)} MB`);
     const latencyUs = await latency(children, server, proto, o);
     const check = await deliveryCheck(children, server, proto, o.n);

@@ -152,6 +152,7 @@ export interface ClientStatus {
 }
 
 export type FromClient =
+  | { readonly type: 'ready' }
   | { readonly type: 'all-up'; readonly atMs: number }
   | ({ readonly type: 'status' } & ClientStatus)
   | { readonly type: 'latency'; readonly us: readonly number[] };
