@@ -1,0 +1,154 @@
+/**
+ * Scale benchmark (`npm run bench -- --scale [options]`): how many idle sessions a server holds
+ * and at what cost, for psrtd as shipped and Mosquitto in the same run. See docs/performance.md,
+ * "Scale benchmark". The server runs pinned to core 0; the load clients (raw sockets, in
+ * child processes) and this orchestrator on core 1.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, hasMosquitto } from '../lib/brokers.js';
+import { canPin, pinSelf } from '../lib/procs.js';
+import { extrapolateMb, kbPerSession, table } from './report.js';
+import { osLimits, type ServerName } from './servers.js';
+import { runTarget, type TargetOptions, type TargetResult } from './target.js';
+import type { Proto } from './wire.js';
+
+const USAGE = `Usage: npm run bench -- --scale [options]
+
+N idle sessions (PSRT: control + data socket; MQTT 3.1.1: one connection) held by raw-socket
+load clients, against psrtd as shipped and Mosquitto: connect rate, server RSS per session,
+idle CPU, publish→delivery latency to one of the N, a delivery check, and a reconnect storm.
+
+Options:
+  --n N                sessions per target (default 9900; at most ~9,990 PSRT sessions fit
+                       the 20,000 open files of one server process)
+  --proto P            psrt | mqtt | both (default both; mqtt = psrtd's MQTT and Mosquitto)
+  --no-mosquitto       skip Mosquitto
+  --keepalive K        client keepalive interval, s (default 20)
+  --idle-seconds S     idle window for the CPU figure (default 60)
+  --settle-seconds S   wait before each RSS reading (default 5)
+  --window W           handshakes in flight over all clients (default 200)
+  --per-client N       sessions per client process (default 4950; at least 2 processes)
+  --probes N           latency probes (default 2000) at --rate R msg/s (default 1000)
+  --storm [MODE]       after the measurements: restart (default: kill the server by PID and
+                       start it on the same ports) or drop (clients drop all sockets at once)
+  --jitter-ms MS       random delay before each reconnect in a storm (default 500)
+  --timeout S          give up waiting for all sessions after S s (default 300)
+  --quick              N=1000, 10 s idle window, 1 s settles, 500 probes (a smoke run)
+  --out FILE           JSON results (default bench/results/scale-<time>.json)
+  -h, --help           this help`;
+
+interface Options extends TargetOptions {
+  readonly protos: readonly Proto[];
+  readonly mosquitto: boolean;
+  readonly out: string | null;
+}
+
+const ADDRS = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
+
+function num(v: string | undefined, name: string): number {
+  const x = Number(v);
+  if (v === undefined || !Number.isFinite(x) || x < 0) throw new Error(`${name}: a number is needed`);
+  return x;
+}
+
+function parse(argv: readonly string[]): Options {
+  const quick = argv.includes('--quick');
+  const o = {
+    n: quick ? 1000 : 9900, keepaliveS: 20, idleS: quick ? 10 : 60, settleS: quick ? 1 : 5, window: 200,
+    perClient: 4950, addrs: ADDRS, probes: quick ? 500 : 2000, probeRate: 1000,
+    storm: null as 'restart' | 'drop' | null, jitterMs: 500, timeoutS: 300,
+    protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, out: null as string | null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string | undefined => argv[++i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (a === '--quick') continue;
+    else if (a === '--n') o.n = Math.max(1, Math.round(num(next(), a)));
+    else if (a === '--proto') {
+      const p = next();
+      if (p !== 'psrt' && p !== 'mqtt' && p !== 'both') throw new Error('--proto: psrt, mqtt or both');
+      o.protos = p === 'both' ? ['psrt', 'mqtt'] : [p];
+    } else if (a === '--no-mosquitto') o.mosquitto = false;
+    else if (a === '--keepalive') o.keepaliveS = Math.max(1, Math.min(127, num(next(), a)));
+    else if (a === '--idle-seconds') o.idleS = num(next(), a);
+    else if (a === '--settle-seconds') o.settleS = num(next(), a);
+    else if (a === '--window') o.window = Math.max(1, num(next(), a));
+    else if (a === '--per-client') o.perClient = Math.max(1, num(next(), a));
+    else if (a === '--probes') o.probes = num(next(), a);
+    else if (a === '--rate') o.probeRate = Math.max(1, num(next(), a));
+    else if (a === '--jitter-ms') o.jitterMs = num(next(), a);
+    else if (a === '--timeout') o.timeoutS = Math.max(1, num(next(), a));
+    else if (a === '--out') o.out = next() ?? null;
+    else if (a === '--storm') {
+      const m = argv[i + 1];
+      o.storm = m === 'drop' || m === 'restart' ? m : 'restart';
+      if (m === 'drop' || m === 'restart') i++;
+    } else throw new Error(`--scale: unknown option ${a} (see --scale --help)`);
+  }
+  return o;
+}
+
+function targets(o: Options): [ServerName, Proto][] {
+  const out: [ServerName, Proto][] = [];
+  if (o.protos.includes('psrt')) out.push(['psrtd', 'psrt']);
+  if (o.protos.includes('mqtt')) {
+    out.push(['psrtd', 'mqtt']);
+    if (o.mosquitto) out.push(['mosquitto', 'mqtt']);
+  }
+  return out;
+}
+
+function uptime(): string {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average: ${loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+  }
+}
+
+function summary(r: TargetResult): Record<string, number | null> {
+  return {
+    kbPerSession: kbPerSession(r),
+    mbAt100k: extrapolateMb(r, 100_000),
+    mbAt1M: extrapolateMb(r, 1_000_000),
+    sessionsPerS: r.connectS === null ? null : r.n / r.connectS,
+  };
+}
+
+export async function runScaleBench(argv: readonly string[]): Promise<void> {
+  const o = parse(argv);
+  pinSelf();
+  const limits = osLimits();
+  const before = uptime();
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, pinned: canPin ? 'server: core 0; clients, orchestrator: core 1' : 'not pinned' };
+  process.stderr.write(`${before}\n${JSON.stringify(machine)}\n`);
+  const results: TargetResult[] = [];
+  const started = performance.now();
+  for (const [server, proto] of targets(o)) {
+    process.stderr.write(`${server}/${proto}: ${o.n} sessions\n`);
+    try {
+      results.push(await runTarget(server, proto, o, (s) => process.stderr.write(`${s}\n`)));
+    } catch (e) {
+      process.stderr.write(`  ${server}/${proto} FAILED: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+  const after = uptime();
+  console.log(`\nscale benchmark — ${machine.cpu}, ${machine.cores} cores, Node ${process.version}`);
+  console.log(`load before: ${before}\nload after:  ${after}`);
+  console.log(Object.entries(limits).map(([k, v]) => `${k}: ${v}`).join('\n'), '\n');
+  console.log(table(results));
+  for (const r of results) for (const e of r.errors) console.log(`${r.server}/${r.proto}: ${e}`);
+  const file = o.out ?? join(REPO_ROOT, 'bench/results', `scale-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(join(file, '..'), { recursive: true });
+  const doc = { machine, limits, uptimeBefore: before, uptimeAfter: after, options: o, wallSeconds: (performance.now() - started) / 1000, results: results.map((r) => ({ ...r, summary: summary(r) })) };
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(`\nJSON: ${file} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  const bad = results.length < targets(o).length || results.some((r) => r.connectS === null || r.check?.ok !== true || (r.storm !== null && r.storm.check?.ok !== true));
+  process.exitCode = bad ? 1 : 0;
+}

@@ -1,0 +1,207 @@
+/**
+ * One measured target of the scale benchmark: a fresh server (psrtd or Mosquitto), N idle
+ * sessions of one protocol opened by the load-client processes, then in order: RSS after a
+ * settle, idle CPU over the idle window, one-way latency to one of the N sessions, the
+ * delivery check, and optionally the reconnect storm.
+ */
+import { Child, allUp, totalStatus } from './children.js';
+import { openPublisher, sendChecks, sendProbes } from './publisher.js';
+import { rssKb, cpuSeconds, startMosquitto, startPsrtd, type Server, type ServerName } from './servers.js';
+import { monoMs, sessionTopic, type ClientStatus, type Proto } from './wire.js';
+
+export interface TargetOptions {
+  readonly n: number;
+  readonly keepaliveS: number;
+  readonly idleS: number;
+  readonly settleS: number;
+  readonly window: number;
+  readonly perClient: number;
+  readonly addrs: readonly string[];
+  readonly probes: number;
+  readonly probeRate: number;
+  readonly storm: 'restart' | 'drop' | null;
+  readonly jitterMs: number;
+  readonly timeoutS: number;
+}
+
+export interface Check {
+  readonly exactlyOne: number;
+  readonly none: number;
+  readonly more: number;
+  readonly ok: boolean;
+}
+
+export interface StormResult {
+  readonly mode: 'restart' | 'drop';
+  /** From the kill (or drop) until every session is back and subscribed; null = not all back. */
+  readonly allBackS: number | null;
+  /** From the restarted server accepting connections until all are back (restart mode). */
+  readonly fromListeningS: number | null;
+  readonly serverRestartS: number;
+  /** Server RSS just before the storm (the steady level) and after it plus a settle. */
+  readonly rssSteadyKb: number;
+  readonly rssAfterKb: number;
+  readonly check: Check | null;
+  readonly client: ClientStatus;
+}
+
+export interface TargetResult {
+  readonly server: ServerName;
+  readonly proto: Proto;
+  readonly n: number;
+  readonly clients: number;
+  readonly connectS: number | null;
+  readonly rssBeforeKb: number;
+  readonly rssAfterKb: number;
+  readonly idleCpuPct: number;
+  readonly idleWindowS: number;
+  readonly latencyUs: { readonly p50: number; readonly p99: number; readonly p999: number; readonly count: number } | null;
+  readonly check: Check | null;
+  readonly clientCpuConnectS: number;
+  readonly clientCpuIdleS: number;
+  readonly clientRssKb: number;
+  readonly status: ClientStatus;
+  readonly storm: StormResult | null;
+  readonly errors: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+}
+
+async function startServer(server: ServerName, proto: Proto): Promise<Server> {
+  return server === 'mosquitto' ? startMosquitto() : startPsrtd(proto === 'mqtt');
+}
+
+/** Publishes one check message per session and counts who got exactly one. */
+async function deliveryCheck(children: readonly Child[], server: Server, proto: Proto, n: number): Promise<Check> {
+  for (const c of children) c.send({ type: 'reset-counts' });
+  const pub = await openPublisher(proto, server.port);
+  try {
+    await sendChecks(pub, n);
+  } finally {
+    pub.close();
+  }
+  // Deliveries trail the publisher's acks; wait until complete or stable for 2 s.
+  let last = -1;
+  let s = await totalStatus(children);
+  for (let stable = 0; s.got1 + s.gotMore < n && stable < 10; ) {
+    await sleep(200);
+    s = await totalStatus(children);
+    stable = s.got1 + s.gotMore === last ? stable + 1 : 0;
+    last = s.got1 + s.gotMore;
+  }
+  await sleep(300); // let duplicates, if any, arrive
+  s = await totalStatus(children);
+  return { exactlyOne: s.got1, none: s.got0, more: s.gotMore, ok: s.got1 === n };
+}
+
+async function latency(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions): Promise<TargetResult['latencyUs']> {
+  const first = children[0];
+  if (first === undefined || o.probes <= 0) return null;
+  for (const c of children) c.send({ type: 'reset-counts' });
+  const pub = await openPublisher(proto, server.port);
+  try {
+    await sendProbes(pub, sessionTopic(0), o.probes, o.probeRate);
+  } finally {
+    pub.close();
+  }
+  await sleep(500);
+  const us = [...(await first.latency())].sort((a, b) => a - b);
+  return { p50: pct(us, 0.5), p99: pct(us, 0.99), p999: pct(us, 0.999), count: us.length };
+}
+
+async function storm(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions, mode: 'restart' | 'drop'): Promise<StormResult> {
+  const rssSteadyKb = rssKb(server.proc.pid);
+  const t0 = monoMs();
+  let listening = t0;
+  if (mode === 'restart') {
+    await server.restart();
+    listening = monoMs();
+  } else {
+    for (const c of children) c.send({ type: 'drop' });
+  }
+  const back = await allUp(children, t0, o.timeoutS * 1000);
+  const client = await totalStatus(children);
+  const check = back === null ? null : await deliveryCheck(children, server, proto, o.n);
+  await sleep(o.settleS * 1000);
+  return {
+    mode,
+    allBackS: back === null ? null : (back - t0) / 1000,
+    fromListeningS: back === null || mode === 'drop' ? null : (back - listening) / 1000,
+    serverRestartS: (listening - t0) / 1000,
+    rssSteadyKb,
+    rssAfterKb: rssKb(server.proc.pid),
+    check,
+    client,
+  };
+}
+
+/** Server and client CPU over the idle window (keepalives only), and the clients' RSS. */
+async function idle(children: readonly Child[], server: Server, seconds: number): Promise<{ idleCpuPct: number; idleWindowS: number; clientCpuIdleS: number; clientRssKb: number }> {
+  const cpu0 = cpuSeconds(server.proc.pid);
+  const cli0 = children.reduce((a, c) => a + c.cpuS(), 0);
+  const w0 = performance.now();
+  await sleep(seconds * 1000);
+  const idleWindowS = (performance.now() - w0) / 1000;
+  return {
+    idleCpuPct: ((cpuSeconds(server.proc.pid) - cpu0) / idleWindowS) * 100,
+    idleWindowS,
+    clientCpuIdleS: children.reduce((a, c) => a + c.cpuS(), 0) - cli0,
+    clientRssKb: children.reduce((a, c) => a + c.rssKb(), 0),
+  };
+}
+
+function spread(o: TargetOptions): number[] {
+  const k = Math.max(2, Math.ceil(o.n / o.perClient));
+  return Array.from({ length: k }, (_, i) => Math.floor((o.n * (i + 1)) / k) - Math.floor((o.n * i) / k));
+}
+
+/** Starts the client processes and opens all N sessions; `up` is when the last one was established. */
+async function connectAll(children: Child[], port: number, proto: Proto, o: TargetOptions): Promise<{ up: number | null; connectS: number | null; clientCpuConnectS: number }> {
+  const counts = spread(o);
+  children.push(...counts.map(() => Child.spawn()));
+  await Promise.all(children.map((c) => c.ready));
+  const t0 = monoMs();
+  let first = 0;
+  counts.forEach((count, i) => {
+    const window = Math.max(1, Math.round(o.window / counts.length));
+    children[i]?.start({ type: 'start', proto, port, first, count, window, keepaliveS: o.keepaliveS, jitterMs: o.jitterMs, addrs: o.addrs, prefix: `scale-${process.pid}` });
+    first += count;
+  });
+  const up = await allUp(children, t0, o.timeoutS * 1000);
+  return { up, connectS: up === null ? null : (up - t0) / 1000, clientCpuConnectS: children.reduce((a, c) => a + c.cpuS(), 0) };
+}
+
+export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions, log: (s: string) => void): Promise<TargetResult> {
+  const server = await startServer(name, proto);
+  const children: Child[] = [];
+  const errors: string[] = [];
+  try {
+    await sleep(o.settleS * 1000);
+    const rssBeforeKb = rssKb(server.proc.pid);
+    const { up, connectS, clientCpuConnectS } = await connectAll(children, server.port, proto, o);
+    log(`  ${name}/${proto}: ${up === null ? 'NOT all' : 'all'} ${o.n} sessions up${connectS === null ? '' : ` in ${connectS.toFixed(1)} s`}`);
+    if (up === null) errors.push(`not all sessions up in ${o.timeoutS} s: ${JSON.stringify(await totalStatus(children))}`);
+    await sleep(o.settleS * 1000);
+    const rssAfterKb = rssKb(server.proc.pid);
+    const { idleCpuPct, idleWindowS, clientCpuIdleS, clientRssKb } = await idle(children, server, o.idleS);
+    log(`  idle: server ${idleCpuPct.toFixed(2)}% of a core over ${idleWindowS.toFixed(0)} s; RSS ${(rssAfterKb / 1024).toFixed(1)} MB`);
+    const latencyUs = await latency(children, server, proto, o);
+    const check = await deliveryCheck(children, server, proto, o.n);
+    const status = await totalStatus(children);
+    log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
+    const st = o.storm === null ? null : await storm(children, server, proto, o, o.storm);
+    if (st !== null) log(`  storm (${st.mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${st.check?.ok === true ? 'ok' : 'FAILED'}`);
+    return { server: name, proto, n: o.n, clients: children.length, connectS, rssBeforeKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    // The server's complaints, briefly (psrtd's latency_warn lines during the check are expected).
+    const out = server.proc.output.filter((l) => /error|warn|refused/i.test(l));
+    await server.stop();
+    for (const l of out.slice(-3)) log(`  ${name} said: ${l}`);
+    if (out.length > 3) log(`  (${out.length} such lines in the last ${server.proc.output.length} of its output)`);
+  }
+}
