@@ -27,6 +27,7 @@ import {
 } from './lib/report.js';
 import { protosOf, runScenario, scenarios, type RunRecord, type Timing } from './lib/scenarios.js';
 import { runBridgeBench } from './bridges.js';
+import { runTlsHandshakeBench } from './tls-handshakes.js';
 import { runMicro } from './micro.js';
 
 interface Options {
@@ -61,6 +62,9 @@ Options:
   --bridges [OPTS]        run only the bridge benchmark (bench/bridges.ts: two psrtd joined
                           through a 3-node NATS cluster, cluster replication and Mosquitto);
                           the options after it (--paths, --messages, --quick) are its own
+  --tls-handshakes [OPTS] run only the TLS handshake benchmark (bench/tls-handshakes.ts: server
+                          CPU per full and resumed handshake, psrtd vs Mosquitto); the options
+                          after it are its own (--tls-handshakes --help)
   --out FILE              JSON results file (default bench/results/bench-<time>.json)
   -h, --help              print this help`;
 
@@ -145,6 +149,11 @@ async function main(): Promise<void> {
   const bridges = process.argv.indexOf('--bridges');
   if (bridges >= 0) {
     await runBridgeBench(process.argv.slice(bridges + 1));
+    return;
+  }
+  const tls = process.argv.indexOf('--tls-handshakes');
+  if (tls >= 0) {
+    await runTlsHandshakeBench(process.argv.slice(tls + 1));
     return;
   }
   const o = parseArgs(process.argv.slice(2));
