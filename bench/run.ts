@@ -27,6 +27,7 @@ import {
 } from './lib/report.js';
 import { protosOf, runScenario, scenarios, type RunRecord, type Timing } from './lib/scenarios.js';
 import { runBridgeBench } from './bridges.js';
+import { runTlsHandshakeBench } from './tls-handshakes.js';
 import { runMicro } from './micro.js';
 import { runScaleBench } from './scale/run.js';
 
@@ -65,8 +66,9 @@ Options:
   --scale [OPTS]          run only the scale benchmark (bench/scale/: N idle sessions, RSS per
                           session, idle CPU, latency to one of N, reconnect storm); the options
                           after it are its own (--scale --help)
-  --tls-handshakes [OPTS] run only the TLS handshake-rate benchmark (bench/tls-handshakes.ts,
-                          when present); the options after it are its own
+  --tls-handshakes [OPTS] run only the TLS handshake benchmark (bench/tls-handshakes.ts: server
+                          CPU per full and resumed handshake, psrtd vs Mosquitto); the options
+                          after it are its own (--tls-handshakes --help)
   --out FILE              JSON results file (default bench/results/bench-<time>.json)
   -h, --help              print this help`;
 
@@ -147,17 +149,6 @@ async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
   return records;
 }
 
-/**
- * The TLS handshake-rate mode lives in its own module, loaded only when asked for (and only if
- * it is there): it must export `runTlsHandshakeBench(argv)`.
- */
-async function runTlsHandshakes(argv: readonly string[]): Promise<void> {
-  const spec = './tls-handshakes.js';
-  const mod = (await import(spec).catch(() => ({}))) as { runTlsHandshakeBench?: (a: readonly string[]) => Promise<void> };
-  if (mod.runTlsHandshakeBench === undefined) throw new Error('--tls-handshakes: bench/tls-handshakes.ts (runTlsHandshakeBench) is not built');
-  await mod.runTlsHandshakeBench(argv);
-}
-
 async function main(): Promise<void> {
   const bridges = process.argv.indexOf('--bridges');
   if (bridges >= 0) {
@@ -171,7 +162,7 @@ async function main(): Promise<void> {
   }
   const tls = process.argv.indexOf('--tls-handshakes');
   if (tls >= 0) {
-    await runTlsHandshakes(process.argv.slice(tls + 1));
+    await runTlsHandshakeBench(process.argv.slice(tls + 1));
     return;
   }
   const o = parseArgs(process.argv.slice(2));

@@ -43,6 +43,8 @@ export interface Broker {
   readonly port: number;
   /** Its MQTT port (psrtd's MQTT listener, the reflector's MQTT side, Mosquitto). */
   readonly mqttPort: number;
+  /** Its MQTT TLS port when started with a TLS identity, else 0. */
+  readonly mqttTlsPort: number;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,19 @@ mqtt:
   max_queued_messages: 100000
 `;
 const ACL = '_:\n  sub: ["#"]\n  pub: ["#"]\n';
+
+/** PEM certificate and key files for TLS listeners (the TLS handshake benchmark). */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The bench config, with the STARTTLS identity and an MQTT TLS listener when `tls` is given. */
+function psrtdConfig(tls: TlsFiles | null): string {
+  if (tls === null) return PSRTD_CONFIG;
+  return PSRTD_CONFIG.replace('proto:\n', `proto:\n  tls_cert: ${JSON.stringify(tls.cert)}\n  tls_key: ${JSON.stringify(tls.key)}\n`)
+    .replace('mqtt:\n', 'mqtt:\n  bind_tls: ["127.0.0.1:0"]\n');
+}
 
 function withTempDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'psrt-bench-'));
@@ -109,8 +124,9 @@ export async function startPsrtd(
   nodeArgs: readonly string[] = [],
   env: Readonly<Record<string, string>> = {},
   asShipped = true,
+  tls: TlsFiles | null = null,
 ): Promise<Broker> {
-  const dir = withTempDir({ 'config.yml': PSRTD_CONFIG, 'acl.yml': ACL });
+  const dir = withTempDir({ 'config.yml': psrtdConfig(tls), 'acl.yml': ACL });
   const runtime = asShipped ? launcherRuntime(psrtdBin) : NO_RUNTIME;
   const args = [...runtime.nodeArgs, ...psrtdNodeArgs, ...nodeArgs, psrtdBin, '-C', join(dir, 'config.yml')];
   const proc = startPinned(SERVER_CORE, process.execPath, args, 'pipe', { ...runtime.env, ...psrtdEnv, ...env });
@@ -121,8 +137,9 @@ export async function startPsrtd(
   try {
     const m = await proc.waitFor(/listening on TCP 127\.0\.0\.1:(\d+)/, START_MS);
     const mq = await proc.waitFor(/listening for MQTT on 127\.0\.0\.1:(\d+)/, START_MS);
+    const mqTls = tls === null ? null : await proc.waitFor(/listening for MQTT TLS on 127\.0\.0\.1:(\d+)/, START_MS);
     await proc.waitFor(/starting server/, START_MS);
-    return { name: 'psrtd', proc, port: Number(m[1]), mqttPort: Number(mq[1]), stop };
+    return { name: 'psrtd', proc, port: Number(m[1]), mqttPort: Number(mq[1]), mqttTlsPort: Number(mqTls?.[1] ?? 0), stop };
   } catch (e) {
     await stop();
     throw e;
@@ -137,7 +154,7 @@ export async function startReflector(): Promise<Broker> {
     await proc.stop();
     throw e;
   });
-  return { name: 'reflector', proc, port: Number(m[1]), mqttPort: Number(m[2]), stop: () => proc.stop() };
+  return { name: 'reflector', proc, port: Number(m[1]), mqttPort: Number(m[2]), mqttTlsPort: 0, stop: () => proc.stop() };
 }
 
 export const hasMosquitto: boolean = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined;
@@ -174,12 +191,14 @@ async function waitListening(port: number, ms: number): Promise<void> {
  * Mosquitto with its defaults except: loopback listener, anonymous, no persistence,
  * TCP_NODELAY like psrtd (otherwise Nagle would add delay to small messages), and no cap on
  * queued QoS 0 messages: the driver itself bounds what is in flight, and the default cap of
- * 1000 would turn a burst into silent QoS 0 drops rather than a rate.
+ * 1000 would turn a burst into silent QoS 0 drops rather than a rate. With `tls`, the only
+ * listener is TLS with that certificate (mqttTlsPort = port).
  */
-export async function startMosquitto(): Promise<Broker> {
+export async function startMosquitto(tls: TlsFiles | null = null): Promise<Broker> {
   const port = await freePort();
   const conf = [
     `listener ${port} 127.0.0.1`,
+    ...(tls === null ? [] : [`certfile ${tls.cert}`, `keyfile ${tls.key}`]),
     'allow_anonymous true',
     'persistence false',
     'set_tcp_nodelay true',
@@ -201,5 +220,5 @@ export async function startMosquitto(): Promise<Broker> {
     await stop();
     throw e;
   }
-  return { name: 'mosquitto', proc, port, mqttPort: port, stop };
+  return { name: 'mosquitto', proc, port, mqttPort: port, mqttTlsPort: tls === null ? 0 : port, stop };
 }

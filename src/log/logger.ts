@@ -107,22 +107,47 @@ function timestampCache(): () => string {
  * stream reports it as an 'error' event, which would otherwise be an uncaught exception. A
  * failed stream is destroyed by Node, so from then on lines are dropped.
  */
-function streamSink(stream: NodeJS.WritableStream, colors: boolean, timestamps: boolean): Sink {
+function streamSink(stream: NodeJS.WritableStream, colors: boolean, timestamps: boolean, batched: boolean): Sink {
   const stamp = timestampCache();
   let failed = false;
   stream.on('error', () => {
     failed = true;
   });
+  const write = (text: string): void => {
+    try {
+      stream.write(text);
+    } catch {
+      failed = true; // a synchronous file stream may throw instead of emitting
+    }
+  };
+  const out = batched ? batchedWriter(write) : write;
   return (level, msg) => {
     if (failed) return;
     const safe = escapeLogLine(msg, MAX_LINE_CHARS);
     const line = timestamps ? `${stamp()}  ${safe}` : safe;
     const color = colors ? COLOR[level] : '';
-    try {
-      stream.write(color === '' ? `${line}\n` : `${color}${line}${RESET}\n`);
-    } catch {
-      failed = true; // a synchronous file stream may throw instead of emitting
-    }
+    out(color === '' ? `${line}\n` : `${color}${line}${RESET}\n`);
+  };
+}
+
+/**
+ * Lines of one event-loop turn go out in one write: stdout is a pipe or the journal's socket,
+ * written synchronously, and a reconnect storm logs a few lines per connection (one write
+ * syscall each otherwise). Pending lines are flushed right after the turn's I/O and at exit
+ * (an uncaught exception or process.exit included), so nothing is held longer than a turn.
+ */
+function batchedWriter(write: (text: string) => void): (text: string) => void {
+  let pending = '';
+  const flush = (): void => {
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    write(text);
+  };
+  process.once('exit', flush);
+  return (text) => {
+    if (pending === '') setImmediate(flush);
+    pending += text;
   };
 }
 
@@ -207,7 +232,8 @@ export function createLogger(opts: LoggerOptions): Logger {
   const colors = opts.colors ?? isTty(stream);
   const timestamps = opts.timestamps ?? process.env.INVOCATION_ID === undefined;
   const threshold = opts.verbose ? RANK.trace : RANK.info;
-  const stdout = streamSink(stream, colors, timestamps);
+  // Only the process's own stdout is batched: a given stream (tests) sees each line at once.
+  const stdout = streamSink(stream, colors, timestamps, opts.stream === undefined);
   if (!opts.syslog) return makeLogger(threshold, () => stdout);
 
   let current: Sink = stdout;

@@ -130,21 +130,27 @@ function startTls(ctx: StreamContext, accepted: AcceptedStream, kind: SocketKind
     abort(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${e.message.trim()}`));
   };
   secure.on('error', onHandshakeError);
+  const onClose = (): void => {
+    // A client that rejects our certificate may just close (Node does; OpenSSL sends an alert).
+    abort(new PsrtError(ErrorCode.Io, 'TLS handshake failed: connection closed by the peer'));
+    raw.destroy();
+  };
   secure.once('secure', () => {
     // TLS 1.3 may report 'secure' after the peer already hung up (it rejected our certificate).
     if (settled || secure.destroyed) return;
     settled = true;
     clearTimeout(timer);
-    // From here the connection stage owns error handling (I/O errors end sessions silently).
+    // From here the connection stage owns error handling (I/O errors end sessions silently);
+    // no handshake error (with its stack trace) is built when the session ends.
     secure.off('error', onHandshakeError);
-    startStage(ctx, secure, accepted.address, kind, Buffer.alloc(0), false);
+    secure.off('close', onClose);
+    secure.once('close', () => raw.destroy());
+    startStage(ctx, secure, accepted.address, kind, EMPTY, false);
   });
-  secure.once('close', () => {
-    // A client that rejects our certificate may just close (Node does; OpenSSL sends an alert).
-    abort(new PsrtError(ErrorCode.Io, 'TLS handshake failed: connection closed by the peer'));
-    raw.destroy();
-  });
+  secure.once('close', onClose);
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function startStage(
   ctx: StreamContext,

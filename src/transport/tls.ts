@@ -11,7 +11,13 @@ export interface TlsSettings {
   readonly fips: boolean;
 }
 
-/** Returns null when TLS is not configured; throws PsrtError(Config) on any load error. */
+/**
+ * Returns null when TLS is not configured; throws PsrtError(Config) on any load error.
+ * Session resumption needs nothing more: every context gets random ticket keys from Node at
+ * creation (in memory, so a restart invalidates tickets), and a TLSSocket wrapped around an
+ * accepted socket with it issues TLS 1.3 and 1.2 tickets like tls.Server does (covered by
+ * test/e2e/tls-resume.test.ts). No session-ID cache: tickets keep the server stateless.
+ */
 export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): SecureContext | null {
   if (settings.fips) {
     // Decision 5: accepted for config compatibility, but Node's bundled OpenSSL has no FIPS module.

@@ -6,7 +6,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
 import { RawConn, hex, loginFrame } from './raw.js';
 
 export interface TlsOpenOptions {
@@ -18,6 +18,11 @@ export interface TlsOpenOptions {
   servername?: string;
   /** Send the greeting alone and the ClientHello 50 ms later (instead of one write). */
   separate?: boolean;
+  /** A session (ticket) from an earlier connection's 'session' event, to resume it. */
+  session?: Buffer | undefined;
+  maxVersion?: SecureVersion | undefined;
+  /** Called with the TLS socket before the handshake (to watch 'session', isSessionReused...). */
+  onSocket?: (secure: TLSSocket) => void;
 }
 
 function tcp(port: number): Promise<Socket> {
@@ -65,7 +70,14 @@ export async function tlsOpen(port: number, opts: TlsOpenOptions): Promise<RawCo
   const raw = await tcp(port);
   const prefix = hex(opts.kind === 'data' ? 'EE AB 01' : 'EE AA 01');
   const transport = shim(raw, prefix, opts.separate === true);
-  const secure: TLSSocket = tlsConnect({ socket: transport, ca: opts.ca, servername: opts.servername ?? 'localhost' });
+  const secure: TLSSocket = tlsConnect({
+    socket: transport,
+    ca: opts.ca,
+    servername: opts.servername ?? 'localhost',
+    session: opts.session,
+    maxVersion: opts.maxVersion,
+  });
+  opts.onSocket?.(secure);
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error): void => {
       raw.destroy();

@@ -1,0 +1,276 @@
+/**
+ * TLS handshake benchmark (`npm run bench -- --tls-handshakes [options]`, or
+ * `node dist/bench/tls-handshakes.js [options]`): server CPU time per TLS handshake and
+ * handshakes/s, for psrtd (PSRT STARTTLS on the control socket, and the MQTT TLS listener) and
+ * Mosquitto (MQTT TLS), with a fresh RSA-2048 self-signed certificate.
+ *
+ *   full     every connection a full handshake (no session reuse)
+ *   resumed  every connection presents the session ticket of a first connection
+ *
+ * The server runs pinned to core 0; client processes (bench/load/tls-client.ts), each with many
+ * connections in flight, run on core 1, so the server is the bottleneck for full handshakes
+ * (resumed ones are cheap enough that the clients may limit the rate: CPU per handshake still
+ * holds). Server CPU per handshake = the server's utime + stime (/proc/<pid>/stat) over the
+ * measured window divided by the handshakes the clients completed in it. Bounded: each client
+ * stops after --seconds + 30 s or 1,000,000 handshakes at the latest.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, SHIPPED_RUNTIME, hasMosquitto, startMosquitto, startPsrtd, usePsrtdBin, type Broker, type TlsFiles } from './lib/brokers.js';
+import { LOAD_CORE, canPin, pinSelf, startPinned, type Proc } from './lib/procs.js';
+import { formatSelfTimes, profilesIn, selfTimes } from './lib/profile.js';
+import type { TlsClientCounts, TlsClientJob } from './load/tls-client.js';
+
+const CLIENT = join(REPO_ROOT, 'dist/bench/load/tls-client.js');
+const TICKS_PER_S = 100;
+
+type Proto = 'psrt' | 'mqtt';
+type Mode = 'full' | 'resumed';
+
+interface Options {
+  servers: string[];
+  protos: Proto[];
+  modes: Mode[];
+  workers: number;
+  concurrency: number;
+  seconds: number;
+  warmup: number;
+  rounds: number;
+  tls12: boolean;
+  profile: boolean;
+  psrtd: string | null;
+  out: string | null;
+}
+
+const USAGE = `Usage: npm run bench -- --tls-handshakes [options]
+
+  --servers LIST      psrtd,mosquitto (default: both; Mosquitto only when installed)
+  --protos LIST       psrt,mqtt (default: both; Mosquitto serves mqtt only)
+  --modes LIST        full,resumed (default: both)
+  --workers N         client processes on core 1 (default 3)
+  --concurrency N     connections in flight per client process (default 16)
+  --seconds S         measured window per run (default 5)
+  --warmup S          unmeasured seconds before it (default 1)
+  --rounds N          runs per case, 1-9; figures are medians (default 3)
+  --tls12             clients limited to TLS 1.2 (default: TLS 1.3)
+  --profile           record a CPU profile of psrtd (--cpu-prof) and print its top functions
+  --psrtd BIN         benchmark another psrtd entry script
+  --quick             1 round of 2 s (a smoke run, not for figures)
+  --out FILE          JSON results (default bench/results/tls-<time>.json)`;
+
+function list<T extends string>(v: string | undefined, allowed: readonly T[]): T[] {
+  const items = (v ?? '').split(',').map((s) => s.trim());
+  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new Error(`unknown value ${i} (one of ${allowed.join(',')})`);
+  return items as T[];
+}
+
+function num(v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${String(v)}: expected ${min}-${max}`);
+  return n;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = { servers: hasMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'], protos: ['psrt', 'mqtt'], modes: ['full', 'resumed'], workers: 3, concurrency: 16, seconds: 5, warmup: 1, rounds: 3, tls12: false, profile: false, psrtd: null, out: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = (): string | undefined => argv[++i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (a === '--servers') o.servers = list(v(), ['psrtd', 'mosquitto']);
+    else if (a === '--protos') o.protos = list(v(), ['psrt', 'mqtt'] as const);
+    else if (a === '--modes') o.modes = list(v(), ['full', 'resumed'] as const);
+    else if (a === '--workers') o.workers = num(v(), 1, 16);
+    else if (a === '--concurrency') o.concurrency = num(v(), 1, 256);
+    else if (a === '--seconds') o.seconds = num(v(), 1, 120);
+    else if (a === '--warmup') o.warmup = num(v(), 0, 30);
+    else if (a === '--rounds') o.rounds = num(v(), 1, 9);
+    else if (a === '--tls12') o.tls12 = true;
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--psrtd') o.psrtd = v() ?? null;
+    else if (a === '--quick') Object.assign(o, { rounds: 1, seconds: 2, warmup: 0.5 });
+    else if (a === '--out') o.out = v() ?? null;
+    else throw new Error(`unknown option ${String(a)} (see --help)`);
+  }
+  return o;
+}
+
+/** utime + stime of `pid` in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A client process and the replies it sends over IPC, in order. */
+class Client {
+  private readonly inbox: unknown[] = [];
+  private waiter: (() => void) | null = null;
+
+  constructor(readonly proc: Proc) {
+    proc.child.on('message', (m) => {
+      this.inbox.push(m);
+      this.waiter?.();
+    });
+  }
+
+  async next(ms = 20_000): Promise<unknown> {
+    const deadline = performance.now() + ms;
+    while (this.inbox.length === 0) {
+      if (performance.now() > deadline || this.proc.child.exitCode !== null) {
+        throw new Error(`client ${this.proc.pid} did not answer:\n${this.proc.output.join('\n')}`);
+      }
+      await new Promise<void>((r) => {
+        this.waiter = r;
+        setTimeout(r, 100);
+      });
+    }
+    return this.inbox.shift();
+  }
+
+  async ask(msg: { mark?: boolean; stop?: boolean }): Promise<TlsClientCounts> {
+    this.proc.child.send(msg);
+    return (await this.next()) as TlsClientCounts;
+  }
+}
+
+export interface CaseResult {
+  readonly server: string;
+  readonly proto: Proto;
+  readonly mode: Mode;
+  readonly round: number;
+  readonly handshakes: number;
+  readonly perSecond: number;
+  /** Server CPU ms per handshake. */
+  readonly cpuMs: number;
+  readonly serverCpuPct: number;
+  readonly reusedPct: number;
+  readonly errors: number;
+  readonly firstError: string | null;
+}
+
+function sum(cs: readonly TlsClientCounts[], k: 'done' | 'reused' | 'errors'): number {
+  return cs.reduce((a, c) => a + c[k], 0);
+}
+
+async function runCase(o: Options, broker: Broker, proto: Proto, mode: Mode, round: number): Promise<CaseResult> {
+  const port = proto === 'psrt' ? broker.port : broker.mqttTlsPort;
+  const job: TlsClientJob = { port, proto, mode, concurrency: o.concurrency, maxHandshakes: 1_000_000, maxMs: (o.warmup + o.seconds + 30) * 1000, maxVersion: o.tls12 ? 'TLSv1.2' : 'TLSv1.3' };
+  const clients = Array.from({ length: o.workers }, () =>
+    new Client(startPinned(LOAD_CORE, process.execPath, [CLIENT, JSON.stringify(job)], ['ignore', 'pipe', 'pipe', 'ipc'], SHIPPED_RUNTIME.env)));
+  try {
+    for (const c of clients) await c.next();
+    await sleep(o.warmup * 1000);
+    const t0 = performance.now();
+    const k0 = cpuTicks(broker.proc.pid);
+    const c0 = await Promise.all(clients.map((c) => c.ask({ mark: true })));
+    await sleep(o.seconds * 1000);
+    const t1 = performance.now();
+    const k1 = cpuTicks(broker.proc.pid);
+    const c1 = await Promise.all(clients.map((c) => c.ask({ stop: true })));
+    const handshakes = sum(c1, 'done') - sum(c0, 'done');
+    const cpuS = (k1 - k0) / TICKS_PER_S;
+    const wallS = (t1 - t0) / 1000;
+    return {
+      server: broker.name, proto, mode, round, handshakes,
+      perSecond: handshakes / wallS,
+      cpuMs: handshakes === 0 ? NaN : (cpuS * 1000) / handshakes,
+      serverCpuPct: (cpuS / wallS) * 100,
+      reusedPct: handshakes === 0 ? 0 : ((sum(c1, 'reused') - sum(c0, 'reused')) / handshakes) * 100,
+      errors: sum(c1, 'errors'),
+      firstError: c1.find((c) => c.firstError !== null)?.firstError ?? null,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.proc.stop()));
+  }
+}
+
+function makeCert(dir: string): TlsFiles {
+  const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', files.key, '-out', files.cert,
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  // Mosquitto started as root reads them as its `mosquitto` user: a throwaway key may be readable.
+  chmodSync(dir, 0o755);
+  chmodSync(files.key, 0o644);
+  return files;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+}
+
+function table(results: readonly CaseResult[]): string {
+  const keys = [...new Set(results.map((r) => `${r.server}|${r.proto}|${r.mode}`))];
+  const rows = keys.map((k) => {
+    const rs = results.filter((r) => `${r.server}|${r.proto}|${r.mode}` === k);
+    const [server = '', proto = '', mode = ''] = k.split('|');
+    const cpu = rs.map((r) => r.cpuMs);
+    return `${server.padEnd(10)}${(proto === 'psrt' ? 'PSRT STARTTLS' : 'MQTT TLS').padEnd(15)}${mode.padEnd(9)}` +
+      `${median(cpu).toFixed(3).padStart(9)} ms  (${Math.min(...cpu).toFixed(3)}–${Math.max(...cpu).toFixed(3)})` +
+      `${Math.round(median(rs.map((r) => r.perSecond))).toString().padStart(8)}/s` +
+      `${median(rs.map((r) => r.serverCpuPct)).toFixed(0).padStart(6)}%` +
+      `${median(rs.map((r) => r.reusedPct)).toFixed(0).padStart(8)}%` +
+      rs.reduce((a, r) => a + r.errors, 0).toString().padStart(7);
+  });
+  return `server    protocol       mode     srv CPU/handshake (min–max)  rate    srv CPU  reused  errors\n${rows.join('\n')}`;
+}
+
+async function runServer(o: Options, name: string, tls: TlsFiles, profileDir: string | null): Promise<CaseResult[]> {
+  const protos = name === 'mosquitto' ? o.protos.filter((p) => p === 'mqtt') : o.protos;
+  if (protos.length === 0) return [];
+  const results: CaseResult[] = [];
+  const nodeArgs = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const broker = name === 'mosquitto' ? await startMosquitto(tls) : await startPsrtd(nodeArgs, {}, true, tls);
+  try {
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const proto of protos) {
+        for (const mode of o.modes) {
+          const r = await runCase(o, broker, proto, mode, round);
+          results.push(r);
+          process.stderr.write(`round ${round} ${name} ${proto} ${mode}: ${r.cpuMs.toFixed(3)} ms/handshake, ${Math.round(r.perSecond)}/s,` +
+            ` srv ${r.serverCpuPct.toFixed(0)}%, reused ${r.reusedPct.toFixed(0)}%, errors ${r.errors}${r.firstError === null ? '' : ` (${r.firstError})`}\n`);
+        }
+      }
+    }
+  } finally {
+    await broker.stop();
+  }
+  return results;
+}
+
+export async function runTlsHandshakeBench(argv: readonly string[]): Promise<void> {
+  const o = parseArgs(argv);
+  pinSelf();
+  if (o.psrtd !== null) usePsrtdBin(o.psrtd);
+  const dir = mkdtempSync(join(tmpdir(), 'psrt-tls-bench-'));
+  const started = performance.now();
+  const before = loadavg().map((x) => x.toFixed(2)).join(' ');
+  try {
+    const tls = makeCert(dir);
+    const profileDir = o.profile ? join(dir, 'profile') : null;
+    const results: CaseResult[] = [];
+    for (const s of o.servers) results.push(...(await runServer(o, s, tls, s === 'psrtd' ? profileDir : null)));
+    console.log(`\nTLS handshakes (RSA-2048, ${o.tls12 ? 'TLS 1.2' : 'TLS 1.3'}), medians of ${o.rounds} round(s) of ${o.seconds} s;` +
+      ` ${o.workers} client processes x ${o.concurrency} connections${canPin ? ' on core 1, server on core 0' : ' (not pinned)'}`);
+    console.log(`load average before: ${before}, after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+    console.log(table(results));
+    if (profileDir !== null) {
+      for (const f of profilesIn(profileDir)) console.log(`\npsrtd profile (self time):\n${formatSelfTimes(selfTimes(f, 25))}`);
+    }
+    const file = o.out ?? join(REPO_ROOT, 'bench/results', `tls-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, `${JSON.stringify({ options: o, loadBefore: before, wallSeconds: (performance.now() - started) / 1000, results }, null, 2)}\n`);
+    console.log(`\nJSON: ${file}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1]?.endsWith('tls-handshakes.js') === true) await runTlsHandshakeBench(process.argv.slice(2));
