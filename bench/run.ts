@@ -51,8 +51,9 @@ core 0, with the load generator on core 1; Mosquitto runs the same scenarios whe
 
 Options:
   --quick                 short windows, 1 round (a smoke run, not for figures)
-  --scenario LIST         comma-separated groups: ceiling,a,b,c,d,e,f,m,x (default: all;
-                          m = MQTT on psrtd vs Mosquitto, x = PSRT<->MQTT across protocols)
+  --scenario LIST         comma-separated groups or scenario ids (e.g. l-1k-1): ceiling,a,b,c,d,e,f,l,m,x (default: all;
+                          l = latency tail at 1k/10k msg/s 1→1 and 1→100, m = MQTT on psrtd
+                          vs Mosquitto, x = PSRT<->MQTT across protocols)
   --rounds N              rounds, 1-9 (default 3); figures are medians
   --no-mosquitto          skip Mosquitto even if installed
   --profile               record a CPU profile of psrtd per scenario (--cpu-prof)
@@ -125,7 +126,7 @@ function machine(): Record<string, unknown> {
 }
 
 async function runRounds(o: Options, t: Timing): Promise<RunRecord[]> {
-  const all = scenarios(o.mosquitto).filter((s) => (o.groups === null ? true : o.groups.has(s.group)));
+  const all = scenarios(o.mosquitto).filter((s) => (o.groups === null ? true : o.groups.has(s.group) || o.groups.has(s.id)));
   const records: RunRecord[] = [];
   for (let round = 1; round <= o.rounds; round++) {
     for (const sc of all) {

@@ -27,6 +27,11 @@ export function usePsrtdNodeArgs(args: readonly string[]): void {
   psrtdNodeArgs = args;
 }
 
+/** The extra node options set with usePsrtdNodeArgs (the scale benchmark starts its own psrtd). */
+export function psrtdExtraNodeArgs(): readonly string[] {
+  return psrtdNodeArgs;
+}
+
 /** Extra environment for psrtd, e.g. GLIBC_TUNABLES (allocator experiments). */
 export function usePsrtdEnv(env: Readonly<Record<string, string>>): void {
   psrtdEnv = env;

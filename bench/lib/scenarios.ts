@@ -110,6 +110,14 @@ const fanInOut = (n: number, payload: number, window: number) =>
 const paced = (proto: Proto, port: number, t: Timing): LoadJob =>
   load(proto, port, t, [pub(1, 'bench/c', SMALL, 4096, 10_000)], [sub('bench/c', [1], SMALL)], true);
 
+/**
+ * (l): the latency tail at moderate load: one publisher paced at `rate`, `subs` subscribers on
+ * the same topic (every delivery's latency is recorded).
+ */
+const pacedFanOut = (rate: number, subs: number) =>
+  (proto: Proto, port: number, t: Timing): LoadJob =>
+    load(proto, port, t, [pub(1, 'bench/l', SMALL, 4096, rate)], range(subs).map(() => sub('bench/l', [1], SMALL)), true);
+
 /** (d): one publisher of 1 MB payloads (16 in flight), n subscribers. */
 const oneMb = (n: number) =>
   (proto: Proto, port: number, t: Timing): LoadJob =>
@@ -125,12 +133,17 @@ export function scenarios(withMosquitto: boolean): Scenario[] {
     s('ceiling-a', 'ceiling', 'generator vs trivial sink, 1→1 64 B', oneToOne, ['reflector']),
     s('ceiling-b', 'ceiling', 'generator vs trivial sink, 4→4 one topic', fanInOut(4, SMALL, 1024), ['reflector']),
     s('ceiling-c', 'ceiling', 'latency vs trivial sink, 10,000 msg/s', paced, ['reflector']),
+    s('ceiling-l-1k', 'ceiling', 'latency vs trivial sink, 1,000 msg/s', pacedFanOut(1000, 1), ['reflector']),
     s('ceiling-d', 'ceiling', 'generator vs trivial sink, 1 MB 1→1', oneMb(1), ['reflector']),
     s('a', 'a', '1→1, 64 B, pipelined', oneToOne),
     s('b-4x4', 'b', '4→4 one topic (each msg ×4)', fanInOut(4, SMALL, 1024)),
     s('b-pairs', 'b', '4 independent pairs', (proto, port, t) =>
       load(proto, port, t, range(4).map((i) => pub(i, `bench/p${i}`, SMALL, 1024)), range(4).map((i) => sub(`bench/p${i}`, [i], SMALL)))),
     s('c', 'c', 'latency at 10,000 msg/s, 64 B', paced),
+    s('l-1k-1', 'l', 'latency at 1,000 msg/s, 64 B, 1→1', pacedFanOut(1000, 1)),
+    s('l-10k-1', 'l', 'latency at 10,000 msg/s, 64 B, 1→1', pacedFanOut(10_000, 1)),
+    s('l-1k-100', 'l', 'latency at 1,000 msg/s, 64 B, 1→100', pacedFanOut(1000, 100)),
+    s('l-10k-100', 'l', 'latency at 10,000 msg/s, 64 B, 1→100', pacedFanOut(10_000, 100)),
     s('d-1x1', 'd', '1 MB payloads 1→1', oneMb(1)),
     s('d-1x4', 'd', '1 MB payloads 1→4', oneMb(4)),
     s('e-100k', 'e', '(a) + 100,000 non-matching subs', oneToOne, ['psrtd'], 100_000),

@@ -12,6 +12,11 @@ export function kbPerSession(r: TargetResult): number {
   return (r.rssAfterKb - r.rssBeforeKb) / r.n;
 }
 
+/** RSS growth per session over the second half of the sessions (the cost of one more). */
+export function marginalKbPerSession(r: TargetResult): number {
+  return (r.rssAfterKb - r.rssHalfKb) / (r.n - Math.floor(r.n / 2));
+}
+
 /** Extrapolated server RSS for `sessions`, in MB: the baseline plus the per-session slope. */
 export function extrapolateMb(r: TargetResult, sessions: number): number {
   return (r.rssBeforeKb + kbPerSession(r) * sessions) / 1024;
@@ -29,12 +34,15 @@ function rows(r: TargetResult): [string, string][] {
     ['sessions (client processes)', `${r.n} (${r.clients})`],
     ['connect: time to set all up, s', r.connectS === null ? 'NOT ALL UP' : f2(r.connectS)],
     ['connect rate, sessions/s', r.connectS === null ? '-' : f1(r.n / r.connectS)],
+    ['server CPU per new session, µs', f1((r.serverCpuConnectS / r.n) * 1e6)],
+    ['  sessions/s one server core could set up', f1(r.n / Math.max(r.serverCpuConnectS, 1e-9))],
     ['server RSS before (no clients), MB', mb(r.rssBeforeKb)],
     ['server RSS after (N idle), MB', mb(r.rssAfterKb)],
     ['server RSS per session, KB', f2(kbPerSession(r))],
+    ['  marginal: second half of the sessions, KB', f2(marginalKbPerSession(r))],
     ['  extrapolated to 100k sessions, MB', f1(extrapolateMb(r, 100_000))],
     ['  extrapolated to 1M sessions, GB', f2(extrapolateMb(r, 1_000_000) / 1024)],
-    [`server idle CPU, % of a core (${f1(r.idleWindowS)} s)`, f2(r.idleCpuPct)],
+    ['server idle CPU, % of a core (window, s)', `${f2(r.idleCpuPct)} (${f1(r.idleWindowS)})`],
     ['latency to 1 of N, p50 µs', lat === null ? '-' : f1(lat.p50)],
     ['latency p99 µs', lat === null ? '-' : f1(lat.p99)],
     ['latency p99.9 µs', lat === null ? '-' : f1(lat.p999)],

@@ -8,9 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, hasMosquitto } from '../lib/brokers.js';
+import { REPO_ROOT, hasMosquitto, usePsrtdNodeArgs } from '../lib/brokers.js';
 import { canPin, pinSelf } from '../lib/procs.js';
-import { extrapolateMb, kbPerSession, table } from './report.js';
+import { extrapolateMb, kbPerSession, marginalKbPerSession, table } from './report.js';
 import { osLimits, type ServerName } from './servers.js';
 import { runTarget, type TargetOptions, type TargetResult } from './target.js';
 import type { Proto } from './wire.js';
@@ -37,6 +37,8 @@ Options:
   --jitter-ms MS       random delay before each reconnect in a storm (default 500)
   --timeout S          give up waiting for all sessions after S s (default 300)
   --quick              N=1000, 10 s idle window, 1 s settles, 500 probes (a smoke run)
+  --node-arg ARG       extra node option for psrtd, after the launcher's (repeatable; e.g.
+                       --cpu-prof --cpu-prof-dir=DIR to profile it)
   --out FILE           JSON results (default bench/results/scale-<time>.json)
   -h, --help           this help`;
 
@@ -62,6 +64,7 @@ function parse(argv: readonly string[]): Options {
     storm: null as 'restart' | 'drop' | null, jitterMs: 500, timeoutS: 300,
     protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, out: null as string | null,
   };
+  const nodeArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string | undefined => argv[++i];
@@ -85,12 +88,14 @@ function parse(argv: readonly string[]): Options {
     else if (a === '--jitter-ms') o.jitterMs = num(next(), a);
     else if (a === '--timeout') o.timeoutS = Math.max(1, num(next(), a));
     else if (a === '--out') o.out = next() ?? null;
+    else if (a === '--node-arg') nodeArgs.push(next() ?? '');
     else if (a === '--storm') {
       const m = argv[i + 1];
       o.storm = m === 'drop' || m === 'restart' ? m : 'restart';
       if (m === 'drop' || m === 'restart') i++;
     } else throw new Error(`--scale: unknown option ${a} (see --scale --help)`);
   }
+  usePsrtdNodeArgs(nodeArgs);
   return o;
 }
 
@@ -115,6 +120,8 @@ function uptime(): string {
 function summary(r: TargetResult): Record<string, number | null> {
   return {
     kbPerSession: kbPerSession(r),
+    marginalKbPerSession: marginalKbPerSession(r),
+    serverCpuUsPerSession: (r.serverCpuConnectS / r.n) * 1e6,
     mbAt100k: extrapolateMb(r, 100_000),
     mbAt1M: extrapolateMb(r, 1_000_000),
     sessionsPerS: r.connectS === null ? null : r.n / r.connectS,

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, launcherRuntime } from '../lib/brokers.js';
+import { REPO_ROOT, launcherRuntime, psrtdExtraNodeArgs } from '../lib/brokers.js';
 import { SERVER_CORE, startPinned, type Proc } from '../lib/procs.js';
 
 const START_MS = 20_000;
@@ -104,7 +104,7 @@ export async function startPsrtd(mqtt: boolean): Promise<Server> {
   const bin = join(REPO_ROOT, 'bin/psrtd.js');
   const rt = launcherRuntime(bin);
   const launch = async (): Promise<Proc> => {
-    const p = startPinned(SERVER_CORE, process.execPath, [...rt.nodeArgs, bin, '-C', join(dir, 'config.yml')], 'pipe', rt.env);
+    const p = startPinned(SERVER_CORE, process.execPath, [...rt.nodeArgs, ...psrtdExtraNodeArgs(), bin, '-C', join(dir, 'config.yml')], 'pipe', rt.env);
     try {
       await p.waitFor(/starting server/, START_MS);
       await waitListening(mqtt ? mqttPort : psrtPort, START_MS);
@@ -190,4 +190,31 @@ export function osLimits(): Record<string, string> {
     'net.ipv4.ip_local_port_range': readOr('/proc/sys/net/ipv4/ip_local_port_range'),
     'fs.file-max': readOr('/proc/sys/fs/file-max'),
   };
+}
+
+/** TCP sockets in TIME_WAIT, system-wide (/proc/net/sockstat), or null when unreadable. */
+export function timeWaitCount(): number | null {
+  try {
+    const m = /TCP:.* tw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return m?.[1] === undefined ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits (at most `maxS`) until the TIME_WAIT sockets of an earlier run are gone: with tens of
+ * thousands of them, every bind-before-connect of the load clients searches the port space and
+ * the client, not the server, sets the connect rate.
+ */
+export async function waitTimeWaitDrained(log: (s: string) => void, below = 1000, maxS = 75): Promise<void> {
+  const first = timeWaitCount();
+  if (first === null || first < below) return;
+  log(`  waiting for ${first} TIME_WAIT sockets of an earlier run to expire`);
+  const deadline = performance.now() + maxS * 1000;
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if ((timeWaitCount() ?? 0) < below) return;
+  }
+  log(`  still ${timeWaitCount()} TIME_WAIT sockets after ${maxS} s; connect figures may be client-bound`);
 }

@@ -6,7 +6,7 @@
  */
 import { Child, allUp, totalStatus } from './children.js';
 import { openPublisher, sendChecks, sendProbes } from './publisher.js';
-import { rssKb, cpuSeconds, startMosquitto, startPsrtd, type Server, type ServerName } from './servers.js';
+import { rssKb, cpuSeconds, startMosquitto, startPsrtd, waitTimeWaitDrained, type Server, type ServerName } from './servers.js';
 import { monoMs, sessionTopic, type ClientStatus, type Proto } from './wire.js';
 
 export interface TargetOptions {
@@ -51,7 +51,11 @@ export interface TargetResult {
   readonly n: number;
   readonly clients: number;
   readonly connectS: number | null;
+  /** Server CPU time spent while the N sessions were set up (accepts, handshakes, logins). */
+  readonly serverCpuConnectS: number;
   readonly rssBeforeKb: number;
+  /** RSS with the first ⌊N/2⌋ sessions up (after a settle). */
+  readonly rssHalfKb: number;
   readonly rssAfterKb: number;
   readonly idleCpuPct: number;
   readonly idleWindowS: number;
@@ -154,35 +158,70 @@ async function idle(children: readonly Child[], server: Server, seconds: number)
   };
 }
 
-function spread(o: TargetOptions): number[] {
-  const k = Math.max(2, Math.ceil(o.n / o.perClient));
-  return Array.from({ length: k }, (_, i) => Math.floor((o.n * (i + 1)) / k) - Math.floor((o.n * i) / k));
+function spread(n: number, o: TargetOptions): number[] {
+  const k = Math.max(2, Math.ceil(n / o.perClient));
+  return Array.from({ length: k }, (_, i) => Math.floor((n * (i + 1)) / k) - Math.floor((n * i) / k));
 }
 
-/** Starts the client processes and opens all N sessions; `up` is when the last one was established. */
-async function connectAll(children: Child[], port: number, proto: Proto, o: TargetOptions): Promise<{ up: number | null; connectS: number | null; clientCpuConnectS: number }> {
-  const counts = spread(o);
-  children.push(...counts.map(() => Child.spawn()));
-  await Promise.all(children.map((c) => c.ready));
+interface Connected {
+  readonly up: number | null;
+  readonly connectS: number | null;
+  readonly clientCpuConnectS: number;
+  readonly serverCpuConnectS: number;
+}
+
+/**
+ * Starts client processes for sessions [first, first + n) and opens them; `up` is when the
+ * last one was established.
+ */
+async function connectBatch(children: Child[], server: Server, proto: Proto, o: TargetOptions, first: number, n: number): Promise<Connected> {
+  const counts = spread(n, o);
+  const batch = counts.map(() => Child.spawn());
+  children.push(...batch);
+  await Promise.all(batch.map((c) => c.ready));
+  const cpu0 = cpuSeconds(server.proc.pid);
+  const cli0 = batch.reduce((a, c) => a + c.cpuS(), 0);
   const t0 = monoMs();
-  let first = 0;
+  let next = first;
   counts.forEach((count, i) => {
     const window = Math.max(1, Math.round(o.window / counts.length));
-    children[i]?.start({ type: 'start', proto, port, first, count, window, keepaliveS: o.keepaliveS, jitterMs: o.jitterMs, addrs: o.addrs, prefix: `scale-${process.pid}` });
-    first += count;
+    batch[i]?.start({ type: 'start', proto, port: server.port, first: next, count, window, keepaliveS: o.keepaliveS, jitterMs: o.jitterMs, addrs: o.addrs, prefix: `scale-${process.pid}` });
+    next += count;
   });
-  const up = await allUp(children, t0, o.timeoutS * 1000);
-  return { up, connectS: up === null ? null : (up - t0) / 1000, clientCpuConnectS: children.reduce((a, c) => a + c.cpuS(), 0) };
+  const up = await allUp(batch, t0, o.timeoutS * 1000);
+  return {
+    up,
+    connectS: up === null ? null : (up - t0) / 1000,
+    clientCpuConnectS: batch.reduce((a, c) => a + c.cpuS(), 0) - cli0,
+    serverCpuConnectS: cpuSeconds(server.proc.pid) - cpu0,
+  };
+}
+
+function sumConnected(a: Connected, b: Connected): Connected {
+  return {
+    up: a.up === null || b.up === null ? null : b.up,
+    connectS: a.connectS === null || b.connectS === null ? null : a.connectS + b.connectS,
+    clientCpuConnectS: a.clientCpuConnectS + b.clientCpuConnectS,
+    serverCpuConnectS: a.serverCpuConnectS + b.serverCpuConnectS,
+  };
 }
 
 export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions, log: (s: string) => void): Promise<TargetResult> {
+  await waitTimeWaitDrained(log);
   const server = await startServer(name, proto);
   const children: Child[] = [];
   const errors: string[] = [];
   try {
     await sleep(o.settleS * 1000);
     const rssBeforeKb = rssKb(server.proc.pid);
-    const { up, connectS, clientCpuConnectS } = await connectAll(children, server.port, proto, o);
+    // Two halves with an RSS reading between them: the second half's growth is the marginal
+    // cost of a session, free of what the first connections warm up once (code, pools).
+    const half = Math.floor(o.n / 2);
+    const first = await connectBatch(children, server, proto, o, 0, half);
+    await sleep(o.settleS * 1000);
+    const rssHalfKb = rssKb(server.proc.pid);
+    const second = await connectBatch(children, server, proto, o, half, o.n - half);
+    const { up, connectS, clientCpuConnectS, serverCpuConnectS } = sumConnected(first, second);
     log(`  ${name}/${proto}: ${up === null ? 'NOT all' : 'all'} ${o.n} sessions up${connectS === null ? '' : ` in ${connectS.toFixed(1)} s`}`);
     if (up === null) errors.push(`not all sessions up in ${o.timeoutS} s: ${JSON.stringify(await totalStatus(children))}`);
     await sleep(o.settleS * 1000);
@@ -195,7 +234,7 @@ export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions
     log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
     const st = o.storm === null ? null : await storm(children, server, proto, o, o.storm);
     if (st !== null) log(`  storm (${st.mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${st.check?.ok === true ? 'ok' : 'FAILED'}`);
-    return { server: name, proto, n: o.n, clients: children.length, connectS, rssBeforeKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
+    return { server: name, proto, n: o.n, clients: children.length, connectS, serverCpuConnectS, rssBeforeKb, rssHalfKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     // The server's complaints, briefly (psrtd's latency_warn lines during the check are expected).

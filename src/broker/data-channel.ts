@@ -84,6 +84,8 @@ const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
+/** A drained queue array this small is dropped rather than kept for the next frames. */
+const SMALL_QUEUE_SLOTS = 16;
 
 export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   dirty = false;
@@ -311,8 +313,9 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     this.pendingMessages -= messages;
     this.pendingBytes -= bytes;
     if (newHead >= this.tail) {
-      // Drained (the slots are already cleared); an array grown by a backlog is given back.
-      if (this.queue.length > MAX_KEPT_SLOTS) this.queue = NO_FRAMES;
+      // Drained (the slots are already cleared): an array grown by a backlog is given back, and
+      // so is a small one (an idle subscriber then holds no array; one is cheap to make again).
+      if (this.queue.length > MAX_KEPT_SLOTS || this.queue.length <= SMALL_QUEUE_SLOTS) this.queue = NO_FRAMES;
       this.head = 0;
       this.tail = 0;
     } else if (newHead > MAX_KEPT_SLOTS && newHead * 2 > this.tail) {

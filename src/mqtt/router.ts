@@ -13,7 +13,7 @@ import { MqttMessage, carriedFromMeta, type QoS } from './message.js';
 import { MqttCounters } from './counters.js';
 import { RetainedStore } from './retained.js';
 import { MqttSession, type QueuePolicy, type SessionDrops } from './session.js';
-import { SharedGroup, SubscriptionEntry, splitShared, type SubscriptionOptions } from './subscription.js';
+import { SharedGroup, SubscriptionEntry, internOptions, splitShared, type SubscriptionOptions } from './subscription.js';
 
 export interface MqttRouterOptions {
   /** Per-session queue bounds and the publisher pause (see QueuePolicy). */
@@ -121,7 +121,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     session.ended = true;
     this.cancelTimers(session);
     if (withWill) this.publishWill(session);
-    for (const key of [...session.subscriptions.keys()]) this.unsubscribe(session, key);
+    for (const key of session.subscriptions.keys()) this.unsubscribe(session, key);
     session.clearState();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
   }
@@ -173,14 +173,14 @@ export class MqttRouter implements PublishHook, SessionDrops {
   subscribe(session: MqttSession, key: string, options: SubscriptionOptions): boolean {
     const existing = session.subscriptions.get(key);
     if (existing !== undefined) {
-      existing.options = options;
+      existing.options = internOptions(options);
       return true;
     }
     this.matches.clear();
     const shared = splitShared(key);
     let entry: SubscriptionEntry<MqttSession>;
     if (shared === null) {
-      entry = new SubscriptionEntry(session, key, key, options, null);
+      entry = new SubscriptionEntry(session, key, key, internOptions(options), null);
       this.index.subscribe(key, entry);
     } else {
       const groupKey = `${shared.group}\u0000${shared.filter}`;
@@ -190,7 +190,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
         this.groups.set(groupKey, group);
         this.index.subscribe(shared.filter, group);
       }
-      entry = new SubscriptionEntry(session, key, shared.filter, options, group);
+      entry = new SubscriptionEntry(session, key, shared.filter, internOptions(options), group);
       group.members.push(entry);
     }
     session.subscriptions.set(key, entry);

@@ -13,6 +13,7 @@ import type { PublisherPort } from '../broker/ports.js';
 import type { MqttVersion } from '../protocol/mqtt/index.js';
 import type { MqttMessage, QoS } from './message.js';
 import type { SubscriberSession, SubscriptionEntry } from './subscription.js';
+import { SmallMap } from './small-map.js';
 
 /** What a session needs of its current network connection (src/mqtt/connection.ts). */
 export interface MqttLink {
@@ -79,7 +80,7 @@ const NO_QUEUE: Queued[] = [];
 const NO_WAITERS: PublisherPort[] = [];
 
 export class MqttSession implements SubscriberSession {
-  readonly subscriptions = new Map<string, SubscriptionEntry<MqttSession>>();
+  readonly subscriptions = new SmallMap<string, SubscriptionEntry<MqttSession>>();
   link: MqttLink | null = null;
   /** Seconds the session is kept after its connection ends (0: ends with it). */
   expiryInterval = 0;

@@ -17,6 +17,24 @@ export interface SubscriptionOptions {
   readonly identifier: number;
 }
 
+/** The option sets without a subscription identifier, shared by every entry that has one. */
+const COMMON_OPTIONS = new Map<number, SubscriptionOptions>();
+
+/**
+ * The shared object for `o` when it has no subscription identifier (there are only 24 such
+ * sets), else `o`: a million entries then hold pointers, not a million option objects.
+ */
+export function internOptions(o: SubscriptionOptions): SubscriptionOptions {
+  if (o.identifier !== 0) return o;
+  const key = o.qos | (o.noLocal ? 4 : 0) | (o.retainAsPublished ? 8 : 0) | (o.retainHandling << 4);
+  let shared = COMMON_OPTIONS.get(key);
+  if (shared === undefined) {
+    shared = Object.freeze({ qos: o.qos, noLocal: o.noLocal, retainAsPublished: o.retainAsPublished, retainHandling: o.retainHandling, identifier: 0 });
+    COMMON_OPTIONS.set(key, shared);
+  }
+  return shared;
+}
+
 /** What an entry needs of its session (src/mqtt/session.ts implements it). */
 export interface SubscriberSession {
   readonly connected: boolean;

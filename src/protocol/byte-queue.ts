@@ -6,9 +6,11 @@
  * boundaries are concatenated.
  */
 const EMPTY = Buffer.alloc(0);
+/** The chunk list of every empty queue (never written to): an idle connection has no array. */
+const NO_CHUNKS: Buffer[] = [];
 
 export class ByteQueue {
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] = NO_CHUNKS;
   /** Read offset inside chunks[0]. */
   private offset = 0;
   private total = 0;
@@ -21,7 +23,8 @@ export class ByteQueue {
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
+    if (this.chunks === NO_CHUNKS) this.chunks = [chunk];
+    else this.chunks.push(chunk);
     this.total += chunk.length;
   }
 
@@ -138,7 +141,8 @@ export class ByteQueue {
     this.offset += n;
     this.total -= n;
     if (this.offset === firstLength) {
-      this.chunks.shift();
+      if (this.chunks.length === 1) this.chunks = NO_CHUNKS;
+      else this.chunks.shift();
       this.offset = 0;
     }
   }

@@ -1,4 +1,5 @@
-/** Parsing of `proto.bind` entries: `host:port`, `[v6]:port`, or a unix socket path. */
+/** Parsing of `proto.bind` entries: `host:port`, `[v6]:port`, or a unix socket path; listening. */
+import type { Server } from 'node:net';
 
 export type BindTarget =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly source: string }
@@ -21,4 +22,24 @@ export function parseBind(entry: string): BindTarget {
     throw new RangeError(`invalid port in bind address "${entry}"`);
   }
   return { kind: 'tcp', host, port, source: entry };
+}
+
+/**
+ * The accept queue asked of the kernel, which caps it at net.core.somaxconn: Node's default of
+ * 511 would make a larger somaxconn useless in a reconnect storm (SYNs beyond the queue are
+ * dropped and retried by the clients a second or more later).
+ */
+export const LISTEN_BACKLOG = 65_535;
+
+/** Listens on a TCP address or unix path; rejects on the first error (port in use...). */
+export function listenOn(server: Server, target: BindTarget): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = (): void => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (target.kind === 'unix') server.listen({ path: target.path, backlog: LISTEN_BACKLOG }, done);
+    else server.listen({ host: target.host, port: target.port, exclusive: true, backlog: LISTEN_BACKLOG }, done);
+  });
 }

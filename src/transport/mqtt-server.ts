@@ -9,7 +9,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
-import type { BindTarget } from './bind.js';
+import { listenOn, type BindTarget } from './bind.js';
 import { formatAddress, ignoreSocketError } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
@@ -168,18 +168,6 @@ export function startTls(raw: Socket, secureContext: SecureContext, timeoutMs: n
   });
 }
 
-/** Listens on a TCP address or unix path; rejects on the first error (port in use...). */
-export function listenOn(server: Server, target: BindTarget): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (target.kind === 'unix') server.listen(target.path, done);
-    else server.listen({ host: target.host, port: target.port, exclusive: true }, done);
-  });
-}
 
 /**
  * Listens on `target` (a unix socket file is replaced, then set to 0770 and remembered in

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatAddress, type StreamContext } from './context.js';
-import { parseBind, type BindTarget } from './bind.js';
+import { listenOn, parseBind, type BindTarget } from './bind.js';
 import { acceptStream } from './greeting.js';
 import { applyUnixSocketAccess, resolveUnixSocketAccess, type UnixSocketAccess } from './unix-socket-access.js';
 import type { ConnectionGate } from './connection-gate.js';
@@ -77,7 +77,7 @@ export class StreamServer {
     } else {
       this.ctx.log.info(`binding TCP socket to: ${target.source}`);
     }
-    await listen(server, target);
+    await listenOn(server, target);
     this.gate.watch(server, 'PSRT');
     this.servers.push(server);
     if (target.kind === 'unix') {
@@ -107,14 +107,3 @@ function forgetIn(sockets: Set<Socket>): (this: Socket) => void {
   };
 }
 
-function listen(server: Server, target: BindTarget): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (target.kind === 'unix') server.listen(target.path, done);
-    else server.listen({ host: target.host, port: target.port, exclusive: true }, done);
-  });
-}
