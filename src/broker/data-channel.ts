@@ -84,8 +84,6 @@ const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
-/** A drained queue array this small is dropped rather than kept for the next frames. */
-const SMALL_QUEUE_SLOTS = 16;
 
 export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   dirty = false;
@@ -313,9 +311,9 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     this.pendingMessages -= messages;
     this.pendingBytes -= bytes;
     if (newHead >= this.tail) {
-      // Drained (the slots are already cleared): an array grown by a backlog is given back, and
-      // so is a small one (an idle subscriber then holds no array; one is cheap to make again).
-      if (this.queue.length > MAX_KEPT_SLOTS || this.queue.length <= SMALL_QUEUE_SLOTS) this.queue = NO_FRAMES;
+      // Drained (the slots are already cleared); an array grown by a backlog is given back (a
+      // small one stays for the next frames until the channel is found quiet, see releaseIdle).
+      if (this.queue.length > MAX_KEPT_SLOTS) this.queue = NO_FRAMES;
       this.head = 0;
       this.tail = 0;
     } else if (newHead > MAX_KEPT_SLOTS && newHead * 2 > this.tail) {
@@ -368,8 +366,18 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
    * The ping deadline: pings only an idle socket (any write within the interval already proves
    * liveness), and re-arms for one interval after the last write.
    */
+  /**
+   * Gives back the queue array of a drained channel; called when it is found quiet (a ping or
+   * keep-alive check), so an idle subscriber holds no array while a busy one keeps reusing its
+   * own (an array per flush would be garbage at millions of messages a second).
+   */
+  releaseIdle(): void {
+    if (this.head === this.tail) this.queue = NO_FRAMES;
+  }
+
   onExpired(): void {
     if (this.closed) return;
+    this.releaseIdle();
     const interval = this.pingIntervalMs;
     const now = performance.now();
     const since = now - this.lastWriteMs;

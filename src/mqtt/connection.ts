@@ -242,6 +242,10 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       this.ctx.log.info(`mqtt: keep alive timeout: ${this.label}`);
       this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
     } else {
+      // A keep-alive check comes about once per keep-alive period: the moment to give back what
+      // only a busy connection needs.
+      this.decoder.releaseIdle();
+      this.channel?.releaseIdle();
       this.armKeepAlive(this.keepAliveMs - idle);
     }
   }

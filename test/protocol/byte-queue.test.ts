@@ -168,4 +168,25 @@ describe('ByteQueue', () => {
     assert.equal(queue.indexOf(0xbb, 0, 1), 0);
     assert.equal(queue.indexOf(0xcc, 0, 1), -1);
   });
+
+  it('releaseIfEmpty keeps buffered bytes and lets go only of an empty queue', () => {
+    const queue = new ByteQueue();
+    const chunks = (q: ByteQueue): Buffer[] => (q as unknown as { chunks: Buffer[] }).chunks;
+    queue.push(hex('01 02 03'));
+    queue.releaseIfEmpty();
+    assert.equal(queue.length, 3, 'buffered bytes survive');
+    assert.deepEqual(queue.take(2), hex('01 02'));
+    queue.releaseIfEmpty();
+    assert.deepEqual(queue.take(1), hex('03'));
+    const used = chunks(queue);
+    queue.releaseIfEmpty();
+    assert.notEqual(chunks(queue), used, 'the empty queue gave its array back');
+    assert.equal(chunks(queue).length, 0);
+    queue.push(hex('04 05'));
+    queue.push(hex('06'));
+    assert.deepEqual(queue.take(3), hex('04 05 06'), 'usable again after release');
+    const fresh = new ByteQueue();
+    fresh.push(hex('07'));
+    assert.equal(chunks(new ByteQueue()).length, 0, 'the shared empty array is never written to');
+  });
 });

@@ -54,6 +54,11 @@ export class MqttDecoder {
     return this.queue.length;
   }
 
+  /** Lets go of buffer bookkeeping while nothing is buffered (called on quiet connections). */
+  releaseIdle(): void {
+    this.queue.releaseIfEmpty();
+  }
+
   /** Queues a received chunk. Dropped once the stream has failed: it can only be closed. */
   push(chunk: Buffer): void {
     if (this.failure === null) this.queue.push(chunk);
