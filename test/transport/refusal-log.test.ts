@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { RefusalLog, type RefusalClock } from '../../src/transport/refusal-log.js';
 import { ConnectionGate } from '../../src/transport/connection-gate.js';
 import {
-  describeConnectionLimits, FALLBACK_MAX_CONNECTIONS, readOpenFilesLimit, resolveConnectionLimits,
+  describeConnectionLimits, FALLBACK_MAX_CONNECTIONS, groupThousands, readOpenFilesLimit, resolveConnectionLimits,
 } from '../../src/transport/connection-limits.js';
 
 class FakeClock implements RefusalClock {
@@ -181,5 +181,15 @@ describe('default max_connections', () => {
     assert.equal(describeConnectionLimits(explicit).warning, null);
     const above = describeConnectionLimits(resolveConnectionLimits(100_000, 20_000));
     assert.match(above.warning ?? '', /^server\.max_connections \(100,000\) is above what the open-files limit 20,000 allows \(19,936 connections/);
+  });
+});
+
+describe('groupThousands (start-up log numbers without ICU)', () => {
+  test('groups digits by three with commas', () => {
+    const table: [number, string][] = [
+      [0, '0'], [7, '7'], [999, '999'], [1000, '1,000'], [19_936, '19,936'],
+      [1_000_000, '1,000,000'], [1_234_567_890, '1,234,567,890'],
+    ];
+    for (const [n, text] of table) assert.equal(groupThousands(n), text, String(n));
   });
 });
