@@ -34,6 +34,7 @@ import { PublishHooks } from './publish-hooks.js';
 import { PublishTopicCache } from './publish-topic-cache.js';
 import { ReplicationIntake } from './replication-intake.js';
 import { Session } from './session.js';
+import { RETIRE_PER_TURN, SubscriptionRetirer } from './subscription-retirer.js';
 import { TokenSource } from './token-source.js';
 import { SubscriberLists } from './subscriber-lists.js';
 import { TopicTable, type TopicStat } from './topic-table.js';
@@ -69,6 +70,8 @@ export class Broker implements BrokerStats {
   private readonly sessions = new Map<string, Session>();
   private readonly topics: TopicTable<Session>;
   private readonly lists: SubscriberLists<Session>;
+  /** Large subscription sets of ended sessions leave the index a slice per turn. */
+  private readonly retirer: SubscriptionRetirer<Session>;
   /** The last small publish's entry and subscriber list, while it may be appended to. */
   private lastDelivery: Delivery | null = null;
   private lastTargets: readonly Session[] | null = null;
@@ -87,6 +90,11 @@ export class Broker implements BrokerStats {
     this.channelOptions = channelOptionsOf(opts);
     this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
     this.lists = new SubscriberLists(this.index, this.topics);
+    this.retirer = new SubscriptionRetirer<Session>(
+      (mask, session) => { this.index.unsubscribe(mask, session); },
+      () => { this.indexChanged(); },
+      RETIRE_PER_TURN,
+    );
     this.replication = new ReplicationIntake({
       index: this.index,
       slab: this.slab,
@@ -153,11 +161,15 @@ export class Broker implements BrokerStats {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(session.tokenKey);
-    for (const mask of session.subscriptions) this.index.unsubscribe(mask, session);
-    if (session.subscriptions.size > 0) this.indexChanged();
-    this.subscriptions -= session.subscriptions.size;
-    session.subscriptions.clear();
+    const count = session.subscriptions.size;
+    this.subscriptions -= count;
     session.subscriptionChars = 0;
+    if (count > this.retirer.perTurn) this.retirer.retire(session);
+    else if (count > 0) {
+      for (const mask of session.subscriptions) this.index.unsubscribe(mask, session);
+      session.subscriptions.clear();
+      this.indexChanged();
+    }
     const channel = session.data;
     if (channel !== null) {
       session.data = null;
@@ -381,7 +393,7 @@ export class Broker implements BrokerStats {
   private enqueue(session: Session, delivery: Delivery, publisher: PublisherPort | null): void {
     const channel = session.data;
     if (channel === null) {
-      this.counters.undeliverable++;
+      if (!session.ended) this.counters.undeliverable++; // ended: its subscriptions are retiring
       return;
     }
     if (channel.enqueue(delivery) === 'congested' && publisher !== null) channel.addWaiter(publisher);

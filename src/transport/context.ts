@@ -42,7 +42,7 @@ export function formatAddress(address: string | undefined, port: number | undefi
  * slices (about 1–3 ms each) while the connection reads nothing else, so one huge request
  * cannot stall every other client.
  */
-export const TOPICS_PER_TURN = 512;
+export const TOPICS_PER_TURN = 256;
 
 /** `Client <addr> error. <kind>: <message>` (SERVER.md §15). */
 export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
