@@ -1,6 +1,7 @@
 /** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
 import type { AuthStore } from '../auth/auth-store.js';
 import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
+import { DEFAULTS } from '../config/defaults.js';
 import type { MqttSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { MqttConnection } from '../mqtt/connection.js';
@@ -113,6 +114,10 @@ export async function startMqtt(
       maxPacketSize: mqtt.maxPacketSize,
       topicAliasMaximum: mqtt.topicAliasMaximum,
       maxInflight: mqtt.maxInflight,
+      // The PSRT session limits bound an MQTT session as well.
+      maxSubscriptions: config.server.maxSubscriptions ?? DEFAULTS.maxSubscriptions,
+      maxSubscriptionBytes: config.server.maxSubscriptionBytes ?? DEFAULTS.maxSubscriptionBytes,
+      maxFiltersPerPacket: config.server.maxTopicsPerSubscribe ?? DEFAULTS.maxTopicsPerSubscribe,
     },
     channelOptions: {
       queueLimit: config.server.dataQueue,

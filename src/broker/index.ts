@@ -6,5 +6,6 @@ export * from './delivery.js';
 export * from './flush-scheduler.js';
 export * from './ports.js';
 export * from './session.js';
+export * from './subscription-retirer.js';
 export * from './topic-table.js';
 export * from './client-registry.js';

@@ -75,7 +75,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     private readonly ctx: MqttContext,
     private readonly transport: MqttTransport,
   ) {
-    this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize });
+    this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize, maxFiltersPerPacket: ctx.limits.maxFiltersPerPacket });
     this.deadline = ctx.broker.wheel.deadline(this);
     this.deadline.arm(ctx.connectTimeoutMs);
   }
@@ -138,6 +138,20 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       this.reading = false;
       this.transport.pauseReading();
     }
+  }
+
+  /** Reads no further packet until release(): a packet is worked off over several turns. */
+  hold(): void {
+    this.blockedOn++;
+    this.pauseReading();
+  }
+
+  release(): void {
+    if (--this.blockedOn === 0) this.resume();
+  }
+
+  get open(): boolean {
+    return this.state === 'ready';
   }
 
   /** The socket drained after a full write. */

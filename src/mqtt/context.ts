@@ -12,6 +12,12 @@ export interface MqttAuthenticator {
 
 export interface MqttLimits extends ConnectLimits {
   readonly maxInflight: number;
+  /** Distinct subscriptions per session (server.max_subscriptions). */
+  readonly maxSubscriptions: number;
+  /** Characters of a session's subscriptions (server.max_subscription_bytes). */
+  readonly maxSubscriptionBytes: number;
+  /** Filters per SUBSCRIBE/UNSUBSCRIBE (server.max_topics_per_subscribe). */
+  readonly maxFiltersPerPacket: number;
 }
 
 /** The live connections (stats client list, shutdown). */

@@ -4,6 +4,11 @@
  * DISCONNECT and AUTH. Authorisation is the PSRT ACL of the login, exactly as for PSRT
  * clients: publish masks are checked on the normalised topic, subscribe masks on the filter as
  * sent (its inner filter for a shared subscription).
+ *
+ * Subscriptions are bounded per session (server.max_subscriptions and max_subscription_bytes,
+ * as for PSRT sessions: a filter past them gets Quota exceeded) and per packet
+ * (server.max_topics_per_subscribe: the decoder only counts the filters of a larger packet and
+ * every one is refused); the filters of a packet are worked off in slices (slices.ts).
  */
 import type { Stamp } from '../broker/delivery.js';
 import {
@@ -14,6 +19,7 @@ import {
   encodeUnsuback,
   subackCodeFor311,
   PINGRESP,
+  SUBACK_FAILURE_311,
   type AckPacket,
   type DisconnectPacket,
   type MqttPacket,
@@ -29,6 +35,7 @@ import type { MqttContext } from './context.js';
 import { MqttMessage, carriedFrom, type QoS } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
+import { workInSlices, type SliceHost } from './slices.js';
 import { splitShared } from './subscription.js';
 
 /** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
@@ -40,6 +47,12 @@ export interface PacketConnection extends PublisherPort {
   send(packet: Buffer): void;
   clientDisconnected(reason: number, expiry: number | undefined): void;
   disconnectWith(reason: number, withWill: boolean, text?: string): void;
+  /** Reads no further packet until release() (a packet worked off over several turns). */
+  hold(): void;
+  release(): void;
+  /** False once the connection is closing. */
+  readonly open: boolean;
+  fail(e: unknown, reply: boolean): void;
 }
 
 export class PacketHandler {
@@ -49,12 +62,22 @@ export class PacketHandler {
   private lastTopic: string | null = null;
   private lastPsrtTopic = '';
   private lastAllowed = false;
+  /** A packet past server.max_topics_per_subscribe was logged (once per connection). */
+  private loggedTooMany = false;
+  private readonly slices: SliceHost;
 
   constructor(
     private readonly ctx: MqttContext,
     private readonly conn: PacketConnection,
     private readonly session: MqttSession,
-  ) {}
+  ) {
+    this.slices = {
+      hold: () => { conn.hold(); },
+      release: () => { conn.release(); },
+      live: () => conn.open && !session.ended,
+      fail: (e) => { conn.fail(e, true); },
+    };
+  }
 
   handle(p: MqttPacket): void {
     switch (p.type) {
@@ -158,15 +181,52 @@ export class PacketHandler {
   }
 
   private subscribe(p: SubscribePacket): void {
-    const id = p.properties?.subscriptionIdentifiers?.[0] ?? 0;
-    const codes: number[] = [];
-    const retained: { msg: MqttMessage; qos: QoS }[] = [];
-    for (const s of p.subscriptions) {
-      const code = this.subscribeOne(s, id, retained);
-      codes.push(this.conn.version === 5 ? code : subackCodeFor311(code)); // 3.1.1 knows only 0x80 for a failure
+    const version = this.conn.version;
+    if (p.tooMany !== undefined) {
+      // Every filter gets a failure code (the SUBACK must answer each), none is decoded.
+      this.tooMany('SUBSCRIBE');
+      const code = version === 5 ? ReasonCode.QuotaExceeded : SUBACK_FAILURE_311;
+      this.conn.send(encodeSuback(p.packetId, new Array<number>(p.tooMany).fill(code), undefined, version));
+      return;
     }
-    this.conn.send(encodeSuback(p.packetId, codes, undefined, this.conn.version));
-    for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
+    const id = p.properties?.subscriptionIdentifiers?.[0] ?? 0;
+    const subs = p.subscriptions;
+    const codes = new Array<number>(subs.length);
+    const retained: { msg: MqttMessage; qos: QoS }[] = [];
+    const each = (i: number): void => {
+      const code = this.subscribeOne(subs[i] as SubscribePacket['subscriptions'][number], id, retained);
+      codes[i] = version === 5 ? code : subackCodeFor311(code); // 3.1.1 knows only 0x80 for a failure
+    };
+    workInSlices(subs.length, each, () => {
+      this.conn.send(encodeSuback(p.packetId, codes, undefined, version));
+      for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
+    }, this.slices);
+  }
+
+  /** Logs a packet past server.max_topics_per_subscribe (once per connection); yields the turn. */
+  private tooMany(kind: 'SUBSCRIBE' | 'UNSUBSCRIBE'): void {
+    if (!this.loggedTooMany) {
+      this.loggedTooMany = true;
+      this.ctx.log.error(`mqtt: ${this.conn.label}: ${kind} with more than server.max_topics_per_subscribe (${this.ctx.limits.maxFiltersPerPacket}) filters refused`);
+    }
+    // Counting a huge packet's filters took a while: let others run before its next packet.
+    this.conn.hold();
+    setImmediate(() => { this.conn.release(); });
+  }
+
+  /** True when the session may hold one more subscription `key`; logs the first refusal. */
+  private roomFor(key: string): boolean {
+    const s = this.session;
+    const { maxSubscriptions, maxSubscriptionBytes } = this.ctx.limits;
+    let limit: string;
+    if (s.subscriptions.size >= maxSubscriptions) limit = `server.max_subscriptions ${maxSubscriptions}`;
+    else if (s.subscriptionChars + key.length > maxSubscriptionBytes) limit = `server.max_subscription_bytes ${maxSubscriptionBytes}`;
+    else return true;
+    if (!s.limitLogged) {
+      s.limitLogged = true;
+      this.ctx.log.error(`mqtt: ${this.conn.label}: subscription limit (${limit}) reached`);
+    }
+    return false;
   }
 
   private subscribeOne(s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
@@ -181,6 +241,8 @@ export class PacketHandler {
       this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${this.conn.label}`);
       return this.conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
     }
+    // Replacing a subscription the session holds is always allowed.
+    if (this.session.subscriptions.get(s.filter) === undefined && !this.roomFor(s.filter)) return ReasonCode.QuotaExceeded;
     const options = { qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling, identifier: id };
     const existed = this.ctx.router.subscribe(this.session, s.filter, options);
     this.ctx.broker.counters.subOps++;
@@ -192,9 +254,24 @@ export class PacketHandler {
   }
 
   private unsubscribe(p: UnsubscribePacket): void {
-    const codes = p.filters.map((f) => (this.ctx.router.unsubscribe(this.session, f) ? 0 : ReasonCode.NoSubscriptionExisted));
-    this.ctx.broker.counters.subOps += p.filters.length;
-    this.conn.send(encodeUnsuback(p.packetId, codes, undefined, this.conn.version));
+    const version = this.conn.version;
+    if (p.tooMany !== undefined) {
+      // v5: 0x83, "valid, but the Server does not accept it", per filter. A 3.1.1 UNSUBACK has
+      // no codes: plain, nothing removed (as Mosquitto answers an UNSUBSCRIBE its ACL denies).
+      this.tooMany('UNSUBSCRIBE');
+      const codes = version === 5 ? new Array<number>(p.tooMany).fill(ReasonCode.ImplementationSpecificError) : [];
+      this.conn.send(encodeUnsuback(p.packetId, codes, undefined, version));
+      return;
+    }
+    const filters = p.filters;
+    const codes = new Array<number>(filters.length);
+    const each = (i: number): void => {
+      codes[i] = this.ctx.router.unsubscribe(this.session, filters[i] ?? '') ? 0 : ReasonCode.NoSubscriptionExisted;
+      this.ctx.broker.counters.subOps++;
+    };
+    workInSlices(filters.length, each, () => {
+      this.conn.send(encodeUnsuback(p.packetId, codes, undefined, version));
+    }, this.slices);
   }
 
   private disconnect(p: DisconnectPacket): void {

@@ -81,6 +81,10 @@ const NO_WAITERS: PublisherPort[] = [];
 
 export class MqttSession implements SubscriberSession {
   readonly subscriptions = new SmallMap<string, SubscriptionEntry<MqttSession>>();
+  /** Characters of the subscriptions' keys (server.max_subscription_bytes). */
+  subscriptionChars = 0;
+  /** The subscription limit was logged (once per session). */
+  limitLogged = false;
   link: MqttLink | null = null;
   /** Seconds the session is kept after its connection ends (0: ends with it). */
   expiryInterval = 0;

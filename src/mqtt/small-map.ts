@@ -48,6 +48,11 @@ export class SmallMap<K, V> {
     return this.hasOne ? [this.oneKey as K] : [];
   }
 
+  clear(): void {
+    this.many = null;
+    this.clearOne();
+  }
+
   private clearOne(): void {
     this.oneKey = undefined;
     this.oneValue = undefined;

@@ -38,6 +38,8 @@ export function internOptions(o: SubscriptionOptions): SubscriptionOptions {
 /** What an entry needs of its session (src/mqtt/session.ts implements it). */
 export interface SubscriberSession {
   readonly connected: boolean;
+  /** Ended: its subscriptions may still be leaving the index, but it takes no message. */
+  readonly ended: boolean;
 }
 
 export class SubscriptionEntry<S extends SubscriberSession = SubscriberSession> implements Subscriber {
@@ -65,7 +67,10 @@ export class SharedGroup<S extends SubscriberSession = SubscriberSession> implem
     readonly filter: string,
   ) {}
 
-  /** Round robin over the members, preferring connected sessions (a message is not parked). */
+  /**
+   * Round robin over the members, preferring connected sessions (a message is not parked),
+   * never an ended one (see MqttRouter.endSession).
+   */
   pick(): SubscriptionEntry<S> | undefined {
     const n = this.members.length;
     for (let i = 0; i < n; i++) {
@@ -75,9 +80,14 @@ export class SharedGroup<S extends SubscriberSession = SubscriberSession> implem
         return m;
       }
     }
-    const fallback = this.members[this.next % Math.max(1, n)];
-    this.next = (this.next + 1) % Math.max(1, n);
-    return fallback;
+    for (let i = 0; i < n; i++) {
+      const m = this.members[(this.next + i) % n];
+      if (m !== undefined && !m.session.ended) {
+        this.next = (this.next + i + 1) % n;
+        return m;
+      }
+    }
+    return undefined;
   }
 
   remove(entry: SubscriptionEntry<S>): void {

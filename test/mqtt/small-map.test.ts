@@ -67,3 +67,18 @@ describe('internOptions', () => {
     assert.equal(internOptions(o), o);
   });
 });
+
+describe('SmallMap.clear', () => {
+  test('empties both forms', () => {
+    for (const n of [1, 3]) {
+      const m = new SmallMap<string, number>();
+      for (let i = 0; i < n; i++) m.set(`k${i}`, i);
+      m.clear();
+      assert.equal(m.size, 0);
+      assert.deepEqual(m.keys(), []);
+      assert.equal(m.get('k0'), undefined);
+      m.set('x', 1);
+      assert.deepEqual([m.size, m.get('x')], [1, 1]);
+    }
+  });
+});

@@ -181,11 +181,38 @@ function readSubscription(r: Reader, version: MqttVersion): Subscription {
   };
 }
 
-export function decodeSubscribe(r: Reader, version: MqttVersion): SubscribePacket {
+/**
+ * Entries of a SUBSCRIBE/UNSUBSCRIBE payload (a length-prefixed filter, plus `trailer` option
+ * bytes each), counted by their length fields alone; an entry running past the packet is
+ * malformed. The reader does not move. For a packet past the limit this is all the work done:
+ * a 1 MB packet of tiny filters costs a walk over its length fields (~1 ms), not ~100,000
+ * strings and objects.
+ */
+export function countFilters(r: Reader, trailer: number): number {
+  const buf = r.buf;
+  let pos = r.pos;
+  let count = 0;
+  while (pos < r.end) {
+    if (pos + 2 > r.end) throw malformed('topic filter runs past the end of the packet');
+    pos += 2 + buf.readUInt16BE(pos) + trailer;
+    if (pos > r.end) throw malformed('topic filter runs past the end of the packet');
+    count++;
+  }
+  return count;
+}
+
+export function decodeSubscribe(r: Reader, version: MqttVersion, maxFilters = Infinity): SubscribePacket {
   const packet: SubscribePacket = { type: 'subscribe', packetId: packetId(r), subscriptions: [] };
   if (version === 5) {
     const properties = readProperties(r, PropContext.subscribe);
     if (properties !== undefined) packet.properties = properties;
+  }
+  if (maxFilters !== Infinity) {
+    const count = countFilters(r, 1);
+    if (count > maxFilters) {
+      packet.tooMany = count;
+      return packet;
+    }
   }
   while (r.remaining > 0) packet.subscriptions.push(readSubscription(r, version));
   if (packet.subscriptions.length === 0) throw protocolError('SUBSCRIBE without subscriptions');
@@ -202,11 +229,18 @@ export function decodeSuback(r: Reader, version: MqttVersion): SubackPacket {
   return packet;
 }
 
-export function decodeUnsubscribe(r: Reader, version: MqttVersion): UnsubscribePacket {
+export function decodeUnsubscribe(r: Reader, version: MqttVersion, maxFilters = Infinity): UnsubscribePacket {
   const packet: UnsubscribePacket = { type: 'unsubscribe', packetId: packetId(r), filters: [] };
   if (version === 5) {
     const properties = readProperties(r, PropContext.unsubscribe);
     if (properties !== undefined) packet.properties = properties;
+  }
+  if (maxFilters !== Infinity) {
+    const count = countFilters(r, 0);
+    if (count > maxFilters) {
+      packet.tooMany = count;
+      return packet;
+    }
   }
   while (r.remaining > 0) packet.filters.push(r.str('topic filter'));
   if (packet.filters.length === 0) throw protocolError('UNSUBSCRIBE without topic filters');

@@ -30,6 +30,11 @@ import { ReasonCode } from './reason-codes.js';
 export interface MqttDecoderOptions {
   /** Largest packet accepted, fixed header included (the server's Maximum Packet Size). */
   maxPacketSize: number;
+  /**
+   * Filters per SUBSCRIBE/UNSUBSCRIBE: a packet with more is only counted, not decoded (its
+   * `tooMany` is set). Default: no limit.
+   */
+  maxFiltersPerPacket?: number;
 }
 
 /** Types whose fixed-header flags must be 0b0010 (§2.1.3); all others but PUBLISH need 0. */
@@ -39,6 +44,7 @@ export class MqttDecoder {
   version: MqttVersion | null = null;
   private readonly queue = new ByteQueue();
   private readonly maxPacketSize: number;
+  private readonly maxFilters: number;
   private failure: MqttError | null = null;
   /** Fixed header of the packet being waited for: total size, -1 when not parsed yet. */
   private total = -1;
@@ -47,6 +53,7 @@ export class MqttDecoder {
 
   constructor(opts: MqttDecoderOptions) {
     this.maxPacketSize = opts.maxPacketSize;
+    this.maxFilters = opts.maxFiltersPerPacket ?? Infinity;
   }
 
   /** Bytes received but not yet returned as packets. */
@@ -154,11 +161,11 @@ export class MqttDecoder {
       case 7:
         return decodeAck(r, 'pubcomp', v);
       case 8:
-        return decodeSubscribe(r, v);
+        return decodeSubscribe(r, v, this.maxFilters);
       case 9:
         return decodeSuback(r, v);
       case 10:
-        return decodeUnsubscribe(r, v);
+        return decodeUnsubscribe(r, v, this.maxFilters);
       case 11:
         return decodeUnsuback(r, v);
       case 12:

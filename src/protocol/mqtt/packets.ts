@@ -113,6 +113,11 @@ export interface SubscribePacket {
   packetId: number;
   subscriptions: Subscription[];
   properties?: MqttProperties;
+  /**
+   * Set when the packet holds more filters than the decoder's limit: their number. Nothing
+   * past the count was decoded and `subscriptions` is empty.
+   */
+  tooMany?: number;
 }
 
 export interface SubackPacket {
@@ -127,6 +132,8 @@ export interface UnsubscribePacket {
   packetId: number;
   filters: string[];
   properties?: MqttProperties;
+  /** As SubscribePacket.tooMany; `filters` is then empty. */
+  tooMany?: number;
 }
 
 export interface UnsubackPacket {
