@@ -63,7 +63,7 @@ Options:
   --micro                 run only the micro-benchmarks
   --bridges [OPTS]        run only the bridge benchmark (bench/bridges.ts: two psrtd joined
                           through a 3-node NATS cluster, cluster replication and Mosquitto);
-                          the options after it (--paths, --messages, --quick) are its own
+                          the options after it (--paths, --messages, --rate, --quick) are its own
   --scale [OPTS]          run only the scale benchmark (bench/scale/: N idle sessions, RSS per
                           session, idle CPU, latency to one of N, reconnect storm); the options
                           after it are its own (--scale --help)

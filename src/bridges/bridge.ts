@@ -122,16 +122,25 @@ export abstract class Bridge {
    * invalid as a PSRT topic, or too deep: counted as unmappable.
    */
   protected importMessage(remoteTopic: string, payload: Buffer, priority: number, qos: 0 | 1 | 2, meta: MessageMeta | null): void {
+    const topic = this.localTopic(remoteTopic);
+    if (topic === null) this.unmappable(remoteTopic, 'remote topic');
+    else this.deliver(topic, payload, priority, qos, meta);
+  }
+
+  /**
+   * The local topic of a remote topic (MQTT form), or null when it has none: outside the
+   * remote prefix, invalid as a PSRT topic, or too deep. It depends on nothing else, so a
+   * bridge may remember it per remote name.
+   */
+  protected localTopic(remoteTopic: string): string | null {
     const { localPrefix, remotePrefix } = this.config;
-    if (!remoteTopic.startsWith(remotePrefix)) {
-      this.unmappable(remoteTopic, 'remote topic');
-      return;
-    }
+    if (!remoteTopic.startsWith(remotePrefix)) return null;
     const topic = normalizeTopic(localPrefix + remoteTopic.slice(remotePrefix.length));
-    if (topic === '' || hasWildcardChar(topic) || topicDepth(topic) > this.maxTopicDepth) {
-      this.unmappable(remoteTopic, 'remote topic');
-      return;
-    }
+    return topic === '' || hasWildcardChar(topic) || topicDepth(topic) > this.maxTopicDepth ? null : topic;
+  }
+
+  /** Hands an import with a valid local topic to the broker. */
+  protected deliver(topic: string, payload: Buffer, priority: number, qos: 0 | 1 | 2, meta: MessageMeta | null): void {
     this.counters.imported++;
     this.counters.importedBytes += payload.length;
     this.sink(priority, topic, payload, qos, meta);

@@ -20,6 +20,7 @@ import { Backoff, Bridge, type ImportSink } from './bridge.js';
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
+import { MQTT_SYNTAX, Subscriptions } from './overlap.js';
 
 export const ORIGIN_PROPERTY = 'psrt-origin';
 export const PRIORITY_PROPERTY = 'psrt-priority';
@@ -41,6 +42,7 @@ export class MqttBridge extends Bridge {
   private readonly backoff = new Backoff();
   private readonly v5: boolean;
   private drainArmed = false;
+  private subs = new Subscriptions([], MQTT_SYNTAX);
 
   constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
     super(config, nodeId, log, sink, maxTopicDepth);
@@ -84,8 +86,8 @@ export class MqttBridge extends Bridge {
     if (c.tls?.key !== undefined) opts.key = c.tls.key;
     const client = mqtt.connect(opts);
     this.client = client;
-    client.on('connect', () => {
-      this.onConnect(client);
+    client.on('connect', (connack) => {
+      this.onConnect(client, connack.properties?.subscriptionIdentifiersAvailable !== false);
     });
     client.on('close', () => {
       this.disconnected('connection closed');
@@ -106,28 +108,50 @@ export class MqttBridge extends Bridge {
     if (client !== null) await client.endAsync(true).catch(() => undefined);
   }
 
-  private onConnect(client: MqttClient): void {
+  private onConnect(client: MqttClient, withIds: boolean): void {
     this.backoff.reset();
     this.drainArmed = false; // a new stream: any armed listener was on the old one
     // Small messages must not wait for Nagle's algorithm (40 ms with delayed ACKs).
     const socket = client.stream as Partial<Socket>;
     socket.setNoDelay?.(true);
     client.options.reconnectPeriod = this.backoff.next();
-    const { remotePrefix, qos } = this.config;
-    const originLevel = this.v5 ? '' : '+/';
-    const filters = independentMasks(this.config.in).map((m) => `${remotePrefix}${originLevel}${m}`);
-    if (filters.length > 0) {
-      const subs = Object.fromEntries(filters.map((f) => [f, { qos, nl: true }]));
-      client.subscribe(subs, (err) => {
-        if (err) this.log.error(`bridge ${this.config.name}: subscribe failed: ${err.message}`);
-      });
-    }
+    this.subscribe(client, withIds);
     const host = client.options.host ?? '';
     this.connected(`${host.includes(':') ? `[${host}]` : host}:${String(client.options.port ?? '')}`);
   }
 
+  /**
+   * Subscribes the `in` masks. Mosquitto sends an MQTT 5 client one copy per matching
+   * subscription; when the filters overlap each gets its own SUBSCRIBE with a subscription
+   * identifier (its index + 1), so that onMessage keeps only the first matching one's copy.
+   */
+  private subscribe(client: MqttClient, withIds: boolean): void {
+    const { remotePrefix, qos } = this.config;
+    const originLevel = this.v5 ? '' : '+/';
+    this.subs = new Subscriptions(independentMasks(this.config.in).map((m) => `${remotePrefix}${originLevel}${m}`), MQTT_SYNTAX);
+    const filters = this.subs.patterns;
+    const failed = (err: Error | null): void => {
+      if (err) this.log.error(`bridge ${this.config.name}: subscribe failed: ${err.message}`);
+    };
+    if (this.v5 && withIds && this.subs.overlapping) {
+      filters.forEach((f, i) => {
+        client.subscribe(f, { qos, nl: true, properties: { subscriptionIdentifier: i + 1 } }, failed);
+      });
+    } else if (filters.length > 0) {
+      client.subscribe(Object.fromEntries(filters.map((f) => [f, { qos, nl: true }])), failed);
+    }
+  }
+
+  /** A copy sent for a later subscription when an earlier one matches the topic too. */
+  private isDuplicate(topic: string, ids: number | number[] | undefined): boolean {
+    if (ids === undefined || !this.subs.overlapping) return false;
+    const index = (Array.isArray(ids) ? Math.min(...ids) : ids) - 1;
+    return this.subs.owner(topic) < index;
+  }
+
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
     const props = packet.properties;
+    if (this.isDuplicate(topic, props?.subscriptionIdentifier)) return;
     const user = props?.userProperties as UserProperties | undefined;
     let remoteTopic = topic;
     if (!this.v5) {

@@ -11,11 +11,15 @@
  * own with the same back-off, re-subscribing. Nothing here ever blocks the publish path.
  */
 import { MsgHdrsImpl, connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import type { MessageMeta } from '../broker/ports.js';
+import type { BrokerLogger, MessageMeta } from '../broker/ports.js';
 import { DEFAULT_PRIORITY } from '../protocol/constants.js';
-import { Backoff, Bridge } from './bridge.js';
+import { Backoff, Bridge, type ImportSink } from './bridge.js';
 import type { OutMessage } from './buffer.js';
+import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
+import { FastPublisher } from './nats-publish.js';
+import { ECHO, HeaderScanner, SLOW, rawOf, sameBytes, type RawMsg } from './nats-raw.js';
+import { NATS_SYNTAX, Subscriptions } from './overlap.js';
 import { maskToSubjects, subjectToTopic, topicToSubject } from './subject-mapping.js';
 
 export const ORIGIN_HEADER = 'Psrt-Origin';
@@ -24,17 +28,42 @@ export const CONTENT_TYPE_HEADER = 'Content-Type';
 /** One per MQTT user property: `percent-encoded name=percent-encoded value`. */
 export const USER_PROPERTY_HEADER = 'Mqtt-User-Property';
 
-/** Subject → local topic of imports, bounded (cleared when full). */
+/** Subjects remembered with what they import as; the map starts over when full. */
 const TOPIC_CACHE_LIMIT = 10_000;
+
+/** What messages on one subject import as. */
+interface Imported {
+  /** The topic in MQTT form (before the prefixes), for logs and properties. */
+  readonly remote: string;
+  /** The local topic; null when the subject has none (counted as unmappable). */
+  readonly local: string | null;
+  /** The first subscription matching the subject: only its copy is imported. */
+  readonly owner: number;
+}
 const CONNECT_TIMEOUT_MS = 5000;
+/**
+ * Bytes of publishes the client collects before writing them out (it also writes at the end of
+ * each tick). Its default, 32 KiB, makes three or four socket writes of one PSRT read's worth of
+ * small messages; a hidden client option, read by its protocol handler.
+ */
+const PENDING_LIMIT = 256 * 1024;
 
 export class NatsBridge extends Bridge {
   private nc: NatsConnection | null = null;
   private stopped = false;
   private readonly backoff = new Backoff();
-  /** Headers of plain PSRT exports by priority: the same object serves every such message. */
-  private readonly plainHeaders = new Map<number, { headers: MsgHdrs }>();
-  private readonly topicOf = new Map<string, string>();
+  /** Encoded headers of plain PSRT exports by priority: the same bytes serve every such message. */
+  private readonly plainHeaders = new Map<number, Uint8Array>();
+  private fast: FastPublisher | null = null;
+  /** Subject → what it imports as; bounded (cleared when full). */
+  private readonly imported = new Map<string, Imported>();
+  private subs = new Subscriptions([], NATS_SYNTAX);
+  private readonly scanner: HeaderScanner;
+
+  constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
+    super(config, nodeId, log, sink, maxTopicDepth);
+    this.scanner = new HeaderScanner(ORIGIN_HEADER, PRIORITY_HEADER, nodeId, DEFAULT_PRIORITY);
+  }
 
   remoteName(remoteTopic: string): string | null {
     return topicToSubject(remoteTopic);
@@ -59,7 +88,7 @@ export class NatsBridge extends Bridge {
 
   private options(): ConnectionOptions {
     const c = this.config;
-    const opts: ConnectionOptions = {
+    const opts: ConnectionOptions & { pendingLimit: number } = {
       servers: [...c.servers],
       name: `psrtd-${this.nodeId}-${c.name}`,
       noEcho: true,
@@ -67,6 +96,7 @@ export class NatsBridge extends Bridge {
       reconnectDelayHandler: () => this.backoff.next(),
       timeout: CONNECT_TIMEOUT_MS,
       pingInterval: 10_000,
+      pendingLimit: PENDING_LIMIT,
     };
     if (c.user !== undefined) opts.user = c.user;
     if (c.password !== undefined) opts.pass = c.password;
@@ -91,6 +121,7 @@ export class NatsBridge extends Bridge {
           return;
         }
         this.nc = nc;
+        this.fast = new FastPublisher(nc);
         this.backoff.reset();
         this.subscribe(nc);
         this.connected(nc.getServer());
@@ -118,7 +149,8 @@ export class NatsBridge extends Bridge {
     if (!this.stopped) this.disconnected(err instanceof Error ? err.message : 'connection closed');
   }
 
-  private subscribe(nc: NatsConnection): void {
+  /** The subjects of the `in` masks, in order (their index decides which copy is kept). */
+  private subjects(): Subscriptions {
     const { remotePrefix } = this.config;
     const subjects = new Set<string>();
     for (const mask of independentMasks(this.config.in)) {
@@ -127,41 +159,103 @@ export class NatsBridge extends Bridge {
         this.log.error(`bridge ${this.config.name}: in mask ${JSON.stringify(mask)} cannot be mapped to a subject`);
         continue;
       }
-      for (const subject of mapped) {
-        if (subjects.has(subject)) continue; // `a/#` and `a` both need `a`: subscribed once
-        subjects.add(subject);
-        nc.subscribe(subject, {
-          callback: (err, msg) => {
-            if (err === null) this.onMessage(msg);
-          },
-        });
-      }
+      for (const subject of mapped) subjects.add(subject); // `a/#` and `a` both need `a`: once
     }
+    return new Subscriptions([...subjects], NATS_SYNTAX);
   }
 
-  private onMessage(msg: Msg): void {
+  private subscribe(nc: NatsConnection): void {
+    this.subs = this.subjects();
+    this.subs.patterns.forEach((subject, index) => {
+      nc.subscribe(subject, { callback: this.handler(index) });
+    });
+  }
+
+  /**
+   * The callback of subscription `index`. It remembers the last subject's bytes and what they
+   * map to, so a stream on one subject is neither decoded nor looked up per message.
+   */
+  private handler(index: number): (err: Error | null, msg: Msg) => void {
+    let lastSubject: Uint8Array | null = null;
+    let last: Imported | null = null;
+    return (err, msg) => {
+      if (err !== null) return;
+      const raw = rawOf(msg);
+      let entry = last;
+      if (raw === null || entry === null || lastSubject === null || !sameBytes(raw._msg.subject, lastSubject)) {
+        entry = this.importedAs(msg.subject);
+        if (raw !== null) {
+          lastSubject = raw._msg.subject.slice(); // a copy: the client's bytes are not ours to keep
+          last = entry;
+        }
+      }
+      if (entry.owner < index) return; // an earlier subscription delivers this message too
+      if (raw !== null) this.onRaw(raw, msg, entry);
+      else this.onMessage(msg, entry);
+    };
+  }
+
+  /** What a subject maps to, remembered in a bounded map. */
+  private importedAs(subject: string): Imported {
+    let entry = this.imported.get(subject);
+    if (entry === undefined) {
+      const remote = subjectToTopic(subject);
+      entry = { remote, local: this.localTopic(remote), owner: this.subs.owner(subject) };
+      if (this.imported.size >= TOPIC_CACHE_LIMIT) this.imported.clear();
+      this.imported.set(subject, entry);
+    }
+    return entry;
+  }
+
+  /** The usual import: headers of another psrtd (or none) read in place, payload not copied. */
+  private onRaw(raw: RawMsg, msg: Msg, entry: Imported): void {
+    const hdr = raw._msg.hdr;
+    const data = raw._rdata;
+    let priority = DEFAULT_PRIORITY;
+    if (hdr > 0) {
+      priority = this.scanner.scan(data, hdr);
+      if (priority === SLOW) {
+        this.onMessage(msg, entry);
+        return;
+      }
+      if (priority === ECHO) {
+        this.counters.echoes++;
+        return;
+      }
+    }
+    if (entry.local === null) {
+      this.unmappable(entry.remote, 'remote topic');
+      return;
+    }
+    const skip = hdr > 0 ? hdr : 0;
+    this.deliver(entry.local, Buffer.from(data.buffer, data.byteOffset + skip, data.byteLength - skip), priority, 0, null);
+  }
+
+  /** Any import, through the client's public API. */
+  private onMessage(msg: Msg, entry: Imported): void {
     const h = msg.headers;
     if (h?.get(ORIGIN_HEADER) === this.nodeId) {
       this.counters.echoes++;
       return;
     }
-    let topic = this.topicOf.get(msg.subject);
-    if (topic === undefined) {
-      topic = subjectToTopic(msg.subject);
-      if (this.topicOf.size >= TOPIC_CACHE_LIMIT) this.topicOf.clear();
-      this.topicOf.set(msg.subject, topic);
+    if (entry.local === null) {
+      this.unmappable(entry.remote, 'remote topic');
+      return;
     }
     const d = msg.data;
     const payload = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
     const priority = h === undefined ? DEFAULT_PRIORITY : priorityOf(h.get(PRIORITY_HEADER));
-    this.importMessage(topic, payload, priority, 0, h === undefined ? null : metaOf(h, topic));
+    this.deliver(entry.local, payload, priority, 0, h === undefined ? null : metaOf(h, entry.remote));
   }
 
   protected send(subject: string, m: OutMessage): boolean {
     const nc = this.nc;
     if (nc === null || nc.isClosed()) return false;
     try {
-      nc.publish(subject, m.payload, this.headersFor(m));
+      const hdr = this.headerBytes(m);
+      if (hdr === null || this.fast?.publish(subject, hdr, m.payload) !== true) {
+        nc.publish(subject, m.payload, { headers: exportHeaders(this.nodeId, m) });
+      }
     } catch (e) {
       if (nc.isClosed()) return false;
       // Too large for the server, or a subject it refuses: this message can never be sent.
@@ -170,16 +264,16 @@ export class NatsBridge extends Bridge {
     return true;
   }
 
-  private headersFor(m: OutMessage): { headers: MsgHdrs } {
-    if (m.contentType === undefined && m.userProperties === undefined) {
-      let cached = this.plainHeaders.get(m.priority);
-      if (cached === undefined) {
-        cached = { headers: frozenEncoding(exportHeaders(this.nodeId, m)) };
-        this.plainHeaders.set(m.priority, cached);
-      }
-      return cached;
-    }
-    return { headers: exportHeaders(this.nodeId, m) };
+  /** The encoded headers of an export; those of plain PSRT messages are encoded once per priority. */
+  private headerBytes(m: OutMessage): Uint8Array | null {
+    const plain = m.contentType === undefined && m.userProperties === undefined;
+    const cached = plain ? this.plainHeaders.get(m.priority) : undefined;
+    if (cached !== undefined) return cached;
+    const h = exportHeaders(this.nodeId, m);
+    if (!(h instanceof MsgHdrsImpl)) return null;
+    const bytes = h.encode();
+    if (plain) this.plainHeaders.set(m.priority, bytes);
+    return bytes;
   }
 }
 
@@ -192,17 +286,6 @@ export function exportHeaders(nodeId: string, m: Pick<OutMessage, 'priority' | '
   for (const [k, v] of m.userProperties ?? []) {
     h.append(USER_PROPERTY_HEADER, `${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
   }
-  return h;
-}
-
-/**
- * The client encodes headers on every publish (a string build and a UTF-8 encode); headers that
- * never change are encoded once here and the bytes reused.
- */
-function frozenEncoding(h: MsgHdrs): MsgHdrs {
-  if (!(h instanceof MsgHdrsImpl)) return h;
-  const bytes = h.encode();
-  Object.defineProperty(h, 'encode', { value: () => bytes });
   return h;
 }
 

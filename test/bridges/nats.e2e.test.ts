@@ -10,7 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { MsgHdrsImpl, connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { FastPublisher } from '../../src/bridges/nats-publish.js';
+import { rawOf } from '../../src/bridges/nats-raw.js';
 import { NatsCluster, NatsNode, until } from '../helpers/engines.js';
 import { freePort } from '../helpers/ports.js';
 import type { Psrtd } from '../helpers/psrtd.js';
@@ -98,6 +100,27 @@ describe('NATS bridge: two psrtd nodes through a 3-node cluster', () => {
       ['in/plain', 'no headers', 0x7f],
     ]);
     assert.equal((await bridgeStatus(b, 'cloud')).echoes, 1);
+  });
+
+  test('the client internals the hot paths read are there (else they silently fall back to the slower public API)', async () => {
+    const got: { raw: boolean; subject: string; origin: string; data: string }[] = [];
+    const sub = nc.subscribe('fast.>', {
+      callback: (_e, m) => {
+        got.push({ raw: rawOf(m) !== null, subject: m.subject, origin: m.headers?.get('Psrt-Origin') ?? '', data: m.string() });
+      },
+    });
+    await nc.flush();
+    const fast = new FastPublisher(nc);
+    const hdr = headers();
+    hdr.set('Psrt-Origin', 'test');
+    assert.ok(hdr instanceof MsgHdrsImpl);
+    // More lines than one slab holds: lines handed out earlier must stay intact.
+    const N = 3000;
+    for (let i = 0; i < N; i++) assert.equal(fast.publish(`fast.s${i % 7}`, hdr.encode(), Buffer.from(`p${i}`)), true);
+    await nc.flush();
+    await until(() => got.length === N, 10_000, 'fast publishes');
+    sub.unsubscribe();
+    assert.ok(got.every((g, i) => g.raw && g.subject === `fast.s${i % 7}` && g.origin === 'test' && g.data === `p${i}`), JSON.stringify(got.find((g, i) => g.data !== `p${i}`)));
   });
 
   test('unmappable topics are counted and logged once per topic; the bridge keeps working', async () => {
