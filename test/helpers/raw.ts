@@ -190,3 +190,25 @@ export class Bystander {
     this.data.destroy();
   }
 }
+
+/** NOP round trips on `ctl` every 5 ms until stopped; stop() returns the longest, in ms. */
+export function pinger(ctl: RawConn): { stop(): Promise<number> } {
+  const state = { running: true };
+  let max = 0;
+  const loop = (async () => {
+    while (state.running) {
+      const t0 = performance.now();
+      ctl.send(Buffer.from([0]));
+      await ctl.read(1, 20_000);
+      max = Math.max(max, performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    stop: async () => {
+      state.running = false;
+      await loop;
+      return max;
+    },
+  };
+}

@@ -22,7 +22,7 @@ import { after, before, describe, test } from 'node:test';
 import { subackCodes, mqttConnect } from '../helpers/mqtt-client.js';
 import { packet, props, rawSession, readPacket, str, u16, type RawPacket } from '../helpers/mqtt-raw.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
-import { login, type RawConn } from '../helpers/raw.js';
+import { login, pinger, type RawConn } from '../helpers/raw.js';
 
 function filters(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}/${i}/v`);
@@ -79,28 +79,6 @@ async function readAcks(conn: RawConn, count: number, version: 4 | 5): Promise<{
     out.push({ type: p.type, ...ackCodes(p, version) });
   }
   return out;
-}
-
-/** NOP round trips every 5 ms until stopped; returns the longest. */
-function pinger(ctl: RawConn): { stop(): Promise<number> } {
-  const state = { running: true };
-  let max = 0;
-  const loop = (async () => {
-    while (state.running) {
-      const t0 = performance.now();
-      ctl.send(Buffer.from([0]));
-      await ctl.read(1, 20_000);
-      max = Math.max(max, performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    stop: async () => {
-      state.running = false;
-      await loop;
-      return max;
-    },
-  };
 }
 
 function mqttSubscriptions(port: number): Promise<number> {

@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
-import { login, topicsFrame, type RawConn } from '../helpers/raw.js';
+import { login, pinger, topicsFrame, type RawConn } from '../helpers/raw.js';
 
 function topicList(prefix: string, bytes: number, maxTopics = Infinity): string[] {
   const topics: string[] = [];
@@ -29,28 +29,6 @@ function topicList(prefix: string, bytes: number, maxTopics = Infinity): string[
     len += t.length + 1;
   }
   return topics;
-}
-
-/** NOP round trips every 5 ms until stopped; returns the longest. */
-function pinger(ctl: RawConn): { stop(): Promise<number> } {
-  const state = { running: true };
-  let max = 0;
-  const loop = (async () => {
-    while (state.running) {
-      const t0 = performance.now();
-      ctl.send(Buffer.from([0]));
-      await ctl.read(1, 20_000);
-      max = Math.max(max, performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    stop: async () => {
-      state.running = false;
-      await loop;
-      return max;
-    },
-  };
 }
 
 function statusOf(port: number): Promise<{ clients: { subscription_count: number } }> {
