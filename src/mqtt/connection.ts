@@ -8,10 +8,12 @@
 import {
   DataChannel,
   Stamp,
+  sinceMs,
   stampNow,
+  wrapMs,
+  WheelNode,
   type DataChannelOwner,
-  type Deadline,
-  type Expiring,
+  type DeadlineWheel,
   type DataPort,
   type Delivery,
   type PublisherPort,
@@ -31,7 +33,7 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
 import type { MqttContext } from './context.js';
 import type { MqttMessage, QoS } from './message.js';
-import { PacketHandler } from './packet-handler.js';
+import { PacketHandler, type InboundState } from './packet-handler.js';
 import type { MqttLink, MqttSession } from './session.js';
 
 /** The transport side: a DataPort plus read flow control. */
@@ -46,26 +48,47 @@ export interface MqttTransport extends DataPort {
 type State = 'connect' | 'authenticating' | 'ready' | 'closed';
 
 const NO_STAMP = new Stamp(0);
+/** connectedSince is kept relative to this (a small integer, not a boxed number, per connection). */
+const BASE_MS = Date.now();
+/** The packet handler of each context, shared by its connections. */
+const handlers = new WeakMap<MqttContext, PacketHandler>();
 
-export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner, Expiring {
+function handlerFor(ctx: MqttContext): PacketHandler {
+  let h = handlers.get(ctx);
+  if (h === undefined) {
+    h = new PacketHandler(ctx);
+    handlers.set(ctx, h);
+  }
+  return h;
+}
+
+/** Outbound topic aliases (v5), only for a client that allows them: topic → alias. */
+class OutboundAliases {
+  readonly map = new Map<string, number>();
+  constructor(readonly max: number) {}
+}
+
+/**
+ * A WheelNode itself: the CONNECT deadline, then the keep-alive one, on the broker's shared
+ * wheel without a Deadline object per connection.
+ */
+export class MqttConnection extends WheelNode implements MqttLink, PublisherPort, DataChannelOwner {
   blockedOn = 0;
   /** Receive time of the current read, shared by its publishes (one clock call per read). */
   readStamp = NO_STAMP;
+  inbound: InboundState | null = null;
   version: MqttVersion = 4;
   sendWindow = 1;
   private state: State = 'connect';
-  private readonly decoder: MqttDecoder;
+  /** Made for a read, dropped once nothing is buffered (an idle connection has none). */
+  private decoder: MqttDecoder | null = null;
   private channel: DataChannel | null = null;
   private session: MqttSession | null = null;
-  private handler: PacketHandler | null = null;
   private keepAliveMs = 0;
-  private lastReadMs = performance.now();
-  /** CONNECT deadline, then the keep-alive deadline (on the broker's shared wheel). */
-  private readonly deadline: Deadline;
+  /** wrapMs() of the last read (a small integer: a double field would box a number). */
+  private lastReadMs = wrapMs();
   private clientMaxPacket = 0x0fffffff;
-  /** Outbound topic aliases (v5): topic → alias, while the client allows more. */
-  private aliases: Map<string, number> | null = null;
-  private aliasMax = 0;
+  private aliases: OutboundAliases | null = null;
   private reading = true;
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
@@ -75,9 +98,12 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     private readonly ctx: MqttContext,
     private readonly transport: MqttTransport,
   ) {
-    this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize });
-    this.deadline = ctx.broker.wheel.deadline(this);
-    this.deadline.arm(ctx.connectTimeoutMs);
+    super();
+    this.wheel.arm(this, ctx.connectTimeoutMs);
+  }
+
+  private get wheel(): DeadlineWheel {
+    return this.ctx.broker.wheel;
   }
 
   get address(): string {
@@ -96,27 +122,43 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     const session = this.session;
     if (session === null || this.state !== 'ready') return null;
     const queue = (this.channel?.pending ?? 0) + session.queuedCount;
-    return { clientId: session.clientId, user: session.user === '_' ? 'anonymous' : session.user, subscriptions: session.subscriptions.size, queue, connectedSince: this.connectedSince };
+    return { clientId: session.clientId, user: session.user === '_' ? 'anonymous' : session.user, subscriptions: session.subscriptions.size, queue, connectedSince: BASE_MS + this.connectedSince };
   }
 
   // ---- input ------------------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    this.lastReadMs = performance.now();
+    this.lastReadMs = wrapMs();
     this.readStamp = stampNow();
-    this.decoder.push(chunk);
+    (this.decoder ??= this.newDecoder()).push(chunk);
     this.process();
   }
 
+  private newDecoder(): MqttDecoder {
+    const d = new MqttDecoder(this.ctx.limits);
+    if (this.state !== 'connect') d.version = this.version;
+    return d;
+  }
+
   private process(): void {
+    const decoder = this.decoder;
+    if (decoder === null) return;
+    let handler: PacketHandler | null = null;
     try {
       while (this.state === 'connect' || this.state === 'ready') {
         if (this.blockedOn > 0) return;
-        const packet = this.decoder.next();
-        if (packet === null) return;
-        if (this.state === 'connect') this.onConnect(packet);
-        else (this.handler as PacketHandler).handle(packet);
+        const packet = decoder.next();
+        if (packet === null) {
+          // Neither is kept by an idle connection (the messages of the read hold the stamp).
+          if (decoder.buffered === 0) {
+            this.decoder = null;
+            this.readStamp = NO_STAMP;
+          }
+          return;
+        }
+        if (this.state === 'connect') this.onConnect(packet, decoder);
+        else (handler ??= handlerFor(this.ctx)).handle(this, this.session as MqttSession, packet);
       }
     } catch (e) {
       this.fail(e, true);
@@ -147,9 +189,9 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
 
   // ---- CONNECT ----------------------------------------------------------------------------
 
-  private onConnect(packet: MqttPacket): void {
+  private onConnect(packet: MqttPacket, decoder: MqttDecoder): void {
     if (packet.type !== 'connect') throw new MqttError(ReasonCode.ProtocolError, `${packet.type} before CONNECT`);
-    const version = this.decoder.version ?? 4;
+    const version = decoder.version ?? 4;
     this.version = version;
     const decision = decideConnect(packet, version, this.ctx.limits);
     if (!decision.ok) {
@@ -197,11 +239,11 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     const props = p.properties;
     this.clientMaxPacket = props?.maximumPacketSize ?? 0x0fffffff;
     this.sendWindow = Math.min(ctx.limits.maxInflight, props?.receiveMaximum ?? 65535);
-    this.aliasMax = this.version === 5 ? (props?.topicAliasMaximum ?? 0) : 0;
+    const aliasMax = this.version === 5 ? (props?.topicAliasMaximum ?? 0) : 0;
+    if (aliasMax > 0) this.aliases = new OutboundAliases(aliasMax);
     this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.channelEnv);
-    this.handler = new PacketHandler(ctx, this, session);
     this.state = 'ready';
-    this.connectedSince = Date.now();
+    this.connectedSince = Math.trunc(Date.now() - BASE_MS); // a small integer (a difference would be boxed)
     ctx.router.counters.connects++;
     ctx.registry.add(this);
     this.send(acceptance(p, a, present, this.version, ctx.limits));
@@ -227,7 +269,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   }
 
   private armKeepAlive(ms: number): void {
-    this.deadline.arm(ms);
+    this.wheel.arm(this, ms);
   }
 
   /** The deadline: CONNECT not received in time, or keep alive (re-armed from the last read). */
@@ -237,21 +279,20 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       return;
     }
     if (this.state !== 'ready' || this.keepAliveMs === 0) return;
-    const idle = performance.now() - this.lastReadMs;
+    const idle = sinceMs(this.lastReadMs);
     if (idle >= this.keepAliveMs) {
       this.ctx.log.info(`mqtt: keep alive timeout: ${this.label}`);
       this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
     } else {
       // A keep-alive check comes about once per keep-alive period: the moment to give back what
       // only a busy connection needs.
-      this.decoder.releaseIdle();
       this.channel?.releaseIdle();
       this.armKeepAlive(this.keepAliveMs - idle);
     }
   }
 
   private clearTimer(): void {
-    this.deadline.disarm();
+    this.wheel.disarm(this);
   }
 
   // ---- output (MqttLink) --------------------------------------------------------------------
@@ -268,7 +309,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     const channel = this.channel;
     if (channel === null) return false;
     let packet: Buffer;
-    const alias = this.aliasMax > 0 ? this.aliasFor(msg.rawTopic) : 0;
+    const alias = this.aliases !== null ? aliasFor(this.aliases, msg.rawTopic) : 0;
     if (qos === 0 && subIds === null && alias === 0 && msg.expiresAtMs === 0) {
       const d = msg.plainQos0(this.version, retain, this.ctx.router.slabs);
       if (d.bytes > this.clientMaxPacket) {
@@ -283,7 +324,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       packet = encodePublish(topic, msg.payload, qos, retain, dup, packetId, props, this.version);
     }
     if (packet.length > this.clientMaxPacket) {
-      if (alias > 0) this.aliases?.delete(msg.rawTopic); // never announced: the next one must carry the topic
+      if (alias > 0) this.aliases?.map.delete(msg.rawTopic); // never announced: the next one must carry the topic
       this.ctx.router.counters.droppedTooLarge++;
       return false;
     }
@@ -294,17 +335,6 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
 
   sendPubrel(packetId: number): void {
     this.send(encodeAck('pubrel', packetId, 0, this.version));
-  }
-
-  /** Alias for a topic: > 0 first use (topic + alias), < 0 known (alias only), 0 none. */
-  private aliasFor(topic: string): number {
-    const map = (this.aliases ??= new Map<string, number>());
-    const known = map.get(topic);
-    if (known !== undefined) return -known;
-    if (map.size >= this.aliasMax) return 0;
-    const alias = map.size + 1;
-    map.set(topic, alias);
-    return alias;
   }
 
   // ---- DataChannelOwner -------------------------------------------------------------------
@@ -380,4 +410,15 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   private writeDirect(packet: Buffer): void {
     this.transport.write([packet]);
   }
+}
+
+/** Alias for a topic: > 0 first use (topic + alias), < 0 known (alias only), 0 none. */
+function aliasFor(aliases: OutboundAliases, topic: string): number {
+  const map = aliases.map;
+  const known = map.get(topic);
+  if (known !== undefined) return -known;
+  if (map.size >= aliases.max) return 0;
+  const alias = map.size + 1;
+  map.set(topic, alias);
+  return alias;
 }

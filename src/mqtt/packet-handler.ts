@@ -37,139 +37,134 @@ export interface PacketConnection extends PublisherPort {
   readonly label: string;
   /** Receive time of the current read (shared by its publishes). */
   readonly readStamp: Stamp;
+  /** Made by the handler at the first PUBLISH. */
+  inbound: InboundState | null;
   send(packet: Buffer): void;
   clientDisconnected(reason: number, expiry: number | undefined): void;
   disconnectWith(reason: number, withWill: boolean, text?: string): void;
 }
 
-export class PacketHandler {
+/**
+ * What a connection keeps of its inbound publishes, made at its first PUBLISH (a subscriber that
+ * never publishes has none): the last topic's check and the v5 inbound topic aliases.
+ */
+export class InboundState {
   /** Inbound topic aliases (v5): alias → topic, set by the client. */
-  private aliases: Map<number, string> | null = null;
+  aliases: Map<number, string> | null = null;
   /** The last publish topic, its PSRT (normalised) form and whether the ACL allows it. */
-  private lastTopic: string | null = null;
-  private lastPsrtTopic = '';
-  private lastAllowed = false;
+  lastTopic: string | null = null;
+  lastPsrtTopic = '';
+  lastAllowed = false;
+}
 
-  constructor(
-    private readonly ctx: MqttContext,
-    private readonly conn: PacketConnection,
-    private readonly session: MqttSession,
-  ) {}
+/**
+ * One per context, shared by its connections (no object per connection): the connection and
+ * its session come with each packet.
+ */
+export class PacketHandler {
+  constructor(private readonly ctx: MqttContext) {}
 
-  handle(p: MqttPacket): void {
+  handle(conn: PacketConnection, session: MqttSession, p: MqttPacket): void {
     switch (p.type) {
       case 'publish':
-        this.publish(p);
+        this.publish(conn, session, p);
         return;
       case 'puback':
       case 'pubcomp':
-        this.session.completed(p.packetId); // an unknown id is ignored (it may predate a reconnect)
+        session.completed(p.packetId); // an unknown id is ignored (it may predate a reconnect)
         return;
       case 'pubrec':
-        this.pubrec(p);
+        session.received(p.packetId, p.reasonCode >= 0x80);
         return;
       case 'pubrel':
-        this.pubrel(p);
+        this.pubrel(conn, session, p);
         return;
       case 'subscribe':
-        this.subscribe(p);
+        this.subscribe(conn, session, p);
         return;
       case 'unsubscribe':
-        this.unsubscribe(p);
+        this.unsubscribe(conn, session, p);
         return;
       case 'pingreq':
-        this.conn.send(PINGRESP);
+        conn.send(PINGRESP);
         return;
       case 'disconnect':
-        this.disconnect(p);
+        this.disconnect(conn, session, p);
         return;
       case 'auth':
-        this.conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
+        conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
         return;
       default:
         throw new MqttError(ReasonCode.ProtocolError, `unexpected ${p.type} packet from a client`);
     }
   }
 
-  private publish(p: PublishPacket): void {
-    const topic = this.resolveTopic(p);
-    const version = this.conn.version;
+  private publish(conn: PacketConnection, session: MqttSession, p: PublishPacket): void {
+    const inbound = (conn.inbound ??= new InboundState());
+    const topic = this.resolveTopic(inbound, p);
+    const version = conn.version;
     const qos = p.qos;
-    if (qos === 2 && this.session.hasInboundQos2(p.packetId ?? 0)) {
-      this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
+    if (qos === 2 && session.hasInboundQos2(p.packetId ?? 0)) {
+      conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
       return;
     }
-    if (topic !== this.lastTopic) this.checkTopic(topic);
-    if (!this.lastAllowed) {
+    if (topic !== inbound.lastTopic) checkTopic(inbound, session, topic);
+    if (!inbound.lastAllowed) {
       this.ctx.router.counters.deniedPublishes++;
-      this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${this.conn.label}`);
-      if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
+      this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${conn.label}`);
+      if (qos > 0) conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
     // Checked before publishing: the publish that exceeds Receive Maximum must not be forwarded.
-    if (qos === 2 && this.session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
+    if (qos === 2 && session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
     }
-    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.conn.readStamp, carriedFrom(p.properties), this.session);
-    msg.psrtTopic = this.lastPsrtTopic;
-    this.ctx.router.publish(msg, this.conn);
+    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, conn.readStamp, carriedFrom(p.properties), session);
+    msg.psrtTopic = inbound.lastPsrtTopic;
+    this.ctx.router.publish(msg, conn);
     if (qos === 1) {
-      this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
+      conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
     } else if (qos === 2) {
-      this.session.addInboundQos2(p.packetId ?? 0);
-      this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
+      session.addInboundQos2(p.packetId ?? 0);
+      conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
     }
-  }
-
-  /**
-   * Normalises and authorises a publish topic once for a run of publishes to it (publishers
-   * mostly repeat their topics): the ACL decision is the session's login-time one anyway.
-   */
-  private checkTopic(topic: string): void {
-    this.lastTopic = topic;
-    this.lastPsrtTopic = normalizeTopic(topic);
-    this.lastAllowed = this.session.acl.canPublish(this.lastPsrtTopic);
   }
 
   /** The topic of a PUBLISH after v5 topic aliases (set, or look up for an empty topic). */
-  private resolveTopic(p: PublishPacket): string {
+  private resolveTopic(inbound: InboundState, p: PublishPacket): string {
     const alias = p.properties?.topicAlias;
     if (alias === undefined) return p.topic;
     if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) {
       throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
     }
     if (p.topic !== '') {
-      (this.aliases ??= new Map()).set(alias, p.topic);
+      (inbound.aliases ??= new Map()).set(alias, p.topic);
       return p.topic;
     }
-    const known = this.aliases?.get(alias);
+    const known = inbound.aliases?.get(alias);
     if (known === undefined) throw new MqttError(ReasonCode.ProtocolError, `unknown topic alias ${alias}`);
     return known;
   }
 
-  private pubrec(p: AckPacket): void {
-    this.session.received(p.packetId, p.reasonCode >= 0x80);
+  private pubrel(conn: PacketConnection, session: MqttSession, p: AckPacket): void {
+    const known = session.releaseInboundQos2(p.packetId);
+    const reason = known || conn.version === 4 ? 0 : ReasonCode.PacketIdentifierNotFound;
+    conn.send(encodeAck('pubcomp', p.packetId, reason, conn.version));
   }
 
-  private pubrel(p: AckPacket): void {
-    const known = this.session.releaseInboundQos2(p.packetId);
-    const reason = known || this.conn.version === 4 ? 0 : ReasonCode.PacketIdentifierNotFound;
-    this.conn.send(encodeAck('pubcomp', p.packetId, reason, this.conn.version));
-  }
-
-  private subscribe(p: SubscribePacket): void {
+  private subscribe(conn: PacketConnection, session: MqttSession, p: SubscribePacket): void {
     const id = p.properties?.subscriptionIdentifiers?.[0] ?? 0;
     const codes: number[] = [];
     const retained: { msg: MqttMessage; qos: QoS }[] = [];
     for (const s of p.subscriptions) {
-      const code = this.subscribeOne(s, id, retained);
-      codes.push(this.conn.version === 5 ? code : subackCodeFor311(code)); // 3.1.1 knows only 0x80 for a failure
+      const code = this.subscribeOne(conn, session, s, id, retained);
+      codes.push(conn.version === 5 ? code : subackCodeFor311(code)); // 3.1.1 knows only 0x80 for a failure
     }
-    this.conn.send(encodeSuback(p.packetId, codes, undefined, this.conn.version));
-    for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
+    conn.send(encodeSuback(p.packetId, codes, undefined, conn.version));
+    for (const r of retained) session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
   }
 
-  private subscribeOne(s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
+  private subscribeOne(conn: PacketConnection, session: MqttSession, s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
     const shared = splitShared(s.filter);
     const filter = shared === null ? s.filter : shared.filter;
     if (shared !== null && (shared.group === '' || /[+#]/.test(shared.group) || !isValidMqttTopicFilter(filter))) {
@@ -177,12 +172,12 @@ export class PacketHandler {
     }
     if (shared !== null && s.noLocal) throw new MqttError(ReasonCode.ProtocolError, 'no local on a shared subscription');
     if (!isValidMqttTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
-    if (!this.session.acl.canSubscribe(filter)) {
-      this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${this.conn.label}`);
-      return this.conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
+    if (!session.acl.canSubscribe(filter)) {
+      this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${conn.label}`);
+      return conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
     }
     const options = { qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling, identifier: id };
-    const existed = this.ctx.router.subscribe(this.session, s.filter, options);
+    const existed = this.ctx.router.subscribe(session, s.filter, options);
     this.ctx.broker.counters.subOps++;
     const wantRetained = shared === null && (s.retainHandling === 0 || (s.retainHandling === 1 && !existed));
     if (wantRetained) {
@@ -191,18 +186,28 @@ export class PacketHandler {
     return s.qos;
   }
 
-  private unsubscribe(p: UnsubscribePacket): void {
-    const codes = p.filters.map((f) => (this.ctx.router.unsubscribe(this.session, f) ? 0 : ReasonCode.NoSubscriptionExisted));
+  private unsubscribe(conn: PacketConnection, session: MqttSession, p: UnsubscribePacket): void {
+    const codes = p.filters.map((f) => (this.ctx.router.unsubscribe(session, f) ? 0 : ReasonCode.NoSubscriptionExisted));
     this.ctx.broker.counters.subOps += p.filters.length;
-    this.conn.send(encodeUnsuback(p.packetId, codes, undefined, this.conn.version));
+    conn.send(encodeUnsuback(p.packetId, codes, undefined, conn.version));
   }
 
-  private disconnect(p: DisconnectPacket): void {
+  private disconnect(conn: PacketConnection, session: MqttSession, p: DisconnectPacket): void {
     const expiry = p.properties?.sessionExpiryInterval;
-    if (expiry !== undefined && this.session.expiryInterval === 0 && expiry !== 0) {
+    if (expiry !== undefined && session.expiryInterval === 0 && expiry !== 0) {
       throw new MqttError(ReasonCode.ProtocolError, 'session expiry set on DISCONNECT after 0 on CONNECT');
     }
     const capped = expiry === undefined ? undefined : Math.min(expiry, this.ctx.limits.maxSessionExpiry);
-    this.conn.clientDisconnected(p.reasonCode, capped);
+    conn.clientDisconnected(p.reasonCode, capped);
   }
+}
+
+/**
+ * Normalises and authorises a publish topic once for a run of publishes to it (publishers
+ * mostly repeat their topics): the ACL decision is the session's login-time one anyway.
+ */
+function checkTopic(inbound: InboundState, session: MqttSession, topic: string): void {
+  inbound.lastTopic = topic;
+  inbound.lastPsrtTopic = normalizeTopic(topic);
+  inbound.lastAllowed = session.acl.canPublish(inbound.lastPsrtTopic);
 }
