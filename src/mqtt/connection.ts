@@ -33,7 +33,8 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
 import type { MqttContext } from './context.js';
 import type { MqttMessage, QoS } from './message.js';
-import { PacketHandler, type InboundState } from './packet-handler.js';
+import type { InboundState, PacketHandler } from './packet-handler.js';
+import { BEFORE_CONNECT, aliasFor, peerLimits, sharedOf } from './peer-limits.js';
 import type { MqttLink, MqttSession } from './session.js';
 
 /** The transport side: a DataPort plus read flow control. */
@@ -50,24 +51,6 @@ type State = 'connect' | 'authenticating' | 'ready' | 'closed';
 const NO_STAMP = new Stamp(0);
 /** connectedSince is kept relative to this (a small integer, not a boxed number, per connection). */
 const BASE_MS = Date.now();
-/** The packet handler of each context, shared by its connections. */
-const handlers = new WeakMap<MqttContext, PacketHandler>();
-
-function handlerFor(ctx: MqttContext): PacketHandler {
-  let h = handlers.get(ctx);
-  if (h === undefined) {
-    h = new PacketHandler(ctx);
-    handlers.set(ctx, h);
-  }
-  return h;
-}
-
-/** Outbound topic aliases (v5), only for a client that allows them: topic → alias. */
-class OutboundAliases {
-  readonly map = new Map<string, number>();
-  constructor(readonly max: number) {}
-}
-
 /**
  * A WheelNode itself: the CONNECT deadline, then the keep-alive one, on the broker's shared
  * wheel without a Deadline object per connection.
@@ -78,7 +61,6 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
   readStamp = NO_STAMP;
   inbound: InboundState | null = null;
   version: MqttVersion = 4;
-  sendWindow = 1;
   private state: State = 'connect';
   /** Made for a read, dropped once nothing is buffered (an idle connection has none). */
   private decoder: MqttDecoder | null = null;
@@ -87,27 +69,35 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
   private keepAliveMs = 0;
   /** wrapMs() of the last read (a small integer: a double field would box a number). */
   private lastReadMs = wrapMs();
-  private clientMaxPacket = 0x0fffffff;
-  private aliases: OutboundAliases | null = null;
+  private peer = BEFORE_CONNECT;
   private reading = true;
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
 
+  private readonly transport: MqttTransport;
+
+  /**
+   * `transport` null: the connection is its own transport, a subclass implementing MqttTransport
+   * (src/transport/mqtt-server.ts: one object per TCP connection instead of two).
+   */
   constructor(
     private readonly ctx: MqttContext,
-    private readonly transport: MqttTransport,
+    transport: MqttTransport | null,
+    /** The peer, for logs (`ip:port`, or the unix socket path). */
+    readonly address: string,
   ) {
     super();
+    this.transport = transport ?? (this as unknown as MqttTransport);
     this.wheel.arm(this, ctx.connectTimeoutMs);
+  }
+
+  get sendWindow(): number {
+    return this.peer.sendWindow;
   }
 
   private get wheel(): DeadlineWheel {
     return this.ctx.broker.wheel;
-  }
-
-  get address(): string {
-    return this.transport.address;
   }
 
   /** `<user>@<addr> (<client id>)` for logs: made when a line is written, not kept per client. */
@@ -158,7 +148,7 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
           return;
         }
         if (this.state === 'connect') this.onConnect(packet, decoder);
-        else (handler ??= handlerFor(this.ctx)).handle(this, this.session as MqttSession, packet);
+        else (handler ??= sharedOf(this.ctx).handler).handle(this, this.session as MqttSession, packet);
       }
     } catch (e) {
       this.fail(e, true);
@@ -174,8 +164,8 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
     this.process();
   }
 
-  /** Stops reading while the socket's send side is full or a subscriber we feed is congested. */
-  pauseReading(): void {
+  /** Stops reading while a login is checked (resume() reads on). */
+  private stopReading(): void {
     if (this.reading) {
       this.reading = false;
       this.transport.pauseReading();
@@ -199,7 +189,7 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
       return;
     }
     this.state = 'authenticating';
-    this.pauseReading();
+    this.stopReading();
     const login = packet.username ?? '';
     const password = packet.password?.toString('utf8') ?? '';
     this.ctx.auth.authenticate(login, password, this.transport.ip ?? this.address).then(
@@ -237,10 +227,7 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
     session.will = a.will;
     this.session = session;
     const props = p.properties;
-    this.clientMaxPacket = props?.maximumPacketSize ?? 0x0fffffff;
-    this.sendWindow = Math.min(ctx.limits.maxInflight, props?.receiveMaximum ?? 65535);
-    const aliasMax = this.version === 5 ? (props?.topicAliasMaximum ?? 0) : 0;
-    if (aliasMax > 0) this.aliases = new OutboundAliases(aliasMax);
+    this.peer = peerLimits(ctx, this.version, props);
     this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.channelEnv);
     this.state = 'ready';
     this.connectedSince = Math.trunc(Date.now() - BASE_MS); // a small integer (a difference would be boxed)
@@ -309,10 +296,11 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
     const channel = this.channel;
     if (channel === null) return false;
     let packet: Buffer;
-    const alias = this.aliases !== null ? aliasFor(this.aliases, msg.rawTopic) : 0;
+    const peer = this.peer;
+    const alias = peer.aliases !== null ? aliasFor(peer.aliases, msg.rawTopic) : 0;
     if (qos === 0 && subIds === null && alias === 0 && msg.expiresAtMs === 0) {
       const d = msg.plainQos0(this.version, retain, this.ctx.router.slabs);
-      if (d.bytes > this.clientMaxPacket) {
+      if (d.bytes > peer.maxPacket) {
         this.ctx.router.counters.droppedTooLarge++;
         return false;
       }
@@ -323,8 +311,8 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
       const topic = alias < 0 ? '' : msg.rawTopic; // a known alias replaces the topic
       packet = encodePublish(topic, msg.payload, qos, retain, dup, packetId, props, this.version);
     }
-    if (packet.length > this.clientMaxPacket) {
-      if (alias > 0) this.aliases?.map.delete(msg.rawTopic); // never announced: the next one must carry the topic
+    if (packet.length > peer.maxPacket) {
+      if (alias > 0) peer.aliases?.map.delete(msg.rawTopic); // never announced: the next one must carry the topic
       this.ctx.router.counters.droppedTooLarge++;
       return false;
     }
@@ -410,15 +398,4 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
   private writeDirect(packet: Buffer): void {
     this.transport.write([packet]);
   }
-}
-
-/** Alias for a topic: > 0 first use (topic + alias), < 0 known (alias only), 0 none. */
-function aliasFor(aliases: OutboundAliases, topic: string): number {
-  const map = aliases.map;
-  const known = map.get(topic);
-  if (known !== undefined) return -known;
-  if (map.size >= aliases.max) return 0;
-  const alias = map.size + 1;
-  map.set(topic, alias);
-  return alias;
 }

@@ -34,27 +34,29 @@ interface Listener {
 
 type PeerCached = Socket & { _peername?: unknown };
 
-class SocketTransport implements MqttTransport, SocketOwner {
-  conn: MqttConnection | null = null;
-
+/** An MQTT connection over a Node socket, being its own transport (one object, not two). */
+class SocketConnection extends MqttConnection implements MqttTransport, SocketOwner {
   constructor(
+    ctx: MqttContext,
     private readonly socket: Socket,
-    readonly address: string,
+    address: string,
     private readonly listener: Listener,
-  ) {}
+  ) {
+    super(ctx, null, address);
+  }
 
   onSocketData(chunk: Buffer): void {
-    this.conn?.onData(chunk);
+    this.onData(chunk);
   }
 
   onSocketDrain(): void {
-    this.conn?.onWritable();
+    this.onWritable();
   }
 
   onSocketClose(): void {
     this.listener.sockets.delete(this.socket);
     this.listener.gate?.released();
-    this.conn?.closed();
+    this.closed();
   }
 
   /** The peer's IP (login budget), from the address: Node's cached copy is let go (see accept). */
@@ -78,12 +80,13 @@ class SocketTransport implements MqttTransport, SocketOwner {
 
   /** Half-close after what is queued; a peer that never reads is cut after 5 s. */
   end(): void {
-    this.socket.end();
+    const socket = this.socket;
+    socket.end();
     const killer = setTimeout(() => {
-      this.socket.destroy();
+      socket.destroy();
     }, 5000);
     killer.unref();
-    this.socket.on('close', () => {
+    socket.on('close', () => {
       clearTimeout(killer);
     });
   }
@@ -154,10 +157,9 @@ export class MqttServer {
     // (TCP_NODELAY is set by the server's noDelay option: no second call per socket.)
     this.sockets.add(socket);
     const address = listener.unix ? listener.source : flatAddress(socket);
-    const transport = new SocketTransport(socket, address, listener);
-    transport.conn = new MqttConnection(this.ctx, transport);
+    const conn = new SocketConnection(this.ctx, socket, address, listener);
     socket.on('error', ignoreSocketError); // 'close' follows
-    routeSocketEvents(socket, transport);
+    routeSocketEvents(socket, conn);
   }
 }
 
