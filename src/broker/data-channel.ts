@@ -57,6 +57,12 @@ export interface DataChannelOwner {
    * reader: `reason` then says why, for the log line).
    */
   dropCongested(channel: DataChannel, reason?: string): void;
+  /**
+   * Optional: a flush wrote only control frames (no messages) and left the channel holding
+   * nothing an owner could not make anew (see isIdle); the owner may let it go and make a new one
+   * for its next frame, so a connection that only gets acks and ping replies keeps no channel.
+   */
+  channelIdle?(channel: DataChannel): void;
 }
 
 /** Write completion: the slabs of a written batch may be reused. */
@@ -267,8 +273,18 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   }
 
   flush(): void {
-    while (!this.closed && this.writable && this.head < this.tail) this.writeBatch();
+    let messages = 0;
+    while (!this.closed && this.writable && this.head < this.tail) messages += this.writeBatch();
     this.releaseIfDrained();
+    if (messages === 0 && this.isIdle()) this.owner.channelIdle?.(this);
+  }
+
+  /**
+   * Nothing queued, the socket writable, never congested, no pings: nothing a new channel would
+   * not have (a busy subscriber's channel is not idle only in that it reuses its queue array).
+   */
+  isIdle(): boolean {
+    return this.head === this.tail && this.writable && !this.closed && this.p === null && this.pingDeadline === null;
   }
 
   /** The transport's 'drain' event. */
@@ -293,7 +309,8 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     this.releaseWaiters();
   }
 
-  private writeBatch(): void {
+  /** Writes one batch; returns the messages in it (acks and pings count none). */
+  private writeBatch(): number {
     const batch: Buffer[] = [];
     let held: Slab[] | null = null; // slabs of the written entries, released once on the wire
     const now = nowUs();
@@ -338,6 +355,7 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     c.sentLatency += latency;
     this.lastWriteMs = wrapMs();
     this.writable = this.port.write(batch, held === null ? undefined : releaseAll.bind(null, held));
+    return messages;
   }
 
   private advance(newHead: number, messages: number, bytes: number): void {

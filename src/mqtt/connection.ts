@@ -64,6 +64,7 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
   private state: State = 'connect';
   /** Made for a read, dropped once nothing is buffered (an idle connection has none). */
   private decoder: MqttDecoder | null = null;
+  /** Made for output once established, given back when idle (see channelIdle). */
   private channel: DataChannel | null = null;
   private session: MqttSession | null = null;
   private keepAliveMs = 0;
@@ -228,7 +229,6 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
     this.session = session;
     const props = p.properties;
     this.peer = peerLimits(ctx, this.version, props);
-    this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.channelEnv);
     this.state = 'ready';
     this.connectedSince = Math.trunc(Date.now() - BASE_MS); // a small integer (a difference would be boxed)
     ctx.router.counters.connects++;
@@ -272,8 +272,8 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
       this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
     } else {
       // A keep-alive check comes about once per keep-alive period: the moment to give back what
-      // only a busy connection needs.
-      this.channel?.releaseIdle();
+      // only a busy connection needs (a subscriber's channel kept for its messages).
+      if (this.channel?.isIdle() === true) this.channel = null;
       this.armKeepAlive(this.keepAliveMs - idle);
     }
   }
@@ -286,14 +286,14 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
 
   /** A control packet (CONNACK, acks, PINGRESP) in order with the deliveries. */
   send(packet: Buffer): void {
-    const channel = this.channel;
+    const channel = this.output();
     if (channel === null) return;
     const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 0, pieces: null, received: NO_STAMP, topic: '' };
     channel.enqueue(d);
   }
 
   sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean {
-    const channel = this.channel;
+    const channel = this.output();
     if (channel === null) return false;
     let packet: Buffer;
     const peer = this.peer;
@@ -329,6 +329,19 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
 
   channelClosed(): void {
     /* the connection's close() ends the channel */
+  }
+
+  /** A channel that only wrote acks and is empty: an idle connection keeps none (~150 bytes). */
+  channelIdle(channel: DataChannel): void {
+    if (this.channel === channel) this.channel = null;
+  }
+
+  /** The output channel, made when needed from CONNACK until the socket closes; else null. */
+  private output(): DataChannel | null {
+    if (this.channel === null && this.session !== null) {
+      this.channel = new DataChannel(this.transport, this, this.ctx.channelOptions, this.ctx.broker.channelEnv);
+    }
+    return this.channel;
   }
 
   dropSlow(why: string): void {
