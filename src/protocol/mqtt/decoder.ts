@@ -59,17 +59,30 @@ function fixedHeader(buf: Buffer, start: number, avail: number): number {
   }
 }
 
-/** The bytes of a packet that spans reads, and its fixed header once parsed. */
-class PartialPacket extends ByteQueue {
-  /** Total size of the packet being waited for, -1 when its fixed header is not parsed yet. */
-  size = -1;
-  headerLen = 0;
-  first = 0;
+/**
+ * fixedHeader() of the queued bytes: in place when the first chunk holds it, else copied into
+ * HEADER; either way HEADER[0] is the first byte.
+ */
+function queuedHeader(q: ByteQueue): number {
+  const avail = Math.min(q.length, 5);
+  const head = q.headChunk;
+  const at = q.headOffset;
+  if (head !== undefined && head.length - at >= avail) {
+    HEADER[0] = head[at] ?? 0; // the caller reads the type from HEADER[0]
+    return fixedHeader(head, at, avail);
+  }
+  // Only the header's own bytes: type, then the remaining length up to its last byte.
+  let n = 0;
+  do {
+    HEADER[n] = q.byteAt(n);
+    n++;
+  } while (n < avail && (n < 2 || ((HEADER[n - 1] ?? 0) & 0x80) !== 0));
+  return fixedHeader(HEADER, 0, n);
 }
 
 /**
  * Packets are decoded straight from the received chunk; only when one spans reads are its bytes
- * queued (a PartialPacket, dropped once empty). An idle connection thus holds no queue or chunk.
+ * queued (a ByteQueue, dropped once empty). An idle connection thus holds no queue or chunk.
  */
 export class MqttDecoder {
   version: MqttVersion | null = null;
@@ -78,7 +91,12 @@ export class MqttDecoder {
   /** The chunk being decoded from (no partial packet pending), null once consumed. */
   private cur: Buffer | null = null;
   private pos = 0;
-  private partial: PartialPacket | null = null;
+  /** The bytes of a packet that spans reads (and of those after it), null when none does. */
+  private partial: ByteQueue | null = null;
+  /** Total size of the queued packet, -1 when its fixed header is not parsed yet. */
+  private size = -1;
+  private headerLen = 0;
+  private first = 0;
 
   constructor(opts: MqttDecoderOptions) {
     this.maxPacketSize = opts.maxPacketSize;
@@ -100,7 +118,7 @@ export class MqttDecoder {
       this.pos = 0;
     } else {
       // A packet spans reads: from now on its bytes are queued.
-      const partial = new PartialPacket();
+      const partial = new ByteQueue();
       partial.push(this.pos === 0 ? this.cur : this.cur.subarray(this.pos));
       partial.push(chunk);
       this.partial = partial;
@@ -129,8 +147,8 @@ export class MqttDecoder {
     const avail = buf.length - pos;
     const h = fixedHeader(buf, pos, Math.min(avail, 5));
     if (h < 0) return null;
-    const headerLen = h % 8;
-    const total = (h - headerLen) / 8;
+    const headerLen = h & 7;
+    const total = h >>> 3;
     const first = buf[pos] ?? 0;
     this.check(total, first);
     if (avail < total) return null;
@@ -139,26 +157,24 @@ export class MqttDecoder {
     return this.dispatch(new Reader(buf, pos + headerLen, pos + total), first >> 4, first & 0x0f);
   }
 
-  private fromQueue(q: PartialPacket): MqttPacket | null {
-    if (q.size < 0) {
-      const avail = Math.min(q.length, 5);
-      for (let i = 0; i < avail; i++) HEADER[i] = q.byteAt(i);
-      const h = fixedHeader(HEADER, 0, avail);
+  private fromQueue(q: ByteQueue): MqttPacket | null {
+    if (this.size < 0) {
+      const h = queuedHeader(q);
       if (h < 0) return null;
-      q.headerLen = h % 8;
-      q.first = HEADER[0] ?? 0;
-      this.check((h - q.headerLen) / 8, q.first);
-      q.size = (h - q.headerLen) / 8;
+      this.headerLen = h & 7;
+      this.first = HEADER[0] ?? 0;
+      this.check(h >>> 3, this.first);
+      this.size = h >>> 3;
     }
-    if (q.length < q.size) return null;
-    const bodyLen = q.size - q.headerLen;
-    q.skip(q.headerLen);
+    if (q.length < this.size) return null;
+    const bodyLen = this.size - this.headerLen;
+    q.skip(this.headerLen);
     // The received chunk itself when the body lies inside it, else one joined copy.
     const buf = q.takeRange(bodyLen);
     const start = q.takenStart;
-    q.size = -1;
+    this.size = -1;
     if (q.length === 0) this.partial = null;
-    return this.dispatch(new Reader(buf, start, start + bodyLen), q.first >> 4, q.first & 0x0f);
+    return this.dispatch(new Reader(buf, start, start + bodyLen), this.first >> 4, this.first & 0x0f);
   }
 
   private check(total: number, first: number): void {
