@@ -57,6 +57,12 @@ export interface DataChannelOwner {
    * reader: `reason` then says why, for the log line).
    */
   dropCongested(channel: DataChannel, reason?: string): void;
+  /**
+   * Optional: a flush wrote only control frames (no messages) and left the channel holding
+   * nothing an owner could not make anew (see isIdle); the owner may let it go and make a new one
+   * for its next frame, so a connection that only gets acks and ping replies keeps no channel.
+   */
+  channelIdle?(channel: DataChannel): void;
 }
 
 /** Write completion: the slabs of a written batch may be reused. */
@@ -78,12 +84,45 @@ const PING_FRAMES: readonly Buffer[] = [PING_FRAME];
  */
 const NO_FRAMES: (Delivery | undefined)[] = [];
 const NO_WAITERS: PublisherPort[] = [];
+/**
+ * A drained queue array up to this many slots is given back at once: what an idle subscriber
+ * last received (CONNACK, SUBACK, a ping reply) then holds no array (a grown one is ~200 bytes),
+ * while a busy channel's longer array is reused.
+ */
+const MAX_IDLE_SLOTS = 8;
 
 /** Bytes handed to the socket in one write; at least one frame is always written. */
 const MAX_BATCH_BYTES = 1 << 20;
 const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
+
+/** Milliseconds as a small integer that wraps every 2^30 ms (~12 days): no boxed number per channel. */
+export function wrapMs(): number {
+  return performance.now() & 0x3fffffff;
+}
+
+/** Milliseconds since a wrapMs() reading (for spans shorter than ~12 days). */
+export function sinceMs(then: number): number {
+  return (wrapMs() - then) & 0x3fffffff;
+}
+
+/**
+ * The state only a channel that was congested (or warned about latency) needs, made at the first
+ * such moment: most subscribers never are, and each of these fields is 8 bytes per connection.
+ */
+class Pressure {
+  waiters: PublisherPort[] = NO_WAITERS;
+  fullTimer: NodeJS.Timeout | null = null;
+  /** Time publishers were held back (the slow-reader measure); made at the first congestion. */
+  hold: HoldMeter | null = null;
+  /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
+  shedding = false;
+  shedSinceTick = 0;
+  shedTotal = 0;
+  lastLatencyWarnMs = -Infinity;
+  suppressedLatencyWarnings = 0;
+}
 
 export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   dirty = false;
@@ -99,19 +138,11 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   private pendingBytes = 0;
   private writable = true;
   private closed = false;
-  private waiters: PublisherPort[] = NO_WAITERS;
-  private fullTimer: NodeJS.Timeout | null = null;
   /** Null when the protocol has no server pings (MQTT: the client pings). */
   private readonly pingDeadline: Deadline | null;
-  private lastWriteMs = performance.now();
-  private lastLatencyWarnMs = -Infinity;
-  private suppressedLatencyWarnings = 0;
-  /** Time publishers were held back (the slow-reader measure); made at the first congestion. */
-  private hold: HoldMeter | null = null;
-  /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
-  private shedding = false;
-  private shedSinceTick = 0;
-  private shedTotal = 0;
+  /** wrapMs() of the last write (a small integer: a double field would box a number). */
+  private lastWriteMs = wrapMs();
+  private p: Pressure | null = null;
 
   constructor(
     readonly port: DataPort,
@@ -136,7 +167,7 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
 
   enqueue(delivery: Delivery): EnqueueResult {
     if (this.closed) return 'ok';
-    if (this.shedding && this.atLimit()) return this.shed(delivery.messages);
+    if (this.p?.shedding === true && this.atLimit()) return this.shed(this.p, delivery.messages);
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else if (this.queue === NO_FRAMES) this.queue = [delivery];
     else this.queue.push(delivery);
@@ -164,8 +195,9 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
       this.owner.dropCongested(this);
       return 'dropped';
     }
-    if (this.shedding) return 'ok';
-    if (this.fullTimer === null) this.armFullTimer();
+    const p = this.pressure();
+    if (p.shedding) return 'ok';
+    if (p.fullTimer === null) this.armFullTimer(p);
     return 'congested';
   }
 
@@ -174,31 +206,36 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   }
 
   /** slow_consumer 'drop': the message is not queued for this subscriber, only counted. */
-  private shed(messages: number): EnqueueResult {
+  private shed(p: Pressure, messages: number): EnqueueResult {
     this.env.counters.droppedSlowMessages += messages;
-    this.shedSinceTick += messages;
-    this.shedTotal += messages;
+    p.shedSinceTick += messages;
+    p.shedTotal += messages;
     return 'ok';
+  }
+
+  private pressure(): Pressure {
+    return (this.p ??= new Pressure());
   }
 
   /**
    * A method of its own: a closure inside added() would make V8 allocate a context object on
    * every call of it (per message), not only when the timer is armed.
    */
-  private armFullTimer(): void {
-    this.fullTimer = setTimeout(() => {
+  private armFullTimer(p: Pressure): void {
+    p.fullTimer = setTimeout(() => {
       this.onDrainDeadline();
     }, this.opts.drainTimeoutMs);
   }
 
   /** Registers a publisher to resume when this channel drains (or is closed). */
   addWaiter(publisher: PublisherPort): void {
-    if (this.closed || this.waiters.includes(publisher)) return;
-    if (this.waiters.length === 0) {
-      this.holdMeter().start();
-      this.waiters = [];
+    const p = this.pressure();
+    if (this.closed || p.waiters.includes(publisher)) return;
+    if (p.waiters.length === 0) {
+      this.holdMeter(p).start();
+      p.waiters = [];
     }
-    this.waiters.push(publisher);
+    p.waiters.push(publisher);
     publisher.blockedOn++;
   }
 
@@ -210,9 +247,10 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
       this.owner.dropCongested(this, why);
       return;
     }
-    this.shedding = true;
-    this.shedSinceTick = 0;
-    this.hold?.reset();
+    const p = this.pressure();
+    p.shedding = true;
+    p.shedSinceTick = 0;
+    p.hold?.reset();
     this.clearFullTimer();
     this.releaseWaiters();
     this.env.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
@@ -223,19 +261,30 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
    * message and with the queue below half; ticks are wanted while it lasts.
    */
   calmTick(): boolean {
-    if (!this.shedding) return false;
-    const dropped = this.shedSinceTick;
-    this.shedSinceTick = 0;
+    const p = this.p;
+    if (p?.shedding !== true) return false;
+    const dropped = p.shedSinceTick;
+    p.shedSinceTick = 0;
     if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return true;
-    this.shedding = false;
-    this.env.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${this.shedTotal} messages were dropped for it`);
-    this.shedTotal = 0;
+    p.shedding = false;
+    this.env.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${p.shedTotal} messages were dropped for it`);
+    p.shedTotal = 0;
     return false;
   }
 
   flush(): void {
-    while (!this.closed && this.writable && this.head < this.tail) this.writeBatch();
+    let messages = 0;
+    while (!this.closed && this.writable && this.head < this.tail) messages += this.writeBatch();
     this.releaseIfDrained();
+    if (messages === 0 && this.isIdle()) this.owner.channelIdle?.(this);
+  }
+
+  /**
+   * Nothing queued, the socket writable, never congested, no pings: nothing a new channel would
+   * not have (a busy subscriber's channel is not idle only in that it reuses its queue array).
+   */
+  isIdle(): boolean {
+    return this.head === this.tail && this.writable && !this.closed && this.p === null && this.pingDeadline === null;
   }
 
   /** The transport's 'drain' event. */
@@ -250,7 +299,7 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     this.closed = true;
     this.pingDeadline?.disarm();
     this.clearFullTimer();
-    this.hold?.close();
+    this.p?.hold?.close();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = NO_FRAMES;
     this.head = 0;
@@ -260,7 +309,8 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     this.releaseWaiters();
   }
 
-  private writeBatch(): void {
+  /** Writes one batch; returns the messages in it (acks and pings count none). */
+  private writeBatch(): number {
     const batch: Buffer[] = [];
     let held: Slab[] | null = null; // slabs of the written entries, released once on the wire
     const now = nowUs();
@@ -303,17 +353,19 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     c.sentMessages += messages;
     c.sentBytes += bytes;
     c.sentLatency += latency;
-    this.lastWriteMs = performance.now();
+    this.lastWriteMs = wrapMs();
     this.writable = this.port.write(batch, held === null ? undefined : releaseAll.bind(null, held));
+    return messages;
   }
 
   private advance(newHead: number, messages: number, bytes: number): void {
     this.pendingMessages -= messages;
     this.pendingBytes -= bytes;
     if (newHead >= this.tail) {
-      // Drained (the slots are already cleared); an array grown by a backlog is given back (a
-      // small one stays for the next frames until the channel is found quiet, see releaseIdle).
-      if (this.queue.length > MAX_KEPT_SLOTS) this.queue = NO_FRAMES;
+      // Drained (the slots are already cleared): an array grown by a backlog, or a small one, is
+      // given back; one in between stays for the next frames until the channel is found quiet
+      // (see releaseIdle).
+      if (this.queue.length > MAX_KEPT_SLOTS || this.queue.length <= MAX_IDLE_SLOTS) this.queue = NO_FRAMES;
       this.head = 0;
       this.tail = 0;
     } else if (newHead > MAX_KEPT_SLOTS && newHead * 2 > this.tail) {
@@ -329,18 +381,22 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     if (this.pending > this.opts.queueLimit / 2 || this.pendingBytes > this.opts.byteLimit / 2) {
       return;
     }
+    const p = this.p;
+    if (p === null) return;
     this.clearFullTimer();
-    if (this.waiters.length > 0) this.releaseWaiters();
+    if (p.waiters.length > 0) this.releaseWaiters();
   }
 
-  private holdMeter(): HoldMeter {
-    return (this.hold ??= new HoldMeter(this.opts.slowWindowMs ?? 0, this.opts.slowMaxHold ?? 0.5, this));
+  private holdMeter(p: Pressure): HoldMeter {
+    return (p.hold ??= new HoldMeter(this.opts.slowWindowMs ?? 0, this.opts.slowMaxHold ?? 0.5, this));
   }
 
   private releaseWaiters(): void {
-    this.hold?.stop();
-    const waiters = this.waiters;
-    this.waiters = NO_WAITERS;
+    const p = this.p;
+    if (p === null) return;
+    p.hold?.stop();
+    const waiters = p.waiters;
+    p.waiters = NO_WAITERS;
     for (const p of waiters) {
       p.blockedOn--;
       if (p.blockedOn === 0) p.resume();
@@ -348,7 +404,7 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   }
 
   private onDrainDeadline(): void {
-    this.fullTimer = null;
+    if (this.p !== null) this.p.fullTimer = null;
     if (this.closed) return;
     if (this.pending >= this.opts.queueLimit / 2 || this.pendingBytes >= this.opts.byteLimit / 2) {
       this.owner.dropCongested(this);
@@ -356,9 +412,10 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   }
 
   private clearFullTimer(): void {
-    if (this.fullTimer !== null) {
-      clearTimeout(this.fullTimer);
-      this.fullTimer = null;
+    const p = this.p;
+    if (p?.fullTimer != null) {
+      clearTimeout(p.fullTimer);
+      p.fullTimer = null;
     }
   }
 
@@ -379,30 +436,27 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     if (this.closed) return;
     this.releaseIdle();
     const interval = this.pingIntervalMs;
-    const now = performance.now();
-    const since = now - this.lastWriteMs;
+    const since = sinceMs(this.lastWriteMs);
     if (since < interval * 0.9 || !this.writable || this.pending > 0) {
       this.pingDeadline?.arm(Math.max(interval - since, interval * 0.1));
       return;
     }
-    this.lastWriteMs = now;
+    this.lastWriteMs = wrapMs();
     this.writable = this.port.write(PING_FRAMES);
     this.pingDeadline?.arm(interval);
   }
 
   /** Rate-limited: a congested link would otherwise log one line per message. */
   private warnLatency(latencyUs: number, topic: string): void {
+    const p = this.pressure();
     const now = performance.now();
-    if (now - this.lastLatencyWarnMs < LATENCY_WARN_INTERVAL_MS) {
-      this.suppressedLatencyWarnings++;
+    if (now - p.lastLatencyWarnMs < LATENCY_WARN_INTERVAL_MS) {
+      p.suppressedLatencyWarnings++;
       return;
     }
-    const more =
-      this.suppressedLatencyWarnings > 0
-        ? ` (${this.suppressedLatencyWarnings} similar warnings suppressed)`
-        : '';
-    this.lastLatencyWarnMs = now;
-    this.suppressedLatencyWarnings = 0;
+    const more = p.suppressedLatencyWarnings > 0 ? ` (${p.suppressedLatencyWarnings} similar warnings suppressed)` : '';
+    p.lastLatencyWarnMs = now;
+    p.suppressedLatencyWarnings = 0;
     this.env.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${escapeForLog(topic)} (${this.owner.label})${more}`);
   }
 }

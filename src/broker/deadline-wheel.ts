@@ -19,20 +19,38 @@ const UNARMED = -1;
 /** In the list of deadlines expiring in the current tick. */
 const FIRING = -2;
 
-export class Deadline {
-  /** performance.now() time at which it expires. */
+/**
+ * What the wheel links: a Deadline, or an object that extends this to be its own deadline
+ * (intrusive links: four fields instead of a Deadline object and a pointer to it, for the
+ * objects there is one of per connection).
+ */
+export abstract class WheelNode implements Expiring {
+  /**
+   * The tick (performance.now() / resolution, rounded up) at which it expires: a small integer
+   * for years of uptime, where a time in ms would be a boxed number per deadline.
+   */
   due = 0;
   slot = UNARMED;
-  next: Deadline | null = null;
-  prev: Deadline | null = null;
+  next: WheelNode | null = null;
+  prev: WheelNode | null = null;
 
+  abstract onExpired(): void;
+}
+
+export class Deadline extends WheelNode {
   constructor(
     private readonly wheel: DeadlineWheel,
     readonly target: Expiring,
-  ) {}
+  ) {
+    super();
+  }
 
   get armed(): boolean {
     return this.slot !== UNARMED;
+  }
+
+  onExpired(): void {
+    this.target.onExpired();
   }
 
   /** (Re-)arms it to expire `delayMs` from now. */
@@ -41,13 +59,13 @@ export class Deadline {
   }
 
   disarm(): void {
-    if (this.slot !== UNARMED) this.wheel.disarm(this);
+    this.wheel.disarm(this);
   }
 }
 
 export class DeadlineWheel {
-  private readonly slots: (Deadline | null)[];
-  private firing: Deadline | null = null;
+  private readonly slots: (WheelNode | null)[];
+  private firing: WheelNode | null = null;
   private timer: NodeJS.Timeout | null = null;
   private armedCount = 0;
   /** The next tick (absolute: time / resolution) whose slot has not been swept. */
@@ -57,7 +75,7 @@ export class DeadlineWheel {
     readonly resolutionMs = 50,
     slotCount = 512,
   ) {
-    this.slots = new Array<Deadline | null>(slotCount).fill(null);
+    this.slots = new Array<WheelNode | null>(slotCount).fill(null);
   }
 
   get armed(): number {
@@ -69,18 +87,21 @@ export class DeadlineWheel {
     return new Deadline(this, target);
   }
 
-  arm(d: Deadline, delayMs: number): void {
+  /** (Re-)arms `d` to expire `delayMs` from now. */
+  arm(d: WheelNode, delayMs: number): void {
     if (d.slot !== UNARMED) this.unlink(d);
     else this.armedCount++;
     const now = performance.now();
-    d.due = now + delayMs;
+    d.due = Math.ceil((now + delayMs) / this.resolutionMs);
     // Never into a slot already swept: it would wait for the next round of the wheel.
-    const tick = Math.max(Math.ceil(d.due / this.resolutionMs), this.timer === null ? 0 : this.nextTick);
+    const tick = Math.max(d.due, this.timer === null ? 0 : this.nextTick);
     this.link(d, tick % this.slots.length);
     if (this.timer === null) this.start(now);
   }
 
-  disarm(d: Deadline): void {
+  /** Unarms `d` (nothing when it is not armed). */
+  disarm(d: WheelNode): void {
+    if (d.slot === UNARMED) return;
     this.unlink(d);
     d.slot = UNARMED;
     this.armedCount--;
@@ -115,18 +136,19 @@ export class DeadlineWheel {
     const lastTick = Math.floor(now / this.resolutionMs);
     // After a long stall, one round of the wheel covers every slot.
     const first = Math.max(this.nextTick, lastTick - this.slots.length + 1);
-    for (let tick = first; tick <= lastTick; tick++) this.collect(tick % this.slots.length, now);
+    for (let tick = first; tick <= lastTick; tick++) this.collect(tick % this.slots.length, lastTick);
     this.nextTick = lastTick + 1;
     this.fire();
     if (this.armedCount > 0 && this.timer === null) this.schedule();
   }
 
   /** Moves the due deadlines of one slot to the firing list (later rounds stay). */
-  private collect(slot: number, now: number): void {
+  private collect(slot: number, nowTick: number): void {
     let d = this.slots[slot] ?? null;
     while (d !== null) {
-      const next: Deadline | null = d.next;
-      if (d.due <= now) {
+      const next: WheelNode | null = d.next;
+      // due ≤ nowTick: due × resolution ≥ the asked time, and ≤ now (never early).
+      if (d.due <= nowTick) {
         this.unlink(d);
         this.link(d, FIRING);
       }
@@ -141,13 +163,13 @@ export class DeadlineWheel {
       this.unlink(d);
       d.slot = UNARMED;
       this.armedCount--;
-      d.target.onExpired();
+      d.onExpired();
       d = this.firing;
     }
     if (this.armedCount === 0) this.stop();
   }
 
-  private link(d: Deadline, slot: number): void {
+  private link(d: WheelNode, slot: number): void {
     const head = slot === FIRING ? this.firing : (this.slots[slot] ?? null);
     d.slot = slot;
     d.prev = null;
@@ -157,7 +179,7 @@ export class DeadlineWheel {
     else this.slots[slot] = d;
   }
 
-  private unlink(d: Deadline): void {
+  private unlink(d: WheelNode): void {
     const { prev, next } = d;
     if (prev !== null) prev.next = next;
     else if (d.slot === FIRING) this.firing = next;

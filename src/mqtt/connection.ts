@@ -8,10 +8,12 @@
 import {
   DataChannel,
   Stamp,
+  sinceMs,
   stampNow,
+  wrapMs,
+  WheelNode,
   type DataChannelOwner,
-  type Deadline,
-  type Expiring,
+  type DeadlineWheel,
   type DataPort,
   type Delivery,
   type PublisherPort,
@@ -31,7 +33,8 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
 import type { MqttContext } from './context.js';
 import type { MqttMessage, QoS } from './message.js';
-import { PacketHandler } from './packet-handler.js';
+import type { InboundState, PacketHandler } from './packet-handler.js';
+import { BEFORE_CONNECT, aliasFor, peerLimits, sharedOf } from './peer-limits.js';
 import type { MqttLink, MqttSession } from './session.js';
 
 /** The transport side: a DataPort plus read flow control. */
@@ -46,42 +49,56 @@ export interface MqttTransport extends DataPort {
 type State = 'connect' | 'authenticating' | 'ready' | 'closed';
 
 const NO_STAMP = new Stamp(0);
-
-export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner, Expiring {
+/** connectedSince is kept relative to this (a small integer, not a boxed number, per connection). */
+const BASE_MS = Date.now();
+/**
+ * A WheelNode itself: the CONNECT deadline, then the keep-alive one, on the broker's shared
+ * wheel without a Deadline object per connection.
+ */
+export class MqttConnection extends WheelNode implements MqttLink, PublisherPort, DataChannelOwner {
   blockedOn = 0;
   /** Receive time of the current read, shared by its publishes (one clock call per read). */
   readStamp = NO_STAMP;
+  inbound: InboundState | null = null;
   version: MqttVersion = 4;
-  sendWindow = 1;
   private state: State = 'connect';
-  private readonly decoder: MqttDecoder;
+  /** Made for a read, dropped once nothing is buffered (an idle connection has none). */
+  private decoder: MqttDecoder | null = null;
+  /** Made for output once established, given back when idle (see channelIdle). */
   private channel: DataChannel | null = null;
   private session: MqttSession | null = null;
-  private handler: PacketHandler | null = null;
   private keepAliveMs = 0;
-  private lastReadMs = performance.now();
-  /** CONNECT deadline, then the keep-alive deadline (on the broker's shared wheel). */
-  private readonly deadline: Deadline;
-  private clientMaxPacket = 0x0fffffff;
-  /** Outbound topic aliases (v5): topic → alias, while the client allows more. */
-  private aliases: Map<string, number> | null = null;
-  private aliasMax = 0;
+  /** wrapMs() of the last read (a small integer: a double field would box a number). */
+  private lastReadMs = wrapMs();
+  private peer = BEFORE_CONNECT;
   private reading = true;
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
 
+  private readonly transport: MqttTransport;
+
+  /**
+   * `transport` null: the connection is its own transport, a subclass implementing MqttTransport
+   * (src/transport/mqtt-server.ts: one object per TCP connection instead of two).
+   */
   constructor(
     private readonly ctx: MqttContext,
-    private readonly transport: MqttTransport,
+    transport: MqttTransport | null,
+    /** The peer, for logs (`ip:port`, or the unix socket path). */
+    readonly address: string,
   ) {
-    this.decoder = new MqttDecoder({ maxPacketSize: ctx.limits.maxPacketSize, maxFiltersPerPacket: ctx.limits.maxFiltersPerPacket });
-    this.deadline = ctx.broker.wheel.deadline(this);
-    this.deadline.arm(ctx.connectTimeoutMs);
+    super();
+    this.transport = transport ?? (this as unknown as MqttTransport);
+    this.wheel.arm(this, ctx.connectTimeoutMs);
   }
 
-  get address(): string {
-    return this.transport.address;
+  get sendWindow(): number {
+    return this.peer.sendWindow;
+  }
+
+  private get wheel(): DeadlineWheel {
+    return this.ctx.broker.wheel;
   }
 
   /** `<user>@<addr> (<client id>)` for logs: made when a line is written, not kept per client. */
@@ -96,27 +113,43 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     const session = this.session;
     if (session === null || this.state !== 'ready') return null;
     const queue = (this.channel?.pending ?? 0) + session.queuedCount;
-    return { clientId: session.clientId, user: session.user === '_' ? 'anonymous' : session.user, subscriptions: session.subscriptions.size, queue, connectedSince: this.connectedSince };
+    return { clientId: session.clientId, user: session.user === '_' ? 'anonymous' : session.user, subscriptions: session.subscriptions.size, queue, connectedSince: BASE_MS + this.connectedSince };
   }
 
   // ---- input ------------------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    this.lastReadMs = performance.now();
+    this.lastReadMs = wrapMs();
     this.readStamp = stampNow();
-    this.decoder.push(chunk);
+    (this.decoder ??= this.newDecoder()).push(chunk);
     this.process();
   }
 
+  private newDecoder(): MqttDecoder {
+    const d = new MqttDecoder(this.ctx.limits);
+    if (this.state !== 'connect') d.version = this.version;
+    return d;
+  }
+
   private process(): void {
+    const decoder = this.decoder;
+    if (decoder === null) return;
+    let handler: PacketHandler | null = null;
     try {
       while (this.state === 'connect' || this.state === 'ready') {
         if (this.blockedOn > 0) return;
-        const packet = this.decoder.next();
-        if (packet === null) return;
-        if (this.state === 'connect') this.onConnect(packet);
-        else (this.handler as PacketHandler).handle(packet);
+        const packet = decoder.next();
+        if (packet === null) {
+          // Neither is kept by an idle connection (the messages of the read hold the stamp).
+          if (decoder.buffered === 0) {
+            this.decoder = null;
+            this.readStamp = NO_STAMP;
+          }
+          return;
+        }
+        if (this.state === 'connect') this.onConnect(packet, decoder);
+        else (handler ??= sharedOf(this.ctx).handler).handle(this, this.session as MqttSession, packet);
       }
     } catch (e) {
       this.fail(e, true);
@@ -132,8 +165,8 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     this.process();
   }
 
-  /** Stops reading while the socket's send side is full or a subscriber we feed is congested. */
-  pauseReading(): void {
+  /** Stops reading while a login is checked (resume() reads on). */
+  private stopReading(): void {
     if (this.reading) {
       this.reading = false;
       this.transport.pauseReading();
@@ -143,7 +176,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   /** Reads no further packet until release(): a packet is worked off over several turns. */
   hold(): void {
     this.blockedOn++;
-    this.pauseReading();
+    this.stopReading();
   }
 
   release(): void {
@@ -161,9 +194,9 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
 
   // ---- CONNECT ----------------------------------------------------------------------------
 
-  private onConnect(packet: MqttPacket): void {
+  private onConnect(packet: MqttPacket, decoder: MqttDecoder): void {
     if (packet.type !== 'connect') throw new MqttError(ReasonCode.ProtocolError, `${packet.type} before CONNECT`);
-    const version = this.decoder.version ?? 4;
+    const version = decoder.version ?? 4;
     this.version = version;
     const decision = decideConnect(packet, version, this.ctx.limits);
     if (!decision.ok) {
@@ -171,7 +204,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       return;
     }
     this.state = 'authenticating';
-    this.pauseReading();
+    this.stopReading();
     const login = packet.username ?? '';
     const password = packet.password?.toString('utf8') ?? '';
     this.ctx.auth.authenticate(login, password, this.transport.ip ?? this.address).then(
@@ -209,13 +242,9 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     session.will = a.will;
     this.session = session;
     const props = p.properties;
-    this.clientMaxPacket = props?.maximumPacketSize ?? 0x0fffffff;
-    this.sendWindow = Math.min(ctx.limits.maxInflight, props?.receiveMaximum ?? 65535);
-    this.aliasMax = this.version === 5 ? (props?.topicAliasMaximum ?? 0) : 0;
-    this.channel = new DataChannel(this.transport, this, ctx.channelOptions, ctx.broker.channelEnv);
-    this.handler = new PacketHandler(ctx, this, session);
+    this.peer = peerLimits(ctx, this.version, props);
     this.state = 'ready';
-    this.connectedSince = Date.now();
+    this.connectedSince = Math.trunc(Date.now() - BASE_MS); // a small integer (a difference would be boxed)
     ctx.router.counters.connects++;
     ctx.registry.add(this);
     this.send(acceptance(p, a, present, this.version, ctx.limits));
@@ -241,7 +270,7 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
   }
 
   private armKeepAlive(ms: number): void {
-    this.deadline.arm(ms);
+    this.wheel.arm(this, ms);
   }
 
   /** The deadline: CONNECT not received in time, or keep alive (re-armed from the last read). */
@@ -251,41 +280,41 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       return;
     }
     if (this.state !== 'ready' || this.keepAliveMs === 0) return;
-    const idle = performance.now() - this.lastReadMs;
+    const idle = sinceMs(this.lastReadMs);
     if (idle >= this.keepAliveMs) {
       this.ctx.log.info(`mqtt: keep alive timeout: ${this.label}`);
       this.disconnectWith(ReasonCode.KeepAliveTimeout, true);
     } else {
       // A keep-alive check comes about once per keep-alive period: the moment to give back what
-      // only a busy connection needs.
-      this.decoder.releaseIdle();
-      this.channel?.releaseIdle();
+      // only a busy connection needs (a subscriber's channel kept for its messages).
+      if (this.channel?.isIdle() === true) this.channel = null;
       this.armKeepAlive(this.keepAliveMs - idle);
     }
   }
 
   private clearTimer(): void {
-    this.deadline.disarm();
+    this.wheel.disarm(this);
   }
 
   // ---- output (MqttLink) --------------------------------------------------------------------
 
   /** A control packet (CONNACK, acks, PINGRESP) in order with the deliveries. */
   send(packet: Buffer): void {
-    const channel = this.channel;
+    const channel = this.output();
     if (channel === null) return;
     const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 0, pieces: null, received: NO_STAMP, topic: '' };
     channel.enqueue(d);
   }
 
   sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean {
-    const channel = this.channel;
+    const channel = this.output();
     if (channel === null) return false;
     let packet: Buffer;
-    const alias = this.aliasMax > 0 ? this.aliasFor(msg.rawTopic) : 0;
+    const peer = this.peer;
+    const alias = peer.aliases !== null ? aliasFor(peer.aliases, msg.rawTopic) : 0;
     if (qos === 0 && subIds === null && alias === 0 && msg.expiresAtMs === 0) {
       const d = msg.plainQos0(this.version, retain, this.ctx.router.slabs);
-      if (d.bytes > this.clientMaxPacket) {
+      if (d.bytes > peer.maxPacket) {
         this.ctx.router.counters.droppedTooLarge++;
         return false;
       }
@@ -296,8 +325,8 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
       const topic = alias < 0 ? '' : msg.rawTopic; // a known alias replaces the topic
       packet = encodePublish(topic, msg.payload, qos, retain, dup, packetId, props, this.version);
     }
-    if (packet.length > this.clientMaxPacket) {
-      if (alias > 0) this.aliases?.delete(msg.rawTopic); // never announced: the next one must carry the topic
+    if (packet.length > peer.maxPacket) {
+      if (alias > 0) peer.aliases?.map.delete(msg.rawTopic); // never announced: the next one must carry the topic
       this.ctx.router.counters.droppedTooLarge++;
       return false;
     }
@@ -310,21 +339,23 @@ export class MqttConnection implements MqttLink, PublisherPort, DataChannelOwner
     this.send(encodeAck('pubrel', packetId, 0, this.version));
   }
 
-  /** Alias for a topic: > 0 first use (topic + alias), < 0 known (alias only), 0 none. */
-  private aliasFor(topic: string): number {
-    const map = (this.aliases ??= new Map<string, number>());
-    const known = map.get(topic);
-    if (known !== undefined) return -known;
-    if (map.size >= this.aliasMax) return 0;
-    const alias = map.size + 1;
-    map.set(topic, alias);
-    return alias;
-  }
-
   // ---- DataChannelOwner -------------------------------------------------------------------
 
   channelClosed(): void {
     /* the connection's close() ends the channel */
+  }
+
+  /** A channel that only wrote acks and is empty: an idle connection keeps none (~150 bytes). */
+  channelIdle(channel: DataChannel): void {
+    if (this.channel === channel) this.channel = null;
+  }
+
+  /** The output channel, made when needed from CONNACK until the socket closes; else null. */
+  private output(): DataChannel | null {
+    if (this.channel === null && this.session !== null) {
+      this.channel = new DataChannel(this.transport, this, this.ctx.channelOptions, this.ctx.broker.channelEnv);
+    }
+    return this.channel;
   }
 
   dropSlow(why: string): void {

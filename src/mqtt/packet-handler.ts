@@ -44,6 +44,8 @@ export interface PacketConnection extends PublisherPort {
   readonly label: string;
   /** Receive time of the current read (shared by its publishes). */
   readonly readStamp: Stamp;
+  /** Made by the handler at the first PUBLISH. */
+  inbound: InboundState | null;
   send(packet: Buffer): void;
   clientDisconnected(reason: number, expiry: number | undefined): void;
   disconnectWith(reason: number, withWill: boolean, text?: string): void;
@@ -55,138 +57,125 @@ export interface PacketConnection extends PublisherPort {
   fail(e: unknown, reply: boolean): void;
 }
 
-export class PacketHandler {
+/**
+ * What a connection keeps of its inbound publishes, made at its first PUBLISH (a subscriber that
+ * never publishes has none): the last topic's check and the v5 inbound topic aliases.
+ */
+export class InboundState {
   /** Inbound topic aliases (v5): alias → topic, set by the client. */
-  private aliases: Map<number, string> | null = null;
+  aliases: Map<number, string> | null = null;
   /** The last publish topic, its PSRT (normalised) form and whether the ACL allows it. */
-  private lastTopic: string | null = null;
-  private lastPsrtTopic = '';
-  private lastAllowed = false;
-  /** A packet past server.max_topics_per_subscribe was logged (once per connection). */
-  private loggedTooMany = false;
-  private readonly slices: SliceHost;
+  lastTopic: string | null = null;
+  lastPsrtTopic = '';
+  lastAllowed = false;
+}
 
-  constructor(
-    private readonly ctx: MqttContext,
-    private readonly conn: PacketConnection,
-    private readonly session: MqttSession,
-  ) {
-    this.slices = {
-      hold: () => { conn.hold(); },
-      release: () => { conn.release(); },
-      live: () => conn.open && !session.ended,
-      fail: (e) => { conn.fail(e, true); },
-    };
-  }
+/** Bits of MqttSession.limitsLogged: each limit is logged once per session. */
+const LOGGED_SUBSCRIPTION_LIMIT = 1;
+const LOGGED_TOO_MANY_FILTERS = 2;
 
-  handle(p: MqttPacket): void {
+/**
+ * One per context, shared by its connections (no object per connection): the connection and
+ * its session come with each packet.
+ */
+export class PacketHandler {
+  constructor(private readonly ctx: MqttContext) {}
+
+  handle(conn: PacketConnection, session: MqttSession, p: MqttPacket): void {
     switch (p.type) {
       case 'publish':
-        this.publish(p);
+        this.publish(conn, session, p);
         return;
       case 'puback':
       case 'pubcomp':
-        this.session.completed(p.packetId); // an unknown id is ignored (it may predate a reconnect)
+        session.completed(p.packetId); // an unknown id is ignored (it may predate a reconnect)
         return;
       case 'pubrec':
-        this.pubrec(p);
+        session.received(p.packetId, p.reasonCode >= 0x80);
         return;
       case 'pubrel':
-        this.pubrel(p);
+        this.pubrel(conn, session, p);
         return;
       case 'subscribe':
-        this.subscribe(p);
+        this.subscribe(conn, session, p);
         return;
       case 'unsubscribe':
-        this.unsubscribe(p);
+        this.unsubscribe(conn, session, p);
         return;
       case 'pingreq':
-        this.conn.send(PINGRESP);
+        conn.send(PINGRESP);
         return;
       case 'disconnect':
-        this.disconnect(p);
+        this.disconnect(conn, session, p);
         return;
       case 'auth':
-        this.conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
+        conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
         return;
       default:
         throw new MqttError(ReasonCode.ProtocolError, `unexpected ${p.type} packet from a client`);
     }
   }
 
-  private publish(p: PublishPacket): void {
-    const topic = this.resolveTopic(p);
-    const version = this.conn.version;
+  private publish(conn: PacketConnection, session: MqttSession, p: PublishPacket): void {
+    const inbound = (conn.inbound ??= new InboundState());
+    const topic = this.resolveTopic(inbound, p);
+    const version = conn.version;
     const qos = p.qos;
-    if (qos === 2 && this.session.hasInboundQos2(p.packetId ?? 0)) {
-      this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
+    if (qos === 2 && session.hasInboundQos2(p.packetId ?? 0)) {
+      conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version)); // a resend: no second delivery
       return;
     }
-    if (topic !== this.lastTopic) this.checkTopic(topic);
-    if (!this.lastAllowed) {
+    if (topic !== inbound.lastTopic) checkTopic(inbound, session, topic);
+    if (!inbound.lastAllowed) {
       this.ctx.router.counters.deniedPublishes++;
-      this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${this.conn.label}`);
-      if (qos > 0) this.conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
+      this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${conn.label}`);
+      if (qos > 0) conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
     // Checked before publishing: the publish that exceeds Receive Maximum must not be forwarded.
-    if (qos === 2 && this.session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
+    if (qos === 2 && session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
     }
-    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, this.conn.readStamp, carriedFrom(p.properties), this.session);
-    msg.psrtTopic = this.lastPsrtTopic;
-    this.ctx.router.publish(msg, this.conn);
+    const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, conn.readStamp, carriedFrom(p.properties), session);
+    msg.psrtTopic = inbound.lastPsrtTopic;
+    this.ctx.router.publish(msg, conn);
     if (qos === 1) {
-      this.conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
+      conn.send(encodeAck('puback', p.packetId ?? 0, 0, version));
     } else if (qos === 2) {
-      this.session.addInboundQos2(p.packetId ?? 0);
-      this.conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
+      session.addInboundQos2(p.packetId ?? 0);
+      conn.send(encodeAck('pubrec', p.packetId ?? 0, 0, version));
     }
-  }
-
-  /**
-   * Normalises and authorises a publish topic once for a run of publishes to it (publishers
-   * mostly repeat their topics): the ACL decision is the session's login-time one anyway.
-   */
-  private checkTopic(topic: string): void {
-    this.lastTopic = topic;
-    this.lastPsrtTopic = normalizeTopic(topic);
-    this.lastAllowed = this.session.acl.canPublish(this.lastPsrtTopic);
   }
 
   /** The topic of a PUBLISH after v5 topic aliases (set, or look up for an empty topic). */
-  private resolveTopic(p: PublishPacket): string {
+  private resolveTopic(inbound: InboundState, p: PublishPacket): string {
     const alias = p.properties?.topicAlias;
     if (alias === undefined) return p.topic;
     if (alias === 0 || alias > this.ctx.limits.topicAliasMaximum) {
       throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
     }
     if (p.topic !== '') {
-      (this.aliases ??= new Map()).set(alias, p.topic);
+      (inbound.aliases ??= new Map()).set(alias, p.topic);
       return p.topic;
     }
-    const known = this.aliases?.get(alias);
+    const known = inbound.aliases?.get(alias);
     if (known === undefined) throw new MqttError(ReasonCode.ProtocolError, `unknown topic alias ${alias}`);
     return known;
   }
 
-  private pubrec(p: AckPacket): void {
-    this.session.received(p.packetId, p.reasonCode >= 0x80);
+  private pubrel(conn: PacketConnection, session: MqttSession, p: AckPacket): void {
+    const known = session.releaseInboundQos2(p.packetId);
+    const reason = known || conn.version === 4 ? 0 : ReasonCode.PacketIdentifierNotFound;
+    conn.send(encodeAck('pubcomp', p.packetId, reason, conn.version));
   }
 
-  private pubrel(p: AckPacket): void {
-    const known = this.session.releaseInboundQos2(p.packetId);
-    const reason = known || this.conn.version === 4 ? 0 : ReasonCode.PacketIdentifierNotFound;
-    this.conn.send(encodeAck('pubcomp', p.packetId, reason, this.conn.version));
-  }
-
-  private subscribe(p: SubscribePacket): void {
-    const version = this.conn.version;
+  private subscribe(conn: PacketConnection, session: MqttSession, p: SubscribePacket): void {
+    const version = conn.version;
     if (p.tooMany !== undefined) {
       // Every filter gets a failure code (the SUBACK must answer each), none is decoded.
-      this.tooMany('SUBSCRIBE');
+      this.tooMany(conn, session, 'SUBSCRIBE');
       const code = version === 5 ? ReasonCode.QuotaExceeded : SUBACK_FAILURE_311;
-      this.conn.send(encodeSuback(p.packetId, new Array<number>(p.tooMany).fill(code), undefined, version));
+      conn.send(encodeSuback(p.packetId, new Array<number>(p.tooMany).fill(code), undefined, version));
       return;
     }
     const id = p.properties?.subscriptionIdentifiers?.[0] ?? 0;
@@ -194,42 +183,41 @@ export class PacketHandler {
     const codes = new Array<number>(subs.length);
     const retained: { msg: MqttMessage; qos: QoS }[] = [];
     const each = (i: number): void => {
-      const code = this.subscribeOne(subs[i] as SubscribePacket['subscriptions'][number], id, retained);
+      const code = this.subscribeOne(conn, session, subs[i] as SubscribePacket['subscriptions'][number], id, retained);
       codes[i] = version === 5 ? code : subackCodeFor311(code); // 3.1.1 knows only 0x80 for a failure
     };
     workInSlices(subs.length, each, () => {
-      this.conn.send(encodeSuback(p.packetId, codes, undefined, version));
-      for (const r of retained) this.session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
-    }, this.slices);
+      conn.send(encodeSuback(p.packetId, codes, undefined, version));
+      for (const r of retained) session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
+    }, sliceHost(conn, session));
   }
 
-  /** Logs a packet past server.max_topics_per_subscribe (once per connection); yields the turn. */
-  private tooMany(kind: 'SUBSCRIBE' | 'UNSUBSCRIBE'): void {
-    if (!this.loggedTooMany) {
-      this.loggedTooMany = true;
-      this.ctx.log.error(`mqtt: ${this.conn.label}: ${kind} with more than server.max_topics_per_subscribe (${this.ctx.limits.maxFiltersPerPacket}) filters refused`);
+  /** Logs a packet past server.max_topics_per_subscribe (once per session); yields the turn. */
+  private tooMany(conn: PacketConnection, session: MqttSession, kind: 'SUBSCRIBE' | 'UNSUBSCRIBE'): void {
+    if ((session.limitsLogged & LOGGED_TOO_MANY_FILTERS) === 0) {
+      session.limitsLogged |= LOGGED_TOO_MANY_FILTERS;
+      this.ctx.log.error(`mqtt: ${conn.label}: ${kind} with more than server.max_topics_per_subscribe (${this.ctx.limits.maxFiltersPerPacket}) filters refused`);
     }
     // Counting a huge packet's filters took a while: let others run before its next packet.
-    this.conn.hold();
-    setImmediate(() => { this.conn.release(); });
+    conn.hold();
+    setImmediate(() => { conn.release(); });
   }
 
   /** True when the session may hold one more subscription `key`; logs the first refusal. */
-  private roomFor(key: string): boolean {
-    const s = this.session;
+  private roomFor(conn: PacketConnection, s: MqttSession, key: string): boolean {
     const { maxSubscriptions, maxSubscriptionBytes } = this.ctx.limits;
     let limit: string;
     if (s.subscriptions.size >= maxSubscriptions) limit = `server.max_subscriptions ${maxSubscriptions}`;
     else if (s.subscriptionChars + key.length > maxSubscriptionBytes) limit = `server.max_subscription_bytes ${maxSubscriptionBytes}`;
     else return true;
-    if (!s.limitLogged) {
-      s.limitLogged = true;
-      this.ctx.log.error(`mqtt: ${this.conn.label}: subscription limit (${limit}) reached`);
+    if ((s.limitsLogged & LOGGED_SUBSCRIPTION_LIMIT) === 0) {
+      s.limitsLogged |= LOGGED_SUBSCRIPTION_LIMIT;
+      this.ctx.log.error(`mqtt: ${conn.label}: subscription limit (${limit}) reached`);
     }
     return false;
   }
 
-  private subscribeOne(s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
+  private subscribeOne(conn: PacketConnection, session: MqttSession, s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
     const shared = splitShared(s.filter);
     const filter = shared === null ? s.filter : shared.filter;
     if (shared !== null && (shared.group === '' || /[+#]/.test(shared.group) || !isValidMqttTopicFilter(filter))) {
@@ -237,14 +225,14 @@ export class PacketHandler {
     }
     if (shared !== null && s.noLocal) throw new MqttError(ReasonCode.ProtocolError, 'no local on a shared subscription');
     if (!isValidMqttTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
-    if (!this.session.acl.canSubscribe(filter)) {
-      this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${this.conn.label}`);
-      return this.conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
+    if (!session.acl.canSubscribe(filter)) {
+      this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${conn.label}`);
+      return conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
     }
     // Replacing a subscription the session holds is always allowed.
-    if (this.session.subscriptions.get(s.filter) === undefined && !this.roomFor(s.filter)) return ReasonCode.QuotaExceeded;
+    if (session.subscriptions.get(s.filter) === undefined && !this.roomFor(conn, session, s.filter)) return ReasonCode.QuotaExceeded;
     const options = { qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling, identifier: id };
-    const existed = this.ctx.router.subscribe(this.session, s.filter, options);
+    const existed = this.ctx.router.subscribe(session, s.filter, options);
     this.ctx.broker.counters.subOps++;
     const wantRetained = shared === null && (s.retainHandling === 0 || (s.retainHandling === 1 && !existed));
     if (wantRetained) {
@@ -253,33 +241,53 @@ export class PacketHandler {
     return s.qos;
   }
 
-  private unsubscribe(p: UnsubscribePacket): void {
-    const version = this.conn.version;
+  private unsubscribe(conn: PacketConnection, session: MqttSession, p: UnsubscribePacket): void {
+    const version = conn.version;
     if (p.tooMany !== undefined) {
       // v5: 0x83, "valid, but the Server does not accept it", per filter. A 3.1.1 UNSUBACK has
       // no codes: plain, nothing removed (as Mosquitto answers an UNSUBSCRIBE its ACL denies).
-      this.tooMany('UNSUBSCRIBE');
+      this.tooMany(conn, session, 'UNSUBSCRIBE');
       const codes = version === 5 ? new Array<number>(p.tooMany).fill(ReasonCode.ImplementationSpecificError) : [];
-      this.conn.send(encodeUnsuback(p.packetId, codes, undefined, version));
+      conn.send(encodeUnsuback(p.packetId, codes, undefined, version));
       return;
     }
     const filters = p.filters;
     const codes = new Array<number>(filters.length);
     const each = (i: number): void => {
-      codes[i] = this.ctx.router.unsubscribe(this.session, filters[i] ?? '') ? 0 : ReasonCode.NoSubscriptionExisted;
+      codes[i] = this.ctx.router.unsubscribe(session, filters[i] ?? '') ? 0 : ReasonCode.NoSubscriptionExisted;
       this.ctx.broker.counters.subOps++;
     };
     workInSlices(filters.length, each, () => {
-      this.conn.send(encodeUnsuback(p.packetId, codes, undefined, version));
-    }, this.slices);
+      conn.send(encodeUnsuback(p.packetId, codes, undefined, version));
+    }, sliceHost(conn, session));
   }
 
-  private disconnect(p: DisconnectPacket): void {
+  private disconnect(conn: PacketConnection, session: MqttSession, p: DisconnectPacket): void {
     const expiry = p.properties?.sessionExpiryInterval;
-    if (expiry !== undefined && this.session.expiryInterval === 0 && expiry !== 0) {
+    if (expiry !== undefined && session.expiryInterval === 0 && expiry !== 0) {
       throw new MqttError(ReasonCode.ProtocolError, 'session expiry set on DISCONNECT after 0 on CONNECT');
     }
     const capped = expiry === undefined ? undefined : Math.min(expiry, this.ctx.limits.maxSessionExpiry);
-    this.conn.clientDisconnected(p.reasonCode, capped);
+    conn.clientDisconnected(p.reasonCode, capped);
   }
+}
+
+/**
+ * Normalises and authorises a publish topic once for a run of publishes to it (publishers
+ * mostly repeat their topics): the ACL decision is the session's login-time one anyway.
+ */
+function checkTopic(inbound: InboundState, session: MqttSession, topic: string): void {
+  inbound.lastTopic = topic;
+  inbound.lastPsrtTopic = normalizeTopic(topic);
+  inbound.lastAllowed = session.acl.canPublish(inbound.lastPsrtTopic);
+}
+
+/** The connection's side of a SUBSCRIBE/UNSUBSCRIBE worked off in slices (slices.ts). */
+function sliceHost(conn: PacketConnection, session: MqttSession): SliceHost {
+  return {
+    hold: () => { conn.hold(); },
+    release: () => { conn.release(); },
+    live: () => conn.open && !session.ended,
+    fail: (e) => { conn.fail(e, true); },
+  };
 }

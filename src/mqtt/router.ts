@@ -78,6 +78,10 @@ export class MqttRouter implements PublishHook, SessionDrops {
     );
   }
 
+  get queuePolicy(): QueuePolicy {
+    return this.opts.queue;
+  }
+
   get subscriptionCount(): number {
     return this.subscriptionTotal;
   }
@@ -100,7 +104,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
       }
       this.endSession(old, false);
     }
-    const session = new MqttSession(clientId, user, acl, this.opts.queue, this);
+    const session = new MqttSession(clientId, user, acl, this);
     this.sessions.set(clientId, session);
     return { session, present: false };
   }
@@ -210,7 +214,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const shared = splitShared(key);
     let entry: SubscriptionEntry<MqttSession>;
     if (shared === null) {
-      entry = new SubscriptionEntry(session, key, key, internOptions(options), null);
+      entry = new SubscriptionEntry(session, key, internOptions(options), null);
       this.index.subscribe(key, entry);
     } else {
       const groupKey = `${shared.group}\u0000${shared.filter}`;
@@ -220,10 +224,10 @@ export class MqttRouter implements PublishHook, SessionDrops {
         this.groups.set(groupKey, group);
         this.index.subscribe(shared.filter, group);
       }
-      entry = new SubscriptionEntry(session, key, shared.filter, internOptions(options), group);
+      entry = new SubscriptionEntry(session, key, internOptions(options), group);
       group.members.push(entry);
     }
-    session.subscriptions.set(key, entry);
+    session.subscriptions.set(entry);
     session.subscriptionChars += key.length;
     this.subscriptionTotal++;
     return false;

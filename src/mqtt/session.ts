@@ -64,6 +64,8 @@ interface Queued {
 }
 
 export interface SessionDrops {
+  /** The bounds of every session's queue (shared, not a field per session). */
+  readonly queuePolicy: QueuePolicy;
   /** A message did not fit the session's queue. */
   queueFull(session: MqttSession): void;
   /** A message expired (v5 Message Expiry Interval) before it could be sent. */
@@ -71,62 +73,81 @@ export interface SessionDrops {
 }
 
 /**
- * The empty containers of every idle session, shared and never written to (each is replaced by
- * an own one at its first entry): an idle connection then costs no Map, Set or array of these.
+ * The empty containers of every QoS state, shared and never written to (each is replaced by
+ * an own one at its first entry).
  */
 const NO_IDS = new Set<number>();
 const NO_INFLIGHT = new Map<number, InFlight>();
 const NO_QUEUE: Queued[] = [];
 const NO_WAITERS: PublisherPort[] = [];
 
-export class MqttSession implements SubscriberSession {
-  readonly subscriptions = new SmallMap<string, SubscriptionEntry<MqttSession>>();
+/**
+ * A session's QoS 1/2 state, made at its first QoS 1/2 delivery or QoS 2 publish: most sensors
+ * only ever use QoS 0, and these seven fields would cost each of them 56 bytes.
+ */
+class QosState {
+  /** QoS 2 packet ids received and acknowledged with PUBREC, not yet released (PUBREL). */
+  qos2: Set<number> = NO_IDS;
+  inflight: Map<number, InFlight> = NO_INFLIGHT;
+  queue: Queued[] = NO_QUEUE;
+  queueHead = 0;
+  nextPacketId = 1;
+  waiters: PublisherPort[] = NO_WAITERS;
+  drainTimer: NodeJS.Timeout | null = null;
+
+  get queuedCount(): number {
+    return this.queue.length - this.queueHead;
+  }
+}
+
+/** The subscriptions are the session's own SmallMap fields (see SmallMap). */
+export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implements SubscriberSession {
   /** Characters of the subscriptions' keys (server.max_subscription_bytes). */
   subscriptionChars = 0;
-  /** The subscription limit was logged (once per session). */
-  limitLogged = false;
+  /** Which subscription limits were logged (bits, see packet-handler.ts: once per session). */
+  limitsLogged = 0;
   link: MqttLink | null = null;
   /** Seconds the session is kept after its connection ends (0: ends with it). */
   expiryInterval = 0;
   will: Will | null = null;
   willTimer: NodeJS.Timeout | null = null;
   expiryTimer: NodeJS.Timeout | null = null;
-  /**
-   * QoS 2 packet ids received and acknowledged with PUBREC, not yet released (PUBREL). The
-   * shared empty set until the first (see NO_IDS): most sensors never publish at QoS 2.
-   */
-  private qos2: Set<number> = NO_IDS;
   /** Scratch of the router's fan-out (see MqttRouter.dispatch). */
   matchStamp = 0;
   matchQos = -1;
   matchRetain = false;
   matchIds: number[] | null = null;
   ended = false;
-  private inflight: Map<number, InFlight> = NO_INFLIGHT;
-  private queue: Queued[] = NO_QUEUE;
-  private queueHead = 0;
-  private nextPacketId = 1;
-  private waiters: PublisherPort[] = NO_WAITERS;
-  private drainTimer: NodeJS.Timeout | null = null;
+  private q: QosState | null = null;
 
   constructor(
     readonly clientId: string,
     public user: string,
     public acl: AclEntry,
-    private readonly policy: QueuePolicy,
     private readonly drops: SessionDrops,
-  ) {}
+  ) {
+    super();
+  }
+
+  /** The subscriptions by key (the session itself: see SmallMap). */
+  get subscriptions(): SmallMap<SubscriptionEntry<MqttSession>> {
+    return this;
+  }
 
   get connected(): boolean {
     return this.link !== null;
   }
 
   get inflightCount(): number {
-    return this.inflight.size;
+    return this.q?.inflight.size ?? 0;
   }
 
   get queuedCount(): number {
-    return this.queue.length - this.queueHead;
+    return this.q?.queuedCount ?? 0;
+  }
+
+  private qos(): QosState {
+    return (this.q ??= new QosState());
   }
 
   /** A matched message for this session (qos already min(published, granted)). */
@@ -138,53 +159,59 @@ export class MqttSession implements SubscriberSession {
       return;
     }
     msg.own();
-    if (link !== null && this.queuedCount === 0 && this.inflight.size < link.sendWindow) {
-      this.sendNew(link, msg, qos, retain, subIds, publisher);
+    const q = this.qos();
+    if (link !== null && q.queuedCount === 0 && q.inflight.size < link.sendWindow) {
+      this.sendNew(q, link, msg, qos, retain, subIds, publisher);
       return;
     }
-    if (this.queuedCount >= this.policy.maxQueued) {
+    const policy = this.drops.queuePolicy;
+    if (q.queuedCount >= policy.maxQueued) {
       this.drops.queueFull(this);
       return;
     }
-    if (this.queue === NO_QUEUE) this.queue = [];
-    this.queue.push({ msg, qos, retain, subIds });
-    if (publisher !== null && link !== null && this.queuedCount >= this.policy.pauseAt) this.holdBack(publisher, link);
+    if (q.queue === NO_QUEUE) q.queue = [];
+    q.queue.push({ msg, qos, retain, subIds });
+    if (publisher !== null && link !== null && q.queuedCount >= policy.pauseAt) this.holdBack(q, publisher, link);
   }
 
   /** Makes `publisher` wait for this queue (see QueuePolicy). */
-  private holdBack(publisher: PublisherPort, link: MqttLink): void {
-    if (this.waiters.includes(publisher)) return;
-    if (this.waiters === NO_WAITERS) this.waiters = [];
-    this.waiters.push(publisher);
+  private holdBack(q: QosState, publisher: PublisherPort, link: MqttLink): void {
+    if (q.waiters.includes(publisher)) return;
+    if (q.waiters === NO_WAITERS) q.waiters = [];
+    q.waiters.push(publisher);
     publisher.blockedOn++;
-    this.drainTimer ??= setTimeout(() => {
-      this.drainTimer = null;
-      if (this.link === link && this.queuedCount >= this.policy.pauseAt / 2) {
-        link.dropSlow(`${this.queuedCount} QoS 1/2 messages unacknowledged for ${this.policy.drainTimeoutMs} ms`);
+    const policy = this.drops.queuePolicy;
+    q.drainTimer ??= setTimeout(() => {
+      q.drainTimer = null;
+      if (this.link === link && this.queuedCount >= policy.pauseAt / 2) {
+        link.dropSlow(`${this.queuedCount} QoS 1/2 messages unacknowledged for ${policy.drainTimeoutMs} ms`);
       }
       this.releaseWaiters();
-    }, this.policy.drainTimeoutMs);
+    }, policy.drainTimeoutMs);
   }
 
   private releaseWaiters(): void {
-    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
-    this.drainTimer = null;
-    const waiters = this.waiters;
+    const q = this.q;
+    if (q === null) return;
+    if (q.drainTimer !== null) clearTimeout(q.drainTimer);
+    q.drainTimer = null;
+    const waiters = q.waiters;
     if (waiters.length === 0) return;
-    this.waiters = NO_WAITERS;
+    q.waiters = NO_WAITERS;
     for (const p of waiters) if (--p.blockedOn === 0) p.resume();
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the slot is free. False when the id was not in flight. */
   completed(packetId: number): boolean {
-    if (!this.inflight.delete(packetId)) return false;
-    this.drain();
+    const q = this.q;
+    if (q?.inflight.delete(packetId) !== true) return false;
+    this.drain(q);
     return true;
   }
 
   /** PUBREC: answer PUBREL; false when the id is unknown. `failed` (v5 reason ≥ 0x80) ends it. */
   received(packetId: number, failed: boolean): boolean {
-    const f = this.inflight.get(packetId);
+    const f = this.q?.inflight.get(packetId);
     if (f?.qos !== 2) return false;
     if (failed) return this.completed(packetId);
     f.released = true;
@@ -193,33 +220,36 @@ export class MqttSession implements SubscriberSession {
   }
 
   get inboundQos2Count(): number {
-    return this.qos2.size;
+    return this.q?.qos2.size ?? 0;
   }
 
   hasInboundQos2(packetId: number): boolean {
-    return this.qos2.has(packetId);
+    return this.q?.qos2.has(packetId) ?? false;
   }
 
   addInboundQos2(packetId: number): void {
-    if (this.qos2 === NO_IDS) this.qos2 = new Set();
-    this.qos2.add(packetId);
+    const q = this.qos();
+    if (q.qos2 === NO_IDS) q.qos2 = new Set();
+    q.qos2.add(packetId);
   }
 
   /** PUBREL: false when the id was not pending. */
   releaseInboundQos2(packetId: number): boolean {
-    return this.qos2.delete(packetId);
+    return this.q?.qos2.delete(packetId) ?? false;
   }
 
   /** A new connection took the session: resend what is in flight, then drain the queue. */
   resume(link: MqttLink): void {
     this.link = link;
+    const q = this.q;
+    if (q === null) return;
     const now = Date.now();
-    for (const [id, f] of this.inflight) {
+    for (const [id, f] of q.inflight) {
       if (f.released) link.sendPubrel(id);
       else if (!f.msg.expired(now)) link.sendPublish(f.msg, f.qos, f.retain, id, true, f.subIds, null);
-      else this.inflight.delete(id);
+      else q.inflight.delete(id);
     }
-    this.drain();
+    this.drain(q);
   }
 
   /** Offline: nobody waits for this queue any more (new messages are queued or dropped). */
@@ -231,44 +261,41 @@ export class MqttSession implements SubscriberSession {
   /** Forget everything queued (clean start, or the session ended). */
   clearState(): void {
     this.releaseWaiters();
-    this.inflight = NO_INFLIGHT;
-    this.queue = NO_QUEUE;
-    this.queueHead = 0;
-    this.qos2 = NO_IDS;
+    this.q = null;
   }
 
-  private drain(): void {
+  private drain(q: QosState): void {
     const link = this.link;
     if (link === null) return;
     const now = Date.now();
-    while (this.queueHead < this.queue.length && this.inflight.size < link.sendWindow) {
-      const q = this.queue[this.queueHead] as Queued;
-      this.queue[this.queueHead++] = undefined as unknown as Queued; // release for GC
-      if (q.msg.expired(now)) this.drops.expired(this);
-      else this.sendNew(link, q.msg, q.qos, q.retain, q.subIds, null);
+    while (q.queueHead < q.queue.length && q.inflight.size < link.sendWindow) {
+      const item = q.queue[q.queueHead] as Queued;
+      q.queue[q.queueHead++] = undefined as unknown as Queued; // release for GC
+      if (item.msg.expired(now)) this.drops.expired(this);
+      else this.sendNew(q, link, item.msg, item.qos, item.retain, item.subIds, null);
     }
-    if (this.waiters.length > 0 && this.queuedCount < this.policy.pauseAt / 2) this.releaseWaiters();
-    if (this.queueHead === this.queue.length) {
-      this.queue = NO_QUEUE;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueHead = 0;
+    if (q.waiters.length > 0 && q.queuedCount < this.drops.queuePolicy.pauseAt / 2) this.releaseWaiters();
+    if (q.queueHead === q.queue.length) {
+      q.queue = NO_QUEUE;
+      q.queueHead = 0;
+    } else if (q.queueHead > 1024 && q.queueHead * 2 > q.queue.length) {
+      q.queue.splice(0, q.queueHead);
+      q.queueHead = 0;
     }
   }
 
-  private sendNew(link: MqttLink, msg: MqttMessage, qos: 1 | 2, retain: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): void {
-    const id = this.allocatePacketId();
-    if (this.inflight === NO_INFLIGHT) this.inflight = new Map();
-    this.inflight.set(id, { msg, qos, retain, subIds, released: false });
-    if (!link.sendPublish(msg, qos, retain, id, false, subIds, publisher)) this.inflight.delete(id);
+  private sendNew(q: QosState, link: MqttLink, msg: MqttMessage, qos: 1 | 2, retain: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): void {
+    const id = allocatePacketId(q);
+    if (q.inflight === NO_INFLIGHT) q.inflight = new Map();
+    q.inflight.set(id, { msg, qos, retain, subIds, released: false });
+    if (!link.sendPublish(msg, qos, retain, id, false, subIds, publisher)) q.inflight.delete(id);
   }
+}
 
-  /** Ids cycle 1…65535, skipping those still in flight (the window is far smaller). */
-  private allocatePacketId(): number {
-    let id = this.nextPacketId;
-    while (this.inflight.has(id)) id = id === 65535 ? 1 : id + 1;
-    this.nextPacketId = id === 65535 ? 1 : id + 1;
-    return id;
-  }
+/** Ids cycle 1…65535, skipping those still in flight (the window is far smaller). */
+function allocatePacketId(q: QosState): number {
+  let id = q.nextPacketId;
+  while (q.inflight.has(id)) id = id === 65535 ? 1 : id + 1;
+  q.nextPacketId = id === 65535 ? 1 : id + 1;
+  return id;
 }

@@ -1,61 +1,53 @@
 /**
- * A map that holds its first entry in two fields and only creates a Map from the second one on.
+ * Entries by their own key, the first held in one field and a Map made from the second one on.
  * Most MQTT sensors subscribe to one filter: a Map and its hash table cost ~250 bytes per
- * connection, these fields 16.
+ * connection, and even a small wrapper object ~60. So this is a base class: an MQTT session
+ * extends it and holds its subscriptions in one field of its own.
  */
-export class SmallMap<K, V> {
-  private oneKey: K | undefined = undefined;
-  private oneValue: V | undefined = undefined;
-  private hasOne = false;
-  private many: Map<K, V> | null = null;
+export class SmallMap<V extends { readonly key: string }> {
+  private small: V | Map<string, V> | null = null;
 
   get size(): number {
-    return this.many !== null ? this.many.size : this.hasOne ? 1 : 0;
+    const s = this.small;
+    return s === null ? 0 : s instanceof Map ? s.size : 1;
   }
 
-  get(key: K): V | undefined {
-    if (this.many !== null) return this.many.get(key);
-    return this.hasOne && this.oneKey === key ? this.oneValue : undefined;
+  get(key: string): V | undefined {
+    const s = this.small;
+    if (s === null) return undefined;
+    if (s instanceof Map) return s.get(key);
+    return s.key === key ? s : undefined;
   }
 
-  set(key: K, value: V): void {
-    if (this.many !== null) {
-      this.many.set(key, value);
-    } else if (!this.hasOne || this.oneKey === key) {
-      this.oneKey = key;
-      this.oneValue = value;
-      this.hasOne = true;
-    } else {
-      this.many = new Map<K, V>([[this.oneKey as K, this.oneValue as V], [key, value]]);
-      this.clearOne();
+  /** Adds `entry`, or replaces the one with its key. */
+  set(entry: V): void {
+    const s = this.small;
+    if (s === null || (!(s instanceof Map) && s.key === entry.key)) this.small = entry;
+    else if (s instanceof Map) s.set(entry.key, entry);
+    else this.small = new Map<string, V>([[s.key, s], [entry.key, entry]]);
+  }
+
+  delete(key: string): boolean {
+    const s = this.small;
+    if (s === null) return false;
+    if (!(s instanceof Map)) {
+      if (s.key !== key) return false;
+      this.small = null;
+      return true;
     }
-  }
-
-  delete(key: K): boolean {
-    if (this.many !== null) {
-      const deleted = this.many.delete(key);
-      if (this.many.size === 0) this.many = null;
-      return deleted;
-    }
-    if (!this.hasOne || this.oneKey !== key) return false;
-    this.clearOne();
-    return true;
+    const deleted = s.delete(key);
+    if (s.size === 0) this.small = null;
+    return deleted;
   }
 
   /** A snapshot of the keys (callers may delete while iterating it). */
-  keys(): K[] {
-    if (this.many !== null) return [...this.many.keys()];
-    return this.hasOne ? [this.oneKey as K] : [];
+  keys(): string[] {
+    const s = this.small;
+    if (s === null) return [];
+    return s instanceof Map ? [...s.keys()] : [s.key];
   }
 
   clear(): void {
-    this.many = null;
-    this.clearOne();
-  }
-
-  private clearOne(): void {
-    this.oneKey = undefined;
-    this.oneValue = undefined;
-    this.hasOne = false;
+    this.small = null;
   }
 }

@@ -49,12 +49,15 @@ export class SubscriptionEntry<S extends SubscriberSession = SubscriberSession> 
     readonly session: S,
     /** The filter as subscribed, `$share/…` prefix included: the session's key for it. */
     readonly key: string,
-    /** The filter matched against topics (without a `$share/group/` prefix). */
-    readonly filter: string,
     public options: SubscriptionOptions,
     /** Set for a member of a shared subscription. */
     readonly group: SharedGroup<S> | null,
   ) {}
+
+  /** The filter matched against topics (without a `$share/group/` prefix). */
+  get filter(): string {
+    return this.group === null ? this.key : this.group.filter;
+  }
 }
 
 export class SharedGroup<S extends SubscriberSession = SubscriberSession> implements Subscriber {

@@ -21,6 +21,15 @@ export class ByteQueue {
     return this.total;
   }
 
+  /** The first chunk (unread bytes from headOffset on), for a caller that parses in place. */
+  get headChunk(): Buffer | undefined {
+    return this.chunks[0];
+  }
+
+  get headOffset(): number {
+    return this.offset;
+  }
+
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     if (this.chunks === NO_CHUNKS) this.chunks = [chunk];

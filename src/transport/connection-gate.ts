@@ -63,9 +63,11 @@ export class ConnectionGate {
 
   /**
    * Counts an accepted socket in until it closes, or closes it at once when a limit is reached.
-   * Returns false for a refused socket (the caller must not use it).
+   * Returns false for a refused socket (the caller must not use it). `onClose` false: the caller
+   * calls released() when the socket closes (its own 'close' listener then stays the only one: a
+   * second one costs every socket a listener array).
    */
-  admit(socket: Socket, kind: ListenerKind): boolean {
+  admit(socket: Socket, kind: ListenerKind, onClose = true): boolean {
     const reason = this.refusalFor(this.openCount);
     if (reason !== null) {
       socket.destroy();
@@ -74,8 +76,13 @@ export class ConnectionGate {
     }
     this.openCount++;
     // One shared listener, no closure or once-wrapper per socket ('close' is emitted once).
-    socket.on('close', this.release);
+    if (onClose) socket.on('close', this.release);
     return true;
+  }
+
+  /** An admitted socket closed (for a socket admitted with `onClose` false). */
+  released(): void {
+    this.openCount--;
   }
 
   /** Handles the listener's errors after it is bound: EMFILE/ENFILE in accept() never crash it. */

@@ -22,32 +22,48 @@ export interface BoundMqtt {
   readonly port: number | null;
 }
 
-class SocketTransport implements MqttTransport, SocketOwner {
-  conn: MqttConnection | null = null;
+/** What the sockets of one listener share (one object, not a field each per connection). */
+interface Listener {
+  /** The server's open sockets (each leaves it when it closes). */
+  readonly sockets: Set<Socket>;
+  /** Released when a socket closes (plain TCP and unix: admitted without a listener of its own). */
+  readonly gate: ConnectionGate | null;
+  readonly unix: boolean;
+  readonly source: string;
+}
 
+type PeerCached = Socket & { _peername?: unknown };
+
+/** An MQTT connection over a Node socket, being its own transport (one object, not two). */
+class SocketConnection extends MqttConnection implements MqttTransport, SocketOwner {
   constructor(
+    ctx: MqttContext,
     private readonly socket: Socket,
-    readonly address: string,
-    /** The listener's open sockets (this one leaves it when it closes). */
-    private readonly open: Set<Socket>,
-  ) {}
+    address: string,
+    private readonly listener: Listener,
+  ) {
+    super(ctx, null, address);
+  }
 
   onSocketData(chunk: Buffer): void {
-    this.conn?.onData(chunk);
+    this.onData(chunk);
   }
 
   onSocketDrain(): void {
-    this.conn?.onWritable();
+    this.onWritable();
   }
 
   onSocketClose(): void {
-    this.open.delete(this.socket);
-    this.conn?.closed();
+    this.listener.sockets.delete(this.socket);
+    this.listener.gate?.released();
+    this.closed();
   }
 
-  /** Read when a login is checked (Node caches the peer address on the socket). */
+  /** The peer's IP (login budget), from the address: Node's cached copy is let go (see accept). */
   get ip(): string | undefined {
-    return this.socket.remoteAddress;
+    const a = this.address;
+    if (this.listener.unix || a === 'unknown') return undefined;
+    return a.startsWith('[') ? a.slice(1, a.lastIndexOf(']')) : a.slice(0, a.lastIndexOf(':'));
   }
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
@@ -64,12 +80,13 @@ class SocketTransport implements MqttTransport, SocketOwner {
 
   /** Half-close after what is queued; a peer that never reads is cut after 5 s. */
   end(): void {
-    this.socket.end();
+    const socket = this.socket;
+    socket.end();
     const killer = setTimeout(() => {
-      this.socket.destroy();
+      socket.destroy();
     }, 5000);
     killer.unref();
-    this.socket.on('close', () => {
+    socket.on('close', () => {
       clearTimeout(killer);
     });
   }
@@ -119,29 +136,30 @@ export class MqttServer {
     if (tls) {
       const secureContext = this.tls;
       if (secureContext === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      const listener: Listener = { sockets: this.sockets, gate: null, unix, source: target.source };
       server = createServer({ noDelay: !unix }, (raw) => {
         if (!this.gate.admit(raw, 'MQTT')) return;
         startTls(raw, secureContext, this.ctx.connectTimeoutMs, (s) => {
-          this.accept(s, unix, target);
+          this.accept(s, listener);
         });
       });
     } else {
+      const listener: Listener = { sockets: this.sockets, gate: this.gate, unix, source: target.source };
       server = createServer({ noDelay: !unix }, (s) => {
-        if (this.gate.admit(s, 'MQTT')) this.accept(s, unix, target);
+        if (this.gate.admit(s, 'MQTT', false)) this.accept(s, listener);
       });
     }
     this.servers.push(server);
     return bindListener(server, target, tls, tls ? 'MQTT TLS' : 'MQTT', this.ctx.log, this.unixPaths, { gate: this.gate, kind: 'MQTT' });
   }
 
-  private accept(socket: Socket, unix: boolean, target: BindTarget): void {
-    if (!unix) socket.setNoDelay(true);
+  private accept(socket: Socket, listener: Listener): void {
+    // (TCP_NODELAY is set by the server's noDelay option: no second call per socket.)
     this.sockets.add(socket);
-    const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
-    const transport = new SocketTransport(socket, address, this.sockets);
-    transport.conn = new MqttConnection(this.ctx, transport);
+    const address = listener.unix ? listener.source : flatAddress(socket);
+    const conn = new SocketConnection(this.ctx, socket, address, listener);
     socket.on('error', ignoreSocketError); // 'close' follows
-    routeSocketEvents(socket, transport);
+    routeSocketEvents(socket, conn);
   }
 }
 
@@ -196,4 +214,15 @@ export async function bindListener(
   const address = formatAddress(typeof info === 'object' && info !== null ? info.address : target.host, port);
   log.info(`listening for ${kind} on ${address}`);
   return { target, tls, address, port };
+}
+
+/**
+ * `ip:port` of a TCP peer as one flat string (~32 bytes; the concatenation would keep three
+ * strings, ~90). Node caches the peer as an object on the socket when it is read (~90 bytes
+ * more); it is dropped, as the address is all that is kept (read again, it is cached again).
+ */
+function flatAddress(socket: Socket): string {
+  const joined = formatAddress(socket.remoteAddress, socket.remotePort);
+  (socket as PeerCached)._peername = undefined;
+  return Buffer.from(joined, 'latin1').toString('latin1');
 }

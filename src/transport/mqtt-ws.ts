@@ -251,7 +251,7 @@ export class MqttWsServer {
     this.sockets.add(ws);
     const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     const transport = new WebSocketTransport(ws, address, req.socket.remoteAddress);
-    const conn = new MqttConnection(this.ctx, transport);
+    const conn = new MqttConnection(this.ctx, transport, address);
     transport.onWritable = () => {
       conn.onWritable();
     };

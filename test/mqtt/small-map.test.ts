@@ -9,9 +9,14 @@ import { describe, test } from 'node:test';
 import { SmallMap } from '../../src/mqtt/small-map.js';
 import { internOptions, type SubscriptionOptions } from '../../src/mqtt/subscription.js';
 
+interface Entry {
+  readonly key: string;
+  readonly value: number;
+}
+
 describe('SmallMap', () => {
   test('behaves as a Map through the one-entry and many-entry forms', () => {
-    const small = new SmallMap<string, number>();
+    const small = new SmallMap<Entry>();
     const ref = new Map<string, number>();
     let seed = 11;
     const rand = (n: number): number => {
@@ -22,22 +27,22 @@ describe('SmallMap', () => {
       const key = `k${rand(4)}`;
       const op = rand(3);
       if (op === 0) {
-        small.set(key, step);
+        small.set({ key, value: step });
         ref.set(key, step);
       } else if (op === 1) {
         assert.equal(small.delete(key), ref.delete(key));
       }
-      assert.equal(small.get(key), ref.get(key));
+      assert.equal(small.get(key)?.value, ref.get(key));
       assert.equal(small.size, ref.size);
       assert.deepEqual(small.keys().sort(), [...ref.keys()].sort());
     }
   });
 
   test('keys() is a snapshot: deleting while iterating it visits every key', () => {
-    const m = new SmallMap<string, number>();
-    m.set('a', 1);
-    m.set('b', 2);
-    m.set('c', 3);
+    const m = new SmallMap<Entry>();
+    m.set({ key: 'a', value: 1 });
+    m.set({ key: 'b', value: 2 });
+    m.set({ key: 'c', value: 3 });
     const seen: string[] = [];
     for (const k of m.keys()) {
       seen.push(k);
@@ -71,14 +76,14 @@ describe('internOptions', () => {
 describe('SmallMap.clear', () => {
   test('empties both forms', () => {
     for (const n of [1, 3]) {
-      const m = new SmallMap<string, number>();
-      for (let i = 0; i < n; i++) m.set(`k${i}`, i);
+      const m = new SmallMap<Entry>();
+      for (let i = 0; i < n; i++) m.set({ key: `k${i}`, value: i });
       m.clear();
       assert.equal(m.size, 0);
       assert.deepEqual(m.keys(), []);
       assert.equal(m.get('k0'), undefined);
-      m.set('x', 1);
-      assert.deepEqual([m.size, m.get('x')], [1, 1]);
+      m.set({ key: 'x', value: 1 });
+      assert.deepEqual([m.size, m.get('x')?.value], [1, 1]);
     }
   });
 });

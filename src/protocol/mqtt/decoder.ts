@@ -40,14 +40,67 @@ export interface MqttDecoderOptions {
 /** Types whose fixed-header flags must be 0b0010 (§2.1.3); all others but PUBLISH need 0. */
 const FLAGS_0010 = new Set([6, 8, 10]);
 
+/** The fixed header of a packet that spans reads, copied out of the queue to be parsed. */
+const HEADER = Buffer.alloc(5);
+
+/**
+ * The fixed header at buf[start, start + avail) (avail ≤ 5 is enough): total size × 8 + header
+ * length, or -1 when incomplete. One number, so parsing it allocates nothing.
+ */
+function fixedHeader(buf: Buffer, start: number, avail: number): number {
+  if (avail < 2) return -1;
+  let remaining = 0;
+  let mult = 1;
+  for (let i = 1; ; i++) {
+    if (i > 4) throw malformed('remaining length longer than 4 bytes');
+    if (i >= avail) return -1;
+    const b = buf[start + i] ?? 0;
+    remaining += (b & 0x7f) * mult;
+    mult *= 128;
+    if ((b & 0x80) === 0) {
+      if (b === 0 && i > 1) throw malformed('remaining length not minimally encoded');
+      return (i + 1 + remaining) * 8 + i + 1;
+    }
+  }
+}
+
+/**
+ * fixedHeader() of the queued bytes: in place when the first chunk holds it, else copied into
+ * HEADER; either way HEADER[0] is the first byte.
+ */
+function queuedHeader(q: ByteQueue): number {
+  const avail = Math.min(q.length, 5);
+  const head = q.headChunk;
+  const at = q.headOffset;
+  if (head !== undefined && head.length - at >= avail) {
+    HEADER[0] = head[at] ?? 0; // the caller reads the type from HEADER[0]
+    return fixedHeader(head, at, avail);
+  }
+  // Only the header's own bytes: type, then the remaining length up to its last byte.
+  let n = 0;
+  do {
+    HEADER[n] = q.byteAt(n);
+    n++;
+  } while (n < avail && (n < 2 || ((HEADER[n - 1] ?? 0) & 0x80) !== 0));
+  return fixedHeader(HEADER, 0, n);
+}
+
+/**
+ * Packets are decoded straight from the received chunk; only when one spans reads are its bytes
+ * queued (a ByteQueue, dropped once empty). An idle connection thus holds no queue or chunk.
+ */
 export class MqttDecoder {
   version: MqttVersion | null = null;
-  private readonly queue = new ByteQueue();
   private readonly maxPacketSize: number;
   private readonly maxFilters: number;
   private failure: MqttError | null = null;
-  /** Fixed header of the packet being waited for: total size, -1 when not parsed yet. */
-  private total = -1;
+  /** The chunk being decoded from (no partial packet pending), null once consumed. */
+  private cur: Buffer | null = null;
+  private pos = 0;
+  /** The bytes of a packet that spans reads (and of those after it), null when none does. */
+  private partial: ByteQueue | null = null;
+  /** Total size of the queued packet, -1 when its fixed header is not parsed yet. */
+  private size = -1;
   private headerLen = 0;
   private first = 0;
 
@@ -58,26 +111,34 @@ export class MqttDecoder {
 
   /** Bytes received but not yet returned as packets. */
   get buffered(): number {
-    return this.queue.length;
-  }
-
-  /** Lets go of buffer bookkeeping while nothing is buffered (called on quiet connections). */
-  releaseIdle(): void {
-    this.queue.releaseIfEmpty();
+    if (this.partial !== null) return this.partial.length;
+    return this.cur === null ? 0 : this.cur.length - this.pos;
   }
 
   /** Queues a received chunk. Dropped once the stream has failed: it can only be closed. */
   push(chunk: Buffer): void {
-    if (this.failure === null) this.queue.push(chunk);
+    if (this.failure !== null || chunk.length === 0) return;
+    if (this.partial !== null) {
+      this.partial.push(chunk);
+    } else if (this.cur === null) {
+      this.cur = chunk;
+      this.pos = 0;
+    } else {
+      // A packet spans reads: from now on its bytes are queued.
+      const partial = new ByteQueue();
+      partial.push(this.pos === 0 ? this.cur : this.cur.subarray(this.pos));
+      partial.push(chunk);
+      this.partial = partial;
+      this.cur = null;
+    }
   }
 
   /** The next complete packet, or null when more bytes are needed. Throws MqttError. */
   next(): MqttPacket | null {
     if (this.failure !== null) throw this.failure;
     try {
-      if (this.total < 0 && !this.readFixedHeader()) return null;
-      if (this.queue.length < this.total) return null;
-      return this.decodeBody();
+      if (this.partial !== null) return this.fromQueue(this.partial);
+      return this.cur === null ? null : this.fromChunk(this.cur);
     } catch (e) {
       if (e instanceof MqttError) this.failure = e;
       throw e;
@@ -85,34 +146,49 @@ export class MqttDecoder {
   }
 
   /**
-   * Parses the fixed header once it is complete and rejects the packet from it alone — size,
-   * type and flags — so an oversized body is never buffered waiting to be refused.
+   * A packet inside the current chunk (the body a view of it). The fixed header alone decides
+   * size, type and flags, so an oversized body is never waited for.
    */
-  private readFixedHeader(): boolean {
-    const q = this.queue;
-    if (q.length < 2) return false;
-    let remaining = 0;
-    let mult = 1;
-    for (let i = 1; ; i++) {
-      if (i > 4) throw malformed('remaining length longer than 4 bytes');
-      if (i >= q.length) return false;
-      const b = q.byteAt(i);
-      remaining += (b & 0x7f) * mult;
-      mult *= 128;
-      if ((b & 0x80) === 0) {
-        if (b === 0 && i > 1) throw malformed('remaining length not minimally encoded');
-        this.headerLen = i + 1;
-        break;
-      }
+  private fromChunk(buf: Buffer): MqttPacket | null {
+    const pos = this.pos;
+    const avail = buf.length - pos;
+    const h = fixedHeader(buf, pos, Math.min(avail, 5));
+    if (h < 0) return null;
+    const headerLen = h & 7;
+    const total = h >>> 3;
+    const first = buf[pos] ?? 0;
+    this.check(total, first);
+    if (avail < total) return null;
+    this.pos = pos + total;
+    if (this.pos === buf.length) this.cur = null;
+    return this.dispatch(new Reader(buf, pos + headerLen, pos + total), first >> 4, first & 0x0f);
+  }
+
+  private fromQueue(q: ByteQueue): MqttPacket | null {
+    if (this.size < 0) {
+      const h = queuedHeader(q);
+      if (h < 0) return null;
+      this.headerLen = h & 7;
+      this.first = HEADER[0] ?? 0;
+      this.check(h >>> 3, this.first);
+      this.size = h >>> 3;
     }
-    const total = this.headerLen + remaining;
+    if (q.length < this.size) return null;
+    const bodyLen = this.size - this.headerLen;
+    q.skip(this.headerLen);
+    // The received chunk itself when the body lies inside it, else one joined copy.
+    const buf = q.takeRange(bodyLen);
+    const start = q.takenStart;
+    this.size = -1;
+    if (q.length === 0) this.partial = null;
+    return this.dispatch(new Reader(buf, start, start + bodyLen), this.first >> 4, this.first & 0x0f);
+  }
+
+  private check(total: number, first: number): void {
     if (total > this.maxPacketSize) {
       throw new MqttError(ReasonCode.PacketTooLarge, `packet of ${total} bytes exceeds ${this.maxPacketSize}`);
     }
-    this.first = q.byteAt(0);
-    this.checkTypeAndFlags(this.first >> 4, this.first & 0x0f);
-    this.total = total;
-    return true;
+    this.checkTypeAndFlags(first >> 4, first & 0x0f);
   }
 
   private checkTypeAndFlags(type: number, flags: number): void {
@@ -125,18 +201,6 @@ export class MqttDecoder {
     }
     const expected = FLAGS_0010.has(type) ? 0x02 : 0x00;
     if (flags !== expected) throw malformed(`packet type ${type} with reserved flags ${flags}`);
-  }
-
-  private decodeBody(): MqttPacket {
-    const q = this.queue;
-    const bodyLen = this.total - this.headerLen;
-    q.skip(this.headerLen);
-    // The received chunk itself when the body lies inside it (PUBLISH payloads stay views),
-    // else one joined copy.
-    const buf = q.takeRange(bodyLen);
-    const start = q.takenStart;
-    this.total = -1;
-    return this.dispatch(new Reader(buf, start, start + bodyLen), this.first >> 4, this.first & 0x0f);
   }
 
   private dispatch(r: Reader, type: number, flags: number): MqttPacket {
