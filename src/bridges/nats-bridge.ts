@@ -17,8 +17,9 @@ import { Backoff, Bridge, type ImportSink } from './bridge.js';
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
+import { FastImport, type FrameSink } from './nats-parse.js';
 import { FastPublisher } from './nats-publish.js';
-import { ECHO, HeaderScanner, SLOW, rawOf, sameBytes, type RawMsg } from './nats-raw.js';
+import { ECHO, HeaderScanner, SLOW, rangeIs, rawOf, sameBytes, type RawMsg } from './nats-raw.js';
 import { NATS_SYNTAX, Subscriptions } from './overlap.js';
 import { maskToSubjects, subjectToTopic, topicToSubject } from './subject-mapping.js';
 
@@ -41,6 +42,7 @@ interface Imported {
   readonly owner: number;
 }
 const CONNECT_TIMEOUT_MS = 5000;
+const utf8 = new TextDecoder();
 /**
  * Bytes of publishes the client collects before writing them out (it also writes at the end of
  * each tick). Its default, 32 KiB, makes three or four socket writes of one PSRT read's worth of
@@ -166,9 +168,43 @@ export class NatsBridge extends Bridge {
 
   private subscribe(nc: NatsConnection): void {
     this.subs = this.subjects();
+    const fast = FastImport.install(nc);
     this.subs.patterns.forEach((subject, index) => {
-      nc.subscribe(subject, { callback: this.handler(index) });
+      const sub = nc.subscribe(subject, { callback: this.handler(index) });
+      fast?.add(sub, this.frameSink(index));
     });
+  }
+
+  /**
+   * The import hot path (see nats-parse.ts): subscription `index`'s messages as offsets into
+   * the bytes read, decided as handler() decides; false leaves a message whose headers need the
+   * client's decoding to the client (and then to handler()).
+   */
+  private frameSink(index: number): FrameSink {
+    let lastSubject: Uint8Array | null = null;
+    let last: Imported | null = null;
+    return (f) => {
+      const b = f.buf;
+      let entry = last;
+      if (entry === null || lastSubject === null || !rangeIs(b, f.subjectStart, f.subjectEnd, lastSubject)) {
+        lastSubject = new Uint8Array(b.subarray(f.subjectStart, f.subjectEnd)); // a copy: the read is not kept
+        entry = this.importedAs(utf8.decode(lastSubject));
+        last = entry;
+      }
+      if (entry.owner < index) return true; // an earlier subscription delivers this message too
+      let priority = DEFAULT_PRIORITY;
+      if (f.hdr > 0) {
+        priority = this.scanner.scan(b, f.dataStart + f.hdr, f.dataStart);
+        if (priority === SLOW) return false;
+        if (priority === ECHO) {
+          this.counters.echoes++;
+          return true;
+        }
+      }
+      if (entry.local === null) this.unmappable(entry.remote, 'remote topic');
+      else this.deliver(entry.local, b.subarray(f.dataStart + f.hdr, f.dataEnd), priority, 0, null);
+      return true;
+    };
   }
 
   /**

@@ -23,9 +23,7 @@ export function rawOf(msg: Msg): RawMsg | null {
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return rangeIs(a, 0, a.length, b);
 }
 
 /** The headers need the client's decoding (see scanHeaders). */
@@ -51,7 +49,7 @@ function startsWith(b: Uint8Array, at: number, prefix: Uint8Array): boolean {
 }
 
 /** Equal bytes in [from, to) of `b` and all of `want`. */
-function rangeIs(b: Uint8Array, from: number, to: number, want: Uint8Array): boolean {
+export function rangeIs(b: Uint8Array, from: number, to: number, want: Uint8Array): boolean {
   return to - from === want.length && startsWith(b, from, want);
 }
 
@@ -83,23 +81,23 @@ export class HeaderScanner {
   }
 
   /**
-   * The priority of a message whose header block `b[0, end)` holds nothing but those two
+   * The priority of a message whose header block `b[from, end)` holds nothing but those two
    * headers (the first of each counts, as with the client's `get`); ECHO when the origin is
    * this node; SLOW when the block holds anything else.
    */
-  scan(b: Uint8Array, end: number): number {
-    if (rangeIs(b, 0, end, this.last)) return this.lastResult;
-    const result = this.read(b, end);
-    this.last = b.slice(0, end);
+  scan(b: Uint8Array, end: number, from = 0): number {
+    if (rangeIs(b, from, end, this.last)) return this.lastResult;
+    const result = this.read(b, from, end);
+    this.last = new Uint8Array(b.subarray(from, end)); // a copy: the read is not kept
     this.lastResult = result;
     return result;
   }
 
-  private read(b: Uint8Array, end: number): number {
-    if (!startsWith(b, 0, STATUS_LINE)) return SLOW;
+  private read(b: Uint8Array, from: number, end: number): number {
+    if (!startsWith(b, from, STATUS_LINE)) return SLOW;
     let priority = -1;
     let origin = 0; // 0 unseen, 1 another node, 2 this node
-    let at = STATUS_LINE.length;
+    let at = from + STATUS_LINE.length;
     while (at < end) {
       let eol = at;
       while (eol < end && b[eol] !== CR) eol++;
@@ -107,15 +105,15 @@ export class HeaderScanner {
       if (eol === at) return at + 2 === end ? (origin === 2 ? ECHO : priority < 0 ? this.defaultPriority : priority) : SLOW;
       let colon = at;
       while (colon < eol && b[colon] !== COLON) colon++;
-      let from = colon + 1;
-      let to = eol;
-      while (from < to && isBlank(b[from])) from++;
-      while (to > from && isBlank(b[to - 1])) to--;
-      if ((b[from] ?? 0) >= 0x80 || (b[to - 1] ?? 0) >= 0x80) return SLOW;
+      let vFrom = colon + 1;
+      let vTo = eol;
+      while (vFrom < vTo && isBlank(b[vFrom])) vFrom++;
+      while (vTo > vFrom && isBlank(b[vTo - 1])) vTo--;
+      if ((b[vFrom] ?? 0) >= 0x80 || (b[vTo - 1] ?? 0) >= 0x80) return SLOW;
       if (rangeIs(b, at, colon, this.originKey)) {
-        if (origin === 0) origin = rangeIs(b, from, to, this.self) ? 2 : 1;
+        if (origin === 0) origin = rangeIs(b, vFrom, vTo, this.self) ? 2 : 1;
       } else if (rangeIs(b, at, colon, this.priorityKey)) {
-        if (priority < 0) priority = smallNumber(b, from, to);
+        if (priority < 0) priority = smallNumber(b, vFrom, vTo);
         if (priority === SLOW) return SLOW;
       } else {
         return SLOW;

@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MsgHdrsImpl, connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { FastImport } from '../../src/bridges/nats-parse.js';
 import { FastPublisher } from '../../src/bridges/nats-publish.js';
 import { rawOf } from '../../src/bridges/nats-raw.js';
 import { NatsCluster, NatsNode, until } from '../helpers/engines.js';
@@ -121,6 +122,41 @@ describe('NATS bridge: two psrtd nodes through a 3-node cluster', () => {
     await until(() => got.length === N, 10_000, 'fast publishes');
     sub.unsubscribe();
     assert.ok(got.every((g, i) => g.raw && g.subject === `fast.s${i % 7}` && g.origin === 'test' && g.data === `p${i}`), JSON.stringify(got.find((g, i) => g.data !== `p${i}`)));
+  });
+
+  test('the import parser hooks a real connection: plain messages to the sink, the rest to the callback, in order', async () => {
+    const own = await connect({ servers: cluster.urls });
+    try {
+      const fast = FastImport.install(own);
+      assert.ok(fast !== null, 'the client internals the import parser needs are there');
+      const got: string[] = [];
+      const sub = own.subscribe('hook.>', { callback: (_e, m) => { got.push(`callback ${m.subject} ${m.string()}`); } });
+      fast.add(sub, (f) => {
+        const data = f.buf.subarray(f.dataStart + f.hdr, f.dataEnd).toString();
+        if (data.startsWith('decline')) return false;
+        got.push(`sink ${f.buf.subarray(f.subjectStart, f.subjectEnd).toString()} ${data}`);
+        return true;
+      });
+      await own.flush();
+      const hdr = headers();
+      hdr.set('Psrt-Origin', 'test');
+      const want: string[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const kind = i % 4 === 1 ? 'decline' : i % 4 === 2 ? 'reply' : 'p';
+        const payload = `${kind}${i}${'.'.repeat(i % 300)}`;
+        nc.publish(`hook.s${i % 3}`, payload, { ...(i % 2 === 0 ? { headers: hdr } : {}), ...(kind === 'reply' ? { reply: 'r.x' } : {}) });
+        want.push(`${kind === 'p' ? 'sink' : 'callback'} hook.s${i % 3} ${payload}`);
+      }
+      await nc.flush();
+      await until(() => got.length === want.length, 10_000, 'messages on the hooked connection');
+      // A message cut by the end of a read goes to the client whole (and to the callback).
+      const plain = got.filter((g, i) => g !== want[i] && g.replace(/^callback /, 'sink ') === want[i]).length;
+      assert.deepEqual(got.map((g) => g.replace(/^callback (hook\.s\d p)/, 'sink $1')), want);
+      assert.ok(plain < 100, `${plain} of 1,000 plain messages through the client`);
+      assert.equal(sub.getReceived(), want.length, 'messages taken by the sink are counted by the client');
+    } finally {
+      await own.close();
+    }
   });
 
   test('unmappable topics are counted and logged once per topic; the bridge keeps working', async () => {
