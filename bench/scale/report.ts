@@ -50,6 +50,7 @@ function rows(r: TargetResult): [string, string][] {
     ['delivery check (exactly one each)', check(r.check)],
     ['drops while idle / failed attempts', `${r.status.drops} / ${r.status.failures}`],
     ['client CPU: start+connect / idle window, s', `${f2(r.clientCpuConnectS)} / ${f2(r.clientCpuIdleS)}`],
+    ['  client CPU per new session, µs', f1((r.clientCpuConnectS / r.n) * 1e6)],
     ['client RSS (all processes), MB', mb(r.clientRssKb)],
   ];
   if (st !== null) {

@@ -2,7 +2,7 @@
  * Scale benchmark (`npm run bench -- --scale [options]`): how many idle sessions a server holds
  * and at what cost, for psrtd as shipped and Mosquitto in the same run. See docs/performance.md,
  * "Scale benchmark". The server runs pinned to core 0; the load clients (raw sockets, in
- * child processes) and this orchestrator on core 1.
+ * child processes: the native epoll client, or the Node one) and this orchestrator on core 1.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { REPO_ROOT, hasMosquitto, usePsrtdNodeArgs } from '../lib/brokers.js';
 import { canPin, pinSelf } from '../lib/procs.js';
 import { extrapolateMb, kbPerSession, marginalKbPerSession, table } from './report.js';
+import { buildNativeClient } from './native.js';
 import { osLimits, type ServerName } from './servers.js';
 import { runTarget, type TargetOptions, type TargetResult } from './target.js';
 import type { Proto } from './wire.js';
@@ -36,13 +37,16 @@ Options:
                        start it on the same ports) or drop (clients drop all sockets at once)
   --jitter-ms MS       random delay before each reconnect in a storm (default 500)
   --timeout S          give up waiting for all sessions after S s (default 300)
+  --client C           native (default: a C epoll client compiled now with cc -O2; the Node
+                       client when that fails) or node (raw node:net sockets)
   --quick              N=1000, 10 s idle window, 1 s settles, 500 probes (a smoke run)
   --node-arg ARG       extra node option for psrtd, after the launcher's (repeatable; e.g.
                        --cpu-prof --cpu-prof-dir=DIR to profile it)
   --out FILE           JSON results (default bench/results/scale-<time>.json)
   -h, --help           this help`;
 
-interface Options extends TargetOptions {
+interface Options extends Omit<TargetOptions, 'nativeClient'> {
+  readonly client: 'native' | 'node';
   readonly protos: readonly Proto[];
   readonly mosquitto: boolean;
   readonly out: string | null;
@@ -62,7 +66,7 @@ function parse(argv: readonly string[]): Options {
     n: quick ? 1000 : 9900, keepaliveS: 20, idleS: quick ? 10 : 60, settleS: quick ? 1 : 5, window: 200,
     perClient: 4950, addrs: ADDRS, probes: quick ? 500 : 2000, probeRate: 1000,
     storm: null as 'restart' | 'drop' | null, jitterMs: 500, timeoutS: 300,
-    protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, out: null as string | null,
+    client: 'native' as 'native' | 'node', protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, out: null as string | null,
   };
   const nodeArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -77,6 +81,10 @@ function parse(argv: readonly string[]): Options {
       const p = next();
       if (p !== 'psrt' && p !== 'mqtt' && p !== 'both') throw new Error('--proto: psrt, mqtt or both');
       o.protos = p === 'both' ? ['psrt', 'mqtt'] : [p];
+    } else if (a === '--client') {
+      const c = next();
+      if (c !== 'native' && c !== 'node') throw new Error('--client: native or node');
+      o.client = c;
     } else if (a === '--no-mosquitto') o.mosquitto = false;
     else if (a === '--keepalive') o.keepaliveS = Math.max(1, Math.min(127, num(next(), a)));
     else if (a === '--idle-seconds') o.idleS = num(next(), a);
@@ -122,6 +130,7 @@ function summary(r: TargetResult): Record<string, number | null> {
     kbPerSession: kbPerSession(r),
     marginalKbPerSession: marginalKbPerSession(r),
     serverCpuUsPerSession: (r.serverCpuConnectS / r.n) * 1e6,
+    clientCpuUsPerSession: (r.clientCpuConnectS / r.n) * 1e6,
     mbAt100k: extrapolateMb(r, 100_000),
     mbAt1M: extrapolateMb(r, 1_000_000),
     sessionsPerS: r.connectS === null ? null : r.n / r.connectS,
@@ -131,23 +140,27 @@ function summary(r: TargetResult): Record<string, number | null> {
 export async function runScaleBench(argv: readonly string[]): Promise<void> {
   const o = parse(argv);
   pinSelf();
+  const native = o.client === 'native' ? buildNativeClient((s) => process.stderr.write(`${s}\n`)) : null;
+  const to: TargetOptions = { ...o, nativeClient: native?.bin ?? null };
+  const clientKind = native === null ? 'node (bench/scale/client.ts)' : 'native (bench/scale/loadclient.c, cc -O2)';
   const limits = osLimits();
   const before = uptime();
-  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, pinned: canPin ? 'server: core 0; clients, orchestrator: core 1' : 'not pinned' };
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, pinned: canPin ? 'server: core 0; clients, orchestrator: core 1' : 'not pinned', loadClient: clientKind };
   process.stderr.write(`${before}\n${JSON.stringify(machine)}\n`);
   const results: TargetResult[] = [];
   const started = performance.now();
   for (const [server, proto] of targets(o)) {
     process.stderr.write(`${server}/${proto}: ${o.n} sessions\n`);
     try {
-      results.push(await runTarget(server, proto, o, (s) => process.stderr.write(`${s}\n`)));
+      results.push(await runTarget(server, proto, to, (s) => process.stderr.write(`${s}\n`)));
     } catch (e) {
       process.stderr.write(`  ${server}/${proto} FAILED: ${e instanceof Error ? e.message : String(e)}\n`);
     }
   }
+  native?.dispose();
   const after = uptime();
   console.log(`\nscale benchmark — ${machine.cpu}, ${machine.cores} cores, Node ${process.version}`);
-  console.log(`load before: ${before}\nload after:  ${after}`);
+  console.log(`load client: ${clientKind}\nload before: ${before}\nload after:  ${after}`);
   console.log(Object.entries(limits).map(([k, v]) => `${k}: ${v}`).join('\n'), '\n');
   console.log(table(results));
   for (const r of results) for (const e of r.errors) console.log(`${r.server}/${r.proto}: ${e}`);

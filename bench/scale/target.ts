@@ -22,6 +22,8 @@ export interface TargetOptions {
   readonly storm: 'restart' | 'drop' | null;
   readonly jitterMs: number;
   readonly timeoutS: number;
+  /** The native load client's executable (bench/scale/native.ts), or null for the Node client. */
+  readonly nativeClient: string | null;
 }
 
 export interface Check {
@@ -50,6 +52,7 @@ export interface TargetResult {
   readonly proto: Proto;
   readonly n: number;
   readonly clients: number;
+  readonly client: 'native' | 'node';
   readonly connectS: number | null;
   /** Server CPU time spent while the N sessions were set up (accepts, handshakes, logins). */
   readonly serverCpuConnectS: number;
@@ -176,7 +179,7 @@ interface Connected {
  */
 async function connectBatch(children: Child[], server: Server, proto: Proto, o: TargetOptions, first: number, n: number): Promise<Connected> {
   const counts = spread(n, o);
-  const batch = counts.map(() => Child.spawn());
+  const batch = counts.map(() => Child.spawn(o.nativeClient));
   children.push(...batch);
   await Promise.all(batch.map((c) => c.ready));
   const cpu0 = cpuSeconds(server.proc.pid);
@@ -234,7 +237,7 @@ export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions
     log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
     const st = o.storm === null ? null : await storm(children, server, proto, o, o.storm);
     if (st !== null) log(`  storm (${st.mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${st.check?.ok === true ? 'ok' : 'FAILED'}`);
-    return { server: name, proto, n: o.n, clients: children.length, connectS, serverCpuConnectS, rssBeforeKb, rssHalfKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
+    return { server: name, proto, n: o.n, clients: children.length, client: o.nativeClient === null ? 'node' : 'native', connectS, serverCpuConnectS, rssBeforeKb, rssHalfKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     // The server's complaints, briefly (psrtd's latency_warn lines during the check are expected).

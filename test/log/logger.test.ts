@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,27 @@ describe('stdout logger', () => {
     const { log, lines } = capture({ timestamps: false, colors: false }, tty);
     log.error('e');
     assert.deepEqual(lines(), ['e']);
+  });
+});
+
+describe('process stdout logger (batched)', () => {
+  // A child process logging to its own stdout: lines of a burst go out in one write within a
+  // few ms, and lines still pending when the process exits are written, not lost.
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(new URL('../../src/log/index.js', import.meta.url).href)});
+    const log = createLogger({ verbose: false, syslog: false, timestamps: false });
+    for (let i = 1; i <= 3; i++) log.info('burst ' + i);
+    setTimeout(() => { log.info('last'); log.error('at exit'); process.exit(0); }, 200);
+  `;
+
+  it('writes a burst in one write and flushes pending lines at exit', async () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: string[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
+    const code = await new Promise<number | null>((r) => child.once('close', r));
+    assert.equal(code, 0);
+    assert.equal(chunks[0], 'burst 1\nburst 2\nburst 3\n');
+    assert.deepEqual(chunks.join('').split('\n'), ['burst 1', 'burst 2', 'burst 3', 'last', 'at exit', '']);
   });
 });
 
