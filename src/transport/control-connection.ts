@@ -4,7 +4,8 @@
  * Requests are cut many per read. Their replies are written once per event-loop turn, after
  * the deliveries they caused (the FlushScheduler flushes in marking order and data channels
  * are marked while requests are handled): a subscriber gets a message one write sooner, and
- * all reads of a turn share one reply write. Each request must be
+ * all reads of a turn share one reply write. A read of a few requests is flushed as soon as
+ * it is handled (see SYNC_FLUSH_REQUESTS). Each request must be
  * complete within T of the previous reply (§7): the deadline timer is re-armed only when
  * replies go out, so a slowloris sender cannot stretch it. While a subscriber this session
  * feeds is congested, reading stops (backpressure) and the deadline is suspended.
@@ -29,6 +30,14 @@ type State = 'login' | 'authenticating' | 'ready' | 'closed';
  * latency figures stay within that of a clock read per publish, at 1/64 of its cost.
  */
 const STAMP_REQUESTS = 64;
+
+/**
+ * Reads of at most this many requests ask the FlushScheduler to write their deliveries and
+ * replies right away: at moderate rates every message is a read of its own, and going through
+ * setImmediate only adds a loop phase before its delivery write (docs/performance.md, "Latency
+ * tail at moderate load"). Larger reads (pipelining, bursts) are batched as before.
+ */
+const SYNC_FLUSH_REQUESTS = 4;
 
 export class ControlConnection implements PublisherPort, Flushable, Expiring, SocketOwner {
   blockedOn = 0;
@@ -105,20 +114,25 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
   private process(): void {
     if (this.state === 'login') this.processLogin();
     if (this.state !== 'ready') return;
+    const scheduler = this.ctx.broker.scheduler;
+    scheduler.hold();
+    let count = 0;
     try {
       // Requests cut from one read share a receive time (see Stamp and STAMP_REQUESTS).
       let received = stampNow();
-      let count = 0;
       let request: ControlRequest | null;
       while (this.canRead() && (request = this.decoder.next()) !== null) {
         if (++count % STAMP_REQUESTS === 0) received = stampNow();
         this.handle(request, received);
       }
     } catch (e) {
+      scheduler.release(false);
       this.fail(e);
       return;
     }
-    if (this.replies.length > 0) this.ctx.broker.scheduler.mark(this);
+    if (this.replies.length > 0) scheduler.mark(this);
+    // A read of a few requests (moderate load) is flushed now, not in the check phase.
+    scheduler.release(count <= SYNC_FLUSH_REQUESTS);
     if (this.blockedOn > 0) this.socket.pause();
   }
 
