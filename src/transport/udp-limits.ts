@@ -1,5 +1,5 @@
 /**
- * Bounded bookkeeping that keeps the UDP listener cheap under abuse (issue 3, point 3):
+ * Bounded bookkeeping that keeps the UDP listener cheap under abuse:
  *
  * - BcryptBudget: bcrypt CPU time budgets per (sender, login), per source IP and overall for
  *   *uncached* password verifications, a cap on those in flight, and a set of recently
