@@ -4,18 +4,13 @@
  * it synchronously and it answers with the reference's status bytes.
  */
 import type { AclEntry } from '../auth/acl.js';
-import {
-  RESPONSE_ERR,
-  RESPONSE_ERR_ACCESS,
-  RESPONSE_OK,
-  TOKEN_LENGTH,
-} from '../protocol/constants.js';
+import { RESPONSE_ERR, RESPONSE_ERR_ACCESS, RESPONSE_OK, TOKEN_LENGTH } from '../protocol/constants.js';
 import { publishTopicEnd, type PublishRequest } from '../protocol/control.js';
 import { encodeDataFrame } from '../protocol/encode.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { decodeUtf8 } from '../protocol/handshake.js';
 import { escapeForLog } from '../protocol/log-escape.js';
-import { SubscriptionIndex, hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
+import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
 import { Counters } from './counters.js';
 import { DataChannel, type ChannelEnv, type DataChannelOptions } from './data-channel.js';
 import { DeadlineWheel } from './deadline-wheel.js';
@@ -34,9 +29,9 @@ import { PublishHooks } from './publish-hooks.js';
 import { PublishTopicCache } from './publish-topic-cache.js';
 import { ReplicationIntake } from './replication-intake.js';
 import { Session } from './session.js';
-import { RETIRE_PER_TURN, SubscriptionRetirer } from './subscription-retirer.js';
 import { TokenSource } from './token-source.js';
 import { SubscriberLists } from './subscriber-lists.js';
+import { Subscriptions } from './subscriptions.js';
 import { TopicTable, type TopicStat } from './topic-table.js';
 
 import {
@@ -66,16 +61,14 @@ export class Broker implements BrokerStats {
   /** What arrives by cluster replication (PUBLISH_REPL and the extension ops). */
   readonly replication: ReplicationIntake;
   private externalStamp = new Stamp(0);
-  private readonly index = new SubscriptionIndex<Session>();
+  /** PSRT subscriptions, their index and limits. */
+  private readonly subs: Subscriptions;
   private readonly sessions = new Map<string, Session>();
   private readonly topics: TopicTable<Session>;
   private readonly lists: SubscriberLists<Session>;
-  /** Large subscription sets of ended sessions leave the index a slice per turn. */
-  private readonly retirer: SubscriptionRetirer<Session>;
   /** The last small publish's entry and subscriber list, while it may be appended to. */
   private lastDelivery: Delivery | null = null;
   private lastTargets: readonly Session[] | null = null;
-  private subscriptions = 0;
   private readonly tokens = new TokenSource(TOKEN_LENGTH);
   /** One function for every session (a closure per session would cost memory per client). */
   private readonly onDrop = (s: Session, ch: DataChannel, reason?: string): void => {
@@ -89,14 +82,10 @@ export class Broker implements BrokerStats {
     this.channelEnv = { scheduler: this.scheduler, counters: this.counters, log, wheel: this.wheel };
     this.channelOptions = channelOptionsOf(opts);
     this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
-    this.lists = new SubscriberLists(this.index, this.topics);
-    this.retirer = new SubscriptionRetirer<Session>(
-      (mask, session) => { this.index.unsubscribe(mask, session); },
-      () => { this.indexChanged(); },
-      RETIRE_PER_TURN,
-    );
+    this.subs = new Subscriptions(opts, log, this.counters, () => { this.indexChanged(); });
+    this.lists = new SubscriberLists(this.subs.index, this.topics);
     this.replication = new ReplicationIntake({
-      index: this.index,
+      index: this.subs.index,
       slab: this.slab,
       hooks: this.hooks,
       log,
@@ -111,7 +100,7 @@ export class Broker implements BrokerStats {
   }
 
   get subscriptionCount(): number {
-    return this.subscriptions;
+    return this.subs.count;
   }
 
   /** The logged-in sessions (the stats client list reads them on request, never per message). */
@@ -161,15 +150,7 @@ export class Broker implements BrokerStats {
     if (session.ended) return;
     session.ended = true;
     this.sessions.delete(session.tokenKey);
-    const count = session.subscriptions.size;
-    this.subscriptions -= count;
-    session.subscriptionChars = 0;
-    if (count > this.retirer.perTurn) this.retirer.retire(session);
-    else if (count > 0) {
-      for (const mask of session.subscriptions) this.index.unsubscribe(mask, session);
-      session.subscriptions.clear();
-      this.indexChanged();
-    }
+    this.subs.removeAll(session);
     const channel = session.data;
     if (channel !== null) {
       session.data = null;
@@ -210,55 +191,13 @@ export class Broker implements BrokerStats {
     return channel.owner.label;
   }
 
+  /** SUBSCRIBE: the status byte (see Subscriptions). */
   subscribe(session: Session, rawTopics: readonly string[]): number {
-    const max = this.opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
-    const maxChars = this.opts.maxSubscriptionBytes ?? DEFAULT_MAX_SUBSCRIPTION_BYTES;
-    for (const raw of rawTopics) {
-      if (!session.acl.canSubscribe(raw)) {
-        this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
-        return RESPONSE_ERR_ACCESS;
-      }
-      const mask = normalizeTopic(raw);
-      if (topicDepth(mask) > this.opts.maxTopicDepth) {
-        this.log.error(`${session.address}: topic too deep`);
-        return RESPONSE_ERR;
-      }
-      if (!session.subscriptions.has(mask)) {
-        if (session.subscriptions.size >= max) {
-          this.log.error(`${session.label}: subscription limit (server.max_subscriptions ${max}) reached`);
-          return RESPONSE_ERR;
-        }
-        if (session.subscriptionChars + mask.length > maxChars) {
-          this.log.error(`${session.label}: subscription limit (server.max_subscription_bytes ${maxChars}) reached`);
-          return RESPONSE_ERR;
-        }
-        session.subscriptions.add(mask);
-        session.subscriptionChars += mask.length;
-        this.subscriptions++;
-        this.indexChanged();
-        this.index.subscribe(mask, session);
-      }
-      this.counters.subOps++;
-    }
-    return RESPONSE_OK;
+    return this.subs.subscribe(session, rawTopics);
   }
 
   unsubscribe(session: Session, rawTopics: readonly string[]): number {
-    for (const raw of rawTopics) {
-      const mask = normalizeTopic(raw);
-      if (topicDepth(mask) > this.opts.maxTopicDepth) {
-        this.log.error(`${session.address}: topic too deep`);
-        return RESPONSE_ERR;
-      }
-      if (session.subscriptions.delete(mask)) {
-        session.subscriptionChars -= mask.length;
-        this.subscriptions--;
-        this.indexChanged();
-        this.index.unsubscribe(mask, session);
-      }
-      this.counters.subOps++;
-    }
-    return RESPONSE_OK;
+    return this.subs.unsubscribe(session, rawTopics);
   }
 
   /**

@@ -17,26 +17,16 @@
  * queue limit dropped and counted ('drop') until it keeps up again. A burst that is absorbed
  * within a fraction of the window never comes near the threshold.
  */
-import { escapeForLog } from '../protocol/log-escape.js';
+import { ChannelPressure, type PressureHost, type PressureLimits } from './channel-pressure.js';
 import type { Counters } from './counters.js';
 import { PING_FRAME, nowUs, type Delivery, type Slab } from './delivery.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
 import type { Deadline, DeadlineWheel, Expiring } from './deadline-wheel.js';
-import { HoldMeter, type HoldMeterOwner } from './hold-meter.js';
 import type { BrokerLogger, DataPort, PublisherPort } from './ports.js';
 
-export type SlowConsumerAction = 'disconnect' | 'drop';
+export type { SlowConsumerAction } from './channel-pressure.js';
 
-export interface DataChannelOptions {
-  readonly queueLimit: number;
-  readonly byteLimit: number;
-  readonly drainTimeoutMs: number;
-  /** Window over which the time publishers were held back is measured; 0: no slow-reader policy. */
-  readonly slowWindowMs?: number;
-  /** Fraction (0–1] of the window a subscriber may hold its publishers back. Default 0.5. */
-  readonly slowMaxHold?: number;
-  /** Default 'disconnect'. */
-  readonly slowAction?: SlowConsumerAction;
+export interface DataChannelOptions extends PressureLimits {
   readonly latencyWarnUs: number;
 }
 
@@ -79,11 +69,10 @@ export type EnqueueResult = 'ok' | 'congested' | 'dropped';
 
 const PING_FRAMES: readonly Buffer[] = [PING_FRAME];
 /**
- * The empty queue and waiter list of every idle channel (never written to: replaced by an own
- * array at the first entry), so an idle subscriber costs no arrays.
+ * The empty queue of every idle channel (never written to: replaced by an own array at the
+ * first entry), so an idle subscriber costs no array.
  */
 const NO_FRAMES: (Delivery | undefined)[] = [];
-const NO_WAITERS: PublisherPort[] = [];
 /**
  * A drained queue array up to this many slots is given back at once: what an idle subscriber
  * last received (CONNACK, SUBACK, a ping reply) then holds no array (a grown one is ~200 bytes),
@@ -93,7 +82,6 @@ const MAX_IDLE_SLOTS = 8;
 
 /** Bytes handed to the socket in one write; at least one frame is always written. */
 const MAX_BATCH_BYTES = 1 << 20;
-const LATENCY_WARN_INTERVAL_MS = 1000;
 /** Queue slots kept for reuse once drained; a longer backlog's array is released. */
 const MAX_KEPT_SLOTS = 4096;
 
@@ -107,24 +95,7 @@ export function sinceMs(then: number): number {
   return (wrapMs() - then) & 0x3fffffff;
 }
 
-/**
- * The state only a channel that was congested (or warned about latency) needs, made at the first
- * such moment: most subscribers never are, and each of these fields is 8 bytes per connection.
- */
-class Pressure {
-  waiters: PublisherPort[] = NO_WAITERS;
-  fullTimer: NodeJS.Timeout | null = null;
-  /** Time publishers were held back (the slow-reader measure); made at the first congestion. */
-  hold: HoldMeter | null = null;
-  /** slow_consumer 'drop' in force: publishers are not paused, overflow is dropped. */
-  shedding = false;
-  shedSinceTick = 0;
-  shedTotal = 0;
-  lastLatencyWarnMs = -Infinity;
-  suppressedLatencyWarnings = 0;
-}
-
-export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
+export class DataChannel implements Flushable, Expiring, PressureHost {
   dirty = false;
   /**
    * Frames [head, tail) are pending. Slots are cleared as they are written and the array is
@@ -135,14 +106,16 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
   private tail = 0;
   /** Messages in [head, tail) (an entry may hold several, see Delivery). */
   private pendingMessages = 0;
-  private pendingBytes = 0;
+  /** Bytes in [head, tail). */
+  pendingBytes = 0;
   private writable = true;
   private closed = false;
   /** Null when the protocol has no server pings (MQTT: the client pings). */
   private readonly pingDeadline: Deadline | null;
   /** wrapMs() of the last write (a small integer: a double field would box a number). */
   private lastWriteMs = wrapMs();
-  private p: Pressure | null = null;
+  /** Made at the first congestion or latency warning (see ChannelPressure). */
+  private p: ChannelPressure | null = null;
 
   constructor(
     readonly port: DataPort,
@@ -165,9 +138,20 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     return this.closed;
   }
 
+  get label(): string {
+    return this.owner.label;
+  }
+
+  drop(reason?: string): void {
+    this.owner.dropCongested(this, reason);
+  }
+
   enqueue(delivery: Delivery): EnqueueResult {
     if (this.closed) return 'ok';
-    if (this.p?.shedding === true && this.atLimit()) return this.shed(this.p, delivery.messages);
+    if (this.p?.shedding === true && this.atLimit()) {
+      this.p.shed(delivery.messages);
+      return 'ok';
+    }
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else if (this.queue === NO_FRAMES) this.queue = [delivery];
     else this.queue.push(delivery);
@@ -197,7 +181,7 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     }
     const p = this.pressure();
     if (p.shedding) return 'ok';
-    if (p.fullTimer === null) this.armFullTimer(p);
+    p.congested();
     return 'congested';
   }
 
@@ -205,77 +189,19 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     return this.pendingMessages >= this.opts.queueLimit || this.pendingBytes >= this.opts.byteLimit;
   }
 
-  /** slow_consumer 'drop': the message is not queued for this subscriber, only counted. */
-  private shed(p: Pressure, messages: number): EnqueueResult {
-    this.env.counters.droppedSlowMessages += messages;
-    p.shedSinceTick += messages;
-    p.shedTotal += messages;
-    return 'ok';
-  }
-
-  private pressure(): Pressure {
-    return (this.p ??= new Pressure());
-  }
-
-  /**
-   * A method of its own: a closure inside added() would make V8 allocate a context object on
-   * every call of it (per message), not only when the timer is armed.
-   */
-  private armFullTimer(p: Pressure): void {
-    p.fullTimer = setTimeout(() => {
-      this.onDrainDeadline();
-    }, this.opts.drainTimeoutMs);
+  private pressure(): ChannelPressure {
+    return (this.p ??= new ChannelPressure(this, this.opts, this.env.counters, this.env.log));
   }
 
   /** Registers a publisher to resume when this channel drains (or is closed). */
   addWaiter(publisher: PublisherPort): void {
-    const p = this.pressure();
-    if (this.closed || p.waiters.includes(publisher)) return;
-    if (p.waiters.length === 0) {
-      this.holdMeter(p).start();
-      p.waiters = [];
-    }
-    p.waiters.push(publisher);
-    publisher.blockedOn++;
-  }
-
-  /** HoldMeter: publishers were held back longer than the policy allows. */
-  tooSlow(heldMs: number, windowMs: number): void {
-    const why = `subscriber too slow: held its publishers back ${(heldMs / 1000).toFixed(1)} s of the last ${(windowMs / 1000).toFixed(1)} s`;
-    if ((this.opts.slowAction ?? 'disconnect') === 'disconnect') {
-      this.env.counters.droppedSlowChannels++;
-      this.owner.dropCongested(this, why);
-      return;
-    }
-    const p = this.pressure();
-    p.shedding = true;
-    p.shedSinceTick = 0;
-    p.hold?.reset();
-    this.clearFullTimer();
-    this.releaseWaiters();
-    this.env.log.warn(`${why} (${this.owner.label}); dropping its messages beyond the queue limit`);
-  }
-
-  /**
-   * HoldMeter: a tick within the allowed share. Shedding ends after a tick without a dropped
-   * message and with the queue below half; ticks are wanted while it lasts.
-   */
-  calmTick(): boolean {
-    const p = this.p;
-    if (p?.shedding !== true) return false;
-    const dropped = p.shedSinceTick;
-    p.shedSinceTick = 0;
-    if (dropped > 0 || this.pending > this.opts.queueLimit / 2) return true;
-    p.shedding = false;
-    this.env.log.warn(`slow subscriber ${this.owner.label} keeps up again; ${p.shedTotal} messages were dropped for it`);
-    p.shedTotal = 0;
-    return false;
+    if (!this.closed) this.pressure().addWaiter(publisher);
   }
 
   flush(): void {
     let messages = 0;
     while (!this.closed && this.writable && this.head < this.tail) messages += this.writeBatch();
-    this.releaseIfDrained();
+    this.p?.afterWrite();
     if (messages === 0 && this.isIdle()) this.owner.channelIdle?.(this);
   }
 
@@ -298,15 +224,13 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     if (this.closed) return;
     this.closed = true;
     this.pingDeadline?.disarm();
-    this.clearFullTimer();
-    this.p?.hold?.close();
     for (let i = this.head; i < this.tail; i++) this.queue[i]?.slab?.release();
     this.queue = NO_FRAMES;
     this.head = 0;
     this.tail = 0;
     this.pendingMessages = 0;
     this.pendingBytes = 0;
-    this.releaseWaiters();
+    this.p?.close();
   }
 
   /** Writes one batch; returns the messages in it (acks and pings count none). */
@@ -345,7 +269,7 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
       }
       const lat = Math.max(0, Math.trunc(now - d.received.us)) % 0x100000000;
       latency += lat * d.messages;
-      if (lat > this.opts.latencyWarnUs && d.messages > 0) this.warnLatency(lat, d.topic); // not for acks
+      if (lat > this.opts.latencyWarnUs && d.messages > 0) this.pressure().warnLatency(lat, d.topic); // not for acks
     }
     if (run !== null) batch.push(range(run, runStart, runEnd));
     this.advance(i, messages, bytes);
@@ -377,52 +301,6 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     }
   }
 
-  private releaseIfDrained(): void {
-    if (this.pending > this.opts.queueLimit / 2 || this.pendingBytes > this.opts.byteLimit / 2) {
-      return;
-    }
-    const p = this.p;
-    if (p === null) return;
-    this.clearFullTimer();
-    if (p.waiters.length > 0) this.releaseWaiters();
-  }
-
-  private holdMeter(p: Pressure): HoldMeter {
-    return (p.hold ??= new HoldMeter(this.opts.slowWindowMs ?? 0, this.opts.slowMaxHold ?? 0.5, this));
-  }
-
-  private releaseWaiters(): void {
-    const p = this.p;
-    if (p === null) return;
-    p.hold?.stop();
-    const waiters = p.waiters;
-    p.waiters = NO_WAITERS;
-    for (const p of waiters) {
-      p.blockedOn--;
-      if (p.blockedOn === 0) p.resume();
-    }
-  }
-
-  private onDrainDeadline(): void {
-    if (this.p !== null) this.p.fullTimer = null;
-    if (this.closed) return;
-    if (this.pending >= this.opts.queueLimit / 2 || this.pendingBytes >= this.opts.byteLimit / 2) {
-      this.owner.dropCongested(this);
-    }
-  }
-
-  private clearFullTimer(): void {
-    const p = this.p;
-    if (p?.fullTimer != null) {
-      clearTimeout(p.fullTimer);
-      p.fullTimer = null;
-    }
-  }
-
-  /**
-   * The ping deadline: pings only an idle socket (any write within the interval already proves
-   * liveness), and re-arms for one interval after the last write.
-   */
   /**
    * Gives back the queue array of a drained channel; called when it is found quiet (a ping or
    * keep-alive check), so an idle subscriber holds no array while a busy one keeps reusing its
@@ -432,6 +310,10 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     if (this.head === this.tail) this.queue = NO_FRAMES;
   }
 
+  /**
+   * The ping deadline: pings only an idle socket (any write within the interval already proves
+   * liveness), and re-arms for one interval after the last write.
+   */
   onExpired(): void {
     if (this.closed) return;
     this.releaseIdle();
@@ -444,19 +326,5 @@ export class DataChannel implements Flushable, HoldMeterOwner, Expiring {
     this.lastWriteMs = wrapMs();
     this.writable = this.port.write(PING_FRAMES);
     this.pingDeadline?.arm(interval);
-  }
-
-  /** Rate-limited: a congested link would otherwise log one line per message. */
-  private warnLatency(latencyUs: number, topic: string): void {
-    const p = this.pressure();
-    const now = performance.now();
-    if (now - p.lastLatencyWarnMs < LATENCY_WARN_INTERVAL_MS) {
-      p.suppressedLatencyWarnings++;
-      return;
-    }
-    const more = p.suppressedLatencyWarnings > 0 ? ` (${p.suppressedLatencyWarnings} similar warnings suppressed)` : '';
-    p.lastLatencyWarnMs = now;
-    p.suppressedLatencyWarnings = 0;
-    this.env.log.warn(`WARNING: high latency: ${latencyUs} μs topic ${escapeForLog(topic)} (${this.owner.label})${more}`);
   }
 }

@@ -1,111 +1,55 @@
 /**
- * One MQTT network connection: CONNECT and authentication, then the packet loop. Socket-free:
- * bytes come in through onData(), everything goes out through a DataChannel (the broker's one
- * slow-consumer policy: bounded queue, publishers paused while it is congested, dropped when it
- * stays so) whose port is the transport. Control packets (acks) ride in the same ordered queue
- * as deliveries, counted as bytes but not as messages, and go out in one write per turn.
+ * One MQTT network connection: CONNECT and authentication, then the packet loop, keep alive
+ * and the end of the connection. Socket-free: bytes come in through onData(); what goes out is
+ * the base class's (connection-output.ts), through a DataChannel whose port is the transport.
  */
-import {
-  DataChannel,
-  Stamp,
-  sinceMs,
-  stampNow,
-  wrapMs,
-  WheelNode,
-  type DataChannelOwner,
-  type DeadlineWheel,
-  type DataPort,
-  type Delivery,
-  type PublisherPort,
-} from '../broker/index.js';
-import {
-  MqttDecoder,
-  MqttError,
-  ReasonCode,
-  encodeAck,
-  encodeDisconnect,
-  encodePublish,
-  type ConnectPacket,
-  type MqttPacket,
-  type MqttVersion,
-} from '../protocol/mqtt/index.js';
+import { sinceMs, stampNow, wrapMs, type DeadlineWheel, type PublisherPort } from '../broker/index.js';
+import { MqttDecoder, MqttError, ReasonCode, encodeDisconnect, type ConnectPacket, type MqttPacket } from '../protocol/mqtt/index.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
+import { MqttOutput, NO_STAMP, type MqttTransport } from './connection-output.js';
 import type { MqttContext } from './context.js';
-import type { MqttMessage, QoS } from './message.js';
 import type { InboundState, PacketHandler } from './packet-handler.js';
-import { BEFORE_CONNECT, aliasFor, peerLimits, sharedOf } from './peer-limits.js';
+import { peerLimits, sharedOf } from './peer-limits.js';
 import type { MqttLink, MqttSession } from './session.js';
 
-/** The transport side: a DataPort plus read flow control. */
-export interface MqttTransport extends DataPort {
-  readonly address: string;
-  /** The peer's IP address (login budget per address); undefined for unix sockets. */
-  readonly ip?: string | undefined;
-  pauseReading(): void;
-  resumeReading(): void;
-}
+export type { MqttTransport } from './connection-output.js';
 
 type State = 'connect' | 'authenticating' | 'ready' | 'closed';
 
-const NO_STAMP = new Stamp(0);
 /** connectedSince is kept relative to this (a small integer, not a boxed number, per connection). */
 const BASE_MS = Date.now();
 /**
  * A WheelNode itself: the CONNECT deadline, then the keep-alive one, on the broker's shared
  * wheel without a Deadline object per connection.
  */
-export class MqttConnection extends WheelNode implements MqttLink, PublisherPort, DataChannelOwner {
+export class MqttConnection extends MqttOutput implements MqttLink, PublisherPort {
   blockedOn = 0;
   /** Receive time of the current read, shared by its publishes (one clock call per read). */
   readStamp = NO_STAMP;
   inbound: InboundState | null = null;
-  version: MqttVersion = 4;
   private state: State = 'connect';
   /** Made for a read, dropped once nothing is buffered (an idle connection has none). */
   private decoder: MqttDecoder | null = null;
-  /** Made for output once established, given back when idle (see channelIdle). */
-  private channel: DataChannel | null = null;
-  private session: MqttSession | null = null;
   private keepAliveMs = 0;
   /** wrapMs() of the last read (a small integer: a double field would box a number). */
   private lastReadMs = wrapMs();
-  private peer = BEFORE_CONNECT;
   private reading = true;
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
 
-  private readonly transport: MqttTransport;
-
   /**
    * `transport` null: the connection is its own transport, a subclass implementing MqttTransport
    * (src/transport/mqtt-server.ts: one object per TCP connection instead of two).
    */
-  constructor(
-    private readonly ctx: MqttContext,
-    transport: MqttTransport | null,
-    /** The peer, for logs (`ip:port`, or the unix socket path). */
-    readonly address: string,
-  ) {
-    super();
-    this.transport = transport ?? (this as unknown as MqttTransport);
+  constructor(ctx: MqttContext, transport: MqttTransport | null, address: string) {
+    super(ctx, transport, address);
     this.wheel.arm(this, ctx.connectTimeoutMs);
-  }
-
-  get sendWindow(): number {
-    return this.peer.sendWindow;
   }
 
   private get wheel(): DeadlineWheel {
     return this.ctx.broker.wheel;
-  }
-
-  /** `<user>@<addr> (<client id>)` for logs: made when a line is written, not kept per client. */
-  get label(): string {
-    const s = this.session;
-    if (s === null) return this.address;
-    return escapeForLog(`${s.user === '_' ? 'anonymous' : s.user}@${this.address} (${s.clientId})`);
   }
 
   /** For the stats client list: who, since when, what it has subscribed and queued. */
@@ -296,80 +240,6 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
     this.wheel.disarm(this);
   }
 
-  // ---- output (MqttLink) --------------------------------------------------------------------
-
-  /** A control packet (CONNACK, acks, PINGRESP) in order with the deliveries. */
-  send(packet: Buffer): void {
-    const channel = this.output();
-    if (channel === null) return;
-    const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 0, pieces: null, received: NO_STAMP, topic: '' };
-    channel.enqueue(d);
-  }
-
-  sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean {
-    const channel = this.output();
-    if (channel === null) return false;
-    let packet: Buffer;
-    const peer = this.peer;
-    const alias = peer.aliases !== null ? aliasFor(peer.aliases, msg.rawTopic) : 0;
-    if (qos === 0 && subIds === null && alias === 0 && msg.expiresAtMs === 0) {
-      const d = msg.plainQos0(this.version, retain, this.ctx.router.slabs);
-      if (d.bytes > peer.maxPacket) {
-        this.ctx.router.counters.droppedTooLarge++;
-        return false;
-      }
-      if (channel.enqueue(d) === 'congested' && publisher !== null) channel.addWaiter(publisher);
-      return true;
-    } else {
-      const props = this.version === 5 ? msg.propertiesFor(Date.now(), subIds, Math.abs(alias)) : undefined;
-      const topic = alias < 0 ? '' : msg.rawTopic; // a known alias replaces the topic
-      packet = encodePublish(topic, msg.payload, qos, retain, dup, packetId, props, this.version);
-    }
-    if (packet.length > peer.maxPacket) {
-      if (alias > 0) peer.aliases?.map.delete(msg.rawTopic); // never announced: the next one must carry the topic
-      this.ctx.router.counters.droppedTooLarge++;
-      return false;
-    }
-    const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 1, pieces: null, received: msg.received, topic: msg.rawTopic };
-    if (channel.enqueue(d) === 'congested' && publisher !== null) channel.addWaiter(publisher);
-    return true;
-  }
-
-  sendPubrel(packetId: number): void {
-    this.send(encodeAck('pubrel', packetId, 0, this.version));
-  }
-
-  // ---- DataChannelOwner -------------------------------------------------------------------
-
-  channelClosed(): void {
-    /* the connection's close() ends the channel */
-  }
-
-  /** A channel that only wrote acks and is empty: an idle connection keeps none (~150 bytes). */
-  channelIdle(channel: DataChannel): void {
-    if (this.channel === channel) this.channel = null;
-  }
-
-  /** The output channel, made when needed from CONNACK until the socket closes; else null. */
-  private output(): DataChannel | null {
-    if (this.channel === null && this.session !== null) {
-      this.channel = new DataChannel(this.transport, this, this.ctx.channelOptions, this.ctx.broker.channelEnv);
-    }
-    return this.channel;
-  }
-
-  dropSlow(why: string): void {
-    this.ctx.router.counters.droppedSlow++;
-    this.ctx.log.warn(`mqtt: client ${this.label} is too slow (${why}), disconnecting`);
-    this.transport.destroy();
-  }
-
-  dropCongested(): void {
-    this.ctx.router.counters.droppedSlow++;
-    this.ctx.log.warn(`mqtt: client ${this.label} does not read its messages (queue full), disconnecting`);
-    this.transport.destroy();
-  }
-
   // ---- ending -----------------------------------------------------------------------------
 
   /** DISCONNECT from the client: 0x04 asks for the will, anything else ends without it. */
@@ -419,10 +289,5 @@ export class MqttConnection extends WheelNode implements MqttLink, PublisherPort
     const session = this.session;
     this.session = null;
     if (session?.link === this) this.ctx.router.connectionLost(session, !this.normalEnd);
-  }
-
-  /** Written before any channel exists (refusing CONNACK). */
-  private writeDirect(packet: Buffer): void {
-    this.transport.write([packet]);
   }
 }
