@@ -3,7 +3,9 @@
  * Pass criteria: a deadline never fires early and fires at most about one resolution late;
  * re-arming postpones, disarming cancels; a callback may arm or disarm any deadline, the other
  * deadlines of the same tick included; delays longer than one round of the wheel and event-loop
- * stalls longer than a round lose nothing; with nothing armed no timer is left running.
+ * stalls longer than a round lose nothing; with nothing armed no timer is left running; a tick
+ * with more due callbacks than fit a slice of a turn fires them over several turns, other work
+ * running in between, each exactly once, and one disarmed meanwhile not at all.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -189,5 +191,51 @@ describe('DeadlineWheel', () => {
     wheel.deadline(new Recorder()).arm(5);
     await until(() => held.fired.length === 1);
     assert.ok((held.fired[0] ?? 0) - start >= 10);
+  });
+
+  test('a bunched tick fires in slices of a turn with other work in between', async () => {
+    const wheel = new DeadlineWheel(RES, 16);
+    const spin = (us: number): void => {
+      const until = performance.now() + us / 1000;
+      while (performance.now() < until) {
+        // a callback's work, e.g. a ping write
+      }
+    };
+    const fireTurns: number[] = [];
+    const recorders = Array.from({ length: 200 }, () => new Recorder());
+    const deadlines = recorders.map((r) => wheel.deadline(r));
+    let turn = 0;
+    let probing = true;
+    const spoke: { recorder: Recorder | null } = { recorder: null };
+    // Another client's work: one immediate per loop turn, as reads are. Its first turn after
+    // the firing began finds a client still waiting in the firing list that just spoke: the
+    // client's deadline is disarmed and must not fire.
+    const probe = (): void => {
+      turn++;
+      if (spoke.recorder === null && fireTurns.length > 0) {
+        const waiting = recorders.findIndex((r) => r.fired.length === 0);
+        assert.ok(waiting >= 0, 'everything fired in one turn');
+        spoke.recorder = recorders[waiting] ?? null;
+        deadlines[waiting]?.disarm();
+      }
+      if (probing) setImmediate(probe);
+    };
+    for (const r of recorders) {
+      r.onFire = (): void => {
+        fireTurns.push(turn);
+        spin(50); // 200 x 50 us = 10 ms in all: twenty slices of 0.5 ms
+      };
+    }
+    for (const d of deadlines) d.arm(10);
+    setImmediate(probe);
+    await until(() => wheel.armed === 0);
+    probing = false;
+    await sleep(20);
+    assert.ok(spoke.recorder !== null);
+    assert.equal(spoke.recorder.fired.length, 0, 'disarmed while waiting in the firing list, yet fired');
+    assert.equal(recorders.filter((r) => r.fired.length === 1).length, 199);
+    assert.ok(recorders.every((r) => r.fired.length <= 1));
+    const turns = new Set(fireTurns).size;
+    assert.ok(turns >= 5, `199 callbacks of 50 us fired in ${turns} loop turns: not sliced`);
   });
 });
