@@ -66,13 +66,17 @@ export class MosquittoSub {
   private readonly exited: Promise<number | null>;
   private partial = '';
   private wake: (() => void) | null = null;
+  /** The process has exited and all its output has been read. */
+  private outputDone = false;
 
   private constructor(readonly proc: ChildProcess) {
     proc.stdout?.setEncoding('utf8');
     proc.stderr?.setEncoding('utf8');
     proc.stdout?.on('data', (s: string) => { this.onText(s); });
     proc.stderr?.on('data', (s: string) => { this.onText(s); });
-    this.exited = new Promise((res) => proc.once('exit', (code) => { this.wake?.(); res(code); }));
+    // 'close', not 'exit': 'exit' can come before the last output has been read from the pipes
+    // (a run that printed its last message and exited looked like one that never got it).
+    this.exited = new Promise((res) => proc.once('close', (code) => { this.outputDone = true; this.wake?.(); res(code); }));
   }
 
   /**
@@ -119,7 +123,7 @@ export class MosquittoSub {
           clearTimeout(timer);
           this.wake = null;
           resolve();
-        } else if (!this.running && this.wake !== null) {
+        } else if (this.outputDone && this.wake !== null) {
           clearTimeout(timer);
           this.wake = null;
           reject(new Error(`mosquitto_sub exited (${this.proc.exitCode}) before ${what}; output:\n${this.lines.join('\n')}${this.partial}`));
