@@ -29,6 +29,7 @@ function check(c: Check | null): string {
 
 function rows(r: TargetResult): [string, string][] {
   const lat = r.latencyUs;
+  const warm = r.warmupLatencyUs;
   const st = r.storm;
   const out: [string, string][] = [
     ['sessions (client processes)', `${r.n} (${r.clients})`],
@@ -47,6 +48,7 @@ function rows(r: TargetResult): [string, string][] {
     ['latency p99 µs', lat === null ? '-' : f1(lat.p99)],
     ['latency p99.9 µs', lat === null ? '-' : f1(lat.p999)],
     ['latency probes received', lat === null ? '-' : String(lat.count)],
+    ['  warm-up probes before them: p50 / p99 / max µs', warm === null ? '-' : `${f1(warm.p50)} / ${f1(warm.p99)} / ${f1(warm.max)}`],
     ['delivery check (exactly one each)', check(r.check)],
     ['drops while idle / failed attempts', `${r.status.drops} / ${r.status.failures}`],
     ['client CPU: start+connect / idle window, s', `${f2(r.clientCpuConnectS)} / ${f2(r.clientCpuIdleS)}`],

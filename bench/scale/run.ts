@@ -33,6 +33,9 @@ Options:
   --window W           handshakes in flight over all clients (default 200)
   --per-client N       sessions per client process (default 4950; at least 2 processes)
   --probes N           latency probes (default 2000) at --rate R msg/s (default 1000)
+  --warmup-probes N    probes sent first and reported apart, as the first messages after the
+                       idle window (default 500; 0 = none): the broker's publish and delivery
+                       path runs for the first time then (JIT compilation in psrtd)
   --storm [MODE]       after the measurements: restart (default: kill the server by PID and
                        start it on the same ports) or drop (clients drop all sockets at once)
   --jitter-ms MS       random delay before each reconnect in a storm (default 500)
@@ -64,7 +67,7 @@ function parse(argv: readonly string[]): Options {
   const quick = argv.includes('--quick');
   const o = {
     n: quick ? 1000 : 9900, keepaliveS: 20, idleS: quick ? 10 : 60, settleS: quick ? 1 : 5, window: 200,
-    perClient: 4950, addrs: ADDRS, probes: quick ? 500 : 2000, probeRate: 1000,
+    perClient: 4950, addrs: ADDRS, probes: quick ? 500 : 2000, warmupProbes: quick ? 100 : 500, probeRate: 1000,
     storm: null as 'restart' | 'drop' | null, jitterMs: 500, timeoutS: 300,
     client: 'native' as 'native' | 'node', protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, out: null as string | null,
   };
@@ -92,6 +95,7 @@ function parse(argv: readonly string[]): Options {
     else if (a === '--window') o.window = Math.max(1, num(next(), a));
     else if (a === '--per-client') o.perClient = Math.max(1, num(next(), a));
     else if (a === '--probes') o.probes = num(next(), a);
+    else if (a === '--warmup-probes') o.warmupProbes = Math.round(num(next(), a));
     else if (a === '--rate') o.probeRate = Math.max(1, num(next(), a));
     else if (a === '--jitter-ms') o.jitterMs = num(next(), a);
     else if (a === '--timeout') o.timeoutS = Math.max(1, num(next(), a));

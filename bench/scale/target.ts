@@ -18,6 +18,8 @@ export interface TargetOptions {
   readonly perClient: number;
   readonly addrs: readonly string[];
   readonly probes: number;
+  /** Probes sent before the measured ones, reported apart (the first messages after idling). */
+  readonly warmupProbes: number;
   readonly probeRate: number;
   readonly storm: 'restart' | 'drop' | null;
   readonly jitterMs: number;
@@ -62,7 +64,10 @@ export interface TargetResult {
   readonly rssAfterKb: number;
   readonly idleCpuPct: number;
   readonly idleWindowS: number;
-  readonly latencyUs: { readonly p50: number; readonly p99: number; readonly p999: number; readonly count: number } | null;
+  /** The measured probes, after the warm-up ones. */
+  readonly latencyUs: Percentiles | null;
+  /** The warm-up probes: the first messages through the server after the idle window. */
+  readonly warmupLatencyUs: Percentiles | null;
   readonly check: Check | null;
   readonly clientCpuConnectS: number;
   readonly clientCpuIdleS: number;
@@ -70,6 +75,14 @@ export interface TargetResult {
   readonly status: ClientStatus;
   readonly storm: StormResult | null;
   readonly errors: string[];
+}
+
+export interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly count: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -105,19 +118,43 @@ async function deliveryCheck(children: readonly Child[], server: Server, proto: 
   return { exactlyOne: s.got1, none: s.got0, more: s.gotMore, ok: s.got1 === n };
 }
 
-async function latency(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions): Promise<TargetResult['latencyUs']> {
+function percentiles(samples: readonly number[]): Percentiles {
+  const us = [...samples].sort((a, b) => a - b);
+  return { p50: pct(us, 0.5), p99: pct(us, 0.99), p999: pct(us, 0.999), max: us.at(-1) ?? NaN, count: us.length };
+}
+
+interface LatencyResult {
+  readonly warmup: Percentiles | null;
+  readonly measured: Percentiles | null;
+}
+
+/**
+ * Probes to session 0: first the warm-up ones (the server's publish and delivery path has not
+ * run since it started: psrtd compiles it then), reported apart, then the measured ones.
+ */
+async function latency(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions): Promise<LatencyResult> {
   const first = children[0];
-  if (first === undefined || o.probes <= 0) return null;
-  for (const c of children) c.send({ type: 'reset-counts' });
+  if (first === undefined || o.probes <= 0) return { warmup: null, measured: null };
+  const reset = async (): Promise<void> => {
+    for (const c of children) c.send({ type: 'reset-counts' });
+    await sleep(200); // the clients take the reset before the next probe
+  };
+  await reset();
   const pub = await openPublisher(proto, server.port);
+  let warmup: Percentiles | null = null;
   try {
+    if (o.warmupProbes > 0) {
+      await sendProbes(pub, sessionTopic(0), o.warmupProbes, o.probeRate);
+      await sleep(500);
+      warmup = percentiles(await first.latency());
+      await reset();
+    }
     await sendProbes(pub, sessionTopic(0), o.probes, o.probeRate);
   } finally {
     pub.close();
   }
   await sleep(500);
-  const us = [...(await first.latency())].sort((a, b) => a - b);
-  return { p50: pct(us, 0.5), p99: pct(us, 0.99), p999: pct(us, 0.999), count: us.length };
+  return { warmup, measured: percentiles(await first.latency()) };
 }
 
 async function storm(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions, mode: 'restart' | 'drop'): Promise<StormResult> {
@@ -231,13 +268,15 @@ export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions
     const rssAfterKb = rssKb(server.proc.pid);
     const { idleCpuPct, idleWindowS, clientCpuIdleS, clientRssKb } = await idle(children, server, o.idleS);
     log(`  idle: server ${idleCpuPct.toFixed(2)}% of a core over ${idleWindowS.toFixed(0)} s; RSS ${(rssAfterKb / 1024).toFixed(1)} MB`);
-    const latencyUs = await latency(children, server, proto, o);
+    const probes = await latency(children, server, proto, o);
+    const latencyUs = probes.measured;
+    const warmupLatencyUs = probes.warmup;
     const check = await deliveryCheck(children, server, proto, o.n);
     const status = await totalStatus(children);
     log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
     const st = o.storm === null ? null : await storm(children, server, proto, o, o.storm);
     if (st !== null) log(`  storm (${st.mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${st.check?.ok === true ? 'ok' : 'FAILED'}`);
-    return { server: name, proto, n: o.n, clients: children.length, client: o.nativeClient === null ? 'node' : 'native', connectS, serverCpuConnectS, rssBeforeKb, rssHalfKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
+    return { server: name, proto, n: o.n, clients: children.length, client: o.nativeClient === null ? 'node' : 'native', connectS, serverCpuConnectS, rssBeforeKb, rssHalfKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, warmupLatencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     // The server's complaints, briefly (psrtd's latency_warn lines during the check are expected).
