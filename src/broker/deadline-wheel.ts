@@ -77,7 +77,10 @@ export class Deadline extends WheelNode {
 
 export class DeadlineWheel {
   private readonly slots: (WheelNode | null)[];
-  /** Due deadlines in the order they were found due (oldest first); fired from the head. */
+  /**
+   * Due deadlines, fired from the head: those found due in later sweeps go after those still
+   * waiting (within one slot the order is the slot's, newest armed first).
+   */
   private firing: WheelNode | null = null;
   private firingTail: WheelNode | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -205,9 +208,9 @@ export class DeadlineWheel {
 
   private continueNextTurn(): void {
     if (this.continuation !== null) return;
+    // Not unref'd (unlike the tick timer): with only unref'd immediates pending, the loop
+    // blocks for I/O or the next tick, and on a quiet server every slice would wait a tick.
     this.continuation = setImmediate(this.fireRest);
-    // Like the tick timer, pending deadlines do not keep the process alive.
-    this.continuation.unref();
   }
 
   private link(d: WheelNode, slot: number): void {

@@ -5,7 +5,9 @@
  * deadlines of the same tick included; delays longer than one round of the wheel and event-loop
  * stalls longer than a round lose nothing; with nothing armed no timer is left running; a tick
  * with more due callbacks than fit a slice of a turn fires them over several turns, other work
- * running in between, each exactly once, and one disarmed meanwhile not at all.
+ * running in between and the next slice right after when nothing else runs, each exactly once;
+ * deadlines disarmed meanwhile (first, middle and last of the list) do not fire, a re-armed one
+ * fires once at its new time.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -37,6 +39,14 @@ function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A callback's own work (e.g. a ping write), busy for `us` microseconds. */
+function spin(us: number): void {
+  const end = performance.now() + us / 1000;
+  while (performance.now() < end) {
+    // busy
+  }
+}
 
 describe('DeadlineWheel', () => {
   test('fires once, never early, at most about a resolution late', async () => {
@@ -195,28 +205,27 @@ describe('DeadlineWheel', () => {
 
   test('a bunched tick fires in slices of a turn with other work in between', async () => {
     const wheel = new DeadlineWheel(RES, 16);
-    const spin = (us: number): void => {
-      const until = performance.now() + us / 1000;
-      while (performance.now() < until) {
-        // a callback's work, e.g. a ping write
-      }
-    };
     const fireTurns: number[] = [];
     const recorders = Array.from({ length: 200 }, () => new Recorder());
     const deadlines = recorders.map((r) => wheel.deadline(r));
     let turn = 0;
     let probing = true;
-    const spoke: { recorder: Recorder | null } = { recorder: null };
+    const spoke: { disarmed: number[]; rearmed: number; rearmedAt: number } = { disarmed: [], rearmed: -1, rearmedAt: 0 };
     // Another client's work: one immediate per loop turn, as reads are. Its first turn after
-    // the firing began finds a client still waiting in the firing list that just spoke: the
-    // client's deadline is disarmed and must not fire.
+    // the firing began finds clients still waiting in the firing list that just spoke: the
+    // first, a middle and the last of them are disarmed (they must not fire), one more is
+    // re-armed (it must fire once, on its new deadline).
     const probe = (): void => {
       turn++;
-      if (spoke.recorder === null && fireTurns.length > 0) {
-        const waiting = recorders.findIndex((r) => r.fired.length === 0);
-        assert.ok(waiting >= 0, 'everything fired in one turn');
-        spoke.recorder = recorders[waiting] ?? null;
-        deadlines[waiting]?.disarm();
+      if (spoke.rearmed < 0 && fireTurns.length > 0) {
+        const waiting = recorders.flatMap((r, i) => (r.fired.length === 0 ? [i] : []));
+        assert.ok(waiting.length >= 10, 'almost everything fired in one turn');
+        const mid = Math.floor(waiting.length / 2);
+        spoke.disarmed = [waiting[0], waiting[mid], waiting[waiting.length - 1]].map((i) => i ?? -1);
+        for (const i of spoke.disarmed) deadlines[i]?.disarm();
+        spoke.rearmed = waiting[mid + 1] ?? -1;
+        spoke.rearmedAt = performance.now();
+        deadlines[spoke.rearmed]?.arm(30);
       }
       if (probing) setImmediate(probe);
     };
@@ -231,11 +240,40 @@ describe('DeadlineWheel', () => {
     await until(() => wheel.armed === 0);
     probing = false;
     await sleep(20);
-    assert.ok(spoke.recorder !== null);
-    assert.equal(spoke.recorder.fired.length, 0, 'disarmed while waiting in the firing list, yet fired');
-    assert.equal(recorders.filter((r) => r.fired.length === 1).length, 199);
+    for (const i of spoke.disarmed) {
+      assert.equal(recorders[i]?.fired.length, 0, `deadline ${i}: disarmed while waiting in the firing list, yet fired`);
+    }
+    const rearmed = recorders[spoke.rearmed];
+    assert.ok(rearmed !== undefined);
+    assert.equal(rearmed.fired.length, 1);
+    assert.ok((rearmed.fired[0] ?? 0) - spoke.rearmedAt >= 30, 're-armed deadline fired before its new time');
+    assert.equal(recorders.filter((r) => r.fired.length === 1).length, 197);
     assert.ok(recorders.every((r) => r.fired.length <= 1));
     const turns = new Set(fireTurns).size;
-    assert.ok(turns >= 5, `199 callbacks of 50 us fired in ${turns} loop turns: not sliced`);
+    assert.ok(turns >= 5, `197 callbacks of 50 us fired in ${turns} loop turns: not sliced`);
+  });
+
+  test('the slices follow each other at once when nothing else happens', async () => {
+    // A long resolution: a slice left waiting for the next tick would show as 50 ms gaps.
+    const wheel = new DeadlineWheel(50, 16);
+    const recorders = Array.from({ length: 100 }, () => new Recorder());
+    let fired = 0;
+    const all = new Promise<void>((resolve) => {
+      for (const r of recorders) {
+        r.onFire = (): void => {
+          spin(50); // 5 ms in all: about ten slices
+          if (++fired === recorders.length) resolve();
+        };
+      }
+    });
+    for (const r of recorders) wheel.deadline(r).arm(10);
+    // Keeps the process alive without waking the loop: no polling while we wait.
+    const keepAlive = setTimeout(() => undefined, 10_000);
+    await all;
+    clearTimeout(keepAlive);
+    const times = recorders.map((r) => r.fired[0] ?? NaN);
+    const spread = Math.max(...times) - Math.min(...times);
+    assert.ok(spread < 45, `100 callbacks of 50 us took ${spread.toFixed(1)} ms from first to last`);
+    assert.equal(wheel.armed, 0);
   });
 });
