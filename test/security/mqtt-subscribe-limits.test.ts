@@ -55,8 +55,12 @@ function unsubscribeMany(id: number, list: readonly string[], version: 4 | 5): B
   return packet(0xa2, Buffer.concat(parts));
 }
 
-/** Packet id and reason codes of a SUBACK/UNSUBACK (v5: after its property block). */
-function ackCodes(p: RawPacket, version: 4 | 5): { id: number; codes: number[] } {
+/**
+ * Packet id and reason codes of a SUBACK/UNSUBACK (v5: after its property block). The codes
+ * stay a view of the packet: spreading 115,000 of them into an array took this process 16–28
+ * ms per SUBACK, which the NOP pinger running beside it counted as the server's stall.
+ */
+function ackCodes(p: RawPacket, version: 4 | 5): { id: number; codes: Buffer } {
   let at = 2;
   if (version === 5) {
     let len = 0;
@@ -69,11 +73,11 @@ function ackCodes(p: RawPacket, version: 4 | 5): { id: number; codes: number[] }
     }
     at += len;
   }
-  return { id: p.body.readUInt16BE(0), codes: [...p.body.subarray(at)] };
+  return { id: p.body.readUInt16BE(0), codes: p.body.subarray(at) };
 }
 
-async function readAcks(conn: RawConn, count: number, version: 4 | 5): Promise<{ type: number; id: number; codes: number[] }[]> {
-  const out: { type: number; id: number; codes: number[] }[] = [];
+async function readAcks(conn: RawConn, count: number, version: 4 | 5): Promise<{ type: number; id: number; codes: Buffer }[]> {
+  const out: { type: number; id: number; codes: Buffer }[] = [];
   for (let i = 0; i < count; i++) {
     const p = await readPacket(conn, 60_000);
     out.push({ type: p.type, ...ackCodes(p, version) });
@@ -169,7 +173,7 @@ describe('huge MQTT SUBSCRIBE packets', () => {
     const [suback] = await readAcks(conn, 1, 4);
     assert.deepEqual([suback?.type, suback?.id, suback?.codes.length, suback?.codes.every((c) => c === 0x80)], [9, 7, 10_001, true]);
     conn.send(subscribeMany(8, ['t/0/v'], 4, 1));
-    assert.deepEqual((await readAcks(conn, 1, 4))[0]?.codes, [1]);
+    assert.deepEqual([...((await readAcks(conn, 1, 4))[0]?.codes ?? [])], [1]);
     const held = await mqttSubscriptions(server.statsPort ?? 0);
     conn.send(unsubscribeMany(9, list, 4));
     const unsuback = await readPacket(conn);
