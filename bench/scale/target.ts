@@ -268,9 +268,7 @@ export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions
     const rssAfterKb = rssKb(server.proc.pid);
     const { idleCpuPct, idleWindowS, clientCpuIdleS, clientRssKb } = await idle(children, server, o.idleS);
     log(`  idle: server ${idleCpuPct.toFixed(2)}% of a core over ${idleWindowS.toFixed(0)} s; RSS ${(rssAfterKb / 1024).toFixed(1)} MB`);
-    const probes = await latency(children, server, proto, o);
-    const latencyUs = probes.measured;
-    const warmupLatencyUs = probes.warmup;
+    const { measured: latencyUs, warmup: warmupLatencyUs } = await latency(children, server, proto, o);
     const check = await deliveryCheck(children, server, proto, o.n);
     const status = await totalStatus(children);
     log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
