@@ -91,7 +91,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     log,
   );
   if (replicator !== null) broker.addPublishHook(replicator);
-  const bridges = prepareBridges(config, broker, log);
+  const bridges = await prepareBridges(config, broker, log);
   const ctx: StreamContext = {
     broker,
     auth,

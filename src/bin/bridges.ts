@@ -5,11 +5,11 @@
  */
 import { nowUs } from '../broker/delivery.js';
 import type { Broker } from '../broker/broker.js';
-import { BridgeManager, parseBridgesSection, type BridgesConfig } from '../bridges/index.js';
+import { BridgeManager, loadBridgeKinds, parseBridgesSection, type BridgesConfig } from '../bridges/index.js';
 import { loadConfigFile } from '../config/index.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import { isPsrtError } from '../protocol/errors.js';
+import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
 
 export interface RunningBridges {
   readonly manager: BridgeManager;
@@ -21,14 +21,19 @@ export interface RunningBridges {
 
 const configName = (config: ServerConfig): string => config.file ?? 'built-in config';
 
-/** Throws PsrtError(Config) for a bad section, before the server binds anything. */
-export function prepareBridges(config: ServerConfig, broker: Broker, log: Logger): RunningBridges {
+/**
+ * Throws PsrtError(Config) for a bad section or a bridge client library that does not load,
+ * before the server binds anything. The libraries are loaded here, and only for the bridge
+ * types configured: a node without bridges never loads them.
+ */
+export async function prepareBridges(config: ServerConfig, broker: Broker, log: Logger): Promise<RunningBridges> {
   const initial: BridgesConfig | undefined = parseBridgesSection(config.bridges, configName(config), config.configDir);
+  if (initial !== undefined) await loadKindsOrExplain(initial, configName(config));
   const manager = new BridgeManager(broker, log, config.server.maxTopicDepth, nowUs);
   return {
     manager,
     start: () => {
-      if (initial !== undefined) manager.start(initial);
+      if (initial !== undefined) void manager.start(initial);
     },
     reload: async () => {
       if (config.file === undefined) return true;
@@ -36,6 +41,7 @@ export function prepareBridges(config: ServerConfig, broker: Broker, log: Logger
       try {
         const fresh = loadConfigFile(config.file);
         next = parseBridgesSection(fresh.bridges, config.file, fresh.configDir);
+        if (next !== undefined) await loadKindsOrExplain(next, config.file);
       } catch (e) {
         const msg = isPsrtError(e) ? e.message : e instanceof Error ? e.message : String(e);
         log.error(`bridges not reloaded, the running ones are kept: ${msg}`);
@@ -47,4 +53,13 @@ export function prepareBridges(config: ServerConfig, broker: Broker, log: Logger
     },
     stop: () => manager.stop(),
   };
+}
+
+async function loadKindsOrExplain(bridges: BridgesConfig, file: string): Promise<void> {
+  try {
+    await loadBridgeKinds(bridges.bridges);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new PsrtError(ErrorCode.Config, `${file}: bridges: a bridge client library did not load (${why}); reinstall psrt-node without --omit=optional`);
+  }
 }

@@ -4,13 +4,14 @@ import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type Client
 import { DEFAULTS } from '../config/defaults.js';
 import type { MqttSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { MqttConnection } from '../mqtt/connection.js';
 import { MqttRouter } from '../mqtt/router.js';
 import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
 import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
-import { MqttWsServer, type MqttWsOptions } from '../transport/mqtt-ws.js';
+import type { MqttWsServer, MqttWsOptions } from '../transport/mqtt-ws.js';
 import { loadTlsContext } from '../transport/tls.js';
 import type { ConnectionGate } from '../transport/connection-gate.js';
 
@@ -66,6 +67,16 @@ function mqttTls(config: ServerConfig, mqtt: MqttSection, log: Logger): ReturnTy
   const own = mqtt.tlsPkcs12 !== undefined || mqtt.tlsCert !== undefined;
   const settings = own ? { tlsPkcs12: mqtt.tlsPkcs12, tlsCert: mqtt.tlsCert, tlsKey: mqtt.tlsKey, fips: false } : config.proto;
   return loadTlsContext(settings, log);
+}
+
+/** The WebSocket server and its library (ws), loaded only when a WebSocket listener is configured. */
+async function loadWsServer(config: ServerConfig): Promise<typeof MqttWsServer> {
+  try {
+    return (await import('../transport/mqtt-ws.js')).MqttWsServer;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new PsrtError(ErrorCode.Config, `${config.file ?? 'built-in config'}: mqtt.ws_bind / mqtt.wss_bind: the WebSocket library did not load (${why}); reinstall psrt-node without --omit=optional`);
+  }
 }
 
 function wsOptions(mqtt: MqttSection): MqttWsOptions {
@@ -135,7 +146,7 @@ export async function startMqtt(
   const tls = mqttTls(config, mqtt, log);
   const server = new MqttServer(ctx, gate, tls);
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
-  const ws = wantWs ? new MqttWsServer(ctx, wsOptions(mqtt), gate, tls) : null;
+  const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
   broker.addPublishHook(router);
   let bound: BoundMqtt[];
   let wsBound: BoundMqtt[] = [];

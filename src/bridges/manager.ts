@@ -13,8 +13,7 @@ import type { Bridge, BridgeStatus, ImportSink } from './bridge.js';
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig, BridgesConfig } from './config.js';
 import { MaskSet } from './masks.js';
-import { MqttBridge } from './mqtt-bridge.js';
-import { NatsBridge } from './nats-bridge.js';
+import { loadBridgeKinds, type BridgeKinds } from './kinds.js';
 
 /** The broker calls the manager knows: import (publishExternal) and hook registration. */
 export interface BridgeBroker {
@@ -51,6 +50,8 @@ export class BridgeManager implements PublishHook {
   private routes = new Map<string, readonly Route[]>();
   private readonly sink: ImportSink;
   private hooked = false;
+  /** Applies run one after another: each may first wait for its bridge kinds to load. */
+  private applying: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly broker: BridgeBroker,
@@ -63,9 +64,12 @@ export class BridgeManager implements PublishHook {
     };
   }
 
-  /** Starts the configured bridges (connections are made in the background). */
-  start(config: BridgesConfig): void {
-    void this.apply(config);
+  /**
+   * Starts the configured bridges: resolves once they exist (their client library loaded);
+   * connections are made in the background.
+   */
+  start(config: BridgesConfig): Promise<void> {
+    return this.apply(config);
   }
 
   /**
@@ -80,7 +84,14 @@ export class BridgeManager implements PublishHook {
     await this.apply({ nodeId: '', bridges: [] });
   }
 
-  private async apply(config: BridgesConfig): Promise<void> {
+  private apply(config: BridgesConfig): Promise<void> {
+    const next = this.applying.then(async () => this.applyLoaded(config, await loadBridgeKinds(config.bridges)));
+    // A failed apply (a client library that would not load) must not block the later ones.
+    this.applying = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyLoaded(config: BridgesConfig, kinds: BridgeKinds): Promise<void> {
     const wanted = new Map(config.bridges.map((b) => [b.name, b]));
     const keep: Member[] = [];
     const stopping: Promise<void>[] = [];
@@ -94,17 +105,15 @@ export class BridgeManager implements PublishHook {
         stopping.push(m.bridge.stop());
       }
     }
-    for (const c of wanted.values()) keep.push(this.create(c, config.nodeId));
+    for (const c of wanted.values()) keep.push(this.create(c, config.nodeId, kinds));
     this.members = keep;
     this.routes = new Map();
     this.hook(keep.length > 0);
     await Promise.all(stopping);
   }
 
-  private create(c: BridgeConfig, nodeId: string): Member {
-    const bridge = c.type === 'nats'
-      ? new NatsBridge(c, nodeId, this.log, this.sink, this.maxTopicDepth)
-      : new MqttBridge(c, nodeId, this.log, this.sink, this.maxTopicDepth);
+  private create(c: BridgeConfig, nodeId: string, kinds: BridgeKinds): Member {
+    const bridge = kinds.construct(c, nodeId, this.log, this.sink, this.maxTopicDepth);
     this.log.info(`bridge ${c.name}: ${c.type} ${c.servers.join(', ')}, out ${JSON.stringify(c.out)}, in ${JSON.stringify(c.in)}`);
     bridge.start();
     return { bridge, out: new MaskSet(c.out, c.localPrefix), key: settingsKey(c, nodeId) };

@@ -76,4 +76,17 @@ describe('bridge manager', () => {
     await manager.reload(undefined);
     assert.equal(broker.hooks.length, 0, 'the hook goes with the last bridge');
   });
+
+  test('reloads issued back to back apply in order, whichever client library loads first', async () => {
+    const port = await freePort();
+    // The first needs the MQTT client, not loaded yet in this process; the second only the
+    // NATS one, loaded by the tests above: the second must still be applied last.
+    const mqttBridge = bridge('m1', port, ['#'], { type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`] });
+    const first = manager.reload({ nodeId: 'n', bridges: [mqttBridge] });
+    const second = manager.reload({ nodeId: 'n', bridges: [bridge('n2', port, ['#'])] });
+    await Promise.all([first, second]);
+    assert.deepEqual(manager.status().map((s) => s.name), ['n2']);
+    await manager.reload(undefined);
+    assert.equal(broker.hooks.length, 0);
+  });
 });
