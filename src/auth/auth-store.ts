@@ -170,17 +170,36 @@ export class AuthStore {
    * entry (`_` for an empty login) is required.
    */
   async authenticate(login: string, password: string, source?: string): Promise<AuthResult> {
-    if (login === '' && password === '') {
-      if (!this.sources.allowAnonymous) {
-        return { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' };
-      }
-    } else {
-      const hash = this.snap.passwords.get(login);
-      if (!(await this.verifier.verify(login, password, hash, source))) {
-        return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)}` };
-      }
+    if (login === '' && password === '') return this.anonymous();
+    const hash = this.snap.passwords.get(login);
+    if (!(await this.verifier.verify(login, password, hash, source))) {
+      return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)}` };
     }
     // Current snapshot after the await: a reload that removed the user during bcrypt wins.
+    return this.withAcl(login);
+  }
+
+  /**
+   * The result of authenticate() when it needs no waiting: an anonymous login, or a password
+   * this process already verified for the user's current hash. Undefined when bcrypt must run
+   * (call authenticate()). A reconnect storm then logs every client in within its read, without
+   * a promise and a pause/resume of the socket per login.
+   */
+  authenticateNow(login: string, password: string): AuthResult | undefined {
+    if (login === '' && password === '') return this.anonymous();
+    const hash = this.snap.passwords.get(login);
+    if (hash === undefined || !this.verifier.isRemembered(login, password, hash)) return undefined;
+    return this.withAcl(login);
+  }
+
+  private anonymous(): AuthResult {
+    if (!this.sources.allowAnonymous) {
+      return { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' };
+    }
+    return this.withAcl('');
+  }
+
+  private withAcl(login: string): AuthResult {
     const user = login === '' ? ANONYMOUS : login;
     const acl = this.snap.acl.get(user);
     if (acl === undefined) {

@@ -117,6 +117,19 @@ export class PasswordVerifier {
     return this.verifyHash(login, password, hash, normalized, source);
   }
 
+  /**
+   * True when `password` is a remembered success for `login` and `hash` (no bcrypt, no waiting);
+   * false when verify() would have to run or wait for bcrypt, or would fail.
+   */
+  isRemembered(login: string, password: string, hash: string): boolean {
+    if (this.ok.size === 0 || password.includes('\0') || normalizeBcryptHash(hash) === undefined) return false;
+    const key = this.keyOf(login, hash, password);
+    if (!this.ok.has(key)) return false;
+    this.ok.delete(key); // refresh the LRU position
+    this.ok.set(key, true);
+    return true;
+  }
+
   /** As long as a real check, always false. */
   private verifyDummy(login: string, password: string, source: string): Promise<boolean> {
     const dummy = this.dummyHash;

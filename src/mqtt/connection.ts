@@ -8,6 +8,7 @@ import { MqttDecoder, MqttError, ReasonCode, encodeDisconnect, type ConnectPacke
 import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
 import { MqttOutput, NO_STAMP, type MqttTransport } from './connection-output.js';
+import type { AuthResult } from '../auth/auth-store.js';
 import type { MqttContext } from './context.js';
 import type { InboundState, PacketHandler } from './packet-handler.js';
 import { peerLimits, sharedOf } from './peer-limits.js';
@@ -147,24 +148,36 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
       this.refuse(decision.reason, decision.text);
       return;
     }
-    this.state = 'authenticating';
-    this.stopReading();
     const login = packet.username ?? '';
     const password = packet.password?.toString('utf8') ?? '';
+    const now = this.ctx.auth.authenticateNow(login, password);
+    if (now !== undefined) {
+      // Anonymous or a remembered password: decided in this read, packets after CONNECT follow.
+      this.loginDecided(packet, decision.accepted, now);
+      return;
+    }
+    this.state = 'authenticating';
+    this.stopReading();
     this.ctx.auth.authenticate(login, password, this.transport.ip ?? this.address).then(
       (result) => {
         if (this.state !== 'authenticating') return;
-        if (!result.ok) {
-          this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(decision.accepted.clientId)}): ${escapeForLog(result.message)}`);
-          this.refuse(loginRefusal(result), result.message);
-          return;
-        }
-        this.established(packet, decision.accepted, result.user, result.acl);
+        if (this.loginDecided(packet, decision.accepted, result)) this.resume();
       },
       (e: unknown) => {
         this.fail(e, false);
       },
     );
+  }
+
+  /** Opens the session or refuses the CONNECT; true when the session is open. */
+  private loginDecided(packet: ConnectPacket, accepted: AcceptedConnect, result: AuthResult): boolean {
+    if (!result.ok) {
+      this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
+      this.refuse(loginRefusal(result), result.message);
+      return false;
+    }
+    this.established(packet, accepted, result.user, result.acl);
+    return true;
   }
 
   private refuse(reason: number, text: string): void {
@@ -195,7 +208,6 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     this.startKeepAlive(a.keepAlive);
     session.resume(this);
     ctx.log.info(`mqtt: client connected: ${this.label}, v${this.version === 5 ? '5.0' : '3.1.1'}`);
-    this.resume();
   }
 
   /** Another connection with the same client id took the session. */

@@ -8,6 +8,8 @@ import type { MqttRouter } from './router.js';
 export interface MqttAuthenticator {
   /** `source`: the client's IP address (per-address login budget). */
   authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
+  /** The same result without waiting when no bcrypt is needed (anonymous, a remembered password). */
+  authenticateNow(login: string, password: string): AuthResult | undefined;
 }
 
 export interface MqttLimits extends ConnectLimits {

@@ -14,6 +14,8 @@ export type AuthResult =
 export interface LoginAuthenticator {
   /** `source`: the client's IP address, the unit of the per-address login budget. */
   authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
+  /** The same result without waiting when no bcrypt is needed (anonymous, a remembered password). */
+  authenticateNow(login: string, password: string): AuthResult | undefined;
 }
 
 export interface StreamContext {

@@ -18,7 +18,7 @@ import { RESPONSE_ERR, RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/cons
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
-import { TOPICS_PER_TURN, ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
+import { TOPICS_PER_TURN, ignoreErrorsOf, logClientError, type AuthResult, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { escapeForLog } from '../protocol/log-escape.js';
@@ -160,18 +160,18 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
       this.loggedIn(frame.login === '' ? 'anonymous' : frame.login, FULL_ACCESS);
       return;
     }
+    const now = this.ctx.auth.authenticateNow(frame.login, frame.password);
+    if (now !== undefined) {
+      // Anonymous or a remembered password: no promise, no pause/resume (reconnect storms).
+      this.loginDecided(frame.login, now);
+      return;
+    }
     this.state = 'authenticating';
     this.socket.pause();
     this.ctx.auth.authenticate(frame.login, frame.password, this.socket.remoteAddress ?? this.address).then(
       (result) => {
         if (this.state !== 'authenticating') return;
-        if (!result.ok) {
-          this.ctx.broker.counters.rejectedLogins++;
-          const code = result.code === 'NoAcl' ? ErrorCode.NoAcl : ErrorCode.LoginFailed;
-          this.fail(new PsrtError(code, `${result.message} from ${this.address}`));
-          return;
-        }
-        this.loggedIn(frame.login === '' ? 'anonymous' : result.user, result.acl);
+        if (!this.loginDecided(frame.login, result)) return;
         this.socket.resume();
         this.process();
       },
@@ -179,6 +179,18 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
         this.fail(e);
       },
     );
+  }
+
+  /** Logs in or fails the connection; true when logged in. */
+  private loginDecided(login: string, result: AuthResult): boolean {
+    if (!result.ok) {
+      this.ctx.broker.counters.rejectedLogins++;
+      const code = result.code === 'NoAcl' ? ErrorCode.NoAcl : ErrorCode.LoginFailed;
+      this.fail(new PsrtError(code, `${result.message} from ${this.address}`));
+      return false;
+    }
+    this.loggedIn(login === '' ? 'anonymous' : result.user, result.acl);
+    return true;
   }
 
   private loggedIn(user: string, acl: typeof FULL_ACCESS): void {

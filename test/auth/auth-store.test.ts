@@ -75,6 +75,44 @@ describe('AuthStore', () => {
     assert.deepEqual(await noAnon.authenticate('', ''), { ok: false, code: 'NoAcl', message: 'No ACL for anonymous' });
   });
 
+  it('authenticateNow decides anonymous logins and remembered passwords without waiting', async () => {
+    writeFileSync(join(dir, 'passwd'), GHOST, { flag: 'a' });
+    const store = await AuthStore.load(sources, log);
+    const anon = store.authenticateNow('', '');
+    assert.ok(anon?.ok === true);
+    assert.equal(anon.user, '_');
+    // Passwords not verified yet need bcrypt: undefined (the caller awaits authenticate()).
+    assert.equal(store.authenticateNow('test', '123'), undefined);
+    assert.equal(store.authenticateNow('nobody', '123'), undefined);
+    assert.ok((await store.authenticate('test', '123')).ok);
+    const now = store.authenticateNow('test', '123');
+    assert.ok(now?.ok === true);
+    assert.equal(now.user, 'test');
+    assert.equal(now.acl.canPublish('benchmark/1'), true);
+    assert.equal(store.authenticateNow('test', 'bad'), undefined);
+    // A remembered password without an ACL entry is decided too, as NoAcl.
+    assert.equal((await store.authenticate('ghost', '123')).ok, false);
+    assert.deepEqual(store.authenticateNow('ghost', '123'), { ok: false, code: 'NoAcl', message: 'No ACL for ghost' });
+    const closed = await AuthStore.load({ ...sources, allowAnonymous: false }, log);
+    assert.deepEqual(closed.authenticateNow('', ''), { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' });
+  });
+
+  it('authenticateNow follows a reload: a changed password is not remembered, a removed ACL entry is refused', async () => {
+    const store = await AuthStore.load(sources, log);
+    assert.ok((await store.authenticate('test', '123')).ok);
+    assert.ok(store.authenticateNow('test', '123')?.ok === true);
+    const acl = readFileSync(join(dir, 'acl.yml'), 'utf8').replace(/^test:/m, 'renamed:');
+    writeFileSync(join(dir, 'acl.yml'), acl);
+    assert.equal(await store.reload(), true);
+    assert.deepEqual(store.authenticateNow('test', '123'), { ok: false, code: 'NoAcl', message: 'No ACL for test' });
+    // test gets another hash (user1's): what was remembered for the old one no longer counts.
+    const passwd = readFileSync(join(dir, 'passwd'), 'utf8');
+    const user1Hash = /^user1:(.*)$/m.exec(passwd)?.[1] ?? '';
+    writeFileSync(join(dir, 'passwd'), passwd.replace(/^test:.*$/m, `test:${user1Hash}`));
+    assert.equal(await store.reload(), true);
+    assert.equal(store.authenticateNow('test', '123'), undefined); // a new hash: bcrypt again
+  });
+
   it('verifies HTTP passwords and exposes current ACL entries', async () => {
     const store = await AuthStore.load(sources, log);
     assert.equal(await store.verifyPassword('admin', '123'), true);

@@ -167,4 +167,33 @@ describe('PasswordVerifier without bcrypt', () => {
     await v.verify('a', 'p', FAKE_HASH);
     assert.equal(calls.length, 2);
   });
+
+  it('isRemembered answers only for a remembered success of the same login, hash and password', async () => {
+    const { calls, bcrypt } = counting((pw) => pw === 'right');
+    const v = new PasswordVerifier({ bcrypt });
+    assert.equal(v.isRemembered('a', 'right', FAKE_HASH), false); // nothing verified yet
+    assert.equal(await v.verify('a', 'wrong', FAKE_HASH), false);
+    assert.equal(v.isRemembered('a', 'wrong', FAKE_HASH), false); // a remembered failure is not a success
+    assert.equal(await v.verify('a', 'right', FAKE_HASH), true);
+    assert.equal(v.isRemembered('a', 'right', FAKE_HASH), true);
+    assert.equal(v.isRemembered('b', 'right', FAKE_HASH), false); // another login
+    assert.equal(v.isRemembered('a', 'right', FAKE_HASH_2), false); // a changed hash
+    assert.equal(v.isRemembered('a', 'right\0', FAKE_HASH), false);
+    assert.equal(v.isRemembered('a', 'right', 'not-a-hash'), false);
+    assert.equal(calls.length, 2); // isRemembered never runs bcrypt
+    v.clear();
+    assert.equal(v.isRemembered('a', 'right', FAKE_HASH), false);
+  });
+
+  it('isRemembered refreshes the LRU position like a cached verify', async () => {
+    const { calls, bcrypt } = counting(() => true);
+    const v = new PasswordVerifier({ bcrypt, maxEntries: 2 });
+    await v.verify('a', 'p', FAKE_HASH);
+    await v.verify('b', 'p', FAKE_HASH);
+    assert.equal(v.isRemembered('a', 'p', FAKE_HASH), true); // a is now the newest
+    await v.verify('c', 'p', FAKE_HASH); // evicts b, not a
+    assert.equal(v.isRemembered('a', 'p', FAKE_HASH), true);
+    assert.equal(v.isRemembered('b', 'p', FAKE_HASH), false);
+    assert.equal(calls.length, 3);
+  });
 });

@@ -90,6 +90,22 @@ describe('connection set-up and login (§10 1–13)', () => {
     await bystander.check();
   });
 
+  test('greeting, login and requests in one write: answered in order, anonymous, by bcrypt and by a remembered password', async () => {
+    // Anonymous and remembered logins are decided within the read; a first password login
+    // waits for bcrypt. The requests behind the login are handled after it either way.
+    for (const [user, pw] of [['', ''], ['limited', PASSWORD], ['limited', PASSWORD]] as const) {
+      const c = await RawConn.open(server.port);
+      c.send(Buffer.concat([hex('EE AA 00'), loginFrame(user, pw), hex('00 00 00')]));
+      assert.deepEqual(await c.read(4), hex('EE AA 01 00'));
+      assert.equal((await c.read(32)).length, 32, `token for ${user || 'anonymous'}`);
+      assert.deepEqual(await c.read(3), hex('01 01 01'), `NOP replies for ${user || 'anonymous'}`);
+      c.destroy();
+    }
+    // A remembered success is for that password only.
+    await expectClosed(Buffer.concat([hex('EE AA 00'), loginFrame('limited', `${PASSWORD}x`), hex('00')]));
+    await bystander.check();
+  });
+
   test('tokens are distinct and random', async () => {
     const a = await login(server.port);
     const b = await login(server.port);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { connectPacket, props, rawConnect, str, u16, url, type RawConnectOptions } from '../helpers/mqtt-raw.js';
+import { connectPacket, props, publishPacket, rawConnect, readPacket, str, subscribePacket, u16, url, type RawConnectOptions } from '../helpers/mqtt-raw.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { RawConn } from '../helpers/raw.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
@@ -150,5 +150,31 @@ describe('MQTT CONNECT / CONNACK', () => {
     conn.send(Buffer.from([0xc0, 0])); // PINGREQ
     assert.deepEqual(await conn.read(2), Buffer.from([0xd0, 0]));
     conn.destroy();
+  });
+
+  it('CONNECT, SUBSCRIBE and PUBLISH in one write: answered in order, by bcrypt and then by the remembered password', async () => {
+    // The first login waits for bcrypt; the second is decided within its read (a remembered
+    // password). Either way the packets behind CONNECT are handled after it, in order.
+    for (const round of [1, 2]) {
+      const conn = await RawConn.open(server.mqttPort);
+      conn.send(
+        Buffer.concat([
+          connectPacket({ clientId: `batch-${round}`, username: 'limited', password: PASSWORD }),
+          subscribePacket(7, 'allowed/batch', 0),
+          publishPacket('allowed/batch', `round ${round}`),
+          Buffer.from([0xc0, 0]), // PINGREQ
+        ]),
+      );
+      assert.deepEqual(await conn.read(4), Buffer.from([0x20, 2, 0, 0]), `CONNACK, round ${round}`);
+      assert.deepEqual(await conn.read(5), Buffer.from([0x90, 3, 0, 7, 0]), `SUBACK, round ${round}`);
+      const pub = await readPacket(conn);
+      assert.equal(pub.type, 3);
+      assert.deepEqual(pub.body, Buffer.concat([str('allowed/batch'), Buffer.from(`round ${round}`)]));
+      assert.deepEqual(await conn.read(2), Buffer.from([0xd0, 0]), `PINGRESP, round ${round}`);
+      conn.destroy();
+    }
+    // A remembered success is for that password only.
+    const r = await refused({ clientId: 'batch-3', username: 'limited', password: `${PASSWORD}x` });
+    assert.equal(r.code, 4);
   });
 });
