@@ -123,7 +123,11 @@ export class PasswordVerifier {
    */
   isRemembered(login: string, password: string, hash: string): boolean {
     if (this.ok.size === 0 || password.includes('\0') || normalizeBcryptHash(hash) === undefined) return false;
-    const key = this.keyOf(login, hash, password);
+    return this.rememberedSuccess(this.keyOf(login, hash, password));
+  }
+
+  /** Is `key` a cached success? A hit becomes the most recently used entry. */
+  private rememberedSuccess(key: string): boolean {
     if (!this.ok.has(key)) return false;
     this.ok.delete(key); // refresh the LRU position
     this.ok.set(key, true);
@@ -139,11 +143,7 @@ export class PasswordVerifier {
 
   private verifyHash(login: string, password: string, hash: string, normalized: string, source: string): Promise<boolean> {
     const key = this.keyOf(login, hash, password);
-    if (this.ok.has(key)) {
-      this.ok.delete(key); // refresh the LRU position
-      this.ok.set(key, true);
-      return Promise.resolve(true);
-    }
+    if (this.rememberedSuccess(key)) return Promise.resolve(true);
     const until = this.failed.get(key);
     if (until !== undefined) {
       if (this.now() < until) return Promise.resolve(false);
