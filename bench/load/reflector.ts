@@ -8,6 +8,10 @@
  * are forwarded as a single view of the received chunk.
  *
  *   node dist/bench/load/reflector.js   → prints `reflector psrt=<port> mqtt=<port>`
+ *
+ * With `--data-pings` it also does the one idle-time duty PSRT gives a server: a ping byte on
+ * every data socket that was not written to for half its client's timeout (as psrtd does), so
+ * the scale benchmark can use it as the floor of a Node.js server (bench/scale/servers.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -100,6 +104,30 @@ function onSubscriberDrain(): void {
   for (const src of sources) src.resume();
 }
 
+/** Data sockets and when each is due for a ping (only with --data-pings). */
+const pingDue = new Map<Socket, { intervalMs: number; dueMs: number }>();
+const PING = Buffer.from([0x00]);
+const dataPings = process.argv.includes('--data-pings');
+
+/** Pings the data sockets that are due; one sweep a second, like a coarse timer wheel. */
+function pingDueSockets(): void {
+  const now = performance.now();
+  for (const [s, p] of pingDue) {
+    if (p.dueMs > now) continue;
+    s.write(PING);
+    p.dueMs = now + p.intervalMs;
+  }
+}
+if (dataPings) setInterval(pingDueSockets, 1000);
+
+/** Registers a data socket for pings every half of `timeoutS` (the client's data timeout). */
+function pingLater(s: Socket, timeoutS: number): void {
+  if (!dataPings) return;
+  const intervalMs = Math.max(1000, timeoutS * 500);
+  pingDue.set(s, { intervalMs, dueMs: performance.now() + intervalMs });
+  s.once('close', () => pingDue.delete(s));
+}
+
 function addSubscriber(s: Socket): void {
   subscribers.add(s);
   s.on('drain', onSubscriberDrain);
@@ -169,6 +197,7 @@ function psrtConnection(socket: Socket): void {
       socket.write(Buffer.from([0x01]));
       state = 'data';
       addSubscriber(socket);
+      pingLater(socket, buf[start + 32] ?? 0);
     } else if (state === 'requests') {
       if (buf[start] === 0x01) batch.add(buf, start, size);
       batch.replies++;

@@ -27,6 +27,10 @@ Options:
                        the 20,000 open files of one server process)
   --proto P            psrt | mqtt | both (default both; mqtt = psrtd's MQTT and Mosquitto)
   --no-mosquitto       skip Mosquitto
+  --floor              also measure the Node.js floor (bench/load/reflector.ts with data pings,
+                       on psrtd's node options): a Node server that does no more per session
+                       than the protocol requires; connect, RSS and idle CPU only
+  --only-floor         measure only the Node.js floor
   --keepalive K        client keepalive interval, s (default 20)
   --idle-seconds S     idle window for the CPU figure (default 60)
   --settle-seconds S   wait before each RSS reading (default 5)
@@ -52,6 +56,8 @@ interface Options extends Omit<TargetOptions, 'nativeClient'> {
   readonly client: 'native' | 'node';
   readonly protos: readonly Proto[];
   readonly mosquitto: boolean;
+  /** 'also': the Node.js floor after the other targets; 'only': just the floor. */
+  readonly floor: 'no' | 'also' | 'only';
   readonly out: string | null;
 }
 
@@ -69,7 +75,7 @@ function parse(argv: readonly string[]): Options {
     n: quick ? 1000 : 9900, keepaliveS: 20, idleS: quick ? 10 : 60, settleS: quick ? 1 : 5, window: 200,
     perClient: 4950, addrs: ADDRS, probes: quick ? 500 : 2000, warmupProbes: quick ? 100 : 500, probeRate: 1000,
     storm: null as 'restart' | 'drop' | null, jitterMs: 500, timeoutS: 300,
-    client: 'native' as 'native' | 'node', protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, out: null as string | null,
+    client: 'native' as 'native' | 'node', protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, floor: 'no' as 'no' | 'also' | 'only', out: null as string | null,
   };
   const nodeArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -89,6 +95,8 @@ function parse(argv: readonly string[]): Options {
       if (c !== 'native' && c !== 'node') throw new Error('--client: native or node');
       o.client = c;
     } else if (a === '--no-mosquitto') o.mosquitto = false;
+    else if (a === '--floor') o.floor = 'also';
+    else if (a === '--only-floor') o.floor = 'only';
     else if (a === '--keepalive') o.keepaliveS = Math.max(1, Math.min(127, num(next(), a)));
     else if (a === '--idle-seconds') o.idleS = num(next(), a);
     else if (a === '--settle-seconds') o.settleS = num(next(), a);
@@ -113,10 +121,15 @@ function parse(argv: readonly string[]): Options {
 
 function targets(o: Options): [ServerName, Proto][] {
   const out: [ServerName, Proto][] = [];
-  if (o.protos.includes('psrt')) out.push(['psrtd', 'psrt']);
+  const full = o.floor !== 'only';
+  if (o.protos.includes('psrt')) {
+    if (full) out.push(['psrtd', 'psrt']);
+    if (o.floor !== 'no') out.push(['node-floor', 'psrt']);
+  }
   if (o.protos.includes('mqtt')) {
-    out.push(['psrtd', 'mqtt']);
-    if (o.mosquitto) out.push(['mosquitto', 'mqtt']);
+    if (full) out.push(['psrtd', 'mqtt']);
+    if (o.floor !== 'no') out.push(['node-floor', 'mqtt']);
+    if (full && o.mosquitto) out.push(['mosquitto', 'mqtt']);
   }
   return out;
 }
@@ -173,6 +186,6 @@ export async function runScaleBench(argv: readonly string[]): Promise<void> {
   const doc = { machine, limits, uptimeBefore: before, uptimeAfter: after, options: o, wallSeconds: (performance.now() - started) / 1000, results: results.map((r) => ({ ...r, summary: summary(r) })) };
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   console.log(`\nJSON: ${file} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
-  const bad = results.length < targets(o).length || results.some((r) => r.connectS === null || r.check?.ok !== true || (r.storm !== null && r.storm.check?.ok !== true));
+  const bad = results.length < targets(o).length || results.some((r) => r.connectS === null || (r.server !== 'node-floor' && r.check?.ok !== true) || (r.storm !== null && r.storm.check?.ok !== true));
   process.exitCode = bad ? 1 : 0;
 }

@@ -1,7 +1,9 @@
 /**
  * The servers of the scale benchmark, on fixed loopback ports chosen once so that a restart
  * (the reconnect storm) comes back on the same ports: psrtd as shipped (the launcher's shebang
- * runtime, bin/psrtd.js) and Mosquitto. Plus what is read from /proc: RSS, CPU ticks, OS limits.
+ * runtime, bin/psrtd.js) and Mosquitto; with --floor also the Node.js floor (the reflector of
+ * bench/load/reflector.ts on psrtd's runtime: a server that does no more per session than the
+ * protocol requires). Plus what is read from /proc: RSS, CPU ticks, OS limits.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { REPO_ROOT, launcherRuntime, psrtdExtraNodeArgs } from '../lib/brokers.j
 import { SERVER_CORE, startPinned, type Proc } from '../lib/procs.js';
 
 const START_MS = 20_000;
-export type ServerName = 'psrtd' | 'mosquitto';
+export type ServerName = 'psrtd' | 'mosquitto' | 'node-floor';
 
 export interface Server {
   readonly name: ServerName;
@@ -115,6 +117,30 @@ export async function startPsrtd(mqtt: boolean): Promise<Server> {
     return p;
   };
   return restartable('psrtd', mqtt ? mqttPort : psrtPort, dir, launch);
+}
+
+/**
+ * The Node.js floor: the reflector with data pings, on the launcher's node options and
+ * environment, so it differs from psrtd only in what psrtd does per session. Its ports are
+ * ephemeral (no restart storm for it: it forwards every publish to every session).
+ */
+export async function startNodeFloor(mqtt: boolean): Promise<Server> {
+  const rt = launcherRuntime(join(REPO_ROOT, 'bin/psrtd.js'));
+  const reflector = join(REPO_ROOT, 'dist/bench/load/reflector.js');
+  const proc = startPinned(SERVER_CORE, process.execPath, [...rt.nodeArgs, reflector, '--data-pings'], 'pipe', rt.env);
+  try {
+    const m = await proc.waitFor(/reflector psrt=(\d+) mqtt=(\d+)/, START_MS);
+    return {
+      name: 'node-floor',
+      port: Number(mqtt ? m[2] : m[1]),
+      proc,
+      restart: () => Promise.reject(new Error('the Node.js floor has no restart storm')),
+      stop: () => proc.stop(),
+    };
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
 }
 
 /** Mosquitto, anonymous, no connection cap, no persistence (so a restart starts empty too). */

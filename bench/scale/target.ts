@@ -6,7 +6,7 @@
  */
 import { Child, allUp, totalStatus } from './children.js';
 import { openPublisher, sendChecks, sendProbes } from './publisher.js';
-import { rssKb, cpuSeconds, startMosquitto, startPsrtd, waitTimeWaitDrained, type Server, type ServerName } from './servers.js';
+import { rssKb, cpuSeconds, startMosquitto, startNodeFloor, startPsrtd, waitTimeWaitDrained, type Server, type ServerName } from './servers.js';
 import { monoMs, sessionTopic, type ClientStatus, type Proto } from './wire.js';
 
 export interface TargetOptions {
@@ -92,7 +92,16 @@ function pct(sorted: readonly number[], p: number): number {
 }
 
 async function startServer(server: ServerName, proto: Proto): Promise<Server> {
+  if (server === 'node-floor') return startNodeFloor(proto === 'mqtt');
   return server === 'mosquitto' ? startMosquitto() : startPsrtd(proto === 'mqtt');
+}
+
+/**
+ * The Node.js floor forwards every publish to every session (no topics), so of the phases
+ * after the idle window it takes none: latency, delivery check and storm are left out.
+ */
+function measuresDelivery(server: ServerName): boolean {
+  return server !== 'node-floor';
 }
 
 /** Publishes one check message per session and counts who got exactly one. */
@@ -268,11 +277,12 @@ export async function runTarget(name: ServerName, proto: Proto, o: TargetOptions
     const rssAfterKb = rssKb(server.proc.pid);
     const { idleCpuPct, idleWindowS, clientCpuIdleS, clientRssKb } = await idle(children, server, o.idleS);
     log(`  idle: server ${idleCpuPct.toFixed(2)}% of a core over ${idleWindowS.toFixed(0)} s; RSS ${(rssAfterKb / 1024).toFixed(1)} MB`);
-    const { measured: latencyUs, warmup: warmupLatencyUs } = await latency(children, server, proto, o);
-    const check = await deliveryCheck(children, server, proto, o.n);
+    const delivers = measuresDelivery(name);
+    const { measured: latencyUs, warmup: warmupLatencyUs } = delivers ? await latency(children, server, proto, o) : { measured: null, warmup: null };
+    const check = delivers ? await deliveryCheck(children, server, proto, o.n) : null;
     const status = await totalStatus(children);
-    log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
-    const st = o.storm === null ? null : await storm(children, server, proto, o, o.storm);
+    if (check !== null) log(`  check: ${check.exactlyOne}/${o.n} got exactly one (none ${check.none}, more ${check.more}); drops ${status.drops}`);
+    const st = o.storm === null || !delivers ? null : await storm(children, server, proto, o, o.storm);
     if (st !== null) log(`  storm (${st.mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${st.check?.ok === true ? 'ok' : 'FAILED'}`);
     return { server: name, proto, n: o.n, clients: children.length, client: o.nativeClient === null ? 'node' : 'native', connectS, serverCpuConnectS, rssBeforeKb, rssHalfKb, rssAfterKb, idleCpuPct, idleWindowS, latencyUs, warmupLatencyUs, check, clientCpuConnectS, clientCpuIdleS, clientRssKb, status, storm: st, errors };
   } finally {
