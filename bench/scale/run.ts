@@ -47,8 +47,8 @@ Options:
   --client C           native (default: a C epoll client compiled now with cc -O2; the Node
                        client when that fails) or node (raw node:net sockets)
   --quick              N=1000, 10 s idle window, 1 s settles, 500 probes (a smoke run)
-  --node-arg ARG       extra node option for psrtd, after the launcher's (repeatable; e.g.
-                       --cpu-prof --cpu-prof-dir=DIR to profile it)
+  --node-arg ARG       extra node option for psrtd (and the floor), after the launcher's
+                       (repeatable; e.g. --cpu-prof --cpu-prof-dir=DIR to profile it)
   --out FILE           JSON results (default bench/results/scale-<time>.json)
   -h, --help           this help`;
 

@@ -122,12 +122,13 @@ export async function startPsrtd(mqtt: boolean): Promise<Server> {
 /**
  * The Node.js floor: the reflector with data pings, on the launcher's node options and
  * environment, so it differs from psrtd only in what psrtd does per session. Its ports are
- * ephemeral (no restart storm for it: it forwards every publish to every session).
+ * ephemeral (no restart storm for it: it forwards every publish to every session). The extra
+ * node options given for psrtd (--node-arg) apply to it too, so both can be profiled alike.
  */
 export async function startNodeFloor(mqtt: boolean): Promise<Server> {
   const rt = launcherRuntime(join(REPO_ROOT, 'bin/psrtd.js'));
   const reflector = join(REPO_ROOT, 'dist/bench/load/reflector.js');
-  const proc = startPinned(SERVER_CORE, process.execPath, [...rt.nodeArgs, reflector, '--data-pings'], 'pipe', rt.env);
+  const proc = startPinned(SERVER_CORE, process.execPath, [...rt.nodeArgs, ...psrtdExtraNodeArgs(), reflector, '--data-pings'], 'pipe', rt.env);
   try {
     const m = await proc.waitFor(/reflector psrt=(\d+) mqtt=(\d+)/, START_MS);
     return {
