@@ -1,7 +1,5 @@
 /** Small shared test utilities (paths, ports, bounded waits). */
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,18 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TLS_DIR = join(ROOT, 'test', 'client', 'fixtures', 'tls');
 
-/** A port that was free a moment ago (bind :0, read it, close). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const addr = s.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  await new Promise<void>((r) => s.close(() => {
-    r();
-  }));
-  return port;
-}
+/** A free port below the ephemeral range (see test/helpers/ports.ts for why). */
+export { freePort } from '../helpers/ports.js';
 
 export function tempDir(prefix = 'psrt-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
