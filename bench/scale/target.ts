@@ -100,7 +100,7 @@ async function startServer(server: ServerName, proto: Proto): Promise<Server> {
  * The Node.js floor forwards every publish to every session (no topics), so of the phases
  * after the idle window it takes none: latency, delivery check and storm are left out.
  */
-function measuresDelivery(server: ServerName): boolean {
+export function measuresDelivery(server: ServerName): boolean {
   return server !== 'node-floor';
 }
 
