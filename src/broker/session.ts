@@ -5,6 +5,7 @@ import type { DataChannel, DataChannelOwner } from './data-channel.js';
 import type { ControlPort } from './ports.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import type { PublishTopicCache } from './publish-topic-cache.js';
+import { SmallSet } from './small-set.js';
 
 let nextSessionId = 1;
 
@@ -16,13 +17,12 @@ export class Session implements Subscriber, DataChannelOwner {
   /** Stamp used by SubscriptionIndex.match to report a session at most once per publish. */
   matchStamp = 0;
   /** Distinct normalised subscription strings. */
-  readonly subscriptions = new Set<string>();
+  readonly subscriptions = new SmallSet();
   /** Characters of those subscriptions (server.max_subscription_bytes). */
   subscriptionChars = 0;
   data: DataChannel | null = null;
   /** Last accepted publish topic (hot-path shortcut, see PublishTopicCache); made at the first. */
   publishTopic: PublishTopicCache | null = null;
-  readonly label: string;
   ended = false;
 
   constructor(
@@ -35,8 +35,11 @@ export class Session implements Subscriber, DataChannelOwner {
     readonly acl: AclEntry,
     readonly control: ControlPort,
     private readonly onDrop: (session: Session, channel: DataChannel, reason?: string) => void,
-  ) {
-    this.label = `${escapeForLog(user, 64)}@${address}`; // logs quote the client's login
+  ) {}
+
+  /** `login@ip:port` for log lines (made when one is written: no string per idle session). */
+  get label(): string {
+    return `${escapeForLog(this.user, 64)}@${this.address}`; // logs quote the client's login
   }
 
   /** The 32 token bytes (written once, at login). */

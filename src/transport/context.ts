@@ -1,4 +1,5 @@
 /** What every accepted stream connection needs: policy, the broker and authentication. */
+import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { AclEntry } from '../auth/acl.js';
 import type { Broker, BrokerLogger } from '../broker/index.js';
@@ -37,6 +38,26 @@ export function formatAddress(address: string | undefined, port: number | undefi
   if (address === undefined) return 'unknown';
   const host = address.includes(':') ? `[${address}]` : address;
   return `${host}:${port ?? 0}`;
+}
+
+type PeerCached = Socket & { _peername?: unknown };
+
+/**
+ * `ip:port` of a TCP peer as one flat string (~32 bytes; the concatenation would keep three
+ * strings, ~90). Node caches the peer as an object on the socket when it is read (~110 bytes
+ * with its strings); it is dropped, as the address is all that is kept (read again, it is
+ * cached again).
+ */
+export function flatAddress(socket: Socket): string {
+  const joined = formatAddress(socket.remoteAddress, socket.remotePort);
+  (socket as PeerCached)._peername = undefined;
+  return Buffer.from(joined, 'latin1').toString('latin1');
+}
+
+/** The IP of an `ip:port` / `[v6]:port` address made by formatAddress; undefined for 'unknown'. */
+export function ipOfAddress(address: string): string | undefined {
+  if (address === 'unknown') return undefined;
+  return address.startsWith('[') ? address.slice(1, address.lastIndexOf(']')) : address.slice(0, address.lastIndexOf(':'));
 }
 
 /**

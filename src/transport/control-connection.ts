@@ -18,7 +18,7 @@ import { RESPONSE_ERR, RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/cons
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
-import { TOPICS_PER_TURN, ignoreErrorsOf, logClientError, type AuthResult, type StreamContext } from './context.js';
+import { TOPICS_PER_TURN, ignoreErrorsOf, ipOfAddress, logClientError, type AuthResult, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { escapeForLog } from '../protocol/log-escape.js';
@@ -168,7 +168,7 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     }
     this.state = 'authenticating';
     this.socket.pause();
-    this.ctx.auth.authenticate(frame.login, frame.password, this.socket.remoteAddress ?? this.address).then(
+    this.ctx.auth.authenticate(frame.login, frame.password, this.loginSource()).then(
       (result) => {
         if (this.state !== 'authenticating') return;
         if (!this.loginDecided(frame.login, result)) return;
@@ -179,6 +179,14 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
         this.fail(e);
       },
     );
+  }
+
+  /**
+   * The unit of the per-address login budget: the client's IP, taken from the address (reading
+   * the socket's would make Node cache its peer object on it again, see flatAddress).
+   */
+  private loginSource(): string {
+    return (this.unix ? undefined : ipOfAddress(this.address)) ?? this.address;
   }
 
   /** Logs in or fails the connection; true when logged in. */

@@ -13,6 +13,7 @@ import { isValidTcpMode, readGreeting, type SocketKind } from '../protocol/hands
 import { ControlConnection } from './control-connection.js';
 import { DataConnection } from './data-connection.js';
 import { ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
+import { routeSocketEvents, unrouteSocketEvents, type SocketOwner } from './socket-events.js';
 
 export interface AcceptedStream {
   readonly socket: Socket;
@@ -20,24 +21,21 @@ export interface AcceptedStream {
   readonly unix: boolean;
 }
 
+/**
+ * The acceptor has set TCP_NODELAY (the server's noDelay option) and has a 'close' listener of
+ * its own that calls socketClosed() (socket-events.ts).
+ */
 export function acceptStream(ctx: StreamContext, accepted: AcceptedStream): void {
-  if (!accepted.unix) accepted.socket.setNoDelay(true);
   new GreetingStage(ctx, accepted).start();
 }
 
 /**
- * Reads the greeting, then hands the socket on and lets go of it: its listeners are removed, so
- * nothing of this stage stays in memory for the life of the connection.
+ * Reads the greeting, then hands the socket on and lets go of it: the socket's events go to
+ * the next owner, so nothing of this stage stays in memory for the life of the connection.
  */
-class GreetingStage implements Expiring {
+class GreetingStage implements Expiring, SocketOwner {
   private readonly queue = new ByteQueue();
   private readonly deadline: Deadline;
-  private readonly onData = (chunk: Buffer): void => {
-    this.received(chunk);
-  };
-  private readonly onClose = (): void => {
-    this.deadline.disarm();
-  };
 
   constructor(
     private readonly ctx: StreamContext,
@@ -49,10 +47,21 @@ class GreetingStage implements Expiring {
   start(): void {
     const socket = this.accepted.socket;
     this.deadline.arm(this.ctx.timeoutMs);
-    socket.on('data', this.onData);
     // Errors of half-set-up sockets are not worth a log line; 'close' follows.
     ignoreErrorsOf(socket);
-    socket.on('close', this.onClose);
+    routeSocketEvents(socket, this, false);
+  }
+
+  onSocketData(chunk: Buffer): void {
+    this.received(chunk);
+  }
+
+  onSocketDrain(): void {
+    /* nothing written yet */
+  }
+
+  onSocketClose(): void {
+    this.deadline.disarm();
   }
 
   onExpired(): void {
@@ -65,7 +74,7 @@ class GreetingStage implements Expiring {
     try {
       const greeting = readGreeting(queue);
       if (greeting === null) return;
-      this.detach();
+      this.deadline.disarm();
       checkMode(ctx, accepted.unix, greeting.mode);
       const tls = !accepted.unix && greeting.mode === MODE_TLS;
       if (ctx.log.enabled('info')) ctx.log.info(`${accepted.address} using ${tls ? 'TLS' : 'insecure'} connection`);
@@ -76,14 +85,8 @@ class GreetingStage implements Expiring {
     }
   }
 
-  private detach(): void {
-    this.deadline.disarm();
-    this.accepted.socket.off('data', this.onData);
-    this.accepted.socket.off('close', this.onClose);
-  }
-
   private fail(e: unknown): void {
-    this.detach();
+    this.deadline.disarm();
     logClientError(this.ctx, this.accepted.address, e);
     this.accepted.socket.destroy();
   }
@@ -111,6 +114,7 @@ function checkMode(ctx: StreamContext, unix: boolean, mode: number): void {
  */
 function startTls(ctx: StreamContext, accepted: AcceptedStream, kind: SocketKind, surplus: Buffer): void {
   const raw = accepted.socket;
+  unrouteSocketEvents(raw); // the TLS layer reads it from now on
   raw.pause();
   if (surplus.length > 0) raw.unshift(surplus);
   const secure = new TLSSocket(raw, { isServer: true, secureContext: ctx.tls ?? undefined });

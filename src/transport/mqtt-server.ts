@@ -10,7 +10,7 @@ import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
 import { listenOn, type BindTarget } from './bind.js';
-import { formatAddress, ignoreSocketError } from './context.js';
+import { flatAddress, formatAddress, ignoreSocketError, ipOfAddress } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
 import type { ConnectionGate, ListenerKind } from './connection-gate.js';
@@ -31,8 +31,6 @@ interface Listener {
   readonly unix: boolean;
   readonly source: string;
 }
-
-type PeerCached = Socket & { _peername?: unknown };
 
 /** An MQTT connection over a Node socket, being its own transport (one object, not two). */
 class SocketConnection extends MqttConnection implements MqttTransport, SocketOwner {
@@ -61,9 +59,7 @@ class SocketConnection extends MqttConnection implements MqttTransport, SocketOw
 
   /** The peer's IP (login budget), from the address: Node's cached copy is let go (see accept). */
   get ip(): string | undefined {
-    const a = this.address;
-    if (this.listener.unix || a === 'unknown') return undefined;
-    return a.startsWith('[') ? a.slice(1, a.lastIndexOf(']')) : a.slice(0, a.lastIndexOf(':'));
+    return this.listener.unix ? undefined : ipOfAddress(this.address);
   }
 
   write(frames: readonly Buffer[], written?: () => void): boolean {
@@ -216,13 +212,3 @@ export async function bindListener(
   return { target, tls, address, port };
 }
 
-/**
- * `ip:port` of a TCP peer as one flat string (~32 bytes; the concatenation would keep three
- * strings, ~90). Node caches the peer as an object on the socket when it is read (~90 bytes
- * more); it is dropped, as the address is all that is kept (read again, it is cached again).
- */
-function flatAddress(socket: Socket): string {
-  const joined = formatAddress(socket.remoteAddress, socket.remotePort);
-  (socket as PeerCached)._peername = undefined;
-  return Buffer.from(joined, 'latin1').toString('latin1');
-}

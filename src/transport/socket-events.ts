@@ -3,6 +3,11 @@
  * by every socket (EventEmitter calls a listener with `this` = the socket), instead of three
  * closures and their context per connection: ~250 bytes per idle client, which at a million
  * sensors is a quarter of a GB.
+ *
+ * A socket keeps its listeners when it changes hands (greeting stage → control or data
+ * connection): only the owner changes. Adding and removing listeners would cost CPU on every
+ * connect, and an EventEmitter that ever held three listeners for one event keeps a 20-slot
+ * array for the life of the socket (~180 bytes).
  */
 import type { Socket } from 'node:net';
 
@@ -14,9 +19,9 @@ export interface SocketOwner {
 
 const OWNER = Symbol('psrt.socketOwner');
 
-type OwnedSocket = Socket & { [OWNER]?: SocketOwner };
+type OwnedSocket = Socket & { [OWNER]?: SocketOwner | null };
 
-function ownerOf(socket: Socket): SocketOwner | undefined {
+function ownerOf(socket: Socket): SocketOwner | null | undefined {
   return (socket as OwnedSocket)[OWNER];
 }
 
@@ -32,10 +37,33 @@ function onClose(this: Socket): void {
   ownerOf(this)?.onSocketClose();
 }
 
-/** Routes 'data', 'drain' and 'close' of `socket` to `owner` (the socket has one owner). */
-export function routeSocketEvents(socket: Socket, owner: SocketOwner): void {
-  (socket as OwnedSocket)[OWNER] = owner;
+/**
+ * Routes 'data', 'drain' and 'close' of `socket` to `owner` (a socket has one owner at a time).
+ * The listeners are added once; routing a routed socket again only hands it to the new owner.
+ * `close` false: whoever accepted the socket has a 'close' listener of its own and calls
+ * socketClosed() from it (one listener instead of two).
+ */
+export function routeSocketEvents(socket: Socket, owner: SocketOwner, close = true): void {
+  const owned = socket as OwnedSocket;
+  const routed = OWNER in owned;
+  owned[OWNER] = owner;
+  if (routed) return;
   socket.on('data', onData);
   socket.on('drain', onDrain);
-  socket.on('close', onClose);
+  if (close) socket.on('close', onClose);
+}
+
+/**
+ * Stops routing events of `socket` (its data goes elsewhere now, e.g. into a TLS layer): the
+ * 'data' listener is removed so that the stream does not flow into it; 'close' still reaches
+ * the acceptor's own listener.
+ */
+export function unrouteSocketEvents(socket: Socket): void {
+  (socket as OwnedSocket)[OWNER] = null;
+  socket.off('data', onData);
+}
+
+/** Tells the owner of `socket` that it closed (for acceptors that route with `close` false). */
+export function socketClosed(socket: Socket): void {
+  ownerOf(socket)?.onSocketClose();
 }

@@ -5,11 +5,12 @@
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { formatAddress, type StreamContext } from './context.js';
+import { flatAddress, formatAddress, type StreamContext } from './context.js';
 import { listenOn, parseBind, type BindTarget } from './bind.js';
 import { acceptStream } from './greeting.js';
 import { applyUnixSocketAccess, resolveUnixSocketAccess, type UnixSocketAccess } from './unix-socket-access.js';
 import type { ConnectionGate } from './connection-gate.js';
+import { socketClosed } from './socket-events.js';
 
 export interface BoundStream {
   readonly target: BindTarget;
@@ -22,8 +23,11 @@ export class StreamServer {
   private readonly servers: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly sockets = new Set<Socket>();
-  /** One shared 'close' listener for every socket (called with the socket as `this`). */
-  private readonly forgetSocket = forgetIn(this.sockets);
+  /**
+   * The one 'close' listener of every accepted socket, shared (called with the socket as
+   * `this`): bookkeeping, then the socket's owner hears of it (socket-events.ts).
+   */
+  private readonly closed: (this: Socket) => void;
   private readonly unixAccess: { mode: number; uid: number; gid: number };
 
   /** Throws PsrtError(Config) when a unix socket owner or group name is unknown. */
@@ -34,6 +38,7 @@ export class StreamServer {
     unixAccess: UnixSocketAccess = {},
   ) {
     this.unixAccess = resolveUnixSocketAccess(unixAccess);
+    this.closed = closedIn(this.sockets, gate);
   }
 
   get connectionCount(): number {
@@ -93,17 +98,19 @@ export class StreamServer {
   }
 
   private accept(socket: Socket, unix: boolean, target: BindTarget): void {
-    if (!this.gate.admit(socket, 'PSRT')) return;
+    if (!this.gate.admit(socket, 'PSRT', false)) return;
     this.sockets.add(socket);
-    socket.on('close', this.forgetSocket);
-    const address = unix ? target.source : formatAddress(socket.remoteAddress, socket.remotePort);
+    socket.on('close', this.closed);
+    const address = unix ? target.source : flatAddress(socket);
     acceptStream(this.ctx, { socket, address, unix });
   }
 }
 
-function forgetIn(sockets: Set<Socket>): (this: Socket) => void {
-  return function forget(this: Socket): void {
+function closedIn(sockets: Set<Socket>, gate: ConnectionGate): (this: Socket) => void {
+  return function closed(this: Socket): void {
     sockets.delete(this);
+    gate.released();
+    socketClosed(this);
   };
 }
 

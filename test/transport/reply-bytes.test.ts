@@ -33,4 +33,38 @@ describe('ReplyBytes', () => {
     r.push(0x02);
     assert.deepEqual(r.take(), Buffer.from([0x02]));
   });
+
+  it('a single byte comes as a shared one-byte buffer; every count from 0 to 200 keeps its bytes and order', () => {
+    const r = new ReplyBytes();
+    r.push(0x01);
+    const a = r.take();
+    r.push(0x01);
+    const b = r.take();
+    assert.deepEqual(a, Buffer.from([0x01]));
+    assert.equal(a, b, 'one shared buffer per status value');
+    r.push(0xfe);
+    assert.deepEqual(r.take(), Buffer.from([0xfe]));
+    assert.deepEqual(a, Buffer.from([0x01]), 'the shared buffer is never written to');
+    for (let n = 0; n <= 200; n++) {
+      const sent: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const status = (n * 31 + i * 7) & 0xff;
+        r.push(status);
+        sent.push(status);
+      }
+      assert.equal(r.length, n);
+      assert.deepEqual(r.take(), Buffer.from(sent), `${n} bytes`);
+      assert.equal(r.length, 0);
+    }
+  });
+
+  it('a pending single byte survives clear() only as far as clear() says: it is dropped', () => {
+    const r = new ReplyBytes();
+    r.push(0x02);
+    r.clear();
+    assert.equal(r.length, 0);
+    r.push(0x03);
+    r.push(0x04);
+    assert.deepEqual(r.take(), Buffer.from([0x03, 0x04]));
+  });
 });
