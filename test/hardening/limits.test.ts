@@ -43,6 +43,13 @@ describe('server.max_connections', () => {
     for (const p of peers) p.destroy();
     for (let i = 0; i < 100 && fdCount(pid) > idleFds; i++) await sleep(50);
     assert.equal(fdCount(pid), idleFds, 'every connection released');
+    // Each closed socket gave back exactly one place: 20 fit again, the 21st does not.
+    const again = await Promise.all(Array.from({ length: 21 }, () => Peer.open(server.port)));
+    for (const p of again) p.send(encodeGreeting('control', false));
+    const againReplies = await Promise.all(again.map((p) => p.read(4, 3000)));
+    assert.equal(againReplies.filter((r) => r !== null).length, 20, 'places after every socket closed');
+    for (const p of again) p.destroy();
+    for (let i = 0; i < 100 && fdCount(pid) > idleFds; i++) await sleep(50);
     const client = await Bystander.create(server.port);
     await client.check();
     client.close();
