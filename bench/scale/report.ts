@@ -63,6 +63,12 @@ function rows(r: TargetResult): [string, string][] {
       ['  check after storm', check(st.check)],
       ['  RSS steady → after storm, MB', `${mb(st.rssSteadyKb)} → ${mb(st.rssAfterKb)}`],
     );
+    if (st.each.length > 1) {
+      out.push(
+        [`  storms in a row: all back after, s`, st.each.map((e) => (e.allBackS === null ? 'NOT ALL' : f1(e.allBackS))).join(' ')],
+        ['  storms in a row: RSS after each, MB', st.each.map((e) => mb(e.rssAfterKb)).join(' ')],
+      );
+    }
   }
   return out;
 }

@@ -42,6 +42,8 @@ Options:
                        path runs for the first time then (JIT compilation in psrtd)
   --storm [MODE]       after the measurements: restart (default: kill the server by PID and
                        start it on the same ports) or drop (clients drop all sockets at once)
+  --storms K           K storms in a row, each with its check and a settle (default 1): the
+                       report lists RSS after each (memory that comes back or ratchets)
   --jitter-ms MS       random delay before each reconnect in a storm (default 500)
   --timeout S          give up waiting for all sessions after S s (default 300)
   --client C           native (default: a C epoll client compiled now with cc -O2; the Node
@@ -74,7 +76,7 @@ function parse(argv: readonly string[]): Options {
   const o = {
     n: quick ? 1000 : 9900, keepaliveS: 20, idleS: quick ? 10 : 60, settleS: quick ? 1 : 5, window: 200,
     perClient: 4950, addrs: ADDRS, probes: quick ? 500 : 2000, warmupProbes: quick ? 100 : 500, probeRate: 1000,
-    storm: null as 'restart' | 'drop' | null, jitterMs: 500, timeoutS: 300,
+    storm: null as 'restart' | 'drop' | null, storms: 1, jitterMs: 500, timeoutS: 300,
     client: 'native' as 'native' | 'node', protos: ['psrt', 'mqtt'] as Proto[], mosquitto: hasMosquitto, floor: 'no' as 'no' | 'also' | 'only', out: null as string | null,
   };
   const nodeArgs: string[] = [];
@@ -109,6 +111,7 @@ function parse(argv: readonly string[]): Options {
     else if (a === '--timeout') o.timeoutS = Math.max(1, num(next(), a));
     else if (a === '--out') o.out = next() ?? null;
     else if (a === '--node-arg') nodeArgs.push(next() ?? '');
+    else if (a === '--storms') o.storms = Math.max(1, Math.round(num(next(), a)));
     else if (a === '--storm') {
       const m = argv[i + 1];
       o.storm = m === 'drop' || m === 'restart' ? m : 'restart';
