@@ -178,18 +178,18 @@ async function latency(children: readonly Child[], server: Server, proto: Proto,
 
 /** `o.storms` storms in a row; the first one's figures, the first failed check, every round. */
 async function storms(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions, mode: 'restart' | 'drop', log: (s: string) => void): Promise<StormResult> {
-  const first = await storm(children, server, proto, o, mode);
-  const each: StormRound[] = [];
-  let worst = first.check;
-  for (let k = 0; ; k++) {
-    const st = k === 0 ? first : await storm(children, server, proto, o, mode);
-    const checkOk = st.check?.ok === true;
-    if (!checkOk && worst?.ok !== false) worst = st.check;
-    each.push({ allBackS: st.allBackS, rssAfterKb: st.rssAfterKb, checkOk });
-    log(`  storm ${k + 1} (${mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${checkOk ? 'ok' : 'FAILED'}; RSS ${(st.rssAfterKb / 1024).toFixed(1)} MB`);
-    if (k + 1 >= o.storms || st.allBackS === null) break;
+  const rounds: Omit<StormResult, 'each'>[] = [];
+  for (let k = 1; k <= o.storms; k++) {
+    const st = await storm(children, server, proto, o, mode);
+    rounds.push(st);
+    log(`  storm ${k} (${mode}): all back in ${st.allBackS?.toFixed(1) ?? 'NOT ALL'} s; check ${st.check?.ok === true ? 'ok' : 'FAILED'}; RSS ${(st.rssAfterKb / 1024).toFixed(1)} MB`);
+    if (st.allBackS === null) break;
   }
-  return { ...first, check: worst, each };
+  const first = rounds[0];
+  if (first === undefined) throw new Error('--storms must be at least 1');
+  const failed = rounds.find((r) => r.check?.ok !== true);
+  const each = rounds.map((r) => ({ allBackS: r.allBackS, rssAfterKb: r.rssAfterKb, checkOk: r.check?.ok === true }));
+  return { ...first, check: failed === undefined ? first.check : failed.check, each };
 }
 
 async function storm(children: readonly Child[], server: Server, proto: Proto, o: TargetOptions, mode: 'restart' | 'drop'): Promise<Omit<StormResult, 'each'>> {

@@ -12,9 +12,8 @@ import { readDataHandshake } from '../protocol/handshake.js';
 import { ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
+import { statusBuffer } from './reply-bytes.js';
 
-const OK = Buffer.from([RESPONSE_OK]);
-const REFUSED = Buffer.from([RESPONSE_ERR]);
 export class DataConnection implements DataPort, Expiring, SocketOwner {
   /** Handshake bytes; null once the handshake is done (never read again). */
   private queue: ByteQueue | null = new ByteQueue();
@@ -92,7 +91,7 @@ export class DataConnection implements DataPort, Expiring, SocketOwner {
       return;
     }
     this.channel = channel;
-    this.socket.write(OK);
+    this.socket.write(statusBuffer(RESPONSE_OK));
     if (this.ctx.log.enabled('info')) this.ctx.log.info(`Data stream launched for ${this.address}`);
   }
 
@@ -128,7 +127,7 @@ export class DataConnection implements DataPort, Expiring, SocketOwner {
     this.queue = null;
     logClientError(this.ctx, this.address, e);
     if (reply) {
-      this.socket.write(REFUSED);
+      this.socket.write(statusBuffer(RESPONSE_ERR));
       this.end();
     } else {
       this.socket.destroy();

@@ -23,6 +23,11 @@ const SINGLE_BYTES: readonly Buffer[] = (() => {
   return out;
 })();
 
+/** A status byte as a shared one-byte Buffer (written to sockets, never written to). */
+export function statusBuffer(status: number): Buffer {
+  return SINGLE_BYTES[status & 0xff] ?? Buffer.from([status]);
+}
+
 export class ReplyBytes {
   private bytes: Uint8Array | null = null;
   /** The first byte owed (bytes[0] as well once bytes are collected in the array). */
@@ -54,10 +59,9 @@ export class ReplyBytes {
    * Buffer nobody writes to); empties the list.
    */
   take(): Buffer {
-    const single = this.count === 1 ? SINGLE_BYTES[this.first & 0xff] : undefined;
-    if (single !== undefined) {
+    if (this.count === 1) {
       this.count = 0;
-      return single;
+      return statusBuffer(this.first);
     }
     const out = Buffer.allocUnsafe(this.count);
     if (this.bytes !== null) out.set(this.bytes.subarray(0, this.count));

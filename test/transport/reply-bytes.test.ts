@@ -1,7 +1,7 @@
 /** ReplyBytes: the per-turn status bytes of a control connection. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ReplyBytes } from '../../src/transport/reply-bytes.js';
+import { ReplyBytes, statusBuffer } from '../../src/transport/reply-bytes.js';
 
 describe('ReplyBytes', () => {
   it('collects bytes in order across growth and hands them over in a buffer of their own', () => {
@@ -42,6 +42,8 @@ describe('ReplyBytes', () => {
     const b = r.take();
     assert.deepEqual(a, Buffer.from([0x01]));
     assert.equal(a, b, 'one shared buffer per status value');
+    assert.equal(statusBuffer(0x01), a, 'the data socket writes the same shared buffer');
+    for (let s = 0; s < 256; s++) assert.deepEqual(statusBuffer(s), Buffer.from([s]));
     r.push(0xfe);
     assert.deepEqual(r.take(), Buffer.from([0xfe]));
     assert.deepEqual(a, Buffer.from([0x01]), 'the shared buffer is never written to');

@@ -42,6 +42,26 @@ async function socketPair(): Promise<{ server: Socket; client: Socket; close: ()
   };
 }
 
+/** Runs `body` with a connected loopback pair, closed afterwards whatever happens. */
+async function withPair(body: (server: Socket, client: Socket) => Promise<void>): Promise<void> {
+  const { server, client, close } = await socketPair();
+  try {
+    await body(server, client);
+  } finally {
+    await close();
+  }
+}
+
+/** The acceptor's own 'close' listener, as the stream server has: counts, then forwards. */
+function acceptorForwardsClose(server: Socket): { seen: number } {
+  const acceptor = { seen: 0 };
+  server.on('close', function (this: Socket) {
+    acceptor.seen++;
+    socketClosed(this);
+  });
+  return acceptor;
+}
+
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(cond(), 'condition not reached within 1 s');
@@ -49,8 +69,7 @@ async function until(cond: () => boolean): Promise<void> {
 
 describe('routeSocketEvents', () => {
   it('hands a socket to a second owner without adding listeners; events reach only the current owner', async () => {
-    const { server, client, close } = await socketPair();
-    try {
+    await withPair(async (server, client) => {
       const first = new Recorder();
       const second = new Recorder();
       routeSocketEvents(server, first);
@@ -67,38 +86,26 @@ describe('routeSocketEvents', () => {
       client.destroy();
       await until(() => second.closed === 1);
       assert.equal(first.closed, 0);
-    } finally {
-      await close();
-    }
+    });
   });
 
   it('close false: no close listener of its own; the acceptor forwards with socketClosed()', async () => {
-    const { server, client, close } = await socketPair();
-    try {
+    await withPair(async (server, client) => {
       const owner = new Recorder();
-      let acceptorSaw = 0;
-      server.on('close', function (this: Socket) {
-        acceptorSaw++;
-        socketClosed(this);
-      });
+      const acceptor = acceptorForwardsClose(server);
       routeSocketEvents(server, owner, false);
       routeSocketEvents(server, owner);
       assert.equal(server.listenerCount('close'), 1, 'only the acceptor listens for close');
       client.destroy();
       await until(() => owner.closed === 1);
-      assert.equal(acceptorSaw, 1);
-    } finally {
-      await close();
-    }
+      assert.equal(acceptor.seen, 1);
+    });
   });
 
   it('unrouted: data stays in the paused socket for the next reader, close reaches nobody', async () => {
-    const { server, client, close } = await socketPair();
-    try {
+    await withPair(async (server, client) => {
       const owner = new Recorder();
-      server.on('close', function (this: Socket) {
-        socketClosed(this);
-      });
+      const acceptor = acceptorForwardsClose(server);
       routeSocketEvents(server, owner, false);
       server.pause();
       unrouteSocketEvents(server);
@@ -109,10 +116,9 @@ describe('routeSocketEvents', () => {
       client.destroy();
       server.resume();
       await once(server, 'close');
+      assert.equal(acceptor.seen, 1);
       assert.deepEqual(owner.data, []);
       assert.equal(owner.closed, 0);
-    } finally {
-      await close();
-    }
+    });
   });
 });
