@@ -7,10 +7,13 @@
  *   full     every connection a full handshake (no session reuse)
  *   resumed  every connection presents the session ticket of a first connection
  *
- * The server runs pinned to core 0; client processes (bench/load/tls-client.ts), each with many
- * connections in flight, run on core 1, so the server is the bottleneck for full handshakes
- * (resumed ones are cheap enough that the clients may limit the rate: CPU per handshake still
- * holds). Server CPU per handshake = the server's utime + stime (/proc/<pid>/stat) over the
+ * The server runs pinned to core 0; the client runs on core 1 with many connections in flight:
+ * by default the native client (bench/load/tlsclient.c, C and OpenSSL, compiled at bench time),
+ * which needs a fraction of the server's CPU per handshake, so that the server is saturated and
+ * the figure is its own cost per handshake rather than that plus a wake-up per connection;
+ * `--client node` (or no C compiler / OpenSSL headers) runs Node client processes
+ * (bench/load/tls-client.ts) instead, which cost about as much as the server and leave it
+ * partly idle. Server CPU per handshake = the server's utime + stime (/proc/<pid>/stat) over the
  * measured window divided by the handshakes the clients completed in it. Bounded: each client
  * stops after --seconds + 30 s or 1,000,000 handshakes at the latest.
  */
@@ -19,17 +22,20 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, SHIPPED_RUNTIME, hasMosquitto, startMosquitto, startPsrtd, usePsrtdBin, type Broker, type TlsFiles } from './lib/brokers.js';
-import { LOAD_CORE, canPin, pinSelf, startPinned, type Proc } from './lib/procs.js';
+import { LOAD_CORE, SERVER_CORE, canPin, pinSelf, startPinned, type Proc } from './lib/procs.js';
+import { compileC, type NativeBinary } from './lib/native-build.js';
 import { formatSelfTimes, profilesIn, selfTimes } from './lib/profile.js';
 import type { TlsClientCounts, TlsClientJob } from './load/tls-client.js';
 
 const CLIENT = join(REPO_ROOT, 'dist/bench/load/tls-client.js');
+const FLOOR = join(REPO_ROOT, 'dist/bench/load/tls-floor.js');
 const TICKS_PER_S = 100;
 
 type Proto = 'psrt' | 'mqtt';
 type Mode = 'full' | 'resumed';
 
 interface Options {
+  client: 'native' | 'node';
   servers: string[];
   protos: Proto[];
   modes: Mode[];
@@ -46,11 +52,15 @@ interface Options {
 
 const USAGE = `Usage: npm run bench -- --tls-handshakes [options]
 
-  --servers LIST      psrtd,mosquitto (default: both; Mosquitto only when installed)
+  --servers LIST      psrtd,mosquitto,node-floor (default: psrtd,mosquitto; Mosquitto only when
+                      installed); node-floor is bench/load/tls-floor.ts, the least a Node server
+                      does for these handshakes, on psrtd's node options
+  --floor             add node-floor to the servers
   --protos LIST       psrt,mqtt (default: both; Mosquitto serves mqtt only)
   --modes LIST        full,resumed (default: both)
-  --workers N         client processes on core 1 (default 3)
-  --concurrency N     connections in flight per client process (default 16)
+  --client KIND       native (C + OpenSSL, compiled now; the default) or node
+  --workers N         client processes on core 1 (default: 1 native, 3 node)
+  --concurrency N     connections in flight per client process (default: 48 native, 16 node)
   --seconds S         measured window per run (default 5)
   --warmup S          unmeasured seconds before it (default 1)
   --rounds N          runs per case, 1-9; figures are medians (default 3)
@@ -73,14 +83,16 @@ function num(v: string | undefined, min: number, max: number): number {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { servers: hasMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'], protos: ['psrt', 'mqtt'], modes: ['full', 'resumed'], workers: 3, concurrency: 16, seconds: 5, warmup: 1, rounds: 3, tls12: false, profile: false, psrtd: null, out: null };
+  const o: Options = { client: 'native', servers: hasMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'], protos: ['psrt', 'mqtt'], modes: ['full', 'resumed'], workers: 0, concurrency: 0, seconds: 5, warmup: 1, rounds: 3, tls12: false, profile: false, psrtd: null, out: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): string | undefined => argv[++i];
     if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
-    } else if (a === '--servers') o.servers = list(v(), ['psrtd', 'mosquitto']);
+    } else if (a === '--client') o.client = list(v(), ['native', 'node'] as const)[0] ?? 'native';
+    else if (a === '--servers') o.servers = list(v(), ['psrtd', 'mosquitto', 'node-floor']);
+    else if (a === '--floor') o.servers = [...new Set([...o.servers, 'node-floor'])];
     else if (a === '--protos') o.protos = list(v(), ['psrt', 'mqtt'] as const);
     else if (a === '--modes') o.modes = list(v(), ['full', 'resumed'] as const);
     else if (a === '--workers') o.workers = num(v(), 1, 16);
@@ -98,6 +110,12 @@ function parseArgs(argv: readonly string[]): Options {
   return o;
 }
 
+/** Fills in the client-dependent defaults once the kind of client is known. */
+function clientDefaults(o: Options): void {
+  if (o.workers === 0) o.workers = o.client === 'native' ? 1 : 3;
+  if (o.concurrency === 0) o.concurrency = o.client === 'native' ? 48 : 16;
+}
+
 /** utime + stime of `pid` in clock ticks. */
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -107,16 +125,30 @@ function cpuTicks(pid: number): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A client process and the replies it sends over IPC, in order. */
+/**
+ * A client process and its replies, in order: over IPC (Node client) or as JSON lines on its
+ * stdout (native client, which reads `mark`/`stop` lines on stdin).
+ */
 class Client {
   private readonly inbox: unknown[] = [];
   private waiter: (() => void) | null = null;
+  private partial = '';
 
-  constructor(readonly proc: Proc) {
-    proc.child.on('message', (m) => {
-      this.inbox.push(m);
-      this.waiter?.();
+  constructor(readonly proc: Proc, private readonly native: boolean) {
+    if (!native) {
+      proc.child.on('message', (m) => { this.received(m); });
+      return;
+    }
+    proc.child.stdout?.on('data', (b: Buffer) => {
+      const lines = (this.partial + b.toString('utf8')).split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('{')) this.received(JSON.parse(l));
     });
+  }
+
+  private received(m: unknown): void {
+    this.inbox.push(m);
+    this.waiter?.();
   }
 
   async next(ms = 20_000): Promise<unknown> {
@@ -134,7 +166,8 @@ class Client {
   }
 
   async ask(msg: { mark?: boolean; stop?: boolean }): Promise<TlsClientCounts> {
-    this.proc.child.send(msg);
+    if (this.native) this.proc.child.stdin?.write(msg.stop === true ? 'stop\n' : 'mark\n');
+    else this.proc.child.send(msg);
     return (await this.next()) as TlsClientCounts;
   }
 }
@@ -158,11 +191,18 @@ function sum(cs: readonly TlsClientCounts[], k: 'done' | 'reused' | 'errors'): n
   return cs.reduce((a, c) => a + c[k], 0);
 }
 
-async function runCase(o: Options, broker: Broker, proto: Proto, mode: Mode, round: number): Promise<CaseResult> {
+function startClient(job: TlsClientJob, native: NativeBinary | null): Client {
+  if (native === null) {
+    return new Client(startPinned(LOAD_CORE, process.execPath, [CLIENT, JSON.stringify(job)], ['ignore', 'pipe', 'pipe', 'ipc'], SHIPPED_RUNTIME.env), false);
+  }
+  const args = [job.port, job.proto, job.mode, job.concurrency, job.maxHandshakes, job.maxMs, job.maxVersion === 'TLSv1.2' ? 1 : 0].map(String);
+  return new Client(startPinned(LOAD_CORE, native.bin, args, ['pipe', 'pipe', 'pipe']), true);
+}
+
+async function runCase(o: Options, native: NativeBinary | null, broker: Broker, proto: Proto, mode: Mode, round: number): Promise<CaseResult> {
   const port = proto === 'psrt' ? broker.port : broker.mqttTlsPort;
   const job: TlsClientJob = { port, proto, mode, concurrency: o.concurrency, maxHandshakes: 1_000_000, maxMs: (o.warmup + o.seconds + 30) * 1000, maxVersion: o.tls12 ? 'TLSv1.2' : 'TLSv1.3' };
-  const clients = Array.from({ length: o.workers }, () =>
-    new Client(startPinned(LOAD_CORE, process.execPath, [CLIENT, JSON.stringify(job)], ['ignore', 'pipe', 'pipe', 'ipc'], SHIPPED_RUNTIME.env)));
+  const clients = Array.from({ length: o.workers }, () => startClient(job, native));
   try {
     for (const c of clients) await c.next();
     await sleep(o.warmup * 1000);
@@ -212,35 +252,60 @@ function table(results: readonly CaseResult[]): string {
     const rs = results.filter((r) => `${r.server}|${r.proto}|${r.mode}` === k);
     const [server = '', proto = '', mode = ''] = k.split('|');
     const cpu = rs.map((r) => r.cpuMs);
-    return `${server.padEnd(10)}${(proto === 'psrt' ? 'PSRT STARTTLS' : 'MQTT TLS').padEnd(15)}${mode.padEnd(9)}` +
+    return `${server.padEnd(11)}${(proto === 'psrt' ? 'PSRT STARTTLS' : 'MQTT TLS').padEnd(15)}${mode.padEnd(9)}` +
       `${median(cpu).toFixed(3).padStart(9)} ms  (${Math.min(...cpu).toFixed(3)}–${Math.max(...cpu).toFixed(3)})` +
       `${Math.round(median(rs.map((r) => r.perSecond))).toString().padStart(8)}/s` +
       `${median(rs.map((r) => r.serverCpuPct)).toFixed(0).padStart(6)}%` +
       `${median(rs.map((r) => r.reusedPct)).toFixed(0).padStart(8)}%` +
       rs.reduce((a, r) => a + r.errors, 0).toString().padStart(7);
   });
-  return `server    protocol       mode     srv CPU/handshake (min–max)  rate    srv CPU  reused  errors\n${rows.join('\n')}`;
+  return `server     protocol       mode     srv CPU/handshake (min–max)  rate    srv CPU  reused  errors\n${rows.join('\n')}`;
 }
 
-async function runServer(o: Options, name: string, tls: TlsFiles, profileDir: string | null): Promise<CaseResult[]> {
-  const protos = name === 'mosquitto' ? o.protos.filter((p) => p === 'mqtt') : o.protos;
-  if (protos.length === 0) return [];
-  const results: CaseResult[] = [];
-  const nodeArgs = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
-  const broker = name === 'mosquitto' ? await startMosquitto(tls) : await startPsrtd(nodeArgs, {}, true, tls);
+/** The Node.js floor (bench/load/tls-floor.ts) on psrtd's node options and environment. */
+async function startFloor(tls: TlsFiles): Promise<Broker> {
+  const proc = startPinned(SERVER_CORE, process.execPath, [...SHIPPED_RUNTIME.nodeArgs, FLOOR, tls.key, tls.cert], 'pipe', SHIPPED_RUNTIME.env);
   try {
+    const m = await proc.waitFor(/tls-floor psrt=(\d+) mqtt=(\d+)/, 10_000);
+    return { name: 'node-floor', proc, port: Number(m[1]), mqttPort: 0, mqttTlsPort: Number(m[2]), stop: () => proc.stop() };
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+}
+
+async function startServer(name: string, tls: TlsFiles, profileDir: string | null): Promise<Broker> {
+  if (name === 'mosquitto') return startMosquitto(tls);
+  if (name === 'node-floor') return startFloor(tls);
+  const nodeArgs = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  return startPsrtd(nodeArgs, {}, true, tls);
+}
+
+/**
+ * All servers run side by side and every round measures each case of each server in turn, so
+ * that a slow minute of a shared machine hits all of them, not the one whose turn it was.
+ */
+async function runAll(o: Options, native: NativeBinary | null, tls: TlsFiles, profileDir: string | null): Promise<CaseResult[]> {
+  const brokers: Broker[] = [];
+  const results: CaseResult[] = [];
+  try {
+    for (const name of o.servers) brokers.push(await startServer(name, tls, name === 'psrtd' ? profileDir : null));
     for (let round = 1; round <= o.rounds; round++) {
-      for (const proto of protos) {
-        for (const mode of o.modes) {
-          const r = await runCase(o, broker, proto, mode, round);
-          results.push(r);
-          process.stderr.write(`round ${round} ${name} ${proto} ${mode}: ${r.cpuMs.toFixed(3)} ms/handshake, ${Math.round(r.perSecond)}/s,` +
-            ` srv ${r.serverCpuPct.toFixed(0)}%, reused ${r.reusedPct.toFixed(0)}%, errors ${r.errors}${r.firstError === null ? '' : ` (${r.firstError})`}\n`);
+      for (const broker of brokers) {
+        // Mosquitto serves MQTT only.
+        const protos = broker.name === 'mosquitto' ? o.protos.filter((p) => p === 'mqtt') : o.protos;
+        for (const proto of protos) {
+          for (const mode of o.modes) {
+            const r = await runCase(o, native, broker, proto, mode, round);
+            results.push(r);
+            process.stderr.write(`round ${round} ${broker.name} ${proto} ${mode}: ${r.cpuMs.toFixed(3)} ms/handshake, ${Math.round(r.perSecond)}/s,` +
+              ` srv ${r.serverCpuPct.toFixed(0)}%, reused ${r.reusedPct.toFixed(0)}%, errors ${r.errors}${r.firstError === null ? '' : ` (${r.firstError})`}\n`);
+          }
         }
       }
     }
   } finally {
-    await broker.stop();
+    await Promise.all(brokers.map((b) => b.stop()));
   }
   return results;
 }
@@ -248,6 +313,9 @@ async function runServer(o: Options, name: string, tls: TlsFiles, profileDir: st
 export async function runTlsHandshakeBench(argv: readonly string[]): Promise<void> {
   const o = parseArgs(argv);
   pinSelf();
+  const native = o.client === 'native' ? compileC('tlsclient', ['bench/load/tlsclient.c'], ['-lssl', '-lcrypto'], (m) => { process.stderr.write(`${m}: using the Node client\n`); }) : null;
+  if (native === null) o.client = 'node';
+  clientDefaults(o);
   if (o.psrtd !== null) usePsrtdBin(o.psrtd);
   const dir = mkdtempSync(join(tmpdir(), 'psrt-tls-bench-'));
   const started = performance.now();
@@ -255,10 +323,9 @@ export async function runTlsHandshakeBench(argv: readonly string[]): Promise<voi
   try {
     const tls = makeCert(dir);
     const profileDir = o.profile ? join(dir, 'profile') : null;
-    const results: CaseResult[] = [];
-    for (const s of o.servers) results.push(...(await runServer(o, s, tls, s === 'psrtd' ? profileDir : null)));
+    const results = await runAll(o, native, tls, profileDir);
     console.log(`\nTLS handshakes (RSA-2048, ${o.tls12 ? 'TLS 1.2' : 'TLS 1.3'}), medians of ${o.rounds} round(s) of ${o.seconds} s;` +
-      ` ${o.workers} client processes x ${o.concurrency} connections${canPin ? ' on core 1, server on core 0' : ' (not pinned)'}`);
+      ` ${o.workers} ${o.client} client process(es) x ${o.concurrency} connections${canPin ? ' on core 1, server on core 0' : ' (not pinned)'}`);
     console.log(`load average before: ${before}, after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
     console.log(table(results));
     if (profileDir !== null) {
@@ -269,6 +336,7 @@ export async function runTlsHandshakeBench(argv: readonly string[]): Promise<voi
     writeFileSync(file, `${JSON.stringify({ options: o, loadBefore: before, wallSeconds: (performance.now() - started) / 1000, results }, null, 2)}\n`);
     console.log(`\nJSON: ${file}`);
   } finally {
+    native?.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -39,7 +39,7 @@ export function usePsrtdEnv(env: Readonly<Record<string, string>>): void {
 const REFLECTOR = join(REPO_ROOT, 'dist/bench/load/reflector.js');
 const START_MS = 10_000;
 
-export type BrokerName = 'psrtd' | 'mosquitto' | 'reflector';
+export type BrokerName = 'psrtd' | 'mosquitto' | 'reflector' | 'node-floor';
 
 export interface Broker {
   readonly name: BrokerName;

@@ -4,39 +4,16 @@
  * is small next to the server's. Without a compiler the Node client (client.ts) is used, and
  * the report says so.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../lib/brokers.js';
+import { compileC, type NativeBinary } from '../lib/native-build.js';
 import type { ToClient } from './wire.js';
 
-const SOURCES = ['loadclient.c', 'loadproto.c'].map((f) => join(REPO_ROOT, 'bench/scale', f));
+export type NativeClient = NativeBinary;
 
-export interface NativeClient {
-  /** The compiled executable. */
-  readonly bin: string;
-  /** Removes the temporary directory. */
-  dispose(): void;
-}
-
-/**
- * Compiles the native client with `$CC` (default `cc`) -O2; null, after saying why on `log`,
- * when that fails (no compiler, not Linux).
- */
+/** The native load client, or null (after saying why on `log`) when it cannot be compiled. */
 export function buildNativeClient(log: (s: string) => void): NativeClient | null {
-  const cc = process.env.CC ?? 'cc';
-  const dir = mkdtempSync(join(tmpdir(), 'psrt-loadclient-'));
-  const bin = join(dir, 'loadclient');
-  try {
-    execFileSync(cc, ['-O2', '-o', bin, ...SOURCES], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
-    return { bin, dispose: () => { rmSync(dir, { recursive: true, force: true }); } };
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    log(`native load client not built (${cc} -O2: ${why}): using the Node load client (bench/scale/client.ts), which costs more CPU per session`);
-    return null;
-  }
+  const client = compileC('loadclient', ['bench/scale/loadclient.c', 'bench/scale/loadproto.c'], [], log);
+  if (client === null) log('using the Node load client (bench/scale/client.ts), which costs more CPU per session');
+  return client;
 }
 
 /** A command for the native client: one line on its stdin. */
