@@ -2,7 +2,7 @@
  * TLS handshake benchmark (`npm run bench -- --tls-handshakes [options]`, or
  * `node dist/bench/tls-handshakes.js [options]`): server CPU time per TLS handshake and
  * handshakes/s, for psrtd (PSRT STARTTLS on the control socket, and the MQTT TLS listener) and
- * Mosquitto (MQTT TLS), with a fresh RSA-2048 self-signed certificate.
+ * Mosquitto (MQTT TLS), with a fresh self-signed certificate (RSA-2048, or ECDSA P-256 with `--key ec`).
  *
  *   full     every connection a full handshake (no session reuse)
  *   resumed  every connection presents the session ticket of a first connection
@@ -36,6 +36,7 @@ type Mode = 'full' | 'resumed';
 
 interface Options {
   client: 'native' | 'node';
+  key: 'rsa' | 'ec';
   servers: string[];
   protos: Proto[];
   modes: Mode[];
@@ -65,6 +66,7 @@ const USAGE = `Usage: npm run bench -- --tls-handshakes [options]
   --warmup S          unmeasured seconds before it (default 1)
   --rounds N          runs per case, 1-9; figures are medians (default 3)
   --tls12             clients limited to TLS 1.2 (default: TLS 1.3)
+  --key KIND          the server certificate's key: rsa (RSA-2048, the default) or ec (ECDSA P-256)
   --profile           record a CPU profile of psrtd (--cpu-prof) and print its top functions
   --psrtd BIN         benchmark another psrtd entry script
   --quick             1 round of 2 s (a smoke run, not for figures)
@@ -83,7 +85,7 @@ function num(v: string | undefined, min: number, max: number): number {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { client: 'native', servers: hasMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'], protos: ['psrt', 'mqtt'], modes: ['full', 'resumed'], workers: 0, concurrency: 0, seconds: 5, warmup: 1, rounds: 3, tls12: false, profile: false, psrtd: null, out: null };
+  const o: Options = { client: 'native', key: 'rsa', servers: hasMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'], protos: ['psrt', 'mqtt'], modes: ['full', 'resumed'], workers: 0, concurrency: 0, seconds: 5, warmup: 1, rounds: 3, tls12: false, profile: false, psrtd: null, out: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): string | undefined => argv[++i];
@@ -101,6 +103,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--warmup') o.warmup = num(v(), 0, 30);
     else if (a === '--rounds') o.rounds = num(v(), 1, 9);
     else if (a === '--tls12') o.tls12 = true;
+    else if (a === '--key') o.key = list(v(), ['rsa', 'ec'] as const)[0] ?? 'rsa';
     else if (a === '--profile') o.profile = true;
     else if (a === '--psrtd') o.psrtd = v() ?? null;
     else if (a === '--quick') Object.assign(o, { rounds: 1, seconds: 2, warmup: 0.5 });
@@ -230,9 +233,10 @@ async function runCase(o: Options, native: NativeBinary | null, broker: Broker, 
   }
 }
 
-function makeCert(dir: string): TlsFiles {
+function makeCert(dir: string, kind: Options['key']): TlsFiles {
   const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', files.key, '-out', files.cert,
+  const key = kind === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+  execFileSync('openssl', ['req', '-x509', ...key, '-nodes', '-keyout', files.key, '-out', files.cert,
     '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
   // Mosquitto started as root reads them as its `mosquitto` user: a throwaway key may be readable.
   chmodSync(dir, 0o755);
@@ -321,10 +325,10 @@ export async function runTlsHandshakeBench(argv: readonly string[]): Promise<voi
   const started = performance.now();
   const before = loadavg().map((x) => x.toFixed(2)).join(' ');
   try {
-    const tls = makeCert(dir);
+    const tls = makeCert(dir, o.key);
     const profileDir = o.profile ? join(dir, 'profile') : null;
     const results = await runAll(o, native, tls, profileDir);
-    console.log(`\nTLS handshakes (RSA-2048, ${o.tls12 ? 'TLS 1.2' : 'TLS 1.3'}), medians of ${o.rounds} round(s) of ${o.seconds} s;` +
+    console.log(`\nTLS handshakes (${o.key === 'rsa' ? 'RSA-2048' : 'ECDSA P-256'}, ${o.tls12 ? 'TLS 1.2' : 'TLS 1.3'}), medians of ${o.rounds} round(s) of ${o.seconds} s;` +
       ` ${o.workers} ${o.client} client process(es) x ${o.concurrency} connections${canPin ? ' on core 1, server on core 0' : ' (not pinned)'}`);
     console.log(`load average before: ${before}, after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
     console.log(table(results));
