@@ -9,11 +9,12 @@
  *
  * The server runs pinned to core 0; the client runs on core 1 with many connections in flight:
  * by default the native client (bench/load/tlsclient.c, C and OpenSSL, compiled at bench time),
- * which needs a fraction of the server's CPU per handshake, so that the server is saturated and
- * the figure is its own cost per handshake rather than that plus a wake-up per connection;
- * `--client node` (or no C compiler / OpenSSL headers) runs Node client processes
- * (bench/load/tls-client.ts) instead, which cost about as much as the server and leave it
- * partly idle. Server CPU per handshake = the server's utime + stime (/proc/<pid>/stat) over the
+ * which needs about half the server's CPU per full handshake (more per resumed one), so that the
+ * server is saturated on full handshakes and the figure is its own cost per handshake rather
+ * than that plus a wake-up per connection; `--client node` (or no C compiler / OpenSSL headers)
+ * runs Node client processes (bench/load/tls-client.ts) instead, which cost about as much as
+ * the server and leave it partly idle. Rows where the server was less than 97 % busy are
+ * marked, and the clients' own CPU is reported. Server CPU per handshake = the server's utime + stime (/proc/<pid>/stat) over the
  * measured window divided by the handshakes the clients completed in it. Bounded: each client
  * stops after --seconds + 30 s or 1,000,000 handshakes at the latest.
  */
@@ -30,6 +31,8 @@ import type { TlsClientCounts, TlsClientJob } from './load/tls-client.js';
 const CLIENT = join(REPO_ROOT, 'dist/bench/load/tls-client.js');
 const FLOOR = join(REPO_ROOT, 'dist/bench/load/tls-floor.js');
 const TICKS_PER_S = 100;
+/** Below this server CPU % a row is marked: the server was not the bottleneck. */
+const BUSY_PCT = 97;
 
 type Proto = 'psrt' | 'mqtt';
 type Mode = 'full' | 'resumed';
@@ -72,6 +75,12 @@ const USAGE = `Usage: npm run bench -- --tls-handshakes [options]
   --quick             1 round of 2 s (a smoke run, not for figures)
   --out FILE          JSON results (default bench/results/tls-<time>.json)`;
 
+function one<T extends string>(v: string | undefined, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a === v);
+  if (found === undefined) throw new Error(`${String(v)}: expected one of ${allowed.join(', ')}`);
+  return found;
+}
+
 function list<T extends string>(v: string | undefined, allowed: readonly T[]): T[] {
   const items = (v ?? '').split(',').map((s) => s.trim());
   for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new Error(`unknown value ${i} (one of ${allowed.join(',')})`);
@@ -86,15 +95,16 @@ function num(v: string | undefined, min: number, max: number): number {
 
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = { client: 'native', key: 'rsa', servers: hasMosquitto ? ['psrtd', 'mosquitto'] : ['psrtd'], protos: ['psrt', 'mqtt'], modes: ['full', 'resumed'], workers: 0, concurrency: 0, seconds: 5, warmup: 1, rounds: 3, tls12: false, profile: false, psrtd: null, out: null };
+  let floor = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): string | undefined => argv[++i];
     if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
-    } else if (a === '--client') o.client = list(v(), ['native', 'node'] as const)[0] ?? 'native';
+    } else if (a === '--client') o.client = one(v(), ['native', 'node'] as const);
     else if (a === '--servers') o.servers = list(v(), ['psrtd', 'mosquitto', 'node-floor']);
-    else if (a === '--floor') o.servers = [...new Set([...o.servers, 'node-floor'])];
+    else if (a === '--floor') floor = true;
     else if (a === '--protos') o.protos = list(v(), ['psrt', 'mqtt'] as const);
     else if (a === '--modes') o.modes = list(v(), ['full', 'resumed'] as const);
     else if (a === '--workers') o.workers = num(v(), 1, 16);
@@ -103,13 +113,16 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--warmup') o.warmup = num(v(), 0, 30);
     else if (a === '--rounds') o.rounds = num(v(), 1, 9);
     else if (a === '--tls12') o.tls12 = true;
-    else if (a === '--key') o.key = list(v(), ['rsa', 'ec'] as const)[0] ?? 'rsa';
+    else if (a === '--key') o.key = one(v(), ['rsa', 'ec'] as const);
     else if (a === '--profile') o.profile = true;
     else if (a === '--psrtd') o.psrtd = v() ?? null;
     else if (a === '--quick') Object.assign(o, { rounds: 1, seconds: 2, warmup: 0.5 });
     else if (a === '--out') o.out = v() ?? null;
     else throw new Error(`unknown option ${String(a)} (see --help)`);
   }
+  if (floor && !o.servers.includes('node-floor')) o.servers.push('node-floor');
+  // Mosquitto serves MQTT only: without MQTT cases it is not started at all.
+  if (!o.protos.includes('mqtt')) o.servers = o.servers.filter((s) => s !== 'mosquitto');
   return o;
 }
 
@@ -142,6 +155,8 @@ class Client {
       proc.child.on('message', (m) => { this.received(m); });
       return;
     }
+    // A client that died before its exit was seen must not turn a write into an uncaught EPIPE.
+    proc.child.stdin?.on('error', () => undefined);
     proc.child.stdout?.on('data', (b: Buffer) => {
       const lines = (this.partial + b.toString('utf8')).split('\n');
       this.partial = lines.pop() ?? '';
@@ -169,7 +184,9 @@ class Client {
   }
 
   async ask(msg: { mark?: boolean; stop?: boolean }): Promise<TlsClientCounts> {
-    if (this.native) this.proc.child.stdin?.write(msg.stop === true ? 'stop\n' : 'mark\n');
+    if (this.native) {
+      if (this.proc.child.exitCode === null) this.proc.child.stdin?.write(msg.stop === true ? 'stop\n' : 'mark\n');
+    }
     else this.proc.child.send(msg);
     return (await this.next()) as TlsClientCounts;
   }
@@ -185,6 +202,8 @@ export interface CaseResult {
   /** Server CPU ms per handshake. */
   readonly cpuMs: number;
   readonly serverCpuPct: number;
+  /** The client processes' CPU over the same window, % of one core. */
+  readonly clientCpuPct: number;
   readonly reusedPct: number;
   readonly errors: number;
   readonly firstError: string | null;
@@ -211,10 +230,12 @@ async function runCase(o: Options, native: NativeBinary | null, broker: Broker, 
     await sleep(o.warmup * 1000);
     const t0 = performance.now();
     const k0 = cpuTicks(broker.proc.pid);
+    const l0 = clients.reduce((a, c) => a + cpuTicks(c.proc.pid), 0);
     const c0 = await Promise.all(clients.map((c) => c.ask({ mark: true })));
     await sleep(o.seconds * 1000);
     const t1 = performance.now();
     const k1 = cpuTicks(broker.proc.pid);
+    const l1 = clients.reduce((a, c) => a + cpuTicks(c.proc.pid), 0);
     const c1 = await Promise.all(clients.map((c) => c.ask({ stop: true })));
     const handshakes = sum(c1, 'done') - sum(c0, 'done');
     const cpuS = (k1 - k0) / TICKS_PER_S;
@@ -224,8 +245,9 @@ async function runCase(o: Options, native: NativeBinary | null, broker: Broker, 
       perSecond: handshakes / wallS,
       cpuMs: handshakes === 0 ? NaN : (cpuS * 1000) / handshakes,
       serverCpuPct: (cpuS / wallS) * 100,
+      clientCpuPct: ((l1 - l0) / TICKS_PER_S / wallS) * 100,
       reusedPct: handshakes === 0 ? 0 : ((sum(c1, 'reused') - sum(c0, 'reused')) / handshakes) * 100,
-      errors: sum(c1, 'errors'),
+      errors: sum(c1, 'errors') - sum(c0, 'errors'),
       firstError: c1.find((c) => c.firstError !== null)?.firstError ?? null,
     };
   } finally {
@@ -256,14 +278,17 @@ function table(results: readonly CaseResult[]): string {
     const rs = results.filter((r) => `${r.server}|${r.proto}|${r.mode}` === k);
     const [server = '', proto = '', mode = ''] = k.split('|');
     const cpu = rs.map((r) => r.cpuMs);
+    const busy = median(rs.map((r) => r.serverCpuPct));
     return `${server.padEnd(11)}${(proto === 'psrt' ? 'PSRT STARTTLS' : 'MQTT TLS').padEnd(15)}${mode.padEnd(9)}` +
       `${median(cpu).toFixed(3).padStart(9)} ms  (${Math.min(...cpu).toFixed(3)}–${Math.max(...cpu).toFixed(3)})` +
       `${Math.round(median(rs.map((r) => r.perSecond))).toString().padStart(8)}/s` +
-      `${median(rs.map((r) => r.serverCpuPct)).toFixed(0).padStart(6)}%` +
+      `${busy.toFixed(0).padStart(6)}%${busy < BUSY_PCT ? '*' : ' '}` +
+      `${median(rs.map((r) => r.clientCpuPct)).toFixed(0).padStart(7)}%` +
       `${median(rs.map((r) => r.reusedPct)).toFixed(0).padStart(8)}%` +
       rs.reduce((a, r) => a + r.errors, 0).toString().padStart(7);
   });
-  return `server     protocol       mode     srv CPU/handshake (min–max)  rate    srv CPU  reused  errors\n${rows.join('\n')}`;
+  return `server     protocol       mode     srv CPU/handshake (min–max)  rate    srv CPU  client  reused  errors\n${rows.join('\n')}\n` +
+    `* server busy below ${BUSY_PCT} %: the client set the rate, and each handshake also paid wake-ups of an idle loop`;
 }
 
 /** The Node.js floor (bench/load/tls-floor.ts) on psrtd's node options and environment. */
@@ -303,7 +328,7 @@ async function runAll(o: Options, native: NativeBinary | null, tls: TlsFiles, pr
             const r = await runCase(o, native, broker, proto, mode, round);
             results.push(r);
             process.stderr.write(`round ${round} ${broker.name} ${proto} ${mode}: ${r.cpuMs.toFixed(3)} ms/handshake, ${Math.round(r.perSecond)}/s,` +
-              ` srv ${r.serverCpuPct.toFixed(0)}%, reused ${r.reusedPct.toFixed(0)}%, errors ${r.errors}${r.firstError === null ? '' : ` (${r.firstError})`}\n`);
+              ` srv ${r.serverCpuPct.toFixed(0)}%, client ${r.clientCpuPct.toFixed(0)}%, reused ${r.reusedPct.toFixed(0)}%, errors ${r.errors}${r.firstError === null ? '' : ` (${r.firstError})`}\n`);
           }
         }
       }

@@ -30,7 +30,9 @@ export function compileC(name: string, sources: readonly string[], libs: readonl
     return { bin, dispose: () => { rmSync(dir, { recursive: true, force: true }); } };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
-    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    // The compiler's own first line (e.g. a missing openssl/ssl.h) says more than "Command failed".
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString('utf8').split('\n').find((l) => l.trim() !== '');
+    const why = stderr ?? (e instanceof Error ? e.message.split('\n')[0] : String(e));
     log(`native ${name} not built (${cc} -O2: ${String(why)})`);
     return null;
   }
