@@ -34,6 +34,8 @@ import { runScaleBench } from './scale/run.js';
 interface Options {
   quick: boolean;
   rounds: number;
+  /** Unmeasured load before each window; null = the default of the timing. */
+  warmupMs: number | null;
   groups: Set<string> | null;
   mosquitto: boolean;
   micro: boolean;
@@ -55,6 +57,10 @@ Options:
                           l = latency tail at 1k/10k msg/s 1→1 and 1→100, m = MQTT on psrtd
                           vs Mosquitto, x = PSRT<->MQTT across protocols)
   --rounds N              rounds, 1-9 (default 3); figures are medians
+  --warmup-ms MS          load before each measured window, unmeasured (default 750; every
+                          round starts a fresh server, so with the default the window includes
+                          the first seconds of a new psrtd process: JIT compilation shows in
+                          the latency tail, see docs/performance.md, "Latency tail")
   --no-mosquitto          skip Mosquitto even if installed
   --profile               record a CPU profile of psrtd per scenario (--cpu-prof)
   --psrtd BIN             benchmark another psrtd entry script (A/B comparisons)
@@ -74,7 +80,7 @@ Options:
   -h, --help              print this help`;
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, rounds: 3, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, nodeArgs: [], env: {}, out: null };
+  const o: Options = { quick: false, rounds: 3, warmupMs: null, groups: null, mosquitto: hasMosquitto, micro: false, profile: false, psrtd: null, nodeArgs: [], env: {}, out: null };
   let roundsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -95,6 +101,10 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--rounds') {
       o.rounds = Math.max(1, Math.min(9, Number(argv[++i] ?? 3) || 3));
       roundsGiven = true;
+    } else if (a === '--warmup-ms') {
+      const ms = Number(argv[++i]);
+      if (!Number.isFinite(ms) || ms < 0 || ms > 60_000) throw new Error('--warmup-ms: expected 0-60000');
+      o.warmupMs = ms;
     } else if (a === '--out') o.out = argv[++i] ?? null;
     else throw new Error(`unknown option ${a} (see --help)`);
   }
@@ -175,7 +185,7 @@ async function main(): Promise<void> {
     await runMicro(o.quick);
     return;
   }
-  const t = timing(o.quick);
+  const t = { ...timing(o.quick), ...(o.warmupMs === null ? {} : { warmupMs: o.warmupMs }) };
   const before = uptime();
   process.stderr.write(`${before}\n${JSON.stringify(machine())}\n`);
   if (!o.mosquitto) process.stderr.write('mosquitto not installed (or --no-mosquitto): no baseline ratios\n');
