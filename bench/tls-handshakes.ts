@@ -19,18 +19,17 @@
  * stops after --seconds + 30 s or 1,000,000 handshakes at the latest.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, SHIPPED_RUNTIME, hasMosquitto, startMosquitto, startPsrtd, usePsrtdBin, type Broker, type TlsFiles } from './lib/brokers.js';
-import { LOAD_CORE, SERVER_CORE, canPin, pinSelf, startPinned, type Proc } from './lib/procs.js';
+import { LOAD_CORE, SERVER_CORE, TICKS_PER_S, canPin, pinSelf, readTicks, startPinned, type Proc } from './lib/procs.js';
 import { compileC, type NativeBinary } from './lib/native-build.js';
 import { formatSelfTimes, profilesIn, selfTimes } from './lib/profile.js';
 import type { TlsClientCounts, TlsClientJob } from './load/tls-client.js';
 
 const CLIENT = join(REPO_ROOT, 'dist/bench/load/tls-client.js');
 const FLOOR = join(REPO_ROOT, 'dist/bench/load/tls-floor.js');
-const TICKS_PER_S = 100;
 /** Below this server CPU % a row is marked: the server was not the bottleneck. */
 const BUSY_PCT = 97;
 
@@ -132,13 +131,6 @@ function clientDefaults(o: Options): void {
   if (o.concurrency === 0) o.concurrency = o.client === 'native' ? 48 : 16;
 }
 
-/** utime + stime of `pid` in clock ticks. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -229,13 +221,13 @@ async function runCase(o: Options, native: NativeBinary | null, broker: Broker, 
     for (const c of clients) await c.next();
     await sleep(o.warmup * 1000);
     const t0 = performance.now();
-    const k0 = cpuTicks(broker.proc.pid);
-    const l0 = clients.reduce((a, c) => a + cpuTicks(c.proc.pid), 0);
+    const k0 = readTicks(broker.proc.pid);
+    const l0 = clients.reduce((a, c) => a + readTicks(c.proc.pid), 0);
     const c0 = await Promise.all(clients.map((c) => c.ask({ mark: true })));
     await sleep(o.seconds * 1000);
     const t1 = performance.now();
-    const k1 = cpuTicks(broker.proc.pid);
-    const l1 = clients.reduce((a, c) => a + cpuTicks(c.proc.pid), 0);
+    const k1 = readTicks(broker.proc.pid);
+    const l1 = clients.reduce((a, c) => a + readTicks(c.proc.pid), 0);
     const c1 = await Promise.all(clients.map((c) => c.ask({ stop: true })));
     const handshakes = sum(c1, 'done') - sum(c0, 'done');
     const cpuS = (k1 - k0) / TICKS_PER_S;

@@ -112,14 +112,14 @@ function readKb(status: string, key: string): number {
 }
 
 /** utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat, after the `(comm)`). */
-function readTicks(pid: number): number {
+export function readTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
 
 /** USER_HZ: 100 on every Linux build that matters here. */
-const TICKS_PER_S = 100;
+export const TICKS_PER_S = 100;
 
 /** Samples a process's memory and CPU time every `everyMs` until stopped. */
 export function sampleProc(pid: number, everyMs = 50): { stop(): ProcUsage } {

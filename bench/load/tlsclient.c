@@ -222,26 +222,25 @@ static void command(void) {
   else report();
 }
 
-static void loop(void) {
+/*
+ * One turn: handles the events of up to 100 ms, fails connections of the first `slots` that
+ * took too long, and starts a new connection in every idle one of them.
+ */
+static void turn(int slots) {
   struct epoll_event evs[256];
-  while (running) {
-    double now = mono_ms();
-    if (now - t0 > max_ms || done + errors >= max_handshakes) break;
-    int n = epoll_wait(ep, evs, 256, 100);
-    for (int i = 0; i < n; i++) {
-      if (evs[i].data.u64 == STDIN_TAG) { command(); continue; }
-      conn_t *c = &conns[evs[i].data.u64 & 0xffffffffu];
-      if ((unsigned)(evs[i].data.u64 >> 32) != c->gen || c->st == IDLE) continue;
-      if (c->st == CONNECTING) connected(c);
-      else step(c);
-    }
-    now = mono_ms();
-    int slots = resumed && ticket == NULL ? 1 : concurrency;
-    for (int i = 0; i < slots; i++) {
-      conn_t *c = &conns[i];
-      if (c->st != IDLE && now - c->started > CONN_TIMEOUT_MS) { fail(c, "no reply in 10 s"); finish(c); }
-      if (c->st == IDLE && running && done + errors < max_handshakes) start(c);
-    }
+  int n = epoll_wait(ep, evs, 256, 100);
+  for (int i = 0; i < n; i++) {
+    if (evs[i].data.u64 == STDIN_TAG) { command(); continue; }
+    conn_t *c = &conns[evs[i].data.u64 & 0xffffffffu];
+    if ((unsigned)(evs[i].data.u64 >> 32) != c->gen || c->st == IDLE) continue;
+    if (c->st == CONNECTING) connected(c);
+    else step(c);
+  }
+  double now = mono_ms();
+  for (int i = 0; i < slots; i++) {
+    conn_t *c = &conns[i];
+    if (c->st != IDLE && now - c->started > CONN_TIMEOUT_MS) { fail(c, "no reply in 10 s"); finish(c); }
+    if (c->st == IDLE && running && done + errors < max_handshakes) start(c);
   }
 }
 
@@ -276,25 +275,14 @@ int main(int argc, char **argv) {
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in);
   t0 = mono_ms();
   if (resumed) { /* one connection first, until it holds a ticket */
-    while (ticket == NULL && errors < 10 && mono_ms() - t0 < CONN_TIMEOUT_MS) {
-      conn_t *c = &conns[0];
-      if (c->st != IDLE && mono_ms() - c->started > CONN_TIMEOUT_MS) { fail(c, "no session ticket in 10 s"); finish(c); }
-      if (c->st == IDLE) start(c);
-      struct epoll_event evs[8];
-      int n = epoll_wait(ep, evs, 8, 100);
-      for (int i = 0; i < n; i++) {
-        if (evs[i].data.u64 == STDIN_TAG) { command(); continue; }
-        if ((unsigned)(evs[i].data.u64 >> 32) != c->gen || c->st == IDLE) continue;
-        if (c->st == CONNECTING) connected(c); else step(c);
-      }
-    }
+    while (ticket == NULL && running && errors < 10 && mono_ms() - t0 < CONN_TIMEOUT_MS) turn(1);
     if (ticket == NULL) { fprintf(stderr, "no session ticket: %s\n", first_error); return 1; }
     done = reused = errors = 0;
     first_error[0] = '\0';
   }
   printf("{\"ready\":true}\n");
   fflush(stdout);
-  loop();
+  while (running && mono_ms() - t0 <= max_ms && done + errors < max_handshakes) turn(concurrency);
   report();
   return 0;
 }
