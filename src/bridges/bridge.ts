@@ -10,6 +10,13 @@ import type { BridgeConfig } from './config.js';
 
 export type BridgeState = 'connecting' | 'online' | 'offline' | 'stopped';
 
+/**
+ * What send() did with one message: handed over, not now (buffer it, keep order), or never
+ * (the upstream can never take it, e.g. too large: counted as unmappable by send, not buffered
+ * and not counted as exported).
+ */
+export type SendOutcome = 'sent' | 'later' | 'refused';
+
 /** Counters of one bridge; rates are computed by whoever polls them. */
 export interface BridgeCounters {
   /** Messages handed to the upstream (sent now or from the buffer). */
@@ -69,8 +76,8 @@ export abstract class Bridge {
   abstract stop(): Promise<void>;
   /** The remote name (subject or topic) of a remote topic, or why it has none. */
   abstract remoteName(remoteTopic: string): string | null;
-  /** Hands one message to the connected upstream; false when it could not be taken now. */
-  protected abstract send(remote: string, m: OutMessage): boolean;
+  /** Hands one message to the connected upstream. */
+  protected abstract send(remote: string, m: OutMessage): SendOutcome;
 
   /** The remote name of a local topic when this bridge exports it (masks already checked). */
   route(localTopic: string): string | null {
@@ -83,9 +90,10 @@ export abstract class Bridge {
 
   /** One export: sent now when online and nothing older waits, else buffered. */
   offer(remote: string, m: OutMessage): void {
-    if (this.state === 'online' && this.buffer.length === 0 && this.send(remote, m)) {
-      this.counted(m);
-      return;
+    if (this.state === 'online' && this.buffer.length === 0) {
+      const outcome = this.send(remote, m);
+      if (outcome === 'sent') this.counted(m);
+      if (outcome !== 'later') return;
     }
     this.buffer.push({ remote, m });
     this.counters.dropped = this.buffer.dropped;
@@ -96,11 +104,12 @@ export abstract class Bridge {
     while (this.state === 'online') {
       const entry = this.buffer.shift();
       if (entry === undefined) return;
-      if (!this.send(entry.remote, entry.m)) {
+      const outcome = this.send(entry.remote, entry.m);
+      if (outcome === 'later') {
         this.buffer.unshift(entry); // the connection broke mid-flush: keep it first
         return;
       }
-      this.counted(entry.m);
+      if (outcome === 'sent') this.counted(entry.m);
     }
   }
 

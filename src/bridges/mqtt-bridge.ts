@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { BrokerLogger, MessageMeta } from '../broker/ports.js';
 import { DEFAULT_PRIORITY } from '../protocol/constants.js';
-import { Backoff, Bridge, type ImportSink } from './bridge.js';
+import { Backoff, Bridge, type ImportSink, type SendOutcome } from './bridge.js';
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
@@ -27,6 +27,41 @@ export const PRIORITY_PROPERTY = 'psrt-priority';
 
 type Server = NonNullable<IClientOptions['servers']>[number];
 type UserProperties = Record<string, string | string[]>;
+
+/** MQTT strings, topic names included, are at most 65,535 bytes of UTF-8 (3.1.1 §1.5.3, 5.0 §1.5.4). */
+export const MAX_TOPIC_BYTES = 65_535;
+/** The largest packet MQTT can encode: a 4-byte Remaining Length of 268,435,455 (§2.2.3). */
+const MQTT_MAX_PACKET = 1 + 4 + 268_435_455;
+/** More than the fixed header, topic length, packet id and property length of a PUBLISH. */
+const PUBLISH_OVERHEAD = 16;
+/** More than the origin and priority properties take besides the node id. */
+const PLAIN_PROPERTIES = 48;
+
+interface ExportProperties {
+  userProperties: UserProperties;
+  contentType?: string;
+}
+
+/** Bytes of a variable byte integer. */
+function varintBytes(n: number): number {
+  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
+}
+
+/** Bytes of the MQTT 5 properties of an export. */
+function propertiesBytes(props: ExportProperties): number {
+  let n = props.contentType === undefined ? 0 : 3 + Buffer.byteLength(props.contentType);
+  for (const [k, v] of Object.entries(props.userProperties)) {
+    for (const one of Array.isArray(v) ? v : [v]) n += 5 + Buffer.byteLength(k) + Buffer.byteLength(one);
+  }
+  return n;
+}
+
+/** The size of a PUBLISH packet, fixed header included. */
+export function publishPacketBytes(topic: string, payloadBytes: number, qos: number, propertyBytes: number | null): number {
+  const props = propertyBytes === null ? 0 : varintBytes(propertyBytes) + propertyBytes;
+  const remaining = 2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + props + payloadBytes;
+  return 1 + varintBytes(remaining) + remaining;
+}
 
 /** `mqtt://h:p`, `mqtts://h:p`, `tls://h:p` or `h:p` (port 1883, or 8883 with TLS). */
 export function parseMqttUrl(url: string, tls: boolean): Server | null {
@@ -43,6 +78,12 @@ export class MqttBridge extends Bridge {
   private readonly v5: boolean;
   private drainArmed = false;
   private subs = new Subscriptions([], MQTT_SYNTAX);
+  /**
+   * The upstream's Maximum Packet Size (its CONNACK, else MQTT's own limit). A larger packet
+   * makes the broker close the connection (MQTT 5.0 §3.2.2.3.6); at QoS 1 the client would send
+   * it again after every reconnect, so such a message must never reach the client.
+   */
+  private maxPacket = MQTT_MAX_PACKET;
 
   constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
     super(config, nodeId, log, sink, maxTopicDepth);
@@ -52,9 +93,10 @@ export class MqttBridge extends Bridge {
   /** MQTT topics are PSRT topics; with 3.1.1 the origin level goes first. */
   remoteName(remoteTopic: string): string | null {
     if (remoteTopic === '') return null;
-    if (this.v5) return remoteTopic;
     const { remotePrefix } = this.config;
-    return `${remotePrefix}${this.nodeId}/${remoteTopic.slice(remotePrefix.length)}`;
+    const name = this.v5 ? remoteTopic : `${remotePrefix}${this.nodeId}/${remoteTopic.slice(remotePrefix.length)}`;
+    // A longer topic cannot be encoded: the client would write a broken packet (and throw).
+    return Buffer.byteLength(name) <= MAX_TOPIC_BYTES ? name : null;
   }
 
   start(): void {
@@ -87,6 +129,7 @@ export class MqttBridge extends Bridge {
     const client = mqtt.connect(opts);
     this.client = client;
     client.on('connect', (connack) => {
+      this.maxPacket = Math.min(MQTT_MAX_PACKET, connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET);
       this.onConnect(client, connack.properties?.subscriptionIdentifiersAvailable !== false);
     });
     client.on('close', () => {
@@ -187,27 +230,42 @@ export class MqttBridge extends Bridge {
     this.importMessage(remoteTopic, payload, priority, qos, meta);
   }
 
-  protected send(topic: string, m: OutMessage): boolean {
+  protected send(topic: string, m: OutMessage): SendOutcome {
     const client = this.client;
-    if (client?.connected !== true) return false;
+    if (client?.connected !== true) return 'later';
     // MQTT.js would queue without bound (and add a 'drain' listener per message): while the
     // socket is congested, exports wait in our bounded buffer instead, sent on 'drain'.
     if (client.stream.writableNeedDrain) {
       this.flushOnDrain(client);
-      return false;
+      return 'later';
     }
     const opts: Parameters<MqttClient['publish']>[2] = { qos: this.config.qos };
+    let props: ExportProperties | undefined;
     if (this.v5) {
       const userProperties: UserProperties = { [ORIGIN_PROPERTY]: this.nodeId, [PRIORITY_PROPERTY]: String(m.priority) };
       for (const [k, v] of m.userProperties ?? []) {
         const had = userProperties[k];
         userProperties[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
       }
-      opts.properties = m.contentType === undefined ? { userProperties } : { userProperties, contentType: m.contentType };
+      props = m.contentType === undefined ? { userProperties } : { userProperties, contentType: m.contentType };
+      opts.properties = props;
     }
+    if (this.tooLarge(topic, m, props)) return 'refused';
     client.publish(topic, m.payload, opts, (err) => {
       if (err) this.log.debug(`bridge ${this.config.name}: publish to ${topic} failed: ${err.message}`);
     });
+    return 'sent';
+  }
+
+  /** Whether the PUBLISH of `m` exceeds the upstream's Maximum Packet Size (then it is counted). */
+  private tooLarge(topic: string, m: OutMessage, props: ExportProperties | undefined): boolean {
+    const plain = m.userProperties === undefined && m.contentType === undefined;
+    // Exact sizes only for messages that may come near the limit (or carry MQTT properties).
+    const bound = m.payload.length + 3 * topic.length + PUBLISH_OVERHEAD + PLAIN_PROPERTIES + 3 * this.nodeId.length;
+    if (plain && bound <= this.maxPacket) return false;
+    const size = publishPacketBytes(topic, m.payload.length, this.config.qos, props === undefined ? null : propertiesBytes(props));
+    if (size <= this.maxPacket) return false;
+    this.unmappable(topic, `message (${String(size)} bytes, the upstream takes at most ${String(this.maxPacket)}) on topic`);
     return true;
   }
 

@@ -13,7 +13,7 @@
 import { MsgHdrsImpl, connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { BrokerLogger, MessageMeta } from '../broker/ports.js';
 import { DEFAULT_PRIORITY } from '../protocol/constants.js';
-import { Backoff, Bridge, type ImportSink } from './bridge.js';
+import { Backoff, Bridge, type ImportSink, type SendOutcome } from './bridge.js';
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
@@ -42,6 +42,12 @@ interface Imported {
   readonly owner: number;
 }
 const CONNECT_TIMEOUT_MS = 5000;
+/**
+ * Longest subject exported, in bytes. nats-server closes a connection whose protocol line is
+ * longer than its max_control_line (4096 bytes by default, not announced in INFO), losing what
+ * was in flight on it; `HPUB <subject> <hlen> <total>` needs room for the rest of the line.
+ */
+export const MAX_SUBJECT_BYTES = 4096 - 64;
 const utf8 = new TextDecoder();
 /**
  * Bytes of publishes the client collects before writing them out (it also writes at the end of
@@ -68,7 +74,8 @@ export class NatsBridge extends Bridge {
   }
 
   remoteName(remoteTopic: string): string | null {
-    return topicToSubject(remoteTopic);
+    const subject = topicToSubject(remoteTopic);
+    return subject !== null && Buffer.byteLength(subject) <= MAX_SUBJECT_BYTES ? subject : null;
   }
 
   start(): void {
@@ -284,20 +291,21 @@ export class NatsBridge extends Bridge {
     this.deliver(entry.local, payload, priority, 0, h === undefined ? null : metaOf(h, entry.remote));
   }
 
-  protected send(subject: string, m: OutMessage): boolean {
+  protected send(subject: string, m: OutMessage): SendOutcome {
     const nc = this.nc;
-    if (nc === null || nc.isClosed()) return false;
+    if (nc === null || nc.isClosed()) return 'later';
     try {
       const hdr = this.headerBytes(m);
       if (hdr === null || this.fast?.publish(subject, hdr, m.payload) !== true) {
         nc.publish(subject, m.payload, { headers: exportHeaders(this.nodeId, m) });
       }
     } catch (e) {
-      if (nc.isClosed()) return false;
+      if (nc.isClosed()) return 'later';
       // Too large for the server, or a subject it refuses: this message can never be sent.
       this.unmappable(subject, `message (${e instanceof Error ? e.message : String(e)}) on subject`);
+      return 'refused';
     }
-    return true;
+    return 'sent';
   }
 
   /** The encoded headers of an export; those of plain PSRT messages are encoded once per priority. */

@@ -227,17 +227,18 @@ export class Mosquitto {
     readonly port: number,
     private readonly dir: string,
     persistent: boolean,
+    extraConf: string,
   ) {
     const conf = join(dir, 'mosquitto.conf');
     const persistence = persistent ? `persistence true\npersistence_location ${dir}/\n` : 'persistence false\n';
     // Run as root, Mosquitto would switch to user `mosquitto`, which cannot write our temp dir.
     const user = `user ${userInfo().username}\n`;
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}${user}log_dest stderr\n`);
+    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}${user}log_dest stderr\n${extraConf}`);
     this.child = new Child(MOSQUITTO, ['-c', conf]);
   }
 
-  static async start(persistent = false, port?: number): Promise<Mosquitto> {
-    const m = new Mosquitto(port ?? (await freePort()), mkdtempSync(join(tmpdir(), 'mosquitto-')), persistent);
+  static async start(persistent = false, port?: number, extraConf = ''): Promise<Mosquitto> {
+    const m = new Mosquitto(port ?? (await freePort()), mkdtempSync(join(tmpdir(), 'mosquitto-')), persistent, extraConf);
     try {
       await m.restart();
     } catch (e) {
