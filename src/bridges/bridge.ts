@@ -61,6 +61,8 @@ export abstract class Bridge {
   };
   protected readonly buffer: BoundedBuffer;
   private readonly reported = new Set<string>();
+  /** Why the last connection attempt failed ('' once connected), so a retry is not logged again. */
+  private lastFailure = '';
 
   constructor(
     readonly config: BridgeConfig,
@@ -156,6 +158,7 @@ export abstract class Bridge {
   }
 
   protected connected(server: string): void {
+    this.lastFailure = '';
     this.server = server;
     this.state = 'online';
     this.counters.connects++;
@@ -163,9 +166,16 @@ export abstract class Bridge {
     this.flush();
   }
 
+  /**
+   * A connection ended or an attempt failed. An attempt failing for a new reason is logged (a
+   * wrong password or an unreachable upstream would otherwise only show in /status); the same
+   * reason again, on every retry, is not.
+   */
   protected disconnected(reason: string): void {
     if (this.state === 'stopped') return;
     if (this.state === 'online') this.log.warn(`bridge ${this.config.name}: lost ${this.server}: ${reason}`);
+    else if (reason !== this.lastFailure) this.log.warn(`bridge ${this.config.name}: cannot connect to ${this.config.servers.join(', ')}: ${reason}`);
+    this.lastFailure = reason;
     this.state = 'offline';
   }
 

@@ -132,11 +132,15 @@ export class MqttBridge extends Bridge {
       this.maxPacket = Math.min(MQTT_MAX_PACKET, connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET);
       this.onConnect(client, connack.properties?.subscriptionIdentifiersAvailable !== false);
     });
+    // The reason a connection ended comes as an 'error' (e.g. a CONNACK refusal) before 'close'.
+    let lastError = 'connection closed';
     client.on('close', () => {
-      this.disconnected('connection closed');
+      this.disconnected(lastError);
+      lastError = 'connection closed';
       client.options.reconnectPeriod = this.backoff.next();
     });
     client.on('error', (e) => {
+      lastError = e.message;
       this.log.debug(`bridge ${c.name}: ${e.message}`);
     });
     client.on('message', (topic, payload, packet) => {
