@@ -109,7 +109,9 @@ export class PacketHandler {
         this.disconnect(conn, session, p);
         return;
       case 'auth':
-        conn.disconnectWith(ReasonCode.BadAuthenticationMethod, true, 'enhanced authentication (AUTH) is not supported');
+        // No Authentication Method in CONNECT (one is refused there): AUTH is a Protocol Error
+        // [MQTT-4.12.0-7]. Not 0x8C, which is a CONNACK code and no DISCONNECT one [MQTT-3.14.2-1].
+        conn.disconnectWith(ReasonCode.ProtocolError, true, 'AUTH without an Authentication Method in CONNECT (enhanced authentication is not supported)');
         return;
       default:
         throw new MqttError(ReasonCode.ProtocolError, `unexpected ${p.type} packet from a client`);

@@ -246,12 +246,15 @@ describe('MQTT 5.0 features', () => {
     }
   });
 
-  it('AUTH after CONNECT gets DISCONNECT 0x8C and a close', async () => {
+  // Without an Authentication Method in CONNECT "the Client MUST NOT send an AUTH packet"
+  // [MQTT-4.12.0-7], a Protocol Error; 0x8C is no DISCONNECT reason code [MQTT-3.14.2-1]
+  // (MQTT.js's parser rejects a DISCONNECT carrying it).
+  it('AUTH after CONNECT gets DISCONNECT 0x82 (protocol error) and a close', async () => {
     const raw = await rawSession(server.mqttPort, { version: 5, clientId: 'auth-late' });
     try {
       raw.send(packet(0xf0, Buffer.from([0x18]), props(Buffer.from([0x15]), str('SCRAM-SHA-1'))));
       const d = await readPacket(raw);
-      assert.deepEqual([d.type, d.body[0]], [14, 0x8c]);
+      assert.deepEqual([d.type, d.body[0]], [14, 0x82]);
       await raw.expectClose();
     } finally {
       raw.destroy();
