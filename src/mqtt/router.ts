@@ -35,6 +35,25 @@ const MAX_CACHED_TOPIC = 1024;
  */
 const RETIRE_PER_TURN = 1024;
 
+/** setTimeout's limit: a longer delay fires after 1 ms (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 0x7fffffff;
+/** A v5 Session Expiry Interval of 0xFFFFFFFF: the session does not expire (§3.1.2.11.2). */
+const NEVER_EXPIRES = 0xffffffff;
+
+/**
+ * `fn` after `ms`, through as many timers as setTimeout's limit needs (a will delay or session
+ * expiry may be up to 2^32 - 1 seconds); `store` gets the pending timer, so it can be cleared.
+ */
+function longTimer(ms: number, fn: () => void, store: (t: NodeJS.Timeout | null) => void): void {
+  const t = setTimeout(() => {
+    store(null);
+    if (ms > MAX_TIMER_MS) longTimer(ms - MAX_TIMER_MS, fn, store);
+    else fn();
+  }, Math.min(ms, MAX_TIMER_MS));
+  t.unref();
+  store(t);
+}
+
 /** PSRT's default priority (what a PSRT subscriber sees on a message published over MQTT). */
 export const DEFAULT_PRIORITY = 0x7f;
 
@@ -96,13 +115,15 @@ export class MqttRouter implements PublishHook, SessionDrops {
       // Taken over while connected: its will goes out now unless delayed (a delayed will is
       // cancelled by the new connection, as v5 says for a reconnect within the delay).
       if (old.link !== null && old.will?.delay === 0) this.publishWill(old);
-      old.will = null;
       old.detach();
       if (!cleanStart && old.user === user) {
+        old.will = null;
         old.acl = acl; // login-time ACL of the new connection, as for PSRT sessions
         return { session: old, present: true };
       }
-      this.endSession(old, false);
+      // The session ends here: a will still waiting for its delay goes out now (v5 §3.1.3.2.2,
+      // "until the Will Delay Interval has passed or the Session ends, whichever happens first").
+      this.endSession(old, true);
     }
     const session = new MqttSession(clientId, user, acl, this);
     this.sessions.set(clientId, session);
@@ -124,17 +145,12 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const will = session.will;
     if (will !== null && will.delay === 0) this.publishWill(session);
     else if (will !== null) {
-      session.willTimer = setTimeout(() => {
-        session.willTimer = null;
-        this.publishWill(session);
-      }, Math.min(will.delay, session.expiryInterval) * 1000);
-      session.willTimer.unref();
+      longTimer(Math.min(will.delay, session.expiryInterval) * 1000, () => { this.publishWill(session); }, (t) => { session.willTimer = t; });
     }
-    session.expiryTimer = setTimeout(() => {
-      session.expiryTimer = null;
+    if (session.expiryInterval === NEVER_EXPIRES) return;
+    longTimer(session.expiryInterval * 1000, () => {
       if (session.link === null) this.endSession(session, true);
-    }, Math.min(session.expiryInterval * 1000, 0x7fffffff));
-    session.expiryTimer.unref();
+    }, (t) => { session.expiryTimer = t; });
   }
 
   /**

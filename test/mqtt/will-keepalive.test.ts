@@ -139,6 +139,51 @@ describe('MQTT keep alive and wills', () => {
     }
   });
 
+  // "The Server delays publishing the Client's Will Message until the Will Delay Interval has
+  // passed or the Session ends, whichever happens first" (§3.1.3.2.2): a clean start ends it.
+  it('v5: a clean-start takeover of a connected session publishes its delayed will at once', async () => {
+    const willProps = props(Buffer.from([0x18]), u32(60));
+    const a = await rawSession(server.mqttPort, { version: 5, clientId: 'clean-takeover', props: props(Buffer.from([0x11]), u32(60)), will: { topic: 'will/clean-takeover', payload: 'ended', props: willProps } });
+    const b = await rawSession(server.mqttPort, { version: 5, clientId: 'clean-takeover' });
+    try {
+      assert.equal((await inbox.waitFor(1, 2000))[0]?.payload, 'ended');
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+
+  it('v5: a clean-start reconnect to an offline session publishes its pending delayed will', async () => {
+    const willProps = props(Buffer.from([0x18]), u32(60));
+    const a = await rawSession(server.mqttPort, { version: 5, clientId: 'clean-again', props: props(Buffer.from([0x11]), u32(60)), will: { topic: 'will/clean-again', payload: 'ended', props: willProps } });
+    a.destroy();
+    await sleep(200);
+    assert.equal(inbox.messages.length, 0, 'the will waits for its delay');
+    const b = await rawSession(server.mqttPort, { version: 5, clientId: 'clean-again' });
+    try {
+      assert.equal((await inbox.waitFor(1, 2000))[0]?.payload, 'ended');
+    } finally {
+      b.destroy();
+    }
+  });
+
+  it('v5: a will delay beyond 24.8 days (past a 32-bit timer) is not published early', async () => {
+    const long = await startPsrtd({ mqtt: { max_session_expiry: 4294967295 } });
+    const watch = await mqtt.connectAsync(url(long.mqttPort), { protocolVersion: 5, clientId: 'long-watcher', reconnectPeriod: 0 });
+    try {
+      const got = new Inbox(watch);
+      await watch.subscribeAsync('will/#', { qos: 0 });
+      const willProps = props(Buffer.from([0x18]), u32(3_000_000));
+      const conn = await rawSession(long.mqttPort, { version: 5, clientId: 'long-delay', props: props(Buffer.from([0x11]), u32(0xffffffff)), will: { topic: 'will/long', payload: 'far future', props: willProps } });
+      conn.destroy();
+      await sleep(700);
+      assert.equal(got.messages.length, 0);
+    } finally {
+      await watch.endAsync();
+      await long.stop();
+    }
+  });
+
   it('v5: a session expiry shorter than the will delay publishes the will at expiry', async () => {
     const willProps = props(Buffer.from([0x18]), u32(60));
     const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'short', props: props(Buffer.from([0x11]), u32(1)), will: { topic: 'will/short', payload: 'expired', props: willProps } });
