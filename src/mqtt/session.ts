@@ -53,6 +53,8 @@ interface InFlight {
   readonly subIds: readonly number[] | null;
   /** PUBREC received (QoS 2): PUBREL sent, waiting for PUBCOMP. */
   released: boolean;
+  /** To resend after a reconnect once the client's window has room (see resume()). */
+  unsent: boolean;
 }
 
 /** Only QoS 1/2 deliveries wait (QoS 0 goes out at once or not at all). */
@@ -92,6 +94,8 @@ class QosState {
   queue: Queued[] = NO_QUEUE;
   queueHead = 0;
   nextPacketId = 1;
+  /** In-flight entries marked `unsent`: a resumed window smaller than what was in flight. */
+  unsent = 0;
   waiters: PublisherPort[] = NO_WAITERS;
   drainTimer: NodeJS.Timeout | null = null;
 
@@ -204,7 +208,10 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2): the slot is free. False when the id was not in flight. */
   completed(packetId: number): boolean {
     const q = this.q;
-    if (q?.inflight.delete(packetId) !== true) return false;
+    const f = q?.inflight.get(packetId);
+    if (q === null || f === undefined) return false;
+    q.inflight.delete(packetId);
+    if (f.unsent) q.unsent--; // acknowledged from the previous connection before its resend
     this.drain(q);
     return true;
   }
@@ -214,6 +221,10 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     const f = this.q?.inflight.get(packetId);
     if (f?.qos !== 2) return false;
     if (failed) return this.completed(packetId);
+    if (f.unsent && this.q !== null) {
+      f.unsent = false;
+      this.q.unsent--;
+    }
     f.released = true;
     this.link?.sendPubrel(packetId);
     return true;
@@ -238,18 +249,49 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     return this.q?.qos2.delete(packetId) ?? false;
   }
 
-  /** A new connection took the session: resend what is in flight, then drain the queue. */
+  /**
+   * A new connection took the session: resend what is in flight, then drain the queue. The new
+   * connection may have a smaller Receive Maximum: what does not fit its window waits (marked
+   * `unsent`, keeping its packet id) and goes out as acks free the window, before the queue.
+   */
   resume(link: MqttLink): void {
     this.link = link;
     const q = this.q;
     if (q === null) return;
     const now = Date.now();
+    q.unsent = 0;
+    let sent = 0;
     for (const [id, f] of q.inflight) {
-      if (f.released) link.sendPubrel(id);
-      else if (!f.msg.expired(now)) link.sendPublish(f.msg, f.qos, f.retain, id, true, f.subIds, null);
-      else q.inflight.delete(id);
+      f.unsent = false;
+      if (!f.released && f.msg.expired(now)) q.inflight.delete(id);
+      else if (sent >= link.sendWindow) {
+        f.unsent = true;
+        q.unsent++;
+      } else if (this.resend(q, link, id, f)) sent++;
     }
     this.drain(q);
+  }
+
+  /** Sends an in-flight entry again; false when it was dropped (too large for this client). */
+  private resend(q: QosState, link: MqttLink, id: number, f: InFlight): boolean {
+    if (f.released) {
+      link.sendPubrel(id);
+      return true;
+    }
+    if (link.sendPublish(f.msg, f.qos, f.retain, id, true, f.subIds, null)) return true;
+    q.inflight.delete(id); // as if delivered [MQTT-3.1.2-25]
+    return false;
+  }
+
+  /** Resends `unsent` in-flight entries while the window has room (after a resume). */
+  private resendWaiting(q: QosState, link: MqttLink): void {
+    for (const [id, f] of q.inflight) {
+      if (q.unsent === 0 || q.inflight.size - q.unsent >= link.sendWindow) return;
+      if (!f.unsent) continue;
+      f.unsent = false;
+      q.unsent--;
+      this.resend(q, link, id, f);
+    }
   }
 
   /** Offline: nobody waits for this queue any more (new messages are queued or dropped). */
@@ -267,6 +309,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   private drain(q: QosState): void {
     const link = this.link;
     if (link === null) return;
+    if (q.unsent > 0) this.resendWaiting(q, link);
     const now = Date.now();
     while (q.queueHead < q.queue.length && q.inflight.size < link.sendWindow) {
       const item = q.queue[q.queueHead] as Queued;
@@ -287,7 +330,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   private sendNew(q: QosState, link: MqttLink, msg: MqttMessage, qos: 1 | 2, retain: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): void {
     const id = allocatePacketId(q);
     if (q.inflight === NO_INFLIGHT) q.inflight = new Map();
-    q.inflight.set(id, { msg, qos, retain, subIds, released: false });
+    q.inflight.set(id, { msg, qos, retain, subIds, released: false, unsent: false });
     if (!link.sendPublish(msg, qos, retain, id, false, subIds, publisher)) q.inflight.delete(id);
   }
 }

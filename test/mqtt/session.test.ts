@@ -177,6 +177,58 @@ describe('MQTT sessions', () => {
     }
   });
 
+  /** CONNECT properties: Session Expiry 30 s, Receive Maximum, optionally Maximum Packet Size. */
+  function resumeProps(receiveMax: number, maxPacket?: number): Buffer {
+    const rm = Buffer.from([0x21, receiveMax >> 8, receiveMax & 0xff]);
+    const mps = maxPacket === undefined ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0x27]), u32(maxPacket)]);
+    return props(Buffer.from([0x11]), u32(30), rm, mps);
+  }
+
+  // "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH packets for which
+  // it has not received PUBACK, PUBCOMP, or PUBREC with a Reason Code of 128 or greater" [MQTT-3.3.4-9].
+  it('v5: a resumed session resends no more unacknowledged messages than the new Receive Maximum', async () => {
+    const opts = { version: 5 as const, clientId: 'resume-rm', clean: false };
+    const a = await rawSession(server.mqttPort, { ...opts, props: resumeProps(4) });
+    await rawSubscribe(a, 'resume-rm/t', 1, 5);
+    for (let i = 1; i <= 4; i++) await pub.publishAsync('resume-rm/t', `m${i}`, { qos: 1 });
+    for (let i = 1; i <= 4; i++) await readPacket(a);
+    a.destroy(); // none acknowledged
+    await sleep(100);
+    const b = await rawSession(server.mqttPort, { ...opts, props: resumeProps(1) });
+    try {
+      const got: string[] = [];
+      for (let i = 1; i <= 4; i++) {
+        const p = parsePublish(await readPacket(b), 5);
+        got.push(`${p.payload.toString()}${p.dup ? '+dup' : ''}`);
+        await b.expectSilence(200); // one at a time: the next only after the ack
+        b.send(ackPacket(4, p.id));
+      }
+      assert.deepEqual(got, ['m1+dup', 'm2+dup', 'm3+dup', 'm4+dup']);
+    } finally {
+      b.destroy();
+    }
+  });
+
+  // Too large for the new connection's Maximum Packet Size: "discard it without sending it and
+  // then behave as if it had completed sending that Application Message" [MQTT-3.1.2-25].
+  it('v5: an in-flight message too large for the resumed connection is dropped and frees its slot', async () => {
+    const opts = { version: 5 as const, clientId: 'resume-mps', clean: false };
+    const a = await rawSession(server.mqttPort, { ...opts, props: resumeProps(1) });
+    await rawSubscribe(a, 'resume-mps/t', 1, 5);
+    await pub.publishAsync('resume-mps/t', 'x'.repeat(500), { qos: 1 });
+    assert.equal(parsePublish(await readPacket(a), 5).payload.length, 500);
+    a.destroy(); // not acknowledged
+    await sleep(100);
+    const b = await rawSession(server.mqttPort, { ...opts, props: resumeProps(1, 200) });
+    try {
+      await pub.publishAsync('resume-mps/t', 'small', { qos: 1 });
+      const p = parsePublish(await readPacket(b), 5);
+      assert.deepEqual([p.payload.toString(), p.dup], ['small', false]);
+    } finally {
+      b.destroy();
+    }
+  });
+
   it('v5: session takeover: the old connection gets DISCONNECT 0x8E and the new one the session', async () => {
     const old = await openClient(server.mqttPort, { protocolVersion: 5, clientId: 'takeover5', clean: false, properties: { sessionExpiryInterval: 30 } });
     await old.client.subscribeAsync('take5/t', { qos: 1 });
