@@ -75,10 +75,14 @@ export function loginRefusal(result: Extract<AuthResult, { ok: false }>): number
   return result.code === 'LoginFailed' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized;
 }
 
-/** A refusing CONNACK in the client's version (3.1.1 return codes have fewer values). */
-export function refusal(reason: number, text: string, version: MqttVersion): Buffer {
+/**
+ * A refusing CONNACK in the client's version (3.1.1 return codes have fewer values); v5 leaves
+ * the reason string out when it would pass the client's Maximum Packet Size [MQTT-3.2.2-19].
+ */
+export function refusal(reason: number, text: string, version: MqttVersion, maxPacket = 0x0fffffff): Buffer {
   if (version === 4) return encodeConnack(false, connackCodeFor311(reason), undefined, 4);
-  return encodeConnack(false, reason, { reasonString: text }, 5);
+  const full = encodeConnack(false, reason, { reasonString: text }, 5);
+  return full.length <= maxPacket ? full : encodeConnack(false, reason, undefined, 5);
 }
 
 /** The accepting CONNACK: v5 tells the client the server's limits and what it changed. */

@@ -145,7 +145,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     this.version = version;
     const decision = decideConnect(packet, version, this.ctx.limits);
     if (!decision.ok) {
-      this.refuse(decision.reason, decision.text);
+      this.refuse(decision.reason, decision.text, packet.properties?.maximumPacketSize);
       return;
     }
     const login = packet.username ?? '';
@@ -173,19 +173,20 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   private loginDecided(packet: ConnectPacket, accepted: AcceptedConnect, result: AuthResult): boolean {
     if (!result.ok) {
       this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
-      this.refuse(loginRefusal(result), result.message);
+      this.refuse(loginRefusal(result), result.message, packet.properties?.maximumPacketSize);
       return false;
     }
     this.established(packet, accepted, result.user, result.acl);
     return true;
   }
 
-  private refuse(reason: number, text: string): void {
+  /** `maxPacket`: the client's Maximum Packet Size (v5), which the reason string must fit. */
+  private refuse(reason: number, text: string, maxPacket?: number): void {
     this.ctx.router.counters.rejectedConnects++;
     this.ctx.broker.counters.rejectedLogins++;
     this.state = 'closed';
     this.clearTimer();
-    this.writeDirect(refusal(reason, text, this.version));
+    this.writeDirect(refusal(reason, text, this.version, maxPacket));
     this.transport.end();
   }
 
@@ -266,9 +267,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   disconnectWith(reason: number, withWill: boolean, text?: string): void {
     if (this.state === 'closed') return;
     this.normalEnd = !withWill;
-    if (this.version === 5 && this.state === 'ready') {
-      this.send(encodeDisconnect(reason, text === undefined ? undefined : { reasonString: text }));
-    }
+    if (this.version === 5 && this.state === 'ready') this.send(disconnectPacket(reason, text, this.peer.maxPacket));
     this.channel?.flush();
     this.state = 'closed';
     this.transport.end();
@@ -302,4 +301,13 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     this.session = null;
     if (session?.link === this) this.ctx.router.connectionLost(session, !this.normalEnd);
   }
+}
+
+/** A DISCONNECT without its reason string when that would pass the client's Maximum Packet Size [MQTT-3.14.2-3]. */
+function disconnectPacket(reason: number, text: string | undefined, maxPacket: number): Buffer {
+  if (text !== undefined) {
+    const full = encodeDisconnect(reason, { reasonString: text });
+    if (full.length <= maxPacket) return full;
+  }
+  return encodeDisconnect(reason, undefined);
 }

@@ -2,7 +2,7 @@
  * MQTT 5.0 features end to end: topic aliases in both directions, flow control (the client's
  * Receive Maximum), the client's Maximum Packet Size, message expiry (expired queued messages
  * dropped, the remaining interval lowered), carried publish properties, a request/response
- * round trip, and AUTH after CONNECT refused with DISCONNECT 0x8C.
+ * round trip, and AUTH after CONNECT refused with DISCONNECT 0x82.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import {
   props,
   publishPacket,
   publishProps,
+  rawConnect,
   rawSession,
   rawSubscribe,
   readPacket,
@@ -174,6 +175,32 @@ describe('MQTT 5.0 features', () => {
       await raw.expectSilence(200);
     } finally {
       raw.destroy();
+    }
+  });
+
+  // A Reason String must be left out "if it would increase the size of the DISCONNECT packet
+  // beyond the Maximum Packet Size specified by the receiver" [MQTT-3.14.2-3]; CONNACK the same
+  // [MQTT-3.2.2-19].
+  it('the client Maximum Packet Size: a server DISCONNECT or refusing CONNACK leaves out a reason string that does not fit', async () => {
+    const small = Buffer.concat([Buffer.from([0x27]), u32(20)]);
+    const raw = await rawSession(server.mqttPort, { version: 5, clientId: 'maxpkt-disc', props: props(small) });
+    try {
+      raw.send(publishPacket('mp/x', 'x', { version: 5, props: props(Buffer.from([0x23]), u16(ALIAS_MAX + 1)) }));
+      const d = await readPacket(raw);
+      assert.equal(d.type, 14);
+      assert.equal(d.body[0], 0x94);
+      assert.ok(d.body.length + 2 <= 20, `DISCONNECT of ${d.body.length + 2} bytes`);
+      await raw.expectClose();
+    } finally {
+      raw.destroy();
+    }
+    const authMethod = Buffer.concat([Buffer.from([0x15]), str('SCRAM-SHA-1')]);
+    const { conn, connack } = await rawConnect(server.mqttPort, { version: 5, clientId: 'maxpkt-connack', props: props(small, authMethod) });
+    try {
+      assert.equal(connack.body[1], 0x8c);
+      assert.ok(connack.body.length + 2 <= 20, `CONNACK of ${connack.body.length + 2} bytes`);
+    } finally {
+      conn.destroy();
     }
   });
 
