@@ -152,6 +152,20 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
       this.p.shed(delivery.messages);
       return 'ok';
     }
+    return this.push(delivery);
+  }
+
+  /**
+   * Queued even while a slow reader's messages are shed ('drop'): what the protocol cannot lose
+   * without breaking the connection's state (an MQTT ack, a QoS 1/2 delivery waiting for its
+   * ack, a topic alias's first use). Still bounded: twice the limits drop the channel.
+   */
+  enqueueKept(delivery: Delivery): EnqueueResult {
+    if (this.closed) return 'ok';
+    return this.push(delivery);
+  }
+
+  private push(delivery: Delivery): EnqueueResult {
     if (this.tail < this.queue.length) this.queue[this.tail] = delivery;
     else if (this.queue === NO_FRAMES) this.queue = [delivery];
     else this.queue.push(delivery);

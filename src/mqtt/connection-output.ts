@@ -60,7 +60,7 @@ export abstract class MqttOutput extends WheelNode implements DataChannelOwner {
     const channel = this.output();
     if (channel === null) return;
     const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 0, pieces: null, received: NO_STAMP, topic: '' };
-    channel.enqueue(d);
+    channel.enqueueKept(d); // never shed: a lost ack or PINGRESP stalls the client
   }
 
   sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean {
@@ -88,7 +88,10 @@ export abstract class MqttOutput extends WheelNode implements DataChannelOwner {
       return false;
     }
     const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 1, pieces: null, received: msg.received, topic: msg.rawTopic };
-    if (channel.enqueue(d) === 'congested' && publisher !== null) channel.addWaiter(publisher);
+    // Only QoS 0 may be shed (slow_consumer: drop): a QoS 1/2 one holds an in-flight slot until
+    // acknowledged, and later messages refer to an alias its first use announces.
+    const kept = qos > 0 || alias > 0;
+    if ((kept ? channel.enqueueKept(d) : channel.enqueue(d)) === 'congested' && publisher !== null) channel.addWaiter(publisher);
     return true;
   }
 

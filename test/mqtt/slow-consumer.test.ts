@@ -3,11 +3,14 @@
  * held back while a subscriber's queue is congested and lose nothing in a burst; a QoS 0
  * subscriber that stops reading, and a QoS 1 subscriber that stops acknowledging, are
  * disconnected after the drain timeout while a healthy MQTT subscriber gets every message.
+ * With `slow_consumer: drop`, only QoS 0 deliveries are shed: acks, QoS 1/2 deliveries and a
+ * topic alias's first use still reach the client.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import mqttPacket from 'mqtt-packet';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { connect } from 'node:net';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { RawConn, login, publishFrame } from '../helpers/raw.js';
 
@@ -110,6 +113,57 @@ describe('MQTT slow consumers', () => {
     } finally {
       slow.socket.destroy();
       await Promise.all([healthy.client.endAsync(), pub.endAsync()]);
+    }
+  });
+});
+
+/** `server.slow_consumer: drop` sheds a slow MQTT subscriber's QoS 0 messages, nothing else. */
+describe('MQTT slow consumers, slow_consumer: drop', () => {
+  let server: Psrtd;
+  before(async () => {
+    server = await startPsrtd({
+      server: { data_queue: 8, data_queue_bytes: 4096, data_drain_timeout: 30, slow_consumer: 'drop', slow_consumer_window: 1, slow_consumer_max_hold: 0.2 },
+      proto: { timeout: 10 },
+      mqtt: {},
+    });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+  });
+
+  test('acks, QoS 1 deliveries and topic alias announcements are not shed', async () => {
+    const got: Packet[] = [];
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    parser.on('packet', (p) => got.push(p));
+    const sock = connect(server.mqttPort, '127.0.0.1');
+    sock.on('data', (d) => parser.parse(d));
+    sock.on('error', () => { /* close follows */ });
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 5, clientId: 'shed-pub', reconnectPeriod: 0 });
+    try {
+      sock.write(mqttPacket.generate({ cmd: 'connect', protocolVersion: 5, clientId: 'shed-sub', clean: true, keepalive: 0, properties: { topicAliasMaximum: 5 } }));
+      sock.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'shed/#', qos: 1 }] }, { protocolVersion: 5 }));
+      await waitFor(() => got.some((p) => p.cmd === 'suback'), 3000, 'SUBACK');
+      sock.pause();
+      const big = Buffer.alloc(2000, 0x62);
+      const end = performance.now() + 2500; // past the 0.2 s of the 1 s window: shedding
+      for (let i = 0; performance.now() < end; i++) {
+        pub.publish('shed/flood', big, { qos: 0 });
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+      }
+      await server.waitForLog(/dropping its messages beyond the queue limit/, 3000);
+      pub.publish('shed/new', 'announced', { qos: 1 });
+      sock.write(mqttPacket.generate({ cmd: 'pingreq' }));
+      await new Promise((r) => setTimeout(r, 300));
+      sock.resume();
+      await waitFor(() => got.some((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP');
+      pub.publish('shed/new', 'again', { qos: 0 });
+      await waitFor(() => got.filter((p) => p.cmd === 'publish' && p.payload.toString() !== big.toString()).length >= 2, 5000, 'both shed/new messages');
+      const news = got.filter((p): p is mqttPacket.IPublishPacket => p.cmd === 'publish' && p.payload.length < 100);
+      assert.deepEqual(news.map((p) => [p.payload.toString(), p.qos]), [['announced', 1], ['again', 0]]);
+      assert.equal(news[0]?.topic, 'shed/new', 'the first use of the alias carries the topic');
+    } finally {
+      sock.destroy();
+      await pub.endAsync();
     }
   });
 });
