@@ -59,7 +59,9 @@ export function decideConnect(p: ConnectPacket, version: MqttVersion, limits: Co
   if (version === 5) expiry = p.properties?.sessionExpiryInterval ?? 0;
   else expiry = p.cleanStart ? 0 : limits.maxSessionExpiry;
   expiry = Math.min(expiry, limits.maxSessionExpiry);
-  const keepAlive = p.keepAlive > limits.maxKeepAlive ? limits.maxKeepAlive : p.keepAlive;
+  // Only v5 can be told a lower value (Server Keep Alive); a 3.1.1 client keeps pinging at its
+  // own interval, so enforcing a lower one would cut it for doing what it announced.
+  const keepAlive = version === 5 && p.keepAlive > limits.maxKeepAlive ? limits.maxKeepAlive : p.keepAlive;
   let will: Will | null = null;
   if (p.will !== undefined) {
     if (!isValidMqttTopicName(p.will.topic)) return { ok: false, reason: ReasonCode.TopicNameInvalid, text: 'invalid will topic' };

@@ -215,3 +215,45 @@ describe('MQTT keep alive and wills', () => {
     assert.deepEqual({ ...p.userProperties }, { k: 'v' });
   });
 });
+
+describe('MQTT keep alive above max_keepalive', () => {
+  let server: Psrtd;
+  before(async () => {
+    server = await startPsrtd({ mqtt: { max_keepalive: 1 } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  // 3.1.1 has no Server Keep Alive: a client cannot learn a lowered value, so enforcing one
+  // would cut a client that pings exactly as it said it would (Mosquitto keeps the client's).
+  it("3.1.1: the client's own keep alive is enforced: pinging every 1.8 s with keep alive 2 stays connected, silence closes", async () => {
+    const conn = await rawSession(server.mqttPort, { clientId: 'slowpinger', keepAlive: 2 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        await sleep(1800);
+        assert.equal(conn.closed, false, `closed before ping ${i + 1}`);
+        conn.send(Buffer.from([0xc0, 0]));
+        assert.deepEqual(await conn.read(2), Buffer.from([0xd0, 0]));
+      }
+      const started = Date.now();
+      await conn.expectClose(5000);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 2500, `closed after ${elapsed} ms of silence, keep alive 2 s`);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('v5: the lowered keep alive is told in CONNACK and enforced', async () => {
+    const conn = await rawSession(server.mqttPort, { version: 5, clientId: 'toldka', keepAlive: 10 });
+    const started = Date.now();
+    try {
+      const d = await readPacket(conn, 4000);
+      assert.deepEqual([d.type, d.body[0]], [14, 0x8d]);
+      assert.ok(Date.now() - started < 3500, 'v5 client kept past 1.5 × max_keepalive');
+    } finally {
+      conn.destroy();
+    }
+  });
+});
