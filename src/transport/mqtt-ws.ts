@@ -81,9 +81,12 @@ export class WebSocketTransport implements MqttTransport {
     this.ws.terminate();
   }
 
-  /** Close handshake after what is queued; a peer that never answers is cut after 5 s. */
-  end(): void {
-    this.ws.close(1000);
+  /**
+   * Close handshake after what is queued; a peer that never answers is cut after 5 s (ws's own
+   * close timeout is 30 s, all that time holding the MQTT session and delaying its will).
+   */
+  end(code = 1000, reason?: string): void {
+    this.ws.close(code, reason);
     const killer = setTimeout(() => {
       this.ws.terminate();
     }, 5000);
@@ -261,7 +264,7 @@ export class MqttWsServer {
       // MQTT over WebSocket is binary only: a text frame closes the connection.
       if (!isBinary) {
         refused = true;
-        ws.close(CLOSE_UNSUPPORTED, 'MQTT needs binary frames');
+        transport.end(CLOSE_UNSUPPORTED, 'MQTT needs binary frames');
         return;
       }
       // binaryType is 'nodebuffer' (the default): every message is one Buffer.

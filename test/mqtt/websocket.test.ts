@@ -258,6 +258,28 @@ describe('MQTT over WebSocket', () => {
     await bystanders.check();
   });
 
+  it('a peer that sends a text frame and ignores the close frame is cut within 5 s, not ws\'s 30 s', async () => {
+    const s = await tcp(server.mqttWsPort);
+    s.on('error', () => undefined);
+    try {
+      let received = '';
+      s.on('data', (d: Buffer) => { received += d.toString('latin1'); });
+      s.write(UPGRADE('/mqtt', 'mqtt'));
+      // Frames masked with the all-zero key (payload bytes stay as they are): a CONNECT (the
+      // CONNECT timer no longer runs), its CONNACK, then a text frame.
+      const frame = (opcode: number, payload: Buffer): Buffer => Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+      s.write(frame(2, connectPacket('text-after-connect')));
+      const deadline = Date.now() + 5000;
+      const connack = /\r\n\r\n\x82[\s\S]\x20/;
+      while (!connack.test(received) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(connack.test(received), 'no CONNACK');
+      s.write(frame(1, Buffer.from('not MQTT')));
+      assert.ok(await closedWithin(s, 8000), 'socket still open 8 s after the server sent its close frame');
+    } finally {
+      s.destroy();
+    }
+  });
+
   it('refuses a wrong subprotocol, a wrong path, a foreign origin and plain HTTP', async () => {
     const url = `ws://127.0.0.1:${server.mqttWsPort}/mqtt`;
     await assert.rejects(RawWs.open(url, 'mqttv3.1'), /HTTP 400/);
