@@ -122,6 +122,21 @@ describe('MQTT CONNECT / CONNACK', () => {
     }
   });
 
+  // An empty topic name is a protocol violation (§4.7.3: at least one character), closed as a
+  // wildcard will topic is; CONNACK 3 "server unavailable" would send the client into retries.
+  for (const version of [4, 5] as const) {
+    it(`v${version}: an empty will topic: closed (v5: with at most a CONNACK 0x90), never "server unavailable"`, async () => {
+      const conn = await RawConn.open(server.mqttPort);
+      try {
+        conn.send(connectPacket({ version, clientId: `ew${version}`, username: 'limited', password: PASSWORD, will: { topic: '', payload: 'x' } }));
+        await conn.expectClose(3000, version === 5 ? 64 : 0);
+        if (conn.buffered > 0) assert.equal((await conn.read(conn.buffered))[3], 0x90);
+      } finally {
+        conn.destroy();
+      }
+    });
+  }
+
   it('v5: keep alive above max_keepalive is lowered: Server Keep Alive (0x13) in CONNACK', async () => {
     const { conn, connack } = await rawConnect(server.mqttPort, { version: 5, clientId: 'ka', keepAlive: 600, username: 'limited', password: PASSWORD });
     try {

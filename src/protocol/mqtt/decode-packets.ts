@@ -100,6 +100,8 @@ export function decodeConnect(r: Reader): ConnectPacket {
 function readWill(r: Reader, version: MqttVersion, flags: ConnectFlags): MqttWill {
   const properties = version === 5 ? readProperties(r, PropContext.will) : undefined;
   const topic = r.str('will topic');
+  // A topic name has at least one character (§4.7.3); the CONNECT is a protocol violation.
+  if (topic === '') throw new MqttError(ReasonCode.TopicNameInvalid, 'empty will topic');
   checkTopicName(topic);
   const will: MqttWill = { topic, payload: r.bin('will payload'), qos: flags.willQos, retain: flags.willRetain };
   if (properties !== undefined) will.properties = properties;
