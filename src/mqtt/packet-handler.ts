@@ -135,7 +135,9 @@ export class PacketHandler {
       return;
     }
     // Checked before publishing: the publish that exceeds Receive Maximum must not be forwarded.
-    if (qos === 2 && session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
+    // Only v5 is told the limit (CONNACK); 3.1.1 has none, so a burst of QoS 2 publishes from a
+    // 3.1.1 client is taken (Mosquitto does too), bounded by the packet-id space (PacketIdSet).
+    if (qos === 2 && version === 5 && session.inboundQos2Count >= this.ctx.limits.receiveMaximum) {
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more QoS 2 publishes unreleased than Receive Maximum');
     }
     const msg = new MqttMessage(topic, p.payload, qos, p.retain, DEFAULT_PRIORITY, conn.readStamp, carriedFrom(p.properties), session);

@@ -14,6 +14,7 @@ import type { MqttVersion } from '../protocol/mqtt/index.js';
 import type { MqttMessage, QoS } from './message.js';
 import type { SubscriberSession, SubscriptionEntry } from './subscription.js';
 import { SmallMap } from './small-map.js';
+import { PacketIdSet } from './packet-id-set.js';
 
 /** What a session needs of its current network connection (src/mqtt/connection.ts). */
 export interface MqttLink {
@@ -78,7 +79,6 @@ export interface SessionDrops {
  * The empty containers of every QoS state, shared and never written to (each is replaced by
  * an own one at its first entry).
  */
-const NO_IDS = new Set<number>();
 const NO_INFLIGHT = new Map<number, InFlight>();
 const NO_QUEUE: Queued[] = [];
 const NO_WAITERS: PublisherPort[] = [];
@@ -89,7 +89,7 @@ const NO_WAITERS: PublisherPort[] = [];
  */
 class QosState {
   /** QoS 2 packet ids received and acknowledged with PUBREC, not yet released (PUBREL). */
-  qos2: Set<number> = NO_IDS;
+  qos2: PacketIdSet | null = null;
   inflight: Map<number, InFlight> = NO_INFLIGHT;
   queue: Queued[] = NO_QUEUE;
   queueHead = 0;
@@ -231,22 +231,21 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   }
 
   get inboundQos2Count(): number {
-    return this.q?.qos2.size ?? 0;
+    return this.q?.qos2?.size ?? 0;
   }
 
   hasInboundQos2(packetId: number): boolean {
-    return this.q?.qos2.has(packetId) ?? false;
+    return this.q?.qos2?.has(packetId) ?? false;
   }
 
   addInboundQos2(packetId: number): void {
     const q = this.qos();
-    if (q.qos2 === NO_IDS) q.qos2 = new Set();
-    q.qos2.add(packetId);
+    (q.qos2 ??= new PacketIdSet()).add(packetId);
   }
 
   /** PUBREL: false when the id was not pending. */
   releaseInboundQos2(packetId: number): boolean {
-    return this.q?.qos2.delete(packetId) ?? false;
+    return this.q?.qos2?.delete(packetId) ?? false;
   }
 
   /**
