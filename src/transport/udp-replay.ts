@@ -10,26 +10,33 @@
  * last `window` datagrams, or one across a server restart, is not detected: the layout gives
  * nothing to bound it by time.
  *
- * Memory: at most `window` nonces per user with a key (about 60 bytes each), and only users
- * with a key in the keys file can get past decryption.
+ * Memory: at most `window` nonces per user with a key (about 60 bytes each), growing with the
+ * datagrams actually received, and only users with a key in the keys file can get past decryption.
  */
 
 class NonceWindow {
   private readonly seen = new Set<string>();
-  private readonly order: string[];
+  /**
+   * Arrival order, grown as nonces come: allocating all `capacity` slots up front cost 512 KB
+   * per key owner on its first datagram (65,536 pointers), gigabytes for a fleet of sensors with
+   * a key each. Once full it is a ring, `next` pointing at the oldest nonce.
+   */
+  private readonly order: string[] = [];
   private next = 0;
 
-  constructor(private readonly capacity: number) {
-    this.order = new Array<string>(capacity).fill('');
-  }
+  constructor(private readonly capacity: number) {}
 
   /** True when `nonce` was not seen in the window (it is then remembered). */
   admit(nonce: string): boolean {
     if (this.seen.has(nonce)) return false;
-    const evicted = this.order[this.next];
-    if (evicted !== undefined && evicted !== '') this.seen.delete(evicted);
-    this.order[this.next] = nonce;
-    this.next = (this.next + 1) % this.capacity;
+    if (this.order.length < this.capacity) {
+      this.order.push(nonce);
+    } else {
+      const evicted = this.order[this.next];
+      if (evicted !== undefined) this.seen.delete(evicted);
+      this.order[this.next] = nonce;
+      this.next = (this.next + 1) % this.capacity;
+    }
     this.seen.add(nonce);
     return true;
   }
