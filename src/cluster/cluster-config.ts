@@ -61,6 +61,7 @@ export function loadClusterFile(file: string, configDir: string): NeighbourConfi
 
 export function parseClusterText(text: string, file: string, configDir: string): NeighbourConfig[] {
   const entries = validate(fileSchema, parseYamlText(text, file), file) ?? [];
+  rejectDuplicatePaths(entries, file);
   return entries.map((e) => ({
     path: e.path,
     user: e.user ?? '',
@@ -70,4 +71,22 @@ export function parseClusterText(text: string, file: string, configDir: string):
     links: e.links ?? DEFAULT_LINKS,
     socketWaitTimeout: e.socket_wait_timeout ?? 5,
   }));
+}
+
+/**
+ * A neighbour listed twice got two replicators, so every message reached its subscribers
+ * twice, while /status (keyed by path) showed one entry.
+ */
+function rejectDuplicatePaths(entries: readonly { readonly path: string }[], file: string): void {
+  const first = new Map<string, number>();
+  entries.forEach((e, i) => {
+    const earlier = first.get(e.path);
+    if (earlier !== undefined) {
+      throw new PsrtError(
+        ErrorCode.Config,
+        `${file}: [${i}].path: ${JSON.stringify(e.path)} is already listed at [${earlier}] (each neighbour once, or it gets every message twice)`,
+      );
+    }
+    first.set(e.path, i);
+  });
 }
