@@ -31,12 +31,20 @@ export function parseBind(entry: string): BindTarget {
  */
 export const LISTEN_BACKLOG = 65_535;
 
-/** Listens on a TCP address or unix path; rejects on the first error (port in use...). */
+/**
+ * Listens on a TCP address or unix path; rejects on the first error (port in use...) with a
+ * message that names the configured entry: Node's own (`getaddrinfo ENOTFOUND x`) does not say
+ * which listener failed.
+ */
 export function listenOn(server: Server, target: BindTarget): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (e: Error): void => {
+      const what = target.kind === 'unix' ? 'UNIX' : 'TCP';
+      reject(new Error(`unable to bind ${what} socket to ${target.source}: ${e.message}`, { cause: e }));
+    };
+    server.once('error', fail);
     const done = (): void => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     };
     if (target.kind === 'unix') server.listen({ path: target.path, backlog: LISTEN_BACKLOG }, done);

@@ -59,7 +59,8 @@ describe('command line', () => {
       const r = run(['-C', join(dir, 'c.yml')]);
       rmSync(dir, { recursive: true, force: true });
       assert.equal(r.status, 1);
-      assert.match(r.out, /EADDRINUSE|address already in use/i);
+      // Names the configured entry, not only Node's error (which does not say which listener).
+      assert.match(r.out, new RegExp(`unable to bind TCP socket to 127\\.0\\.0\\.1:${first.port}: .*(EADDRINUSE|address already in use)`, 'i'));
     } finally {
       await first.stop();
     }
