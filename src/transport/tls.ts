@@ -38,9 +38,18 @@ export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): Secure
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const hint = /unsupported pkcs12/i.test(msg) ? LEGACY_PKCS12_HINT : '';
-    throw new PsrtError(ErrorCode.Config, `unable to load TLS identity: ${msg}${hint}`, { cause: e });
+    throw new PsrtError(ErrorCode.Config, `unable to load TLS identity (${tlsFiles(settings)}): ${msg}${hint}`, { cause: e });
   }
   return null;
+}
+
+/**
+ * The configured files, for load errors: OpenSSL's own messages (`PEM routines::no start line`,
+ * `EISDIR`) do not say which file or key they are about.
+ */
+function tlsFiles(settings: TlsSettings): string {
+  if (settings.tlsPkcs12 !== undefined) return `proto.tls_pkcs12: ${settings.tlsPkcs12}`;
+  return `proto.tls_cert: ${settings.tlsCert ?? ''}, proto.tls_key: ${settings.tlsKey ?? ''}`;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -234,10 +234,16 @@ describe('PKCS#12 identity and fips', () => {
   test('a broken identity is fatal at start-up', async () => {
     const mismatched = await runFailing({ proto: { tls_cert: pki.caCert, tls_key: pki.serverKey } });
     assert.equal(mismatched.code, 1);
-    assert.match(mismatched.out, /unable to load TLS identity/);
+    assert.ok(mismatched.out.includes(`unable to load TLS identity (proto.tls_cert: ${pki.caCert}, proto.tls_key: ${pki.serverKey})`), mismatched.out);
     const missing = await runFailing({ proto: { tls_pkcs12: join(pki.dir, 'nope.p12') } });
     assert.equal(missing.code, 1);
-    assert.match(missing.out, /unable to load TLS identity/);
+    assert.ok(missing.out.includes(`unable to load TLS identity (proto.tls_pkcs12: ${join(pki.dir, 'nope.p12')})`), missing.out);
+    // A PEM that is not one: OpenSSL's message alone does not say which file it read.
+    const garbage = join(pki.dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a certificate\n');
+    const bad = await runFailing({ proto: { tls_cert: garbage, tls_key: pki.serverKey } });
+    assert.equal(bad.code, 1);
+    assert.ok(bad.out.includes(`(proto.tls_cert: ${garbage}, proto.tls_key: ${pki.serverKey})`), bad.out);
   });
 
   test('without a TLS identity a TLS greeting is closed', async () => {
