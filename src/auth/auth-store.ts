@@ -237,11 +237,14 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
     log.info(`loading password file ${sources.passwordFile}`);
     const text = await readText(sources.passwordFile);
     const problems = htpasswdProblems(text);
-    const first = problems[0];
+    const damaged = problems.filter((p) => p.damaged);
+    const first = damaged[0];
     if (first !== undefined) {
-      const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+      const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more)` : '';
       throw new PsrtError(ErrorCode.Config, `${sources.passwordFile}:${first.line}: ${first.problem}${more}`);
     }
+    // Other hash types never match, as at start-up; the rest of the reload goes ahead.
+    for (const p of problems) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (never matches)`);
     passwords = parseHtpasswd(text);
   }
   let keys: ReadonlyMap<string, Buffer> = new Map();

@@ -21,6 +21,14 @@ export interface HtpasswdProblem {
   /** 1-based line number in the file. */
   readonly line: number;
   readonly problem: string;
+  /**
+   * The line looks damaged (not `login:hash`, an empty login, a bcrypt hash of the wrong
+   * length: a half-written or mistyped file), so a reload refuses the file. A well-formed line
+   * with another hash type (`htpasswd` without `-B`: apr1, SHA, crypt, plain) is valid reference
+   * syntax that never matches: logged, at start-up and on reload alike, but it does not hold
+   * back the rest of the reload.
+   */
+  readonly damaged: boolean;
 }
 
 const BCRYPT_PREFIX = /^\$2[abxy]\$\d\d\$/;
@@ -37,13 +45,16 @@ export function htpasswdProblems(text: string): HtpasswdProblem[] {
     if (line === '' || line.startsWith('#')) return;
     const parts = line.split(':');
     if (parts.length !== 2) {
-      problems.push({ line: i + 1, problem: `expected login:hash, got ${parts.length - 1} colons` });
+      problems.push({ line: i + 1, problem: `expected login:hash, got ${parts.length - 1} colons`, damaged: true });
       return;
     }
     const [login, hash] = parts as [string, string];
-    if (login.trim() === '') problems.push({ line: i + 1, problem: 'empty login' });
-    else if (!BCRYPT_PREFIX.test(hash.trim()) || hash.trim().length !== 60) {
-      problems.push({ line: i + 1, problem: `the hash of ${login.trim()} is not a bcrypt hash (use htpasswd -B)` });
+    const h = hash.trim();
+    if (login.trim() === '') problems.push({ line: i + 1, problem: 'empty login', damaged: true });
+    else if (!BCRYPT_PREFIX.test(h)) {
+      problems.push({ line: i + 1, problem: `the hash of ${login.trim()} is not a bcrypt hash (use htpasswd -B)`, damaged: false });
+    } else if (h.length !== 60) {
+      problems.push({ line: i + 1, problem: `the bcrypt hash of ${login.trim()} has ${h.length} characters, not 60`, damaged: true });
     }
   });
   return problems;

@@ -5,7 +5,8 @@
  * SIGHUP is sent, the log names the file, the line and the problem, and the old password still
  * logs in (before: the garbage was accepted silently and every user then failed to log in).
  * The same for a keys file with a malformed key (the ACL edit made alongside is not applied
- * either). A valid edit afterwards is applied.
+ * either). A valid edit afterwards is applied. A well-formed line with another hash type
+ * (htpasswd without -B) is logged and never matches, but does not refuse the reload.
  */
 import assert from 'node:assert/strict';
 import { hashSync } from '@node-rs/bcrypt';
@@ -58,9 +59,9 @@ describe('reload validation', () => {
   });
 
   test('a garbage password file is refused with file, line and problem; the old passwords stay', async () => {
-    writeFileSync(join(server.dir, 'passwd'), '# users\nalice:$apr1$garbage\nthis is not a password line\n');
+    writeFileSync(join(server.dir, 'passwd'), '# users\nalice:$apr1$garbage\nthis is not a password line\nbob:$2y$05$cut\n');
     const line = await hup(server, /reload failed/);
-    assert.ok(line.includes(`${join(server.dir, 'passwd')}:2: the hash of alice is not a bcrypt hash (use htpasswd -B) (and 1 more)`), line);
+    assert.ok(line.includes(`${join(server.dir, 'passwd')}:3: expected login:hash, got 0 colons (and 1 more)`), line);
     assert.ok(await loginWorks(server.port, 'alice', 'old'));
   });
 
@@ -87,5 +88,21 @@ describe('reload validation', () => {
     assert.ok(!(await loginWorks(server.port, 'alice', 'old')));
     const { ctl } = await login(server.port, 'alice', 'new');
     ctl.destroy();
+  });
+
+  test('a line with another hash type (htpasswd without -B) is logged, never matches, and does not hold back the reload', async () => {
+    writeFileSync(join(server.dir, 'passwd'), `alice:${hashSync('newer', 4)}\ncarol:$apr1$xyz$0123456789abcdefghijkl\n`);
+    const from = server.output.length;
+    server.proc.kill('SIGHUP');
+    for (let i = 0; i < 100 && !server.output.slice(from).some((l) => l.includes('loading key file')); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = server.output.slice(from);
+    assert.ok(!lines.some((l) => l.includes('reload failed')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.includes(`${join(server.dir, 'passwd')}:2: the hash of carol is not a bcrypt hash (use htpasswd -B) (never matches)`)), lines.join('\n'));
+    assert.ok(await loginWorks(server.port, 'alice', 'newer'));
+    assert.ok(!(await loginWorks(server.port, 'alice', 'new')));
+    assert.ok(!(await loginWorks(server.port, 'carol', 'xyz')));
   });
 });
