@@ -129,9 +129,13 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
     this.pingDeadline?.arm(pingIntervalMs);
   }
 
-  /** Messages waiting to be written. */
+  /**
+   * Messages waiting to be written, or queued entries when there are more: acks and pings count
+   * no message, yet a client that sends requests without reading the answers must still hit the
+   * limit (each entry costs far more memory than its few bytes on the wire).
+   */
   get pending(): number {
-    return this.pendingMessages;
+    return Math.max(this.pendingMessages, this.tail - this.head);
   }
 
   get isClosed(): boolean {
@@ -200,7 +204,7 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
   }
 
   private atLimit(): boolean {
-    return this.pendingMessages >= this.opts.queueLimit || this.pendingBytes >= this.opts.byteLimit;
+    return this.pending >= this.opts.queueLimit || this.pendingBytes >= this.opts.byteLimit;
   }
 
   private pressure(): ChannelPressure {

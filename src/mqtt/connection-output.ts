@@ -33,6 +33,8 @@ export abstract class MqttOutput extends WheelNode implements DataChannelOwner {
   /** The client's limits on what it receives (Receive Maximum, Maximum Packet Size, aliases). */
   protected peer = BEFORE_CONNECT;
   protected readonly transport: MqttTransport;
+  /** Dropped as a slow consumer: logged and counted once. */
+  private dropped = false;
 
   constructor(
     protected readonly ctx: MqttContext,
@@ -60,8 +62,13 @@ export abstract class MqttOutput extends WheelNode implements DataChannelOwner {
     const channel = this.output();
     if (channel === null) return;
     const d: Delivery = { buffer: packet, slab: null, offset: 0, bytes: packet.length, messages: 0, pieces: null, received: NO_STAMP, topic: '' };
-    channel.enqueueKept(d); // never shed: a lost ack or PINGRESP stalls the client
+    // Never shed (a lost ack or PINGRESP stalls the client); a client that does not read its
+    // answers is not read further until it does.
+    if (channel.enqueueKept(d) === 'congested') this.answersCongested(channel);
   }
+
+  /** The client does not read the answers to its own packets: stop reading it until it does. */
+  protected abstract answersCongested(channel: DataChannel): void;
 
   sendPublish(msg: MqttMessage, qos: QoS, retain: boolean, packetId: number, dup: boolean, subIds: readonly number[] | null, publisher: PublisherPort | null): boolean {
     const channel = this.output();
@@ -119,6 +126,10 @@ export abstract class MqttOutput extends WheelNode implements DataChannelOwner {
   }
 
   dropSlow(why: string): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    // Closed at once: what is still enqueued before the socket's close event must not drop it again.
+    this.channel?.close();
     this.ctx.router.counters.droppedSlow++;
     this.ctx.log.warn(`mqtt: client ${this.label} is too slow (${why}), disconnecting`);
     this.transport.destroy();
@@ -130,6 +141,9 @@ export abstract class MqttOutput extends WheelNode implements DataChannelOwner {
       this.dropSlow(reason);
       return;
     }
+    if (this.dropped) return;
+    this.dropped = true;
+    this.channel?.close();
     this.ctx.router.counters.droppedSlow++;
     this.ctx.log.warn(`mqtt: client ${this.label} does not read its messages (queue full), disconnecting`);
     this.transport.destroy();

@@ -3,7 +3,7 @@
  * and the end of the connection. Socket-free: bytes come in through onData(); what goes out is
  * the base class's (connection-output.ts), through a DataChannel whose port is the transport.
  */
-import { sinceMs, stampNow, wrapMs, type DeadlineWheel, type PublisherPort } from '../broker/index.js';
+import { sinceMs, stampNow, wrapMs, type DataChannel, type DeadlineWheel, type PublisherPort } from '../broker/index.js';
 import { MqttDecoder, MqttError, ReasonCode, encodeDisconnect, type ConnectPacket, type MqttPacket } from '../protocol/mqtt/index.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
@@ -83,7 +83,11 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     let handler: PacketHandler | null = null;
     try {
       while (this.state === 'connect' || this.state === 'ready') {
-        if (this.blockedOn > 0) return;
+        if (this.blockedOn > 0) {
+          // Waiting for congested queues: leave the rest in the kernel (TCP backpressure), not the decoder.
+          this.stopReading();
+          return;
+        }
         const packet = decoder.next();
         if (packet === null) {
           // Neither is kept by an idle connection (the messages of the read hold the stamp).
@@ -116,6 +120,10 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
       this.reading = false;
       this.transport.pauseReading();
     }
+  }
+
+  protected answersCongested(channel: DataChannel): void {
+    channel.addWaiter(this);
   }
 
   /** Reads no further packet until release(): a packet is worked off over several turns. */

@@ -36,6 +36,7 @@ import { MqttMessage, carriedFrom, type QoS } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
 import { workInSlices, type SliceHost } from './slices.js';
+import { deliverRetained } from './retained-pacer.js';
 import { splitShared } from './subscription.js';
 
 /** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
@@ -192,7 +193,7 @@ export class PacketHandler {
     };
     workInSlices(subs.length, each, () => {
       conn.send(encodeSuback(p.packetId, codes, undefined, version));
-      for (const r of retained) session.deliver(r.msg, r.qos, true, id === 0 ? null : [id], null);
+      deliverRetained(session, retained, id === 0 ? null : [id]);
     }, sliceHost(conn, session));
   }
 

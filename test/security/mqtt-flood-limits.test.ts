@@ -1,0 +1,92 @@
+/**
+ * What one MQTT client's input may cost the server: a client that sends requests without reading
+ * the answers (PUBREL → PUBCOMP) is stopped being read instead of growing memory without bound;
+ * a subscription that matches far more retained messages than `server.data_queue` gets all of
+ * them (paced by its queue) instead of being dropped as a slow consumer (before: dropped, and
+ * logged and counted as dropped once per retained message queued after the drop).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { MqttBystander, publishPacket, sleep } from '../helpers/mqtt-raw.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { RawConn } from '../helpers/raw.js';
+
+const DATA_QUEUE = 256;
+const RETAINED = 5000;
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+async function rawClient(port: number, clientId: string): Promise<RawConn> {
+  const c = await RawConn.open(port);
+  c.send(mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId, clean: true, keepalive: 0 }));
+  await c.read(4);
+  return c;
+}
+
+/** Writes `buf` up to `rounds` times; stops when the server stops reading (no drain in 2 s) or closes. */
+async function flood(c: RawConn, buf: Buffer, rounds: number): Promise<number> {
+  for (let r = 0; r < rounds; r++) {
+    if (c.closed) return r;
+    if (!c.socket.write(buf)) {
+      const drained = await Promise.race([new Promise<boolean>((res) => c.socket.once('drain', () => { res(true); })), sleep(2000).then(() => false)]);
+      if (!drained) return r;
+    }
+  }
+  return rounds;
+}
+
+describe('MQTT floods against the server', () => {
+  let server: Psrtd;
+  let bystander: MqttBystander;
+  before(async () => {
+    server = await startPsrtd({ server: { data_queue: DATA_QUEUE, data_drain_timeout: 1 }, proto: { timeout: 10 }, mqtt: {} });
+    bystander = await MqttBystander.create(server.mqttPort);
+  });
+  after(async () => {
+    await bystander.close();
+    await server.stop();
+  });
+
+  test('PUBRELs sent without reading the PUBCOMPs: the server stops reading; memory stays bounded', async () => {
+    const pid = server.proc.pid as number;
+    const before = rssMb(pid);
+    const c = await rawClient(server.mqttPort, 'pubrel-flood');
+    c.socket.pause(); // never reads the answers
+    const round = Buffer.concat(Array.from({ length: 65535 }, (_, i) => mqttPacket.generate({ cmd: 'pubrel', messageId: i + 1 })));
+    const rounds = await flood(c, round, 40); // at most 10 MB of PUBRELs
+    const grown = rssMb(pid) - before;
+    assert.ok(rounds < 40, `the server kept reading all ${rounds} rounds`);
+    assert.ok(grown < 100, `RSS grew by ${grown.toFixed(0)} MB`);
+    await bystander.check();
+    c.socket.destroy();
+  });
+
+  test(`a subscription matching ${RETAINED} retained messages (data_queue ${DATA_QUEUE}) gets them all`, async () => {
+    const pub = await rawClient(server.mqttPort, 'retained-publisher');
+    const msgs = Array.from({ length: RETAINED }, (_, i) => publishPacket(`ret/${i}`, 'v', { retain: true }));
+    pub.send(Buffer.concat(msgs));
+    pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
+    await pub.read(2, 5000); // PINGRESP: every publish before it is retained
+    pub.socket.destroy();
+    const from = server.output.length;
+    for (const qos of [0, 1] as const) {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 5, clientId: `retained-${qos}`, reconnectPeriod: 0 });
+      let got = 0;
+      client.on('message', () => { got++; });
+      await client.subscribeAsync('ret/#', { qos });
+      for (let i = 0; i < 100 && got < RETAINED; i++) await sleep(50);
+      assert.equal(got, RETAINED, `QoS ${qos}`);
+      assert.ok(client.connected);
+      await client.endAsync();
+    }
+    assert.deepEqual(server.output.slice(from).filter((l) => /does not read|too slow/.test(l)), []);
+    await bystander.check();
+  });
+});
+
