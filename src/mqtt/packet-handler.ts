@@ -36,7 +36,7 @@ import { MqttMessage, carriedFrom, type QoS } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
 import { workInSlices, type SliceHost } from './slices.js';
-import { deliverRetained } from './retained-pacer.js';
+import { deliverRetained, type StillRetained } from './retained-pacer.js';
 import { splitShared } from './subscription.js';
 
 /** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
@@ -80,6 +80,9 @@ const LOGGED_TOO_MANY_FILTERS = 2;
  * its session come with each packet.
  */
 export class PacketHandler {
+  /** For the retained pacer (one function per listener, not per SUBSCRIBE). */
+  private readonly stillRetained: StillRetained = (msg) => this.ctx.router.stillRetained(msg);
+
   constructor(private readonly ctx: MqttContext) {}
 
   handle(conn: PacketConnection, session: MqttSession, p: MqttPacket): void {
@@ -193,7 +196,7 @@ export class PacketHandler {
     };
     workInSlices(subs.length, each, () => {
       conn.send(encodeSuback(p.packetId, codes, undefined, version));
-      deliverRetained(session, retained, id === 0 ? null : [id]);
+      deliverRetained(session, retained, id === 0 ? null : [id], this.stillRetained);
     }, sliceHost(conn, session));
   }
 

@@ -57,6 +57,11 @@ export class RetainedStore implements RetainedStats {
     return true;
   }
 
+  /** Whether `msg` (as returned by match) is still its topic's retained message. */
+  holds(msg: MqttMessage): boolean {
+    return this.messages.get(msg.rawTopic) === msg;
+  }
+
   /** Retained messages whose topic matches `filter` (MQTT rules), expired ones dropped. */
   match(filter: string, nowMs: number): MqttMessage[] {
     const out: MqttMessage[] = [];

@@ -279,6 +279,11 @@ export class MqttRouter implements PublishHook, SessionDrops {
     return this.retained.match(filter, Date.now());
   }
 
+  /** Whether `msg` (from retainedFor) is still retained: not replaced or deleted since. */
+  stillRetained(msg: MqttMessage): boolean {
+    return this.retained.holds(msg);
+  }
+
   // ---- messages ---------------------------------------------------------------------------
 
   /** The publish hook: a message that entered by PSRT, UDP, replication or a bridge. */

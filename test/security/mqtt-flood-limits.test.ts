@@ -3,7 +3,8 @@
  * the answers (PUBREL → PUBCOMP) is stopped being read instead of growing memory without bound;
  * a subscription that matches far more retained messages than `server.data_queue` gets all of
  * them (paced by its queue) instead of being dropped as a slow consumer (before: dropped, and
- * logged and counted as dropped once per retained message queued after the drop).
+ * logged and counted as dropped once per retained message queued after the drop), and a
+ * retained message replaced or deleted while the set is paced is not sent after its replacement.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -86,6 +87,41 @@ describe('MQTT floods against the server', () => {
       await client.endAsync();
     }
     assert.deepEqual(server.output.slice(from).filter((l) => /does not read|too slow/.test(l)), []);
+    await bystander.check();
+  });
+
+  test('a retained message replaced or deleted while the set is paced is not sent after its replacement', async () => {
+    const N = 3000;
+    const big = Buffer.alloc(4096, 0x61); // 12 MB in all: more than the socket buffers hold
+    const pub = await rawClient(server.mqttPort, 'sup-publisher');
+    pub.send(Buffer.concat(Array.from({ length: N }, (_, i) => publishPacket(`sup/${i}`, big, { retain: true }))));
+    pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
+    await pub.read(2, 5000);
+    const sub = await rawClient(server.mqttPort, 'sup-reader');
+    const seen: { topic: string; payload: number; retain: boolean }[] = [];
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (p) => {
+      if (p.cmd === 'publish') seen.push({ topic: p.topic, payload: Buffer.from(p.payload).length, retain: p.retain });
+    });
+    sub.socket.pause();
+    sub.socket.removeAllListeners('data');
+    sub.socket.on('data', (d: Buffer) => parser.parse(d));
+    sub.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sup/#', qos: 0 }] }));
+    await sleep(200); // the queue fills, the pacer waits (data_drain_timeout is 1 s)
+    pub.send(Buffer.concat([publishPacket(`sup/${N - 1}`, 'new', { retain: true }), publishPacket(`sup/${N - 2}`, '', { retain: true })]));
+    pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
+    await sleep(100); // taken: the publisher now waits for the full reader (so its PINGRESP does too)
+    sub.socket.resume();
+    await pub.read(2, 5000);
+    for (let i = 0; i < 200 && seen.length < N; i++) await sleep(50);
+    await sleep(200);
+    const last = seen.filter((m) => m.topic === `sup/${N - 1}`);
+    const deleted = seen.filter((m) => m.topic === `sup/${N - 2}`);
+    assert.deepEqual(last, [{ topic: `sup/${N - 1}`, payload: 3, retain: false }], 'the replaced topic: only its live replacement');
+    assert.deepEqual(deleted, [{ topic: `sup/${N - 2}`, payload: 0, retain: false }], 'the deleted topic: only the deleting publish');
+    assert.equal(seen.length, N, 'every other retained message, once');
+    pub.socket.destroy();
+    sub.socket.destroy();
     await bystander.check();
   });
 });
