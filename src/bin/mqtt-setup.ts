@@ -102,6 +102,7 @@ export async function startMqtt(
     {
       queue: {
         maxQueued: mqtt.maxQueuedMessages,
+        maxQueuedBytes: mqtt.maxQueuedBytes,
         // Publishers wait once half the queue is used (or a PSRT data queue's worth).
         pauseAt: Math.max(1, Math.min(config.server.dataQueue, Math.floor(mqtt.maxQueuedMessages / 2))),
         drainTimeoutMs: config.server.dataDrainTimeout * 1000,

@@ -40,6 +40,8 @@ export const MQTT_DEFAULTS = {
   receiveMaximum: 1024,
   maxInflight: 1024,
   maxQueuedMessages: 1000,
+  /** 64 MiB, as `server.data_queue_bytes`: 1,000 queued 1 MB messages would be 1 GB per session. */
+  maxQueuedBytes: 64 * 1024 * 1024,
   maxKeepAlive: 65535,
   maxSessionExpiry: 7 * 24 * 3600,
   retainedMaxCount: 100_000,
@@ -60,6 +62,7 @@ export function embeddedMqttSection(maxPubSize: number): MqttSection {
     receiveMaximum: MQTT_DEFAULTS.receiveMaximum,
     maxInflight: MQTT_DEFAULTS.maxInflight,
     maxQueuedMessages: MQTT_DEFAULTS.maxQueuedMessages,
+    maxQueuedBytes: MQTT_DEFAULTS.maxQueuedBytes,
     maxKeepAlive: MQTT_DEFAULTS.maxKeepAlive,
     maxSessionExpiry: MQTT_DEFAULTS.maxSessionExpiry,
     retainedMaxCount: MQTT_DEFAULTS.retainedMaxCount,

@@ -97,6 +97,7 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, file: string, d
     receiveMaximum: raw.receive_maximum ?? d.receiveMaximum,
     maxInflight: raw.max_inflight ?? d.maxInflight,
     maxQueuedMessages: raw.max_queued_messages ?? d.maxQueuedMessages,
+    maxQueuedBytes: raw.max_queued_bytes ?? d.maxQueuedBytes,
     maxKeepAlive: raw.max_keepalive ?? d.maxKeepAlive,
     maxSessionExpiry: raw.max_session_expiry ?? d.maxSessionExpiry,
     retainedMaxCount: raw.retained_max_count ?? d.retainedMaxCount,

@@ -130,6 +130,8 @@ export interface MqttSection {
   readonly maxInflight: number;
   /** Messages queued per session beyond the in-flight window (offline or window full). */
   readonly maxQueuedMessages: number;
+  /** Bytes (payload, topic, properties) queued per session beyond the in-flight window; 0 = no limit. */
+  readonly maxQueuedBytes: number;
   /** Seconds; a larger requested keep alive is lowered to it (v5 Server Keep Alive). */
   readonly maxKeepAlive: number;
   /** Seconds a disconnected persistent session is kept at most (3.1.1 sessions too). */
@@ -239,6 +241,7 @@ export const rawMqttSchema = z.strictObject({
   receive_maximum: int().min(1).max(65535).nullish(),
   max_inflight: int().min(1).max(65535).nullish(),
   max_queued_messages: posInt.nullish(),
+  max_queued_bytes: nonNegInt.nullish(),
   max_keepalive: int().min(1).max(65535).nullish(),
   max_session_expiry: u32.nullish(),
   retained_max_count: nonNegInt.nullish(),

@@ -380,7 +380,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
 
   queueFull(session: MqttSession): void {
     this.counters.droppedQueueFull++;
-    this.warnOnce(`mqtt: queue of ${escapeForLog(session.clientId)} is full (max_queued_messages), dropping messages`);
+    this.warnOnce(`mqtt: queue of ${escapeForLog(session.clientId)} is full (max_queued_messages or max_queued_bytes), dropping messages`);
   }
 
   expired(): void {

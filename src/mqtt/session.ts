@@ -37,6 +37,8 @@ export interface MqttLink {
  */
 export interface QueuePolicy {
   readonly maxQueued: number;
+  /** Bytes of queued messages (see MqttMessage.footprint); 0: no limit. */
+  readonly maxQueuedBytes: number;
   readonly pauseAt: number;
   readonly drainTimeoutMs: number;
 }
@@ -93,6 +95,8 @@ class QosState {
   inflight: Map<number, InFlight> = NO_INFLIGHT;
   queue: Queued[] = NO_QUEUE;
   queueHead = 0;
+  /** Footprint of the queued messages (queue[queueHead…]). */
+  queuedBytes = 0;
   nextPacketId = 1;
   /** In-flight entries marked `unsent`: a resumed window smaller than what was in flight. */
   unsent = 0;
@@ -169,12 +173,14 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
       return;
     }
     const policy = this.drops.queuePolicy;
-    if (q.queuedCount >= policy.maxQueued) {
+    const bytes = msg.footprint();
+    if (q.queuedCount >= policy.maxQueued || (policy.maxQueuedBytes > 0 && q.queuedBytes + bytes > policy.maxQueuedBytes)) {
       this.drops.queueFull(this);
       return;
     }
     if (q.queue === NO_QUEUE) q.queue = [];
     q.queue.push({ msg, qos, retain, subIds });
+    q.queuedBytes += bytes;
     if (publisher !== null && link !== null && q.queuedCount >= policy.pauseAt) this.holdBack(q, publisher, link);
   }
 
@@ -313,6 +319,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     while (q.queueHead < q.queue.length && q.inflight.size < link.sendWindow) {
       const item = q.queue[q.queueHead] as Queued;
       q.queue[q.queueHead++] = undefined as unknown as Queued; // release for GC
+      q.queuedBytes -= item.msg.footprint();
       if (item.msg.expired(now)) this.drops.expired(this);
       else this.sendNew(q, link, item.msg, item.qos, item.retain, item.subIds, null);
     }
@@ -320,6 +327,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     if (q.queueHead === q.queue.length) {
       q.queue = NO_QUEUE;
       q.queueHead = 0;
+      q.queuedBytes = 0;
     } else if (q.queueHead > 1024 && q.queueHead * 2 > q.queue.length) {
       q.queue.splice(0, q.queueHead);
       q.queueHead = 0;

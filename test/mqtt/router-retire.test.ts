@@ -24,7 +24,7 @@ function setup(): { broker: Broker; router: MqttRouter } {
     { maxTopicDepth: 8, dataQueue: 1024, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e15, pingFloorMs: 100 },
     nullLogger,
   );
-  const router = new MqttRouter(broker, { queue: { maxQueued: 100, pauseAt: 50, drainTimeoutMs: 1000 }, retainedMaxCount: 10, retainedMaxBytes: 1e6, maxTopicDepth: 8 }, nullLogger);
+  const router = new MqttRouter(broker, { queue: { maxQueued: 100, maxQueuedBytes: 0, pauseAt: 50, drainTimeoutMs: 1000 }, retainedMaxCount: 10, retainedMaxBytes: 1e6, maxTopicDepth: 8 }, nullLogger);
   return { broker, router };
 }
 
