@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AuthResult } from '../auth/auth-store.js';
 import {
+  MQTT31_LEVEL,
   ReasonCode,
   connackCodeFor311,
   encodeConnack,
+  encodeConnack31,
   type ConnectPacket,
   type MqttProperties,
   type MqttVersion,
@@ -49,6 +51,11 @@ export function decideConnect(p: ConnectPacket, version: MqttVersion, limits: Co
   let clientId = p.clientId;
   let assigned = false;
   if (clientId === '') {
+    // 3.1 requires an identifier (1 to 23 characters): Mosquitto refuses an empty one whatever
+    // the clean session flag, and accepts longer ones (as 3.1.1 allows), as psrtd does.
+    if (p.protocolLevel === MQTT31_LEVEL) {
+      return { ok: false, reason: ReasonCode.ClientIdentifierNotValid, text: 'MQTT 3.1 needs a client id' };
+    }
     if (version === 4 && !p.cleanStart) {
       return { ok: false, reason: ReasonCode.ClientIdentifierNotValid, text: 'an empty client id needs clean session' };
     }
@@ -87,8 +94,12 @@ export function refusal(reason: number, text: string, version: MqttVersion, maxP
   return full.length <= maxPacket ? full : encodeConnack(false, reason, undefined, 5);
 }
 
-/** The accepting CONNACK: v5 tells the client the server's limits and what it changed. */
+/**
+ * The accepting CONNACK: v5 tells the client the server's limits and what it changed; 3.1 has
+ * no session-present flag (a refusal has it clear in every version).
+ */
 export function acceptance(p: ConnectPacket, a: AcceptedConnect, present: boolean, version: MqttVersion, limits: ConnectLimits): Buffer {
+  if (p.protocolLevel === MQTT31_LEVEL) return encodeConnack31(0);
   if (version === 4) return encodeConnack(present, 0, undefined, 4);
   const props: MqttProperties = {
     receiveMaximum: limits.receiveMaximum,

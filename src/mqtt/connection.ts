@@ -39,6 +39,8 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
+  /** The client speaks MQTT 3.1 ("MQIsdp"): version 4 but for CONNECT, CONNACK and SUBACK. */
+  mqtt31 = false;
 
   /**
    * `transport` null: the connection is its own transport, a subclass implementing MqttTransport
@@ -73,7 +75,10 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
 
   private newDecoder(): MqttDecoder {
     const d = new MqttDecoder(this.ctx.limits);
-    if (this.state !== 'connect') d.version = this.version;
+    if (this.state !== 'connect') {
+      d.version = this.version;
+      d.mqtt31 = this.mqtt31;
+    }
     return d;
   }
 
@@ -151,6 +156,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     if (packet.type !== 'connect') throw new MqttError(ReasonCode.ProtocolError, `${packet.type} before CONNECT`);
     const version = decoder.version ?? 4;
     this.version = version;
+    this.mqtt31 = decoder.mqtt31;
     const decision = decideConnect(packet, version, this.ctx.limits);
     if (!decision.ok) {
       this.refuse(decision.reason, decision.text, packet.properties?.maximumPacketSize);
@@ -216,7 +222,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     this.send(acceptance(p, a, present, this.version, ctx.limits));
     this.startKeepAlive(a.keepAlive);
     session.resume(this);
-    ctx.log.info(`mqtt: client connected: ${this.label}, v${this.version === 5 ? '5.0' : '3.1.1'}`);
+    ctx.log.info(`mqtt: client connected: ${this.label}, v${this.version === 5 ? '5.0' : this.mqtt31 ? '3.1' : '3.1.1'}`);
   }
 
   /** Another connection with the same client id took the session. */

@@ -42,6 +42,8 @@ import { splitShared } from './subscription.js';
 /** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
 export interface PacketConnection extends PublisherPort {
   readonly version: MqttVersion;
+  /** MQTT 3.1: version 4, but a SUBACK has no failure code. */
+  readonly mqtt31: boolean;
   readonly label: string;
   /** Receive time of the current read (shared by its publishes). */
   readonly readStamp: Stamp;
@@ -182,7 +184,8 @@ export class PacketHandler {
     if (p.tooMany !== undefined) {
       // Every filter gets a failure code (the SUBACK must answer each), none is decoded.
       this.tooMany(conn, session, 'SUBSCRIBE');
-      const code = version === 5 ? ReasonCode.QuotaExceeded : SUBACK_FAILURE_311;
+      // 3.1 has no failure code and the requested QoS were not decoded: QoS 0, nothing subscribed.
+      const code = version === 5 ? ReasonCode.QuotaExceeded : conn.mqtt31 ? 0 : SUBACK_FAILURE_311;
       conn.send(encodeSuback(p.packetId, new Array<number>(p.tooMany).fill(code), undefined, version));
       return;
     }
@@ -190,9 +193,13 @@ export class PacketHandler {
     const subs = p.subscriptions;
     const codes = new Array<number>(subs.length);
     const retained: { msg: MqttMessage; qos: QoS }[] = [];
+    const v31 = conn.mqtt31;
     const each = (i: number): void => {
-      const code = this.subscribeOne(conn, session, subs[i] as SubscribePacket['subscriptions'][number], id, retained);
-      codes[i] = version === 5 ? code : subackCodeFor311(code); // 3.1.1 knows only 0x80 for a failure
+      const sub = subs[i] as SubscribePacket['subscriptions'][number];
+      const code = this.subscribeOne(conn, session, sub, id, retained);
+      // 3.1.1 knows only 0x80 for a failure; 3.1 has none, and a refused filter gets the QoS it
+      // asked for with nothing subscribed (what Mosquitto answers a 3.1 client its ACL denies).
+      codes[i] = version === 5 ? code : v31 && code > 2 ? sub.qos : subackCodeFor311(code);
     };
     workInSlices(subs.length, each, () => {
       conn.send(encodeSuback(p.packetId, codes, undefined, version));

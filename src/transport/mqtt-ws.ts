@@ -1,9 +1,9 @@
 /**
  * MQTT over WebSocket (`mqtt.ws_bind`, `mqtt.wss_bind`): an HTTP(S) server whose upgrade
- * requests on `mqtt.ws_path` with subprotocol `mqtt` become WebSockets (the `ws` package does
- * the framing), each wrapped as an MqttTransport for an MqttConnection. Everything MQTT
- * (auth, ACL, limits, stats, slow-consumer policy) is the connection's, exactly as over TCP;
- * this file only checks the upgrade and moves bytes and flow-control events.
+ * requests on `mqtt.ws_path` with subprotocol `mqtt` (or `mqttv3.1`) become WebSockets (the
+ * `ws` package does the framing), each wrapped as an MqttTransport for an MqttConnection.
+ * Everything MQTT (auth, ACL, limits, stats, slow-consumer policy) is the connection's, exactly
+ * as over TCP; this file only checks the upgrade and moves bytes and flow-control events.
  *
  * Binary messages are a byte stream to the MQTT decoder: one packet may span several
  * WebSocket messages and one message may hold several packets.
@@ -37,7 +37,8 @@ export interface MqttWsOptions {
 const HIGH_WATER = 16 * 1024;
 /** WebSocket close code 1003: unsupported data (MQTT allows binary frames only). */
 const CLOSE_UNSUPPORTED = 1003;
-const SUBPROTOCOL = 'mqtt';
+/** WebSocket subprotocols, preferred first: `mqtt` (3.1.1 and 5.0), `mqttv3.1` (MQTT 3.1 clients). */
+const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'] as const;
 
 /**
  * Adapts a WebSocket to MqttTransport. Back-pressure without the private socket: every batch
@@ -122,7 +123,12 @@ function requestPath(url: string | undefined): string {
 
 function offersMqtt(header: string | undefined): boolean {
   if (header === undefined) return false;
-  return header.split(',').some((p) => p.trim() === SUBPROTOCOL);
+  return header.split(',').some((p) => (SUBPROTOCOLS as readonly string[]).includes(p.trim()));
+}
+
+/** The subprotocol to answer: the offered one (`mqtt` when both are). Any version may follow either. */
+function chooseSubprotocol(offered: Set<string>): string | false {
+  return SUBPROTOCOLS.find((p) => offered.has(p)) ?? false;
 }
 
 export class MqttWsServer {
@@ -147,7 +153,7 @@ export class MqttWsServer {
       maxPayload: opts.maxPayload,
       perMessageDeflate: opts.deflate,
       clientTracking: false,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      handleProtocols: chooseSubprotocol,
     });
   }
 

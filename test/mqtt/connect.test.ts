@@ -1,12 +1,12 @@
 /**
  * CONNECT / CONNACK over raw sockets: every refusal psrtd produces, in 3.1.1 return codes and
  * v5 reason codes, each followed by the server closing the connection; accepted CONNECTs with
- * an assigned client id and a lowered keep alive (v5 Server Keep Alive).
+ * an assigned client id and a lowered keep alive (v5 Server Keep Alive); MQTT 3.1 (MQIsdp).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { connectPacket, props, publishPacket, rawConnect, readPacket, str, subscribePacket, u16, url, type RawConnectOptions } from '../helpers/mqtt-raw.js';
+import { connectPacket, packet, props, publishPacket, rawConnect, rawSession, rawSubscribe, readPacket, str, subscribePacket, u16, url, type RawConnectOptions } from '../helpers/mqtt-raw.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { RawConn } from '../helpers/raw.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
@@ -92,8 +92,92 @@ describe('MQTT CONNECT / CONNACK', () => {
     }
   });
 
-  it("'MQIsdp' level 3 is refused with return code 1, then closed", async () => {
-    assert.deepEqual((await refused({ protocolName: 'MQIsdp', level: 3, clientId: 'old' })).body, Buffer.from([0, 1]));
+  describe('MQTT 3.1 (MQIsdp, level 3)', () => {
+    const v31 = { protocolName: 'MQIsdp', level: 3, username: 'limited', password: PASSWORD } as const;
+
+    it('is accepted: CONNACK 0 with the reserved first byte 0, then the connection works', async () => {
+      const { conn, connack } = await rawConnect(server.mqttPort, { ...v31, clientId: 'old' });
+      try {
+        assert.deepEqual(connack.body, Buffer.from([0, 0]));
+        conn.send(Buffer.from([0xc0, 0])); // PINGREQ
+        assert.deepEqual(await conn.read(2), Buffer.from([0xd0, 0]));
+      } finally {
+        conn.destroy();
+      }
+    });
+
+    it("'MQIsdp' level 4 (name/level mismatch) is refused with return code 1, then closed", async () => {
+      assert.deepEqual((await refused({ ...v31, level: 4, clientId: 'mismatch31' })).body, Buffer.from([0, 1]));
+    });
+
+    it('an empty client id gets return code 2, with clean session or without', async () => {
+      assert.deepEqual((await refused({ ...v31, clientId: '' })).body, Buffer.from([0, 2]));
+      assert.deepEqual((await refused({ ...v31, clientId: '', clean: false })).body, Buffer.from([0, 2]));
+    });
+
+    it('a client id past the 23 characters of 3.1 is accepted (as Mosquitto does)', async () => {
+      const { conn, connack } = await rawConnect(server.mqttPort, { ...v31, clientId: 'x'.repeat(30) });
+      conn.destroy();
+      assert.deepEqual(connack.body, Buffer.from([0, 0]));
+    });
+
+    it('a refusal is a 3.1.1 return code: a wrong password gets 4', async () => {
+      assert.deepEqual((await refused({ ...v31, clientId: 'pw31', password: 'wrong' })).body, Buffer.from([0, 4]));
+    });
+
+    it('a persistent session resumes (its messages delivered) but CONNACK has no session-present flag', async () => {
+      const first = await rawSession(server.mqttPort, { ...v31, clientId: 'pers31', clean: false });
+      await rawSubscribe(first, 'allowed/pers31', 1);
+      first.destroy();
+      const pub = await rawSession(server.mqttPort, { ...v31, clientId: 'pub31' });
+      pub.send(publishPacket('allowed/pers31', 'away', { qos: 1, id: 3 }));
+      assert.deepEqual(await pub.read(4), Buffer.from([0x40, 2, 0, 3]));
+      pub.destroy();
+      const { conn, connack } = await rawConnect(server.mqttPort, { ...v31, clientId: 'pers31', clean: false });
+      try {
+        assert.deepEqual(connack.body, Buffer.from([0, 0]));
+        const msg = await readPacket(conn);
+        assert.equal(msg.type, 3);
+        assert.ok(msg.body.includes(Buffer.from('away')), msg.body.toString('hex'));
+      } finally {
+        conn.destroy();
+      }
+      // The same session over 3.1.1 is told it is present.
+      const { conn: c311, connack: ack311 } = await rawConnect(server.mqttPort, { clientId: 'pers31', clean: false, username: 'limited', password: PASSWORD });
+      c311.destroy();
+      assert.deepEqual(ack311.body, Buffer.from([1, 0]));
+    });
+
+    it('a denied filter gets its requested QoS in SUBACK (3.1 has no 0x80, as Mosquitto answers), granted ones theirs', async () => {
+      const conn = await rawSession(server.mqttPort, { ...v31, clientId: 'deny31' });
+      try {
+        conn.send(packet(0x82, u16(5), str('denied/a'), Buffer.from([1]), str('allowed/a'), Buffer.from([2]), str('denied/b'), Buffer.from([0])));
+        assert.deepEqual(await readPacket(conn), { type: 9, flags: 0, body: Buffer.from([0, 5, 1, 2, 0]) });
+      } finally {
+        conn.destroy();
+      }
+    });
+
+    it('a retried SUBSCRIBE or PUBREL with the DUP flag (3.1 sets it) is accepted; 3.1.1 closes on it', async () => {
+      const conn = await rawSession(server.mqttPort, { ...v31, clientId: 'dup31' });
+      try {
+        conn.send(packet(0x8a, u16(9), str('allowed/dup'), Buffer.from([1])));
+        assert.deepEqual(await conn.read(5), Buffer.from([0x90, 3, 0, 9, 1]));
+        conn.send(publishPacket('allowed/nodup', 'q2', { qos: 2, id: 4 }));
+        assert.deepEqual(await conn.read(4), Buffer.from([0x50, 2, 0, 4]));
+        conn.send(packet(0x6a, u16(4)));
+        assert.deepEqual(await conn.read(4), Buffer.from([0x70, 2, 0, 4]));
+      } finally {
+        conn.destroy();
+      }
+      const c311 = await rawSession(server.mqttPort, { clientId: 'dup311', username: 'limited', password: PASSWORD });
+      try {
+        c311.send(packet(0x8a, u16(9), str('allowed/dup'), Buffer.from([1])));
+        await c311.expectClose(3000);
+      } finally {
+        c311.destroy();
+      }
+    });
   });
 
   it("'MQTT' level 6 is refused with unsupported protocol version, then closed", async () => {

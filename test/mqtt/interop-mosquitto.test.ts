@@ -1,6 +1,6 @@
 /**
- * Interoperability with Debian's mosquitto_pub / mosquitto_sub (MQTT 3.1.1 and 5.0): QoS 0/1/2,
- * binary payloads, retained messages, wills, persistent sessions, TLS with a test CA.
+ * Interoperability with Debian's mosquitto_pub / mosquitto_sub (MQTT 3.1, 3.1.1 and 5.0): QoS
+ * 0/1/2, binary payloads, retained messages, wills, persistent sessions, TLS with a test CA.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +10,7 @@ import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 
 const VERSIONS = [
+  { name: 'v3.1', flag: 'mqttv31' },
   { name: 'v3.1.1', flag: 'mqttv311' },
   { name: 'v5', flag: 'mqttv5' },
 ] as const;
@@ -155,6 +156,22 @@ describe('mosquitto_pub / mosquitto_sub', () => {
       assert.equal(sub3.messages[0]?.payload.toString(), 'from3');
     } finally {
       await Promise.all([sub5.stop(), sub3.stop()]);
+    }
+  });
+
+  test('a 3.1 publisher reaches 3.1.1 and 5.0 subscribers, and a 3.1 subscriber gets theirs', async () => {
+    const sub5 = await MosquittoSub.start(server.mqttPort, ['-V', 'mqttv5', '-q', '2', '-t', 'interop/mix31/#', '-C', '2']);
+    const sub31 = await MosquittoSub.start(server.mqttPort, ['-V', 'mqttv31', '-q', '2', '-t', 'interop/mix31/#', '-C', '2']);
+    try {
+      assert.deepEqual(sub31.grantedQos, [2]);
+      await mosquittoPub(server.mqttPort, ['-V', 'mqttv31', '-q', '2', '-t', 'interop/mix31/a', '-m', 'from31']);
+      await mosquittoPub(server.mqttPort, ['-V', 'mqttv5', '-q', '1', '-t', 'interop/mix31/b', '-m', 'from5']);
+      await Promise.all([sub5.waitMessages(2), sub31.waitMessages(2)]);
+      const seen = (s: MosquittoSub): string[] => s.messages.map((m) => `${m.qos}:${m.payload.toString()}`).sort();
+      assert.deepEqual(seen(sub5), ['1:from5', '2:from31']);
+      assert.deepEqual(seen(sub31), ['1:from5', '2:from31']);
+    } finally {
+      await Promise.all([sub5.stop(), sub31.stop()]);
     }
   });
 });

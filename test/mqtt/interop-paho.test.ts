@@ -1,7 +1,7 @@
 /**
  * Interoperability with Debian's paho-mqtt (python3-paho-mqtt, run by /usr/bin/python3): an
- * inline script subscribes and publishes QoS 0/1/2 with a binary payload over MQTT 3.1.1 and
- * 5.0; mosquitto_sub watches the same topics, so two independent client libraries agree.
+ * inline script subscribes and publishes QoS 0/1/2 with a binary payload over MQTT 3.1, 3.1.1
+ * and 5.0; mosquitto_sub watches the same topics, so two independent client libraries agree.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +9,7 @@ import { MosquittoSub, mosquittoPub, requireMosquittoClients, requirePaho, runPy
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 
 /**
- * argv: port, protocol (4 or 5), topic prefix, count of extra messages to await from outside.
+ * argv: port, protocol (3, 4 or 5), topic prefix, count of extra messages to await from outside.
  * Subscribes `prefix/#` with QoS 2, publishes QoS 0/1/2 (payload: every byte value, its QoS
  * first), waits for its own three plus the extra messages, prints one JSON line per message.
  */
@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 port, proto, prefix, extra = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 v5 = proto == 5
 got, subscribed, done, published = [], threading.Event(), threading.Event(), []
-kw = {'protocol': mqtt.MQTTv5} if v5 else {'protocol': mqtt.MQTTv311, 'clean_session': True}
+kw = {'protocol': mqtt.MQTTv5} if v5 else {'protocol': mqtt.MQTTv31 if proto == 3 else mqtt.MQTTv311, 'clean_session': True}
 c = mqtt.Client(client_id='paho-%d' % proto, **kw)
 def on_connect(client, userdata, flags, rc, properties=None):
     client.subscribe(prefix + '/#', qos=2)
@@ -70,10 +70,11 @@ describe('paho-mqtt (python3-paho-mqtt)', () => {
     await server.stop();
   });
 
-  for (const proto of [4, 5] as const) {
-    test(`MQTT ${proto === 4 ? '3.1.1' : '5.0'}: paho publishes QoS 0/1/2 to itself and to mosquitto_sub; mosquitto_pub reaches paho`, async () => {
+  const NAMES = { 3: '3.1', 4: '3.1.1', 5: '5.0' } as const;
+  for (const proto of [3, 4, 5] as const) {
+    test(`MQTT ${NAMES[proto]}: paho publishes QoS 0/1/2 to itself and to mosquitto_sub; mosquitto_pub reaches paho`, async () => {
       // MQTTv5 needs paho-mqtt 1.5 or later (Debian bookworm has 1.6.1).
-      assert.ok(proto === 4 || Number(version.split('.')[0]) > 1 || Number(version.split('.')[1]) >= 5, `paho ${version} has no MQTTv5`);
+      assert.ok(proto !== 5 || Number(version.split('.')[0]) > 1 || Number(version.split('.')[1]) >= 5, `paho ${version} has no MQTTv5`);
       const prefix = `paho/v${proto}`;
       const watcher = await MosquittoSub.start(server.mqttPort, ['-V', proto === 5 ? 'mqttv5' : 'mqttv311', '-q', '2', '-t', `${prefix}/#`, '-C', '4']);
       try {

@@ -1,6 +1,6 @@
 /**
- * MQTT over WebSocket against a real psrtd: MQTT.js over ws:// meets MQTT.js over TCP and PSRT
- * clients; the same htpasswd users and ACL apply; packets split across WebSocket messages and
+ * MQTT over WebSocket against a real psrtd: MQTT.js over ws:// (MQTT 3.1, 3.1.1 and 5.0) meets
+ * MQTT.js over TCP and PSRT clients; the same htpasswd users and ACL apply; packets split across WebSocket messages and
  * several packets in one message; bad upgrades and bad frames leave other clients working.
  */
 import assert from 'node:assert/strict';
@@ -217,6 +217,58 @@ describe('MQTT over WebSocket', () => {
     }
   });
 
+  // Bounded: an MQTT.js client whose WebSocket upgrade is refused may neither connect nor fail.
+  it('MQTT 3.1 (MQTT.js protocolVersion 3, subprotocol mqttv3.1) over ws:// and TCP: QoS 0/1/2, retained, a will, an ACL refusal', { timeout: 20_000 }, async () => {
+    const v31 = { protocolId: 'MQIsdp', protocolVersion: 3 } as const;
+    const ws31 = await wsClient(server, { ...v31, clientId: 'ws31' });
+    const tcp31 = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { ...v31, clientId: 'tcp31', reconnectPeriod: 0 });
+    const ws5 = await wsClient(server, { clientId: 'ws31-v5' });
+    const limited = await wsClient(server, { ...v31, clientId: 'ws31-limited', username: 'limited', password: PASSWORD });
+    try {
+      assert.deepEqual((await ws31.subscribeAsync('v31/#', { qos: 2 })).map((g) => g.qos), [2]);
+      await ws5.subscribeAsync('v31/#', { qos: 2 });
+      const got: string[] = [];
+      const got5: string[] = [];
+      ws31.on('message', (t, m, p) => got.push(`${t} ${p.qos} ${m.toString()}`));
+      ws5.on('message', (t, m, p) => got5.push(`${t} ${p.qos} ${m.toString()}`));
+      for (const qos of [0, 1, 2] as const) await tcp31.publishAsync(`v31/q${qos}`, `m${qos}`, { qos });
+      await ws5.publishAsync('v31/from5', 'five', { qos: 1 });
+      const expected = ['v31/from5 1 five', 'v31/q0 0 m0', 'v31/q1 1 m1', 'v31/q2 2 m2'];
+      const deadline = Date.now() + 5000;
+      while ((got.length < 4 || got5.length < 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(got.sort(), expected);
+      assert.deepEqual(got5.sort(), expected);
+      // Retained: a later 3.1 subscriber gets it with the retain flag.
+      await tcp31.publishAsync('v31r/kept', 'kept', { qos: 1, retain: true });
+      const late = await wsClient(server, { ...v31, clientId: 'ws31-late' });
+      const retained = new Promise<boolean>((resolve) => { late.once('message', (_t, _m, p) => { resolve(p.retain); }); });
+      await late.subscribeAsync('v31r/#', { qos: 1 });
+      assert.equal(await retained, true);
+      await late.publishAsync('v31r/kept', '', { qos: 1, retain: true });
+      await late.endAsync();
+      // A will: the 3.1 WebSocket client dies without DISCONNECT.
+      const dying = await wsClient(server, { ...v31, clientId: 'ws31-dying', will: { topic: 'v31/will', payload: Buffer.from('gone'), qos: 1, retain: false } });
+      const will = nextMessage(ws5, 'v31/will');
+      dying.stream.destroy();
+      assert.equal(await will, 'gone');
+      dying.end(true);
+      // 3.1 has no SUBACK failure code: a denied filter gets its requested QoS and nothing subscribed.
+      assert.deepEqual((await limited.subscribeAsync('secret/x', { qos: 1 })).map((g) => g.qos), [1]);
+    } finally {
+      await Promise.all([ws31.endAsync(), tcp31.endAsync(), ws5.endAsync(), limited.endAsync()]);
+    }
+  });
+
+  it('answers the subprotocol offered: mqttv3.1 alone, or mqtt when both are', async () => {
+    const url = `ws://127.0.0.1:${server.mqttWsPort}/mqtt`;
+    const old = await RawWs.open(url, 'mqttv3.1');
+    assert.equal(old.ws.protocol, 'mqttv3.1');
+    old.close();
+    const both = await RawWs.open(url, ['mqttv3.1', 'mqtt']);
+    assert.equal(both.ws.protocol, 'mqtt');
+    both.close();
+  });
+
   it('decodes a packet split over several messages and several packets in one message', async () => {
     const raw = await RawWs.open(`ws://127.0.0.1:${server.mqttWsPort}/mqtt`);
     try {
@@ -282,7 +334,7 @@ describe('MQTT over WebSocket', () => {
 
   it('refuses a wrong subprotocol, a wrong path, a foreign origin and plain HTTP', async () => {
     const url = `ws://127.0.0.1:${server.mqttWsPort}/mqtt`;
-    await assert.rejects(RawWs.open(url, 'mqttv3.1'), /HTTP 400/);
+    await assert.rejects(RawWs.open(url, 'mqttv5'), /HTTP 400/);
     await assert.rejects(RawWs.open(url, []), /HTTP 400/);
     await assert.rejects(RawWs.open(`ws://127.0.0.1:${server.mqttWsPort}/other`), /HTTP 404/);
     await assert.rejects(RawWs.open(url, 'mqtt', { Origin: 'http://evil.example' }), /HTTP 403/);

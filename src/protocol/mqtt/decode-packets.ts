@@ -4,6 +4,7 @@
  * Malformed Packet.
  */
 import { MqttError, malformed, protocolError } from './errors.js';
+import { MQTT31_LEVEL } from './packets.js';
 import type {
   AckPacket,
   AckType,
@@ -44,12 +45,17 @@ export function checkTopicName(topic: string): void {
   }
 }
 
-/** Protocol name and level; the level decides the version the rest of the stream speaks. */
+/**
+ * Protocol name and level; the level decides the version the rest of the stream speaks. MQTT 3.1
+ * ("MQIsdp", level 3) is 3.1.1 on the wire but for CONNECT/CONNACK, so its version is 4; only
+ * the exact pairings are known, anything else is an unacceptable version (CONNACK 0x01).
+ */
 function readProtocol(r: Reader): { name: 'MQTT' | 'MQIsdp'; level: number; version: MqttVersion } {
   const name = r.str('protocol name');
   if (name !== 'MQTT' && name !== 'MQIsdp') throw malformed(`unknown protocol name '${name}'`);
   const level = r.u8('protocol level');
   if (name === 'MQTT' && (level === 4 || level === 5)) return { name, level, version: level };
+  if (name === 'MQIsdp' && level === MQTT31_LEVEL) return { name, level, version: 4 };
   throw new MqttError(ReasonCode.UnsupportedProtocolVersion, `unsupported protocol ${name} level ${level}`);
 }
 
@@ -62,12 +68,20 @@ interface ConnectFlags {
   username: boolean;
 }
 
-function readConnectFlags(r: Reader, version: MqttVersion): ConnectFlags {
+/**
+ * 3.1 (`v31`) leaves the reserved bit and the will QoS/retain of a CONNECT without a will
+ * unchecked: its specification does not require them to be 0, and Mosquitto accepts them.
+ */
+function readConnectFlags(r: Reader, version: MqttVersion, v31: boolean): ConnectFlags {
   const f = r.u8('connect flags');
-  if ((f & 0x01) !== 0) throw malformed('connect flags reserved bit set');
   const will = (f & 0x04) !== 0;
-  const willQos = (f >> 3) & 0x03;
-  const willRetain = (f & 0x20) !== 0;
+  let willQos = (f >> 3) & 0x03;
+  let willRetain = (f & 0x20) !== 0;
+  if (v31 && !will) {
+    willQos = 0;
+    willRetain = false;
+  }
+  if (!v31 && (f & 0x01) !== 0) throw malformed('connect flags reserved bit set');
   if (willQos === 3) throw malformed('will QoS 3');
   if (!will && (willQos !== 0 || willRetain)) throw malformed('will QoS/retain without will flag');
   const password = (f & 0x40) !== 0;
@@ -78,7 +92,8 @@ function readConnectFlags(r: Reader, version: MqttVersion): ConnectFlags {
 
 export function decodeConnect(r: Reader): ConnectPacket {
   const { name, level, version } = readProtocol(r);
-  const flags = readConnectFlags(r, version);
+  const v31 = level === MQTT31_LEVEL;
+  const flags = readConnectFlags(r, version, v31);
   const keepAlive = r.u16('keep alive');
   const properties = version === 5 ? readProperties(r, PropContext.connect) : undefined;
   const packet: ConnectPacket = {
@@ -91,8 +106,10 @@ export function decodeConnect(r: Reader): ConnectPacket {
   };
   if (properties !== undefined) packet.properties = properties;
   if (flags.will) packet.will = readWill(r, version, flags);
-  if (flags.username) packet.username = r.str('user name');
-  if (flags.password) packet.password = r.bin('password');
+  // 3.1 lets the packet end where a flagged user name or password would be: the length
+  // decides, and the field is absent (3.1 §3.1 "User name flag"; Mosquitto does the same).
+  if (flags.username && !(v31 && r.remaining === 0)) packet.username = r.str('user name');
+  if (flags.password && !(v31 && r.remaining === 0)) packet.password = r.bin('password');
   done(r, 'CONNECT');
   return packet;
 }

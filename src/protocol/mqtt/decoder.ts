@@ -6,6 +6,10 @@
  * sets `version` itself before feeding server packets. Any non-CONNECT packet while `version`
  * is still null is a protocol error (0x82) — nothing but CONNECT may open a connection.
  *
+ * MQTT 3.1: a 3.1 CONNECT sets `mqtt31` (a client sets it itself): its stream is version 4, but
+ * the fixed-header flags of packets other than PUBLISH are not checked, since 3.1 sets DUP (and
+ * QoS 1) on a retried PUBREL, SUBSCRIBE or UNSUBSCRIBE, and Mosquitto accepts any.
+ *
  * After an MqttError the stream is unusable (packet boundaries are lost): every later `next()`
  * throws the same error.
  */
@@ -23,7 +27,7 @@ import {
   decodeUnsubscribe,
 } from './decode-packets.js';
 import { MqttError, malformed, protocolError } from './errors.js';
-import type { MqttPacket, MqttVersion } from './packets.js';
+import { MQTT31_LEVEL, type MqttPacket, type MqttVersion } from './packets.js';
 import { Reader } from './reader.js';
 import { ReasonCode } from './reason-codes.js';
 
@@ -91,6 +95,8 @@ function queuedHeader(q: ByteQueue): number {
  */
 export class MqttDecoder {
   version: MqttVersion | null = null;
+  /** The stream speaks MQTT 3.1 (version 4 with lenient fixed-header flags). */
+  mqtt31 = false;
   private readonly maxPacketSize: number;
   private readonly maxFilters: number;
   private failure: MqttError | null = null;
@@ -200,14 +206,17 @@ export class MqttDecoder {
       return;
     }
     const expected = FLAGS_0010.has(type) ? 0x02 : 0x00;
-    if (flags !== expected) throw malformed(`packet type ${type} with reserved flags ${flags}`);
+    if (flags !== expected && !this.mqtt31) throw malformed(`packet type ${type} with reserved flags ${flags}`);
   }
 
   private dispatch(r: Reader, type: number, flags: number): MqttPacket {
     if (type === 1) {
       const connect = decodeConnect(r);
       // A later CONNECT (a protocol error the session layer reports) does not switch versions.
-      this.version ??= connect.protocolLevel === 5 ? 5 : 4;
+      if (this.version === null) {
+        this.version = connect.protocolLevel === 5 ? 5 : 4;
+        this.mqtt31 = connect.protocolLevel === MQTT31_LEVEL;
+      }
       return connect;
     }
     const v = this.version ?? 4; // never null here: checked with the fixed header

@@ -225,6 +225,14 @@ export function encodeConnack(
   });
 }
 
+/**
+ * The MQTT 3.1 CONNACK: its first byte is reserved (3.1 has no session-present flag) and the
+ * return codes are those of 3.1.1.
+ */
+export function encodeConnack31(returnCode: number): Buffer {
+  return encodeConnack(false, returnCode, undefined, 4);
+}
+
 export function encodeSuback(
   packetId: number,
   reasonCodes: readonly number[],

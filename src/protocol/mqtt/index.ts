@@ -1,5 +1,6 @@
 /**
- * Public API of the MQTT 3.1.1 / 5.0 codec (pure: no sockets, no session state).
+ * Public API of the MQTT 3.1.1 / 5.0 codec (pure: no sockets, no session state); MQTT 3.1 is
+ * version 4 with its own CONNECT and CONNACK (`MQTT31_LEVEL`, `encodeConnack31`).
  *
  * Choices the session layer relies on:
  * - `MqttDecoder` decodes both directions; the first CONNECT sets `version`, otherwise the
@@ -12,7 +13,7 @@
  *   codes' validity per packet type, a second CONNECT — the session layer owns those.
  */
 export type * from './packets.js';
-export { PacketTypeCode } from './packets.js';
+export { MQTT31_LEVEL, PacketTypeCode } from './packets.js';
 export * from './reason-codes.js';
 export { MqttError, isMqttError } from './errors.js';
 export { MqttDecoder, type MqttDecoderOptions } from './decoder.js';
@@ -22,6 +23,7 @@ export {
   PINGRESP,
   encodeAck,
   encodeConnack,
+  encodeConnack31,
   encodeDisconnect,
   encodePacket,
   encodePublish,

@@ -4,9 +4,15 @@
  * One shape serves both versions: fields that only exist on the v5 wire (reason codes on acks,
  * properties) take their spec defaults when a 3.1.1 packet is decoded and are ignored when a
  * 3.1.1 packet is encoded.
+ *
+ * MQTT 3.1 (protocol name "MQIsdp", level 3) is version 4 here: its packets have the 3.1.1
+ * layout, and only its CONNECT (name and level) and CONNACK (no session-present flag) differ.
  */
 
 export type MqttVersion = 4 | 5;
+
+/** The protocol level of MQTT 3.1, whose protocol name is "MQIsdp". */
+export const MQTT31_LEVEL = 3;
 export type QoS = 0 | 1 | 2;
 
 /**
@@ -55,7 +61,7 @@ export interface MqttWill {
 export interface ConnectPacket {
   type: 'connect';
   protocolName: 'MQTT' | 'MQIsdp';
-  /** The level byte as sent (4 or 5 once decoded: other levels are rejected). */
+  /** The level byte as sent (3 with "MQIsdp", 4 or 5 with "MQTT" once decoded: others are rejected). */
   protocolLevel: number;
   cleanStart: boolean;
   keepAlive: number;

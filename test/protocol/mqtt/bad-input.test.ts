@@ -63,11 +63,14 @@ const BAD: readonly BadCase[] = [
   { name: 'CONNECT bad protocol name', version: null, hex: '10 0d 00 04 4d 51 54 58 04 02 00 3c 00 01 61', reason: R.MalformedPacket },
   { name: 'CONNECT MQTT level 3', version: null, hex: `10 0d ${CONNECT_HEAD} 03 02 00 3c 00 01 61`, reason: R.UnsupportedProtocolVersion },
   { name: 'CONNECT MQTT level 6', version: null, hex: `10 0d ${CONNECT_HEAD} 06 02 00 3c 00 01 61`, reason: R.UnsupportedProtocolVersion },
+  // MQTT 3.1 is "MQIsdp" with level 3 only.
+  { name: 'CONNECT MQIsdp level 4', version: null, hex: '10 0f 00 06 4d 51 49 73 64 70 04 02 00 3c 00 01 61', reason: R.UnsupportedProtocolVersion },
+  { name: 'CONNECT MQIsdp level 5', version: null, hex: '10 0f 00 06 4d 51 49 73 64 70 05 02 00 3c 00 01 61', reason: R.UnsupportedProtocolVersion },
   {
-    name: 'CONNECT MQIsdp level 3 (MQTT 3.1)',
+    name: 'CONNECT 3.1 password without user name',
     version: null,
-    hex: '10 0f 00 06 4d 51 49 73 64 70 03 02 00 3c 00 01 61',
-    reason: R.UnsupportedProtocolVersion,
+    hex: '10 13 00 06 4d 51 49 73 64 70 03 42 00 3c 00 01 61 00 02 70 77',
+    reason: R.MalformedPacket,
   },
   { name: 'CONNECT reserved flag', version: null, hex: `10 0d ${CONNECT_HEAD} 04 03 00 3c 00 01 61`, reason: R.MalformedPacket },
   { name: 'CONNECT will QoS without will', version: null, hex: `10 0d ${CONNECT_HEAD} 04 0a 00 3c 00 01 61`, reason: R.MalformedPacket },

@@ -34,7 +34,10 @@ describe('MQTT vectors decode (whole and split at every offset)', () => {
       const whole = decoderFor(v);
       assert.deepEqual(feed(whole, [Buffer.from(v.bytes)]), [v.packet]);
       assert.equal(whole.buffered, 0);
-      if (v.packet.type === 'connect') assert.equal(whole.version, v.version);
+      if (v.packet.type === 'connect') {
+        assert.equal(whole.version, v.version);
+        assert.equal(whole.mqtt31, v.packet.protocolLevel === 3);
+      }
       for (let i = 1; i < v.bytes.length; i++) {
         const d = decoderFor(v);
         const chunks = [Buffer.from(v.bytes.subarray(0, i)), Buffer.from(v.bytes.subarray(i))];

@@ -268,4 +268,46 @@ export const VECTORS: readonly MqttVector[] = [
       properties: { authenticationMethod: 'SCRAM', authenticationData: hex('aa') },
     },
   },
+  // MQTT 3.1 (IBM MQTT V3.1 specification): version 4 on the wire, its own CONNECT and CONNACK.
+  {
+    name: 'CONNECT 3.1 with will, user name and password',
+    version: 4,
+    // flags: user 80 | password 40 | will QoS 2 10 | will 04 | clean 02 = D6
+    bytes: wire(`10 27  00 06 4d 51 49 73 64 70  -- protocol name "MQIsdp"
+      03  d6  00 3c  -- level 3, flags, keep alive 60
+      00 06 64 65 76 2d 31 37  -- client id "dev-17"
+      00 05 73 74 2f 31 37  -- will topic "st/17"
+      00 03 6f 66 66  -- will message "off"
+      00 01 75  -- user "u"
+      00 02 70 77  -- password "pw"`),
+    packet: {
+      type: 'connect',
+      protocolName: 'MQIsdp',
+      protocolLevel: 3,
+      cleanStart: true,
+      keepAlive: 60,
+      clientId: 'dev-17',
+      will: { topic: 'st/17', payload: b('off'), qos: 2, retain: false },
+      username: 'u',
+      password: b('pw'),
+    },
+  },
+  {
+    name: 'CONNECT 3.1 persistent session, nothing optional',
+    version: 4,
+    bytes: wire('10 0f  00 06 4d 51 49 73 64 70  03  00  01 2c  00 01 78  -- clean session 0, keep alive 300, id "x"'),
+    packet: { type: 'connect', protocolName: 'MQIsdp', protocolLevel: 3, cleanStart: false, keepAlive: 300, clientId: 'x' },
+  },
+  {
+    name: 'CONNACK 3.1 accepted (first byte reserved)',
+    version: 4,
+    bytes: hex('20 02 00 00'),
+    packet: { type: 'connack', sessionPresent: false, reasonCode: 0 },
+  },
+  {
+    name: 'CONNACK 3.1 identifier rejected',
+    version: 4,
+    bytes: hex('20 02 00 02'),
+    packet: { type: 'connack', sessionPresent: false, reasonCode: 2 },
+  },
 ];
