@@ -5,7 +5,9 @@
  *
  * Timeouts: all requests with the default timeout have increasing deadlines, so one timer on the
  * oldest is enough; a request that times out stays in the in-flight queue as a ghost so that its
- * late reply is still matched to it and does not shift every later reply.
+ * late reply is still matched to it and does not shift every later reply. The keep-alive NOP
+ * goes out when the socket was idle for an interval, or when replies are overdue by one: its
+ * own timeout then ends the connection (a server that stopped answering).
  *
  * Reply codes: `01` success; `FE` AccessDenied; `FF` ServerError — both reject only that request
  * and the connection stays usable (the server keeps the session after both). This differs from
@@ -37,6 +39,8 @@ import {
 
 /** Frames at least this long are written on their own instead of being copied into a batch. */
 const BATCH_LIMIT = 64 * 1024;
+/** A write at least this fraction of the keep-alive interval ago counts as idle (see onKeepAlive). */
+const KEEPALIVE_MARGIN = 0.75;
 const NOP_FRAME = encodeNop();
 const BYE_FRAME = encodeBye();
 
@@ -59,6 +63,8 @@ export class ControlChannel {
   private barrier = false;
   private nopPending = false;
   private lastWriteAt = performance.now();
+  /** Last reply byte, or when the in-flight queue stopped being empty: replies are due since. */
+  private repliesDueSince = performance.now();
   private ended = false;
   /** Set once BYE is queued: no new requests. */
   private closing = false;
@@ -156,6 +162,7 @@ export class ControlChannel {
       if (req === undefined) break;
       if (req.settled) continue; // timed out or aborted before it was sent
       req.stage = 1;
+      if (this.inflight.length === 0) this.repliesDueSince = performance.now();
       this.inflight.push(req);
       if (req.stage2 !== null) this.barrier = true;
       if (req.tail !== null) {
@@ -200,6 +207,7 @@ export class ControlChannel {
   };
 
   private readonly onData = (chunk: Buffer): void => {
+    this.repliesDueSince = performance.now();
     const before = this.inflight.length;
     for (let i = 0; i < chunk.length && !this.ended; i++) this.reply(chunk[i] ?? 0);
     if (!this.ended && this.inflight.length < before && this.waiting.length > 0) {
@@ -286,7 +294,18 @@ export class ControlChannel {
 
   private readonly onKeepAlive = (): void => {
     if (this.ended || this.closing || this.nopPending) return;
-    if (performance.now() - this.lastWriteAt < this.settings.keepAliveMs) return;
+    const now = performance.now();
+    const interval = this.settings.keepAliveMs;
+    // Idle: timers tick with ms granularity, so a write made one interval ago can look a little
+    // younger; without the margin every other NOP was skipped and the socket stayed silent for a
+    // whole timeout — the server's own limit when both use the default (5 s).
+    const idle = now - this.lastWriteAt >= interval * KEEPALIVE_MARGIN;
+    // Busy but unanswered: a client that writes more often than the interval never went idle,
+    // so a server that stopped answering (a black-holed link) went unnoticed while every
+    // request timed out. The NOP's own deadline ends the connection then, as the reference
+    // ends it on any reply timeout.
+    const unanswered = this.inflight.length > 0 && now - this.repliesDueSince >= interval;
+    if (!idle && !unanswered) return;
     this.nopPending = true;
     this.submit({
       op: OP_NOP,

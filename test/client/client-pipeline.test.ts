@@ -113,4 +113,50 @@ describe('pipelining (fake server)', () => {
       await own.close();
     }
   });
+
+  it('an idle connection sends a NOP every interval, never skipping one (no silence of a whole timeout)', async () => {
+    const arrivals: number[] = [];
+    const own = await FakeServer.start({
+      reply: (req) => {
+        if (req.kind === 'nop') arrivals.push(performance.now());
+        return 1;
+      },
+    });
+    try {
+      // timeout 1 s → interval 0.5 s. Skipping one NOP (the write one tick earlier looked a
+      // fraction of a ms younger than the interval) left 1 s, the server's whole timeout.
+      const client = await PsrtClient.connect({ path: own.address, dataStream: false, timeout: 1 });
+      await sleep(6300);
+      client.close();
+      const gaps = arrivals.slice(1).map((t, i) => t - (arrivals[i] ?? t));
+      assert.ok(arrivals.length >= 8, `NOPs: ${arrivals.length}`);
+      assert.ok(Math.max(...gaps) < 850, `gaps between NOPs: ${gaps.map(Math.round).join(' ')} ms`);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a busy publisher whose server stopped answering loses the connection (keep-alive unanswered)', async () => {
+    const own = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: own.address, dataStream: false, timeout: 1 });
+      const closed = new Promise<PsrtError | null>((resolve) => client.once('close', resolve));
+      own.holdReplies(); // a black-holed link: requests go out, nothing comes back
+      const t0 = performance.now();
+      // Writes more often than the keep-alive interval (0.5 s): the client is never idle.
+      const timer = setInterval(() => {
+        client.publish('busy', 'x').catch(() => undefined);
+      }, 100);
+      try {
+        const err = await within(6000, closed, 'close after the server stopped answering');
+        assert.equal(err?.code, 'PSRT_TIMEOUT');
+        assert.ok(performance.now() - t0 < 4000, `detected after ${Math.round(performance.now() - t0)} ms`);
+      } finally {
+        clearInterval(timer);
+        client.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
 });
