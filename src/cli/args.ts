@@ -148,9 +148,18 @@ function modeOf(r: Raw): Mode {
   return 'subscribe';
 }
 
+/**
+ * The comma-separated -t of subscribe and top modes. Empty pieces (`a,`, `a,,b`) are dropped, as
+ * psrtd drops them from a bulk SUBSCRIBE, instead of failing after connecting.
+ */
+export function topicList(topic: string | undefined): string[] {
+  return (topic ?? '').split(',').filter((t) => t !== '');
+}
+
 /** Cross-option checks commander cannot express. */
 function validate(o: CliOptions): void {
   if (o.mode !== 'benchmark' && (o.topic === undefined || o.topic === '')) throw usage('Topic not specified');
+  if ((o.mode === 'subscribe' || o.mode === 'top') && topicList(o.topic).length === 0) throw usage('Topic not specified');
   const sources = [o.message !== undefined, o.file !== undefined, o.stdin !== null].filter(Boolean).length;
   if (o.mode === 'publish' && sources > 1) throw usage('-m, -f and -s/-l (--stdin, --stdin-raw) exclude each other');
   if (o.mode !== 'subscribe' && (o.count !== undefined || o.wait !== undefined)) throw usage('-C and -W work only when subscribing');

@@ -30,7 +30,8 @@ export async function runPublish(o: CliOptions, io: CliIo): Promise<void> {
     else await publishLines(io.stdin, (line) => sender.publish(line));
     ok = true;
   } catch (err) {
-    throw explainLimit(runError(err), topic, single);
+    // max_pub_size concerns the TCP connection; a UDP datagram has its own limits.
+    throw o.udp ? runError(err) : explainLimit(runError(err), topic, single);
   } finally {
     await sender.close(ok);
   }

@@ -5,7 +5,7 @@
  * -W S after S seconds.
  */
 import type { PsrtClient } from '../client/client.js';
-import type { CliOptions } from './args.js';
+import { topicList, type CliOptions } from './args.js';
 import { CliError, EXIT, runError } from './errors.js';
 import { formatMessage } from './format.js';
 import { closed, connectCli, interrupted, OutputBatcher, QUEUE_SIZE, type CliIo } from './session.js';
@@ -16,7 +16,7 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
   const limits = messageLimits(o);
   const out = new OutputBatcher(io.stdout);
   try {
-    const topics = (o.topic ?? '').split(',');
+    const topics = topicList(o.topic);
     io.log.info(`Listening to ${topics.join(', ')}...`);
     announceReconnects(client, io, topics.length);
     let received = 0;

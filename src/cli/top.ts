@@ -9,7 +9,7 @@
  * colours, at most 20 rows — printed at most once per second and once more at exit.
  */
 import { spawnSync } from 'node:child_process';
-import type { CliOptions } from './args.js';
+import { topicList, type CliOptions } from './args.js';
 import { runError } from './errors.js';
 import { groupDigits, humanBytes, renderTable, useColor } from './format.js';
 import { closed, connectCli, interrupted, QUEUE_SIZE, type CliIo } from './session.js';
@@ -144,7 +144,7 @@ export async function runTop(o: CliOptions, io: CliIo): Promise<void> {
       painter.changed();
     });
     const ended = closed(client);
-    await client.subscribe((o.topic ?? '').split(','));
+    await client.subscribe(topicList(o.topic));
     if (screen.tty) io.stdout.write(HIDE_CURSOR);
     painter.now();
     await Promise.race([ended, stop.promise, quitKey]);

@@ -71,6 +71,26 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
     assert.equal(bad.code, 2);
   });
 
+  it('-t with empty pieces (a trailing comma) subscribes to the others; only commas is "Topic not specified"', async () => {
+    const sub = await subscriber([addr, '-t', 'tc/a,,tc/b,', '-v', '-C', '2']);
+    assert.equal((await runCli([addr, '-t', 'tc/a', '-m', 'one', '-q'])).code, 0);
+    assert.equal((await runCli([addr, '-t', 'tc/b', '-m', 'two', '-q'])).code, 0);
+    const r = await sub.wait();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'tc/a one\ntc/b two\n');
+    const none = await runCli([addr, '-t', ',', '-W', '1']);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Topic not specified/);
+    assert.doesNotMatch(none.stderr, /Listening/, 'refused before connecting');
+  });
+
+  it('stderr closed by the reader (2>&1 | head): Ctrl-C still exits 0, no crash on the log line', async () => {
+    const sub = await subscriber([addr, '-t', 'ep']);
+    sub.child.stderr?.destroy(); // the pipe's reader is gone: the next log line gets EPIPE
+    const r = await sub.interrupt(); // logs "terminating" to the closed stderr
+    assert.equal(r.code, 0);
+  });
+
   it('-W: exits with status 6 when the time is up before -C is reached', async () => {
     const started = Date.now();
     const r = await runCli([addr, '-t', 'nothing/here', '-W', '0.5', '-C', '1']);
