@@ -118,7 +118,7 @@ export class PsrtUdpClient {
     const datagram = this.encode(OP_PUBLISH_NO_ACK, topic, payload, opts);
     await new Promise<void>((resolve, reject) => {
       this.socket.send(datagram, (err) => {
-        if (err) reject(new PsrtError(ErrorCode.Io, `UDP send failed: ${err.message}`, { cause: err }));
+        if (err) reject(sendError(err, datagram.length));
         else resolve();
       });
     });
@@ -170,7 +170,7 @@ export class PsrtUdpClient {
     }, p.timeoutMs);
     this.socket.send(p.datagram, (err) => {
       if (err && this.current === p) {
-        this.settle(new PsrtError(ErrorCode.Io, `UDP send failed: ${err.message}`, { cause: err }));
+        this.settle(sendError(err, p.datagram.length));
       }
     });
   }
@@ -196,6 +196,15 @@ export class PsrtUdpClient {
       err.code === 'ECONNREFUSED' ? 'UDP port unreachable (no UDP listener?)' : `UDP socket error: ${err.message}`;
     this.settle(new PsrtError(ErrorCode.Io, text, { cause: err }));
   };
+}
+
+/** A send failure; a datagram over the UDP size limit (EMSGSIZE) says so in plain words. */
+function sendError(err: NodeJS.ErrnoException, bytes: number): PsrtError {
+  const text =
+    err.code === 'EMSGSIZE'
+      ? `the datagram is ${bytes.toLocaleString('en-US')} bytes, more than one UDP datagram can carry (at most 65,507 bytes over IPv4)`
+      : err.message;
+  return new PsrtError(ErrorCode.Io, `UDP send failed: ${text}`, { cause: err });
 }
 
 /** `EE AA 01 00 code` exactly; null on `01`. */

@@ -96,4 +96,15 @@ describe('UDP client (fake UDP server)', () => {
     await assert.rejects(c.publish('t', 'x', { priority: 0 }), /priority/);
     c.close();
   });
+
+  it('a payload too large for one datagram fails with that reason, not a bare EMSGSIZE', async () => {
+    const c = await PsrtUdpClient.create({ path: address, timeout: 1 });
+    try {
+      const big = Buffer.alloc(70_000);
+      await assert.rejects(c.publish('t', big), { code: 'PSRT_IO', message: /more than one UDP datagram can carry/ });
+      await assert.rejects(c.publishConfirmed('t', big), { code: 'PSRT_IO', message: /more than one UDP datagram can carry/ });
+    } finally {
+      c.close();
+    }
+  });
 });
