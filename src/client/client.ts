@@ -51,6 +51,7 @@ import { Reconnector } from './reconnect.js';
 import {
   checkTopics,
   describeRequest,
+  priorityError,
   publishTopicError,
   settleError,
   timeoutError,
@@ -157,10 +158,10 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
 
   /** Publishes; resolves when the server has accepted (enqueued) the message. */
   publish(topic: string, payload: Payload, opts?: PublishOptions): Promise<void> {
-    const bad = publishTopicError(topic);
+    const priority = opts?.priority ?? DEFAULT_PRIORITY;
+    const bad = publishTopicError(topic) ?? priorityError(priority);
     if (bad !== null) return Promise.reject(bad);
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const priority = opts?.priority ?? DEFAULT_PRIORITY;
     // Large payloads are not copied into the frame: the header and the caller's bytes are
     // written back to back. The caller must not modify them until the promise settles.
     const wire =
@@ -180,8 +181,11 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     timestampNs: bigint,
     opts?: PublishOptions,
   ): Promise<void> {
+    const priority = opts?.priority ?? DEFAULT_PRIORITY;
+    const bad = priorityError(priority);
+    if (bad !== null) return Promise.reject(bad);
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const body = encodeReplBody(opts?.priority ?? DEFAULT_PRIORITY, timestampNs, bytes);
+    const body = encodeReplBody(priority, timestampNs, bytes);
     return this.call(OP_PUBLISH_REPL, topic, { frame: encodeReplTopic(topic), stage2: body }, opts);
   }
 

@@ -132,3 +132,9 @@ export function publishTopicError(topic: string): PsrtError | null {
   return null;
 }
 
+
+/** A priority is one byte on the wire: anything else would be sent silently wrapped. */
+export function priorityError(priority: number): RangeError | null {
+  if (Number.isInteger(priority) && priority >= 0 && priority <= 255) return null;
+  return new RangeError(`priority must be an integer 0..255, got ${priority}`);
+}

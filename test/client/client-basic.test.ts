@@ -141,4 +141,17 @@ describe('client basics (fake server)', () => {
     await client.publish('a/b', 'x');
     await client.bye();
   });
+
+  it('rejects a priority outside 0..255 instead of sending it wrapped to one byte', async () => {
+    const client = await PsrtClient.connect({ path: server.address, dataStream: false });
+    const before = server.requests.length;
+    for (const priority of [256, 300, -1, 1.5, Number.NaN]) {
+      await assert.rejects(client.publish('p', 'x', { priority }), RangeError, `priority ${priority}`);
+      await assert.rejects(client.publishRepl('p', 'x', 1n, { priority }), RangeError, `repl priority ${priority}`);
+    }
+    assert.equal(server.requests.length, before, 'nothing was sent');
+    await client.publish('p', 'x', { priority: 0 });
+    await client.publish('p', 'x', { priority: 255 });
+    await client.bye();
+  });
 });
