@@ -76,6 +76,8 @@ export interface ClientEvents {
   reconnect: [];
   close: [err: PsrtError | null];
   error: [err: PsrtError];
+  /** Node's own event, emitted before a listener is added. */
+  newListener: [event: string | symbol, listener: (...args: never[]) => void];
 }
 
 type State = 'connected' | 'reconnecting' | 'closing' | 'closed';
@@ -104,6 +106,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private constructor(private readonly opts: ResolvedOptions) {
     super();
     this.inbox = new MessageQueue(opts.queueSize, () => this.data?.resume());
+    this.on('newListener', this.onNewListener);
     this.subscriptions = opts.reconnect !== null ? new Set() : null;
     this.reconnector =
       opts.reconnect !== null
@@ -234,6 +237,11 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
         open = false;
         this.iterating--;
         this.inbox.release();
+        // The listeners have seen what is still buffered; keeping it would only hold the socket.
+        if (this.iterating === 0 && this.listenerCount('message') > 0) {
+          this.inbox.takeAll();
+          this.inbox.space();
+        }
       }
       return Promise.resolve({ value: undefined, done: true });
     };
@@ -326,6 +334,20 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
       if (this.control === control) control.sendByeAndClose(err);
     });
   }
+
+  /**
+   * Messages buffered while nobody listened go to the first `message` listener (after it is
+   * added: this event precedes it). Without this they stayed in the buffer for good and, once it
+   * was full, the paused data socket never resumed.
+   */
+  private readonly onNewListener = (event: string | symbol): void => {
+    if (event !== 'message' || this.iterating > 0 || this.inbox.length === 0) return;
+    queueMicrotask(() => {
+      if (this.iterating > 0) return;
+      for (const msg of this.inbox.takeAll()) this.emit('message', msg);
+      this.inbox.space();
+    });
+  };
 
   private readonly deliver = (msg: Message): boolean => {
     const listeners = this.listenerCount('message');

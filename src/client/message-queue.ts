@@ -57,10 +57,7 @@ export class MessageQueue {
   next(): Promise<IteratorResult<Message>> {
     const msg = this.items.shift();
     if (msg !== undefined) {
-      if (this.full && this.items.length <= this.capacity / 2) {
-        this.full = false;
-        this.onSpace();
-      }
+      this.space();
       return Promise.resolve({ value: msg, done: false });
     }
     if (this.finished) {
@@ -72,6 +69,22 @@ export class MessageQueue {
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+  }
+
+  /**
+   * Removes and returns everything buffered. The producer is not resumed here: call `space()`
+   * once these are handed on, so that newer messages follow them.
+   */
+  takeAll(): Message[] {
+    return this.items.drain();
+  }
+
+  /** Resumes a paused producer if the buffer has drained to half. */
+  space(): void {
+    if (this.full && this.items.length <= this.capacity / 2) {
+      this.full = false;
+      this.onSpace();
+    }
   }
 
   /** Wakes a pending next() with the end of iteration (consumer called return()). */

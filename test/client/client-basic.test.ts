@@ -84,6 +84,19 @@ describe('client basics (fake server)', () => {
     await client.bye();
   });
 
+  it('a message listener attached late gets what was buffered, then the rest (full buffer resumes)', async () => {
+    const client = await PsrtClient.connect({ path: server.address, queueSize: 4 });
+    await client.subscribe('late');
+    for (let i = 0; i < 20; i++) server.deliver('late', `m${i}`);
+    await new Promise((r) => setTimeout(r, 200)); // buffer full (4), data socket paused
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.payload.toString()));
+    server.deliver('late', 'm20');
+    await within(5000, waitFor(() => got.length === 21, 4000, 'all 21 messages'));
+    assert.deepEqual(got, Array.from({ length: 21 }, (_, i) => `m${i}`));
+    await client.bye();
+  });
+
   it('skips a message with an invalid UTF-8 topic and keeps going', async () => {
     const client = await PsrtClient.connect({ path: server.address });
     await client.subscribe('#');
