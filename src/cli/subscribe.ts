@@ -41,10 +41,21 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
   }
 }
 
-/** Visible notices for a lost and a restored connection (stderr, not stdout's messages). */
+/**
+ * Visible notices for a lost and a restored connection (stderr, not stdout's messages), and why
+ * reconnecting fails (a password changed or a user removed meanwhile would otherwise retry
+ * silently for ever): each new reason once, not every attempt.
+ */
 function announceReconnects(client: PsrtClient, io: CliIo, topicCount: number): void {
+  let lastFailure = '';
   client.on('disconnect', (err) => {
+    lastFailure = '';
     io.log.warn(`connection lost (${err.message}); reconnecting...`);
+  });
+  client.on('reconnectFailed', (err) => {
+    if (err.message === lastFailure) return;
+    lastFailure = err.message;
+    io.log.warn(`reconnect failed (${err.message}); retrying...`);
   });
   client.on('reconnect', () => {
     io.log.warn(`reconnected; subscribed again to ${topicCount} topic${topicCount === 1 ? '' : 's'}`);

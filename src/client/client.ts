@@ -74,6 +74,8 @@ export interface ClientEvents {
   message: [msg: Message];
   disconnect: [err: PsrtError];
   reconnect: [];
+  /** With `reconnect`: one attempt failed (wrong password, server down, ...); retrying follows. */
+  reconnectFailed: [err: PsrtError, attempt: number];
   close: [err: PsrtError | null];
   error: [err: PsrtError];
   /** Node's own event, emitted before a listener is added. */
@@ -120,6 +122,9 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
             },
             drop: (err) => {
               this.control?.close(err, err);
+            },
+            failed: (err, attempt) => {
+              this.emit('reconnectFailed', err, attempt);
             },
             giveUp: (err) => {
               this.finish(err);

@@ -17,6 +17,8 @@ export interface ReconnectHooks {
   drop(err: PsrtError): void;
   /** Back in business. */
   reconnected(): void;
+  /** One attempt failed (another follows unless `maxAttempts` is reached). */
+  failed(err: PsrtError, attempt: number): void;
   /** `maxAttempts` reached. */
   giveUp(err: PsrtError): void;
 }
@@ -53,6 +55,7 @@ export class Reconnector {
       if (this.cancelled) break;
       const err = await this.attempt();
       if (err === null || this.isCancelled()) break;
+      this.hooks.failed(err, attempt);
       if (attempt >= this.cfg.maxAttempts) {
         this.running = false;
         this.hooks.giveUp(err);

@@ -4,12 +4,14 @@
  * notice) unless --no-reconnect; a message over the server's size limit explained.
  */
 import assert from 'node:assert/strict';
+import { hashSync } from '@node-rs/bcrypt';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_ADDRESS, parseArgs } from '../../src/cli/args.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { freePort, tempDir, waitFor } from '../client/util.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, spawnCli, type RunningCli } from './run-cli.js';
 
 async function subscriber(args: string[]): Promise<RunningCli> {
@@ -131,8 +133,32 @@ describe('psrt-cli: subscriber across a server restart', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'r before\nr after\n');
       assert.match(r.stderr, /WARN {2}psrt_cli\] connection lost \(.*\); reconnecting\.\.\./);
+      // Refused while the server was down: said once, not on every attempt.
+      assert.equal(r.stderr.match(/reconnect failed \(/g)?.length, 1, r.stderr);
     } finally {
       for (const c of [sub, once]) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+      await d.stop();
+    }
+  });
+
+  it('a login refused after the restart is said (once per reason), not retried silently', async () => {
+    const port = await freePort();
+    const bind = { bind: [`127.0.0.1:${port}`] };
+    const acl = 'sensor:\n  sub: ["#"]\n  pub: ["#"]\n';
+    const withUser = { proto: bind, acl, passwd: `sensor:${hashSync('pw', 4)}\n`, auth: { allow_anonymous: false } };
+    let d = await startPsrtd(withUser);
+    const addr = `127.0.0.1:${port}`;
+    const sub = await subscriber([addr, '-u', 'sensor', '-p', 'pw', '-t', 'l', '-v', '-C', '1']);
+    try {
+      await sleep(300);
+      await d.stop();
+      await waitFor(() => sub.stderr().includes('connection lost'), 10_000, 'the disconnect notice');
+      d = await startPsrtd({ ...withUser, passwd: `sensor:${hashSync('changed', 4)}\n` });
+      await waitFor(() => /reconnect failed \(.*login.*\); retrying\.\.\./i.test(sub.stderr()), 20_000, 'the login failure notice');
+      await sleep(2500); // more attempts, same reason
+      assert.equal(sub.stderr().match(/reconnect failed \(.*login/gi)?.length, 1, sub.stderr());
+    } finally {
+      if (sub.child.exitCode === null) sub.child.kill('SIGKILL');
       await d.stop();
     }
   });
