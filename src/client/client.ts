@@ -343,13 +343,17 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   /**
    * Messages buffered while nobody listened go to the first `message` listener (after it is
    * added: this event precedes it). Without this they stayed in the buffer for good and, once it
-   * was full, the paused data socket never resumed.
+   * was full, the paused data socket never resumed. Handed on one by one while a listener is
+   * left: a `once` listener takes one, the rest wait for the next listener.
    */
   private readonly onNewListener = (event: string | symbol): void => {
     if (event !== 'message' || this.iterating > 0 || this.inbox.length === 0) return;
     queueMicrotask(() => {
-      if (this.iterating > 0) return;
-      for (const msg of this.inbox.takeAll()) this.emit('message', msg);
+      while (this.iterating === 0 && this.listenerCount('message') > 0) {
+        const msg = this.inbox.takeOne();
+        if (msg === undefined) break;
+        this.emit('message', msg);
+      }
       this.inbox.space();
     });
   };

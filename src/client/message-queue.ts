@@ -79,6 +79,11 @@ export class MessageQueue {
     return this.items.drain();
   }
 
+  /** Removes and returns the oldest buffered message (the producer is not resumed: see space()). */
+  takeOne(): Message | undefined {
+    return this.items.shift();
+  }
+
   /** Resumes a paused producer if the buffer has drained to half. */
   space(): void {
     if (this.full && this.items.length <= this.capacity / 2) {

@@ -36,6 +36,8 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   /** wrapMs() of the last read (a small integer: a double field would box a number). */
   private lastReadMs = wrapMs();
   private reading = true;
+  /** A deferred resume() is pending (see resume). */
+  private resumeQueued = false;
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
@@ -110,8 +112,22 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     }
   }
 
+  /**
+   * Deferred to a microtask: resume() is called when a congested channel drains or closes, which
+   * may happen inside a fan-out (a slow subscriber dropped at its hard limit); processing this
+   * connection's buffered PUBLISHes there would start a fan-out inside the fan-out.
+   */
   resume(): void {
-    if (this.state === 'closed') return;
+    if (this.resumeQueued || this.state === 'closed') return;
+    this.resumeQueued = true;
+    queueMicrotask(() => {
+      this.resumeQueued = false;
+      this.resumeNow();
+    });
+  }
+
+  private resumeNow(): void {
+    if (this.state === 'closed' || this.blockedOn > 0) return;
     if (!this.reading) {
       this.reading = true;
       this.transport.resumeReading();

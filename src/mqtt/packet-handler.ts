@@ -36,7 +36,7 @@ import { MqttMessage, carriedFrom, type QoS } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
 import { workInSlices, type SliceHost } from './slices.js';
-import { deliverRetained, type StillRetained } from './retained-pacer.js';
+import { deliverRetained, type RetainedDelivery, type StillRetained } from './retained-pacer.js';
 import { splitShared } from './subscription.js';
 
 /** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
@@ -192,7 +192,7 @@ export class PacketHandler {
     const id = p.properties?.subscriptionIdentifiers?.[0] ?? 0;
     const subs = p.subscriptions;
     const codes = new Array<number>(subs.length);
-    const retained: { msg: MqttMessage; qos: QoS }[] = [];
+    const retained: RetainedDelivery[] = [];
     const v31 = conn.mqtt31;
     const each = (i: number): void => {
       const sub = subs[i] as SubscribePacket['subscriptions'][number];
@@ -232,7 +232,7 @@ export class PacketHandler {
     return false;
   }
 
-  private subscribeOne(conn: PacketConnection, session: MqttSession, s: SubscribePacket['subscriptions'][number], id: number, retained: { msg: MqttMessage; qos: QoS }[]): number {
+  private subscribeOne(conn: PacketConnection, session: MqttSession, s: SubscribePacket['subscriptions'][number], id: number, retained: RetainedDelivery[]): number {
     const shared = splitShared(s.filter);
     const filter = shared === null ? s.filter : shared.filter;
     if (shared !== null && (shared.group === '' || /[+#]/.test(shared.group) || !isValidMqttTopicFilter(filter))) {
@@ -250,8 +250,9 @@ export class PacketHandler {
     const existed = this.ctx.router.subscribe(session, s.filter, options);
     this.ctx.broker.counters.subOps++;
     const wantRetained = shared === null && (s.retainHandling === 0 || (s.retainHandling === 1 && !existed));
-    if (wantRetained) {
-      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, qos: Math.min(msg.qos, s.qos) as QoS });
+    const entry = wantRetained ? session.subscriptions.get(s.filter) : undefined;
+    if (entry !== undefined) {
+      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, qos: Math.min(msg.qos, s.qos) as QoS, entry, options: entry.options });
     }
     return s.qos;
   }

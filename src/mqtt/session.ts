@@ -29,7 +29,8 @@ export interface MqttLink {
 }
 
 /**
- * When a connected session's queue of QoS 1/2 deliveries grows past `pauseAt`, the publishers
+ * When a connected session's queue of QoS 1/2 deliveries grows past `pauseAt` (or half of
+ * `maxQueuedBytes`), the publishers
  * feeding it wait (as for a congested PSRT data socket) until it is back under half; if it does
  * not get there within `drainTimeoutMs`, the connection is dropped and the session, now offline,
  * keeps what fits its queue. So a client that stops acknowledging costs publishers at most the
@@ -181,7 +182,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     if (q.queue === NO_QUEUE) q.queue = [];
     q.queue.push({ msg, qos, retain, subIds });
     q.queuedBytes += bytes;
-    if (publisher !== null && link !== null && q.queuedCount >= policy.pauseAt) this.holdBack(q, publisher, link);
+    if (publisher !== null && link !== null && pressure(q, policy) >= 1) this.holdBack(q, publisher, link);
   }
 
   /** Makes `publisher` wait for this queue (see QueuePolicy). */
@@ -193,7 +194,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     const policy = this.drops.queuePolicy;
     q.drainTimer ??= setTimeout(() => {
       q.drainTimer = null;
-      if (this.link === link && this.queuedCount >= policy.pauseAt / 2) {
+      if (this.link === link && pressure(q, policy) >= 0.5) {
         link.dropSlow(`${this.queuedCount} QoS 1/2 messages unacknowledged for ${policy.drainTimeoutMs} ms`);
       }
       this.releaseWaiters();
@@ -323,7 +324,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
       if (item.msg.expired(now)) this.drops.expired(this);
       else this.sendNew(q, link, item.msg, item.qos, item.retain, item.subIds, null);
     }
-    if (q.waiters.length > 0 && q.queuedCount < this.drops.queuePolicy.pauseAt / 2) this.releaseWaiters();
+    if (q.waiters.length > 0 && pressure(q, this.drops.queuePolicy) < 0.5) this.releaseWaiters();
     if (q.queueHead === q.queue.length) {
       q.queue = NO_QUEUE;
       q.queueHead = 0;
@@ -340,6 +341,16 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     q.inflight.set(id, { msg, qos, retain, subIds, released: false, unsent: false });
     if (!link.sendPublish(msg, qos, retain, id, false, subIds, publisher)) q.inflight.delete(id);
   }
+}
+
+/**
+ * How full the queue is against the publisher pause, by count (`pauseAt`) or by bytes (half of
+ * `maxQueuedBytes`), whichever is fuller: publishers wait at 1 and go on below 0.5, so a burst
+ * of large messages pauses them before `max_queued_bytes` drops any.
+ */
+function pressure(q: QosState, policy: QueuePolicy): number {
+  const byCount = q.queuedCount / policy.pauseAt;
+  return policy.maxQueuedBytes > 0 ? Math.max(byCount, q.queuedBytes / (policy.maxQueuedBytes / 2)) : byCount;
 }
 
 /** Ids cycle 1…65535, skipping those still in flight (the window is far smaller). */

@@ -1,6 +1,7 @@
 /** Handshake, operations and message delivery against the spec-only fake server. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { once } from 'node:events';
 import { PsrtClient, type Message } from '../../src/client/index.js';
 import { FakeServer } from './fake-server.js';
 import { waitFor, within } from './util.js';
@@ -94,6 +95,20 @@ describe('client basics (fake server)', () => {
     server.deliver('late', 'm20');
     await within(5000, waitFor(() => got.length === 21, 4000, 'all 21 messages'));
     assert.deepEqual(got, Array.from({ length: 21 }, (_, i) => `m${i}`));
+    await client.bye();
+  });
+
+  it('a late once() listener takes one buffered message; the rest wait for the next listener', async () => {
+    const client = await PsrtClient.connect({ path: server.address, queueSize: 8 });
+    await client.subscribe('late-once');
+    for (let i = 0; i < 5; i++) server.deliver('late-once', `m${i}`);
+    await new Promise((r) => setTimeout(r, 200)); // buffered: no listener yet
+    const first = await within(2000, once(client, 'message'));
+    assert.equal((first[0] as Message).payload.toString(), 'm0');
+    const got: string[] = [];
+    client.on('message', (m) => got.push(m.payload.toString()));
+    await within(5000, waitFor(() => got.length === 4, 4000, 'the other 4'));
+    assert.deepEqual(got, ['m1', 'm2', 'm3', 'm4']);
     await client.bye();
   });
 

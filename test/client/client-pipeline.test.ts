@@ -130,7 +130,10 @@ describe('pipelining (fake server)', () => {
       client.close();
       const gaps = arrivals.slice(1).map((t, i) => t - (arrivals[i] ?? t));
       assert.ok(arrivals.length >= 8, `NOPs: ${arrivals.length}`);
-      assert.ok(Math.max(...gaps) < 850, `gaps between NOPs: ${gaps.map(Math.round).join(' ')} ms`);
+      // Skipping every other NOP made half the gaps 1 s. Judged by the share of long gaps, not the
+      // longest one, so that one stall of a loaded machine does not fail the test.
+      const long = gaps.filter((g) => g >= 900).length;
+      assert.ok(long <= gaps.length / 4, `gaps between NOPs: ${gaps.map(Math.round).join(' ')} ms`);
     } finally {
       await own.close();
     }

@@ -5,7 +5,8 @@
  * limit: an offline MQTT.js persistent session sent ten 200 kB QoS 1 messages gets the first four
  * (a fifth would pass the limit) when it comes back, in order; the other six are counted in
  * psrt_mqtt_dropped_queue_full_total and logged; a message that fits again after the queue has
- * drained is queued and delivered.
+ * drained is queued and delivered. For a connected subscriber the byte limit also holds the
+ * publishers back (at half of it), so a burst of large messages is delivered whole, not dropped.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -65,6 +66,26 @@ describe('MQTT max_queued_bytes', () => {
       await again.client.endAsync();
     } finally {
       await pub.endAsync();
+    }
+  });
+
+  test('a connected subscriber behind its in-flight window: publishers wait at half the byte limit, nothing is dropped', async () => {
+    const N = 40;
+    const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 4, clientId: 'qb-live', clean: true, reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 4, clientId: 'qb-live-pub', reconnectPeriod: 0 });
+    try {
+      const inbox = new Inbox(sub);
+      await sub.subscribeAsync('qb/live', { qos: 1 });
+      const before = await dropped();
+      const sends: Promise<unknown>[] = [];
+      for (let i = 0; i < N; i++) sends.push(pub.publishAsync('qb/live', payload(i), { qos: 1 }));
+      await Promise.all(sends);
+      await inbox.waitFor(N, 20_000);
+      assert.deepEqual(inbox.messages.map((m) => Buffer.from(m.packet.payload).readUInt32BE(0)), Array.from({ length: N }, (_, i) => i));
+      assert.equal(await dropped(), before);
+    } finally {
+      pub.end(true);
+      sub.end(true);
     }
   });
 });

@@ -58,14 +58,17 @@ describe('MQTT floods against the server', () => {
     const pid = server.proc.pid as number;
     const before = rssMb(pid);
     const c = await rawClient(server.mqttPort, 'pubrel-flood');
-    c.socket.pause(); // never reads the answers
-    const round = Buffer.concat(Array.from({ length: 65535 }, (_, i) => mqttPacket.generate({ cmd: 'pubrel', messageId: i + 1 })));
-    const rounds = await flood(c, round, 40); // at most 10 MB of PUBRELs
-    const grown = rssMb(pid) - before;
-    assert.ok(rounds < 40, `the server kept reading all ${rounds} rounds`);
-    assert.ok(grown < 100, `RSS grew by ${grown.toFixed(0)} MB`);
-    await bystander.check();
-    c.socket.destroy();
+    try {
+      c.socket.pause(); // never reads the answers
+      const round = Buffer.concat(Array.from({ length: 65535 }, (_, i) => mqttPacket.generate({ cmd: 'pubrel', messageId: i + 1 })));
+      const rounds = await flood(c, round, 40); // at most 10 MB of PUBRELs
+      const grown = rssMb(pid) - before;
+      assert.ok(rounds < 40, `the server kept reading all ${rounds} rounds`);
+      assert.ok(grown < 100, `RSS grew by ${grown.toFixed(0)} MB`);
+      await bystander.check();
+    } finally {
+      c.socket.destroy();
+    }
   });
 
   test(`a subscription matching ${RETAINED} retained messages (data_queue ${DATA_QUEUE}) gets them all`, async () => {
@@ -78,51 +81,100 @@ describe('MQTT floods against the server', () => {
     const from = server.output.length;
     for (const qos of [0, 1] as const) {
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 5, clientId: `retained-${qos}`, reconnectPeriod: 0 });
-      let got = 0;
-      client.on('message', () => { got++; });
-      await client.subscribeAsync('ret/#', { qos });
-      for (let i = 0; i < 100 && got < RETAINED; i++) await sleep(50);
-      assert.equal(got, RETAINED, `QoS ${qos}`);
-      assert.ok(client.connected);
-      await client.endAsync();
+      try {
+        let got = 0;
+        client.on('message', () => { got++; });
+        await client.subscribeAsync('ret/#', { qos });
+        for (let i = 0; i < 100 && got < RETAINED; i++) await sleep(50);
+        assert.equal(got, RETAINED, `QoS ${qos}`);
+        assert.ok(client.connected);
+      } finally {
+        client.end(true);
+      }
     }
     assert.deepEqual(server.output.slice(from).filter((l) => /does not read|too slow/.test(l)), []);
     await bystander.check();
   });
 
-  test('a retained message replaced or deleted while the set is paced is not sent after its replacement', async () => {
-    const N = 3000;
-    const big = Buffer.alloc(4096, 0x61); // 12 MB in all: more than the socket buffers hold
-    const pub = await rawClient(server.mqttPort, 'sup-publisher');
-    pub.send(Buffer.concat(Array.from({ length: N }, (_, i) => publishPacket(`sup/${i}`, big, { retain: true }))));
+  /** Retained `${prefix}/0 … n-1` of `size` bytes each (megabytes: more than the socket buffers hold). */
+  async function retainBig(pub: RawConn, prefix: string, n: number, size: number): Promise<void> {
+    const big = Buffer.alloc(size, 0x61);
+    pub.send(Buffer.concat(Array.from({ length: n }, (_, i) => publishPacket(`${prefix}/${i}`, big, { retain: true }))));
     pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
     await pub.read(2, 5000);
-    const sub = await rawClient(server.mqttPort, 'sup-reader');
+  }
+
+  /** A raw 3.1.1 subscriber that reads up to its SUBACK and then stops reading until resumed. */
+  async function pausedReader(clientId: string, filter: string): Promise<{ sub: RawConn; seen: { topic: string; payload: number; retain: boolean }[] }> {
+    const sub = await rawClient(server.mqttPort, clientId);
     const seen: { topic: string; payload: number; retain: boolean }[] = [];
     const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const state = { subacked: false };
     parser.on('packet', (p) => {
       if (p.cmd === 'publish') seen.push({ topic: p.topic, payload: Buffer.from(p.payload).length, retain: p.retain });
+      if (p.cmd === 'suback') {
+        state.subacked = true;
+        sub.socket.pause();
+      }
     });
-    sub.socket.pause();
     sub.socket.removeAllListeners('data');
     sub.socket.on('data', (d: Buffer) => parser.parse(d));
-    sub.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sup/#', qos: 0 }] }));
-    await sleep(200); // the queue fills, the pacer waits (data_drain_timeout is 1 s)
-    pub.send(Buffer.concat([publishPacket(`sup/${N - 1}`, 'new', { retain: true }), publishPacket(`sup/${N - 2}`, '', { retain: true })]));
-    pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
-    await sleep(100); // taken: the publisher now waits for the full reader (so its PINGRESP does too)
-    sub.socket.resume();
-    await pub.read(2, 5000);
-    for (let i = 0; i < 200 && seen.length < N; i++) await sleep(50);
-    await sleep(200);
-    const last = seen.filter((m) => m.topic === `sup/${N - 1}`);
-    const deleted = seen.filter((m) => m.topic === `sup/${N - 2}`);
-    assert.deepEqual(last, [{ topic: `sup/${N - 1}`, payload: 3, retain: false }], 'the replaced topic: only its live replacement');
-    assert.deepEqual(deleted, [{ topic: `sup/${N - 2}`, payload: 0, retain: false }], 'the deleted topic: only the deleting publish');
-    assert.equal(seen.length, N, 'every other retained message, once');
-    pub.socket.destroy();
-    sub.socket.destroy();
-    await bystander.check();
+    sub.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 0 }] }));
+    for (let i = 0; i < 100 && !state.subacked; i++) await sleep(20);
+    assert.ok(state.subacked, 'SUBACK');
+    await sleep(150); // the queue fills behind the paused reader, the pacer waits (data_drain_timeout is 1 s)
+    return { sub, seen };
+  }
+
+  test('a retained message replaced or deleted while the set is paced is not sent after its replacement', async () => {
+    const N = 3000;
+    const pub = await rawClient(server.mqttPort, 'sup-publisher');
+    let sub: RawConn | undefined;
+    try {
+      await retainBig(pub, 'sup', N, 4096);
+      const reader = await pausedReader('sup-reader', 'sup/#');
+      sub = reader.sub;
+      pub.send(Buffer.concat([publishPacket(`sup/${N - 1}`, 'new', { retain: true }), publishPacket(`sup/${N - 2}`, '', { retain: true })]));
+      pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
+      await sleep(100); // taken: the publisher now waits for the full reader (so its PINGRESP does too)
+      sub.socket.resume();
+      await pub.read(2, 5000);
+      const { seen } = reader;
+      for (let i = 0; i < 200 && seen.length < N; i++) await sleep(50);
+      await sleep(200);
+      const last = seen.filter((m) => m.topic === `sup/${N - 1}`);
+      const deleted = seen.filter((m) => m.topic === `sup/${N - 2}`);
+      assert.deepEqual(last, [{ topic: `sup/${N - 1}`, payload: 3, retain: false }], 'the replaced topic: only its live replacement');
+      assert.deepEqual(deleted, [{ topic: `sup/${N - 2}`, payload: 0, retain: false }], 'the deleted topic: only the deleting publish');
+      assert.equal(seen.length, N, 'every other retained message, once');
+      await bystander.check();
+    } finally {
+      pub.socket.destroy();
+      sub?.socket.destroy();
+    }
+  });
+
+  test('after UNSUBSCRIBE the rest of a paced retained set is not sent', async () => {
+    const N = 3000;
+    const pub = await rawClient(server.mqttPort, 'uns-publisher');
+    let sub: RawConn | undefined;
+    try {
+      await retainBig(pub, 'uns', N, 8192); // 24 MB: the kernel's buffers hold well under half
+      const reader = await pausedReader('uns-reader', 'uns/#');
+      sub = reader.sub;
+      sub.send(mqttPacket.generate({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['uns/#'] }));
+      await sleep(100);
+      sub.socket.resume();
+      sub.send(mqttPacket.generate({ cmd: 'pingreq' })); // answered after everything queued before it
+      await sleep(1000);
+      const got = reader.seen.length;
+      assert.ok(got < N / 2, `${got} of ${N} retained messages after UNSUBSCRIBE`);
+      assert.ok(!sub.closed, 'the reader stays connected');
+      await bystander.check();
+    } finally {
+      pub.socket.destroy();
+      sub?.socket.destroy();
+    }
   });
 });
 
