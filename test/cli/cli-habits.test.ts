@@ -133,8 +133,9 @@ describe('psrt-cli: subscriber across a server restart', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'r before\nr after\n');
       assert.match(r.stderr, /WARN {2}psrt_cli\] connection lost \(.*\); reconnecting\.\.\./);
-      // Refused while the server was down: said once, not on every attempt.
-      assert.equal(r.stderr.match(/reconnect failed \(/g)?.length, 1, r.stderr);
+      // Refused while the server was down (unless the first retry already found it back): said
+      // at most once, not on every attempt.
+      assert.ok((r.stderr.match(/reconnect failed \(/g)?.length ?? 0) <= 1, r.stderr);
     } finally {
       for (const c of [sub, once]) if (c.child.exitCode === null) c.child.kill('SIGKILL');
       await d.stop();
