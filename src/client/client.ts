@@ -349,12 +349,15 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private readonly onNewListener = (event: string | symbol): void => {
     if (event !== 'message' || this.iterating > 0 || this.inbox.length === 0) return;
     queueMicrotask(() => {
-      while (this.iterating === 0 && this.listenerCount('message') > 0) {
-        const msg = this.inbox.takeOne();
-        if (msg === undefined) break;
-        this.emit('message', msg);
+      try {
+        while (this.iterating === 0 && this.listenerCount('message') > 0) {
+          const msg = this.inbox.takeOne();
+          if (msg === undefined) break;
+          this.emit('message', msg);
+        }
+      } finally {
+        this.inbox.space(); // also when a listener throws: the data socket must not stay paused
       }
-      this.inbox.space();
     });
   };
 

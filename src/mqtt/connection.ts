@@ -12,6 +12,7 @@ import type { AuthResult } from '../auth/auth-store.js';
 import type { MqttContext } from './context.js';
 import type { InboundState, PacketHandler } from './packet-handler.js';
 import { peerLimits, sharedOf } from './peer-limits.js';
+import { resumeRetained } from './retained-pacer.js';
 import type { MqttLink, MqttSession } from './session.js';
 
 export type { MqttTransport } from './connection-output.js';
@@ -238,6 +239,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     this.send(acceptance(p, a, present, this.version, ctx.limits));
     this.startKeepAlive(a.keepAlive);
     session.resume(this);
+    resumeRetained(session);
     ctx.log.info(`mqtt: client connected: ${this.label}, v${this.version === 5 ? '5.0' : this.mqtt31 ? '3.1' : '3.1.1'}`);
   }
 

@@ -252,7 +252,7 @@ export class PacketHandler {
     const wantRetained = shared === null && (s.retainHandling === 0 || (s.retainHandling === 1 && !existed));
     const entry = wantRetained ? session.subscriptions.get(s.filter) : undefined;
     if (entry !== undefined) {
-      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, qos: Math.min(msg.qos, s.qos) as QoS, entry, options: entry.options });
+      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, qos: Math.min(msg.qos, s.qos) as QoS, entry });
     }
     return s.qos;
   }

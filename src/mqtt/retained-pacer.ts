@@ -10,24 +10,22 @@
  * What it skips, checked per message:
  * - a message replaced or deleted since the set was taken (during a pause, or between the
  *   slices of a large SUBSCRIBE): the replacement, or the deleting publish, already reached the
- *   subscriber live, and the old value must not follow it;
- * - the messages of a subscription that was removed (UNSUBSCRIBE) or subscribed again with
- *   other options (that SUBSCRIBE sends its own set).
- * It stops when the session ends. A persistent session that loses its connection meanwhile gets
- * the rest as any message while it is away (QoS 1/2 queued, QoS 0 not), and over its next
- * connection once it is back.
+ *   subscriber live, and the old value must not follow it; and one that expired meanwhile;
+ * - the messages of a subscription that was removed (UNSUBSCRIBE), or for which a later
+ *   SUBSCRIBE sent a set of its own (a repeated SUBSCRIBE must not get two sets at once).
+ * It stops when the session ends. While a persistent session is away it waits (parked, not
+ * filling the session's offline queue with old values) and goes on over its next connection.
  */
 import type { PublisherPort } from '../broker/index.js';
 import type { MqttMessage, QoS } from './message.js';
 import type { MqttSession } from './session.js';
-import type { SubscriptionEntry, SubscriptionOptions } from './subscription.js';
+import type { SubscriptionEntry } from './subscription.js';
 
 export interface RetainedDelivery {
   readonly msg: MqttMessage;
   readonly qos: QoS;
-  /** The subscription the message is for, and its options when the set was taken. */
+  /** The subscription the message is for. */
   readonly entry: SubscriptionEntry<MqttSession>;
-  readonly options: SubscriptionOptions;
 }
 
 /** Whether a message from the retained store is still its topic's retained message. */
@@ -35,6 +33,14 @@ export type StillRetained = (msg: MqttMessage) => boolean;
 
 /** Messages handed on per turn at most (about a millisecond of encoding). */
 const PER_TURN = 512;
+
+/**
+ * The pacer whose set a subscription currently gets (the newest SUBSCRIBE that sent one). A
+ * WeakMap, not a field: only subscriptions with a set in progress pay for it.
+ */
+const currentSet = new WeakMap<SubscriptionEntry<MqttSession>, RetainedPacer>();
+/** Pacers waiting for their session's next connection. */
+const parked = new WeakMap<MqttSession, RetainedPacer[]>();
 
 class RetainedPacer implements PublisherPort {
   blockedOn = 0;
@@ -45,25 +51,47 @@ class RetainedPacer implements PublisherPort {
     private readonly items: readonly RetainedDelivery[],
     private readonly subIds: readonly number[] | null,
     private readonly stillRetained: StillRetained,
-  ) {}
+  ) {
+    for (const r of items) currentSet.set(r.entry, this);
+  }
 
   run(): void {
     const { items, session } = this;
+    const now = Date.now();
     let budget = PER_TURN;
     while (this.next < items.length && this.blockedOn === 0 && !session.ended) {
+      if (session.link === null) {
+        this.park();
+        return;
+      }
       if (budget-- === 0) {
         this.resume();
         return;
       }
       const r = items[this.next++] as RetainedDelivery;
-      if (!this.wanted(r)) continue;
-      session.deliver(r.msg, r.qos, true, this.subIds, this);
+      if (this.wanted(r, now)) session.deliver(r.msg, r.qos, true, this.subIds, this);
     }
+    if (this.next >= items.length) this.done();
   }
 
-  private wanted(r: RetainedDelivery): boolean {
+  private wanted(r: RetainedDelivery, now: number): boolean {
     const entry = r.entry;
-    return this.session.subscriptions.get(entry.key) === entry && entry.options === r.options && this.stillRetained(r.msg);
+    return (
+      currentSet.get(entry) === this &&
+      this.session.subscriptions.get(entry.key) === entry &&
+      !r.msg.expired(now) &&
+      this.stillRetained(r.msg)
+    );
+  }
+
+  private park(): void {
+    const list = parked.get(this.session);
+    if (list === undefined) parked.set(this.session, [this]);
+    else if (!list.includes(this)) list.push(this);
+  }
+
+  private done(): void {
+    for (const r of this.items) if (currentSet.get(r.entry) === this) currentSet.delete(r.entry);
   }
 
   /** Called from the queue's write path (or for the next slice): go on in a turn of our own. */
@@ -77,4 +105,12 @@ class RetainedPacer implements PublisherPort {
 export function deliverRetained(session: MqttSession, items: readonly RetainedDelivery[], subIds: readonly number[] | null, stillRetained: StillRetained): void {
   if (items.length === 0 || session.link === null) return;
   new RetainedPacer(session, items, subIds, stillRetained).run();
+}
+
+/** The session has a connection again: its parked pacers go on (in a later turn, after the resends). */
+export function resumeRetained(session: MqttSession): void {
+  const list = parked.get(session);
+  if (list === undefined) return;
+  parked.delete(session);
+  for (const p of list) p.resume();
 }

@@ -182,7 +182,9 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     if (q.queue === NO_QUEUE) q.queue = [];
     q.queue.push({ msg, qos, retain, subIds });
     q.queuedBytes += bytes;
-    if (publisher !== null && link !== null && pressure(q, policy) >= 1) this.holdBack(q, publisher, link);
+    // Not the subscriber's own connection (it publishes to its own topic): held back, it would
+    // not read the acknowledgements that drain this queue.
+    if (publisher !== null && link !== null && (publisher as object) !== link && pressure(q, policy) >= 1) this.holdBack(q, publisher, link);
   }
 
   /** Makes `publisher` wait for this queue (see QueuePolicy). */

@@ -23,9 +23,9 @@ function rssMb(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
-async function rawClient(port: number, clientId: string): Promise<RawConn> {
+async function rawClient(port: number, clientId: string, clean = true): Promise<RawConn> {
   const c = await RawConn.open(port);
-  c.send(mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId, clean: true, keepalive: 0 }));
+  c.send(mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId, clean, keepalive: 0 }));
   await c.read(4);
   return c;
 }
@@ -105,16 +105,16 @@ describe('MQTT floods against the server', () => {
   }
 
   /** A raw 3.1.1 subscriber that reads up to its SUBACK and then stops reading until resumed. */
-  async function pausedReader(clientId: string, filter: string): Promise<{ sub: RawConn; seen: { topic: string; payload: number; retain: boolean }[] }> {
-    const sub = await rawClient(server.mqttPort, clientId);
+  async function pausedReader(clientId: string, filter: string, clean = true): Promise<{ sub: RawConn; seen: { topic: string; payload: number; retain: boolean }[] }> {
+    const sub = await rawClient(server.mqttPort, clientId, clean);
     const seen: { topic: string; payload: number; retain: boolean }[] = [];
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     const state = { subacked: false };
     parser.on('packet', (p) => {
       if (p.cmd === 'publish') seen.push({ topic: p.topic, payload: Buffer.from(p.payload).length, retain: p.retain });
-      if (p.cmd === 'suback') {
+      if (p.cmd === 'suback' && !state.subacked) {
         state.subacked = true;
-        sub.socket.pause();
+        sub.socket.pause(); // only at the first SUBACK: later ones are answers to later requests
       }
     });
     sub.socket.removeAllListeners('data');
@@ -174,6 +174,60 @@ describe('MQTT floods against the server', () => {
     } finally {
       pub.socket.destroy();
       sub?.socket.destroy();
+    }
+  });
+  test('a repeated SUBSCRIBE replaces the retained set in progress instead of sending two at once', async () => {
+    const N = 2000;
+    const pub = await rawClient(server.mqttPort, 'rep-publisher');
+    let sub: RawConn | undefined;
+    try {
+      await retainBig(pub, 'rep', N, 8192);
+      const reader = await pausedReader('rep-reader', 'rep/#');
+      sub = reader.sub;
+      sub.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'rep/#', qos: 0 }] }));
+      await sleep(100);
+      sub.socket.resume();
+      const distinct = (): number => new Set(reader.seen.map((m) => m.topic)).size;
+      for (let i = 0; i < 200 && !(distinct() === N && reader.seen.at(-1)?.topic === `rep/${N - 1}`); i++) await sleep(50);
+      await sleep(300);
+      assert.equal(distinct(), N, 'the second set is complete');
+      // The first set stopped where the second began: what was already queued or in the socket
+      // buffers (a few MB), not all N again.
+      assert.ok(reader.seen.length < 2 * N - 200, `${reader.seen.length} deliveries for ${N} topics`);
+    } finally {
+      pub.socket.destroy();
+      sub?.socket.destroy();
+    }
+  });
+
+  test('a persistent session that loses its connection gets the rest of the set over the next one', async () => {
+    const N = 3000;
+    const pub = await rawClient(server.mqttPort, 'park-publisher');
+    let sub: RawConn | undefined;
+    let back: RawConn | undefined;
+    try {
+      await retainBig(pub, 'park', N, 4096);
+      const reader = await pausedReader('park-reader', 'park/#', false);
+      reader.sub.socket.destroy(); // what was queued for it is lost with the connection (QoS 0)
+      sub = reader.sub;
+      await sleep(300); // the server sees the close: the session is offline, its pacer waits
+      back = await rawClient(server.mqttPort, 'park-reader', false);
+      const topics: string[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (p) => {
+        if (p.cmd === 'publish') topics.push(p.topic);
+      });
+      back.socket.removeAllListeners('data');
+      back.socket.on('data', (d: Buffer) => parser.parse(d));
+      for (let i = 0; i < 200 && topics.at(-1) !== `park/${N - 1}`; i++) await sleep(50);
+      assert.equal(topics.at(-1), `park/${N - 1}`, `${topics.length} after reconnecting`);
+      const first = Number(topics[0]?.slice('park/'.length));
+      assert.deepEqual(topics, Array.from({ length: N - first }, (_, i) => `park/${first + i}`), 'the rest, in order');
+      assert.ok(topics.length > 0 && first > 0, 'the rest of the set, not a new one');
+    } finally {
+      pub.socket.destroy();
+      sub?.socket.destroy();
+      back?.socket.destroy();
     }
   });
 });
