@@ -211,7 +211,8 @@ describe('MQTT floods against the server', () => {
       reader.sub.socket.destroy(); // what was queued for it is lost with the connection (QoS 0)
       sub = reader.sub;
       await sleep(300); // the server sees the close: the session is offline, its pacer waits
-      back = await rawClient(server.mqttPort, 'park-reader', false);
+      // Parsed from the first byte: the rest of the set follows the CONNACK at once.
+      back = await RawConn.open(server.mqttPort);
       const topics: string[] = [];
       const parser = mqttPacket.parser({ protocolVersion: 4 });
       parser.on('packet', (p) => {
@@ -219,6 +220,7 @@ describe('MQTT floods against the server', () => {
       });
       back.socket.removeAllListeners('data');
       back.socket.on('data', (d: Buffer) => parser.parse(d));
+      back.send(mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId: 'park-reader', clean: false, keepalive: 0 }));
       for (let i = 0; i < 200 && topics.at(-1) !== `park/${N - 1}`; i++) await sleep(50);
       assert.equal(topics.at(-1), `park/${N - 1}`, `${topics.length} after reconnecting`);
       const first = Number(topics[0]?.slice('park/'.length));
