@@ -64,7 +64,8 @@ function loadCluster(config: ServerConfig, log: Logger): Replicator | null {
   if (config.cluster === undefined) return null;
   log.info(`loading cluster config ${config.cluster.config}`);
   const nodes = loadClusterFile(config.cluster.config, config.configDir);
-  return new Replicator(nodes, config.server.dataQueue, config.proto.timeout * 1000, log);
+  const limits = { messages: config.server.dataQueue, bytes: config.server.dataQueueBytes };
+  return new Replicator(nodes, limits, config.proto.timeout * 1000, log);
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
@@ -156,7 +157,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   if (config.server.workers > 1) {
     log.info(`workers: ${config.server.workers} requested; Node.js serves all clients from one event loop`);
   }
-  if (stats !== null && replicator !== null) stats.clusterStatus = () => replicator.statusMap();
+  if (stats !== null && replicator !== null) {
+    stats.clusterStatus = () => replicator.statusMap();
+    stats.clusterNodes = () => replicator.nodes();
+  }
   if (stats !== null && mqtt !== null) stats.mqttStats = () => mqttStatsOf(mqtt);
   if (stats !== null && mqtt !== null) stats.explorer = explorerSettings(mqtt);
   if (stats !== null) stats.bridgeStatus = () => bridges.manager.status();

@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { ByteQueue } from '../protocol/byte-queue.js';
 import { CONTROL_GREETING_REPLY, TOKEN_LENGTH } from '../protocol/constants.js';
 import { encodeGreeting, encodeLogin, encodeNop } from '../protocol/encode.js';
-import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
 import type { NeighbourConfig } from './cluster-config.js';
 
 export type ReplyHandler = (code: number) => void;
@@ -114,6 +114,8 @@ export async function openLink(cfg: NeighbourConfig, timeoutMs: number): Promise
     }
     socket.write(encodeLogin(cfg.user, cfg.password));
     await readExact(socket, TOKEN_LENGTH, timeoutMs, 'login token').catch((e: unknown) => {
+      // A neighbour that never answers is unreachable (offline), not one that refuses us.
+      if (isPsrtError(e) && e.code === ErrorCode.Timeout) throw e;
       throw new PsrtError(ErrorCode.LoginFailed, `login as "${cfg.user}" refused`, { cause: e });
     });
     return new ReplicationLink(socket, timeoutMs);
@@ -212,8 +214,9 @@ export class ReplicationLink {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.ticker);
+    // Before the handlers are cleared, so onClose can count the requests left unanswered.
+    this.onClose?.(reason);
     this.handlers = [];
     this.head = 0;
-    this.onClose?.(reason);
   }
 }

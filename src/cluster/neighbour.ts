@@ -48,6 +48,18 @@ export interface NeighbourStats {
 }
 
 const PIPELINE_WINDOW = 4096;
+/**
+ * Payload bytes the pipeline may have taken off the queue and not yet settled. Without it a
+ * neighbour that reads slowly let up to PIPELINE_WINDOW bodies pile up in the socket's write
+ * buffer (4 GiB of 1 MB messages) on top of the bounded queue.
+ */
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+
+/** The per-neighbour queue bounds: `server.data_queue` messages and `server.data_queue_bytes` bytes. */
+export interface QueueLimits {
+  readonly messages: number;
+  readonly bytes: number;
+}
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -56,6 +68,10 @@ export class Neighbour {
   readonly stats: NeighbourStats = { sent: 0, notRequired: 0, dropped: 0, lost: 0 };
   private queue: ReplMessage[] = [];
   private head = 0;
+  /** Messages accepted and not yet written: in `queue` or staged on a classic link's queue. */
+  private pending = 0;
+  private pendingBytes = 0;
+  private inFlightBytes = 0;
   /** Undefined until probed: true = psrt-node extensions, false = PUBLISH_REPL only. */
   private pipelined: boolean | undefined = undefined;
   private links: ReplicationLink[] = [];
@@ -67,23 +83,30 @@ export class Neighbour {
 
   constructor(
     readonly config: NeighbourConfig,
-    private readonly capacity: number,
+    private readonly limits: QueueLimits,
     private readonly timeoutMs: number,
     private readonly log: BrokerLogger,
   ) {}
 
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.pending;
   }
 
-  /** Never blocks: a full queue drops the message and counts it. */
+  /**
+   * Never blocks: a full queue (messages or bytes) drops the message and counts it. One message
+   * is always accepted into an empty queue, so a message larger than the byte bound still goes.
+   */
   offer(message: ReplMessage): void {
     if (this.stopped) return;
-    if (this.queued >= this.capacity) {
+    const size = message.payload.length;
+    const full = this.pending > 0 && this.pendingBytes + size > this.limits.bytes;
+    if (full || this.pending >= this.limits.messages) {
       this.stats.dropped++;
       return;
     }
     this.queue.push(message);
+    this.pending++;
+    this.pendingBytes += size;
     if (this.state === 'waiting') void this.connect();
     else if (this.state === 'online') this.pump();
   }
@@ -137,15 +160,17 @@ export class Neighbour {
 
   private online(links: ReplicationLink[]): void {
     this.links = links;
+    // The old link's in-flight messages were counted lost; their replies never come.
+    this.inFlightBytes = 0;
     this.classicQueues.length = 0;
     this.classicBusy.length = 0;
-    links.forEach((link, i) => {
+    for (const link of links) {
       this.classicQueues.push([]);
       this.classicBusy.push(false);
       link.onClose = (reason) => {
-        this.linkLost(i, reason);
+        this.linkLost(reason);
       };
-    });
+    }
     this.state = 'online';
     this.backoffMs = BACKOFF_MIN_MS;
     this.log.info(`cluster: ${this.config.path} online`);
@@ -190,15 +215,21 @@ export class Neighbour {
   private pumpPipelined(): void {
     const link = this.links[0];
     if (link === undefined) return;
-    while (link.inFlight < PIPELINE_WINDOW) {
+    while (link.inFlight < PIPELINE_WINDOW && this.inFlightBytes < MAX_IN_FLIGHT_BYTES) {
       const m = this.take();
       if (m === undefined) return;
+      const size = m.payload.length;
+      this.released(m);
+      this.inFlightBytes += size;
       link.send(encodeXReplQuery(m.topic), (code) => {
         if (code === RESPONSE_OK_WAITING) {
           link.send(encodeXReplPublish(m.priority, m.timestampNs, m.topic, m.payload), (c) => {
+            this.inFlightBytes -= size;
             this.settled(c);
+            this.pump();
           });
         } else {
+          this.inFlightBytes -= size;
           this.settled(code);
         }
         this.pump();
@@ -223,6 +254,7 @@ export class Neighbour {
     if (link === undefined || q === undefined || this.classicBusy[i] === true) return;
     const m = q.shift();
     if (m === undefined) return;
+    this.released(m);
     this.classicBusy[i] = true;
     const done = (code: number): void => {
       this.classicBusy[i] = false;
@@ -236,6 +268,12 @@ export class Neighbour {
       }
       link.send(encodeReplBody(m.priority, m.timestampNs, m.payload), done);
     });
+  }
+
+  /** A message leaves the bounded queue (it is being written, or it was lost). */
+  private released(m: ReplMessage): void {
+    this.pending--;
+    this.pendingBytes -= m.payload.length;
   }
 
   private settled(code: number): void {
@@ -252,10 +290,8 @@ export class Neighbour {
     this.scheduleRetry();
   }
 
-  private linkLost(i: number, reason: string): void {
+  private linkLost(reason: string): void {
     if (this.stopped || this.state !== 'online') return;
-    const lost = (this.classicQueues[i]?.length ?? 0) + (this.links[i]?.inFlight ?? 0);
-    this.stats.lost += lost;
     this.log.warn(`cluster: ${this.config.path} link lost (${reason}); reconnecting`);
     this.state = 'offline';
     this.dropLinks();
@@ -277,11 +313,17 @@ export class Neighbour {
   private dropLinks(): void {
     const links = this.links;
     this.links = [];
+    // Every link's unanswered requests and staged messages are lost, not only the broken link's.
     for (const l of links) {
+      this.stats.lost += l.inFlight;
       l.onClose = null;
       l.close();
     }
-    for (const q of this.classicQueues) q.length = 0;
+    for (const q of this.classicQueues) {
+      this.stats.lost += q.length;
+      for (const m of q) this.released(m);
+      q.length = 0;
+    }
   }
 
   private scheduleRetry(): void {

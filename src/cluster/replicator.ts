@@ -5,7 +5,7 @@
  */
 import type { BrokerLogger, PublishHook } from '../broker/ports.js';
 import type { NeighbourConfig } from './cluster-config.js';
-import { Neighbour, type NeighbourStats, type NodeState } from './neighbour.js';
+import { Neighbour, type NeighbourStats, type NodeState, type QueueLimits } from './neighbour.js';
 
 export interface ClusterNodeStatus {
   readonly path: string;
@@ -17,8 +17,8 @@ export interface ClusterNodeStatus {
 export class Replicator implements PublishHook {
   private readonly neighbours: Neighbour[];
 
-  constructor(configs: readonly NeighbourConfig[], queueCapacity: number, timeoutMs: number, log: BrokerLogger) {
-    this.neighbours = configs.map((c) => new Neighbour(c, queueCapacity, timeoutMs, log));
+  constructor(configs: readonly NeighbourConfig[], limits: QueueLimits, timeoutMs: number, log: BrokerLogger) {
+    this.neighbours = configs.map((c) => new Neighbour(c, limits, timeoutMs, log));
   }
 
   onLocalPublish(priority: number, topic: string, payload: Buffer | readonly Buffer[], timestampUs: number): void {

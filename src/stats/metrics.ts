@@ -11,7 +11,7 @@ import type { BrokerStats } from '../broker/broker.js';
 import { bridgeMetrics, type BridgeStatusProvider } from './bridges.js';
 import type { ProcessSample } from './process-metrics.js';
 import { snake, type MqttStatsProvider } from './mqtt-stats.js';
-import type { ClusterStatusProvider, ConnectionRefusalsProvider } from './status.js';
+import type { ClusterNodesProvider, ClusterStatusProvider, ConnectionRefusalsProvider } from './status.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -43,6 +43,7 @@ export interface MetricsSources {
   readonly host: string;
   readonly udpStats: UdpStatsProvider | null;
   readonly clusterStatus: ClusterStatusProvider | null;
+  readonly clusterNodes?: ClusterNodesProvider | null;
   readonly mqttStats?: MqttStatsProvider | null;
   readonly bridgeStatus?: BridgeStatusProvider | null;
   readonly connectionRefusals?: ConnectionRefusalsProvider | null;
@@ -171,6 +172,26 @@ function clusterMetrics(out: Exposition, provider: ClusterStatusProvider | null)
   out.add('psrt_cluster_node_state', 'gauge', 'Replication state of each cluster neighbour (1 = current state).', samples);
 }
 
+/** Per-neighbour replication outcomes and queue depth (what `/status.cluster_nodes` shows). */
+function clusterCounterMetrics(out: Exposition, provider: ClusterNodesProvider | null): void {
+  if (provider === null) return;
+  const results: Sample[] = [];
+  const queued: Sample[] = [];
+  for (const n of provider()) {
+    const { sent, notRequired, dropped, lost } = n.stats;
+    results.push([{ node: n.path, result: 'sent' }, sent], [{ node: n.path, result: 'not_required' }, notRequired]);
+    results.push([{ node: n.path, result: 'dropped' }, dropped], [{ node: n.path, result: 'lost' }, lost]);
+    queued.push([{ node: n.path }, n.queued]);
+  }
+  out.add(
+    'psrt_cluster_messages_total',
+    'counter',
+    'Messages offered to each neighbour by outcome: sent, not_required (no subscriber there), dropped (queue full), lost (link broke or refused).',
+    results,
+  );
+  out.add('psrt_cluster_queued_messages', 'gauge', 'Messages queued for each neighbour and not yet written to it.', queued);
+}
+
 function processMetrics(out: Exposition, p: ProcessSample): void {
   out
     .counter('process_cpu_user_seconds_total', 'User CPU time spent in seconds.', p.cpuUserSeconds)
@@ -202,6 +223,7 @@ export function renderMetrics(src: MetricsSources, proc: ProcessSample): string 
   refusalMetrics(out, src.connectionRefusals ?? null);
   mqttMetrics(out, src.mqttStats ?? null, src.broker.clientCount, src.broker.counters.pubMessages);
   clusterMetrics(out, src.clusterStatus);
+  clusterCounterMetrics(out, src.clusterNodes ?? null);
   bridgeMetrics(out, src.bridgeStatus ?? null);
   processMetrics(out, proc);
   return out.text();

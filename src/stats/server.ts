@@ -22,7 +22,7 @@ import { METRICS_CONTENT_TYPE, renderMetrics, type UdpStatsProvider } from './me
 import { ProcessMetrics } from './process-metrics.js';
 import {
   hostName, parseTopicsQuery, statusJson, topicsJson,
-  type ClusterStatusProvider, type ConnectionRefusalsProvider, type StatusSources,
+  type ClusterNodesProvider, type ClusterStatusProvider, type ConnectionRefusalsProvider, type StatusSources,
 } from './status.js';
 
 export interface StatsServerOptions {
@@ -103,6 +103,8 @@ function send(res: ServerResponse, status: number, body = '', headers: Record<st
 
 export class StatsServer {
   clusterStatus: ClusterStatusProvider | null;
+  /** Per-neighbour replication counters (set by the bin layer with the cluster). */
+  clusterNodes: ClusterNodesProvider | null = null;
   udpStats: UdpStatsProvider | null;
   /** The MQTT side's figures; null when MQTT is not configured. Set after start. */
   mqttStats: MqttStatsProvider | null = null;
@@ -305,7 +307,7 @@ export class StatsServer {
   private statusSources(): StatusSources & { mqttStats: MqttStatsProvider | null } {
     const { broker, dataQueueSize, version } = this.opts;
     return {
-      broker, dataQueueSize, version, clusterStatus: this.clusterStatus, bridgeStatus: this.bridgeStatus, mqttStats: this.mqttStats,
+      broker, dataQueueSize, version, clusterStatus: this.clusterStatus, clusterNodes: this.clusterNodes, bridgeStatus: this.bridgeStatus, mqttStats: this.mqttStats,
       connectionRefusals: this.opts.connectionRefusals ?? null,
     };
   }

@@ -10,6 +10,15 @@ import { bridgesJson, type BridgeStatusProvider } from './bridges.js';
 /** Neighbour name (its `path` in the cluster file) → node state (SERVER.md §16.3). */
 export type ClusterStatusProvider = () => Readonly<Record<string, string>>;
 
+/** Replication counters of one neighbour (psrt-node extension to `/status`, also in `/metrics`). */
+export interface ClusterNodeCounters {
+  readonly path: string;
+  /** Accepted for this neighbour and not yet written to it. */
+  readonly queued: number;
+  readonly stats: { readonly sent: number; readonly notRequired: number; readonly dropped: number; readonly lost: number };
+}
+export type ClusterNodesProvider = () => readonly ClusterNodeCounters[];
+
 /** Client connections refused since start (psrt-node extension), by reason. */
 export type ConnectionRefusalsProvider = () => { readonly maxConnections: number; readonly fdExhausted: number };
 
@@ -18,6 +27,8 @@ export interface StatusSources {
   readonly dataQueueSize: number;
   readonly version: string;
   readonly clusterStatus: ClusterStatusProvider | null;
+  /** Per-neighbour replication counters; absent or null: `"cluster_nodes"` is left out. */
+  readonly clusterNodes?: ClusterNodesProvider | null;
   /** The MQTT side (no `"mqtt"` member when no `mqtt:` section is configured). */
   readonly mqttStats?: MqttStatsProvider | null;
   /** Bridges (psrt-node extension); absent or null: `"bridges"` is left out. */
@@ -60,11 +71,27 @@ export function statusJson(src: StatusSources, host: string): string {
     `"data_queue_size":${src.dataQueueSize},"host":${JSON.stringify(host)},` +
     `"version":${JSON.stringify(src.version)},"counters":${counters},"clients":${clients},` +
     `"cluster":${clusterJson(src.clusterStatus)}` +
+    clusterNodesMember(src.clusterNodes ?? null) +
     refusalsMember(src.connectionRefusals ?? null) +
     bridgesMember(src.bridgeStatus ?? null) +
     mqttMember(src.mqttStats ?? null) +
     '}'
   );
+}
+
+/**
+ * `,"cluster_nodes":{path:{queued,sent,not_required,dropped,lost}}`: `cluster` keeps the
+ * reference's path → state shape, so the counters (drops on a full queue, messages lost with a
+ * broken link) get their own member.
+ */
+function clusterNodesMember(provider: ClusterNodesProvider | null): string {
+  if (provider === null) return '';
+  const members = provider().map(
+    (n) =>
+      `${JSON.stringify(n.path)}:{"queued":${u64(n.queued)},"sent":${u64(n.stats.sent)},` +
+      `"not_required":${u64(n.stats.notRequired)},"dropped":${u64(n.stats.dropped)},"lost":${u64(n.stats.lost)}}`,
+  );
+  return `,"cluster_nodes":{${members.join(',')}}`;
 }
 
 /** `,"connections_refused":{…}`: cumulative, by reason (server.max_connections, descriptors). */
