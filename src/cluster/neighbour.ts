@@ -80,6 +80,11 @@ export class Neighbour {
   private backoffMs = BACKOFF_MIN_MS;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /**
+   * The failure last logged. connect() sets `connecting` before every retry, so checking the
+   * state did not keep a neighbour that stays down from logging on every attempt.
+   */
+  private lastProblem: string | null = null;
 
   constructor(
     readonly config: NeighbourConfig,
@@ -173,6 +178,7 @@ export class Neighbour {
     }
     this.state = 'online';
     this.backoffMs = BACKOFF_MIN_MS;
+    this.lastProblem = null;
     this.log.info(`cluster: ${this.config.path} online`);
     this.restampWaiting();
     this.pump();
@@ -284,7 +290,9 @@ export class Neighbour {
   }
 
   private refused(why: string): void {
-    if (this.state !== 'unavailable') this.log.error(`cluster: ${this.config.path} refuses replication: ${why}`);
+    const text = `cluster: ${this.config.path} refuses replication: ${why}`;
+    if (text !== this.lastProblem) this.log.error(text);
+    this.lastProblem = text;
     this.state = 'unavailable';
     this.dropLinks();
     this.scheduleRetry();
@@ -305,7 +313,9 @@ export class Neighbour {
       this.refused(msg);
       return;
     }
-    if (this.state !== 'offline') this.log.warn(`cluster: ${this.config.path} offline: ${msg}`);
+    const text = `cluster: ${this.config.path} offline: ${msg}`;
+    if (text !== this.lastProblem) this.log.warn(text);
+    this.lastProblem = text;
     this.state = 'offline';
     this.scheduleRetry();
   }

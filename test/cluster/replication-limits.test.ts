@@ -19,10 +19,10 @@ interface FakeNode {
 
 /**
  * A fake neighbour. `greetOnly`: answers the greeting, then never answers the login.
- * `stall`: logs us in, closes on the probe (op 12, like the reference) and never answers
+ * `refuse`: closes the connection at login (a wrong password). `stall`: logs us in, closes on the probe (op 12, like the reference) and never answers
  * PUBLISH_REPL, so every link stays busy with its first message.
  */
-function fakeNode(mode: 'greetOnly' | 'stall'): Promise<FakeNode> {
+function fakeNode(mode: 'greetOnly' | 'refuse' | 'stall'): Promise<FakeNode> {
   const sockets: Socket[] = [];
   const server = createServer((s) => {
     sockets.push(s);
@@ -37,6 +37,10 @@ function fakeNode(mode: 'greetOnly' | 'stall'): Promise<FakeNode> {
         stage = 'login';
       }
       if (mode === 'greetOnly') return;
+      if (mode === 'refuse' && stage === 'login' && buf.length > 0) {
+        s.destroy();
+        return;
+      }
       if (stage === 'login' && buf.length >= 4 && buf.length >= 4 + buf.readUInt32LE(0)) {
         buf = buf.subarray(4 + buf.readUInt32LE(0));
         s.write(Buffer.alloc(32, 9));
@@ -135,6 +139,25 @@ describe('a neighbour that answers the greeting but never the login', () => {
       assert.ok(n.output.some((l) => l.includes('offline: timed out waiting for login token')));
       const state = (await status(n)).cluster[`127.0.0.1:${String(fake.port)}`];
       assert.ok(state === 'offline' || state === 'connecting', `state ${String(state)}`);
+    } finally {
+      await n.stop();
+      closeFake(fake);
+    }
+  });
+});
+
+describe('a neighbour that refuses the login', () => {
+  test('is unavailable and logged once, not on every retry', async () => {
+    const fake = await fakeNode('refuse');
+    const n = await nodeWith(fake.port, {});
+    try {
+      await publishMany(n.port, 'a/b', Buffer.from('x'), 1);
+      await n.waitForLog(/refuses replication: login as "repl" refused/, 10000);
+      // Retries at 250, 500 and 1000 ms follow within 2.5 s.
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.ok(fake.sockets.length >= 3, `attempts: ${String(fake.sockets.length)}`);
+      assert.equal(n.output.filter((l) => l.includes('refuses replication')).length, 1);
+      assert.equal((await status(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
     } finally {
       await n.stop();
       closeFake(fake);
