@@ -79,9 +79,23 @@ export class MqttMessage implements MessageMeta {
     readonly props: CarriedProperties | null,
     /** The MQTT session that published it (no-local); null for other protocols. */
     readonly origin: object | null,
+    /** Set by restamped(): the expiry of the original, not one counted from `received`. */
+    expiresAtMs?: number,
   ) {
     const expiry = props?.messageExpiryInterval;
-    this.expiresAtMs = expiry === undefined ? 0 : received.us / 1000 + expiry * 1000;
+    this.expiresAtMs = expiresAtMs ?? (expiry === undefined ? 0 : received.us / 1000 + expiry * 1000);
+  }
+
+  /**
+   * The same message handed on at `stamp` (a retained message sent on SUBSCRIBE): delivery
+   * latency counts from then, not from the original publish, which may be hours old (every
+   * SUBSCRIBE logged "high latency" and raised the average in /status); expiry is unchanged.
+   */
+  restamped(stamp: Stamp): MqttMessage {
+    const m = new MqttMessage(this.rawTopic, this.payload, this.qos, this.retain, this.priority, stamp, this.props, this.origin, this.expiresAtMs);
+    m.owned = this.owned;
+    m.psrtTopic = this.psrtTopic;
+    return m;
   }
 
   get receivedUs(): number {

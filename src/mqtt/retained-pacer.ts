@@ -16,7 +16,7 @@
  * It stops when the session ends. While a persistent session is away it waits (parked, not
  * filling the session's offline queue with old values) and goes on over its next connection.
  */
-import type { PublisherPort } from '../broker/index.js';
+import { stampNow, type PublisherPort } from '../broker/index.js';
 import type { MqttMessage, QoS } from './message.js';
 import type { MqttSession } from './session.js';
 import type { SubscriptionEntry } from './subscription.js';
@@ -58,6 +58,7 @@ class RetainedPacer implements PublisherPort {
   run(): void {
     const { items, session } = this;
     const now = Date.now();
+    const stamp = stampNow(); // latency of these deliveries counts from now (see restamped)
     let budget = PER_TURN;
     while (this.next < items.length && this.blockedOn === 0 && !session.ended) {
       if (session.link === null) {
@@ -69,7 +70,7 @@ class RetainedPacer implements PublisherPort {
         return;
       }
       const r = items[this.next++] as RetainedDelivery;
-      if (this.wanted(r, now)) session.deliver(r.msg, r.qos, true, this.subIds, this);
+      if (this.wanted(r, now)) session.deliver(r.msg.restamped(stamp), r.qos, true, this.subIds, this);
     }
     if (this.next >= items.length) this.done();
   }

@@ -232,5 +232,24 @@ describe('MQTT floods against the server', () => {
       back?.socket.destroy();
     }
   });
+  test('a retained message sent on SUBSCRIBE counts its latency from then, not from its publish', async () => {
+    const pub = await rawClient(server.mqttPort, 'age-publisher');
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 4, clientId: 'age-reader', reconnectPeriod: 0 });
+    try {
+      pub.send(publishPacket('age/x', 'old', { retain: true }));
+      pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
+      await pub.read(2, 5000);
+      await sleep(700); // older than server.latency_warn (500 ms in these tests)
+      const from = server.output.length;
+      const got = new Promise<string>((resolve) => client.once('message', (_t, payload) => { resolve(payload.toString()); }));
+      await client.subscribeAsync('age/x', { qos: 0 });
+      assert.equal(await got, 'old');
+      await sleep(200);
+      assert.deepEqual(server.output.slice(from).filter((l) => l.includes('high latency')), []);
+    } finally {
+      pub.socket.destroy();
+      client.end(true);
+    }
+  });
 });
 
