@@ -45,7 +45,7 @@ import { openConnection, type OpenedConnection } from './connect.js';
 import { ControlChannel } from './control-channel.js';
 import { DataChannel, type Message } from './data-channel.js';
 import { Fifo } from './fifo.js';
-import { MessageQueue } from './message-queue.js';
+import { MessageDelivery } from './message-delivery.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
 import { Reconnector } from './reconnect.js';
 import {
@@ -92,8 +92,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private readonly parked = new Fifo<Request>();
   /** Current subscriptions, kept only when reconnect is on (needed to re-subscribe). */
   private readonly subscriptions: Set<string> | null;
-  private readonly inbox: MessageQueue;
-  private iterating = 0;
+  private readonly delivery: MessageDelivery;
   private readonly reconnector: Reconnector | null;
 
   /** Connects (control socket, login, data socket) within `timeout`. */
@@ -107,8 +106,15 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
 
   private constructor(private readonly opts: ResolvedOptions) {
     super();
-    this.inbox = new MessageQueue(opts.queueSize, () => this.data?.resume());
-    this.on('newListener', this.onNewListener);
+    this.delivery = new MessageDelivery(
+      opts.queueSize,
+      () => this.data?.resume(),
+      () => this.listenerCount('message'),
+      (msg) => this.emit('message', msg),
+    );
+    this.on('newListener', (event) => {
+      if (event === 'message') this.delivery.listenerAdded();
+    });
     this.subscriptions = opts.reconnect !== null ? new Set() : null;
     this.reconnector =
       opts.reconnect !== null
@@ -235,27 +241,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
    * bye()/close() and throws the error that ended the client.
    */
   messages(): AsyncIterableIterator<Message, undefined, undefined> {
-    this.iterating++;
-    let open = true;
-    const finish = (): Promise<IteratorResult<Message>> => {
-      if (open) {
-        open = false;
-        this.iterating--;
-        this.inbox.release();
-        // The listeners have seen what is still buffered; keeping it would only hold the socket.
-        if (this.iterating === 0 && this.listenerCount('message') > 0) {
-          this.inbox.takeAll();
-          this.inbox.space();
-        }
-      }
-      return Promise.resolve({ value: undefined, done: true });
-    };
-    const iterator: AsyncIterableIterator<Message, undefined, undefined> = {
-      next: () => (open ? this.inbox.next() : finish()),
-      return: finish,
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return this.delivery.iterator();
   }
 
   private makeRequest(
@@ -332,41 +318,13 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     );
     this.control = control;
     if (c.data === null) return;
-    this.data = new DataChannel(c.data.socket, c.data.surplus, this.opts.dataIdleMs, this.deliver, (err) => {
+    this.data = new DataChannel(c.data.socket, c.data.surplus, this.opts.dataIdleMs, this.delivery.deliver, (err) => {
       // A broken data stream ends the whole connection, as in the reference. While closing,
       // the server may close the data socket before our BYE reply is read: not an error.
       if (this.state === 'closing' || this.state === 'closed') return;
       if (this.control === control) control.sendByeAndClose(err);
     });
   }
-
-  /**
-   * Messages buffered while nobody listened go to the first `message` listener (after it is
-   * added: this event precedes it). Without this they stayed in the buffer for good and, once it
-   * was full, the paused data socket never resumed. Handed on one by one while a listener is
-   * left: a `once` listener takes one, the rest wait for the next listener.
-   */
-  private readonly onNewListener = (event: string | symbol): void => {
-    if (event !== 'message' || this.iterating > 0 || this.inbox.length === 0) return;
-    queueMicrotask(() => {
-      try {
-        while (this.iterating === 0 && this.listenerCount('message') > 0) {
-          const msg = this.inbox.takeOne();
-          if (msg === undefined) break;
-          this.emit('message', msg);
-        }
-      } finally {
-        this.inbox.space(); // also when a listener throws: the data socket must not stay paused
-      }
-    });
-  };
-
-  private readonly deliver = (msg: Message): boolean => {
-    const listeners = this.listenerCount('message');
-    if (listeners > 0) this.emit('message', msg);
-    if (this.iterating > 0 || listeners === 0) return this.inbox.push(msg);
-    return true;
-  };
 
   private controlEnded(control: ControlChannel, err: PsrtError | null): void {
     if (this.control !== control) return; // an older connection
@@ -424,7 +382,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     this.data = null;
     const pending = err ?? new PsrtError(ErrorCode.NotConnected, 'client closed');
     for (const req of this.parked.drain()) settleError(req, pending);
-    this.inbox.end(err);
+    this.delivery.end(err);
     this.emit('close', err);
     if (err !== null && this.listenerCount('error') > 0) this.emit('error', err);
   }
