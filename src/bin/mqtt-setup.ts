@@ -85,6 +85,7 @@ function wsOptions(mqtt: MqttSection): MqttWsOptions {
     origins: mqtt.wsOrigins,
     deflate: mqtt.wsDeflate,
     maxPayload: mqtt.maxPacketSize,
+    maxConnectBytes: Math.min(mqtt.maxConnectSize, mqtt.maxPacketSize),
   };
 }
 
@@ -124,6 +125,7 @@ export async function startMqtt(
       maxSessionExpiry: mqtt.maxSessionExpiry,
       receiveMaximum: mqtt.receiveMaximum,
       maxPacketSize: mqtt.maxPacketSize,
+      maxConnectSize: Math.min(mqtt.maxConnectSize, mqtt.maxPacketSize),
       topicAliasMaximum: mqtt.topicAliasMaximum,
       maxInflight: mqtt.maxInflight,
       // The PSRT session limits bound an MQTT session as well.

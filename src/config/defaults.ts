@@ -37,6 +37,11 @@ export const DEFAULTS = {
 export const MQTT_DEFAULTS = {
   /** Room for a max_pub_size payload plus topic and properties. */
   maxPacketSizeHeadroom: 65_536,
+  /**
+   * Largest CONNECT (before authentication). Mosquitto refuses CONNECTs over 100,000 bytes and
+   * RabbitMQ over 64 KiB; client id, credentials and a will of a few KB fit many times over.
+   */
+  maxConnectSize: 65_536,
   receiveMaximum: 1024,
   maxInflight: 1024,
   maxQueuedMessages: 1000,
@@ -59,6 +64,7 @@ export function embeddedMqttSection(maxPubSize: number): MqttSection {
     tlsCert: undefined,
     tlsKey: undefined,
     maxPacketSize: maxPubSize + MQTT_DEFAULTS.maxPacketSizeHeadroom,
+    maxConnectSize: MQTT_DEFAULTS.maxConnectSize,
     receiveMaximum: MQTT_DEFAULTS.receiveMaximum,
     maxInflight: MQTT_DEFAULTS.maxInflight,
     maxQueuedMessages: MQTT_DEFAULTS.maxQueuedMessages,

@@ -94,6 +94,7 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, file: string, d
     tlsCert: optPath(raw.tls_cert, dir),
     tlsKey: optPath(raw.tls_key, dir),
     maxPacketSize: raw.max_packet_size ?? maxPubSize + d.maxPacketSizeHeadroom,
+    maxConnectSize: raw.max_connect_size ?? d.maxConnectSize,
     receiveMaximum: raw.receive_maximum ?? d.receiveMaximum,
     maxInflight: raw.max_inflight ?? d.maxInflight,
     maxQueuedMessages: raw.max_queued_messages ?? d.maxQueuedMessages,

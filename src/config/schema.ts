@@ -124,6 +124,11 @@ export interface MqttSection {
   readonly tlsKey: string | undefined;
   /** Largest packet either side may send, fixed header included. */
   readonly maxPacketSize: number;
+  /**
+   * Largest CONNECT, fixed header included: what a peer not yet authenticated can make the
+   * server buffer (also the WebSocket bytes before CONNECT). Capped by maxPacketSize.
+   */
+  readonly maxConnectSize: number;
   /** QoS 1/2 publishes a client may have unacknowledged towards us (v5 Receive Maximum). */
   readonly receiveMaximum: number;
   /** QoS 1/2 deliveries in flight to one client (further capped by the client's Receive Maximum). */
@@ -238,6 +243,7 @@ export const rawMqttSchema = z.strictObject({
   tls_cert: z.string().min(1).nullish(),
   tls_key: z.string().min(1).nullish(),
   max_packet_size: int().min(64).max(268_435_460).nullish(),
+  max_connect_size: int().min(64).max(268_435_460).nullish(),
   receive_maximum: int().min(1).max(65535).nullish(),
   max_inflight: int().min(1).max(65535).nullish(),
   max_queued_messages: posInt.nullish(),

@@ -162,6 +162,11 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     return this.state === 'ready';
   }
 
+  /** No CONNECT decoded yet: the peer is not authenticated (pre-CONNECT size bound). */
+  get awaitingConnect(): boolean {
+    return this.state === 'connect';
+  }
+
   /** The socket drained after a full write. */
   onWritable(): void {
     this.channel?.onWritable();

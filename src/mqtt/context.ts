@@ -13,6 +13,8 @@ export interface MqttAuthenticator {
 }
 
 export interface MqttLimits extends ConnectLimits {
+  /** Largest CONNECT (mqtt.max_connect_size, at most maxPacketSize): the pre-authentication bound. */
+  readonly maxConnectSize: number;
   readonly maxInflight: number;
   /** Distinct subscriptions per session (server.max_subscriptions). */
   readonly maxSubscriptions: number;

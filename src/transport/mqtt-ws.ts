@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
+import { MqttError, ReasonCode } from '../protocol/mqtt/index.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
@@ -31,7 +32,16 @@ export interface MqttWsOptions {
   readonly deflate: boolean;
   /** Largest WebSocket message (`mqtt.max_packet_size`). */
   readonly maxPayload: number;
+  /**
+   * Bytes a connection may send before its CONNECT is decoded (`mqtt.max_connect_size`), plus
+   * FRAMING_ALLOWANCE: `ws` buffers a whole message before the MQTT decoder sees its first
+   * byte, so the decoder's own CONNECT limit would only apply after maxPayload bytes.
+   */
+  readonly maxConnectBytes: number;
 }
+
+/** WebSocket frame headers and control frames around a CONNECT (a legitimate one is one frame). */
+const FRAMING_ALLOWANCE = 4096;
 
 /** Above this many bytes queued in the socket, write() reports back-pressure (net's default). */
 const HIGH_WATER = 16 * 1024;
@@ -264,6 +274,7 @@ export class MqttWsServer {
     transport.onWritable = () => {
       conn.onWritable();
     };
+    limitBeforeConnect(req.socket, conn, this.opts.maxConnectBytes + FRAMING_ALLOWANCE);
     let refused = false;
     ws.on('message', (data, isBinary) => {
       if (refused) return;
@@ -284,4 +295,24 @@ export class MqttWsServer {
       conn.closed();
     });
   }
+}
+
+/**
+ * Counts the bytes read from `socket` (decrypted for wss) until `conn` has decoded its CONNECT,
+ * and ends the connection when they pass `limit`: an unauthenticated peer cannot make `ws`
+ * buffer a message of up to max_packet_size. The listener goes at the first read after CONNECT.
+ */
+function limitBeforeConnect(socket: Socket, conn: MqttConnection, limit: number): void {
+  let received = 0;
+  const count = (chunk: Buffer): void => {
+    if (!conn.awaitingConnect) {
+      socket.off('data', count);
+      return;
+    }
+    received += chunk.length;
+    if (received <= limit) return;
+    socket.off('data', count);
+    conn.fail(new MqttError(ReasonCode.PacketTooLarge, `more than ${limit} bytes before CONNECT`), false);
+  };
+  socket.on('data', count);
 }

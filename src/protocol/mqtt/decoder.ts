@@ -35,6 +35,11 @@ export interface MqttDecoderOptions {
   /** Largest packet accepted, fixed header included (the server's Maximum Packet Size). */
   maxPacketSize: number;
   /**
+   * Largest first packet (the CONNECT), fixed header included: what an unauthenticated peer can
+   * make the server buffer. Default: maxPacketSize.
+   */
+  maxConnectSize?: number;
+  /**
    * Filters per SUBSCRIBE/UNSUBSCRIBE: a packet with more is only counted, not decoded (its
    * `tooMany` is set). Default: no limit.
    */
@@ -98,6 +103,7 @@ export class MqttDecoder {
   /** The stream speaks MQTT 3.1 (version 4 with lenient fixed-header flags). */
   mqtt31 = false;
   private readonly maxPacketSize: number;
+  private readonly maxConnectSize: number;
   private readonly maxFilters: number;
   private failure: MqttError | null = null;
   /** The chunk being decoded from (no partial packet pending), null once consumed. */
@@ -112,6 +118,7 @@ export class MqttDecoder {
 
   constructor(opts: MqttDecoderOptions) {
     this.maxPacketSize = opts.maxPacketSize;
+    this.maxConnectSize = Math.min(opts.maxConnectSize ?? opts.maxPacketSize, opts.maxPacketSize);
     this.maxFilters = opts.maxFiltersPerPacket ?? Infinity;
   }
 
@@ -191,6 +198,11 @@ export class MqttDecoder {
   }
 
   private check(total: number, first: number): void {
+    // Until a CONNECT is decoded the peer is unauthenticated: it gets the smaller limit.
+    if (this.version === null && total > this.maxConnectSize) {
+      this.checkTypeAndFlags(first >> 4, first & 0x0f); // not a CONNECT: say so instead
+      throw new MqttError(ReasonCode.PacketTooLarge, `CONNECT of ${total} bytes exceeds ${this.maxConnectSize}`);
+    }
     if (total > this.maxPacketSize) {
       throw new MqttError(ReasonCode.PacketTooLarge, `packet of ${total} bytes exceeds ${this.maxPacketSize}`);
     }

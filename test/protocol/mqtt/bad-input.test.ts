@@ -168,6 +168,23 @@ describe('MQTT decoder packet size limit', () => {
     assert.equal(p.payload.toString(), '12345');
   });
 
+  it('holds the first packet to maxConnectSize, later ones to maxPacketSize', () => {
+    const d = new MqttDecoder({ maxPacketSize: 1 << 20, maxConnectSize: 100 });
+    d.push(Buffer.from([0x10, 0x65])); // CONNECT of 101 + 2 header bytes: header only
+    expectReason(() => d.next(), ReasonCode.PacketTooLarge);
+    const ok = new MqttDecoder({ maxPacketSize: 1 << 20, maxConnectSize: 100 });
+    ok.push(wire('10 0d 00 04 4d 51 54 54 04 02 00 00 00 01 78')); // CONNECT v4, client id x
+    assert.equal(ok.next()?.type, 'connect');
+    ok.push(Buffer.concat([wire('30 e8 07 00 01 74'), Buffer.alloc(997)])); // PUBLISH of 1003 bytes
+    assert.equal(ok.next()?.type, 'publish');
+  });
+
+  it('reports a large first packet that is not a CONNECT as such', () => {
+    const d = new MqttDecoder({ maxPacketSize: 1 << 20, maxConnectSize: 100 });
+    d.push(wire('30 e8 07'));
+    expectReason(() => d.next(), ReasonCode.ProtocolError);
+  });
+
   it('gives the error codes of the catalogue', () => {
     assert.equal(new MqttError(ReasonCode.MalformedPacket, 'x').code, ErrorCode.MqttMalformed);
     assert.equal(new MqttError(ReasonCode.ProtocolError, 'x').code, ErrorCode.MqttProtocolError);
