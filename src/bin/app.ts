@@ -185,6 +185,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       broker.closeAll();
       await Promise.all([streamServer.close(), udpServer.close(), stats?.close(), mqtt?.stop()]);
       gate.stop();
+      // What the rate limit still counts goes out before the last line (not lost with its timer).
+      broker.logLimiter.flush();
     },
     removeSocketFiles: () => {
       streamServer.removeUnixFiles();

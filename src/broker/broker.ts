@@ -15,6 +15,7 @@ import { Counters } from './counters.js';
 import { DataChannel, type ChannelEnv, type DataChannelOptions } from './data-channel.js';
 import { DeadlineWheel } from './deadline-wheel.js';
 import { FrameSlab, Stamp, chunkedDelivery, delivery, type Delivery } from './delivery.js';
+import { LogLimiter, TOO_DEEP, type RepeatedLine } from './log-limiter.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type {
   BrokerLogger,
@@ -63,6 +64,10 @@ export class Broker implements BrokerStats {
   private externalStamp = new Stamp(0);
   /** PSRT subscriptions, their index and limits. */
   private readonly subs: Subscriptions;
+  /** Lines a client can repeat at will, for the broker and every transport (log-limiter.ts). */
+  readonly logLimiter: LogLimiter;
+  private readonly pubDenied: RepeatedLine;
+  private readonly tooDeep: RepeatedLine;
   private readonly sessions = new Map<string, Session>();
   private readonly topics: TopicTable<Session>;
   private readonly lists: SubscriberLists<Session>;
@@ -79,16 +84,20 @@ export class Broker implements BrokerStats {
     private readonly opts: BrokerOptions,
     private readonly log: BrokerLogger,
   ) {
+    this.logLimiter = new LogLimiter(log);
+    this.pubDenied = this.logLimiter.line('pub access deneid');
+    this.tooDeep = this.logLimiter.line(TOO_DEEP);
     this.channelEnv = { scheduler: this.scheduler, counters: this.counters, log, wheel: this.wheel };
     this.channelOptions = channelOptionsOf(opts);
     this.topics = new TopicTable<Session>(10_000, 64, opts.topicTableBytes);
-    this.subs = new Subscriptions(opts, log, this.counters, () => { this.indexChanged(); });
+    this.subs = new Subscriptions(opts, log, this.logLimiter, this.counters, () => { this.indexChanged(); });
     this.lists = new SubscriberLists(this.subs.index, this.topics);
     this.replication = new ReplicationIntake({
       index: this.subs.index,
       slab: this.slab,
       hooks: this.hooks,
       log,
+      denied: this.logLimiter.line('replication access deneid'),
       enqueue: (session, d, publisher) => {
         this.enqueue(session, d, publisher);
       },
@@ -279,14 +288,14 @@ export class Broker implements BrokerStats {
   /** PROTOCOL.md §5.6 steps 7–9 for a normalised publish topic: the status byte, or throws. */
   private checkPublishTopic(session: Session, topic: string): number {
     if (topicDepth(topic) > this.opts.maxTopicDepth) {
-      this.log.error(`${session.address}: topic too deep`);
+      if (this.tooDeep.admit()) this.log.error(`${session.address}: topic too deep`);
       return RESPONSE_ERR;
     }
     if (hasWildcardChar(topic)) {
       throw new PsrtError(ErrorCode.WildcardInPublish, `Wildcard in publish topic: ${escapeForLog(topic)}`);
     }
     if (!session.acl.canPublish(topic)) {
-      this.log.error(`pub access deneid for ${escapeForLog(topic)} to ${session.label}`);
+      if (this.pubDenied.admit()) this.log.error(`pub access deneid for ${escapeForLog(topic)} to ${session.label}`);
       return RESPONSE_ERR_ACCESS;
     }
     return RESPONSE_OK;

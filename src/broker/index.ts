@@ -2,6 +2,7 @@ export * from './broker.js';
 export * from './counters.js';
 export * from './data-channel.js';
 export * from './deadline-wheel.js';
+export * from './log-limiter.js';
 export * from './delivery.js';
 export * from './flush-scheduler.js';
 export * from './ports.js';

@@ -9,6 +9,7 @@ import { encodeDataFrame } from '../protocol/encode.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import type { SubscriptionIndex } from '../topics/index.js';
 import { Stamp, delivery, type Delivery, type FrameSlab } from './delivery.js';
+import type { RepeatedLine } from './log-limiter.js';
 import type { BrokerLogger, PublisherPort } from './ports.js';
 import type { PublishHooks } from './publish-hooks.js';
 import type { Session } from './session.js';
@@ -18,6 +19,8 @@ export interface IntakeParts {
   readonly slab: FrameSlab;
   readonly hooks: PublishHooks;
   readonly log: BrokerLogger;
+  /** `replication access deneid` lines (rate-limited). */
+  readonly denied: RepeatedLine;
   /** The broker's enqueue (undeliverable counting, publisher backpressure). */
   readonly enqueue: (session: Session, d: Delivery, publisher: PublisherPort | null) => void;
 }
@@ -31,7 +34,7 @@ export class ReplicationIntake {
    */
   topic(session: Session, topic: string): { status: number; targets: Session[] } {
     if (!session.acl.replicator) {
-      this.parts.log.error(`replication access deneid for ${escapeForLog(topic)} to ${session.label}`);
+      if (this.parts.denied.admit()) this.parts.log.error(`replication access deneid for ${escapeForLog(topic)} to ${session.label}`);
       return { status: RESPONSE_ERR_ACCESS, targets: [] };
     }
     const targets: Session[] = [];

@@ -9,6 +9,7 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { SubscriptionIndex, normalizeTopic, topicDepth } from '../topics/index.js';
 import { DEFAULT_MAX_SUBSCRIPTION_BYTES, DEFAULT_MAX_SUBSCRIPTIONS, type BrokerOptions } from './broker-options.js';
 import type { Counters } from './counters.js';
+import { TOO_DEEP, type LogLimiter, type RepeatedLine } from './log-limiter.js';
 import type { BrokerLogger } from './ports.js';
 import type { Session } from './session.js';
 import { RETIRE_PER_TURN, SubscriptionRetirer } from './subscription-retirer.js';
@@ -19,14 +20,21 @@ export class Subscriptions {
   private readonly retirer: SubscriptionRetirer<Session>;
   private readonly max: number;
   private readonly maxChars: number;
+  private readonly denied: RepeatedLine;
+  private readonly tooDeep: RepeatedLine;
+  private readonly overLimit: RepeatedLine;
 
   constructor(
     private readonly opts: BrokerOptions,
     private readonly log: BrokerLogger,
+    lines: LogLimiter,
     private readonly counters: Counters,
     /** The index changed (cached subscriber lists are outdated). */
     private readonly changed: () => void,
   ) {
+    this.denied = lines.line('sub access deneid');
+    this.tooDeep = lines.line(TOO_DEEP);
+    this.overLimit = lines.line('subscription limit reached');
     this.max = opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
     this.maxChars = opts.maxSubscriptionBytes ?? DEFAULT_MAX_SUBSCRIPTION_BYTES;
     this.retirer = new SubscriptionRetirer<Session>(
@@ -45,18 +53,18 @@ export class Subscriptions {
   subscribe(session: Session, rawTopics: readonly string[]): number {
     for (const raw of rawTopics) {
       if (!session.acl.canSubscribe(raw)) {
-        this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
+        if (this.denied.admit()) this.log.error(`sub access deneid for ${escapeForLog(raw)} to ${session.label}`);
         return RESPONSE_ERR_ACCESS;
       }
       const mask = normalizeTopic(raw);
       if (topicDepth(mask) > this.opts.maxTopicDepth) {
-        this.log.error(`${session.address}: topic too deep`);
+        if (this.tooDeep.admit()) this.log.error(`${session.address}: topic too deep`);
         return RESPONSE_ERR;
       }
       if (!session.subscriptions.has(mask)) {
         const limit = this.limitFor(session, mask);
         if (limit !== null) {
-          this.log.error(`${session.label}: subscription limit (${limit}) reached`);
+          if (this.overLimit.admit()) this.log.error(`${session.label}: subscription limit (${limit}) reached`);
           return RESPONSE_ERR;
         }
         session.subscriptions.add(mask);
@@ -81,7 +89,7 @@ export class Subscriptions {
     for (const raw of rawTopics) {
       const mask = normalizeTopic(raw);
       if (topicDepth(mask) > this.opts.maxTopicDepth) {
-        this.log.error(`${session.address}: topic too deep`);
+        if (this.tooDeep.admit()) this.log.error(`${session.address}: topic too deep`);
         return RESPONSE_ERR;
       }
       if (session.subscriptions.delete(mask)) {

@@ -208,7 +208,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   /** Opens the session or refuses the CONNECT; true when the session is open. */
   private loginDecided(packet: ConnectPacket, accepted: AcceptedConnect, result: AuthResult): boolean {
     if (!result.ok) {
-      this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
+      if (this.ctx.broker.logLimiter.line('mqtt: login refused').admit()) this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
       this.refuse(loginRefusal(result), result.message, packet.properties?.maximumPacketSize);
       return false;
     }
@@ -315,7 +315,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     if (this.state === 'closed') return;
     const reason = e instanceof MqttError ? e.reasonCode : ReasonCode.UnspecifiedError;
     if (e instanceof MqttError) this.ctx.router.counters.protocolErrors++;
-    this.ctx.log.error(`mqtt: client ${this.label} error: ${escapeForLog(e instanceof Error ? e.message : String(e))}`);
+    if (this.ctx.broker.logLimiter.line('mqtt: client error').admit()) this.ctx.log.error(`mqtt: client ${this.label} error: ${escapeForLog(e instanceof Error ? e.message : String(e))}`);
     if (reply && this.state === 'connect' && reason === ReasonCode.UnsupportedProtocolVersion) {
       this.refuse(reason, 'unsupported protocol version');
       return;

@@ -30,7 +30,7 @@ import {
 } from '../protocol/mqtt/index.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
-import type { PublisherPort } from '../broker/index.js';
+import type { PublisherPort, RepeatedLine } from '../broker/index.js';
 import type { MqttContext } from './context.js';
 import { MqttMessage, carriedFrom, type QoS } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
@@ -85,7 +85,19 @@ export class PacketHandler {
   /** For the retained pacer (one function per listener, not per SUBSCRIBE). */
   private readonly stillRetained: StillRetained = (msg) => this.ctx.router.stillRetained(msg);
 
-  constructor(private readonly ctx: MqttContext) {}
+  /** Lines a client repeats at will, rate-limited per server (broker/log-limiter.ts). */
+  private readonly pubDenied: RepeatedLine;
+  private readonly subDenied: RepeatedLine;
+  private readonly overLimit: RepeatedLine;
+  private readonly tooManyFilters: RepeatedLine;
+
+  constructor(private readonly ctx: MqttContext) {
+    const lines = ctx.broker.logLimiter;
+    this.pubDenied = lines.line('mqtt: pub access denied');
+    this.subDenied = lines.line('mqtt: sub access denied');
+    this.overLimit = lines.line('mqtt: subscription limit');
+    this.tooManyFilters = lines.line('mqtt: max_topics_per_subscribe refused');
+  }
 
   handle(conn: PacketConnection, session: MqttSession, p: MqttPacket): void {
     switch (p.type) {
@@ -136,7 +148,7 @@ export class PacketHandler {
     if (topic !== inbound.lastTopic) checkTopic(inbound, session, topic);
     if (!inbound.lastAllowed) {
       this.ctx.router.counters.deniedPublishes++;
-      this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${conn.label}`);
+      if (this.pubDenied.admit()) this.ctx.log.error(`mqtt: pub access denied for ${escapeForLog(topic)} to ${conn.label}`);
       if (qos > 0) conn.send(encodeAck(qos === 1 ? 'puback' : 'pubrec', p.packetId ?? 0, ReasonCode.NotAuthorized, version));
       return;
     }
@@ -211,7 +223,7 @@ export class PacketHandler {
   private tooMany(conn: PacketConnection, session: MqttSession, kind: 'SUBSCRIBE' | 'UNSUBSCRIBE'): void {
     if ((session.limitsLogged & LOGGED_TOO_MANY_FILTERS) === 0) {
       session.limitsLogged |= LOGGED_TOO_MANY_FILTERS;
-      this.ctx.log.error(`mqtt: ${conn.label}: ${kind} with more than server.max_topics_per_subscribe (${this.ctx.limits.maxFiltersPerPacket}) filters refused`);
+      if (this.tooManyFilters.admit()) this.ctx.log.error(`mqtt: ${conn.label}: ${kind} with more than server.max_topics_per_subscribe (${this.ctx.limits.maxFiltersPerPacket}) filters refused`);
     }
     // Counting a huge packet's filters took a while: let others run before its next packet.
     conn.hold();
@@ -227,7 +239,7 @@ export class PacketHandler {
     else return true;
     if ((s.limitsLogged & LOGGED_SUBSCRIPTION_LIMIT) === 0) {
       s.limitsLogged |= LOGGED_SUBSCRIPTION_LIMIT;
-      this.ctx.log.error(`mqtt: ${conn.label}: subscription limit (${limit}) reached`);
+      if (this.overLimit.admit()) this.ctx.log.error(`mqtt: ${conn.label}: subscription limit (${limit}) reached`);
     }
     return false;
   }
@@ -241,7 +253,7 @@ export class PacketHandler {
     if (shared !== null && s.noLocal) throw new MqttError(ReasonCode.ProtocolError, 'no local on a shared subscription');
     if (!isValidMqttTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
     if (!session.acl.canSubscribe(filter)) {
-      this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${conn.label}`);
+      if (this.subDenied.admit()) this.ctx.log.error(`mqtt: sub access denied for ${escapeForLog(s.filter)} to ${conn.label}`);
       return conn.version === 5 ? ReasonCode.NotAuthorized : 0x80;
     }
     // Replacing a subscription the session holds is always allowed.

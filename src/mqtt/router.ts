@@ -194,7 +194,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     if (will === null) return;
     const w = will.message;
     if (!session.acl.canPublish(normalizeTopic(w.rawTopic))) {
-      this.log.warn(`mqtt: will of ${escapeForLog(session.clientId)} denied by ACL for ${escapeForLog(w.rawTopic)}`);
+      if (this.broker.logLimiter.line('mqtt: will denied', 'warn').admit()) this.log.warn(`mqtt: will of ${escapeForLog(session.clientId)} denied by ACL for ${escapeForLog(w.rawTopic)}`);
       return;
     }
     // Received now, as far as latency is concerned (not when the client connected).

@@ -92,7 +92,11 @@ export class PsrtError extends Error {
   }
   /** The reference's log rendering, e.g. `Invalid data: Frame too long (2000)`. */
   describe(): string {
-    return `${KIND_BY_CODE[this.code] ?? 'Invalid data'}: ${this.message}`;
+    return `${this.kind}: ${this.message}`;
+  }
+  /** The reference's log kind, e.g. `Invalid data`, `Access denied`, `Timeout`. */
+  get kind(): string {
+    return KIND_BY_CODE[this.code] ?? 'Invalid data';
   }
 }
 

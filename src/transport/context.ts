@@ -67,8 +67,14 @@ export function ipOfAddress(address: string): string | undefined {
  */
 export const TOPICS_PER_TURN = 256;
 
-/** `Client <addr> error. <kind>: <message>` (SERVER.md §15). */
+/**
+ * `Client <addr> error. <kind>: <message>` (SERVER.md §15), rate-limited per error code (e.g.
+ * `Client error. Access denied (PSRT_LOGIN_FAILED)`): a flood of broken connections must not
+ * become a log flood, nor hide another kind of failure.
+ */
 export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
+  const label = isPsrtError(e) ? `Client error. ${e.kind} (${e.code})` : 'Client error. Internal error';
+  if (!ctx.broker.logLimiter.line(label).admit()) return;
   const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;
   ctx.log.error(`Client ${address} error. ${escapeLogLine(text, 1024)}`);
 }

@@ -263,7 +263,7 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
       this.replies.push(RESPONSE_ERR);
       if (!this.loggedTooMany) {
         this.loggedTooMany = true;
-        this.ctx.log.error(`${session.label}: ${kind} with more than server.max_topics_per_subscribe topics refused`);
+        if (this.ctx.broker.logLimiter.line('max_topics_per_subscribe refused').admit()) this.ctx.log.error(`${session.label}: ${kind} with more than server.max_topics_per_subscribe topics refused`);
       }
       this.yieldTurn(); // counting the topics of a huge request took a while: let others run
     } else if (topics.length <= TOPICS_PER_TURN) {

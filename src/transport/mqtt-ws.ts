@@ -116,6 +116,20 @@ export class WebSocketTransport implements MqttTransport {
   }
 }
 
+/**
+ * The close code `ws` sent when it ended a connection for `e` (1002 protocol error, 1007 bad
+ * UTF-8, 1008 too many fragments, 1009 too big): ws keeps it on the error under a symbol it
+ * does not export. Undefined when it is not there (a socket error: nothing was sent).
+ */
+function wsCloseCode(e: Error): number | undefined {
+  for (const sym of Object.getOwnPropertySymbols(e)) {
+    if (sym.description !== 'status-code') continue;
+    const code: unknown = (e as unknown as Record<symbol, unknown>)[sym];
+    return typeof code === 'number' ? code : undefined;
+  }
+  return undefined;
+}
+
 /** Ends an upgrade request that is refused before the handshake. */
 function refuseUpgrade(socket: Duplex, status: string): void {
   // Destroyed once the answer is flushed: a peer that never closes its side holds nothing.
@@ -266,6 +280,13 @@ export class MqttWsServer {
     });
   }
 
+  private logForcedClose(address: string, e: Error & { code?: unknown }): void {
+    if (!this.ctx.broker.logLimiter.line('mqtt: WebSocket client error').admit()) return;
+    const code = wsCloseCode(e);
+    const why = `${escapeForLog(e.message)}${typeof e.code === 'string' ? ` (${escapeForLog(e.code)})` : ''}`;
+    this.ctx.log.error(`mqtt: WebSocket client ${address} error: ${why}, closed${code === undefined ? '' : ` with code ${code}`}`);
+  }
+
   private accept(ws: WebSocket, req: IncomingMessage, target: BindTarget): void {
     this.sockets.add(ws);
     const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
@@ -287,8 +308,10 @@ export class MqttWsServer {
       // binaryType is 'nodebuffer' (the default): every message is one Buffer.
       conn.onData(data as Buffer);
     });
-    ws.on('error', () => {
-      /* 'close' follows (oversize message, protocol error, reset) */
+    ws.on('error', (e: Error) => {
+      // `ws` closes the connection itself (oversize message, too many fragments, a frame that
+      // breaks RFC 6455); 'close' follows. Without this line such closes left no trace.
+      this.logForcedClose(address, e);
     });
     ws.once('close', () => {
       this.sockets.delete(ws);
