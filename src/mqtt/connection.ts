@@ -208,7 +208,8 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   /** Opens the session or refuses the CONNECT; true when the session is open. */
   private loginDecided(packet: ConnectPacket, accepted: AcceptedConnect, result: AuthResult): boolean {
     if (!result.ok) {
-      if (this.ctx.broker.logLimiter.line('mqtt: login refused').admit()) this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
+      // Every refused login is logged (the audit trail); the connection rate bounds these lines.
+      this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
       this.refuse(loginRefusal(result), result.message, packet.properties?.maximumPacketSize);
       return false;
     }

@@ -4,7 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { AclEntry } from '../auth/acl.js';
 import type { Broker, BrokerLogger } from '../broker/index.js';
 import type { ControlLimits } from '../protocol/control.js';
-import { isPsrtError } from '../protocol/errors.js';
+import { ErrorCode, isPsrtError } from '../protocol/errors.js';
 import { escapeLogLine } from '../protocol/log-escape.js';
 
 export type AuthResult =
@@ -69,12 +69,15 @@ export const TOPICS_PER_TURN = 256;
 
 /**
  * `Client <addr> error. <kind>: <message>` (SERVER.md §15), rate-limited per error code (e.g.
- * `Client error. Access denied (PSRT_LOGIN_FAILED)`): a flood of broken connections must not
- * become a log flood, nor hide another kind of failure.
+ * `Client error. Invalid data (PSRT_INVALID_OP)`): a flood of broken connections must not
+ * become a log flood, nor hide another kind of failure. A failed login is always logged: it is
+ * the audit trail (fail2ban and the like need every address), bounded by the connection rate.
  */
 export function logClientError(ctx: StreamContext, address: string, e: unknown): void {
-  const label = isPsrtError(e) ? `Client error. ${e.kind} (${e.code})` : 'Client error. Internal error';
-  if (!ctx.broker.logLimiter.line(label).admit()) return;
+  if (!isPsrtError(e) || (e.code !== ErrorCode.LoginFailed && e.code !== ErrorCode.NoAcl)) {
+    const label = isPsrtError(e) ? `Client error. ${e.kind} (${e.code})` : 'Client error. Internal error';
+    if (!ctx.broker.logLimiter.line(label).admit()) return;
+  }
   const text = isPsrtError(e) ? e.describe() : `Internal error: ${String(e)}`;
   ctx.log.error(`Client ${address} error. ${escapeLogLine(text, 1024)}`);
 }

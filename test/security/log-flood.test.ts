@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { MqttBystander, connectPacket, publishPacket, readPacket, rawSession, sleep } from '../helpers/mqtt-raw.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
-import { Bystander, hex, login, publishFrame } from '../helpers/raw.js';
+import { Bystander, hex, login, loginFrame, publishFrame } from '../helpers/raw.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
 
 const N = 20_000;
@@ -131,6 +131,23 @@ describe('log floods from client behaviour', () => {
     const a = await accounted(server, line, 'Client error. Invalid data (PSRT_INVALID_OP)', CONNECTIONS);
     assert.equal(a.total, CONNECTIONS);
     assertBounded(a, floodMs);
+    await psrt.check();
+  });
+
+  test('failed logins are not rate-limited: every one is logged with its address (PSRT and MQTT)', async () => {
+    // Sequential, so the per-address login budget never queues them: 10 bad passwords each.
+    const logins = 10;
+    for (let i = 0; i < logins; i++) {
+      await closedAfter(server.port, Buffer.concat([hex('EE AA 00'), loginFrame('limited', `wrong-${i}`)]));
+      await closedAfter(server.mqttPort, connectPacket({ clientId: `badpw-${i}`, username: 'limited', password: `wrong-${i}` }));
+    }
+    const psrtLines = (): number => server.output.filter((l) => /^Client 127\.0\.0\.1:\d+ error\. Access denied: login failed for limited from 127\.0\.0\.1:\d+$/.test(l)).length;
+    const mqttLines = (): number => server.output.filter((l) => /^mqtt: client 127\.0\.0\.1:\d+ \(badpw-\d+\): /.test(l)).length;
+    const deadline = performance.now() + 5000;
+    while ((psrtLines() < logins || mqttLines() < logins) && performance.now() < deadline) await sleep(50);
+    assert.equal(psrtLines(), logins);
+    assert.equal(mqttLines(), logins);
+    assert.ok(!server.output.some((l) => /more 'Client error\. Access denied|more 'mqtt: login/.test(l)), 'no summary line for failed logins');
     await psrt.check();
   });
 
