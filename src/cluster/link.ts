@@ -15,6 +15,8 @@ import type { NeighbourConfig } from './cluster-config.js';
 export type ReplyHandler = (code: number) => void;
 
 const NOP = encodeNop();
+/** The close reason of a link whose peer left a request unanswered for T (not a peer close). */
+export const REPLIES_TIMED_OUT = 'replies timed out';
 const IGNORE: ReplyHandler = () => undefined;
 
 function isUnixPath(path: string): boolean {
@@ -204,7 +206,7 @@ export class ReplicationLink {
     const idle = performance.now() - this.lastActivity;
     if (this.inFlight > 0 && idle > this.timeoutMs) {
       this.socket.destroy();
-      this.shutdown('replies timed out');
+      this.shutdown(REPLIES_TIMED_OUT);
     } else if (this.inFlight === 0 && idle > this.timeoutMs / 2) {
       this.send(NOP, IGNORE);
     }

@@ -27,9 +27,9 @@ import {
   encodeXReplPublish,
   encodeXReplQuery,
 } from '../protocol/encode.js';
-import { ErrorCode, isPsrtError } from '../protocol/errors.js';
+import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
 import type { NeighbourConfig } from './cluster-config.js';
-import { openLink, type ReplicationLink } from './link.js';
+import { openLink, REPLIES_TIMED_OUT, type ReplicationLink } from './link.js';
 
 export type NodeState = 'waiting' | 'connecting' | 'online' | 'offline' | 'unavailable';
 
@@ -145,21 +145,32 @@ export class Neighbour {
     }
   }
 
-  /** A reference server closes the connection on op 12; a psrt-node node answers it. */
+  /**
+   * A reference server closes the connection on op 12; a psrt-node node answers it. Only those
+   * two definite answers are remembered: a probe left unanswered for T says nothing about the
+   * neighbour's kind, so it fails this attempt (offline, like any unanswered request) and the
+   * next connection probes again, instead of pinning a slow psrt-node neighbour to PUBLISH_REPL.
+   */
   private async probe(): Promise<boolean> {
     const link = await openLink(this.config, this.timeoutMs);
-    const answer = await new Promise<number | null>((resolve) => {
-      link.onClose = () => {
-        resolve(null);
-      };
+    const answer = await new Promise<number | string>((resolve) => {
+      link.onClose = resolve;
       link.send(encodeXReplQuery(''), resolve);
     });
+    link.onClose = null;
     link.close();
-    if (answer === RESPONSE_ERR_ACCESS) this.refused('the user is not a replicator');
-    const pipelined = answer !== null;
+    if (answer === REPLIES_TIMED_OUT) {
+      throw new PsrtError(ErrorCode.Timeout, 'timed out waiting for the answer to the replication probe');
+    }
+    const pipelined = typeof answer === 'number';
     this.log.info(
       `cluster: ${this.config.path} ${pipelined ? 'supports pipelined replication' : `speaks PUBLISH_REPL only: using ${this.config.links} links`}`,
     );
+    if (answer === RESPONSE_ERR_ACCESS) {
+      // failed() makes it unavailable and retries; going on brought the links online under a
+      // pending retry. Not remembered, so each retry asks again before any link comes up.
+      throw new PsrtError(ErrorCode.LoginFailed, 'the user is not a replicator');
+    }
     return pipelined;
   }
 

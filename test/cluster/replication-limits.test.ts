@@ -20,14 +20,17 @@ interface FakeNode {
 /**
  * A fake neighbour. `greetOnly`: answers the greeting, then never answers the login.
  * `refuse`: closes the connection at login (a wrong password). `stall`: logs us in, closes on the probe (op 12, like the reference) and never answers
- * PUBLISH_REPL, so every link stays busy with its first message.
+ * PUBLISH_REPL, so every link stays busy with its first message. `probeSilentOnce`: a psrt-node
+ * node that leaves the first probe (op 12) unanswered and answers every later `12` with `E0`.
+ * `notReplicator`: a psrt-node node that answers `12` with `FE` (the user is not a replicator).
  */
-function fakeNode(mode: 'greetOnly' | 'refuse' | 'stall'): Promise<FakeNode> {
+function fakeNode(mode: 'greetOnly' | 'refuse' | 'stall' | 'probeSilentOnce' | 'notReplicator'): Promise<FakeNode> {
   const sockets: Socket[] = [];
+  let probes = 0;
   const server = createServer((s) => {
     sockets.push(s);
     s.on('error', () => undefined);
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let stage: 'greet' | 'login' | 'ops' = 'greet';
     s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
@@ -46,7 +49,9 @@ function fakeNode(mode: 'greetOnly' | 'refuse' | 'stall'): Promise<FakeNode> {
         s.write(Buffer.alloc(32, 9));
         stage = 'ops';
       }
-      if (stage === 'ops' && buf[0] === 0x12) s.destroy();
+      if (stage === 'ops' && mode !== 'stall') {
+        buf = answerExtension(s, buf, () => (mode === 'notReplicator' ? 0xfe : probes++ === 0 ? null : 0xe0));
+      } else if (stage === 'ops' && buf[0] === 0x12) s.destroy();
     });
   });
   return new Promise((resolve) => {
@@ -55,6 +60,22 @@ function fakeNode(mode: 'greetOnly' | 'refuse' | 'stall'): Promise<FakeNode> {
       resolve({ server, port: typeof a === 'object' && a !== null ? a.port : 0, sockets });
     });
   });
+}
+
+/** Answers complete NOP (`01`) and `12 LEN topic` frames (`reply()`, or nothing when null). */
+function answerExtension(s: Socket, buf: Buffer, reply: () => number | null): Buffer {
+  for (;;) {
+    if (buf[0] === 0x00) {
+      s.write(Buffer.from([0x01]));
+      buf = buf.subarray(1);
+    } else if (buf[0] === 0x12 && buf.length >= 5 && buf.length >= 5 + buf.readUInt32LE(1)) {
+      buf = buf.subarray(5 + buf.readUInt32LE(1));
+      const code = reply();
+      if (code !== null) s.write(Buffer.from([code]));
+    } else {
+      return buf;
+    }
+  }
 }
 
 function closeFake(f: FakeNode): void {
@@ -157,6 +178,41 @@ describe('a neighbour that refuses the login', () => {
       await new Promise((r) => setTimeout(r, 2500));
       assert.ok(fake.sockets.length >= 3, `attempts: ${String(fake.sockets.length)}`);
       assert.equal(n.output.filter((l) => l.includes('refuses replication')).length, 1);
+      assert.equal((await status(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
+    } finally {
+      await n.stop();
+      closeFake(fake);
+    }
+  });
+});
+
+describe('the probe that tells a psrt-node neighbour from the reference server', () => {
+  test('left unanswered once: the attempt is offline and the next connection probes again', async () => {
+    const fake = await fakeNode('probeSilentOnce');
+    const n = await nodeWith(fake.port, {}, 1);
+    try {
+      await publishMany(n.port, 'a/b', Buffer.from('x'), 1);
+      await n.waitForLog(/cluster: 127\.0\.0\.1:\d+ online/, 10000);
+      assert.ok(!n.output.some((l) => l.includes('speaks PUBLISH_REPL only')), n.output.join('\n'));
+      assert.ok(n.output.some((l) => l.includes('offline: timed out waiting for the answer to the replication probe')));
+      assert.ok(n.output.some((l) => l.includes('supports pipelined replication')));
+      // One connection per probe and one pipelined link, not the 8 links of PUBLISH_REPL.
+      assert.equal(fake.sockets.length, 3);
+    } finally {
+      await n.stop();
+      closeFake(fake);
+    }
+  });
+
+  test('answered FE (not a replicator): unavailable, and no links are brought online', async () => {
+    const fake = await fakeNode('notReplicator');
+    const n = await nodeWith(fake.port, {});
+    try {
+      await publishMany(n.port, 'a/b', Buffer.from('x'), 1);
+      await n.waitForLog(/refuses replication: the user is not a replicator/, 10000);
+      // Retries at 250, 500 and 1000 ms follow within 2.5 s; each one is refused again.
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.ok(!n.output.some((l) => /cluster: \S+ online/.test(l)), n.output.join('\n'));
       assert.equal((await status(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
     } finally {
       await n.stop();
