@@ -21,8 +21,10 @@ import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
 import type { UdpCountersView } from '../transport/udp-handler.js';
 import { UdpServer } from '../transport/udp-server.js';
+import { VERSION } from '../protocol/constants.js';
 
-export const VERSION = '0.3.6';
+// One version string for the package, the CLI and the server.
+export { VERSION };
 /** Replies a non-reading client may leave unread before we stop reading its requests. */
 const MAX_PENDING_REPLY_BYTES = 1 << 20;
 const PING_FLOOR_MS = 100;

@@ -6,8 +6,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_HELP, usage } from './errors.js';
 import type { OutputFormat } from './format.js';
+import { VERSION } from '../protocol/constants.js';
 
-export const VERSION = '0.3.6';
+// One version string for the package, the CLI and the server.
+export { VERSION };
 
 export type Mode = 'benchmark' | 'top' | 'publish' | 'subscribe';
 

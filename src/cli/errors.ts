@@ -29,7 +29,8 @@ Exit status:
   2  bad arguments (e.g. "Topic not specified", invalid ==SIZE)
   3  cannot connect (connection refused, unknown host, Unix socket missing, TLS failure)
   4  login failed (wrong user or password, anonymous access disabled, no ACL entry)
-  5  access denied (the server's ACL refused a subscribe or publish)
+  5  access denied (the server's ACL refused a subscribe or publish; with --udp the
+     server's FE ack also stands for a wrong user or password)
   6  timeout (no reply within --timeout)
   7  connection lost or server error while running`;
 
@@ -62,6 +63,30 @@ export function connectError(err: unknown, target: string): CliError {
   if (err.code === ErrorCode.Timeout) return new CliError(EXIT.timeout, err.message);
   if (err.code === ErrorCode.DataChannelDenied) return new CliError(EXIT.access, err.message);
   return new CliError(EXIT.connect, `cannot connect: ${err.message}`);
+}
+
+/** OpenSSL verify results that a CA passed with --tls-ca can fix (not e.g. a wrong host name). */
+const UNTRUSTED_ISSUER = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+]);
+
+/**
+ * A TLS handshake refused because no trusted CA signs the server's certificate: name the option
+ * that fixes it (the OpenSSL text alone, "unable to verify the first certificate", does not).
+ */
+export function explainUntrusted(cli: CliError, err: unknown, tlsCa: string | undefined): CliError {
+  const cause = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+  if (cause?.code === undefined || !UNTRUSTED_ISSUER.has(cause.code)) return cli;
+  const hint =
+    tlsCa === undefined
+      ? "no CA this system trusts signs the server's certificate: pass the CA that does with --tls-ca <file>"
+      : `neither the CA in --tls-ca ${tlsCa} nor a system CA signs the server's certificate`;
+  return new CliError(cli.exitCode, `${cli.message} (${hint})`, { cause: err });
 }
 
 /** Errors while running. */

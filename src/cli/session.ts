@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { PsrtClient } from '../client/client.js';
 import type { TlsOptions } from '../client/options.js';
 import type { CliOptions } from './args.js';
-import { connectError, usage } from './errors.js';
+import { connectError, explainUntrusted, usage } from './errors.js';
 import type { CliLog } from './log.js';
 
 export interface CliIo {
@@ -36,7 +36,7 @@ export async function connectCli(
       ...(settings.reconnect === true ? { reconnect: RECONNECT } : {}),
     });
   } catch (err) {
-    throw connectError(err, address);
+    throw explainUntrusted(connectError(err, address), err, o.tlsCa);
   }
 }
 

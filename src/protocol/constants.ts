@@ -1,5 +1,8 @@
 /** Wire constants of PSRT protocol version 1 (PROTOCOL.md §3). */
 
+/** The psrt release whose wire protocol (and CLI) this package reproduces. */
+export const VERSION = '0.3.6';
+
 export const CONTROL_HEADER = 0xaaee; // bytes EE AA read as u16 LE
 export const DATA_HEADER = 0xabee; // bytes EE AB read as u16 LE
 export const HEADER_BYTE_0 = 0xee;

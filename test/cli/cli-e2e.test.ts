@@ -103,6 +103,8 @@ describe('psrt-cli against psrtd', () => {
     const untrusted = await runCli([d.tcpName, '--tls', '-t', 'sec', '-m', 'x']);
     assert.equal(untrusted.code, 3);
     assert.match(untrusted.stderr, /TLS handshake failed/);
+    // The certificate is not trusted: say which option fixes it.
+    assert.match(untrusted.stderr, /--tls-ca <file>/);
   });
 
   it('--udp publish: plain with ack, encrypted with a key file, no-ack', async () => {
@@ -117,6 +119,17 @@ describe('psrt-cli against psrtd', () => {
     assert.equal(noAck.code, 0, noAck.stderr);
     await waitFor(() => sub.stdout().includes('udp/3'), 5000);
     await sub.interrupt();
+  });
+
+  it('--udp FE ack: the message names every cause the server folds into it, not only the ACL', async () => {
+    // A wrong password gets the same FE ack as a publish the ACL refuses (PROTOCOL.md §8.3).
+    const badPassword = await runCli([d.udp, '--udp', '-t', 'udp/x', '-m', 'p', '-u', 'user1', '-p', 'nope']);
+    assert.equal(badPassword.code, 5);
+    assert.match(badPassword.stderr, /UDP publish udp\/x denied \(FE\)/);
+    assert.match(badPassword.stderr, /wrong user or password/);
+    assert.match(badPassword.stderr, /no ACL entry for the user/);
+    assert.match(badPassword.stderr, /the ACL does not allow publishing to udp\/x/);
+    assert.doesNotMatch(badPassword.stderr, /not allowed by the server's ACL\)/);
   });
 
   it('--benchmark prints the stages and the sorted result table', async () => {
