@@ -8,8 +8,9 @@
  * requests of 10,000 topics each (within the limit), every one is answered 01, all 80,000
  * subscriptions exist (/status), and the round trips stay under 100 ms (in one go: 8 × ~30 ms
  * and more under load). When a session with 100,000 subscriptions (the default
- * server.max_subscriptions) disconnects, the round trips stay under 40 ms (removing them in one
- * turn: ~50 ms on an idle machine) and /status counts 0 subscriptions after. With
+ * server.max_subscriptions) disconnects, the round trips stay under twice the time one
+ * 10,000-topic SUBSCRIBE takes, measured in the same test (removing them in one turn takes
+ * about three times that) and /status counts 0 subscriptions after. With
  * server.max_subscriptions 1,000 the 1,001st distinct subscription is answered FF, and with
  * server.max_subscription_bytes 10,000 a subscription past 10,000 characters is. The longest
  * round trip seen is printed (docs/security.md).
@@ -105,16 +106,26 @@ describe('a session with the most subscriptions allowed ends', () => {
     try {
       const { ctl: bystander } = await login(server.port);
       const { ctl } = await login(server.port);
-      const frames = framesOf(Array.from({ length: 10 }, (_, i) => topicList(`e${i}`, Infinity, 10_000)));
-      assert.deepEqual(await sendFrames(ctl, frames, 10), Array<number>(10).fill(1));
+      // The yardstick, measured on this machine at this moment: one 10,000-topic SUBSCRIBE.
+      const lists = Array.from({ length: 10 }, (_, i) => topicList(`e${i}`, Infinity, 10_000));
+      const took: number[] = [];
+      for (const frame of lists.map((l) => framesOf([l]))) {
+        const t0 = performance.now();
+        assert.deepEqual(await sendFrames(ctl, frame, 1), [1]);
+        took.push(performance.now() - t0);
+      }
+      const yardstick = took.sort((a, b) => a - b)[5] ?? 0;
       const ping = pinger(bystander);
       await new Promise((r) => setTimeout(r, 50));
       ctl.destroy();
       await new Promise((r) => setTimeout(r, 400));
       const max = await ping.stop();
-      console.log(`# longest NOP round trip while a session with 100,000 subscriptions ended: ${max.toFixed(1)} ms`);
-      // In one turn this took 60–70 ms on an idle machine; in slices of 2,048 about 1 ms each.
-      assert.ok(max < 40, `NOP round trip of ${max.toFixed(0)} ms`);
+      console.log(`# one 10,000-topic SUBSCRIBE: ${yardstick.toFixed(1)} ms (median of 10); longest NOP round trip while a session with 100,000 subscriptions ended: ${max.toFixed(1)} ms`);
+      // Removing all 100,000 in one turn stalls the bystander for about 3 yardsticks (60–70 ms
+      // idle, 150–250 ms on a loaded 2-core machine); in slices of RETIRE_PER_TURN each turn is
+      // ~1 ms and the longest round trip is the machine's noise (seen up to 1.4 yardsticks under
+      // load). Both scale with the machine's speed and load, so the bound is in yardsticks.
+      assert.ok(max < 2 * yardstick, `NOP round trip of ${max.toFixed(0)} ms, 2 × ${yardstick.toFixed(0)} ms allowed`);
       assert.equal((await statusOf(server.statsPort ?? 0)).clients.subscription_count, 0);
       bystander.destroy();
     } finally {
