@@ -32,7 +32,7 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
 import type { PublisherPort, RepeatedLine } from '../broker/index.js';
 import type { MqttContext } from './context.js';
-import { MqttMessage, carriedFrom, type QoS } from './message.js';
+import { MqttMessage, carriedFrom } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
 import { workInSlices, type SliceHost } from './slices.js';
@@ -215,7 +215,7 @@ export class PacketHandler {
     };
     workInSlices(subs.length, each, () => {
       conn.send(encodeSuback(p.packetId, codes, undefined, version));
-      deliverRetained(session, retained, id === 0 ? null : [id], this.stillRetained);
+      deliverRetained(session, retained, this.stillRetained);
     }, sliceHost(conn, session));
   }
 
@@ -264,7 +264,7 @@ export class PacketHandler {
     const wantRetained = shared === null && (s.retainHandling === 0 || (s.retainHandling === 1 && !existed));
     const entry = wantRetained ? session.subscriptions.get(s.filter) : undefined;
     if (entry !== undefined) {
-      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, qos: Math.min(msg.qos, s.qos) as QoS, entry });
+      for (const msg of this.ctx.router.retainedFor(filter)) retained.push({ msg, entry });
     }
     return s.qos;
   }

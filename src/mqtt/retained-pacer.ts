@@ -13,18 +13,22 @@
  *   subscriber live, and the old value must not follow it; and one that expired meanwhile;
  * - the messages of a subscription that was removed (UNSUBSCRIBE), or for which a later
  *   SUBSCRIBE sent a set of its own (a repeated SUBSCRIBE must not get two sets at once).
+ * A later SUBSCRIBE of the same filter that sends no set (v5 Retain Handling 2, or 1 for an
+ * existing subscription) replaces the subscription's options (MQTT 5 §3.8.4): the rest of the
+ * set goes on, at the new maximum QoS and with the new subscription identifier, both read from
+ * the subscription per message. Not stopped: the earlier SUBSCRIBE asked for these messages,
+ * and Mosquitto, which queues a whole set at once, delivers all of it.
  * It stops when the session ends. While a persistent session is away it waits (parked, not
  * filling the session's offline queue with old values) and goes on over its next connection.
  */
-import { stampNow, type PublisherPort } from '../broker/index.js';
+import { stampNow, type PublisherPort, type Stamp } from '../broker/index.js';
 import type { MqttMessage, QoS } from './message.js';
 import type { MqttSession } from './session.js';
 import type { SubscriptionEntry } from './subscription.js';
 
 export interface RetainedDelivery {
   readonly msg: MqttMessage;
-  readonly qos: QoS;
-  /** The subscription the message is for. */
+  /** The subscription the message is for; its current options give the QoS and identifier. */
   readonly entry: SubscriptionEntry<MqttSession>;
 }
 
@@ -45,11 +49,13 @@ const parked = new WeakMap<MqttSession, RetainedPacer[]>();
 class RetainedPacer implements PublisherPort {
   blockedOn = 0;
   private next = 0;
+  /** The identifier list last handed on, reused while the identifier stays the same. */
+  private subId = 0;
+  private subIds: readonly number[] | null = null;
 
   constructor(
     private readonly session: MqttSession,
     private readonly items: readonly RetainedDelivery[],
-    private readonly subIds: readonly number[] | null,
     private readonly stillRetained: StillRetained,
   ) {
     for (const r of items) currentSet.set(r.entry, this);
@@ -70,9 +76,19 @@ class RetainedPacer implements PublisherPort {
         return;
       }
       const r = items[this.next++] as RetainedDelivery;
-      if (this.wanted(r, now)) session.deliver(r.msg.restamped(stamp), r.qos, true, this.subIds, this);
+      if (this.wanted(r, now)) this.deliver(r, stamp);
     }
     if (this.next >= items.length) this.done();
+  }
+
+  private deliver(r: RetainedDelivery, stamp: Stamp): void {
+    const options = r.entry.options;
+    if (options.identifier !== this.subId) {
+      this.subId = options.identifier;
+      this.subIds = options.identifier === 0 ? null : [options.identifier];
+    }
+    const qos = Math.min(r.msg.qos, options.qos) as QoS;
+    this.session.deliver(r.msg.restamped(stamp), qos, true, this.subIds, this);
   }
 
   private wanted(r: RetainedDelivery, now: number): boolean {
@@ -103,9 +119,9 @@ class RetainedPacer implements PublisherPort {
   }
 }
 
-export function deliverRetained(session: MqttSession, items: readonly RetainedDelivery[], subIds: readonly number[] | null, stillRetained: StillRetained): void {
+export function deliverRetained(session: MqttSession, items: readonly RetainedDelivery[], stillRetained: StillRetained): void {
   if (items.length === 0 || session.link === null) return;
-  new RetainedPacer(session, items, subIds, stillRetained).run();
+  new RetainedPacer(session, items, stillRetained).run();
 }
 
 /** The session has a connection again: its parked pacers go on (in a later turn, after the resends). */

@@ -97,11 +97,11 @@ describe('MQTT floods against the server', () => {
   });
 
   /** Retained `${prefix}/0 … n-1` of `size` bytes each (megabytes: more than the socket buffers hold). */
-  async function retainBig(pub: RawConn, prefix: string, n: number, size: number): Promise<void> {
+  async function retainBig(pub: RawConn, prefix: string, n: number, size: number, qos: 0 | 1 = 0): Promise<void> {
     const big = Buffer.alloc(size, 0x61);
-    pub.send(Buffer.concat(Array.from({ length: n }, (_, i) => publishPacket(`${prefix}/${i}`, big, { retain: true }))));
+    pub.send(Buffer.concat(Array.from({ length: n }, (_, i) => publishPacket(`${prefix}/${i}`, big, { retain: true, qos, id: 1 + (i % 65535) }))));
     pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
-    await pub.read(2, 5000);
+    await pub.read(2 + qos * 4 * n, 5000); // the PUBACKs, then the PINGRESP
   }
 
   /** A raw 3.1.1 subscriber that reads up to its SUBACK and then stops reading until resumed. */
@@ -197,6 +197,59 @@ describe('MQTT floods against the server', () => {
     } finally {
       pub.socket.destroy();
       sub?.socket.destroy();
+    }
+  });
+
+  test('a re-SUBSCRIBE without a set of its own (retain handling 2): the set in progress goes on under the new options', async () => {
+    const N = 2000;
+    const pub = await rawClient(server.mqttPort, 'rh2-publisher');
+    const sub = await RawConn.open(server.mqttPort);
+    try {
+      await retainBig(pub, 'rh2', N, 4096, 1);
+      const seen: { topic: string; qos: number; id: unknown }[] = [];
+      const acks: number[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      parser.on('packet', (p) => {
+        if (p.cmd === 'publish') {
+          seen.push({ topic: p.topic, qos: p.qos, id: p.properties?.subscriptionIdentifier });
+          if (p.qos === 1) sub.send(mqttPacket.generate({ cmd: 'puback', messageId: p.messageId ?? 0 }, { protocolVersion: 5 }));
+        } else if (p.cmd === 'connack' || p.cmd === 'suback') {
+          acks.push(acks.length);
+          if (p.cmd === 'suback' && acks.length === 2) sub.socket.pause(); // only after the first SUBACK
+        }
+      });
+      sub.socket.removeAllListeners('data');
+      sub.socket.on('data', (d: Buffer) => parser.parse(d));
+      const v5 = { protocolVersion: 5 } as const;
+      // A small receive maximum: the QoS 1 messages wait in the session's queue, whose pause
+      // point stops the pacer, rather than in socket buffers of a size this test cannot know.
+      sub.send(mqttPacket.generate({ cmd: 'connect', protocolVersion: 5, clientId: 'rh2-reader', clean: true, keepalive: 0, properties: { receiveMaximum: 10 } }, v5));
+      const subscribe = (messageId: number, qos: 0 | 1, rh: 0 | 2): Buffer =>
+        mqttPacket.generate({ cmd: 'subscribe', messageId, properties: { subscriptionIdentifier: messageId }, subscriptions: [{ topic: 'rh2/#', qos, rh, nl: false, rap: false }] }, v5);
+      sub.send(subscribe(1, 1, 0));
+      for (let i = 0; i < 100 && acks.length < 2; i++) await sleep(20);
+      await sleep(150); // the queue fills behind the paused reader, the pacer waits
+      sub.send(subscribe(2, 0, 2)); // the same filter at QoS 0, no retained messages of its own
+      await sleep(100);
+      sub.socket.resume();
+      // QoS 0 messages do not wait for the queued QoS 1 ones: the order across topics varies.
+      for (let i = 0; i < 200 && seen.length < N; i++) await sleep(50);
+      await sleep(200);
+      assert.equal(new Set(seen.map((m) => m.topic)).size, N, 'the set is complete (not stopped)');
+      assert.equal(seen.length, N, 'each message once');
+      // MQTT 5 §3.8.4: the new subscription replaces the old one, options included: what was
+      // not handed over yet goes at the new maximum QoS with the new subscription identifier.
+      assert.deepEqual(seen.find((m) => m.topic === `rh2/${N - 1}`), { topic: `rh2/${N - 1}`, qos: 0, id: 2 });
+      const early = seen.filter((m) => m.qos === 1).length;
+      assert.ok(early < N / 2, `${early} of ${N} at the old QoS 1 (only what was queued before)`);
+      assert.deepEqual(seen.filter((m) => (m.qos === 1 ? m.id !== 1 : m.id !== 2)), [], 'identifier and QoS change together');
+    } finally {
+      sub.socket.destroy();
+      // Deleted: the retained store is shared with the tests that follow.
+      pub.send(Buffer.concat(Array.from({ length: N }, (_, i) => publishPacket(`rh2/${i}`, '', { retain: true }))));
+      pub.send(mqttPacket.generate({ cmd: 'pingreq' }));
+      await pub.read(2, 5000);
+      pub.socket.destroy();
     }
   });
 
