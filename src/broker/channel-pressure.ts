@@ -3,6 +3,8 @@
  * drain, the drain deadline, the slow-reader measure and its 'drop' mode, and the rate limit of
  * its high-latency warnings. Made at a channel's first congestion or latency warning: most
  * subscribers never have one, and each of these fields would cost every connection 8 bytes.
+ * Given back (see `quiet`) once it has nothing left to remember, so a subscriber that was
+ * congested once does not keep it for the life of its connection.
  */
 import { escapeForLog } from '../protocol/log-escape.js';
 import type { Counters } from './counters.js';
@@ -33,6 +35,8 @@ export interface PressureHost {
   readonly label: string;
   /** The channel must go: it stayed congested, or it is too slow (`reason`, for the log line). */
   drop(reason?: string): void;
+  /** The pressure may have become `quiet` without a write (its slow-reader window emptied). */
+  pressureQuiet(): void;
 }
 
 const NO_WAITERS: PublisherPort[] = [];
@@ -56,6 +60,28 @@ export class ChannelPressure implements HoldMeterOwner {
     private readonly counters: Counters,
     private readonly log: BrokerLogger,
   ) {}
+
+  /**
+   * Nothing to remember: no waiting publisher, no timer, not shedding, an empty slow-reader
+   * window and no latency warning within the rate limit's interval (nor any suppressed one
+   * still to report). Only the channel refers to this object then, and a new one made at its
+   * next congestion starts from the same state.
+   */
+  get quiet(): boolean {
+    return (
+      this.waiters.length === 0 &&
+      this.fullTimer === null &&
+      !this.shedding &&
+      (this.hold === null || this.hold.idle) &&
+      this.suppressedLatencyWarnings === 0 &&
+      performance.now() - this.lastLatencyWarnMs >= LATENCY_WARN_INTERVAL_MS
+    );
+  }
+
+  /** HoldMeter: its window emptied and its timer stopped. */
+  meterStopped(): void {
+    this.host.pressureQuiet();
+  }
 
   /** Below half of both limits: waiting publishers may go on. */
   private get drained(): boolean {

@@ -114,7 +114,7 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
   private readonly pingDeadline: Deadline | null;
   /** wrapMs() of the last write (a small integer: a double field would box a number). */
   private lastWriteMs = wrapMs();
-  /** Made at the first congestion or latency warning (see ChannelPressure). */
+  /** Made at the first congestion or latency warning, dropped when quiet (see ChannelPressure). */
   private p: ChannelPressure | null = null;
 
   constructor(
@@ -148,6 +148,11 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
 
   drop(reason?: string): void {
     this.owner.dropCongested(this, reason);
+  }
+
+  /** Lets go of the pressure state once it has nothing to remember (140–360 bytes a channel). */
+  pressureQuiet(): void {
+    if (this.p?.quiet === true) this.p = null;
   }
 
   enqueue(delivery: Delivery): EnqueueResult {
@@ -219,7 +224,10 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
   flush(): void {
     let messages = 0;
     while (!this.closed && this.writable && this.head < this.tail) messages += this.writeBatch();
-    this.p?.afterWrite();
+    if (this.p !== null) {
+      this.p.afterWrite();
+      this.pressureQuiet();
+    }
     if (messages === 0 && this.isIdle()) this.owner.channelIdle?.(this);
   }
 
@@ -335,6 +343,7 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
   onExpired(): void {
     if (this.closed) return;
     this.releaseIdle();
+    this.pressureQuiet();
     const interval = this.pingIntervalMs;
     const since = sinceMs(this.lastWriteMs);
     if (since < interval * 0.9 || !this.writable || this.pending > 0) {

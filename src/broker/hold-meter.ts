@@ -14,6 +14,8 @@ export interface HoldMeterOwner {
   tooSlow(heldMs: number, windowMs: number): void;
   /** A tick within the allowed share; true while the owner still wants ticks. */
   calmTick(): boolean;
+  /** The window is empty and the timer has stopped: the meter holds nothing to remember. */
+  meterStopped(): void;
 }
 
 export class HoldMeter {
@@ -29,6 +31,11 @@ export class HoldMeter {
     private readonly maxHold: number,
     private readonly owner: HoldMeterOwner,
   ) {}
+
+  /** No timer and nobody held: nothing is measured until the next start(). */
+  get idle(): boolean {
+    return this.timer === null && this.heldSince < 0;
+  }
 
   /** Publishers start waiting. */
   start(): void {
@@ -74,6 +81,9 @@ export class HoldMeter {
     let total = 0;
     for (const b of this.buckets) total += b;
     if (total > this.maxHold * this.windowMs) this.owner.tooSlow(total, this.windowMs);
-    else if (!this.owner.calmTick() && total === 0 && this.heldSince < 0) this.close();
+    else if (!this.owner.calmTick() && total === 0 && this.heldSince < 0) {
+      this.close();
+      this.owner.meterStopped();
+    }
   }
 }
