@@ -107,7 +107,8 @@ function brokerMetrics(out: Exposition, src: MetricsSources): void {
     .counter('psrt_pub_bytes_total', 'LEN of the TCP PUBLISH frames read (c_pub_bytes).', c.pubBytes)
     .counter('psrt_sent_messages_total', 'Message frames written to data sockets (c_sent_messages).', c.sentMessages)
     .counter('psrt_sent_bytes_total', 'Bytes of the message frames written to data sockets (c_sent_bytes).', c.sentBytes)
-    .counter('psrt_sent_latency_microseconds_total', 'Sum of the delivery latencies of the frames written (c_sent_latency).', c.sentLatency)
+    // Prometheus' base unit is the second (promtool lints other units); c_sent_latency is µs.
+    .counter('psrt_sent_latency_seconds_total', 'Sum of the delivery latencies of the frames written (c_sent_latency / 1e6).', c.sentLatency / 1e6)
     .gauge('psrt_clients', 'Logged-in control sessions (client_count).', b.clientCount)
     .gauge('psrt_subscriptions', 'Distinct subscriptions over all sessions (subscription_count).', b.subscriptionCount)
     .gauge('psrt_data_channels', 'Sessions with an attached data socket.', b.dataChannelCount)
@@ -127,13 +128,14 @@ function queueMetrics(out: Exposition, src: MetricsSources): void {
     sum += d;
   }
   const bounds = queueDepthBounds(src.dataQueueSize);
-  const buckets: Sample[] = bounds.map((le) => [{ le: String(le) }, depths.filter((d) => d <= le).length]);
-  buckets.push([{ le: '+Inf' }, depths.length]);
+  // Not `le`: that label (and a `_sum` suffix) is reserved for histograms, and this snapshot is a gauge.
+  const buckets: Sample[] = bounds.map((le) => [{ depth_le: String(le) }, depths.filter((d) => d <= le).length]);
+  buckets.push([{ depth_le: '+Inf' }, depths.length]);
   out
     .gauge('psrt_data_queue_capacity', 'Configured data_queue (messages per data socket).', src.dataQueueSize)
     .gauge('psrt_data_queue_depth_max', 'Deepest data-socket queue right now (messages).', max)
-    .gauge('psrt_data_queue_depth_sum', 'Messages waiting in all data-socket queues right now.', sum)
-    .add('psrt_data_queue_depth_channels', 'gauge', 'Data sockets whose queue holds at most `le` messages right now (cumulative).', buckets);
+    .gauge('psrt_data_queued_messages', 'Messages waiting in all data-socket queues right now.', sum)
+    .add('psrt_data_queue_depth_channels', 'gauge', 'Data sockets whose queue holds at most `depth_le` messages right now (cumulative).', buckets);
 }
 
 function udpMetrics(out: Exposition, provider: UdpStatsProvider | null): void {
