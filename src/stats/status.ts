@@ -125,8 +125,20 @@ function clusterJson(provider: ClusterStatusProvider | null): string {
  */
 export const TOPICS_MAX_NAME = 512;
 
+/**
+ * `text` cut to at most `max` UTF-16 units with `…` appended. Never between the halves of a
+ * surrogate pair: JSON.stringify would write the lone half as a `\uD83D` escape, which strict
+ * parsers (jq, serde_json) refuse, failing the whole document.
+ */
+export function shortText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? max - 1 : max;
+  return `${text.slice(0, end)}…`;
+}
+
 function shortTopic(topic: string): string {
-  return topic.length > TOPICS_MAX_NAME ? `${topic.slice(0, TOPICS_MAX_NAME)}…` : topic;
+  return shortText(topic, TOPICS_MAX_NAME);
 }
 
 export const TOPICS_DEFAULT_LIMIT = 20;
