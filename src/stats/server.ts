@@ -96,6 +96,11 @@ export function splitTarget(url: string): { path: string; search: string } {
   return q < 0 ? { path: rest, search: '' } : { path: rest.slice(0, q), search: rest.slice(q) };
 }
 
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 function send(res: ServerResponse, status: number, body = '', headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
   res.end(body);
@@ -220,7 +225,10 @@ export class StatsServer {
 
   /** §13.1 in order: method, Authorization header, authorisation, then the path. */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    req.resume(); // a GET body is never read; let it drain
+    // No endpoint reads a body. Draining one let a client keep psrtd busy discarding data
+    // until the request timeout; instead answer and close, unread (Node stops reading it).
+    if (hasBody(req)) res.setHeader('connection', 'close');
+    else req.resume();
     if (req.method !== 'GET') {
       send(res, 405);
       return;
