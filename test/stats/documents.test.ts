@@ -248,6 +248,12 @@ describe('page files', () => {
     }
   });
 
+  test('both pages declare an icon, so a browser never asks for /favicon.ico (a 404 console error)', async () => {
+    const assets = await loadStatsAssets();
+    const pages = [assets.files.get('/'), assets.publicFiles?.get('/explorer/')];
+    for (const page of pages) assert.match(page?.body.toString('utf8') ?? '', /<link rel="icon" href="data:,">/);
+  });
+
   test('missing files are reported, not fatal', async () => {
     const assets = await loadStatsAssets(['/nonexistent-dir']);
     assert.equal(assets.files.has('/'), false);
