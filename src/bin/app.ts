@@ -16,7 +16,7 @@ import { StatsServer, type ExplorerSettings } from '../stats/server.js';
 import { mqttClients, mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import { ConnectionGate } from '../transport/connection-gate.js';
-import { describeConnectionLimits, readOpenFilesLimit, resolveConnectionLimits } from '../transport/connection-limits.js';
+import { describeConnectionLimits, readOpenFilesLimit, resolveConnectionLimits, statsConnectionCap } from '../transport/connection-limits.js';
 import type { StreamContext } from '../transport/context.js';
 import { loadTlsContext } from '../transport/tls.js';
 import type { UdpCountersView } from '../transport/udp-handler.js';
@@ -150,6 +150,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       broker, auth, log, dataQueueSize: config.server.dataQueue, version: VERSION, udpStats, clients,
       connectionRefusals: () => gate.refused,
       acceptError: (e: NodeJS.ErrnoException) => gate.acceptError('stats', e),
+      maxConnections: gate.limits.statsReserve,
     };
     stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
       await Promise.all([streamServer.close(), udpServer.close(), mqtt?.stop()]);
@@ -200,7 +201,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
 
 /** server.max_connections, or what the open-files limit allows; logged at start. */
 function connectionGate(config: ServerConfig, log: Logger): ConnectionGate {
-  const limits = resolveConnectionLimits(config.server.maxConnections, readOpenFilesLimit());
+  const fdLimit = readOpenFilesLimit();
+  const statsReserve = config.server.bindStats === undefined ? 0 : statsConnectionCap(fdLimit);
+  const limits = resolveConnectionLimits(config.server.maxConnections, fdLimit, statsReserve);
   const text = describeConnectionLimits(limits);
   log.info(text.info);
   if (text.warning !== null) log.warn(text.warning);

@@ -45,6 +45,11 @@ export interface StatsServerOptions {
    * false for other errors (logged here). Absent: every error is logged here.
    */
   readonly acceptError?: (e: NodeJS.ErrnoException) => boolean;
+  /**
+   * Connections held at once (its descriptors are kept out of the client budget, see
+   * src/transport/connection-limits.ts); default DEFAULT_MAX_CONNECTIONS.
+   */
+  readonly maxConnections?: number;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
   /** Where the topic explorer finds MQTT over WebSocket; null: not configured. Settable later. */
@@ -69,12 +74,14 @@ const JSON_TYPE = 'application/json';
 /**
  * Connection limits (docs/security.md). A browser opens a handful of connections; one address
  * may hold PER_ADDRESS, more are closed at once, so one host cannot take the server's slots.
- * The global cap is far above what 1,000 idle connections from many hosts need. A connection
+ * The global cap (opts.maxConnections: a sixteenth of the open-files limit, 16 to 4,096, kept
+ * out of the client budget by src/transport/connection-limits.ts) is above what 1,000 idle
+ * connections from many hosts need at the usual limits. A connection
  * must send a complete request head within HEADERS_TIMEOUT_MS of connecting (or of its last
  * answer: keep-alive), or it is closed; Node checks the request timeouts every
  * CHECK_INTERVAL_MS.
  */
-const MAX_CONNECTIONS = 4096;
+const DEFAULT_MAX_CONNECTIONS = 4096;
 const MAX_CONNECTIONS_PER_ADDRESS = 16;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -177,7 +184,7 @@ export class StatsServer {
         this.onRequest(req, res);
       },
     );
-    server.maxConnections = MAX_CONNECTIONS;
+    server.maxConnections = this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     server.on('connection', (socket: Socket) => {
       this.admit(socket);
     });

@@ -13,7 +13,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import type { BrokerLogger } from '../broker/ports.js';
-import { groupThousands, type ConnectionLimits } from './connection-limits.js';
+import { describeReserve, groupThousands, type ConnectionLimits } from './connection-limits.js';
 import { realClock, RefusalLog, type Refusal, type RefusalClock } from './refusal-log.js';
 
 export type ListenerKind = 'PSRT' | 'MQTT' | 'MQTT WebSocket' | 'stats';
@@ -45,14 +45,14 @@ export class ConnectionGate {
   };
 
   constructor(
-    private readonly limits: ConnectionLimits,
+    readonly limits: ConnectionLimits,
     private readonly log: Pick<BrokerLogger, 'warn'>,
     private readonly clock: RefusalClock = realClock,
   ) {
     const max = groupThousands(limits.maxConnections);
     this.maxRefusal = { what: `server.max_connections (${limits.explicit ? max : `${max}, the default`}) reached` };
     const fdWhat = limits.fdLimit === null ? 'out of file descriptors'
-      : `out of file descriptors (open-files limit ${groupThousands(limits.fdLimit)}, ${limits.fdReserve} kept in reserve)`;
+      : `out of file descriptors (open-files limit ${groupThousands(limits.fdLimit)}, ${describeReserve(limits)})`;
     this.fdRefusal = { what: fdWhat, hint: FD_HINT };
   }
 

@@ -157,29 +157,29 @@ describe('connections refused when descriptors run out', () => {
     assert.equal(await server.stop(), 0);
   });
 
-  test('ulimit -n 128: 64 sockets served, the rest refused as fd_exhausted, accepting resumes', async () => {
+  test('ulimit -n 128: 48 sockets served (16 descriptors kept for the stats server), the rest refused as fd_exhausted, accepting resumes', async () => {
     assert.ok(
-      server.output.some((l) => l.includes('server.max_connections (10,000) is above what the open-files limit 128 allows (64 connections')),
+      server.output.some((l) => l.includes('server.max_connections (10,000) is above what the open-files limit 128 allows (48 connections, 64 kept in reserve, 16 for the stats server)')),
       'start-up warning',
     );
     const pid = server.proc.pid ?? 0;
     const bystander = await Bystander.create(server.port);
     const t0 = performance.now();
     const { served, refused } = await openPsrt(server.port, 80);
-    assert.equal(served.length, 62, 'the bystander\'s 2 sockets + 62 fill the budget of 64');
+    assert.equal(served.length, 46, 'the bystander\'s 2 sockets + 46 fill the budget of 48');
     for (const p of refused) assert.ok(await p.closesWithin(3000), 'a refused connection is closed');
     const mqttOver = await Promise.all(Array.from({ length: 4 }, () => Peer.open(server.mqttPort)));
     for (const p of mqttOver) assert.ok(await p.closesWithin(3000));
     assert.ok(fdCount(pid) < 128, `psrtd holds ${fdCount(pid)} descriptors, below its limit`);
-    const what = 'out of file descriptors (open-files limit 128, 64 kept in reserve)';
-    const lines = await waitForRefusals(server, '', what, 18);
+    const what = 'out of file descriptors (open-files limit 128, 64 kept in reserve, 16 for the stats server)';
+    const lines = await waitForRefusals(server, '', what, 34);
     await waitForRefusals(server, 'mqtt: ', what, 4);
     const seconds = (performance.now() - t0) / 1000;
     assert.ok(lines <= 2 + Math.floor(seconds), `${lines} lines in ${seconds.toFixed(1)} s`);
     assert.ok(server.output.some((l) => l.includes(`${what}; raise LimitNOFILE / ulimit -n (see docs/operations.md)`)));
     const counters = await refusedCounters(server);
-    assert.deepEqual(counters.status, { max_connections: 0, fd_exhausted: 22 });
-    assert.ok(counters.metrics.includes('psrt_connections_refused_total{reason="fd_exhausted"} 22'));
+    assert.deepEqual(counters.status, { max_connections: 0, fd_exhausted: 38 });
+    assert.ok(counters.metrics.includes('psrt_connections_refused_total{reason="fd_exhausted"} 38'));
     await bystander.check();
     for (const p of served.slice(0, 10)) p.destroy();
     const again = await psrtServedAgain(server.port);

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { RefusalLog, type RefusalClock } from '../../src/transport/refusal-log.js';
 import { ConnectionGate } from '../../src/transport/connection-gate.js';
 import {
-  describeConnectionLimits, FALLBACK_MAX_CONNECTIONS, groupThousands, readOpenFilesLimit, resolveConnectionLimits,
+  describeConnectionLimits, FALLBACK_MAX_CONNECTIONS, groupThousands, readOpenFilesLimit, resolveConnectionLimits, statsConnectionCap,
 } from '../../src/transport/connection-limits.js';
 
 class FakeClock implements RefusalClock {
@@ -174,13 +174,23 @@ describe('default max_connections', () => {
   test('derived from the open-files limit, explicit wins, warning above the limit', () => {
     const derived = resolveConnectionLimits(undefined, 20_000);
     assert.equal(derived.maxConnections, 19_936);
-    assert.equal(describeConnectionLimits(derived).info, 'max_connections: 19,936 (from the open-files limit 20,000; set server.max_connections to override)');
+    assert.equal(describeConnectionLimits(derived).info, 'max_connections: 19,936 (from the open-files limit 20,000, 64 kept in reserve; set server.max_connections to override)');
     assert.equal(resolveConnectionLimits(undefined, null).maxConnections, FALLBACK_MAX_CONNECTIONS);
     const explicit = resolveConnectionLimits(5000, 20_000);
     assert.equal(explicit.maxConnections, 5000);
     assert.equal(describeConnectionLimits(explicit).warning, null);
     const above = describeConnectionLimits(resolveConnectionLimits(100_000, 20_000));
     assert.match(above.warning ?? '', /^server\.max_connections \(100,000\) is above what the open-files limit 20,000 allows \(19,936 connections/);
+  });
+
+  test('the stats server\'s descriptors are kept out of the client budget', () => {
+    const table: [number | null, number][] = [[null, 4096], [128, 16], [1024, 64], [20_000, 1250], [65_536, 4096], [1_048_576, 4096]];
+    for (const [fd, cap] of table) assert.equal(statsConnectionCap(fd), cap, String(fd));
+    const withStats = resolveConnectionLimits(undefined, 20_000, statsConnectionCap(20_000));
+    assert.equal(withStats.maxConnections, 20_000 - 64 - 1250);
+    assert.equal(describeConnectionLimits(withStats).info, 'max_connections: 18,686 (from the open-files limit 20,000, 64 kept in reserve, 1,250 for the stats server; set server.max_connections to override)');
+    const explicit = describeConnectionLimits(resolveConnectionLimits(19_000, 20_000, 1250));
+    assert.match(explicit.warning ?? '', /allows \(18,686 connections, 64 kept in reserve, 1,250 for the stats server\)/);
   });
 });
 
