@@ -265,6 +265,8 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
     let held: Slab[] | null = null; // slabs of the written entries, released once on the wire
     const now = nowUs();
     let bytes = 0;
+    /** Bytes of message frames: acks, answers and pings are written but not counted as sent. */
+    let messageBytes = 0;
     let latency = 0;
     let messages = 0;
     // Consecutive frames that are consecutive in one buffer (a slab) are written as one range.
@@ -279,6 +281,7 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
       queue[i++] = undefined;
       messages += d.messages;
       bytes += d.bytes;
+      if (d.messages > 0) messageBytes += d.bytes;
       if (d.slab !== null) (held ??= []).push(d.slab);
       if (d.buffer === run && d.offset === runEnd) {
         runEnd += d.bytes;
@@ -301,7 +304,7 @@ export class DataChannel implements Flushable, Expiring, PressureHost {
     this.advance(i, messages, bytes);
     const c = this.env.counters;
     c.sentMessages += messages;
-    c.sentBytes += bytes;
+    c.sentBytes += messageBytes;
     c.sentLatency += latency;
     this.lastWriteMs = wrapMs();
     this.writable = this.port.write(batch, held === null ? undefined : releaseAll.bind(null, held));

@@ -207,6 +207,9 @@ describe('MQTT and PSRT on one server', () => {
     assert.equal(delta('psrt_pub_messages_total'), 1);
     assert.equal(delta('psrt_pub_bytes_total'), 4);
     assert.equal(delta('psrt_sent_messages_total'), 1);
+    // The delivered PUBLISH only (30 0B, topic s/a, id, abcd: 13 bytes), not the CONNACK, SUBACK
+    // and PUBACK written to the same client (they made it 26).
+    assert.equal(delta('psrt_sent_bytes_total'), 13);
     assert.equal(delta('psrt_sub_ops_total'), 1);
     assert.equal(delta('psrt_rejected_logins_total'), 1);
     const status = JSON.parse(await get(server, '/status')) as { counters: Record<string, number> };
