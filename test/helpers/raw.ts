@@ -191,6 +191,17 @@ export class Bystander {
   }
 }
 
+/**
+ * The longest bystander round trip allowed while `requests` large requests took `totalMs` to be
+ * answered: 100 ms, or 3 × the time one of them took at this moment when the machine is slower
+ * than that (a loaded 2-core CI machine). A server that works one whole request in a single
+ * turn stalls the bystander for about a request's time per read and for all of them when they
+ * arrive together; in slices, for a slice (about 1 ms) plus the machine's noise.
+ */
+export function stallBound(totalMs: number, requests: number): number {
+  return Math.max(100, (3 * totalMs) / requests);
+}
+
 /** NOP round trips on `ctl` every 5 ms until stopped; stop() returns the longest, in ms. */
 export function pinger(ctl: RawConn): { stop(): Promise<number> } {
   const state = { running: true };

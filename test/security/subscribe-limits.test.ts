@@ -3,11 +3,12 @@
  *
  * Pass criteria: while one client sends 8 pipelined SUBSCRIBEs of 1 MB of topic list each
  * (the row-7 request, ~100,000 topics each), another client's NOP round trips (one every 5 ms)
- * never take longer than 100 ms (before: the loop stalled for about a second); with the default
+ * never take longer than 100 ms, or 3 × one request's time on a slower or loaded machine
+ * (stallBound in test/helpers/raw.ts; before: the loop stalled for about a second); with the default
  * server.max_topics_per_subscribe (10,000) each of those requests is answered FF. With 8
  * requests of 10,000 topics each (within the limit), every one is answered 01, all 80,000
- * subscriptions exist (/status), and the round trips stay under 100 ms (in one go: 8 × ~30 ms
- * and more under load). When a session with 100,000 subscriptions (the default
+ * subscriptions exist (/status), and the round trips stay under the same bound (unsliced:
+ * 300 ms, about 6 requests' time). When a session with 100,000 subscriptions (the default
  * server.max_subscriptions) disconnects, the round trips stay under twice the time one
  * 10,000-topic SUBSCRIBE takes, measured in the same test (removing them in one turn takes
  * about three times that) and /status counts 0 subscriptions after. With
@@ -19,7 +20,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
-import { login, pinger, topicsFrame, type RawConn } from '../helpers/raw.js';
+import { login, pinger, stallBound, topicsFrame, type RawConn } from '../helpers/raw.js';
 
 function topicList(prefix: string, bytes: number, maxTopics = Infinity): string[] {
   const topics: string[] = [];
@@ -71,11 +72,13 @@ describe('huge SUBSCRIBE requests', () => {
     const { ctl } = await login(server.port);
     const frames = framesOf(Array.from({ length: 8 }, (_, i) => topicList(`r${i}`, 999_000)));
     const ping = pinger(bystander);
+    const t0 = performance.now();
     const replies = await sendFrames(ctl, frames, 8);
+    const bound = stallBound(performance.now() - t0, 8);
     const max = await ping.stop();
     console.log(`# longest NOP round trip during 8 × 1 MB SUBSCRIBE (refused): ${max.toFixed(1)} ms`);
     assert.deepEqual(replies, Array<number>(8).fill(0xff));
-    assert.ok(max < 100, `NOP round trip of ${max.toFixed(0)} ms`);
+    assert.ok(max < bound, `NOP round trip of ${max.toFixed(0)} ms (${bound.toFixed(0)} ms allowed)`);
     await server.waitForLog(/with more than server\.max_topics_per_subscribe topics refused/);
     bystander.destroy();
     ctl.destroy();
@@ -89,12 +92,14 @@ describe('huge SUBSCRIBE requests', () => {
     await new Promise((r) => setTimeout(r, 500));
     console.log(`# longest NOP round trip, idle for 500 ms (noise of this machine): ${(await idle.stop()).toFixed(1)} ms`);
     const ping = pinger(bystander);
+    const t0 = performance.now();
     const replies = await sendFrames(ctl, frames, 8);
+    const bound = stallBound(performance.now() - t0, 8);
     const max = await ping.stop();
     console.log(`# longest NOP round trip during 8 × 10,000-topic SUBSCRIBE: ${max.toFixed(1)} ms`);
     assert.deepEqual(replies, Array<number>(8).fill(1));
     assert.equal((await statusOf(server.statsPort ?? 0)).clients.subscription_count, 80_000);
-    assert.ok(max < 100, `NOP round trip of ${max.toFixed(0)} ms`);
+    assert.ok(max < bound, `NOP round trip of ${max.toFixed(0)} ms (${bound.toFixed(0)} ms allowed)`);
     bystander.destroy();
     ctl.destroy();
   });
