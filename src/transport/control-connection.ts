@@ -56,6 +56,8 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
   private loggedTooMany = false;
   /** Requests handled so far: progress seen by a deadline check (onExpired). */
   private handled = 0;
+  /** The client half-closed while its password was being checked (holdWritableOnPeerEnd). */
+  private peerEnded = false;
 
   constructor(
     private readonly ctx: StreamContext,
@@ -168,17 +170,42 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     }
     this.state = 'authenticating';
     this.socket.pause();
+    this.holdWritableOnPeerEnd();
     this.ctx.auth.authenticate(frame.login, frame.password, this.loginSource()).then(
       (result) => {
+        this.socket.allowHalfOpen = false;
         if (this.state !== 'authenticating') return;
         if (!this.loginDecided(frame.login, result)) return;
         this.socket.resume();
         this.process();
+        if (this.peerEnded) this.endAfterPeer();
       },
       (e: unknown) => {
         this.fail(e);
       },
     );
+  }
+
+  /**
+   * A client may half-close right after its login and requests (`printf … | nc -N`). Node would
+   * then end our side at once, before bcrypt decides: no token, no replies. The reference reads
+   * on to EOF and answers everything before it, so keep our side open until the login is decided.
+   * Only on the bcrypt path: a closure per password check is nothing next to the check.
+   */
+  private holdWritableOnPeerEnd(): void {
+    this.socket.allowHalfOpen = true;
+    this.socket.once('end', () => {
+      this.peerEnded = true;
+    });
+  }
+
+  /** The peer ended while its login was checked: answer what it sent, then close like Node. */
+  private endAfterPeer(): void {
+    if (this.state === 'closed') return; // a request broke the protocol: already closed
+    this.flushReplies();
+    this.endSession();
+    this.state = 'closed';
+    this.endGracefully(null);
   }
 
   /**

@@ -106,6 +106,20 @@ describe('connection set-up and login (§10 1–13)', () => {
     await bystander.check();
   });
 
+  test('login and requests, then a half-close (FIN): everything answered, then closed', async () => {
+    // As `printf … | nc -N` does. The reference reads on to EOF and answers every request before
+    // it; the first password login (bcrypt pending when the FIN arrives) got no token at all.
+    for (const [user, pw] of [['', ''], ['admin', PASSWORD], ['admin', PASSWORD]] as const) {
+      const c = await RawConn.open(server.port);
+      c.send(Buffer.concat([hex('EE AA 00'), loginFrame(user, pw), hex('00 00')]));
+      c.socket.end();
+      await c.expectClose(3000, 4 + 32 + 2);
+      assert.equal(c.buffered, 4 + 32 + 2, `greeting reply, token and 2 replies for ${user || 'anonymous'}`);
+      c.destroy();
+    }
+    await bystander.check();
+  });
+
   test('tokens are distinct and random', async () => {
     const a = await login(server.port);
     const b = await login(server.port);
