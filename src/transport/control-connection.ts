@@ -170,10 +170,11 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     }
     this.state = 'authenticating';
     this.socket.pause();
-    this.holdWritableOnPeerEnd();
+    const onPeerEnd = this.holdWritableOnPeerEnd();
     this.ctx.auth.authenticate(frame.login, frame.password, this.loginSource()).then(
       (result) => {
         this.socket.allowHalfOpen = false;
+        this.socket.off('end', onPeerEnd); // not kept for the life of the session
         if (this.state !== 'authenticating') return;
         if (!this.loginDecided(frame.login, result)) return;
         this.socket.resume();
@@ -192,11 +193,13 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
    * on to EOF and answers everything before it, so keep our side open until the login is decided.
    * Only on the bcrypt path: a closure per password check is nothing next to the check.
    */
-  private holdWritableOnPeerEnd(): void {
+  private holdWritableOnPeerEnd(): () => void {
     this.socket.allowHalfOpen = true;
-    this.socket.once('end', () => {
+    const onPeerEnd = (): void => {
       this.peerEnded = true;
-    });
+    };
+    this.socket.once('end', onPeerEnd);
+    return onPeerEnd;
   }
 
   /** The peer ended while its login was checked: answer what it sent, then close like Node. */
