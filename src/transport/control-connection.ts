@@ -20,7 +20,7 @@ import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { readLoginFrame } from '../protocol/handshake.js';
 import { TOPICS_PER_TURN, ignoreErrorsOf, ipOfAddress, logClientError, type AuthResult, type StreamContext } from './context.js';
 import { ReplyBytes } from './reply-bytes.js';
-import { routeSocketEvents, type SocketOwner } from './socket-events.js';
+import { PeerEndWatch, routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 
 type State = 'login' | 'authenticating' | 'ready' | 'closed';
@@ -56,8 +56,6 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
   private loggedTooMany = false;
   /** Requests handled so far: progress seen by a deadline check (onExpired). */
   private handled = 0;
-  /** The client half-closed while its password was being checked (holdWritableOnPeerEnd). */
-  private peerEnded = false;
 
   constructor(
     private readonly ctx: StreamContext,
@@ -170,36 +168,20 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     }
     this.state = 'authenticating';
     this.socket.pause();
-    const onPeerEnd = this.holdWritableOnPeerEnd();
+    const peer = new PeerEndWatch(this.socket);
     this.ctx.auth.authenticate(frame.login, frame.password, this.loginSource()).then(
       (result) => {
-        this.socket.allowHalfOpen = false;
-        this.socket.off('end', onPeerEnd); // not kept for the life of the session
+        const peerEnded = peer.release();
         if (this.state !== 'authenticating') return;
         if (!this.loginDecided(frame.login, result)) return;
         this.socket.resume();
         this.process();
-        if (this.peerEnded) this.endAfterPeer();
+        if (peerEnded) this.endAfterPeer();
       },
       (e: unknown) => {
         this.fail(e);
       },
     );
-  }
-
-  /**
-   * A client may half-close right after its login and requests (`printf … | nc -N`). Node would
-   * then end our side at once, before bcrypt decides: no token, no replies. The reference reads
-   * on to EOF and answers everything before it, so keep our side open until the login is decided.
-   * Only on the bcrypt path: a closure per password check is nothing next to the check.
-   */
-  private holdWritableOnPeerEnd(): () => void {
-    this.socket.allowHalfOpen = true;
-    const onPeerEnd = (): void => {
-      this.peerEnded = true;
-    };
-    this.socket.once('end', onPeerEnd);
-    return onPeerEnd;
   }
 
   /** The peer ended while its login was checked: answer what it sent, then close like Node. */

@@ -67,3 +67,29 @@ export function unrouteSocketEvents(socket: Socket): void {
 export function socketClosed(socket: Socket): void {
   ownerOf(socket)?.onSocketClose();
 }
+
+/**
+ * A client may half-close right after its login and requests (`printf … | nc -N`). Node would
+ * then end our side at once, before a password check decides: no token, no replies. The
+ * reference reads on to EOF and answers everything before it, so while a login is checked our
+ * side stays open and the peer's end is only noted. Made per password check only (nothing is
+ * kept per session: release() restores Node's default and drops the listener).
+ */
+export class PeerEndWatch {
+  private ended = false;
+  private readonly onEnd = (): void => {
+    this.ended = true;
+  };
+
+  constructor(private readonly socket: Socket) {
+    socket.allowHalfOpen = true;
+    socket.once('end', this.onEnd);
+  }
+
+  /** Back to ending our side with the peer's; true when the peer ended meanwhile. */
+  release(): boolean {
+    this.socket.allowHalfOpen = false;
+    this.socket.off('end', this.onEnd);
+    return this.ended;
+  }
+}
