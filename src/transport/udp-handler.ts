@@ -97,7 +97,7 @@ export interface UdpLimits {
   readonly now?: () => number;
 }
 
-/** Nonces remembered per key owner (see udp-replay.ts); about 4 MB for a user at the limit. */
+/** Nonces remembered per key owner (see udp-replay.ts); about 5 MB for a user at the limit. */
 export const DEFAULT_REPLAY_WINDOW = 65_536;
 
 export const DEFAULT_UDP_LIMITS: UdpLimits = {
@@ -218,21 +218,28 @@ export class UdpHandler {
       return;
     }
     const user = env.login === '' ? ANONYMOUS : env.login;
-    if (!this.replay.fresh(user, env.authType, env.rest.subarray(0, UDP_NONCE_LENGTH))) {
+    const nonce = env.rest.subarray(0, UDP_NONCE_LENGTH);
+    if (!this.replay.fresh(user, env.authType, nonce)) {
       this.replayed(sender, inner[0] === OP_PUBLISH, user);
       return;
     }
     const pub = this.inner(inner, sender);
-    if (pub === null) return;
-    this.enqueue(sender, () => {
-      // Holding the key is the authentication, but the anonymous user's key obeys
-      // allow_anonymous like an anonymous login does (the reference accepts it regardless).
-      if (user === ANONYMOUS && !this.ctx.auth.allowAnonymous) {
-        this.deny(sender, pub.ack, 'anonymous login failed (auth.allow_anonymous is false)');
-        return;
-      }
-      this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
+    const queued = pub !== null && this.enqueue(sender, () => {
+      if (!this.authorizeEncrypted(pub, user, sender, timestampUs)) this.replay.forget(user, env.authType, nonce);
     });
+    // Not delivered: a retransmission must get the same answer, not the `01` of a replay.
+    if (!queued) this.replay.forget(user, env.authType, nonce);
+  }
+
+  /** Steps 12–18 for an encrypted datagram; true when it was delivered. */
+  private authorizeEncrypted(pub: Publish, user: string, sender: UdpSender, timestampUs: number): boolean {
+    // Holding the key is the authentication, but the anonymous user's key obeys
+    // allow_anonymous like an anonymous login does (the reference accepts it regardless).
+    if (user === ANONYMOUS && !this.ctx.auth.allowAnonymous) {
+      this.deny(sender, pub.ack, 'anonymous login failed (auth.allow_anonymous is false)');
+      return false;
+    }
+    return this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
   }
 
   /** Steps 8–11; null when the datagram was fully handled here. */
@@ -293,25 +300,30 @@ export class UdpHandler {
     return this.ctx.auth.snapshot.passwords.size > 0;
   }
 
-  /** Steps 13–18. */
-  private finish(pub: Publish, user: string, acl: AclEntry | undefined, sender: UdpSender, timestampUs: number): void {
+  /** Steps 13–18; true when the message was delivered. */
+  private finish(pub: Publish, user: string, acl: AclEntry | undefined, sender: UdpSender, timestampUs: number): boolean {
     if (acl === undefined) {
       this.deny(sender, pub.ack, `No ACL for ${user}`);
-      return;
+      return false;
     }
     const topic = normalizeTopic(pub.topic);
     if (topicDepth(topic) > this.ctx.maxTopicDepth) {
       this.reject(sender, pub.ack, 'topic too deep');
-    } else if (hasWildcardChar(topic)) {
-      this.reject(sender, pub.ack, `Wildcard in publish topic: ${topic}`);
-    } else if (!acl.canPublish(topic)) {
-      this.deny(sender, pub.ack, `pub access denied for ${topic} to ${user}`);
-    } else {
-      // An acknowledged datagram enters as QoS 1, an unacknowledged one as QoS 0.
-      this.ctx.broker.publishExternal(pub.priority, topic, pub.payload, timestampUs, pub.ack ? 1 : 0);
-      this.counters.accepted++;
-      if (pub.ack) this.ack(sender, RESPONSE_OK);
+      return false;
     }
+    if (hasWildcardChar(topic)) {
+      this.reject(sender, pub.ack, `Wildcard in publish topic: ${topic}`);
+      return false;
+    }
+    if (!acl.canPublish(topic)) {
+      this.deny(sender, pub.ack, `pub access denied for ${topic} to ${user}`);
+      return false;
+    }
+    // An acknowledged datagram enters as QoS 1, an unacknowledged one as QoS 0.
+    this.ctx.broker.publishExternal(pub.priority, topic, pub.payload, timestampUs, pub.ack ? 1 : 0);
+    this.counters.accepted++;
+    if (pub.ack) this.ack(sender, RESPONSE_OK);
+    return true;
   }
 
   private ack(sender: UdpSender, code: number): void {

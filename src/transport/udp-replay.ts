@@ -5,17 +5,20 @@
  * a captured datagram would be accepted again. Reference senders draw a fresh random 12-byte
  * nonce per datagram (nonce reuse would break GCM anyway), so a nonce seen twice under the same
  * key is a replay. This keeps the last `window` nonces of each key owner, checked only after the
- * tag verified (a forged datagram cannot evict real nonces). AES-128 and AES-256 datagrams of a
- * user have windows of their own (different keys: the same nonce under both is no replay). A replay older than the owner's
- * last `window` datagrams, or one across a server restart, is not detected: the layout gives
- * nothing to bound it by time.
+ * tag verified (a forged datagram cannot evict real nonces), and forgotten again when the
+ * datagram is not delivered (refused, malformed, dropped), so that a retransmission of a refused
+ * datagram is refused again instead of being acknowledged as a delivered replay. AES-128 and
+ * AES-256 datagrams of a user have windows of their own (different keys: the same nonce under
+ * both is no replay). A replay older than the owner's last `window` datagrams, or one across a
+ * server restart, is not detected: the layout gives nothing to bound it by time.
  *
- * Memory: at most `window` nonces per user with a key (about 60 bytes each), growing with the
+ * Memory: at most `window` nonces per user with a key (about 70 bytes each), growing with the
  * datagrams actually received, and only users with a key in the keys file can get past decryption.
  */
 
 class NonceWindow {
-  private readonly seen = new Set<string>();
+  /** Nonce → its slot in `order` (a forgotten and re-admitted nonce has a newer slot). */
+  private readonly seen = new Map<string, number>();
   /**
    * Arrival order, grown as nonces come: allocating all `capacity` slots up front cost 512 KB
    * per key owner on its first datagram (65,536 pointers), gigabytes for a fleet of sensors with
@@ -29,16 +32,23 @@ class NonceWindow {
   /** True when `nonce` was not seen in the window (it is then remembered). */
   admit(nonce: string): boolean {
     if (this.seen.has(nonce)) return false;
-    if (this.order.length < this.capacity) {
+    let slot = this.order.length;
+    if (slot < this.capacity) {
       this.order.push(nonce);
     } else {
-      const evicted = this.order[this.next];
-      if (evicted !== undefined) this.seen.delete(evicted);
-      this.order[this.next] = nonce;
-      this.next = (this.next + 1) % this.capacity;
+      slot = this.next;
+      const evicted = this.order[slot];
+      // Only if the nonce still lives in this slot: it may have been forgotten and admitted again.
+      if (evicted !== undefined && this.seen.get(evicted) === slot) this.seen.delete(evicted);
+      this.order[slot] = nonce;
+      this.next = (slot + 1) % this.capacity;
     }
-    this.seen.add(nonce);
+    this.seen.set(nonce, slot);
     return true;
+  }
+
+  forget(nonce: string): void {
+    this.seen.delete(nonce);
   }
 }
 
@@ -62,6 +72,14 @@ export class ReplayGuard {
       this.windows.set(id, w);
     }
     return w.admit(nonce.toString('latin1'));
+  }
+
+  /**
+   * Undoes `fresh` for a datagram that was not delivered (refused, malformed or dropped): its
+   * retransmission must get the same answer again, not the `01` of a replay.
+   */
+  forget(user: string, keyType: number, nonce: Buffer): void {
+    this.windows.get(`${keyType}:${user}`)?.forget(nonce.toString('latin1'));
   }
 
 }

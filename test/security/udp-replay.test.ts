@@ -6,14 +6,19 @@
  * delivered, and counted as `replayed` in /metrics; fresh datagrams of the same user keep
  * working. With `udp_replay_window: 0` a replay is delivered again (the flag works both ways).
  * With `allow_anonymous: false`, a datagram sealed with the key of `_` (login `_` or empty) is
- * denied (`FE`) and not delivered; with `allow_anonymous: true` it is delivered.
+ * denied (`FE`) and not delivered; with `allow_anonymous: true` it is delivered. A refused
+ * datagram (`FE`, `FF`, or dropped after decryption) sent again gets the same answer, never an
+ * `01` for a message that was not delivered.
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { OP_PUBLISH, UDP_AUTH_AES_256_GCM } from '../../src/protocol/constants.js';
+import { encodeUdpEncrypted } from '../../src/protocol/udp.js';
+import { randomBytes } from 'node:crypto';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
-import { Subscriber, UDP_ACL, USER1_KEY, sealed, udpPasswd } from '../helpers/udp-fixture.js';
-import { ACK_DENIED, ACK_OK, UdpPeer } from '../helpers/udp-peer.js';
+import { OTHER_KEY, Subscriber, UDP_ACL, USER1_KEY, sealed, udpPasswd } from '../helpers/udp-fixture.js';
+import { ACK_DENIED, ACK_ERROR, ACK_OK, UdpPeer } from '../helpers/udp-peer.js';
 
 const ANON_KEY = 'ab'.repeat(32);
 
@@ -33,7 +38,7 @@ async function serverWith(opts: { allowAnonymous: boolean; replayWindow?: number
     udp: true,
     acl: UDP_ACL,
     passwd: udpPasswd(),
-    keys: `user1: ${USER1_KEY}\n_: ${ANON_KEY}\n`,
+    keys: `user1: ${USER1_KEY}\n_: ${ANON_KEY}\nlimited: ${OTHER_KEY}\n`,
     auth: { allow_anonymous: opts.allowAnonymous },
     server: { bind_stats: '127.0.0.1:0' },
     proto: { timeout: 10, ...(opts.replayWindow === undefined ? {} : { udp_replay_window: opts.replayWindow }) },
@@ -73,6 +78,23 @@ describe('UDP replay protection (default on)', () => {
     const text = await metrics(s.server.statsPort ?? 0);
     assert.match(text, /psrt_udp_datagrams_total\{[^}]*outcome="replayed"[^}]*\} 3/);
     await s.server.waitForLog(/replayed datagram \(nonce already seen\) for user1/);
+  });
+
+  test('a refused datagram sent again is refused again, not acknowledged as delivered', async () => {
+    const { peer, sub } = s;
+    // `limited` may publish to allowed/# only: FE, twice (a lost FE makes the sender retransmit).
+    const denied = sealed(OTHER_KEY, 'limited', 'replay/denied', 'x');
+    assert.deepEqual(await peer.request(denied), ACK_DENIED);
+    assert.deepEqual(await peer.request(denied), ACK_DENIED, 'retransmitted after a denial');
+    const wildcard = sealed(USER1_KEY, 'user1', 'replay/+', 'x');
+    assert.deepEqual(await peer.request(wildcard), ACK_ERROR);
+    assert.deepEqual(await peer.request(wildcard), ACK_ERROR, 'retransmitted after an FF');
+    // Priority 00 with op 01: dropped without an answer after decryption, both times.
+    const dropped = encodeUdpEncrypted(UDP_AUTH_AES_256_GCM, Buffer.from(USER1_KEY, 'hex'), randomBytes(12), OP_PUBLISH, 0, 'user1', 'replay/p0', Buffer.from('x'));
+    await peer.send(dropped);
+    await peer.send(dropped);
+    await sub.probe(peer, 'user1', 'secret'); // the next ack is the probe's: no reply to either
+    assert.equal(peer.pending, 0);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The AES-GCM replay window (udp-replay.ts) on its own: which nonces it refuses, and what it
  * costs per key owner. Pass criteria: a nonce is refused while among the owner's last `window`
- * nonces and admitted again once pushed out; key types and owners have separate windows; a
+ * nonces and admitted again once pushed out or forgotten; key types and owners have separate windows; a
  * thousand owners with one datagram each at the default window of 65,536 stay within a few MB
  * of heap (the memory follows the datagrams received, not the window size).
  */
@@ -32,6 +32,19 @@ describe('ReplayGuard', () => {
     assert.equal(g.fresh('u', 3, nonce(1)), true);
     assert.equal(g.fresh('u', 3, nonce(3)), false);
     assert.equal(g.fresh('u', 3, nonce(4)), false);
+  });
+
+  it('forget: a forgotten nonce is admitted again and keeps its full window afterwards', () => {
+    const g = new ReplayGuard(3);
+    assert.equal(g.fresh('u', 3, nonce(1)), true);
+    g.forget('u', 3, nonce(1)); // refused datagram: not remembered
+    g.forget('v', 3, nonce(1)); // unknown owner: nothing to do
+    assert.equal(g.fresh('u', 3, nonce(1)), true); // slot 1 (slot 0 is stale)
+    assert.equal(g.fresh('u', 3, nonce(2)), true);
+    assert.equal(g.fresh('u', 3, nonce(3)), true); // evicts the stale slot 0, not nonce 1
+    assert.equal(g.fresh('u', 3, nonce(1)), false);
+    assert.equal(g.fresh('u', 3, nonce(4)), true); // now nonce 1 goes
+    assert.equal(g.fresh('u', 3, nonce(1)), true);
   });
 
   it('keeps key types and owners apart; window 0 admits everything', () => {
