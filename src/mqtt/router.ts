@@ -118,6 +118,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
       old.detach();
       if (!cleanStart && old.user === user) {
         old.will = null;
+        if (old.acl !== acl) this.dropDenied(old, acl);
         old.acl = acl; // login-time ACL of the new connection, as for PSRT sessions
         return { session: old, present: true };
       }
@@ -128,6 +129,23 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const session = new MqttSession(clientId, user, acl, this);
     this.sessions.set(clientId, session);
     return { session, present: false };
+  }
+
+  /**
+   * A resumed session gets the rights of its new login (SIGHUP may have reduced them since it
+   * subscribed): a subscription that login could not make is removed, or it would keep
+   * delivering topics the user may no longer read. Runs only when the ACL entry changed (each
+   * reload makes new entries), so a resume without a reload costs nothing.
+   */
+  private dropDenied(session: MqttSession, acl: AclEntry): void {
+    const denied: string[] = [];
+    for (const key of session.subscriptions.keys()) {
+      if (!acl.canSubscribe(splitShared(key)?.filter ?? key)) denied.push(key);
+    }
+    for (const key of denied) this.unsubscribe(session, key);
+    if (denied.length > 0 && this.broker.logLimiter.line('mqtt: resume denied', 'warn').admit()) {
+      this.log.warn(`mqtt: session ${escapeForLog(session.clientId)} resumed: ${denied.length} subscription(s) its ACL no longer allows removed (first: ${escapeForLog(denied[0] ?? '')})`);
+    }
   }
 
   /**

@@ -9,14 +9,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import { mqttConnect, refusedCode, subackCodes } from '../helpers/mqtt-client.js';
+import { collect, mqttConnect, refusedCode, subackCodes } from '../helpers/mqtt-client.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { login, publishFrame, type RawConn } from '../helpers/raw.js';
 import { hashSync } from '@node-rs/bcrypt';
 import { PASSWORD, makePasswd } from '../helpers/users.js';
 
-const ACL_A = 'user1:\n  sub: ["a/#"]\n  pub: ["a/#"]\n';
-const ACL_B = 'user1:\n  sub: ["b/#"]\n  pub: ["b/#"]\n';
+// `admin` (a password in makePasswd) publishes everywhere: a bystander that feeds subscribers.
+const ACL_A = 'user1:\n  sub: ["a/#"]\n  pub: ["a/#"]\nadmin:\n  pub: ["#"]\n';
+const ACL_B = 'user1:\n  sub: ["b/#"]\n  pub: ["b/#"]\nadmin:\n  pub: ["#"]\n';
 
 /** Sends SIGHUP and waits until psrtd has loaded the password file again (after the ACL). */
 async function reload(server: Psrtd, expect = /loading password file/): Promise<void> {
@@ -113,6 +114,32 @@ describe('SIGHUP reload and MQTT', () => {
       assert.equal(await pubackCode(again, 'a/x'), 0x87);
     } finally {
       await again.endAsync();
+    }
+  });
+
+  test('a resumed persistent session keeps only the subscriptions its new login may make', async () => {
+    writeFileSync(join(server.dir, 'acl.yml'), ACL_A);
+    await reload(server);
+    const opts = { user: 'user1', password: PASSWORD, clientId: 'reload-subs', clean: false, expiry: 60 };
+    const first = await mqttConnect(server.mqttPort, 5, opts);
+    assert.deepEqual(await subackCodes(first, { 'a/#': { qos: 1 }, '$share/g/a/+': { qos: 0 } }), [1, 0]);
+    await first.endAsync();
+    writeFileSync(join(server.dir, 'acl.yml'), ACL_B);
+    await reload(server);
+    const feeder = await mqttConnect(server.mqttPort, 5, { user: 'admin', password: PASSWORD });
+    const again = await mqttConnect(server.mqttPort, 5, opts);
+    const got = collect(again);
+    try {
+      assert.equal(again.connected, true);
+      assert.deepEqual(await subackCodes(again, { 'b/#': { qos: 1 } }), [1]);
+      await feeder.publishAsync('a/x', 'revoked', { qos: 1 });
+      await feeder.publishAsync('b/x', 'granted', { qos: 1 });
+      await new Promise((r) => setTimeout(r, 300));
+      // The new login may not subscribe a/# (SUBACK 0x87), so the session's old a/# and its
+      // shared a/+ must not keep delivering a/x either.
+      assert.deepEqual(got.map((m) => m.payload), ['granted']);
+    } finally {
+      await Promise.all([again.endAsync(), feeder.endAsync()]);
     }
   });
 
