@@ -12,6 +12,9 @@
 import { missingBuildOrDependency } from './launcher-errors.js';
 
 try {
+  // First, alone: its SIGHUP handler is in place while psrtd's modules load (most of start-up),
+  // so a `systemctl reload` then is applied once the server is up instead of ending it.
+  await import('../dist/src/bin/early-signals.js');
   await import('../dist/src/bin/psrtd.js');
 } catch (err) {
   const why = missingBuildOrDependency(err);

@@ -2,6 +2,8 @@
  * psrtd command line and process life cycle (SERVER.md §2): options, logging set-up, config
  * lookup (with an embedded default), daemonizing, PID file, signals and exit codes.
  */
+// bin/psrtd.js loads this before the rest (see the module); imported here for its state.
+import { takeEarlyHangup } from './early-signals.js';
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
@@ -105,6 +107,11 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
     log.info('SIGHUP received: reloading ACL, password and key files and the bridges');
     void server.reload();
   });
+  // The files may have changed after start-up read them: apply a SIGHUP that came meanwhile.
+  if (takeEarlyHangup()) {
+    log.info('SIGHUP received during start-up: reloading ACL, password and key files and the bridges');
+    void server.reload();
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

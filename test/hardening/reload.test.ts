@@ -9,11 +9,13 @@
  * and keeps the previous rules; sessions opened before a reload keep their ACL.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeSubscribe } from '../../src/protocol/encode.js';
-import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { PSRTD_BIN, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
 import { login, type RawConn } from '../helpers/raw.js';
 import { Pair } from '../../scripts/lib/hardening/pair.js';
 import { sleep } from '../../scripts/lib/hardening/proc.js';
@@ -102,3 +104,44 @@ async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: st
     await sleep(50);
   }
 }
+
+/**
+ * `systemctl reload` right after `systemctl start` (Type=simple: the unit counts as started at
+ * once) sends SIGHUP while psrtd is still loading. Node's default action for SIGHUP ends the
+ * process, and systemd counts SIGHUP as a clean exit, so Restart=on-failure would not bring it
+ * back. psrtd must survive and apply the reload once it is up.
+ */
+describe('SIGHUP during start-up', () => {
+  test('a SIGHUP before the server is up is applied after start, not fatal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'psrtd-test-'));
+    const config = writeConfig(dir, { acl: acl(0) });
+    const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let hupSent = false;
+    const onText = (chunk: Buffer): void => {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      // The first line is printed by main(), before the config is read and anything is bound.
+      if (!hupSent && lines.length > 0) {
+        hupSent = true;
+        proc.kill('SIGHUP');
+      }
+    };
+    proc.stdout.on('data', onText);
+    proc.stderr.on('data', onText);
+    const exited = new Promise<NodeJS.Signals | number | null>((res) => proc.once('exit', (code, sig) => { res(sig ?? code); }));
+    try {
+      const t0 = performance.now();
+      const started = (): number => lines.findIndex((l) => l.includes('starting server'));
+      const reloadedAfterStart = (): boolean => started() >= 0 && lines.slice(started()).some((l) => l.includes('loading ACL'));
+      while (!reloadedAfterStart() && proc.exitCode === null && proc.signalCode === null && performance.now() - t0 < 20_000) await sleep(20);
+      assert.equal(proc.signalCode, null, `psrtd died on an early SIGHUP:\n${lines.join('\n')}`);
+      assert.ok(reloadedAfterStart(), `the early SIGHUP was not applied after start:\n${lines.join('\n')}`);
+      proc.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
