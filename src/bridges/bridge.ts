@@ -5,7 +5,7 @@
  */
 import type { BrokerLogger, MessageMeta } from '../broker/ports.js';
 import { hasWildcardChar, normalizeTopic, topicDepth } from '../topics/index.js';
-import { BoundedBuffer, type OutMessage } from './buffer.js';
+import { BoundedBuffer, type Buffered, type OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 
 export type BridgeState = 'connecting' | 'online' | 'offline' | 'stopped';
@@ -99,6 +99,13 @@ export abstract class Bridge {
     }
     this.buffer.push({ remote, m });
     this.counters.dropped = this.buffer.dropped;
+  }
+
+  /** Empties the buffer, oldest first (a restarted bridge hands it to its successor). */
+  takeBuffered(): Buffered[] {
+    const all: Buffered[] = [];
+    for (let e = this.buffer.shift(); e !== undefined; e = this.buffer.shift()) all.push(e);
+    return all;
   }
 
   /** Sends what was buffered, in order; stops early when the upstream goes away again. */

@@ -95,17 +95,25 @@ export class BridgeManager implements PublishHook {
     const wanted = new Map(config.bridges.map((b) => [b.name, b]));
     const keep: Member[] = [];
     const stopping: Promise<void>[] = [];
+    const replaced = new Map<string, Member>();
     for (const m of this.members) {
       const c = wanted.get(m.bridge.config.name);
       if (c !== undefined && settingsKey(c, config.nodeId) === m.key) {
         keep.push(m);
         wanted.delete(c.name);
-      } else {
-        this.log.info(`bridge ${m.bridge.config.name}: stopping`);
-        stopping.push(m.bridge.stop());
+        continue;
       }
+      if (c !== undefined) replaced.set(c.name, m);
+      const waiting = c === undefined ? m.bridge.takeBuffered().length : 0;
+      this.log.info(`bridge ${m.bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports dropped` : ''}`);
+      stopping.push(m.bridge.stop());
     }
-    for (const c of wanted.values()) keep.push(this.create(c, config.nodeId, kinds));
+    for (const c of wanted.values()) {
+      const member = this.create(c, config.nodeId, kinds);
+      const old = replaced.get(c.name);
+      if (old !== undefined) this.handOver(old, member);
+      keep.push(member);
+    }
     this.members = keep;
     this.routes = new Map();
     this.hook(keep.length > 0);
@@ -117,6 +125,25 @@ export class BridgeManager implements PublishHook {
     this.log.info(`bridge ${c.name}: ${c.type} ${c.servers.join(', ')}, out ${JSON.stringify(c.out)}, in ${JSON.stringify(c.in)}`);
     bridge.start();
     return { bridge, out: new MaskSet(c.out, c.localPrefix), key: settingsKey(c, nodeId) };
+  }
+
+  /**
+   * A changed bridge is a new one under the same name: the exports its predecessor still held
+   * (an upstream that was away) go to it, in order, as far as its masks still export them.
+   * Dropping them would lose data because of an unrelated edit (a buffer bound, a server).
+   */
+  private handOver(from: Member, to: Member): void {
+    const all = from.bridge.takeBuffered();
+    let gone = 0;
+    for (const { m } of all) {
+      const remote = to.out.matches(m.topic) ? to.bridge.route(m.topic) : null;
+      if (remote === null) gone++;
+      else to.bridge.offer(remote, m);
+    }
+    if (all.length > 0) {
+      const note = gone > 0 ? ` (${gone} no longer exported, dropped)` : '';
+      this.log.info(`bridge ${to.bridge.config.name}: ${all.length - gone} buffered exports carried over from before the reload${note}`);
+    }
   }
 
   /** Registered only while there are bridges: a node without any pays nothing at all. */

@@ -77,6 +77,19 @@ describe('bridge manager', () => {
     assert.equal(broker.hooks.length, 0, 'the hook goes with the last bridge');
   });
 
+  test('a changed bridge takes over the exports its predecessor still buffered', async () => {
+    const port = await freePort();
+    await manager.reload({ nodeId: 'n', bridges: [bridge('d', port, ['a/#', 'b/#'])] });
+    for (const topic of ['a/1', 'b/1', 'a/2']) manager.onLocalPublish(1, topic, Buffer.from(topic), 0, 1, null);
+    assert.equal(manager.status()[0]?.buffered, 3);
+    // An upstream that was away: its exports wait. A reload that changes the bridge (here its
+    // buffer bound and its masks) must not throw them away; those it no longer exports go.
+    await manager.reload({ nodeId: 'n', bridges: [bridge('d', port, ['a/#'], { bufferMessages: 50 })] });
+    const [d] = manager.status();
+    assert.equal(d?.buffered, 2, 'the a/ exports were handed over, b/1 is no longer exported');
+    await manager.reload(undefined);
+  });
+
   test('reloads issued back to back apply in order, whichever client library loads first', async () => {
     const port = await freePort();
     // The first needs the MQTT client, not loaded yet in this process; the second only the
