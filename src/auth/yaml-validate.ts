@@ -115,7 +115,9 @@ export function parseYamlText(text: string, file: string, failsafe = false): unk
   const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true, prettyErrors: true });
   const first = doc.errors[0];
   if (first !== undefined) {
-    const line = first.message.split('\n')[0] ?? first.message;
+    // prettyErrors ends the first line with "at line L, column C:" and a code excerpt on the
+    // lines after; the log keeps one line, so the colon that led to the excerpt goes too.
+    const line = (first.message.split('\n')[0] ?? first.message).replace(/:\s*$/, '');
     throw new PsrtError(ErrorCode.Config, `${file}: invalid YAML: ${line}`);
   }
   return doc.toJS({ maxAliasCount: 100 }) as unknown;

@@ -151,6 +151,10 @@ describe('parseAclText: rejected files name file, user and key', () => {
   it('invalid YAML and duplicate users', () => {
     assert.match(configError(() => parseAclText('bob: {sub: [a\n', 'acl.yml')), /^acl\.yml: invalid YAML: /);
     assert.match(configError(() => parseAclText('bob: {}\nbob: {}\n', 'acl.yml')), /^acl\.yml: invalid YAML: Map keys must be unique/);
+    // The parser's message ends with a colon that introduced a code excerpt (dropped, it spans
+    // lines): the one log line must end with the position, not with a colon leading nowhere.
+    const tab = configError(() => parseAclText('bob:\n  sub: ["#"]\n\tpub: ["#"]\n', 'acl.yml'));
+    assert.match(tab, /^acl\.yml: invalid YAML: .*at line 3, column 1$/);
   });
 
   it('reports every problem at once', () => {
