@@ -67,6 +67,16 @@ async function readText(path: string): Promise<string> {
   }
 }
 
+/**
+ * Reload only: a file with nothing but whitespace was most likely read while being rewritten
+ * (`htpasswd` and config tools write in place), and would mean "no users", locking everyone
+ * out. A file meant to be empty says so with a comment line.
+ */
+function refuseEmpty(text: string, path: string): string {
+  if (text.trim() !== '') return text;
+  throw new PsrtError(ErrorCode.Config, `${path}: the file is empty (still being written?); to empty it on purpose, leave a # comment line`);
+}
+
 /** PsrtErrors from the parsers already start with the file name. */
 function problemOf(e: unknown): string {
   return e instanceof PsrtError ? e.message : String(e);
@@ -148,7 +158,7 @@ export class AuthStore {
   private async reloadNow(): Promise<boolean> {
     let acl: Map<string, AclEntry>;
     try {
-      acl = await loadAcl(this.sources.acl, this.log);
+      acl = await loadAcl(this.sources.acl, this.log, true);
     } catch (e) {
       this.log.error(`ACL reload failed: ${problemOf(e)}`);
       return false;
@@ -224,10 +234,11 @@ export class AuthStore {
   }
 }
 
-async function loadAcl(src: AclSource, log: AuthLogger): Promise<Map<string, AclEntry>> {
+async function loadAcl(src: AclSource, log: AuthLogger, reload = false): Promise<Map<string, AclEntry>> {
   log.info(`loading ACL ${aclLabel(src)}`);
-  const text = src.kind === 'file' ? await readText(src.path) : src.text;
-  return parseAclText(text, aclLabel(src));
+  if (src.kind === 'inline') return parseAclText(src.text, src.name);
+  const text = await readText(src.path);
+  return parseAclText(reload ? refuseEmpty(text, src.path) : text, src.path);
 }
 
 /** Passwords and keys for a new ACL, all valid or a PsrtError naming the file and line. */
@@ -235,7 +246,7 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
   let passwords: ReadonlyMap<string, string> = new Map();
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
-    const text = await readText(sources.passwordFile);
+    const text = refuseEmpty(await readText(sources.passwordFile), sources.passwordFile);
     const problems = htpasswdProblems(text);
     const damaged = problems.filter((p) => p.damaged);
     const first = damaged[0];
@@ -252,7 +263,7 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
     const file = sources.keyFile;
     log.info(`loading key file ${file}`);
     const errors: string[] = [];
-    keys = parseKeysText(await readText(file), file, acl, (level, msg) => {
+    keys = parseKeysText(refuseEmpty(await readText(file), file), file, acl, (level, msg) => {
       if (level === 'error') errors.push(msg);
       else log[level](msg);
     });

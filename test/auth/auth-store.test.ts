@@ -222,6 +222,26 @@ describe('AuthStore', () => {
     assert.equal(store.keyFor('user1')?.length, 32);
   });
 
+  it('reload refuses an ACL, password or key file that is empty (caught mid-write), keeping everything', async () => {
+    // `htpasswd` and config tools rewrite files in place: a SIGHUP at that moment reads 0 bytes,
+    // which parses as "no users" and would lock every user out. A file with only a comment is
+    // a deliberate empty list and is accepted.
+    for (const file of ['acl.yml', 'passwd', 'keys.yml']) {
+      const original = readFileSync(join(dir, file), 'utf8');
+      const store = await AuthStore.load(sources, log);
+      const before = store.snapshot;
+      writeFileSync(join(dir, file), '\n');
+      log.clear();
+      assert.equal(await store.reload(), false, file);
+      assert.equal(store.snapshot, before, file);
+      assert.match(log.messages('error')[0] ?? '', new RegExp(`${join(dir, file)}: the file is empty`), file);
+      assert.equal((await store.authenticate('test', '123')).ok, true, file);
+      writeFileSync(join(dir, file), '# nobody\n');
+      assert.equal(await store.reload(), true, `${file} with a comment only`);
+      writeFileSync(join(dir, file), original);
+    }
+  });
+
   it('serialises concurrent reloads', async () => {
     const store = await AuthStore.load(sources, log);
     const results = await Promise.all([store.reload(), store.reload(), store.reload()]);
