@@ -118,7 +118,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     this.subscriptions = opts.reconnect !== null ? new Set() : null;
     this.reconnector =
       opts.reconnect !== null
-        ? new Reconnector(opts.reconnect, () => openConnection(opts), {
+        ? new Reconnector(opts.reconnect, (signal) => openConnection(opts, signal), {
             attach: (c) => {
               this.attach(c);
             },

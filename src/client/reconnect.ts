@@ -28,10 +28,12 @@ export class Reconnector {
   private cancelled = false;
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | null = null;
+  /** Aborts the handshake in progress, so close() does not leave it running until its deadline. */
+  private abort: AbortController | null = null;
 
   constructor(
     private readonly cfg: ResolvedReconnect,
-    private readonly open: () => Promise<OpenedConnection>,
+    private readonly open: (signal: AbortSignal) => Promise<OpenedConnection>,
     private readonly hooks: ReconnectHooks,
   ) {}
 
@@ -46,6 +48,7 @@ export class Reconnector {
     this.cancelled = true;
     clearTimeout(this.timer);
     this.wake?.();
+    this.abort?.abort();
   }
 
   private async loop(): Promise<void> {
@@ -69,10 +72,13 @@ export class Reconnector {
   /** One try; null on success. */
   private async attempt(): Promise<PsrtError | null> {
     let c: OpenedConnection;
+    this.abort = new AbortController();
     try {
-      c = await this.open();
+      c = await this.open(this.abort.signal);
     } catch (err) {
       return asPsrt(err);
+    } finally {
+      this.abort = null;
     }
     if (this.cancelled) {
       c.control.socket.destroy();

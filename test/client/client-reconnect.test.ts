@@ -1,10 +1,12 @@
 /** Optional reconnect with back-off and re-subscription. */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PsrtClient, type PsrtError } from '../../src/client/index.js';
 import { FakeServer } from './fake-server.js';
-import { waitFor, within } from './util.js';
+import { tempDir, waitFor, within } from './util.js';
 
 describe('reconnect (fake server)', () => {
   it('is off by default: a dropped connection closes the client', async () => {
@@ -76,5 +78,30 @@ describe('reconnect (fake server)', () => {
     client.close();
     const [err] = (await within(1000, closed)) as [PsrtError | null];
     assert.equal(err, null);
+  });
+
+  it('close() during a reconnect attempt aborts its handshake at once', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'psrt.sock');
+    const server = await FakeServer.start({ path });
+    const client = await PsrtClient.connect({ path, timeout: 30, reconnect: { initialDelay: 0.01 } });
+    // The server restarts as one that accepts and never answers: the attempt hangs in the
+    // greeting until its 30 s deadline unless close() ends it.
+    await server.close();
+    const accepted: Socket[] = [];
+    const silent = createServer((s) => accepted.push(s));
+    await new Promise<void>((resolve) => silent.listen(path, resolve));
+    try {
+      await waitFor(() => accepted.length === 1, 3000, 'reconnect attempt');
+      const attempt = accepted[0]!;
+      const ended = once(attempt, 'close');
+      attempt.resume();
+      client.close();
+      await within(1000, ended, 'the attempt\'s socket closing after close()');
+    } finally {
+      for (const s of accepted) s.destroy();
+      silent.close();
+      dir.remove();
+    }
   });
 });
