@@ -167,13 +167,13 @@ async function caList(t: ResolvedTls): Promise<(string | Buffer)[] | undefined> 
 }
 
 /** STARTTLS: the greeting is already queued on `raw`; the ClientHello follows it at once. */
-async function startTls(
+function startTls(
   raw: Socket,
   t: ResolvedTls,
+  ca: (string | Buffer)[] | undefined,
   host: string,
   deadline: Deadline,
 ): Promise<TLSSocket> {
-  const ca = await caList(t);
   const servername = t.servername ?? host;
   const socket = tlsConnect({
     socket: raw,
@@ -187,19 +187,24 @@ async function startTls(
   socket.on('error', ignore); // see openStream
   return deadline.step(
     new Promise<TLSSocket>((resolve, reject) => {
+      const closedText = 'the server closed the connection during the TLS handshake (is TLS enabled there?)';
       const onError = (err: NodeJS.ErrnoException): void => {
         // A server without TLS closes right after the greeting (PROTOCOL.md §4.1).
-        const text =
-          err.code === 'ECONNRESET'
-            ? 'the server closed the connection during the TLS handshake (is TLS enabled there?)'
-            : err.message;
+        const text = err.code === 'ECONNRESET' ? closedText : err.message;
         reject(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${text}`, { cause: err }));
+      };
+      // When that close arrives before our ClientHello is written, the TLS socket only closes,
+      // without an error: without this the caller waited for the whole timeout.
+      const onClose = (): void => {
+        reject(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${closedText}`));
       };
       socket.once('secureConnect', () => {
         socket.off('error', onError);
+        socket.off('close', onClose);
         resolve(socket);
       });
       socket.once('error', onError);
+      socket.once('close', onClose);
     }),
   );
 }
@@ -210,14 +215,16 @@ async function greet(
   kind: 'control' | 'data',
   deadline: Deadline,
 ): Promise<{ socket: ClientSocket; reader: StreamReader }> {
-  const raw = await openStream(o.address, deadline);
   const address = o.address;
   const tlsOptions = address.kind === 'tcp' ? o.tls : null;
   const tls = tlsOptions !== null;
+  // Read the CA file before connecting: the ClientHello must follow the greeting at once.
+  const ca = tlsOptions !== null ? await deadline.step(caList(tlsOptions)) : undefined;
+  const raw = await openStream(address, deadline);
   raw.write(encodeGreeting(kind, tls));
   const socket =
     tlsOptions !== null && address.kind === 'tcp'
-      ? await startTls(raw, tlsOptions, address.host, deadline)
+      ? await startTls(raw, tlsOptions, ca, address.host, deadline)
       : raw;
   const reader = new StreamReader(socket, o.address.display);
   const reply = await deadline.step(reader.read(4)).catch((err: unknown) => {

@@ -1,6 +1,7 @@
 /** STARTTLS (CA file, system CAs only, wrong name) and Unix sockets (incl. waiting for them). */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PsrtClient } from '../../src/client/index.js';
@@ -67,6 +68,30 @@ describe('transports (fake server)', () => {
       );
     } finally {
       await strict.close();
+    }
+  });
+
+  it('TLS client: a server that closed before the ClientHello still gets the hint, not a timeout', async () => {
+    // A plain-only server closes as soon as it has read the TLS greeting. Whether its FIN
+    // arrives before or after our ClientHello is a race; force "before" by closing at once.
+    const quick = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end();
+    });
+    await new Promise<void>((resolve) => quick.listen(0, '127.0.0.1', resolve));
+    const addr = quick.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    try {
+      for (const opt of [{ caFile: join(TLS_DIR, 'ca.crt') }, true] as const) {
+        const started = performance.now();
+        await assert.rejects(
+          PsrtClient.connect({ path: `127.0.0.1:${port}`, tls: opt, timeout: 3 }),
+          /TLS handshake failed: the server closed the connection during the TLS handshake \(is TLS enabled there\?\)/,
+        );
+        assert.ok(performance.now() - started < 1500, 'not a timeout');
+      }
+    } finally {
+      quick.close();
     }
   });
 
