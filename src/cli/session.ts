@@ -102,7 +102,11 @@ export class OutputBatcher {
   private parts: (string | Buffer)[] = [];
   private scheduled = false;
 
-  constructor(private readonly stream: NodeJS.WritableStream) {}
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    /** The stream's buffer is full (its reader is slow or stopped): stop producing until 'drain'. */
+    private readonly onFull: () => void = () => undefined,
+  ) {}
 
   write(part: string | Buffer): void {
     this.parts.push(part);
@@ -117,6 +121,7 @@ export class OutputBatcher {
     const parts = this.parts;
     this.parts = [];
     const buffers = parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
-    this.stream.write(buffers.length === 1 ? (buffers[0] ?? Buffer.alloc(0)) : Buffer.concat(buffers));
+    const ok = this.stream.write(buffers.length === 1 ? (buffers[0] ?? Buffer.alloc(0)) : Buffer.concat(buffers));
+    if (!ok) this.onFull();
   };
 }

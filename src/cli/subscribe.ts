@@ -5,6 +5,7 @@
  * -W S after S seconds.
  */
 import type { PsrtClient } from '../client/client.js';
+import type { Message } from '../client/data-channel.js';
 import { topicList, type CliOptions } from './args.js';
 import { CliError, EXIT, runError } from './errors.js';
 import { formatMessage } from './format.js';
@@ -14,17 +15,20 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
   const client = await connectCli(o, { dataStream: true, queueSize: QUEUE_SIZE, reconnect: o.reconnect });
   const stop = interrupted();
   const limits = messageLimits(o);
-  const out = new OutputBatcher(io.stdout);
+  let received = 0;
+  const onMessage = (m: Message): void => {
+    if (o.count !== undefined && received >= o.count) return;
+    out.write(formatMessage(o.output, m.topic, m.payload, m.priority));
+    if (++received === o.count) limits.countReached();
+  };
+  const out = new OutputBatcher(io.stdout, () => {
+    holdUntilDrained(client, io.stdout, onMessage);
+  });
   try {
     const topics = topicList(o.topic);
     io.log.info(`Listening to ${topics.join(', ')}...`);
     announceReconnects(client, io, topics.length);
-    let received = 0;
-    client.on('message', (m) => {
-      if (o.count !== undefined && received >= o.count) return;
-      out.write(formatMessage(o.output, m.topic, m.payload, m.priority));
-      if (++received === o.count) limits.countReached();
-    });
+    client.on('message', onMessage);
     const ended = closed(client);
     await client.subscribe(topics);
     await Promise.race([ended, stop.promise, limits.promise]);
@@ -39,6 +43,20 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
     limits.dispose();
     stop.dispose();
   }
+}
+
+/**
+ * stdout is full (its reader stopped reading): take no more messages until it drains, as
+ * mosquitto_sub's blocking write does. Meanwhile the client buffers up to its queue size and
+ * then pauses the data socket, so the server's data_queue rule applies instead of this process
+ * holding every message in memory. The buffered ones come first once the listener is back.
+ */
+function holdUntilDrained(client: PsrtClient, stdout: NodeJS.WriteStream, onMessage: (m: Message) => void): void {
+  if (!client.listeners('message').includes(onMessage)) return; // already held
+  client.off('message', onMessage);
+  stdout.once('drain', () => {
+    client.on('message', onMessage);
+  });
 }
 
 /**
