@@ -18,7 +18,7 @@ import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import { ConnectionGate } from '../transport/connection-gate.js';
 import { describeConnectionLimits, readOpenFilesLimit, resolveConnectionLimits, statsConnectionCap } from '../transport/connection-limits.js';
 import type { StreamContext } from '../transport/context.js';
-import { loadTlsContext } from '../transport/tls.js';
+import { TlsIdentity } from '../transport/tls.js';
 import type { UdpCountersView } from '../transport/udp-handler.js';
 import { UdpServer } from '../transport/udp-server.js';
 import { VERSION } from '../protocol/constants.js';
@@ -71,7 +71,7 @@ function loadCluster(config: ServerConfig, log: Logger): Replicator | null {
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
-  const tls = loadTlsContext(config.proto, log);
+  const tls = TlsIdentity.load(config.proto, log);
   const replicator = loadCluster(config, log);
   checkLicense(config, log);
   const auth = await AuthStore.load(config.auth, log);
@@ -135,7 +135,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   }
   let mqtt: RunningMqtt | null;
   try {
-    mqtt = await startMqtt(config, broker, auth, log, gate);
+    mqtt = await startMqtt(config, broker, auth, log, gate, tls);
   } catch (e) {
     await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;
@@ -179,8 +179,10 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       return udpServer.counters;
     },
     reload: async () => {
+      // Certificate rotation: new TLS connections get the new identity, open ones keep theirs.
+      const tlsOk = [tls?.reload() ?? true, mqtt?.reloadTls() ?? true].every(Boolean);
       const [authOk, bridgesOk] = await Promise.all([auth.reload(), bridges.reload()]);
-      return authOk && bridgesOk;
+      return tlsOk && authOk && bridgesOk;
     },
     stop: async () => {
       replicator?.stop();

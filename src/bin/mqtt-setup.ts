@@ -12,7 +12,7 @@ import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
 import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
 import type { MqttWsServer, MqttWsOptions } from '../transport/mqtt-ws.js';
-import { loadTlsContext } from '../transport/tls.js';
+import { TlsIdentity } from '../transport/tls.js';
 import type { ConnectionGate } from '../transport/connection-gate.js';
 
 export interface RunningMqtt {
@@ -26,6 +26,8 @@ export interface RunningMqtt {
   readonly wsPath: string;
   /** Live connections (stats client list). */
   readonly connections: ReadonlySet<MqttConnection>;
+  /** SIGHUP: re-reads an own `mqtt.tls_*` identity (a shared `proto.tls_*` one is reloaded by its owner). */
+  reloadTls(): boolean;
   stop(): Promise<void>;
 }
 
@@ -61,12 +63,15 @@ function targets(list: MqttSection['bind']): BindTarget[] {
   return list.map((b) => parseBind(b.kind === 'unix' ? b.path : b.address));
 }
 
-/** TLS identity of `mqtt.tls_*`, else the PSRT listener's (`proto.tls_*`). */
-function mqttTls(config: ServerConfig, mqtt: MqttSection, log: Logger): ReturnType<typeof loadTlsContext> {
-  if (mqtt.bindTls.length === 0 && mqtt.wssBind.length === 0) return null;
-  const own = mqtt.tlsPkcs12 !== undefined || mqtt.tlsCert !== undefined;
-  const settings = own ? { tlsPkcs12: mqtt.tlsPkcs12, tlsCert: mqtt.tlsCert, tlsKey: mqtt.tlsKey, fips: false } : config.proto;
-  return loadTlsContext(settings, log);
+/**
+ * TLS identity of `mqtt.tls_*` (`own`), else the PSRT listener's (`proto.tls_*`) object itself,
+ * so one SIGHUP reload serves every listener that shares it.
+ */
+function mqttTls(mqtt: MqttSection, protoTls: TlsIdentity | null, log: Logger): { tls: TlsIdentity | null; own: boolean } {
+  if (mqtt.bindTls.length === 0 && mqtt.wssBind.length === 0) return { tls: null, own: false };
+  if (mqtt.tlsPkcs12 === undefined && mqtt.tlsCert === undefined) return { tls: protoTls, own: false };
+  const settings = { tlsPkcs12: mqtt.tlsPkcs12, tlsCert: mqtt.tlsCert, tlsKey: mqtt.tlsKey, fips: false };
+  return { tls: TlsIdentity.load(settings, log, 'mqtt'), own: true };
 }
 
 /** The WebSocket server and its library (ws), loaded only when a WebSocket listener is configured. */
@@ -95,6 +100,7 @@ export async function startMqtt(
   auth: AuthStore,
   log: Logger,
   gate: ConnectionGate,
+  protoTls: TlsIdentity | null,
 ): Promise<RunningMqtt | null> {
   const mqtt = config.mqtt;
   if (mqtt === undefined) return null;
@@ -146,7 +152,7 @@ export async function startMqtt(
     connectTimeoutMs: config.proto.timeout * 1000,
     registry: connections,
   };
-  const tls = mqttTls(config, mqtt, log);
+  const { tls, own } = mqttTls(mqtt, protoTls, log);
   const server = new MqttServer(ctx, gate, tls);
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
   const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
@@ -169,6 +175,7 @@ export async function startMqtt(
     wsBound,
     wsPath: mqtt.wsPath,
     connections,
+    reloadTls: () => (own && tls !== null ? tls.reload() : true),
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);

@@ -32,7 +32,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
     .option('--log-syslog', 'log to syslog')
     .version(`PSRT ${VERSION}`, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'print help')
-    .addHelpText('after', '\nSignals: SIGHUP reloads ACL, password and key files; SIGINT/SIGTERM stop.\nExit status: 0 normal stop, 1 start-up or configuration error.');
+    .addHelpText('after', '\nSignals: SIGHUP reloads ACL, password and key files, TLS certificates and bridges; SIGINT/SIGTERM stop.\nExit status: 0 normal stop, 1 start-up or configuration error.');
   program.parse(argv, { from: 'user' });
   return program.opts<CliOptions>();
 }
@@ -104,12 +104,12 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
     stop(true);
   });
   process.on('SIGHUP', () => {
-    log.info('SIGHUP received: reloading ACL, password and key files and the bridges');
+    log.info('SIGHUP received: reloading ACL, password and key files, TLS certificates and the bridges');
     void server.reload();
   });
   // The files may have changed after start-up read them: apply a SIGHUP that came meanwhile.
   if (takeEarlyHangup()) {
-    log.info('SIGHUP received during start-up: reloading ACL, password and key files and the bridges');
+    log.info('SIGHUP received during start-up: reloading ACL, password and key files, TLS certificates and the bridges');
     void server.reload();
   }
 }

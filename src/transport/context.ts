@@ -1,11 +1,11 @@
 /** What every accepted stream connection needs: policy, the broker and authentication. */
 import type { Socket } from 'node:net';
-import type { SecureContext } from 'node:tls';
 import type { AclEntry } from '../auth/acl.js';
 import type { Broker, BrokerLogger } from '../broker/index.js';
 import type { ControlLimits } from '../protocol/control.js';
 import { ErrorCode, isPsrtError } from '../protocol/errors.js';
 import { escapeLogLine } from '../protocol/log-escape.js';
+import type { TlsIdentity } from './tls.js';
 
 export type AuthResult =
   | { readonly ok: true; readonly user: string; readonly acl: AclEntry }
@@ -27,8 +27,8 @@ export interface StreamContext {
   /** T, the single I/O timeout (proto.timeout) in ms. */
   readonly timeoutMs: number;
   readonly allowNoTls: boolean;
-  /** TLS identity; null when TLS is not configured (TLS greetings are then refused). */
-  readonly tls: SecureContext | null;
+  /** TLS identity (read per handshake: SIGHUP may replace it); null when TLS is not configured (TLS greetings are then refused). */
+  readonly tls: TlsIdentity | null;
   /** Reply bytes buffered for a client that does not read them before we stop reading it. */
   readonly maxPendingReplyBytes: number;
 }

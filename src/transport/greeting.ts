@@ -117,7 +117,7 @@ function startTls(ctx: StreamContext, accepted: AcceptedStream, kind: SocketKind
   unrouteSocketEvents(raw); // the TLS layer reads it from now on
   raw.pause();
   if (surplus.length > 0) raw.unshift(surplus);
-  const secure = new TLSSocket(raw, { isServer: true, secureContext: ctx.tls ?? undefined });
+  const secure = new TLSSocket(raw, { isServer: true, secureContext: ctx.tls?.context });
   let settled = false;
   const abort = (e: PsrtError): void => {
     if (settled) return;

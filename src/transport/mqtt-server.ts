@@ -10,6 +10,7 @@ import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
 import { listenOn, type BindTarget } from './bind.js';
+import type { TlsIdentity } from './tls.js';
 import { flatAddress, formatAddress, ignoreSocketError, ipOfAddress } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
@@ -106,7 +107,7 @@ export class MqttServer {
     private readonly ctx: MqttContext,
     /** Shared by every listener: server.max_connections and the descriptor budget. */
     private readonly gate: ConnectionGate,
-    private readonly tls: SecureContext | null,
+    private readonly tls: TlsIdentity | null,
   ) {}
 
   async bind(plain: readonly BindTarget[], secure: readonly BindTarget[]): Promise<BoundMqtt[]> {
@@ -130,12 +131,12 @@ export class MqttServer {
     const unix = target.kind === 'unix';
     let server: Server;
     if (tls) {
-      const secureContext = this.tls;
-      if (secureContext === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      const identity = this.tls;
+      if (identity === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
       const listener: Listener = { sockets: this.sockets, gate: null, unix, source: target.source };
       server = createServer({ noDelay: !unix }, (raw) => {
         if (!this.gate.admit(raw, 'MQTT')) return;
-        startTls(raw, secureContext, this.ctx.connectTimeoutMs, (s) => {
+        startTls(raw, identity.context, this.ctx.connectTimeoutMs, (s) => {
           this.accept(s, listener);
         });
       });

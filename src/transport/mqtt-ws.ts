@@ -12,7 +12,6 @@ import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SecureContext } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import { MqttError, ReasonCode } from '../protocol/mqtt/index.js';
@@ -21,6 +20,7 @@ import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
 import { bindListener, startTls, type BoundMqtt } from './mqtt-server.js';
+import type { TlsIdentity } from './tls.js';
 import type { ConnectionGate } from './connection-gate.js';
 
 export interface MqttWsOptions {
@@ -169,7 +169,7 @@ export class MqttWsServer {
     private readonly opts: MqttWsOptions,
     /** Shared by every listener: server.max_connections and the descriptor budget. */
     private readonly gate: ConnectionGate,
-    private readonly tls: SecureContext | null,
+    private readonly tls: TlsIdentity | null,
   ) {
     this.origins = new Set(opts.origins.map((o) => o.toLowerCase()));
     this.wss = new WebSocketServer({
@@ -222,11 +222,11 @@ export class MqttWsServer {
   }
 
   private tlsFront(http: Server): NetServer {
-    const secureContext = this.tls;
-    if (secureContext === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+    const identity = this.tls;
+    if (identity === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
     return createNetServer((raw) => {
       if (!this.gate.admit(raw, 'MQTT WebSocket')) return;
-      startTls(raw, secureContext, this.ctx.connectTimeoutMs, (secure) => {
+      startTls(raw, identity.context, this.ctx.connectTimeoutMs, (secure) => {
         http.emit('connection', secure);
       });
     });

@@ -1,4 +1,5 @@
 /** TLS identity for STARTTLS (SERVER.md §4.5): PKCS#12 (empty password) or PEM cert + key. */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { BrokerLogger } from '../broker/ports.js';
@@ -11,6 +12,55 @@ export interface TlsSettings {
   readonly fips: boolean;
 }
 
+/** Config section the settings come from, for log lines (`proto.tls_cert: …`). */
+export type TlsSection = 'proto' | 'mqtt';
+
+/**
+ * The identity a TLS listener hands each new connection. SIGHUP swaps in a context built from
+ * the same files (certificate rotation without a restart, as Mosquitto 2.0 does); connections
+ * already up keep the context they were made with. Each context gets random ticket keys from
+ * Node, so tickets issued before a reload are not resumed after it.
+ */
+export class TlsIdentity {
+  private constructor(
+    private readonly settings: TlsSettings,
+    private readonly section: TlsSection,
+    private readonly log: BrokerLogger,
+    private current: SecureContext,
+  ) {}
+
+  /** Null when TLS is not configured; throws PsrtError(Config) on any load error. */
+  static load(settings: TlsSettings, log: BrokerLogger, section: TlsSection = 'proto'): TlsIdentity | null {
+    if (settings.fips) {
+      // Decision 5: accepted for config compatibility, but Node's bundled OpenSSL has no FIPS module.
+      log.warn('proto.fips: FIPS mode is not supported by psrt-node; continuing without it');
+    }
+    const context = buildContext(settings, section, log, false);
+    return context === null ? null : new TlsIdentity(settings, section, log, context);
+  }
+
+  get context(): SecureContext {
+    return this.current;
+  }
+
+  /**
+   * Re-reads the files. A file that cannot be loaded, a key that does not match the certificate
+   * or an expired certificate is refused (logged) and the current identity stays in use.
+   */
+  reload(): boolean {
+    try {
+      const next = buildContext(this.settings, this.section, this.log, true);
+      if (next === null) return true;
+      this.current = next;
+      this.log.info(`reloaded TLS identity (${tlsFiles(this.settings, this.section)})`);
+      return true;
+    } catch (e) {
+      this.log.error(`TLS reload failed: ${e instanceof Error ? e.message : String(e)}; keeping the current identity`);
+      return false;
+    }
+  }
+}
+
 /**
  * Returns null when TLS is not configured; throws PsrtError(Config) on any load error.
  * Session resumption needs nothing more: every context gets random ticket keys from Node at
@@ -18,11 +68,7 @@ export interface TlsSettings {
  * accepted socket with it issues TLS 1.3 and 1.2 tickets like tls.Server does (covered by
  * test/e2e/tls-resume.test.ts). No session-ID cache: tickets keep the server stateless.
  */
-export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): SecureContext | null {
-  if (settings.fips) {
-    // Decision 5: accepted for config compatibility, but Node's bundled OpenSSL has no FIPS module.
-    log.warn('proto.fips: FIPS mode is not supported by psrt-node; continuing without it');
-  }
+function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLogger, reload: boolean): SecureContext | null {
   try {
     if (settings.tlsPkcs12 !== undefined) {
       log.info(`loading TLS PKCS12 ${settings.tlsPkcs12}`);
@@ -33,23 +79,42 @@ export function loadTlsContext(settings: TlsSettings, log: BrokerLogger): Secure
       const cert = readFileSync(settings.tlsCert);
       const keyFile = settings.tlsKey ?? '';
       log.info(`loading TLS key ${keyFile}`);
-      return createSecureContext({ cert, key: readFileSync(keyFile) });
+      const context = createSecureContext({ cert, key: readFileSync(keyFile) });
+      checkValidity(cert, settings.tlsCert, log, reload);
+      return context;
     }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const hint = /unsupported pkcs12/i.test(msg) ? LEGACY_PKCS12_HINT : '';
-    throw new PsrtError(ErrorCode.Config, `unable to load TLS identity (${tlsFiles(settings)}): ${msg}${hint}`, { cause: e });
+    throw new PsrtError(ErrorCode.Config, `unable to load TLS identity (${tlsFiles(settings, section)}): ${msg}${hint}`, { cause: e });
   }
   return null;
+}
+
+/**
+ * An expired leaf certificate makes every verifying client fail. At start-up it is only a
+ * warning (the reference starts with it, and there is nothing else to serve); on reload it is
+ * refused, since the identity in use is the better one to keep.
+ */
+function checkValidity(pem: Buffer, file: string, log: BrokerLogger, reload: boolean): void {
+  const leaf = new X509Certificate(pem);
+  const now = Date.now();
+  if (Date.parse(leaf.validTo) < now) {
+    const msg = `TLS certificate ${file} expired on ${leaf.validTo}`;
+    if (reload) throw new Error(msg);
+    log.warn(msg);
+  } else if (Date.parse(leaf.validFrom) > now) {
+    log.warn(`TLS certificate ${file} is not valid before ${leaf.validFrom}`);
+  }
 }
 
 /**
  * The configured files, for load errors: OpenSSL's own messages (`PEM routines::no start line`,
  * `EISDIR`) do not say which file or key they are about.
  */
-function tlsFiles(settings: TlsSettings): string {
-  if (settings.tlsPkcs12 !== undefined) return `proto.tls_pkcs12: ${settings.tlsPkcs12}`;
-  return `proto.tls_cert: ${settings.tlsCert ?? ''}, proto.tls_key: ${settings.tlsKey ?? ''}`;
+function tlsFiles(settings: TlsSettings, section: TlsSection): string {
+  if (settings.tlsPkcs12 !== undefined) return `${section}.tls_pkcs12: ${settings.tlsPkcs12}`;
+  return `${section}.tls_cert: ${settings.tlsCert ?? ''}, ${section}.tls_key: ${settings.tlsKey ?? ''}`;
 }
 
 /**

@@ -5,7 +5,7 @@
  * Everything is valid for 100 years.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -85,4 +85,28 @@ export function makeTestPki(): TestPki {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A certificate for the server key of `pki` (signed by its CA) that expired in 2021: OpenSSL 3.0's
+ * `x509` cannot back-date, so `openssl ca` with explicit dates signs it. Returns its path.
+ */
+export function makeExpiredCert(pki: TestPki): string {
+  const dir = pki.dir;
+  mkdirSync(join(dir, 'ca-db'), { recursive: true });
+  writeFileSync(join(dir, 'ca-db', 'index.txt'), '');
+  writeFileSync(join(dir, 'ca-db', 'serial'), '01\n');
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    [
+      '[ca]', 'default_ca=x', '[x]', 'database=ca-db/index.txt', 'serial=ca-db/serial', 'new_certs_dir=ca-db',
+      'default_md=sha256', 'policy=p', '[p]', 'commonName=supplied',
+      '[ext]', 'subjectAltName=DNS:localhost,IP:127.0.0.1', 'basicConstraints=CA:FALSE', '',
+    ].join('\n'),
+  );
+  openssl([
+    'ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', 'server.csr',
+    '-out', 'expired.crt', '-startdate', '20200101000000Z', '-enddate', '20210101000000Z', '-extensions', 'ext', '-notext',
+  ], dir);
+  return join(dir, 'expired.crt');
 }
