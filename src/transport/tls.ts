@@ -85,7 +85,7 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
     }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    const hint = /unsupported pkcs12/i.test(msg) ? LEGACY_PKCS12_HINT : '';
+    const hint = hintFor(msg, settings);
     throw new PsrtError(ErrorCode.Config, `unable to load TLS identity (${tlsFiles(settings, section)}): ${msg}${hint}`, { cause: e });
   }
   return null;
@@ -115,6 +115,23 @@ function checkValidity(pem: Buffer, file: string, log: BrokerLogger, reload: boo
 function tlsFiles(settings: TlsSettings, section: TlsSection): string {
   if (settings.tlsPkcs12 !== undefined) return `${section}.tls_pkcs12: ${settings.tlsPkcs12}`;
   return `${section}.tls_cert: ${settings.tlsCert ?? ''}, ${section}.tls_key: ${settings.tlsKey ?? ''}`;
+}
+
+/**
+ * What to change, where OpenSSL's message does not say it. psrtd (like the reference) has no
+ * passphrase option, so an encrypted key reads as `bad decrypt` and a PKCS#12 file with a
+ * password as `mac verify failure`.
+ */
+function hintFor(msg: string, settings: TlsSettings): string {
+  if (/unsupported pkcs12/i.test(msg)) return LEGACY_PKCS12_HINT;
+  if (settings.tlsPkcs12 !== undefined && /mac verify failure/i.test(msg)) {
+    return ' (the PKCS#12 file needs an empty password: re-export it with `openssl pkcs12 -export ... -passout pass:`)';
+  }
+  if (settings.tlsPkcs12 === undefined && /bad decrypt|bad password|interrupted or cancelled/i.test(msg)) {
+    return ' (the private key is encrypted; psrtd has no passphrase option: store it decrypted, e.g.' +
+      ' `openssl pkey -in encrypted.key -out server.key`, readable by psrtd only)';
+  }
+  return '';
 }
 
 /**

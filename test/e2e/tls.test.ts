@@ -3,7 +3,7 @@
  * psrtd, with a PKI generated at test time (test/helpers/certs.ts).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -244,6 +244,21 @@ describe('PKCS#12 identity and fips', () => {
     const bad = await runFailing({ proto: { tls_cert: garbage, tls_key: pki.serverKey } });
     assert.equal(bad.code, 1);
     assert.ok(bad.out.includes(`(proto.tls_cert: ${garbage}, proto.tls_key: ${pki.serverKey})`), bad.out);
+  });
+
+  test('an encrypted key or a PKCS#12 with a password fails start-up saying so', async () => {
+    // psrtd has no passphrase option (nor has the reference): OpenSSL's own words are
+    // `bad decrypt` and `mac verify failure`, which do not tell an operator what to change.
+    const encKey = join(pki.dir, 'server-enc.key');
+    execFileSync('openssl', ['pkcs8', '-topk8', '-in', pki.serverKey, '-out', encKey, '-passout', 'pass:secret']);
+    const enc = await runFailing({ proto: { tls_cert: pki.serverCert, tls_key: encKey } });
+    assert.equal(enc.code, 1);
+    assert.match(enc.out, /unable to load TLS identity \(proto\.tls_cert: .*, proto\.tls_key: .*server-enc\.key\): .*the private key is encrypted/, enc.out);
+    const p12 = join(pki.dir, 'server-pass.p12');
+    execFileSync('openssl', ['pkcs12', '-export', '-in', pki.serverCert, '-inkey', pki.serverKey, '-out', p12, '-passout', 'pass:secret']);
+    const pass = await runFailing({ proto: { tls_pkcs12: p12 } });
+    assert.equal(pass.code, 1);
+    assert.match(pass.out, /unable to load TLS identity \(proto\.tls_pkcs12: .*server-pass\.p12\): .*PKCS#12 file needs an empty password/, pass.out);
   });
 
   test('without a TLS identity a TLS greeting is closed', async () => {
