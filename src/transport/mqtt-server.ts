@@ -9,6 +9,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import type { MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
+import { escapeForLog } from '../protocol/log-escape.js';
 import { listenOn, type BindTarget } from './bind.js';
 import type { TlsIdentity } from './tls.js';
 import { flatAddress, formatAddress, ignoreSocketError, ipOfAddress } from './context.js';
@@ -136,8 +137,12 @@ export class MqttServer {
       const listener: Listener = { sockets: this.sockets, gate: null, unix, source: target.source };
       server = createServer({ noDelay: !unix }, (raw) => {
         if (!this.gate.admit(raw, 'MQTT')) return;
+        // Read now: a socket the handshake failed on may no longer know its peer.
+        const address = unix ? target.source : flatAddress(raw);
         startTls(raw, identity.context, this.ctx.connectTimeoutMs, (s) => {
           this.accept(s, listener);
+        }, (why) => {
+          logTlsFailure(this.ctx, 'client', address, why);
         });
       });
     } else {
@@ -163,18 +168,31 @@ export class MqttServer {
 /**
  * Server side of TLS from the first byte with a prepared SecureContext. tls.Server would build
  * its own context from key/cert options and ignores `secureContext`, so the raw socket is
- * wrapped here (as STARTTLS does); a handshake not finished in `timeoutMs` is cut.
+ * wrapped here (as STARTTLS does); a handshake not finished in `timeoutMs` is cut. `onFail`
+ * hears why a handshake failed or timed out (not a peer that just closes: health checks do).
  */
-export function startTls(raw: Socket, secureContext: SecureContext, timeoutMs: number, onSecure: (s: TLSSocket) => void): void {
+export function startTls(
+  raw: Socket,
+  secureContext: SecureContext,
+  timeoutMs: number,
+  onSecure: (s: TLSSocket) => void,
+  onFail: (why: string) => void,
+): void {
   const secure = new TLSSocket(raw, { isServer: true, secureContext });
+  let handshaking = true;
   const timer = setTimeout(() => {
+    handshaking = false;
+    onFail('TLS handshake timed out');
     secure.destroy();
   }, timeoutMs);
   secure.once('secure', () => {
+    handshaking = false;
     clearTimeout(timer);
     onSecure(secure);
   });
-  secure.on('error', () => {
+  secure.on('error', (e: Error) => {
+    if (handshaking) onFail(`TLS handshake failed: ${e.message.trim()}`);
+    handshaking = false;
     // a failed handshake (or a later reset) only ends that socket; 'close' follows
     secure.destroy();
   });
@@ -183,6 +201,15 @@ export function startTls(raw: Socket, secureContext: SecureContext, timeoutMs: n
   });
 }
 
+
+/**
+ * `mqtt: client <addr> error: TLS handshake failed: …` (or `timed out`), rate-limited like the
+ * other MQTT client errors: a scanner or a plain client repeating it must not flood the log.
+ */
+export function logTlsFailure(ctx: MqttContext, kind: 'client' | 'WebSocket client', address: string, why: string): void {
+  if (!ctx.broker.logLimiter.line(`mqtt: ${kind} TLS error`).admit()) return;
+  ctx.log.error(`mqtt: ${kind} ${address} error: ${escapeForLog(why)}`);
+}
 
 /**
  * Listens on `target` (a unix socket file is replaced, then set to 0770 and remembered in

@@ -19,7 +19,7 @@ import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
-import { bindListener, startTls, type BoundMqtt } from './mqtt-server.js';
+import { bindListener, logTlsFailure, startTls, type BoundMqtt } from './mqtt-server.js';
 import type { TlsIdentity } from './tls.js';
 import type { ConnectionGate } from './connection-gate.js';
 
@@ -226,8 +226,12 @@ export class MqttWsServer {
     if (identity === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
     return createNetServer((raw) => {
       if (!this.gate.admit(raw, 'MQTT WebSocket')) return;
+      // Read now: a socket the handshake failed on may no longer know its peer.
+      const address = formatAddress(raw.remoteAddress, raw.remotePort);
       startTls(raw, identity.context, this.ctx.connectTimeoutMs, (secure) => {
         http.emit('connection', secure);
+      }, (why) => {
+        logTlsFailure(this.ctx, 'WebSocket client', address, why);
       });
     });
   }

@@ -1,5 +1,6 @@
 /** MQTT over secure WebSocket (`mqtt.wss_bind`) and over TLS (`mqtt.bind_tls`) with the identity of `mqtt.tls_*`. */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
@@ -40,5 +41,26 @@ describe('MQTT over secure WebSocket and TLS', () => {
     );
     const ok = await mqtt.connectAsync(`wss://127.0.0.1:${server.mqttWssPort}/mqtt`, { protocolVersion: 5, reconnectPeriod: 0, ca: pki.caPem });
     await ok.endAsync();
+  });
+
+  it('a failed or unfinished TLS handshake is logged with the address, as on the PSRT listener', async () => {
+    // An operator whose device cannot connect over mqtts must find why in the log (a plain MQTT
+    // client on the TLS port, an old TLS version, a client that stalls).
+    let plainPort = 0;
+    const plain = connect(server.mqttTlsPort, '127.0.0.1', () => {
+      plainPort = plain.localPort ?? 0;
+      plain.write(Buffer.from('101000044d5154540402003c0004746573740000', 'hex')); // CONNECT in clear
+    });
+    plain.on('error', () => { /* the server cuts it */ });
+    const failed = await server.waitForLog(/mqtt: client 127\.0\.0\.1:\d+ error: TLS handshake failed: .*(wrong version number|http request|packet length too long)/);
+    assert.match(failed, new RegExp(`127\\.0\\.0\\.1:${String(plainPort)}`));
+    plain.destroy();
+    const silent = connect(server.mqttWssPort, '127.0.0.1');
+    silent.on('error', () => { /* cut after proto.timeout */ });
+    await new Promise((resolve) => silent.once('connect', resolve));
+    const silentPort = silent.localPort ?? 0;
+    const timedOut = await server.waitForLog(/mqtt: WebSocket client 127\.0\.0\.1:\d+ error: TLS handshake timed out/, 5000);
+    assert.match(timedOut, new RegExp(`127\\.0\\.0\\.1:${String(silentPort)}`));
+    silent.destroy();
   });
 });
