@@ -191,7 +191,11 @@ export class MqttWsServer {
   async close(): Promise<void> {
     for (const ws of this.sockets) ws.terminate();
     const closed = this.servers.map((srv) => new Promise<void>((resolve) => { srv.close(() => { resolve(); }); }));
-    for (const http of this.httpServers) http.closeAllConnections();
+    for (const http of this.httpServers) {
+      http.closeAllConnections();
+      // Stops the deadline checks of a wss HTTP server (it has no socket of its own to close).
+      if (!http.listening) http.close();
+    }
     await Promise.all(closed);
     this.wss.close();
     this.removeUnixFiles();
@@ -240,7 +244,12 @@ export class MqttWsServer {
     const http = this.createHttp();
     this.httpServers.push(http);
     const server: NetServer = tls ? this.tlsFront(http) : http;
-    if (!tls) {
+    if (tls) {
+      // Node starts the header/request deadline checks of an HTTP server when it emits
+      // 'listening'; this one never listens itself (the TLS front does), so without this a
+      // client could hold a wss connection open for ever by never finishing its upgrade request.
+      server.once('listening', () => http.emit('listening'));
+    } else {
       // Ahead of the HTTP server's own listener: a refused socket is destroyed before any
       // request parsing starts (that listener then only sees a closed socket).
       http.prependListener('connection', (socket: Socket) => {

@@ -1,6 +1,7 @@
 /** MQTT over secure WebSocket (`mqtt.wss_bind`) and over TLS (`mqtt.bind_tls`) with the identity of `mqtt.tls_*`. */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
@@ -41,6 +42,30 @@ describe('MQTT over secure WebSocket and TLS', () => {
     );
     const ok = await mqtt.connectAsync(`wss://127.0.0.1:${server.mqttWssPort}/mqtt`, { protocolVersion: 5, reconnectPeriod: 0, ca: pki.caPem });
     await ok.endAsync();
+  });
+
+  it('after the TLS handshake, an upgrade request not complete within proto.timeout is cut (as on ws_bind)', async () => {
+    // Slowloris over wss: without this the HTTP server's request timeouts never ran for sockets
+    // handed over by the TLS front, and such a connection stayed open for ever.
+    const started = Date.now();
+    const closedAfter = (first: string | null): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port: server.mqttWssPort, servername: 'localhost', ca: pki.caPem }, () => {
+          if (first !== null) s.write(first);
+        });
+        s.on('error', () => { /* cut by the server */ });
+        const guard = setTimeout(() => {
+          s.destroy();
+          reject(new Error(`still open after 8 s (${first ?? 'idle'})`));
+        }, 8000);
+        s.once('close', () => {
+          clearTimeout(guard);
+          resolve(Date.now() - started);
+        });
+      });
+    const [idle, partial] = await Promise.all([closedAfter(null), closedAfter('GET /mqtt HTTP/1.1\r\nHost: x\r\n')]);
+    // proto.timeout is 2 s in these tests; Node checks the deadline once a second.
+    assert.ok(idle >= 1500 && partial >= 1500, `cut too early: ${String(idle)} / ${String(partial)} ms`);
   });
 
   it('a failed or unfinished TLS handshake is logged with the address, as on the PSRT listener', async () => {
