@@ -97,7 +97,12 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
  * refused, since the identity in use is the better one to keep.
  */
 function checkValidity(pem: Buffer, file: string, log: BrokerLogger, reload: boolean): void {
-  const leaf = new X509Certificate(pem);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(pem);
+  } catch {
+    return; // OpenSSL loaded it (it reads more PEM variants): its dates are the clients' concern
+  }
   const now = Date.now();
   if (Date.parse(leaf.validTo) < now) {
     const msg = `TLS certificate ${file} expired on ${leaf.validTo}`;
