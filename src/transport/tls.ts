@@ -22,12 +22,17 @@ export type TlsSection = 'proto' | 'mqtt';
  * Node, so tickets issued before a reload are not resumed after it.
  */
 export class TlsIdentity {
+  /** The files' bytes the current context was built from (see reload). */
+  private loaded: Buffer | null;
+
   private constructor(
     private readonly settings: TlsSettings,
     private readonly section: TlsSection,
     private readonly log: BrokerLogger,
     private current: SecureContext,
-  ) {}
+  ) {
+    this.loaded = identityBytes(settings);
+  }
 
   /** Null when TLS is not configured; throws PsrtError(Config) on any load error. */
   static load(settings: TlsSettings, log: BrokerLogger, section: TlsSection = 'proto'): TlsIdentity | null {
@@ -48,16 +53,31 @@ export class TlsIdentity {
    * or an expired certificate is refused (logged) and the current identity stays in use.
    */
   reload(): boolean {
+    // Unchanged files keep their context, and with it its ticket keys: a SIGHUP for an ACL or
+    // password change must not turn the next reconnect storm into full handshakes.
+    const bytes = identityBytes(this.settings);
+    if (bytes !== null && this.loaded !== null && bytes.equals(this.loaded)) return true;
     try {
       const next = buildContext(this.settings, this.section, this.log, true);
       if (next === null) return true;
       this.current = next;
+      this.loaded = bytes;
       this.log.info(`reloaded TLS identity (${tlsFiles(this.settings, this.section)})`);
       return true;
     } catch (e) {
       this.log.error(`TLS reload failed: ${e instanceof Error ? e.message : String(e)}; keeping the current identity`);
       return false;
     }
+  }
+}
+
+/** The identity files' contents, concatenated; null when one cannot be read (reload reports it). */
+function identityBytes(settings: TlsSettings): Buffer | null {
+  const files = settings.tlsPkcs12 !== undefined ? [settings.tlsPkcs12] : [settings.tlsCert, settings.tlsKey];
+  try {
+    return Buffer.concat(files.map((f) => (f === undefined ? Buffer.alloc(0) : readFileSync(f))));
+  } catch {
+    return null;
   }
 }
 

@@ -125,6 +125,49 @@ describe('SIGHUP reloads the PSRT identity (shared by mqtts and wss)', () => {
   });
 });
 
+/** A TLS connection to `port` (optionally resuming `session`): its first ticket and whether it resumed. */
+function ticketAndReuse(port: number, ca: Buffer, session?: Buffer): Promise<{ ticket: Buffer; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const s: TLSSocket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca, ...(session === undefined ? {} : { session }) });
+    const timer = setTimeout(() => { s.destroy(); reject(new Error('no session ticket within 5 s')); }, 5000);
+    // A resumed connection may get no new ticket: its answer is the handshake itself.
+    if (session !== undefined) {
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve({ ticket: session, reused: s.isSessionReused() });
+        s.destroy();
+      });
+    }
+    s.once('session', (ticket: Buffer) => {
+      clearTimeout(timer);
+      resolve({ ticket, reused: s.isSessionReused() });
+      s.destroy();
+    });
+    s.once('error', (e: Error) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+describe('SIGHUP with unchanged identity files', () => {
+  test('keeps the identity and its ticket keys: a session from before the reload resumes after it', async () => {
+    install('psrt', a.serverCert, a.serverKey);
+    const server = await startPsrtd({
+      proto: { tls_cert: join(dir, 'psrt.crt'), tls_key: join(dir, 'psrt.key'), timeout: 5 },
+      mqtt: { bind_tls: ['127.0.0.1:0'] },
+    });
+    try {
+      const first = await ticketAndReuse(server.mqttTlsPort, ca);
+      // The TLS identity is reloaded synchronously right after this line (an ACL or password
+      // change is the usual reason for a SIGHUP; it must not cost every client a full handshake).
+      const log = await hup(server, /SIGHUP received/);
+      assert.doesNotMatch(log, /reloaded TLS identity/);
+      const again = await ticketAndReuse(server.mqttTlsPort, ca, first.ticket);
+      assert.equal(again.reused, true, 'the session from before the SIGHUP is resumed');
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
 describe('SIGHUP reloads an own mqtt.tls_* identity', () => {
   test('mqtts serves the new certificate, the PSRT listener keeps its own', async () => {
     install('psrt', a.serverCert, a.serverKey);
