@@ -26,7 +26,7 @@ const SHUTDOWN_DEADLINE_MS = 1500;
 function parseArgs(argv: readonly string[]): CliOptions {
   const program = new Command('psrtd')
     .description('PSRT (PubSubRT) server — wire-compatible with psrt 0.3.6')
-    .option('-C, --config <file>', 'configuration file (default: /etc/psrtd/config.yml, then /usr/local/etc/psrtd/config.yml, else a built-in config: TCP 127.0.0.1:2873, anonymous full access)')
+    .option('-C, --config <file>', 'configuration file (default: /etc/psrtd/config.yml, then /usr/local/etc/psrtd/config.yml, else a built-in config: PSRT 127.0.0.1:2873, MQTT 127.0.0.1:1883, MQTT over WebSocket ws://127.0.0.1:9001/mqtt, anonymous full access)')
     .option('-v, --verbose', 'verbose logging (debug and trace) to stdout')
     .option('-d, --daemon', 'run in the background (logs to syslog unless DISABLE_SYSLOG=1)')
     .option('--log-syslog', 'log to syslog')

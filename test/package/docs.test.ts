@@ -4,6 +4,7 @@
  * comment states the runtime settings the launcher really applies.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -39,4 +40,13 @@ test('the systemd unit states the semi-space size the launcher sets', () => {
   const unit = readFileSync(join(REPO_ROOT, 'packaging/psrtd.service'), 'utf8');
   const stated = [...unit.matchAll(/(\d+) MB young generation/g)].map((m) => m[1]);
   assert.deepEqual(stated, [mb]);
+});
+
+test('psrtd --help lists the listeners of the built-in config, as the README does', () => {
+  const help = execFileSync(process.execPath, [join(REPO_ROOT, 'bin/psrtd.js'), '--help'], { encoding: 'utf8', timeout: 10_000 });
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  for (const listener of ['127.0.0.1:2873', '127.0.0.1:1883', 'ws://127.0.0.1:9001/mqtt']) {
+    assert.ok(readme.includes(listener), listener);
+    assert.ok(help.replace(/\s+/g, ' ').includes(listener), `psrtd --help does not mention ${listener}:\n${help}`);
+  }
 });
