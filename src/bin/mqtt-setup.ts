@@ -133,7 +133,9 @@ export async function startMqtt(
       maxPacketSize: mqtt.maxPacketSize,
       maxConnectSize: Math.min(mqtt.maxConnectSize, mqtt.maxPacketSize),
       topicAliasMaximum: mqtt.topicAliasMaximum,
-      maxInflight: mqtt.maxInflight,
+      // A resumed session sends a whole window at once into the connection's output queue, whose
+      // hard cap is twice server.data_queue: a larger window would drop the client at CONNACK.
+      maxInflight: Math.max(1, Math.min(mqtt.maxInflight, config.server.dataQueue)),
       // The PSRT session limits bound an MQTT session as well.
       maxSubscriptions: config.server.maxSubscriptions ?? DEFAULTS.maxSubscriptions,
       maxSubscriptionBytes: config.server.maxSubscriptionBytes ?? DEFAULTS.maxSubscriptionBytes,
