@@ -56,6 +56,21 @@ const utf8 = new TextDecoder();
  */
 const PENDING_LIMIT = 256 * 1024;
 
+/** The part of the client's socket the export path looks at. */
+interface ClientSocket {
+  readonly writableNeedDrain: boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+/**
+ * The client's socket (`nc.protocol.transport.socket`, not in its typed API; a new one after
+ * each reconnect), or null when it cannot be found.
+ */
+function socketOf(nc: NatsConnection): ClientSocket | null {
+  const s = (nc as { protocol?: { transport?: { socket?: Partial<ClientSocket> } } }).protocol?.transport?.socket;
+  return s !== undefined && typeof s.writableNeedDrain === 'boolean' && typeof s.once === 'function' ? (s as ClientSocket) : null;
+}
+
 export class NatsBridge extends Bridge {
   private nc: NatsConnection | null = null;
   private stopped = false;
@@ -67,6 +82,8 @@ export class NatsBridge extends Bridge {
   private readonly imported = new Map<string, Imported>();
   private subs = new Subscriptions([], NATS_SYNTAX);
   private readonly scanner: HeaderScanner;
+  /** The socket a 'drain' listener waits on (so there is one listener per socket). */
+  private drainSocket: ClientSocket | null = null;
 
   constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
     super(config, nodeId, log, sink, maxTopicDepth);
@@ -294,6 +311,13 @@ export class NatsBridge extends Bridge {
   protected send(subject: string, m: OutMessage): SendOutcome {
     const nc = this.nc;
     if (nc === null || nc.isClosed()) return 'later';
+    // The client would queue without bound while the socket is congested (or the server stalled
+    // and not yet found dead by pings): exports wait in our bounded buffer instead.
+    const socket = socketOf(nc);
+    if (socket?.writableNeedDrain === true) {
+      this.flushOnDrain(nc, socket);
+      return 'later';
+    }
     try {
       const hdr = this.headerBytes(m);
       if (hdr === null || this.fast?.publish(subject, hdr, m.payload) !== true) {
@@ -306,6 +330,15 @@ export class NatsBridge extends Bridge {
       return 'refused';
     }
     return 'sent';
+  }
+
+  private flushOnDrain(nc: NatsConnection, socket: ClientSocket): void {
+    if (this.drainSocket === socket) return;
+    this.drainSocket = socket;
+    socket.once('drain', () => {
+      if (this.drainSocket === socket) this.drainSocket = null;
+      if (this.nc === nc) this.flush();
+    });
   }
 
   /** The encoded headers of an export; those of plain PSRT messages are encoded once per priority. */

@@ -123,6 +123,12 @@ export class NatsNode {
     return this.child.stop('SIGKILL');
   }
 
+  /** SIGSTOP / SIGCONT by PID: the node stalls (its sockets stay open, nothing is read). */
+  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
+    const pid = this.child.proc?.pid;
+    if (pid !== undefined) process.kill(pid, sig);
+  }
+
   stop(): Promise<void> {
     return this.child.stop('SIGTERM');
   }
