@@ -151,6 +151,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       connectionRefusals: () => gate.refused,
       acceptError: (e: NodeJS.ErrnoException) => gate.acceptError('stats', e),
       maxConnections: gate.limits.statsReserve,
+      connectionRefused: (what: string) => { gate.statsRefused(what); },
     };
     stats = await StatsServer.start(statsOptions, config.server.bindStats).catch(async (e: unknown) => {
       await Promise.all([streamServer.close(), udpServer.close(), mqtt?.stop()]);

@@ -50,6 +50,8 @@ export interface StatsServerOptions {
    * src/transport/connection-limits.ts); default DEFAULT_MAX_CONNECTIONS.
    */
   readonly maxConnections?: number;
+  /** A connection was closed at once at the limits below (`what` says which); for the log. */
+  readonly connectionRefused?: (what: string) => void;
   /** Page files (tests); default: loaded from disk at start. */
   readonly assets?: StatsAssets;
   /** Where the topic explorer finds MQTT over WebSocket; null: not configured. Settable later. */
@@ -83,6 +85,7 @@ const JSON_TYPE = 'application/json';
  */
 const DEFAULT_MAX_CONNECTIONS = 4096;
 const MAX_CONNECTIONS_PER_ADDRESS = 16;
+const PER_ADDRESS_REFUSAL = `the stats server's limit of ${String(MAX_CONNECTIONS_PER_ADDRESS)} connections per address reached`;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
@@ -184,7 +187,12 @@ export class StatsServer {
         this.onRequest(req, res);
       },
     );
-    server.maxConnections = this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const cap = this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    server.maxConnections = cap;
+    const capText = `the stats server's connection limit (${String(cap)}) reached`;
+    server.on('drop', () => {
+      this.opts.connectionRefused?.(capText);
+    });
     server.on('connection', (socket: Socket) => {
       this.admit(socket);
     });
@@ -216,6 +224,7 @@ export class StatsServer {
     const count = (this.perAddress.get(address) ?? 0) + 1;
     if (count > MAX_CONNECTIONS_PER_ADDRESS) {
       socket.destroy();
+      this.opts.connectionRefused?.(PER_ADDRESS_REFUSAL);
       return;
     }
     this.perAddress.set(address, count);

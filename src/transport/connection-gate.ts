@@ -105,6 +105,15 @@ export class ConnectionGate {
     return false;
   }
 
+  /**
+   * The stats server closed a connection at its own limits (its cap, or its per-address cap):
+   * logged like other refusals, at most once a second with the count, but not counted in
+   * `connections_refused`, which is about client connections.
+   */
+  statsRefused(what: string): void {
+    this.logFor('stats', what).note({ what }); // one log per limit: two texts, fixed by the caller
+  }
+
   /** Cancels pending log timers (shutdown). */
   stop(): void {
     for (const l of this.logs.values()) l.stop();
@@ -122,12 +131,16 @@ export class ConnectionGate {
   private refuse(kind: ListenerKind, reason: RefusalReason, refusal: Refusal): void {
     if (reason === 'max_connections') this.refused.maxConnections++;
     else this.refused.fdExhausted++;
+    this.logFor(kind, reason).note(refusal);
+  }
+
+  private logFor(kind: ListenerKind, reason: string): RefusalLog {
     const key = `${kind}/${reason}`;
     let log = this.logs.get(key);
     if (log === undefined) {
       log = new RefusalLog(PREFIX[kind], (line) => { this.log.warn(line); }, this.clock);
       this.logs.set(key, log);
     }
-    log.note(refusal);
+    return log;
   }
 }

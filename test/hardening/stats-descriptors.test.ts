@@ -7,7 +7,8 @@
  * take 64 descriptors; every one of the 176 client sockets is still served, and the 177th is
  * refused with the logged, counted fd_exhausted refusal. Before, the stats server held up to
  * 4,096 connections outside the budget: 208 of them let only 69 of 236 MQTT clients connect,
- * the rest dropped silently by libuv's out-of-descriptors accept.
+ * the rest dropped silently by libuv's out-of-descriptors accept. Connections the stats server
+ * closes at its cap are logged, at most once a second (its per-address cap: stats-connections.test.ts).
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -56,6 +57,8 @@ describe('stats connections and the client descriptor budget', () => {
     const pid = server.proc.pid ?? 0;
     assert.ok(fdCount(pid) < NOFILE, `psrtd holds ${fdCount(pid)} descriptors, below its limit`);
     await server.waitForLog(/connection refused: out of file descriptors \(open-files limit 256, 64 kept in reserve, 16 for the stats server\)/);
+    // The stats server's own refusals are logged (rate-limited) too: 48 of the 64 met its cap.
+    await server.waitForLog(/^stats: connection refused: the stats server's connection limit \(16\) reached$/);
     for (const s of stats) s.destroy();
     for (const p of peers) p.destroy();
   });

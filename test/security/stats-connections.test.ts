@@ -55,6 +55,10 @@ describe('stats server under idle connections', () => {
     await sleep(300);
     const fromOne = sockets.slice(1000).filter((s) => !s.destroyed && !s.readableEnded).length;
     assert.ok(fromOne <= 16, `${fromOne} connections from one address kept open`);
+    // The 184 refused are logged: the first at once, the rest summed at most once a second.
+    await server.waitForLog(/^stats: connection refused: the stats server's limit of 16 connections per address reached$/);
+    const summary = await server.waitForLog(/^stats: connections refused: the stats server's limit of 16 connections per address reached, \d+ refused in the last/);
+    assert.equal(Number(/, (\d+) refused/.exec(summary)?.[1]) + 1, 200 - fromOne);
     const status = await timedGet(port, '/status');
     const metrics = await timedGet(port, '/metrics');
     console.log(`# under 1,000 idle connections: /status ${status.ms.toFixed(0)} ms, /metrics ${metrics.ms.toFixed(0)} ms`);
