@@ -73,16 +73,20 @@ describe('DeadlineWheel', () => {
     const cancelled = new Recorder();
     const p = wheel.deadline(postponed);
     const c = wheel.deadline(cancelled);
-    const start = performance.now();
-    p.arm(20);
-    c.arm(20);
+    // The first deadlines are far enough out that the short sleep ends before them even on a
+    // loaded machine (with 20 ms, a 10 ms sleep that took 25 ms saw them fire first); the
+    // postponement is measured from the re-arm itself, not from before the sleep.
+    p.arm(300);
+    c.arm(300);
     await sleep(10);
-    p.arm(60);
+    const rearmedAt = performance.now();
+    p.arm(320);
     c.disarm();
     c.disarm(); // twice is harmless
     assert.equal(wheel.armed, 1);
     await until(() => postponed.fired.length === 1);
-    assert.ok((postponed.fired[0] ?? 0) - start >= 70);
+    const after = (postponed.fired[0] ?? 0) - rearmedAt;
+    assert.ok(after >= 320, `fired ${after.toFixed(1)} ms after the re-arm to 320 ms`);
     await sleep(30);
     assert.equal(cancelled.fired.length, 0);
     assert.equal(postponed.fired.length, 1);
