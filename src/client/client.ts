@@ -271,7 +271,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     };
     if (custom !== undefined) {
       req.timer = setTimeout(() => {
-        settleError(req, timeoutError(req, timeoutMs));
+        settleError(req, timeoutError(req, timeoutMs, this.unsentBecause()));
       }, timeoutMs);
     }
     if (opts?.signal !== undefined) watchSignal(req, opts.signal);
@@ -293,11 +293,16 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     });
   }
 
+  /** Why a request still waiting to be written was not: the connection is being re-opened. */
+  private unsentBecause(): string | undefined {
+    return this.state === 'reconnecting' ? `the connection to ${this.opts.address.display} was lost; reconnecting` : undefined;
+  }
+
   private park(req: Request): void {
     if (req.deadline !== Number.POSITIVE_INFINITY) {
       const left = Math.max(0, req.deadline - performance.now());
       req.timer = setTimeout(() => {
-        settleError(req, timeoutError(req, this.opts.timeoutMs));
+        settleError(req, timeoutError(req, this.opts.timeoutMs, this.unsentBecause()));
       }, left);
     }
     this.parked.push(req);

@@ -43,8 +43,9 @@ class Deadline {
   private timer: NodeJS.Timeout | undefined;
   private rejectExpiry: ((e: Error) => void) | undefined;
   private readonly expiry: Promise<never>;
+  /** Rejects with the signal's reason, as an aborted request (and fetch) does; not a timeout. */
   private readonly onAbort = (): void => {
-    this.expire(new PsrtError(ErrorCode.Timeout, 'connect aborted'));
+    if (this.signal !== undefined) this.expire(abortReason(this.signal));
   };
 
   constructor(
@@ -86,7 +87,7 @@ class Deadline {
     for (const s of this.sockets) s.destroy();
   }
 
-  private expire(err: PsrtError): void {
+  private expire(err: Error): void {
     this.rejectExpiry?.(err);
     for (const s of this.sockets) s.destroy();
   }
@@ -284,8 +285,15 @@ export async function openConnection(o: ResolvedOptions, signal?: AbortSignal): 
     return { control, token: control.token, data };
   } catch (err) {
     deadline.abandon();
+    // Aborted: the caller's reason, whatever the pending step failed with meanwhile.
+    if (signal?.aborted === true) throw abortReason(signal);
     throw describeSocketError(err, o.address);
   }
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error('connect aborted');
 }
 
 function ignore(): void {

@@ -83,11 +83,18 @@ export function settleError(req: Request, err: Error): void {
   req.reject(err);
 }
 
-export function timeoutError(req: Request, timeoutMs: number): PsrtError {
-  return new PsrtError(
-    ErrorCode.Timeout,
-    `${describeRequest(req)}: no reply within ${timeoutMs / 1000}s`,
-  );
+/**
+ * A request that was never written says so (and why, when the client knows: reconnecting), so
+ * the caller does not look for a lost reply from a server that never saw it.
+ */
+export function timeoutError(req: Request, timeoutMs: number, unsentBecause?: string): PsrtError {
+  const seconds = timeoutMs / 1000;
+  const what = describeRequest(req);
+  const text =
+    req.stage === 0
+      ? `${what}: not sent within ${seconds}s${unsentBecause !== undefined ? ` (${unsentBecause})` : ''}`
+      : `${what}: no reply within ${seconds}s`;
+  return new PsrtError(ErrorCode.Timeout, text);
 }
 
 export function hex(code: number): string {

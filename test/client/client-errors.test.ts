@@ -60,6 +60,38 @@ describe('client errors (fake server)', () => {
     }
   });
 
+  it('an aborted connect rejects with the signal\'s reason (not a timeout) and closes its socket', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const mute = createServer((s) => {
+      sockets.push(s);
+      s.resume(); // read, so the client's close is seen
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => mute.once('listening', r));
+    const port = (mute.address() as import('node:net').AddressInfo).port;
+    try {
+      // Aborted while waiting for the greeting's reply: the reason, at once, the socket closed.
+      const ac = new AbortController();
+      const why = new Error('operator pressed stop');
+      const pending = PsrtClient.connect({ path: `127.0.0.1:${port}`, timeout: 30, signal: ac.signal });
+      while (sockets.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const closed = new Promise((r) => sockets[0]?.once('close', r));
+      const t0 = performance.now();
+      ac.abort(why);
+      await assert.rejects(pending, (e: unknown) => e === why);
+      assert.ok(performance.now() - t0 < 1000, 'rejected at the abort, not at the 30 s timeout');
+      await within(2000, closed);
+      // Already aborted: the default AbortError, no connection kept.
+      const aborted = AbortSignal.abort();
+      await assert.rejects(PsrtClient.connect({ path: `127.0.0.1:${port}`, timeout: 30, signal: aborted }), {
+        name: 'AbortError',
+      });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => mute.close(r));
+    }
+  });
+
   it('FF keeps the connection (documented deviation), an unknown reply byte ends it', async () => {
     const server = await FakeServer.start({
       reply: (req) => (req.kind === 'subscribe' ? (req.topics[0] === 'deep' ? 0xff : 0x77) : 1),

@@ -69,6 +69,28 @@ describe('reconnect (fake server)', () => {
     await assert.rejects(parked, { code: 'PSRT_IO' });
   });
 
+  it('a request that times out while reconnecting says it was never sent, and why', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, timeout: 0.4, reconnect: { initialDelay: 10 } });
+    const expected = `the connection to ${server.address} was lost; reconnecting`;
+    try {
+      await server.close();
+      await waitFor(() => !client.connected, 3000);
+      // The client's own timeout (parked with its deadline) and a per-call one.
+      await assert.rejects(within(3000, client.publish('t', 'x')), (e: PsrtError) => {
+        assert.equal(e.code, 'PSRT_TIMEOUT');
+        assert.equal(e.message, `publish t: not sent within 0.4s (${expected})`);
+        return true;
+      });
+      await assert.rejects(within(3000, client.subscribe('s', { timeout: 0.2 })), (e: PsrtError) => {
+        assert.equal(e.message, `subscribe s: not sent within 0.2s (${expected})`);
+        return true;
+      });
+    } finally {
+      client.close();
+    }
+  });
+
   it('close() during the back-off stops reconnecting', async () => {
     const server = await FakeServer.start();
     const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 10 } });
