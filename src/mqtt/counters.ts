@@ -10,7 +10,7 @@ export class MqttCounters {
   published = 0;
   /** Publishes refused by the ACL. */
   deniedPublishes = 0;
-  /** Deliveries handed to MQTT sessions. */
+  /** Deliveries handed to MQTT sessions, retained messages sent on SUBSCRIBE included. */
   delivered = 0;
   /** QoS 1/2 messages dropped because a session's queue was full. */
   droppedQueueFull = 0;

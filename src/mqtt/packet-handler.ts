@@ -36,7 +36,7 @@ import { MqttMessage, carriedFrom } from './message.js';
 import { DEFAULT_PRIORITY } from './router.js';
 import type { MqttSession } from './session.js';
 import { workInSlices, type SliceHost } from './slices.js';
-import { deliverRetained, type RetainedDelivery, type StillRetained } from './retained-pacer.js';
+import { deliverRetained, type RetainedDelivery } from './retained-pacer.js';
 import { splitShared } from './subscription.js';
 
 /** What the handler needs of its MqttConnection (connection.ts), declared here to avoid an import cycle. */
@@ -83,7 +83,6 @@ const LOGGED_TOO_MANY_FILTERS = 2;
  */
 export class PacketHandler {
   /** For the retained pacer (one function per listener, not per SUBSCRIBE). */
-  private readonly stillRetained: StillRetained = (msg) => this.ctx.router.stillRetained(msg);
 
   /** Lines a client repeats at will, rate-limited per server (broker/log-limiter.ts). */
   private readonly pubDenied: RepeatedLine;
@@ -215,7 +214,7 @@ export class PacketHandler {
     };
     workInSlices(subs.length, each, () => {
       conn.send(encodeSuback(p.packetId, codes, undefined, version));
-      deliverRetained(session, retained, this.stillRetained);
+      deliverRetained(session, retained, this.ctx.router);
     }, sliceHost(conn, session));
   }
 

@@ -32,8 +32,13 @@ export interface RetainedDelivery {
   readonly entry: SubscriptionEntry<MqttSession>;
 }
 
-/** Whether a message from the retained store is still its topic's retained message. */
-export type StillRetained = (msg: MqttMessage) => boolean;
+/** The retained store's side (the router): what is still retained, and the delivery count. */
+export interface RetainedSource {
+  /** Whether a message from the retained store is still its topic's retained message. */
+  stillRetained(msg: MqttMessage): boolean;
+  /** Retained messages handed to a session count as deliveries, like live ones. */
+  readonly counters: { delivered: number };
+}
 
 /** Messages handed on per turn at most (about a millisecond of encoding). */
 const PER_TURN = 512;
@@ -56,7 +61,7 @@ class RetainedPacer implements PublisherPort {
   constructor(
     private readonly session: MqttSession,
     private readonly items: readonly RetainedDelivery[],
-    private readonly stillRetained: StillRetained,
+    private readonly source: RetainedSource,
   ) {
     for (const r of items) currentSet.set(r.entry, this);
   }
@@ -89,6 +94,7 @@ class RetainedPacer implements PublisherPort {
     }
     const qos = Math.min(r.msg.qos, options.qos) as QoS;
     this.session.deliver(r.msg.restamped(stamp), qos, true, this.subIds, this);
+    this.source.counters.delivered++;
   }
 
   private wanted(r: RetainedDelivery, now: number): boolean {
@@ -97,7 +103,7 @@ class RetainedPacer implements PublisherPort {
       currentSet.get(entry) === this &&
       this.session.subscriptions.get(entry.key) === entry &&
       !r.msg.expired(now) &&
-      this.stillRetained(r.msg)
+      this.source.stillRetained(r.msg)
     );
   }
 
@@ -119,9 +125,9 @@ class RetainedPacer implements PublisherPort {
   }
 }
 
-export function deliverRetained(session: MqttSession, items: readonly RetainedDelivery[], stillRetained: StillRetained): void {
+export function deliverRetained(session: MqttSession, items: readonly RetainedDelivery[], source: RetainedSource): void {
   if (items.length === 0 || session.link === null) return;
-  new RetainedPacer(session, items, stillRetained).run();
+  new RetainedPacer(session, items, source).run();
 }
 
 /** The session has a connection again: its parked pacers go on (in a later turn, after the resends). */

@@ -237,7 +237,7 @@ const MQTT_HELP: Readonly<Record<string, string>> = {
   protocolErrors: 'MQTT connections closed for a protocol violation.',
   published: 'PUBLISH packets accepted from MQTT clients (wills included).',
   deniedPublishes: 'MQTT publishes refused by the ACL.',
-  delivered: 'Deliveries handed to MQTT sessions.',
+  delivered: 'Deliveries handed to MQTT sessions (retained messages sent on SUBSCRIBE included).',
   droppedQueueFull: 'QoS 1/2 messages dropped because a session queue was full (max_queued_messages or max_queued_bytes).',
   droppedTooLarge: 'Messages not sent because they exceed the client\'s Maximum Packet Size.',
   expired: 'Messages whose Message Expiry Interval ran out while queued.',
