@@ -5,21 +5,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPsrtd, TEST_KEY_HEX, type Psrtd } from '../client/helpers.js';
 import { freePort, waitFor } from '../client/util.js';
-import { runCli, spawnCli, type RunningCli } from './run-cli.js';
+import { runCli, spawnCli, spawnSubscriber, type RunningCli } from './run-cli.js';
 
-/** Starts a subscriber and waits until it has subscribed. */
-async function subscriber(args: string[]): Promise<RunningCli> {
-  const sub = spawnCli(args);
-  await waitFor(() => sub.stderr().includes('Listening to'), 10_000, 'subscriber ready');
-  // The log line precedes the SUBSCRIBE round trip: give it a moment to complete.
-  await new Promise((r) => setTimeout(r, 200));
-  return sub;
+/** Starts a subscriber and waits until psrtd has processed its SUBSCRIBE. */
+function subscriber(server: Psrtd, args: string[]): Promise<RunningCli> {
+  return spawnSubscriber(args, server.statsPort);
 }
 
 describe('psrt-cli against psrtd', () => {
   let d: Psrtd;
   before(async () => {
-    d = await startPsrtd();
+    d = await startPsrtd({ stats: true });
   });
   after(async () => {
     await d.stop();
@@ -58,7 +54,7 @@ describe('psrt-cli against psrtd', () => {
   });
 
   it('subscribe (comma list) prints topic / --- / "payload"; publish -m text and ==SIZE', async () => {
-    const sub = await subscriber([d.tcp, '-t', 'cli/a,cli/b']);
+    const sub = await subscriber(d, [d.tcp, '-t', 'cli/a,cli/b']);
     assert.match(sub.stderr(), /Listening to cli\/a, cli\/b\.\.\./);
     assert.equal((await runCli([d.tcp, '-t', 'cli/a', '-m', 'hello'])).code, 0);
     const gen = await runCli([d.tcp, '-t', 'cli/b', '-m', '==3']);
@@ -76,8 +72,8 @@ describe('psrt-cli against psrtd', () => {
   });
 
   it('--output json and raw; --stdin lines and --stdin-raw', async () => {
-    const json = await subscriber([d.tcp, '-t', 'j', '--output', 'json']);
-    const raw = await subscriber([d.tcp, '-t', 'j', '--output', 'raw']);
+    const json = await subscriber(d, [d.tcp, '-t', 'j', '--output', 'json']);
+    const raw = await subscriber(d, [d.tcp, '-t', 'j', '--output', 'raw']);
     const lines = await runCli([d.tcp, '-t', 'j', '--stdin'], 'one\ntwo\n');
     assert.equal(lines.code, 0);
     const whole = await runCli([d.tcp, '-t', 'j', '--stdin-raw'], Buffer.from([0xff, 10, 0]));
@@ -95,7 +91,7 @@ describe('psrt-cli against psrtd', () => {
   });
 
   it('unix socket path and STARTTLS with --tls-ca', async () => {
-    const sub = await subscriber([d.unix, '-t', 'sec']);
+    const sub = await subscriber(d, [d.unix, '-t', 'sec']);
     const tls = await runCli([d.tcpName, '--tls', '--tls-ca', d.caFile, '-t', 'sec', '-m', 'over tls']);
     assert.equal(tls.code, 0, tls.stderr);
     await waitFor(() => sub.stdout().includes('over tls'), 5000);
@@ -110,7 +106,7 @@ describe('psrt-cli against psrtd', () => {
   it('--udp publish: plain with ack, encrypted with a key file, no-ack', async () => {
     const keyFile = join(d.dir, 'cli.key');
     writeFileSync(keyFile, `${TEST_KEY_HEX}\n`);
-    const sub = await subscriber([d.tcp, '-t', 'udp/#']);
+    const sub = await subscriber(d, [d.tcp, '-t', 'udp/#']);
     const plain = await runCli([d.udp, '--udp', '-t', 'udp/1', '-m', 'p', '-u', 'user1', '-p', '123']);
     assert.equal(plain.code, 0, plain.stderr);
     const enc = await runCli([d.udp, '--udp', '--udp-key-file', keyFile, '--udp-encryption', 'aes128', '-u', 'user1', '-t', 'udp/2', '-m', 'e']);
@@ -171,9 +167,9 @@ describe('psrt-cli against psrtd', () => {
   });
 
   it('subscriber whose server goes away exits 7 with --no-reconnect with "connection lost"', async () => {
-    const own = await startPsrtd();
+    const own = await startPsrtd({ stats: true });
     try {
-      const sub = await subscriber([own.tcp, '-t', 'gone', '--no-reconnect']);
+      const sub = await subscriber(own, [own.tcp, '-t', 'gone', '--no-reconnect']);
       await own.stop();
       const r = await sub.wait();
       assert.equal(r.code, 7);

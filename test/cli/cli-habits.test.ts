@@ -12,21 +12,22 @@ import { DEFAULT_ADDRESS, parseArgs } from '../../src/cli/args.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { freePort, tempDir, waitFor } from '../client/util.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, spawnCli, type RunningCli } from './run-cli.js';
+import { runCli, spawnCli, spawnSubscriber, type RunningCli } from './run-cli.js';
 
-async function subscriber(args: string[]): Promise<RunningCli> {
-  const sub = spawnCli(args);
-  await waitFor(() => sub.stderr().includes('Listening to'), 10_000, 'subscriber ready');
-  await new Promise((r) => setTimeout(r, 300)); // the SUBSCRIBE round trip follows the log line
-  return sub;
+/** Starts a subscriber and waits until psrtd has processed its SUBSCRIBE. */
+function subscriber(server: Psrtd, args: string[]): Promise<RunningCli> {
+  return spawnSubscriber(args, server.statsPort ?? 0);
 }
+
+/** Every psrtd here serves /status, which tells when a subscriber's SUBSCRIBE was processed. */
+const STATS = { bind_stats: '127.0.0.1:0' };
 
 describe('psrt-cli: options of mosquitto_sub/pub users', () => {
   let d: Psrtd;
   let addr = '';
   const files = tempDir('psrt-cli-habits-');
   before(async () => {
-    d = await startPsrtd();
+    d = await startPsrtd({ server: STATS });
     addr = `127.0.0.1:${d.port}`;
   });
   after(async () => {
@@ -51,7 +52,7 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
   });
 
   it('-v -C 2: one "topic payload" line per message, exits after two; -f and -s publish', async () => {
-    const sub = await subscriber([addr, '-t', 'a/#', '-v', '-C', '2']);
+    const sub = await subscriber(d, [addr, '-t', 'a/#', '-v', '-C', '2']);
     const file = join(files.path, 'payload.bin');
     writeFileSync(file, 'from a file');
     assert.equal((await runCli([addr, '-t', 'a/1', '-f', file, '-q'])).code, 0);
@@ -62,8 +63,8 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
   });
 
   it('--json shows --priority; -N prints payloads back to back', async () => {
-    const json = await subscriber([addr, '-t', 'p', '--json', '-C', '1']);
-    const raw = await subscriber([addr, '-t', 'p', '-N', '-C', '2']);
+    const json = await subscriber(d, [addr, '-t', 'p', '--json', '-C', '1']);
+    const raw = await subscriber(d, [addr, '-t', 'p', '-N', '-C', '2']);
     assert.equal((await runCli([addr, '-t', 'p', '-m', 'hi', '--priority', '200', '-q'])).code, 0);
     assert.equal((await runCli([addr, '-t', 'p', '-m', 'yo', '-q'])).code, 0);
     const j = await json.wait();
@@ -74,7 +75,7 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
   });
 
   it('-t with empty pieces (a trailing comma) subscribes to the others; only commas is "Topic not specified"', async () => {
-    const sub = await subscriber([addr, '-t', 'tc/a,,tc/b,', '-v', '-C', '2']);
+    const sub = await subscriber(d, [addr, '-t', 'tc/a,,tc/b,', '-v', '-C', '2']);
     assert.equal((await runCli([addr, '-t', 'tc/a', '-m', 'one', '-q'])).code, 0);
     assert.equal((await runCli([addr, '-t', 'tc/b', '-m', 'two', '-q'])).code, 0);
     const r = await sub.wait();
@@ -87,7 +88,7 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
   });
 
   it('stderr closed by the reader (2>&1 | head): Ctrl-C still exits 0, no crash on the log line', async () => {
-    const sub = await subscriber([addr, '-t', 'ep']);
+    const sub = await subscriber(d, [addr, '-t', 'ep']);
     sub.child.stderr?.destroy(); // the pipe's reader is gone: the next log line gets EPIPE
     const r = await sub.interrupt(); // logs "terminating" to the closed stderr
     assert.equal(r.code, 0);
@@ -102,7 +103,7 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
   });
 
   it('a message over max_pub_size: the error names the limit and the setting; others unaffected', async () => {
-    const watcher = await subscriber([addr, '-t', 'big,after', '-v', '-C', '1']);
+    const watcher = await subscriber(d, [addr, '-t', 'big,after', '-v', '-C', '1']);
     const r = await runCli([addr, '-t', 'big', '-m', '==1.5mb']);
     assert.equal(r.code, 7);
     assert.match(r.stderr, /the server closed the connection: the message is 1,500,004 bytes \(topic \+ 1 \+ payload\), more than psrtd accepts by default \(server\.max_pub_size/);
@@ -114,11 +115,11 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
 describe('psrt-cli: subscriber across a server restart', () => {
   it('reconnects with a notice and receives again; --no-reconnect exits 7', async () => {
     const port = await freePort();
-    const opts = { proto: { bind: [`127.0.0.1:${port}`] } };
+    const opts = { proto: { bind: [`127.0.0.1:${port}`] }, server: STATS };
     let d = await startPsrtd(opts);
     const addr = `127.0.0.1:${port}`;
-    const sub = await subscriber([addr, '-t', 'r', '-v', '-C', '2']);
-    const once = await subscriber([addr, '-t', 'r', '--no-reconnect']);
+    const sub = await subscriber(d, [addr, '-t', 'r', '-v', '-C', '2']);
+    const once = await subscriber(d, [addr, '-t', 'r', '--no-reconnect']);
     try {
       assert.equal((await runCli([addr, '-t', 'r', '-m', 'before', '-q'])).code, 0);
       await waitFor(() => sub.stdout().includes('r before'), 10_000, 'first message');
@@ -149,8 +150,10 @@ describe('psrt-cli: subscriber across a server restart', () => {
     const withUser = { proto: bind, acl, passwd: `sensor:${hashSync('pw', 4)}\n`, auth: { allow_anonymous: false } };
     let d = await startPsrtd(withUser);
     const addr = `127.0.0.1:${port}`;
-    const sub = await subscriber([addr, '-u', 'sensor', '-p', 'pw', '-t', 'l', '-v', '-C', '1']);
+    // No publish follows, so the log line is enough (the stats need a login here).
+    const sub = spawnCli([addr, '-u', 'sensor', '-p', 'pw', '-t', 'l', '-v', '-C', '1']);
     try {
+      await waitFor(() => sub.stderr().includes('Listening to'), 10_000, 'subscriber start-up');
       await sleep(300);
       await d.stop();
       await waitFor(() => sub.stderr().includes('connection lost'), 10_000, 'the disconnect notice');

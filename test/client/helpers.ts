@@ -28,6 +28,8 @@ export interface PsrtdOptions {
   dataQueue?: number;
   /** Extra command-line arguments (e.g. `-v`). */
   args?: string[];
+  /** Also serve the stats HTTP server (server.bind_stats) on a free loopback port. */
+  stats?: boolean;
 }
 
 export interface Psrtd {
@@ -41,6 +43,8 @@ export interface Psrtd {
   readonly udp: string;
   readonly dir: string;
   readonly caFile: string;
+  /** The stats HTTP server's port (with `stats: true`), else 0. */
+  readonly statsPort: number;
   /** Everything psrtd printed so far. */
   output(): string;
   stop(): Promise<void>;
@@ -57,7 +61,7 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-function writeConfig(dir: string, tcpPort: number, udpPort: number, o: PsrtdOptions): void {
+function writeConfig(dir: string, tcpPort: number, udpPort: number, statsPort: number, o: PsrtdOptions): void {
   const hash = hashSync(TEST_PASSWORD, 5);
   writeFileSync(join(dir, 'psrt-passwd'), ['test', 'user1', 'reader'].map((u) => `${u}:${hash}`).join('\n') + '\n');
   writeFileSync(
@@ -80,6 +84,7 @@ function writeConfig(dir: string, tcpPort: number, udpPort: number, o: PsrtdOpti
       '  max_topic_depth: 64',
       '  max_topic_length: 1000000',
       '  max_pub_size: 1100000',
+      ...(statsPort > 0 ? [`  bind_stats: 127.0.0.1:${statsPort}`] : []),
       'proto:',
       `  bind: ["127.0.0.1:${tcpPort}", "${join(dir, 'psrt.sock')}"]`,
       `  bind_udp: "127.0.0.1:${udpPort}"`,
@@ -120,7 +125,8 @@ async function ready(child: ChildProcess, output: () => string): Promise<void> {
 export async function startPsrtd(o: PsrtdOptions = {}): Promise<Psrtd> {
   const dir = tempDir('psrtd-test-');
   const [tcpPort, udpPort] = [await freePort(), await freeUdpPort()];
-  writeConfig(dir.path, tcpPort, udpPort, o);
+  const statsPort = o.stats === true ? await freePort() : 0;
+  writeConfig(dir.path, tcpPort, udpPort, statsPort, o);
   const child = spawn(
     process.execPath,
     [join(ROOT, 'bin', 'psrtd.js'), '-C', join(dir.path, 'config.yml'), ...(o.args ?? [])],
@@ -152,6 +158,7 @@ export async function startPsrtd(o: PsrtdOptions = {}): Promise<Psrtd> {
     udp: `127.0.0.1:${udpPort}`,
     dir: dir.path,
     caFile: join(TLS_DIR, 'ca.crt'),
+    statsPort,
     output: () => out,
     stop,
   };
