@@ -76,6 +76,12 @@ export abstract class Bridge {
 
   abstract start(): void;
   abstract stop(): Promise<void>;
+  /**
+   * Called before start() when this bridge replaces `previous` (a reload changed its settings),
+   * so that it can clean up what its predecessor left on the upstream (a NATS bridge leaves nothing).
+   */
+  succeed?(previous: Bridge): void;
+
   /** The remote name (subject or topic) of a remote topic, or why it has none. */
   abstract remoteName(remoteTopic: string): string | null;
   /** Hands one message to the connected upstream. */

@@ -49,6 +49,13 @@ export interface BridgeConfig {
   readonly qos: 0 | 1;
   /** MQTT protocol version: 5 (origin in a user property) or 4 (3.1.1, origin in the topic). */
   readonly protocolVersion: 4 | 5;
+  /**
+   * MQTT: a clean session (true, the default) or a persistent one the upstream keeps, with the
+   * import subscriptions and the QoS 1 messages queued for them, while the bridge is away.
+   */
+  readonly cleanSession: boolean;
+  /** MQTT 5 Session Expiry Interval in seconds when `cleanSession` is false (4294967295: never). */
+  readonly sessionExpiry: number;
   /** Bounds of the buffer that holds exports while the upstream is away. */
   readonly bufferMessages: number;
   readonly bufferBytes: number;
@@ -61,6 +68,10 @@ export interface BridgesConfig {
 
 const DEFAULT_BUFFER_MESSAGES = 10_000;
 const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+/** An hour: a bridge away longer (or removed) stops costing the upstream its queue. */
+const DEFAULT_SESSION_EXPIRY = 3600;
+/** MQTT 5's largest Session Expiry Interval, which means "never expires" (§3.1.2.11.2). */
+const MAX_SESSION_EXPIRY = 4_294_967_295;
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1))], {
   error: 'expected a string or a list of strings',
@@ -86,6 +97,8 @@ const bridgeSchema = z.strictObject({
   protocol_version: z.union([z.literal(4), z.literal(5)], { error: 'expected 4 (3.1.1) or 5' }).nullish(),
   buffer_messages: z.int({ error: 'expected an integer' }).min(1).nullish(),
   buffer_bytes: z.int({ error: 'expected an integer' }).min(1).nullish(),
+  clean_session: z.boolean({ error: 'expected true or false' }).nullish(),
+  session_expiry: z.int({ error: 'expected an integer' }).min(1).max(MAX_SESSION_EXPIRY).nullish(),
 });
 
 type RawBridge = z.infer<typeof bridgeSchema>;
@@ -123,8 +136,9 @@ function resolveBridge(raw: RawBridge, at: string, file: string, configDir: stri
   const hasCert = raw.tls_cert !== undefined && raw.tls_cert !== null;
   const hasKey = raw.tls_key !== undefined && raw.tls_key !== null;
   if (hasCert !== hasKey) throw configError(file, `${at}.${hasCert ? 'tls_key' : 'tls_cert'}`, 'tls_cert and tls_key go together');
-  if (raw.type === 'nats' && (raw.qos != null || raw.protocol_version != null)) {
-    throw configError(file, `${at}.${raw.qos != null ? 'qos' : 'protocol_version'}`, 'only for type mqtt');
+  if (raw.type === 'nats') {
+    const mqttOnly = (['qos', 'protocol_version', 'clean_session', 'session_expiry'] as const).find((k) => raw[k] != null);
+    if (mqttOnly !== undefined) throw configError(file, `${at}.${mqttOnly}`, 'only for type mqtt');
   }
   const pem = (v: string | null | undefined, what: string): string | undefined =>
     v === undefined || v === null ? undefined : readText(resolvePath(v, configDir), what);
@@ -144,6 +158,8 @@ function resolveBridge(raw: RawBridge, at: string, file: string, configDir: stri
     remotePrefix: raw.remote_prefix ?? '',
     qos: raw.qos ?? 0,
     protocolVersion: raw.protocol_version ?? 5,
+    cleanSession: raw.clean_session ?? true,
+    sessionExpiry: raw.session_expiry ?? DEFAULT_SESSION_EXPIRY,
     bufferMessages: raw.buffer_messages ?? DEFAULT_BUFFER_MESSAGES,
     bufferBytes: raw.buffer_bytes ?? DEFAULT_BUFFER_BYTES,
   };

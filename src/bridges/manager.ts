@@ -95,7 +95,7 @@ export class BridgeManager implements PublishHook {
     const wanted = new Map(config.bridges.map((b) => [b.name, b]));
     const keep: Member[] = [];
     const stopping: Promise<void>[] = [];
-    const replaced = new Map<string, Member>();
+    const replaced = new Map<string, { old: Member; stopped: Promise<void> }>();
     for (const m of this.members) {
       const c = wanted.get(m.bridge.config.name);
       if (c !== undefined && settingsKey(c, config.nodeId) === m.key) {
@@ -103,15 +103,17 @@ export class BridgeManager implements PublishHook {
         wanted.delete(c.name);
         continue;
       }
-      if (c !== undefined) replaced.set(c.name, m);
       const waiting = c === undefined ? m.bridge.takeBuffered().length : 0;
       this.log.info(`bridge ${m.bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports dropped` : ''}`);
-      stopping.push(m.bridge.stop());
+      const stopped = m.bridge.stop().catch(() => undefined);
+      if (c !== undefined) replaced.set(c.name, { old: m, stopped });
+      stopping.push(stopped);
     }
     for (const c of wanted.values()) {
       const member = this.create(c, config.nodeId, kinds);
-      const old = replaced.get(c.name);
-      if (old !== undefined) this.handOver(old, member);
+      const was = replaced.get(c.name);
+      if (was === undefined) member.bridge.start();
+      else this.succeed(was.old, member, was.stopped);
       keep.push(member);
     }
     this.members = keep;
@@ -123,8 +125,21 @@ export class BridgeManager implements PublishHook {
   private create(c: BridgeConfig, nodeId: string, kinds: BridgeKinds): Member {
     const bridge = kinds.construct(c, nodeId, this.log, this.sink, this.maxTopicDepth);
     this.log.info(`bridge ${c.name}: ${c.type} ${c.servers.join(', ')}, out ${JSON.stringify(c.out)}, in ${JSON.stringify(c.in)}`);
-    bridge.start();
     return { bridge, out: new MaskSet(c.out, c.localPrefix), key: settingsKey(c, nodeId) };
+  }
+
+  /**
+   * A changed bridge takes over from its predecessor: the exports it buffered, and (an MQTT
+   * persistent session) what it subscribed. The successor connects only once the predecessor has
+   * ended its connection (its QoS 1 exports in flight acknowledged): two connections with the
+   * same client id would take the session from each other.
+   */
+  private succeed(from: Member, to: Member, stopped: Promise<void>): void {
+    this.handOver(from, to);
+    to.bridge.succeed?.(from.bridge);
+    void stopped.then(() => {
+      if (to.bridge.state !== 'stopped') to.bridge.start(); // not removed by a later reload meanwhile
+    });
   }
 
   /**

@@ -11,6 +11,11 @@
  *   discard their own node id and strip the level.
  *
  * The URLs are tried in turn; reconnects back off from 100 ms to 5 s.
+ *
+ * With `clean_session: false` the upstream keeps the session while the bridge is away (a
+ * restart, a reload): the import subscriptions and the QoS 1 messages queued for them, which
+ * arrive on the next connection. Such a session may still hold subscriptions of an earlier
+ * configuration: only messages matching the current `in` masks are imported.
  */
 import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
@@ -36,6 +41,11 @@ const MQTT_MAX_PACKET = 1 + 4 + 268_435_455;
 const PUBLISH_OVERHEAD = 16;
 /** More than the origin and priority properties take besides the node id. */
 const PLAIN_PROPERTIES = 48;
+/**
+ * How long stop() lets the upstream acknowledge QoS 1 exports in flight (a forced close would
+ * drop them) before it closes the connection anyway.
+ */
+const STOP_GRACE_MS = 1000;
 
 interface ExportProperties {
   userProperties: UserProperties;
@@ -77,7 +87,11 @@ export class MqttBridge extends Bridge {
   private readonly backoff = new Backoff();
   private readonly v5: boolean;
   private drainArmed = false;
-  private subs = new Subscriptions([], MQTT_SYNTAX);
+  private readonly subs: Subscriptions;
+  /** Whether imports are checked against the current filters: only a persistent session can hold others. */
+  private readonly checkFilters: boolean;
+  /** Filters a predecessor subscribed in the same persistent session that this one does not want. */
+  private stale: string[] = [];
   /**
    * The upstream's Maximum Packet Size (its CONNACK, else MQTT's own limit). A larger packet
    * makes the broker close the connection (MQTT 5.0 §3.2.2.3.6); at QoS 1 the client would send
@@ -88,6 +102,21 @@ export class MqttBridge extends Bridge {
   constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
     super(config, nodeId, log, sink, maxTopicDepth);
     this.v5 = config.protocolVersion === 5;
+    this.subs = new Subscriptions(importFilters(config), MQTT_SYNTAX);
+    this.checkFilters = !config.cleanSession;
+  }
+
+  /** The filters `previous` subscribed in the session this bridge resumes and this one does not. */
+  override succeed(previous: Bridge): void {
+    const sameSession = previous instanceof MqttBridge && !previous.config.cleanSession && !this.config.cleanSession &&
+      previous.clientId() === this.clientId();
+    if (!sameSession) return;
+    const wanted = new Set(this.subs.patterns);
+    this.stale = previous.subs.patterns.filter((f) => !wanted.has(f));
+  }
+
+  private clientId(): string {
+    return this.config.clientId ?? `psrtd-${this.nodeId}-${this.config.name}`;
   }
 
   /** MQTT topics are PSRT topics; with 3.1.1 the origin level goes first. */
@@ -113,14 +142,16 @@ export class MqttBridge extends Bridge {
       ...first,
       servers: usable,
       protocolVersion: this.v5 ? 5 : 4,
-      clientId: c.clientId ?? `psrtd-${this.nodeId}-${c.name}`,
-      clean: true,
+      clientId: this.clientId(),
+      clean: c.cleanSession,
       keepalive: 10,
       connectTimeout: 5000,
       reconnectPeriod: this.backoff.next(),
       queueQoSZero: false,
       resubscribe: false,
     };
+    // Without an expiry an MQTT 5 session ends with the connection, persistent or not (§3.1.2.11.2).
+    if (!c.cleanSession && this.v5) opts.properties = { sessionExpiryInterval: c.sessionExpiry };
     if (c.user !== undefined) opts.username = c.user;
     if (c.password !== undefined) opts.password = c.password;
     if (c.tls?.ca !== undefined) opts.ca = c.tls.ca;
@@ -148,11 +179,29 @@ export class MqttBridge extends Bridge {
     });
   }
 
+  /**
+   * Ends the connection with a DISCONNECT once the QoS 1 exports in flight are acknowledged,
+   * bounded by STOP_GRACE_MS; an upstream that is away or does not answer is cut off.
+   */
   async stop(): Promise<void> {
     this.state = 'stopped';
     const client = this.client;
     this.client = null;
-    if (client !== null) await client.endAsync(true).catch(() => undefined);
+    if (client === null) return;
+    if (!client.connected) {
+      await client.endAsync(true).catch(() => undefined);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.stream.destroy(); // end() waits for acknowledgements that did not come
+        resolve();
+      }, STOP_GRACE_MS);
+      client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private onConnect(client: MqttClient, withIds: boolean): void {
@@ -173,9 +222,7 @@ export class MqttBridge extends Bridge {
    * identifier (its index + 1), so that onMessage keeps only the first matching one's copy.
    */
   private subscribe(client: MqttClient, withIds: boolean): void {
-    const { remotePrefix, qos } = this.config;
-    const originLevel = this.v5 ? '' : '+/';
-    this.subs = new Subscriptions(independentMasks(this.config.in).map((m) => `${remotePrefix}${originLevel}${m}`), MQTT_SYNTAX);
+    const { qos } = this.config;
     const filters = this.subs.patterns;
     const failed = (err: Error | null): void => {
       if (err) this.log.error(`bridge ${this.config.name}: subscribe failed: ${err.message}`);
@@ -187,6 +234,16 @@ export class MqttBridge extends Bridge {
     } else if (filters.length > 0) {
       client.subscribe(Object.fromEntries(filters.map((f) => [f, { qos, nl: true }])), failed);
     }
+    if (this.stale.length > 0) this.unsubscribeStale(client);
+  }
+
+  /** The upstream stops sending what a predecessor subscribed; tried again on the next connect if refused. */
+  private unsubscribeStale(client: MqttClient): void {
+    const stale = this.stale;
+    client.unsubscribe(stale, (err) => {
+      if (err) this.log.debug(`bridge ${this.config.name}: unsubscribe ${stale.join(', ')} failed: ${err.message}`);
+      else if (this.stale === stale) this.stale = [];
+    });
   }
 
   /** A copy sent for a later subscription when an earlier one matches the topic too. */
@@ -197,6 +254,10 @@ export class MqttBridge extends Bridge {
   }
 
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (this.checkFilters && !this.subs.matchesAny(topic)) {
+      this.unmappable(topic, 'remote topic outside the current in masks (a subscription the persistent session kept)');
+      return;
+    }
     const props = packet.properties;
     if (this.isDuplicate(topic, props?.subscriptionIdentifier)) return;
     const user = props?.userProperties as UserProperties | undefined;
@@ -281,6 +342,15 @@ export class MqttBridge extends Bridge {
       if (this.client === client) this.flush();
     });
   }
+}
+
+/**
+ * The import subscriptions of a bridge: its independent `in` masks under the remote prefix
+ * (3.1.1: after the origin level).
+ */
+function importFilters(c: BridgeConfig): string[] {
+  const originLevel = c.protocolVersion === 5 ? '' : '+/';
+  return independentMasks(c.in).map((m) => `${c.remotePrefix}${originLevel}${m}`);
 }
 
 function first(v: string | string[] | undefined): string | undefined {

@@ -78,6 +78,16 @@ export class Subscriptions {
     return i < 0 ? this.levels.length : i;
   }
 
+  /**
+   * Whether some subscription matches `name`. A persistent session may still hold subscriptions
+   * of an earlier configuration; their messages match none of the current ones.
+   */
+  matchesAny(name: string): boolean {
+    const levels = name.split(this.syntax.separator);
+    for (const p of this.levels) if (patternMatches(p, levels, this.syntax)) return true;
+    return false;
+  }
+
   /** Whether the copy delivered for subscription `index` is a duplicate of an earlier one's. */
   isDuplicate(name: string, index: number): boolean {
     return this.overlapping && this.owner(name) < index;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseBridgesSection } from '../../src/bridges/config.js';
+import { parseBridgesSection, type BridgesConfig } from '../../src/bridges/config.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { ErrorCode, PsrtError } from '../../src/protocol/errors.js';
 import { parseYamlText } from '../../src/auth/yaml-validate.js';
@@ -67,6 +67,31 @@ list:
     assert.equal(mqtt.protocolVersion, 4);
     assert.equal(mqtt.bufferBytes, 1000);
     assert.equal(mqtt.tls, undefined);
+    assert.equal(mqtt.cleanSession, true, 'clean sessions by default');
+    assert.equal(mqtt.sessionExpiry, 3600);
+  });
+
+  it('parses clean_session and session_expiry of MQTT bridges', () => {
+    const mqtt = (extra: string): BridgesConfig['bridges'][number] | undefined =>
+      parse(`list:\n  - name: m\n    type: mqtt\n    servers: x\n${extra}`)?.bridges[0];
+    assert.deepEqual([mqtt('    clean_session: false\n')?.cleanSession, mqtt('    clean_session: false\n')?.sessionExpiry], [false, 3600]);
+    const never = mqtt('    clean_session: false\n    session_expiry: 4294967295\n');
+    assert.deepEqual([never?.cleanSession, never?.sessionExpiry], [false, 4_294_967_295]);
+    assert.equal(mqtt('    session_expiry: 1\n')?.sessionExpiry, 1);
+  });
+
+  it('rejects bad clean_session and session_expiry values, and both on NATS bridges', () => {
+    const mqtt = (extra: string): string => problem(`list:\n  - name: m\n    type: mqtt\n    servers: x\n${extra}`);
+    const at = `${FILE}: bridges.list[0]`;
+    assert.equal(mqtt('    clean_session: "no"\n'), `${at}.clean_session: expected true or false, got "no"`);
+    assert.equal(mqtt('    clean_session: 0\n'), `${at}.clean_session: expected true or false, got 0`);
+    assert.equal(mqtt('    session_expiry: 0\n'), `${at}.session_expiry: must be at least 1, got 0`);
+    assert.equal(mqtt('    session_expiry: 4294967296\n'), `${at}.session_expiry: must be at most 4294967295, got 4294967296`);
+    assert.equal(mqtt('    session_expiry: 1.5\n'), `${at}.session_expiry: expected an integer, got 1.5`);
+    assert.equal(mqtt('    session_expiry: 1h\n'), `${at}.session_expiry: expected an integer, got "1h"`);
+    const nats = (extra: string): string => problem(`list:\n  - name: n\n    type: nats\n    servers: x\n${extra}`);
+    assert.equal(nats('    clean_session: false\n'), `${at}.clean_session: only for type mqtt`);
+    assert.equal(nats('    session_expiry: 60\n'), `${at}.session_expiry: only for type mqtt`);
   });
 
   it('reads the list from a file it names', () => {

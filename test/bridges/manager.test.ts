@@ -27,13 +27,15 @@ class FakeBroker implements BridgeBroker {
 function bridge(name: string, port: number, out: string[], extra: Partial<BridgeConfig> = {}): BridgeConfig {
   return {
     name, type: 'nats', servers: [`nats://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined, clientId: undefined,
-    tls: undefined, out, in: [], localPrefix: '', remotePrefix: '', qos: 0, protocolVersion: 5, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
+    tls: undefined, out, in: [], localPrefix: '', remotePrefix: '', qos: 0, protocolVersion: 5,
+    cleanSession: true, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
   };
 }
 
 describe('bridge manager', () => {
   const broker = new FakeBroker();
-  const manager = new BridgeManager(broker, createMemoryLogger(), 8, () => 1);
+  const log = createMemoryLogger();
+  const manager = new BridgeManager(broker, log, 8, () => 1);
   after(async () => {
     await manager.stop();
   });
@@ -87,6 +89,20 @@ describe('bridge manager', () => {
     await manager.reload({ nodeId: 'n', bridges: [bridge('d', port, ['a/#'], { bufferMessages: 50 })] });
     const [d] = manager.status();
     assert.equal(d?.buffered, 2, 'the a/ exports were handed over, b/1 is no longer exported');
+    await manager.reload(undefined);
+  });
+
+  test('a changed clean_session or session_expiry restarts an MQTT bridge', async () => {
+    const port = await freePort();
+    const mq = (extra: Partial<BridgeConfig>): BridgeConfig => bridge('s', port, ['#'], { type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`], ...extra });
+    const restarts = (): number => log.messages('info').filter((m) => m === 'bridge s: stopping').length;
+    await manager.reload({ nodeId: 'n', bridges: [mq({})] });
+    await manager.reload({ nodeId: 'n', bridges: [mq({ cleanSession: false })] });
+    assert.equal(restarts(), 1);
+    await manager.reload({ nodeId: 'n', bridges: [mq({ cleanSession: false, sessionExpiry: 60 })] });
+    assert.equal(restarts(), 2);
+    await manager.reload({ nodeId: 'n', bridges: [mq({ cleanSession: false, sessionExpiry: 60 })] });
+    assert.equal(restarts(), 2, 'unchanged: kept');
     await manager.reload(undefined);
   });
 

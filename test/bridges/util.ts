@@ -93,7 +93,7 @@ export interface BridgeSpec {
   servers: string[];
   out?: string[];
   in?: string[];
-  extra?: Record<string, string | number>;
+  extra?: Record<string, string | number | boolean>;
 }
 
 export function bridgesYaml(nodeId: string, specs: readonly BridgeSpec[]): string {
