@@ -27,7 +27,10 @@ export interface BridgeCounters {
   importedBytes: number;
   /** Exports dropped because the buffer was full (oldest first). */
   dropped: number;
-  /** Topics or subjects that could not be mapped (per message). */
+  /**
+   * Topics or subjects that could not be mapped, and imports matching no current `in` mask (a
+   * subscription a persistent MQTT session kept), per message.
+   */
   unmappable: number;
   /** Imports that carried this node's own origin (a loop through another path), discarded. */
   echoes: number;

@@ -140,6 +140,9 @@ function resolveBridge(raw: RawBridge, at: string, file: string, configDir: stri
     const mqttOnly = (['qos', 'protocol_version', 'clean_session', 'session_expiry'] as const).find((k) => raw[k] != null);
     if (mqttOnly !== undefined) throw configError(file, `${at}.${mqttOnly}`, 'only for type mqtt');
   }
+  if (raw.session_expiry != null && raw.protocol_version === 4) {
+    throw configError(file, `${at}.session_expiry`, 'only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)');
+  }
   const pem = (v: string | null | undefined, what: string): string | undefined =>
     v === undefined || v === null ? undefined : readText(resolvePath(v, configDir), what);
   const tlsWanted = raw.tls === true || raw.tls_ca != null || hasCert;

@@ -60,7 +60,7 @@ export function bridgeMetrics(out: MetricsOut, provider: BridgeStatusProvider | 
     .add('psrt_bridge_imported_messages_total', 'counter', 'Messages taken from the upstream.', per((b) => b.counters.imported))
     .add('psrt_bridge_imported_bytes_total', 'counter', 'Payload bytes taken from the upstream.', per((b) => b.counters.importedBytes))
     .add('psrt_bridge_dropped_messages_total', 'counter', 'Exports dropped because the buffer was full (oldest first).', per((b) => b.counters.dropped))
-    .add('psrt_bridge_unmappable_messages_total', 'counter', 'Messages whose topic or subject could not be mapped.', per((b) => b.counters.unmappable))
+    .add('psrt_bridge_unmappable_messages_total', 'counter', 'Messages whose topic or subject could not be mapped (or matched no current in mask).', per((b) => b.counters.unmappable))
     .add('psrt_bridge_echoes_total', 'counter', 'Imports carrying this node\'s own origin, discarded.', per((b) => b.counters.echoes))
     .add('psrt_bridge_connects_total', 'counter', 'Connections to the upstream (re-)established.', per((b) => b.counters.connects))
     .add('psrt_bridge_buffered_messages', 'gauge', 'Exports waiting for the upstream.', per((b) => b.buffered))

@@ -89,6 +89,8 @@ list:
     assert.equal(mqtt('    session_expiry: 4294967296\n'), `${at}.session_expiry: must be at most 4294967295, got 4294967296`);
     assert.equal(mqtt('    session_expiry: 1.5\n'), `${at}.session_expiry: expected an integer, got 1.5`);
     assert.equal(mqtt('    session_expiry: 1h\n'), `${at}.session_expiry: expected an integer, got "1h"`);
+    assert.equal(mqtt('    protocol_version: 4\n    clean_session: false\n    session_expiry: 60\n'),
+      `${at}.session_expiry: only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)`);
     const nats = (extra: string): string => problem(`list:\n  - name: n\n    type: nats\n    servers: x\n${extra}`);
     assert.equal(nats('    clean_session: false\n'), `${at}.clean_session: only for type mqtt`);
     assert.equal(nats('    session_expiry: 60\n'), `${at}.session_expiry: only for type mqtt`);

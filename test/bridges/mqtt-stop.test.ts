@@ -1,0 +1,93 @@
+/**
+ * Stopping an MQTT bridge (reload restart, removal, shutdown) against a fake upstream on
+ * loopback: QoS 1 exports in flight are acknowledged and a DISCONNECT sent before the connection
+ * ends; an upstream that never acknowledges holds the stop about a second, not for ever.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, describe, test } from 'node:test';
+import mqttPacket from 'mqtt-packet';
+import type { BridgeConfig } from '../../src/bridges/config.js';
+import { MqttBridge } from '../../src/bridges/mqtt-bridge.js';
+import { createMemoryLogger } from '../../src/log/index.js';
+import { until } from '../helpers/engines.js';
+
+interface Upstream {
+  readonly server: Server;
+  readonly port: number;
+  readonly seen: string[];
+  readonly sockets: Set<Socket>;
+}
+
+/** A 3.1.1 broker that accepts any client and acknowledges publishes only when `acks`. */
+async function fakeUpstream(acks: boolean): Promise<Upstream> {
+  const seen: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (p) => {
+      seen.push(p.cmd);
+      if (p.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+      if (p.cmd === 'publish' && acks) socket.write(mqttPacket.generate({ cmd: 'puback', messageId: p.messageId ?? 0 }));
+    });
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return { server, port: address.port, seen, sockets };
+}
+
+function config(port: number): BridgeConfig {
+  return {
+    name: 'stop', type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined,
+    clientId: undefined, tls: undefined, out: ['#'], in: [], localPrefix: '', remotePrefix: '', qos: 1, protocolVersion: 4,
+    cleanSession: false, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20,
+  };
+}
+
+async function stopAfterExports(up: Upstream): Promise<number> {
+  const bridge = new MqttBridge(config(up.port), 'n', createMemoryLogger(), () => undefined, 8);
+  bridge.start();
+  try {
+    await until(() => bridge.state === 'online', 5000, 'bridge online');
+    for (let i = 0; i < 3; i++) bridge.offer('n/t', { priority: 1, topic: 't', payload: Buffer.from(String(i)), qos: 1, contentType: undefined, userProperties: undefined });
+    await until(() => up.seen.filter((c) => c === 'publish').length === 3, 5000, 'the upstream got the exports');
+  } catch (e) {
+    await bridge.stop();
+    throw e;
+  }
+  const t0 = performance.now();
+  await bridge.stop();
+  return performance.now() - t0;
+}
+
+describe('MQTT bridge stop', () => {
+  const upstreams: Upstream[] = [];
+  after(async () => {
+    for (const up of upstreams) {
+      for (const s of up.sockets) s.destroy();
+      await new Promise((r) => up.server.close(r));
+    }
+  });
+
+  test('exports acknowledged: the bridge disconnects cleanly, at once', async () => {
+    const up = await fakeUpstream(true);
+    upstreams.push(up);
+    const ms = await stopAfterExports(up);
+    assert.ok(ms < 500, `stop took ${ms.toFixed(0)} ms`);
+    await until(() => up.seen.includes('disconnect'), 2000, 'a DISCONNECT (not a cut connection)');
+  });
+
+  test('an upstream that never acknowledges holds the stop about a second, then is cut off', async () => {
+    const up = await fakeUpstream(false);
+    upstreams.push(up);
+    const ms = await stopAfterExports(up);
+    assert.ok(ms >= 900 && ms < 2500, `stop took ${ms.toFixed(0)} ms`);
+    await until(() => up.sockets.size === 0, 2000, 'the connection closed');
+    assert.ok(!up.seen.includes('disconnect'));
+  });
+});
