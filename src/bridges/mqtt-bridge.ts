@@ -106,13 +106,16 @@ export class MqttBridge extends Bridge {
     this.checkFilters = !config.cleanSession;
   }
 
-  /** The filters `previous` subscribed in the session this bridge resumes and this one does not. */
+  /**
+   * The filters `previous` subscribed in the session this bridge resumes, or had yet to
+   * unsubscribe (it may have been replaced before it ever connected), that this one does not want.
+   */
   override succeed(previous: Bridge): void {
     const sameSession = previous instanceof MqttBridge && !previous.config.cleanSession && !this.config.cleanSession &&
       previous.clientId() === this.clientId();
     if (!sameSession) return;
     const wanted = new Set(this.subs.patterns);
-    this.stale = previous.subs.patterns.filter((f) => !wanted.has(f));
+    this.stale = [...new Set([...previous.subs.patterns, ...previous.stale])].filter((f) => !wanted.has(f));
   }
 
   private clientId(): string {

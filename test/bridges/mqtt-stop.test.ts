@@ -1,7 +1,9 @@
 /**
  * Stopping an MQTT bridge (reload restart, removal, shutdown) against a fake upstream on
  * loopback: QoS 1 exports in flight are acknowledged and a DISCONNECT sent before the connection
- * ends; an upstream that never acknowledges holds the stop about a second, not for ever.
+ * ends; an upstream that never acknowledges holds the stop about a second, not for ever. A
+ * bridge that resumes its predecessor's persistent session unsubscribes the filters it dropped,
+ * also those of a predecessor replaced before it ever connected.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -16,12 +18,14 @@ interface Upstream {
   readonly server: Server;
   readonly port: number;
   readonly seen: string[];
+  readonly unsubscribed: string[];
   readonly sockets: Set<Socket>;
 }
 
 /** A 3.1.1 broker that accepts any client and acknowledges publishes only when `acks`. */
 async function fakeUpstream(acks: boolean): Promise<Upstream> {
   const seen: string[] = [];
+  const unsubscribed: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -32,20 +36,25 @@ async function fakeUpstream(acks: boolean): Promise<Upstream> {
       seen.push(p.cmd);
       if (p.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
       if (p.cmd === 'publish' && acks) socket.write(mqttPacket.generate({ cmd: 'puback', messageId: p.messageId ?? 0 }));
+      if (p.cmd === 'subscribe') socket.write(mqttPacket.generate({ cmd: 'suback', messageId: p.messageId ?? 0, granted: p.subscriptions.map((x) => x.qos) }));
+      if (p.cmd === 'unsubscribe') {
+        unsubscribed.push(...p.unsubscriptions);
+        socket.write(mqttPacket.generate({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: [] }));
+      }
     });
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const address = server.address();
   assert.ok(address !== null && typeof address === 'object');
-  return { server, port: address.port, seen, sockets };
+  return { server, port: address.port, seen, unsubscribed, sockets };
 }
 
-function config(port: number): BridgeConfig {
+function config(port: number, extra: Partial<BridgeConfig> = {}): BridgeConfig {
   return {
     name: 'stop', type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined,
     clientId: undefined, tls: undefined, out: ['#'], in: [], localPrefix: '', remotePrefix: '', qos: 1, protocolVersion: 4,
-    cleanSession: false, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20,
+    cleanSession: false, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
   };
 }
 
@@ -89,5 +98,49 @@ describe('MQTT bridge stop', () => {
     assert.ok(ms >= 900 && ms < 2500, `stop took ${ms.toFixed(0)} ms`);
     await until(() => up.sockets.size === 0, 2000, 'the connection closed');
     assert.ok(!up.seen.includes('disconnect'));
+  });
+});
+
+describe('MQTT bridge succession (persistent session)', () => {
+  let up: Upstream | undefined;
+  const bridges: MqttBridge[] = [];
+  after(async () => {
+    await Promise.all(bridges.map((b) => b.stop())); // a failed test must not leave one reconnecting
+    if (up === undefined) return;
+    for (const s of up.sockets) s.destroy();
+    await new Promise((r) => up?.server.close(r));
+  });
+
+  test('the successor unsubscribes the filters it dropped, also through a predecessor that never connected', async () => {
+    up = await fakeUpstream(true);
+    const port = up.port;
+    const make = (masks: string[], extra: Partial<BridgeConfig> = {}): MqttBridge => {
+      const bridge = new MqttBridge(config(port, { in: masks, ...extra }), 'n', createMemoryLogger(), () => undefined, 8);
+      bridges.push(bridge);
+      return bridge;
+    };
+    const a = make(['p/#', 'q/#', 'r/#']);
+    a.start();
+    await until(() => a.state === 'online', 5000, 'a online');
+    await a.stop();
+    // b drops q/# but is replaced before it connects; c drops r/# as well.
+    const b = make(['p/#', 'r/#']);
+    b.succeed(a);
+    await b.stop();
+    const c = make(['p/#']);
+    c.succeed(b);
+    c.start();
+    await until(() => up?.unsubscribed.length === 2, 3000, 'the UNSUBSCRIBEs');
+    assert.deepEqual([...up.unsubscribed].sort(), ['+/q/#', '+/r/#']);
+    await c.stop();
+    // A clean successor, or another client id, resumes no session: nothing to unsubscribe.
+    for (const extra of [{ cleanSession: true }, { clientId: 'other' }]) {
+      const d = make([], extra);
+      d.succeed(c);
+      d.start();
+      await until(() => d.state === 'online', 5000, 'd online');
+      await d.stop();
+    }
+    assert.equal(up.unsubscribed.length, 2);
   });
 });
