@@ -173,12 +173,13 @@ export abstract class Bridge {
     this.sink(priority, topic, payload, qos, meta);
   }
 
-  protected connected(server: string): void {
+  /** `note`: what the log line adds about the connection (an MQTT session resumed or new). */
+  protected connected(server: string, note = ''): void {
     this.lastFailure = '';
     this.server = server;
     this.state = 'online';
     this.counters.connects++;
-    this.log.info(`bridge ${this.config.name}: connected to ${server}${this.buffer.length > 0 ? `, sending ${this.buffer.length} buffered messages` : ''}`);
+    this.log.info(`bridge ${this.config.name}: connected to ${server}${note}${this.buffer.length > 0 ? `, sending ${this.buffer.length} buffered messages` : ''}`);
     this.flush();
   }
 

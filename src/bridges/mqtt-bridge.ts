@@ -155,6 +155,9 @@ export class MqttBridge extends Bridge {
     };
     // Without an expiry an MQTT 5 session ends with the connection, persistent or not (§3.1.2.11.2).
     if (!c.cleanSession && this.v5) opts.properties = { sessionExpiryInterval: c.sessionExpiry };
+    if (!c.cleanSession && c.qos === 0) {
+      this.log.warn(`bridge ${c.name}: clean_session false with qos 0: the upstream queues only QoS 1 messages for a session that is away; set qos: 1`);
+    }
     if (c.user !== undefined) opts.username = c.user;
     if (c.password !== undefined) opts.password = c.password;
     if (c.tls?.ca !== undefined) opts.ca = c.tls.ca;
@@ -164,7 +167,7 @@ export class MqttBridge extends Bridge {
     this.client = client;
     client.on('connect', (connack) => {
       this.maxPacket = Math.min(MQTT_MAX_PACKET, connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET);
-      this.onConnect(client, connack.properties?.subscriptionIdentifiersAvailable !== false);
+      this.onConnect(client, connack.properties?.subscriptionIdentifiersAvailable !== false, connack.sessionPresent);
     });
     // The reason a connection ended comes as an 'error' (e.g. a CONNACK refusal) before 'close'.
     let lastError = 'connection closed';
@@ -207,7 +210,7 @@ export class MqttBridge extends Bridge {
     });
   }
 
-  private onConnect(client: MqttClient, withIds: boolean): void {
+  private onConnect(client: MqttClient, withIds: boolean, sessionPresent: boolean): void {
     this.backoff.reset();
     this.drainArmed = false; // a new stream: any armed listener was on the old one
     // Small messages must not wait for Nagle's algorithm (40 ms with delayed ACKs).
@@ -216,7 +219,17 @@ export class MqttBridge extends Bridge {
     client.options.reconnectPeriod = this.backoff.next();
     this.subscribe(client, withIds);
     const host = client.options.host ?? '';
-    this.connected(`${host.includes(':') ? `[${host}]` : host}:${String(client.options.port ?? '')}`);
+    this.connected(`${host.includes(':') ? `[${host}]` : host}:${String(client.options.port ?? '')}`, this.sessionNote(sessionPresent));
+  }
+
+  /**
+   * A persistent session says whether the upstream still had it: a new one means nothing was
+   * kept for the time away (a first connection, an expired session, or an upstream that lost
+   * its sessions in a restart without persistence), which an operator wants to know.
+   */
+  private sessionNote(sessionPresent: boolean): string {
+    if (this.config.cleanSession) return '';
+    return sessionPresent ? ' (persistent session resumed)' : ' (new persistent session: the upstream kept nothing from before)';
   }
 
   /**

@@ -143,4 +143,17 @@ describe('MQTT bridge succession (persistent session)', () => {
     }
     assert.equal(up.unsubscribed.length, 2);
   });
+
+  test('a persistent session with qos 0 is warned about (the upstream queues nothing for it)', async () => {
+    up ??= await fakeUpstream(true);
+    for (const [qos, warned] of [[0, true], [1, false]] as const) {
+      const log = createMemoryLogger();
+      const bridge = new MqttBridge(config(up.port, { qos }), 'n', log, () => undefined, 8);
+      bridges.push(bridge);
+      bridge.start();
+      await bridge.stop();
+      const lines = log.messages('warn').filter((l) => l.includes('clean_session false with qos 0'));
+      assert.equal(lines.length, warned ? 1 : 0, `qos ${String(qos)}: ${log.messages().join(' | ')}`);
+    }
+  });
 });

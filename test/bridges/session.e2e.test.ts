@@ -91,6 +91,10 @@ for (const version of [5, 4] as const) {
       await broker.restart();
       await sub.waitFor(N, 20_000);
       assert.deepEqual(firsts(sub, 'p/seq'), Array.from({ length: N }, (_, i) => String(i)));
+      // The log says whether the upstream still had the session.
+      assert.ok(first.output.some((l) => /bridge up: connected to .* \(new persistent session: the upstream kept nothing from before\)/.test(l)), first.output.join('\n'));
+      await connections(second, 'up', 1);
+      assert.ok(second.output.some((l) => /bridge up: connected to .* \(persistent session resumed\)/.test(l)), second.output.join('\n'));
     });
 
     test('a SIGHUP that restarts the bridge loses none of a QoS 1 stream published upstream', async () => {
