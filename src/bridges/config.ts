@@ -179,6 +179,22 @@ function checkNames(list: readonly BridgeConfig[], file: string, at: (i: number)
 export const defaultNodeId = (): string => `${hostname() || 'psrtd'}-${process.pid}`;
 
 /**
+ * A persistent session is found again by its client id. The default one contains the default
+ * node id, which contains the process id: every restart would open a new session and leave the
+ * old one queueing on the upstream.
+ */
+function checkStableClientIds(list: readonly BridgeConfig[], nodeIdSet: boolean, file: string, at: (i: number) => string): void {
+  if (nodeIdSet) return;
+  const i = list.findIndex((b) => !b.cleanSession && b.clientId === undefined);
+  if (i < 0) return;
+  throw configError(
+    file,
+    `${at(i)}.clean_session`,
+    'false needs a client id that stays the same across restarts: set client_id, or bridges.node_id (the default node id contains the process id)',
+  );
+}
+
+/**
  * The `bridges:` value of config.yml (`undefined` when absent). `file` names config.yml in
  * errors; a list file is named itself, with its entries as `[i].key`.
  */
@@ -193,9 +209,11 @@ export function parseBridgesSection(value: unknown, file: string, configDir: str
     const raws = validate(listSchema, parseYamlText(readText(listFile, 'bridges file'), listFile), listFile) ?? [];
     const bridges = raws.map((r, i) => resolveBridge(r, `[${i}]`, listFile, configDir));
     checkNames(bridges, listFile, (i) => `[${i}]`);
+    checkStableClientIds(bridges, section.node_id != null, listFile, (i) => `[${i}]`);
     return { nodeId, bridges };
   }
   const bridges = (section.list ?? []).map((r, i) => resolveBridge(r, `bridges.list[${i}]`, file, configDir));
   checkNames(bridges, file, (i) => `bridges.list[${i}]`);
+  checkStableClientIds(bridges, section.node_id != null, file, (i) => `bridges.list[${i}]`);
   return { nodeId, bridges };
 }

@@ -73,7 +73,7 @@ list:
 
   it('parses clean_session and session_expiry of MQTT bridges', () => {
     const mqtt = (extra: string): BridgesConfig['bridges'][number] | undefined =>
-      parse(`list:\n  - name: m\n    type: mqtt\n    servers: x\n${extra}`)?.bridges[0];
+      parse(`node_id: plant1\nlist:\n  - name: m\n    type: mqtt\n    servers: x\n${extra}`)?.bridges[0];
     assert.deepEqual([mqtt('    clean_session: false\n')?.cleanSession, mqtt('    clean_session: false\n')?.sessionExpiry], [false, 3600]);
     const never = mqtt('    clean_session: false\n    session_expiry: 4294967295\n');
     assert.deepEqual([never?.cleanSession, never?.sessionExpiry], [false, 4_294_967_295]);
@@ -89,7 +89,14 @@ list:
     assert.equal(mqtt('    session_expiry: 4294967296\n'), `${at}.session_expiry: must be at most 4294967295, got 4294967296`);
     assert.equal(mqtt('    session_expiry: 1.5\n'), `${at}.session_expiry: expected an integer, got 1.5`);
     assert.equal(mqtt('    session_expiry: 1h\n'), `${at}.session_expiry: expected an integer, got "1h"`);
-    assert.equal(mqtt('    protocol_version: 4\n    clean_session: false\n    session_expiry: 60\n'),
+    // Found again only under a client id that a restart keeps: not the default node id's PID.
+    assert.equal(mqtt('    clean_session: false\n'),
+      `${at}.clean_session: false needs a client id that stays the same across restarts: set client_id, or bridges.node_id (the default node id contains the process id)`);
+    assert.equal(parse('list:\n  - name: m\n    type: mqtt\n    servers: x\n    clean_session: false\n    client_id: gw-1\n')?.bridges[0]?.clientId, 'gw-1');
+    assert.equal(parse('node_id: p1\nlist:\n  - name: m\n    type: mqtt\n    servers: x\n    clean_session: false\n')?.nodeId, 'p1');
+    writeFileSync(join(dir, 'persistent.yml'), '- name: m\n  type: mqtt\n  servers: x\n  clean_session: false\n');
+    assert.match(problem('file: persistent.yml\n'), /persistent\.yml: \[0\]\.clean_session: false needs a client id/);
+    assert.equal(mqtt('    protocol_version: 4\n    clean_session: false\n    client_id: c\n    session_expiry: 60\n'),
       `${at}.session_expiry: only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)`);
     const nats = (extra: string): string => problem(`list:\n  - name: n\n    type: nats\n    servers: x\n${extra}`);
     assert.equal(nats('    clean_session: false\n'), `${at}.clean_session: only for type mqtt`);
