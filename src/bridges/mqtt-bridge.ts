@@ -46,6 +46,8 @@ const PLAIN_PROPERTIES = 48;
  * drop them) before it closes the connection anyway.
  */
 const STOP_GRACE_MS = 1000;
+/** MQTT 5's largest Subscription Identifier (§2.2.2.2, a Variable Byte Integer of 1 to 268,435,455). */
+const MAX_SUBSCRIPTION_ID = 268_435_455;
 
 interface ExportProperties {
   userProperties: UserProperties;
@@ -88,6 +90,8 @@ export class MqttBridge extends Bridge {
   private readonly v5: boolean;
   private drainArmed = false;
   private readonly subs: Subscriptions;
+  /** The subscription identifier of the first import filter (overlapping filters, MQTT 5). */
+  private readonly firstId: number;
   /** Whether imports are checked against the current filters: only a persistent session can hold others. */
   private readonly checkFilters: boolean;
   /** Filters a predecessor subscribed in the same persistent session that this one does not want. */
@@ -103,6 +107,7 @@ export class MqttBridge extends Bridge {
     super(config, nodeId, log, sink, maxTopicDepth);
     this.v5 = config.protocolVersion === 5;
     this.subs = new Subscriptions(importFilters(config), MQTT_SYNTAX);
+    this.firstId = firstSubscriptionId(this.subs.patterns);
     this.checkFilters = !config.cleanSession;
   }
 
@@ -235,7 +240,7 @@ export class MqttBridge extends Bridge {
   /**
    * Subscribes the `in` masks. Mosquitto sends an MQTT 5 client one copy per matching
    * subscription; when the filters overlap each gets its own SUBSCRIBE with a subscription
-   * identifier (its index + 1), so that onMessage keeps only the first matching one's copy.
+   * identifier (firstId + its index), so that onMessage keeps only the first matching one's copy.
    */
   private subscribe(client: MqttClient, withIds: boolean): void {
     const { qos } = this.config;
@@ -245,7 +250,7 @@ export class MqttBridge extends Bridge {
     };
     if (this.v5 && withIds && this.subs.overlapping) {
       filters.forEach((f, i) => {
-        client.subscribe(f, { qos, nl: true, properties: { subscriptionIdentifier: i + 1 } }, failed);
+        client.subscribe(f, { qos, nl: true, properties: { subscriptionIdentifier: this.firstId + i } }, failed);
       });
     } else if (filters.length > 0) {
       client.subscribe(Object.fromEntries(filters.map((f) => [f, { qos, nl: true }])), failed);
@@ -262,10 +267,19 @@ export class MqttBridge extends Bridge {
     });
   }
 
-  /** A copy sent for a later subscription when an earlier one matches the topic too. */
+  /**
+   * A copy sent for a later subscription when an earlier one matches the topic too. A persistent
+   * session may deliver copies it queued under the identifiers of another configuration's
+   * subscriptions: whether a current one also got a copy is unknown, so they are all kept.
+   */
   private isDuplicate(topic: string, ids: number | number[] | undefined): boolean {
     if (ids === undefined || !this.subs.overlapping) return false;
-    const index = (Array.isArray(ids) ? Math.min(...ids) : ids) - 1;
+    let index = this.subs.patterns.length;
+    for (const id of Array.isArray(ids) ? ids : [ids]) {
+      const i = id - this.firstId;
+      if (i < 0 || i >= this.subs.patterns.length) return false;
+      index = Math.min(index, i);
+    }
     return this.subs.owner(topic) < index;
   }
 
@@ -367,6 +381,19 @@ export class MqttBridge extends Bridge {
 function importFilters(c: BridgeConfig): string[] {
   const originLevel = c.protocolVersion === 5 ? '' : '+/';
   return independentMasks(c.in).map((m) => `${c.remotePrefix}${originLevel}${m}`);
+}
+
+/**
+ * The identifier of the first of `filters` (the others follow), derived from the filters
+ * themselves (FNV-1a): the same configuration gets the same identifiers after a restart, and
+ * another one almost surely others, so that copies a persistent session queued for an earlier
+ * configuration's subscriptions are told apart (indexes alone would map them onto the wrong filters).
+ */
+function firstSubscriptionId(filters: readonly string[]): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(filters.join('\n'))) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  const n = Math.max(1, filters.length);
+  return (h % Math.floor(MAX_SUBSCRIPTION_ID / n)) * n + 1;
 }
 
 function first(v: string | string[] | undefined): string | undefined {
