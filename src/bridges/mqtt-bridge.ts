@@ -206,6 +206,9 @@ export class MqttBridge extends Bridge {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         client.stream.destroy(); // end() waits for acknowledgements that did not come
+        // Neither the client (discarded) nor a successor (a new store) sends them again.
+        const lost = Object.keys(client.outgoing).length;
+        if (lost > 0) this.log.warn(`bridge ${this.config.name}: ${String(lost)} QoS 1 exports not acknowledged by the upstream within ${String(STOP_GRACE_MS)} ms of the stop, dropped`);
         resolve();
       }, STOP_GRACE_MS);
       client.end(false, {}, () => {

@@ -58,8 +58,8 @@ function config(port: number, extra: Partial<BridgeConfig> = {}): BridgeConfig {
   };
 }
 
-async function stopAfterExports(up: Upstream): Promise<number> {
-  const bridge = new MqttBridge(config(up.port), 'n', createMemoryLogger(), () => undefined, 8);
+async function stopAfterExports(up: Upstream, log = createMemoryLogger()): Promise<number> {
+  const bridge = new MqttBridge(config(up.port), 'n', log, () => undefined, 8);
   bridge.start();
   try {
     await until(() => bridge.state === 'online', 5000, 'bridge online');
@@ -94,8 +94,12 @@ describe('MQTT bridge stop', () => {
   test('an upstream that never acknowledges holds the stop about a second, then is cut off', async () => {
     const up = await fakeUpstream(false);
     upstreams.push(up);
-    const ms = await stopAfterExports(up);
+    const log = createMemoryLogger();
+    const ms = await stopAfterExports(up, log);
     assert.ok(ms >= 900 && ms < 2500, `stop took ${ms.toFixed(0)} ms`);
+    // The exports it never acknowledged are lost: said, not silent.
+    const lost = log.messages('warn').filter((l) => l.includes('3 QoS 1 exports not acknowledged'));
+    assert.equal(lost.length, 1, log.messages().join(' | '));
     await until(() => up.sockets.size === 0, 2000, 'the connection closed');
     assert.ok(!up.seen.includes('disconnect'));
   });
