@@ -25,7 +25,7 @@ import { Backoff, Bridge, type ImportSink, type SendOutcome } from './bridge.js'
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
-import { MQTT_SYNTAX, Subscriptions } from './overlap.js';
+import { firstSubscriptionId, MQTT_SYNTAX, Subscriptions } from './overlap.js';
 
 export const ORIGIN_PROPERTY = 'psrt-origin';
 export const PRIORITY_PROPERTY = 'psrt-priority';
@@ -46,8 +46,6 @@ const PLAIN_PROPERTIES = 48;
  * drop them) before it closes the connection anyway.
  */
 const STOP_GRACE_MS = 1000;
-/** MQTT 5's largest Subscription Identifier (§2.2.2.2, a Variable Byte Integer of 1 to 268,435,455). */
-const MAX_SUBSCRIPTION_ID = 268_435_455;
 
 interface ExportProperties {
   userProperties: UserProperties;
@@ -384,19 +382,6 @@ export class MqttBridge extends Bridge {
 function importFilters(c: BridgeConfig): string[] {
   const originLevel = c.protocolVersion === 5 ? '' : '+/';
   return independentMasks(c.in).map((m) => `${c.remotePrefix}${originLevel}${m}`);
-}
-
-/**
- * The identifier of the first of `filters` (the others follow), derived from the filters
- * themselves (FNV-1a): the same configuration gets the same identifiers after a restart, and
- * another one almost surely others, so that copies a persistent session queued for an earlier
- * configuration's subscriptions are told apart (indexes alone would map them onto the wrong filters).
- */
-function firstSubscriptionId(filters: readonly string[]): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(filters.join('\n'))) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
-  const n = Math.max(1, filters.length);
-  return (h % Math.floor(MAX_SUBSCRIPTION_ID / n)) * n + 1;
 }
 
 function first(v: string | string[] | undefined): string | undefined {

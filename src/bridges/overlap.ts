@@ -93,3 +93,19 @@ export class Subscriptions {
     return this.overlapping && this.owner(name) < index;
   }
 }
+
+/** MQTT 5's largest Subscription Identifier (§2.2.2.2, a Variable Byte Integer of 1 to 268,435,455). */
+const MAX_SUBSCRIPTION_ID = 268_435_455;
+
+/**
+ * The identifier of the first of `filters` (the others follow), derived from the filters
+ * themselves (FNV-1a): the same configuration gets the same identifiers after a restart, and
+ * another one almost surely others, so that copies a persistent session queued for an earlier
+ * configuration's subscriptions are told apart (indexes alone would map them onto the wrong filters).
+ */
+export function firstSubscriptionId(filters: readonly string[]): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(filters.join('\n'))) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  const n = Math.max(1, filters.length);
+  return (h % Math.floor(MAX_SUBSCRIPTION_ID / n)) * n + 1;
+}

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { MsgHdrsImpl, headers, type MsgHdrs } from '@nats-io/transport-node';
 import { ECHO, HeaderScanner, SLOW } from '../../src/bridges/nats-raw.js';
 import { exportHeaders, metaOf } from '../../src/bridges/nats-bridge.js';
-import { MQTT_SYNTAX, NATS_SYNTAX, Subscriptions, patternsIntersect } from '../../src/bridges/overlap.js';
+import { MQTT_SYNTAX, NATS_SYNTAX, Subscriptions, firstSubscriptionId, patternsIntersect } from '../../src/bridges/overlap.js';
 
 describe('overlapping import subscriptions', () => {
   it('tells which NATS subjects can share a message', () => {
@@ -78,5 +78,20 @@ describe('NATS header scanner', () => {
     const h = headers();
     h.set('Other', 'x');
     assert.equal(scan(h), SLOW);
+  });
+});
+
+describe('firstSubscriptionId', () => {
+  it('is the same for the same filters, differs for another order, and keeps every id in 1..268,435,455', () => {
+    const a = firstSubscriptionId(['a/+/c', 'a/b/+', 'p/#']);
+    assert.equal(firstSubscriptionId(['a/+/c', 'a/b/+', 'p/#']), a);
+    assert.notEqual(firstSubscriptionId(['p/#', 'a/+/c', 'a/b/+']), a);
+    for (const n of [0, 1, 2, 3, 100, 10_000]) {
+      for (let seed = 0; seed < 50; seed++) {
+        const filters = Array.from({ length: n }, (_, i) => `f${String(seed)}/${String(i)}`);
+        const first = firstSubscriptionId(filters);
+        assert.ok(first >= 1 && first + Math.max(0, n - 1) <= 268_435_455, `n ${String(n)}: ${String(first)}`);
+      }
+    }
   });
 });
