@@ -87,7 +87,8 @@ describe('MQTT bridge stop', () => {
     const up = await fakeUpstream(true);
     upstreams.push(up);
     const ms = await stopAfterExports(up);
-    assert.ok(ms < 500, `stop took ${ms.toFixed(0)} ms`);
+    // Well before the 1 s grace (typically a few ms; the margin is for a loaded machine).
+    assert.ok(ms < 900, `stop took ${ms.toFixed(0)} ms`);
     await until(() => up.seen.includes('disconnect'), 2000, 'a DISCONNECT (not a cut connection)');
   });
 
@@ -96,7 +97,8 @@ describe('MQTT bridge stop', () => {
     upstreams.push(up);
     const log = createMemoryLogger();
     const ms = await stopAfterExports(up, log);
-    assert.ok(ms >= 900 && ms < 2500, `stop took ${ms.toFixed(0)} ms`);
+    // The 1 s grace, then the cut: bounded (the upper margin is for a loaded machine).
+    assert.ok(ms >= 900 && ms < 5000, `stop took ${ms.toFixed(0)} ms`);
     // The exports it never acknowledged are lost: said, not silent.
     const lost = log.messages('warn').filter((l) => l.includes('3 QoS 1 exports not acknowledged'));
     assert.equal(lost.length, 1, log.messages().join(' | '));
