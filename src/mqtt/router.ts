@@ -14,6 +14,7 @@ import { MqttCounters } from './counters.js';
 import { RetainedStore } from './retained.js';
 import { MqttSession, type QueuePolicy, type SessionDrops } from './session.js';
 import { SharedGroup, SubscriptionEntry, internOptions, splitShared, type SubscriptionOptions } from './subscription.js';
+import { longTimer } from './long-timer.js';
 
 export interface MqttRouterOptions {
   /** Per-session queue bounds and the publisher pause (see QueuePolicy). */
@@ -35,24 +36,8 @@ const MAX_CACHED_TOPIC = 1024;
  */
 const RETIRE_PER_TURN = 1024;
 
-/** setTimeout's limit: a longer delay fires after 1 ms (with a TimeoutOverflowWarning). */
-const MAX_TIMER_MS = 0x7fffffff;
 /** A v5 Session Expiry Interval of 0xFFFFFFFF: the session does not expire (§3.1.2.11.2). */
 const NEVER_EXPIRES = 0xffffffff;
-
-/**
- * `fn` after `ms`, through as many timers as setTimeout's limit needs (a will delay or session
- * expiry may be up to 2^32 - 1 seconds); `store` gets the pending timer, so it can be cleared.
- */
-function longTimer(ms: number, fn: () => void, store: (t: NodeJS.Timeout | null) => void): void {
-  const t = setTimeout(() => {
-    store(null);
-    if (ms > MAX_TIMER_MS) longTimer(ms - MAX_TIMER_MS, fn, store);
-    else fn();
-  }, Math.min(ms, MAX_TIMER_MS));
-  t.unref();
-  store(t);
-}
 
 /** PSRT's default priority (what a PSRT subscriber sees on a message published over MQTT). */
 export const DEFAULT_PRIORITY = 0x7f;
