@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { AclMask, AclMaskList } from '../topics/index.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { configError, describeValue, formatIssues, parseYamlText, type IssuePath } from './yaml-validate.js';
+import { describeValue, formatIssues, parseYaml, type IssuePath } from './yaml-validate.js';
 
 export interface AclEntry {
   readonly sub: AclMaskList;
@@ -81,14 +81,15 @@ function aclPath(path: IssuePath): string {
 }
 
 /**
- * Parses an ACL file's text; throws PsrtError(Config) naming the file, user and key on any
+ * Parses an ACL file's text; throws PsrtError(Config) naming the file, line, user and key on any
  * problem (unknown key, empty mask, wrong type). An empty file is an empty ACL (nobody may log
  * in over TCP), never an open door.
  */
 export function parseAclText(text: string, file: string): Map<string, AclEntry> {
-  const data = parseYamlText(text, file) ?? {};
+  const parsed = parseYaml(text, file);
+  const data = parsed.data ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw configError(file, '', `expected a mapping, got ${describeValue(data)}`);
+    throw parsed.lines.error([], `expected a mapping, got ${describeValue(data)}`);
   }
   // Entries are validated one by one (not via z.record, which rebuilds a plain object and
   // would silently lose a user literally named `__proto__`).
@@ -97,7 +98,7 @@ export function parseAclText(text: string, file: string): Map<string, AclEntry> 
   for (const [user, value] of Object.entries(data)) {
     const r = entrySchema.safeParse(value, { reportInput: true });
     if (!r.success) {
-      problems.push(formatIssues(file, r.error.issues, (p) => aclPath([user, ...p])));
+      problems.push(formatIssues(parsed.lines.within([user]), r.error.issues, (p) => aclPath([user, ...p])));
       continue;
     }
     const e = r.data;

@@ -3,7 +3,7 @@
  * AES-128-GCM uses the first 16). Bad entries are skipped with a log line, not fatal; only
  * users with an ACL entry get a key.
  */
-import { parseYamlText, configError, describeValue } from './yaml-validate.js';
+import { describeValue, parseYaml } from './yaml-validate.js';
 import type { AclEntry } from './acl.js';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
@@ -25,14 +25,15 @@ export function parseKeysText(
   log: KeysLog,
 ): Map<string, Buffer> {
   // Failsafe schema: every scalar stays a string, so an all-digit key is not read as a number.
-  const data = parseYamlText(text, file, true) ?? {};
-  if (!isMapping(data)) throw configError(file, '', `expected a mapping of user: key, got ${describeValue(data)}`);
+  const parsed = parseYaml(text, file, true);
+  const data = parsed.data ?? {};
+  if (!isMapping(data)) throw parsed.lines.error([], `expected a mapping of user: key, got ${describeValue(data)}`);
   const keys = new Map<string, Buffer>();
   for (const [user, value] of Object.entries(data)) {
     if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) {
       // Never echo the value: a malformed key is usually a typo of a real secret.
       const got = typeof value === 'string' ? `${value.trim().length} characters` : describeValue(value);
-      log('error', `Unable to parse key: ${file}: ${user}: expected 64 hex digits (32 bytes), got ${got}`);
+      log('error', `Unable to parse key: ${parsed.lines.place([user])}: ${user}: expected 64 hex digits (32 bytes), got ${got}`);
       continue;
     }
     if (!acl.has(user)) {

@@ -1,9 +1,10 @@
 /**
  * YAML parsing and zod validation with operator-friendly errors: every problem is reported as
- * `<file>: <key path>: <problem in plain words>`. Shared by the ACL/keys loaders here and by
- * src/config (which may import auth, while auth may not import config).
+ * `<file>:<line>: <key path>: <problem in plain words>` (the `file:line:` form editors and grep
+ * jump to; no line for problems of the whole document). Shared by the ACL/keys loaders here and
+ * by src/config (which may import auth, while auth may not import config).
  */
-import { parseDocument } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 
@@ -42,9 +43,89 @@ const EXPECTED: Readonly<Record<string, string>> = {
   array: 'a list',
 };
 
-export function configError(file: string, path: IssuePath | string, problem: string): PsrtError {
-  const p = typeof path === 'string' ? path : dottedPath(path);
-  return new PsrtError(ErrorCode.Config, p === '' ? `${file}: ${problem}` : `${file}: ${p}: ${problem}`);
+/** `<file>:<line>: <path>: <problem>`; the line and the path are left out when unknown or empty. */
+export function configMessage(file: string, line: number | undefined, path: string, problem: string): string {
+  const place = line === undefined ? file : `${file}:${line}`;
+  return path === '' ? `${place}: ${problem}` : `${place}: ${path}: ${problem}`;
+}
+
+/** One step down a path: the node whose line names it (a key, a list item) and its value. */
+interface Step {
+  readonly marker: unknown;
+  readonly value: unknown;
+}
+
+/**
+ * Where key paths are in one parsed YAML file, as 1-based lines. A key's line is its own; a
+ * list element's is its item's; a path the file does not have (a missing key) gets the line of
+ * its deepest ancestor that it has, the mapping that lacks the key. `within` gives the same file
+ * seen from a section validated on its own (bridges), so its issue paths stay relative.
+ */
+export class YamlLines {
+  private constructor(
+    readonly file: string,
+    private readonly doc: Document.Parsed | undefined,
+    private readonly counter: LineCounter | undefined,
+    private readonly base: IssuePath,
+  ) {}
+
+  static of(file: string, doc: Document.Parsed, counter: LineCounter): YamlLines {
+    return new YamlLines(file, doc, counter, []);
+  }
+
+  /** For values that did not come from a parsed file: every error without a line. */
+  static none(file: string): YamlLines {
+    return new YamlLines(file, undefined, undefined, []);
+  }
+
+  within(path: IssuePath): YamlLines {
+    return new YamlLines(this.file, this.doc, this.counter, [...this.base, ...path]);
+  }
+
+  /** The line of `path` (relative to this view); undefined for the whole document. */
+  lineOf(path: IssuePath): number | undefined {
+    const full = [...this.base, ...path];
+    if (full.length === 0 || this.doc === undefined) return undefined;
+    let node: unknown = this.doc.contents;
+    let line = this.lineAt(node);
+    for (const segment of full) {
+      const step = this.child(node, segment);
+      if (step === undefined) break;
+      line = this.lineAt(step.marker) ?? line;
+      node = step.value;
+    }
+    return line;
+  }
+
+  /** `<file>:<line>` of `path`, or `<file>` when it has no line. */
+  place(path: IssuePath): string {
+    const line = this.lineOf(path);
+    return line === undefined ? this.file : `${this.file}:${line}`;
+  }
+
+  /** PsrtError(Config) `<file>:<line>: <shown path>: <problem>` for the node at `path`. */
+  error(path: IssuePath, problem: string, shown: string = dottedPath(path)): PsrtError {
+    return new PsrtError(ErrorCode.Config, configMessage(this.file, this.lineOf(path), shown, problem));
+  }
+
+  private child(parent: unknown, segment: PropertyKey): Step | undefined {
+    const node = isAlias(parent) && this.doc !== undefined ? parent.resolve(this.doc) : parent;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+      return pair === undefined ? undefined : { marker: pair.key, value: pair.value };
+    }
+    if (isSeq(node) && typeof segment === 'number') {
+      const item: unknown = node.items[segment];
+      return item === undefined ? undefined : { marker: item, value: item };
+    }
+    return undefined;
+  }
+
+  private lineAt(node: unknown): number | undefined {
+    const range = (node as { range?: readonly number[] } | null | undefined)?.range;
+    const offset = range?.[0];
+    return offset === undefined || this.counter === undefined ? undefined : this.counter.linePos(offset).line;
+  }
 }
 
 /** One zod issue → one or more `(path, problem)` pairs (one per unknown key). */
@@ -78,41 +159,46 @@ function explain(issue: z.core.$ZodIssue): [IssuePath, string][] {
   }
 }
 
-/** All problems of a failed validation, each as `<file>: <path>: <problem>`, joined by `; `. */
+/** All problems of a failed validation, each as `<file>:<line>: <path>: <problem>`, joined by `; `. */
 export function formatIssues(
-  file: string,
+  lines: YamlLines,
   issues: readonly z.core.$ZodIssue[],
   formatPath: (path: IssuePath) => string = dottedPath,
 ): string {
   const parts: string[] = [];
   for (const issue of issues) {
     for (const [path, problem] of explain(issue)) {
-      const p = formatPath(path);
-      parts.push(p === '' ? `${file}: ${problem}` : `${file}: ${p}: ${problem}`);
+      parts.push(configMessage(lines.file, lines.lineOf(path), formatPath(path), problem));
     }
   }
   return parts.join('; ');
 }
 
-/** Validates `data` or throws PsrtError(Config) listing every problem. */
+/** Validates `data` (found at `lines`) or throws PsrtError(Config) listing every problem. */
 export function validate<T>(
   schema: z.ZodType<T>,
   data: unknown,
-  file: string,
+  lines: YamlLines,
   formatPath?: (path: IssuePath) => string,
 ): T {
   const r = schema.safeParse(data, { reportInput: true });
   if (r.success) return r.data;
-  throw new PsrtError(ErrorCode.Config, formatIssues(file, r.error.issues, formatPath));
+  throw new PsrtError(ErrorCode.Config, formatIssues(lines, r.error.issues, formatPath));
+}
+
+export interface ParsedYaml {
+  readonly data: unknown;
+  readonly lines: YamlLines;
 }
 
 /**
  * Parses one YAML document (YAML 1.2 core schema, duplicate keys rejected, like serde_yaml).
  * `failsafe` keeps every scalar a string (the keys file: a hex key of only digits must not
- * turn into a number). An empty document is `null`.
+ * turn into a number). An empty document is `null`. `lines` locates its keys for later errors.
  */
-export function parseYamlText(text: string, file: string, failsafe = false): unknown {
-  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true, prettyErrors: true });
+export function parseYaml(text: string, file: string, failsafe = false): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true, prettyErrors: true, lineCounter });
   const first = doc.errors[0];
   if (first !== undefined) {
     // prettyErrors ends the first line with "at line L, column C:" and a code excerpt on the
@@ -120,7 +206,7 @@ export function parseYamlText(text: string, file: string, failsafe = false): unk
     const line = (first.message.split('\n')[0] ?? first.message).replace(/:\s*$/, '');
     throw new PsrtError(ErrorCode.Config, `${file}: invalid YAML: ${line}`);
   }
-  return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, lines: YamlLines.of(file, doc, lineCounter) };
 }
 
 const ERRNO_TEXT: Readonly<Record<string, string>> = {

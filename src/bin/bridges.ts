@@ -27,7 +27,7 @@ const configName = (config: ServerConfig): string => config.file ?? 'built-in co
  * types configured: a node without bridges never loads them.
  */
 export async function prepareBridges(config: ServerConfig, broker: Broker, log: Logger): Promise<RunningBridges> {
-  const initial: BridgesConfig | undefined = parseBridgesSection(config.bridges, configName(config), config.configDir);
+  const initial: BridgesConfig | undefined = parseBridgesSection(config.bridges, configName(config), config.configDir, config.lines?.within(['bridges']));
   if (initial !== undefined) await loadKindsOrExplain(initial, configName(config));
   const manager = new BridgeManager(broker, log, config.server.maxTopicDepth, nowUs);
   return {
@@ -40,7 +40,7 @@ export async function prepareBridges(config: ServerConfig, broker: Broker, log: 
       let next: BridgesConfig | undefined;
       try {
         const fresh = loadConfigFile(config.file);
-        next = parseBridgesSection(fresh.bridges, config.file, fresh.configDir);
+        next = parseBridgesSection(fresh.bridges, config.file, fresh.configDir, fresh.lines?.within(['bridges']));
         if (next !== undefined) await loadKindsOrExplain(next, config.file);
       } catch (e) {
         const msg = isPsrtError(e) ? e.message : e instanceof Error ? e.message : String(e);

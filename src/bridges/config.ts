@@ -1,6 +1,6 @@
 /**
  * The `bridges:` section of config.yml, or the file it names. Validated strictly (unknown keys
- * fail with file, key and problem) when psrtd starts and again on SIGHUP, where a bad file leaves
+ * fail with file, line, key and problem) when psrtd starts and again on SIGHUP, where a bad file leaves
  * the running bridges untouched.
  *
  *   bridges:
@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { configError, dottedPath, fsErrorText, parseYamlText, validate, type IssuePath } from '../auth/yaml-validate.js';
+import { dottedPath, fsErrorText, parseYaml, validate, YamlLines, type IssuePath } from '../auth/yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { normalizeTopic } from '../topics/index.js';
 
@@ -115,11 +115,23 @@ function resolvePath(value: string, configDir: string): string {
   return value.startsWith('.') || isAbsolute(value) ? value : join(configDir, value);
 }
 
-function readText(path: string, what: string): string {
+/** Where bridge entries are: the lines of their file and how their key paths are shown. */
+interface Where {
+  readonly lines: YamlLines;
+  readonly show: (path: IssuePath) => string;
+}
+
+function fail(where: Where, path: IssuePath, problem: string): PsrtError {
+  return where.lines.error(path, problem, where.show(path));
+}
+
+/** A file named by the key at `key`: a read failure points at that key. */
+function readNamedFile(path: string, where: Where, key: IssuePath): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new PsrtError(ErrorCode.Config, `Unable to read ${what} ${path}: ${fsErrorText(e)}`, { cause: e });
+    const err = fail(where, key, `unable to read ${path}: ${fsErrorText(e)}`);
+    throw new PsrtError(ErrorCode.Config, err.message, { cause: e });
   }
 }
 
@@ -131,20 +143,25 @@ function prefix(v: string | null | undefined): string {
   return v === undefined || v === null ? '' : normalizeTopic(v);
 }
 
-function resolveBridge(raw: RawBridge, at: string, file: string, configDir: string): BridgeConfig {
-  if (raw.servers == null) throw configError(file, `${at}.servers`, 'required key is missing');
+function checkBridge(raw: RawBridge, at: IssuePath, where: Where): void {
+  if (raw.servers == null) throw fail(where, [...at, 'servers'], 'required key is missing');
   const hasCert = raw.tls_cert !== undefined && raw.tls_cert !== null;
   const hasKey = raw.tls_key !== undefined && raw.tls_key !== null;
-  if (hasCert !== hasKey) throw configError(file, `${at}.${hasCert ? 'tls_key' : 'tls_cert'}`, 'tls_cert and tls_key go together');
+  if (hasCert !== hasKey) throw fail(where, [...at, hasCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
   if (raw.type === 'nats') {
     const mqttOnly = (['qos', 'protocol_version', 'clean_session', 'session_expiry'] as const).find((k) => raw[k] != null);
-    if (mqttOnly !== undefined) throw configError(file, `${at}.${mqttOnly}`, 'only for type mqtt');
+    if (mqttOnly !== undefined) throw fail(where, [...at, mqttOnly], 'only for type mqtt');
   }
   if (raw.session_expiry != null && raw.protocol_version === 4) {
-    throw configError(file, `${at}.session_expiry`, 'only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)');
+    throw fail(where, [...at, 'session_expiry'], 'only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)');
   }
-  const pem = (v: string | null | undefined, what: string): string | undefined =>
-    v === undefined || v === null ? undefined : readText(resolvePath(v, configDir), what);
+}
+
+function resolveBridge(raw: RawBridge, at: IssuePath, where: Where, configDir: string): BridgeConfig {
+  checkBridge(raw, at, where);
+  const hasCert = raw.tls_cert != null;
+  const pem = (v: string | null | undefined, key: string): string | undefined =>
+    v === undefined || v === null ? undefined : readNamedFile(resolvePath(v, configDir), where, [...at, key]);
   const tlsWanted = raw.tls === true || raw.tls_ca != null || hasCert;
   return {
     name: raw.name,
@@ -168,10 +185,10 @@ function resolveBridge(raw: RawBridge, at: string, file: string, configDir: stri
   };
 }
 
-function checkNames(list: readonly BridgeConfig[], file: string, at: (i: number) => string): void {
+function checkNames(list: readonly BridgeConfig[], where: Where, at: IssuePath): void {
   const seen = new Set<string>();
   list.forEach((b, i) => {
-    if (seen.has(b.name)) throw configError(file, `${at(i)}.name`, `duplicate bridge name ${JSON.stringify(b.name)}`);
+    if (seen.has(b.name)) throw fail(where, [...at, i, 'name'], `duplicate bridge name ${JSON.stringify(b.name)}`);
     seen.add(b.name);
   });
 }
@@ -183,37 +200,41 @@ export const defaultNodeId = (): string => `${hostname() || 'psrtd'}-${process.p
  * node id, which contains the process id: every restart would open a new session and leave the
  * old one queueing on the upstream.
  */
-function checkStableClientIds(list: readonly BridgeConfig[], nodeIdSet: boolean, file: string, at: (i: number) => string): void {
+function checkStableClientIds(list: readonly BridgeConfig[], nodeIdSet: boolean, where: Where, at: IssuePath): void {
   if (nodeIdSet) return;
   const i = list.findIndex((b) => !b.cleanSession && b.clientId === undefined);
   if (i < 0) return;
-  throw configError(
-    file,
-    `${at(i)}.clean_session`,
+  throw fail(
+    where,
+    [...at, i, 'clean_session'],
     'false needs a client id that stays the same across restarts: set client_id, or bridges.node_id (the default node id contains the process id)',
   );
 }
 
+function resolveAll(raws: readonly RawBridge[], where: Where, at: IssuePath, configDir: string, nodeIdSet: boolean): BridgeConfig[] {
+  const bridges = raws.map((r, i) => resolveBridge(r, [...at, i], where, configDir));
+  checkNames(bridges, where, at);
+  checkStableClientIds(bridges, nodeIdSet, where, at);
+  return bridges;
+}
+
 /**
  * The `bridges:` value of config.yml (`undefined` when absent). `file` names config.yml in
- * errors; a list file is named itself, with its entries as `[i].key`.
+ * errors, `lines` (when the value was read from it) where the section's keys are; a list file
+ * is named itself, with its entries as `[i].key`.
  */
-export function parseBridgesSection(value: unknown, file: string, configDir: string): BridgesConfig | undefined {
+export function parseBridgesSection(value: unknown, file: string, configDir: string, lines?: YamlLines): BridgesConfig | undefined {
   if (value === undefined || value === null) return undefined;
-  const prefixed = (p: IssuePath): string => dottedPath(['bridges', ...p]);
-  const section = validate(sectionSchema, value, file, prefixed);
+  const inConfig: Where = { lines: lines ?? YamlLines.none(file), show: (p) => dottedPath(['bridges', ...p]) };
+  const section = validate(sectionSchema, value, inConfig.lines, inConfig.show);
   const nodeId = section.node_id ?? defaultNodeId();
-  if (section.list != null && section.file != null) throw configError(file, 'bridges.file', 'give either list or file, not both');
+  if (section.list != null && section.file != null) throw fail(inConfig, ['file'], 'give either list or file, not both');
   if (section.file != null) {
     const listFile = resolvePath(section.file, configDir);
-    const raws = validate(listSchema, parseYamlText(readText(listFile, 'bridges file'), listFile), listFile) ?? [];
-    const bridges = raws.map((r, i) => resolveBridge(r, `[${i}]`, listFile, configDir));
-    checkNames(bridges, listFile, (i) => `[${i}]`);
-    checkStableClientIds(bridges, section.node_id != null, listFile, (i) => `[${i}]`);
-    return { nodeId, bridges };
+    const parsed = parseYaml(readNamedFile(listFile, inConfig, ['file']), listFile);
+    const inFile: Where = { lines: parsed.lines, show: dottedPath };
+    const raws = validate(listSchema, parsed.data, inFile.lines) ?? [];
+    return { nodeId, bridges: resolveAll(raws, inFile, [], configDir, section.node_id != null) };
   }
-  const bridges = (section.list ?? []).map((r, i) => resolveBridge(r, `bridges.list[${i}]`, file, configDir));
-  checkNames(bridges, file, (i) => `bridges.list[${i}]`);
-  checkStableClientIds(bridges, section.node_id != null, file, (i) => `bridges.list[${i}]`);
-  return { nodeId, bridges };
+  return { nodeId, bridges: resolveAll(section.list ?? [], inConfig, ['list'], configDir, section.node_id != null) };
 }

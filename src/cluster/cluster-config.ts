@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { fsErrorText, parseYamlText, validate } from '../auth/yaml-validate.js';
+import { fsErrorText, parseYaml, validate, type YamlLines } from '../auth/yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 
 export interface NeighbourConfig {
@@ -54,20 +54,30 @@ function readText(path: string, what: string): string {
   }
 }
 
-/** Loads and validates the neighbour list; throws PsrtError(Config) naming file, entry and key. */
+/** A CA file named by `key`: a read failure points at that key's line. */
+function readCa(path: string, lines: YamlLines, key: readonly (string | number)[]): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PsrtError(ErrorCode.Config, lines.error(key, `unable to read ${path}: ${fsErrorText(e)}`).message, { cause: e });
+  }
+}
+
+/** Loads and validates the neighbour list; throws PsrtError(Config) naming file, line, entry and key. */
 export function loadClusterFile(file: string, configDir: string): NeighbourConfig[] {
   return parseClusterText(readText(file, 'cluster config'), file, configDir);
 }
 
 export function parseClusterText(text: string, file: string, configDir: string): NeighbourConfig[] {
-  const entries = validate(fileSchema, parseYamlText(text, file), file) ?? [];
-  rejectDuplicatePaths(entries, file);
-  return entries.map((e) => ({
+  const { data, lines } = parseYaml(text, file);
+  const entries = validate(fileSchema, data, lines) ?? [];
+  rejectDuplicatePaths(entries, lines);
+  return entries.map((e, i) => ({
     path: e.path,
     user: e.user ?? '',
     password: e.password ?? '',
     tls: e.tls ?? false,
-    tlsCa: e.tls_ca == null ? undefined : readText(resolvePath(e.tls_ca, configDir), 'tls_ca'),
+    tlsCa: e.tls_ca == null ? undefined : readCa(resolvePath(e.tls_ca, configDir), lines, [i, 'tls_ca']),
     links: e.links ?? DEFAULT_LINKS,
     socketWaitTimeout: e.socket_wait_timeout ?? 5,
   }));
@@ -77,15 +87,13 @@ export function parseClusterText(text: string, file: string, configDir: string):
  * A neighbour listed twice got two replicators, so every message reached its subscribers
  * twice, while /status (keyed by path) showed one entry.
  */
-function rejectDuplicatePaths(entries: readonly { readonly path: string }[], file: string): void {
+function rejectDuplicatePaths(entries: readonly { readonly path: string }[], lines: YamlLines): void {
   const first = new Map<string, number>();
   entries.forEach((e, i) => {
     const earlier = first.get(e.path);
     if (earlier !== undefined) {
-      throw new PsrtError(
-        ErrorCode.Config,
-        `${file}: [${i}].path: ${JSON.stringify(e.path)} is already listed at [${earlier}] (each neighbour once, or it gets every message twice)`,
-      );
+      const problem = `${JSON.stringify(e.path)} is already listed at [${earlier}] (each neighbour once, or it gets every message twice)`;
+      throw lines.error([i, 'path'], problem);
     }
     first.set(e.path, i);
   });

@@ -1,11 +1,11 @@
 /**
  * Reading config.yml (SERVER.md §3.1): YAML → strict validation → defaults → path resolution.
- * Every error is a PsrtError(Config) of the form `<file>: <key path>: <problem>`.
+ * Every error is a PsrtError(Config) of the form `<file>:<line>: <key path>: <problem>`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { configError, fsErrorText, parseYamlText, validate } from '../auth/yaml-validate.js';
+import { fsErrorText, parseYaml, validate, type IssuePath, type YamlLines } from '../auth/yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { DEFAULTS, MQTT_DEFAULTS } from './defaults.js';
 import {
@@ -67,29 +67,29 @@ function list(v: string | readonly string[] | null | undefined): readonly string
   return typeof v === 'string' ? [v] : v;
 }
 
-function hostPortOrThrow(s: string, file: string, key: string, what: string): HostPort {
+function hostPortOrThrow(s: string, yaml: YamlLines, key: IssuePath, what: string): HostPort {
   const hp = parseHostPort(s);
-  if (hp === undefined) throw configError(file, key, `expected ${what}, got ${JSON.stringify(s)}`);
+  if (hp === undefined) throw yaml.error(key, `expected ${what}, got ${JSON.stringify(s)}`);
   return hp;
 }
 
-function bindList(v: RawConfig['proto']['bind'], file: string, dir: string, key = 'proto.bind'): BindAddress[] {
+function bindList(v: RawConfig['proto']['bind'], yaml: YamlLines, dir: string, key: IssuePath = ['proto', 'bind']): BindAddress[] {
   return list(v).map((s, i) => {
     if (isUnixSocketPath(s)) return { kind: 'unix', path: resolveConfigPath(s, dir) };
     const what = 'host:port or a Unix socket path ending in .sock/.socket';
-    return { kind: 'tcp', ...hostPortOrThrow(s, file, `${key}[${i}]`, what) };
+    return { kind: 'tcp', ...hostPortOrThrow(s, yaml, [...key, i], what) };
   });
 }
 
-function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, file: string, dir: string): MqttSection | undefined {
+function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, yaml: YamlLines, dir: string): MqttSection | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (raw.tls_cert !== undefined && raw.tls_cert !== null && (raw.tls_key === undefined || raw.tls_key === null)) {
-    throw configError(file, 'mqtt.tls_key', 'required when mqtt.tls_cert is set');
+    throw yaml.error(['mqtt', 'tls_key'], 'required when mqtt.tls_cert is set');
   }
   const d = MQTT_DEFAULTS;
   return {
-    bind: bindList(raw.bind, file, dir, 'mqtt.bind'),
-    bindTls: bindList(raw.bind_tls, file, dir, 'mqtt.bind_tls'),
+    bind: bindList(raw.bind, yaml, dir, ['mqtt', 'bind']),
+    bindTls: bindList(raw.bind_tls, yaml, dir, ['mqtt', 'bind_tls']),
     tlsPkcs12: optPath(raw.tls_pkcs12, dir),
     tlsCert: optPath(raw.tls_cert, dir),
     tlsKey: optPath(raw.tls_key, dir),
@@ -104,8 +104,8 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, file: string, d
     retainedMaxCount: raw.retained_max_count ?? d.retainedMaxCount,
     retainedMaxBytes: raw.retained_max_bytes ?? d.retainedMaxBytes,
     topicAliasMaximum: raw.topic_alias_maximum ?? d.topicAliasMaximum,
-    wsBind: bindList(raw.ws_bind, file, dir, 'mqtt.ws_bind'),
-    wssBind: bindList(raw.wss_bind, file, dir, 'mqtt.wss_bind'),
+    wsBind: bindList(raw.ws_bind, yaml, dir, ['mqtt', 'ws_bind']),
+    wssBind: bindList(raw.wss_bind, yaml, dir, ['mqtt', 'wss_bind']),
     wsPath: raw.ws_path ?? d.wsPath,
     wsOrigins: list(raw.ws_origins),
     wsDeflate: raw.ws_deflate ?? false,
@@ -116,16 +116,16 @@ function optPath(v: string | null | undefined, dir: string): string | undefined 
   return v === undefined || v === null ? undefined : resolveConfigPath(v, dir);
 }
 
-function serverSection(raw: RawConfig['server'], file: string, dir: string): ServerSection {
+function serverSection(raw: RawConfig['server'], yaml: YamlLines, dir: string): ServerSection {
   if (raw.data_queue === 0) {
-    throw configError(file, 'server.data_queue', 'must be at least 1 (a queue of 0 messages would drop every data socket)');
+    throw yaml.error(['server', 'data_queue'], 'must be at least 1 (a queue of 0 messages would drop every data socket)');
   }
   let bindStats: HostPort | undefined;
   if (raw.bind_stats !== undefined && raw.bind_stats !== null) {
     // The reference needs a literal socket address here (no host names).
-    bindStats = hostPortOrThrow(raw.bind_stats, file, 'server.bind_stats', 'an IP:port address such as 0.0.0.0:8880');
+    bindStats = hostPortOrThrow(raw.bind_stats, yaml, ['server', 'bind_stats'], 'an IP:port address such as 0.0.0.0:8880');
     if (isIP(bindStats.host) === 0) {
-      throw configError(file, 'server.bind_stats', `expected an IP address, not a host name, got ${JSON.stringify(raw.bind_stats)}`);
+      throw yaml.error(['server', 'bind_stats'], `expected an IP address, not a host name, got ${JSON.stringify(raw.bind_stats)}`);
     }
   }
   return {
@@ -152,15 +152,15 @@ function serverSection(raw: RawConfig['server'], file: string, dir: string): Ser
   };
 }
 
-function protoSection(raw: RawConfig['proto'], file: string, dir: string): ProtoSection {
+function protoSection(raw: RawConfig['proto'], yaml: YamlLines, dir: string): ProtoSection {
   const hasCert = raw.tls_cert !== undefined && raw.tls_cert !== null;
   if (hasCert && (raw.tls_key === undefined || raw.tls_key === null)) {
-    throw configError(file, 'proto.tls_key', 'required when proto.tls_cert is set');
+    throw yaml.error(['proto', 'tls_key'], 'required when proto.tls_cert is set');
   }
   const udpWhat = 'host:port (UDP has no Unix sockets)';
   return {
-    bind: bindList(raw.bind, file, dir),
-    bindUdp: list(raw.bind_udp).map((s, i) => hostPortOrThrow(s, file, `proto.bind_udp[${i}]`, udpWhat)),
+    bind: bindList(raw.bind, yaml, dir),
+    bindUdp: list(raw.bind_udp).map((s, i) => hostPortOrThrow(s, yaml, ['proto', 'bind_udp', i], udpWhat)),
     udpFrameSize: raw.udp_frame_size ?? DEFAULTS.udpFrameSize,
     timeout: raw.timeout ?? DEFAULTS.timeout,
     tlsPkcs12: optPath(raw.tls_pkcs12, dir),
@@ -200,20 +200,21 @@ function authSection(raw: RawConfig['auth'], dir: string): AuthSection {
  * (its directory, canonicalised when it exists).
  */
 export function parseConfigText(text: string, file: string): ServerConfig {
-  const data = parseYamlText(text, file);
-  const raw = validate(rawConfigSchema, data, file);
+  const { data, lines } = parseYaml(text, file);
+  const raw = validate(rawConfigSchema, data, lines);
   const dir = configDirOf(file);
   const cluster = raw.cluster ?? undefined;
-  const server = serverSection(raw.server, file, dir);
+  const server = serverSection(raw.server, lines, dir);
   return {
     file,
     configDir: dir,
     server,
-    proto: protoSection(raw.proto, file, dir),
+    proto: protoSection(raw.proto, lines, dir),
     auth: authSection(raw.auth, dir),
     cluster: cluster === undefined ? undefined : { config: resolveConfigPath(cluster.config, dir) },
-    mqtt: mqttSection(raw.mqtt, server.maxPubSize, file, dir),
+    mqtt: mqttSection(raw.mqtt, server.maxPubSize, lines, dir),
     bridges: raw.bridges ?? undefined,
+    lines,
   };
 }
 

@@ -26,6 +26,7 @@
  */
 import { z } from 'zod';
 import type { AclSource, AuthSources } from '../auth/index.js';
+import type { YamlLines } from '../auth/yaml-validate.js';
 
 /** A `host:port` listen address. `host` has IPv6 brackets removed (ready for `listen()`). */
 export interface HostPort {
@@ -168,6 +169,8 @@ export interface ServerConfig {
   readonly mqtt: MqttSection | undefined;
   /** The `bridges:` value as written (validated by src/bridges at start and on SIGHUP); undefined when absent. */
   readonly bridges?: unknown;
+  /** Where each key is in the file, for the lines of errors found after loading (the bridges). */
+  readonly lines?: YamlLines;
 }
 
 // ---- raw YAML schema -------------------------------------------------------------------------

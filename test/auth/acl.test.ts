@@ -116,35 +116,35 @@ describe('parseAclText: accepted shapes', () => {
   });
 });
 
-describe('parseAclText: rejected files name file, user and key', () => {
+describe('parseAclText: rejected files name file, line, user and key', () => {
   it('unknown key', () => {
     const msg = configError(() => parseAclText(readFileSync(fixture('bad/acl-unknown-key.yml'), 'utf8'), '/etc/acl.yml'));
-    assert.equal(msg, '/etc/acl.yml: user "bob": subs: unknown key');
+    assert.equal(msg, '/etc/acl.yml:3: user "bob": subs: unknown key');
   });
 
   it('empty mask', () => {
     const msg = configError(() => parseAclText(readFileSync(fixture('bad/acl-empty-mask.yml'), 'utf8'), 'acl.yml'));
-    assert.equal(msg, 'acl.yml: user "bob": pub[1]: must not be empty');
+    assert.equal(msg, 'acl.yml:2: user "bob": pub[1]: must not be empty');
   });
 
   it('mask list that is not a list', () => {
     const msg = configError(() => parseAclText(readFileSync(fixture('bad/acl-not-list.yml'), 'utf8'), 'acl.yml'));
-    assert.equal(msg, 'acl.yml: user "bob": sub: expected a list of topic masks, got "#"');
+    assert.equal(msg, 'acl.yml:2: user "bob": sub: expected a list of topic masks, got "#"');
   });
 
   it('non-string mask and non-boolean flags', () => {
     assert.equal(
       configError(() => parseAclText('bob:\n  sub: [1]\n', 'acl.yml')),
-      'acl.yml: user "bob": sub[0]: expected a string, got 1',
+      'acl.yml:2: user "bob": sub[0]: expected a string, got 1',
     );
     assert.equal(
       configError(() => parseAclText('bob:\n  admin: "yes"\n', 'acl.yml')),
-      'acl.yml: user "bob": admin: expected true or false, got "yes"',
+      'acl.yml:2: user "bob": admin: expected true or false, got "yes"',
     );
   });
 
   it('entry that is not a mapping, file that is not a mapping', () => {
-    assert.equal(configError(() => parseAclText('bob: 5\n', 'acl.yml')), 'acl.yml: user "bob": expected a mapping, got 5');
+    assert.equal(configError(() => parseAclText('bob: 5\n', 'acl.yml')), 'acl.yml:1: user "bob": expected a mapping, got 5');
     assert.equal(configError(() => parseAclText('- a\n- b\n', 'acl.yml')), 'acl.yml: expected a mapping, got a list');
   });
 
@@ -159,7 +159,35 @@ describe('parseAclText: rejected files name file, user and key', () => {
 
   it('reports every problem at once', () => {
     const msg = configError(() => parseAclText('a:\n  x: 1\nb:\n  sub: [""]\n', 'acl.yml'));
-    assert.equal(msg, 'acl.yml: user "a": x: unknown key; acl.yml: user "b": sub[0]: must not be empty');
+    assert.equal(msg, 'acl.yml:2: user "a": x: unknown key; acl.yml:4: user "b": sub[0]: must not be empty');
+  });
+});
+
+describe('parseAclText: lines of entries further down a file', () => {
+  const text = [
+    '# operators', //                1
+    'admin:', //                     2
+    '  admin: true', //              3
+    '  sub: ["#"]', //               4
+    '', //                           5
+    '# sensors publish readings', // 6
+    'sensor.1:', //                  7
+    '  pub:', //                     8
+    '    - plant/+/temp', //         9
+    '    - ""', //                  10
+    '  replicator: no', //          11
+    'viewer:', //                   12
+    '  sub: ["plant/#"]', //        13
+    '  pubs: []', //                14
+  ].join('\n');
+
+  it('each problem names the line of its own key or list element', () => {
+    assert.equal(
+      configError(() => parseAclText(text, 'acl.yml')),
+      'acl.yml:10: user "sensor.1": pub[1]: must not be empty; ' +
+        'acl.yml:11: user "sensor.1": replicator: expected true or false, got "no"; ' +
+        'acl.yml:14: user "viewer": pubs: unknown key',
+    );
   });
 });
 

@@ -130,7 +130,7 @@ describe('AuthStore', () => {
       return true;
     });
     writeFileSync(join(dir, 'acl.yml'), 'bob:\n  sub: "#"\n');
-    await assert.rejects(AuthStore.load(sources, log), /acl\.yml: user "bob": sub: expected a list/);
+    await assert.rejects(AuthStore.load(sources, log), /acl\.yml:2: user "bob": sub: expected a list/);
   });
 
   it('only logs password and key file failures at startup', async () => {

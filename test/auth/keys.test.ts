@@ -33,9 +33,27 @@ describe('parseKeysText', () => {
     const { keys, logs } = parse(`user1: ${HEX.slice(1)}\n_: ${'zz'.repeat(32)}\ntest: [1]\nadmin:\n`);
     assert.equal(keys.size, 0);
     assert.deepEqual(logs.map(([l]) => l), ['error', 'error', 'error', 'error']);
-    for (const [, msg] of logs) assert.match(msg, /^Unable to parse key: keys\.yml: \S+: expected 64 hex digits \(32 bytes\), got /);
+    for (const [, msg] of logs) assert.match(msg, /^Unable to parse key: keys\.yml:\d: \S+: expected 64 hex digits \(32 bytes\), got /);
     assert.ok(!logs.some(([, m]) => m.includes(HEX.slice(1))));
     assert.ok(!logs.some(([, m]) => m.includes('zzzz')));
+  });
+
+  it('names the line of each bad entry', () => {
+    const text = [
+      '# UDP keys', //                  1
+      `_: ${HEX}`, //                   2
+      '', //                            3
+      'user1: >-', //                   4
+      `  ${HEX.slice(2)}`, //           5
+      'test:', //                       6
+      '  - 1', //                       7
+    ].join('\n');
+    const { keys, logs } = parse(text, new Map([['_', makeAclEntry({})], ['user1', makeAclEntry({})], ['test', makeAclEntry({})]]));
+    assert.deepEqual([...keys.keys()], ['_']);
+    assert.deepEqual(logs, [
+      ['error', 'Unable to parse key: keys.yml:4: user1: expected 64 hex digits (32 bytes), got 62 characters'],
+      ['error', 'Unable to parse key: keys.yml:6: test: expected 64 hex digits (32 bytes), got a list'],
+    ]);
   });
 
   it('skips keys of users without an ACL entry with a warning', () => {

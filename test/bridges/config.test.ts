@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { parseBridgesSection, type BridgesConfig } from '../../src/bridges/config.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { ErrorCode, PsrtError } from '../../src/protocol/errors.js';
-import { parseYamlText } from '../../src/auth/yaml-validate.js';
+import { parseYaml } from '../../src/auth/yaml-validate.js';
 
 const FILE = '/virtual/config.yml';
 const dir = mkdtempSync(join(tmpdir(), 'bridges-config-'));
@@ -15,7 +15,8 @@ after(() => {
 });
 
 function parse(yaml: string, configDir = dir): ReturnType<typeof parseBridgesSection> {
-  return parseBridgesSection(parseYamlText(yaml, FILE), FILE, configDir);
+  const { data, lines } = parseYaml(yaml, FILE);
+  return parseBridgesSection(data, FILE, configDir, lines);
 }
 
 function problem(yaml: string): string {
@@ -82,7 +83,7 @@ list:
 
   it('rejects bad clean_session and session_expiry values, and both on NATS bridges', () => {
     const mqtt = (extra: string): string => problem(`list:\n  - name: m\n    type: mqtt\n    servers: x\n${extra}`);
-    const at = `${FILE}: bridges.list[0]`;
+    const at = `${FILE}:5: bridges.list[0]`; // the line of the key after `servers: x`
     assert.equal(mqtt('    clean_session: "no"\n'), `${at}.clean_session: expected true or false, got "no"`);
     assert.equal(mqtt('    clean_session: 0\n'), `${at}.clean_session: expected true or false, got 0`);
     assert.equal(mqtt('    session_expiry: 0\n'), `${at}.session_expiry: must be at least 1, got 0`);
@@ -95,9 +96,9 @@ list:
     assert.equal(parse('list:\n  - name: m\n    type: mqtt\n    servers: x\n    clean_session: false\n    client_id: gw-1\n')?.bridges[0]?.clientId, 'gw-1');
     assert.equal(parse('node_id: p1\nlist:\n  - name: m\n    type: mqtt\n    servers: x\n    clean_session: false\n')?.nodeId, 'p1');
     writeFileSync(join(dir, 'persistent.yml'), '- name: m\n  type: mqtt\n  servers: x\n  clean_session: false\n');
-    assert.match(problem('file: persistent.yml\n'), /persistent\.yml: \[0\]\.clean_session: false needs a client id/);
+    assert.match(problem('file: persistent.yml\n'), /persistent\.yml:4: \[0\]\.clean_session: false needs a client id/);
     assert.equal(mqtt('    protocol_version: 4\n    clean_session: false\n    client_id: c\n    session_expiry: 60\n'),
-      `${at}.session_expiry: only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)`);
+      `${FILE}:8: bridges.list[0].session_expiry: only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)`);
     const nats = (extra: string): string => problem(`list:\n  - name: n\n    type: nats\n    servers: x\n${extra}`);
     assert.equal(nats('    clean_session: false\n'), `${at}.clean_session: only for type mqtt`);
     assert.equal(nats('    session_expiry: 60\n'), `${at}.session_expiry: only for type mqtt`);
@@ -110,21 +111,60 @@ list:
     assert.equal(c.bridges[0]?.name, 'a');
     assert.match(c.nodeId, /-\d+$/); // default: host name and PID
     writeFileSync(join(dir, 'bad.yml'), '- name: a\n  type: nats\n  servers: x\n  outt: "#"\n');
-    assert.equal(problem('file: bad.yml\n'), `${join(dir, 'bad.yml')}: [0].outt: unknown key`);
+    assert.equal(problem('file: bad.yml\n'), `${join(dir, 'bad.yml')}:4: [0].outt: unknown key`);
+    assert.equal(problem('node_id: n\nfile: none.yml\n'), `${FILE}:2: bridges.file: unable to read ${join(dir, 'none.yml')}: no such file or directory`);
   });
 
   it('names file, key and problem', () => {
     const base = '  - name: a\n    type: nats\n    servers: x\n';
-    assert.equal(problem(`list:\n${base}    outt: "#"\n`), `${FILE}: bridges.list[0].outt: unknown key`);
-    assert.equal(problem('lists: []\n'), `${FILE}: bridges.lists: unknown key`);
-    assert.equal(problem('list:\n  - name: a\n    type: kafka\n    servers: x\n'), `${FILE}: bridges.list[0].type: expected nats or mqtt`);
-    assert.equal(problem(`list:\n${base}    qos: 1\n`), `${FILE}: bridges.list[0].qos: only for type mqtt`);
-    assert.equal(problem('list:\n  - name: a\n    type: mqtt\n    servers: x\n    qos: 2\n'), `${FILE}: bridges.list[0].qos: expected 0 or 1, got 2`);
-    assert.equal(problem(`list:\n${base}${base}`), `${FILE}: bridges.list[1].name: duplicate bridge name "a"`);
-    assert.equal(problem(`list:\n${base}    tls_cert: c.pem\n`), `${FILE}: bridges.list[0].tls_key: tls_cert and tls_key go together`);
-    assert.equal(problem(`list:\n${base}    buffer_messages: 0\n`), `${FILE}: bridges.list[0].buffer_messages: must be at least 1, got 0`);
-    assert.equal(problem('list:\n  - name: a\n    type: nats\n'), `${FILE}: bridges.list[0].servers: required key is missing`);
-    assert.match(problem(`list:\n${base}    tls_ca: missing.pem\n`), /Unable to read tls_ca .*missing\.pem: no such file or directory/);
+    assert.equal(problem(`list:\n${base}    outt: "#"\n`), `${FILE}:5: bridges.list[0].outt: unknown key`);
+    assert.equal(problem('lists: []\n'), `${FILE}:1: bridges.lists: unknown key`);
+    assert.equal(problem('list:\n  - name: a\n    type: kafka\n    servers: x\n'), `${FILE}:3: bridges.list[0].type: expected nats or mqtt`);
+    assert.equal(problem(`list:\n${base}    qos: 1\n`), `${FILE}:5: bridges.list[0].qos: only for type mqtt`);
+    assert.equal(problem('list:\n  - name: a\n    type: mqtt\n    servers: x\n    qos: 2\n'), `${FILE}:5: bridges.list[0].qos: expected 0 or 1, got 2`);
+    assert.equal(problem(`list:\n${base}${base}`), `${FILE}:5: bridges.list[1].name: duplicate bridge name "a"`);
+    // A missing key: the line of the entry that lacks it.
+    assert.equal(problem(`list:\n${base}    tls_cert: c.pem\n`), `${FILE}:2: bridges.list[0].tls_key: tls_cert and tls_key go together`);
+    assert.equal(problem(`list:\n${base}    buffer_messages: 0\n`), `${FILE}:5: bridges.list[0].buffer_messages: must be at least 1, got 0`);
+    assert.equal(problem('list:\n  - name: a\n    type: nats\n'), `${FILE}:2: bridges.list[0].servers: required key is missing`);
+    assert.equal(
+      problem(`list:\n${base}    tls_ca: missing.pem\n`),
+      `${FILE}:5: bridges.list[0].tls_ca: unable to read ${join(dir, 'missing.pem')}: no such file or directory`,
+    );
+  });
+
+  it('names lines of config.yml itself when the section comes from it', () => {
+    const text = [
+      'server: {}', //                          1
+      'proto:', //                              2
+      '  allow_no_tls: true', //                3
+      'auth:', //                               4
+      '  allow_anonymous: true', //             5
+      '  acl: acl.yml', //                      6
+      '# bridges to the plant network', //      7
+      'bridges:', //                            8
+      '  node_id: edge1', //                    9
+      '  list:', //                            10
+      '    - name: cloud', //                  11
+      '      type: nats', //                   12
+      '      servers: nats://127.0.0.1:4222', // 13
+      '    - name: up', //                     14
+      '      type: mqtt', //                   15
+      '      servers:', //                     16
+      '        - mqtt://127.0.0.1:1883', //    17
+      '      qos: 1', //                       18
+      '      buffer_bytes: lots', //           19
+    ].join('\n');
+    const c = parseConfigText(text, FILE);
+    assert.throws(
+      () => parseBridgesSection(c.bridges, FILE, dir, c.lines?.within(['bridges'])),
+      (e: unknown) => e instanceof PsrtError && e.message === `${FILE}:19: bridges.list[1].buffer_bytes: expected an integer, got "lots"`,
+    );
+    // Without the file's lines (a section built in code) the same message has no line.
+    assert.throws(
+      () => parseBridgesSection(c.bridges, FILE, dir),
+      (e: unknown) => e instanceof PsrtError && e.message === `${FILE}: bridges.list[1].buffer_bytes: expected an integer, got "lots"`,
+    );
   });
 
   it('is an optional section of config.yml', () => {

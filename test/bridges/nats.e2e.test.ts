@@ -260,7 +260,8 @@ describe('NATS bridge: upstream down at start, bounded buffer, SIGHUP', () => {
     // A bad file keeps the running bridges and says why.
     writeFileSync(config, `${base}bridges:\n  list:\n    - name: x\n      type: nats\n      servers: y\n      bogus: 1\n`);
     process.kill(node.proc.pid ?? 0, 'SIGHUP');
-    await node.waitForLog(/bridges not reloaded.*bridges\.list\[0\]\.bogus: unknown key/);
+    const bogusLine = base.split('\n').length + 5; // base ends with a newline; `bridges:` is its last line + 1
+    await node.waitForLog(new RegExp(`bridges not reloaded.*config\\.yml:${bogusLine}: bridges\\.list\\[0\\]\\.bogus: unknown key`));
     assert.equal((await bridgeStatus(node, 'second')).state, 'online');
   });
 });

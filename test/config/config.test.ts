@@ -126,18 +126,19 @@ describe('fixture configs', () => {
 });
 
 describe('rejected fixture configs', () => {
-  const cases: [string, string][] = [
-    ['unknown-key.yml', 'server.data_queu: unknown key'],
-    ['wrong-type.yml', 'proto.timeout: expected a number, got "ten"'],
-    ['aes-nonce.yml', 'auth.aes_nonce: unknown key'],
-    ['data-queue-zero.yml', 'server.data_queue: must be at least 1 (a queue of 0 messages would drop every data socket)'],
-    ['missing-auth.yml', 'auth: required key is missing'],
-    ['cert-without-key.yml', 'proto.tls_key: required when proto.tls_cert is set'],
+  // [file, line of the problem, key path and problem]; a missing key's line is its mapping's.
+  const cases: [string, number, string][] = [
+    ['unknown-key.yml', 2, 'server.data_queu: unknown key'],
+    ['wrong-type.yml', 4, 'proto.timeout: expected a number, got "ten"'],
+    ['aes-nonce.yml', 8, 'auth.aes_nonce: unknown key'],
+    ['data-queue-zero.yml', 2, 'server.data_queue: must be at least 1 (a queue of 0 messages would drop every data socket)'],
+    ['missing-auth.yml', 1, 'auth: required key is missing'],
+    ['cert-without-key.yml', 2, 'proto.tls_key: required when proto.tls_cert is set'],
   ];
-  for (const [name, problem] of cases) {
-    it(`bad/${name}: ${problem}`, () => {
+  for (const [name, line, problem] of cases) {
+    it(`bad/${name}:${line}: ${problem}`, () => {
       const file = fixture(`bad/${name}`);
-      assert.equal(configError(() => loadConfigFile(file)), `${file}: ${problem}`);
+      assert.equal(configError(() => loadConfigFile(file)), `${file}:${line}: ${problem}`);
     });
   }
 
@@ -154,15 +155,17 @@ describe('rejected fixture configs', () => {
 
 describe('required keys and sections', () => {
   const cases: [string, string][] = [
-    [REQUIRED, 'config.yml: server: required key is missing'],
-    ['server: {}\nauth:\n  allow_anonymous: true\n  acl: a\n', 'config.yml: proto: required key is missing'],
-    ['server: {}\nproto: {}\nauth:\n  allow_anonymous: true\n  acl: a\n', 'config.yml: proto.allow_no_tls: required key is missing'],
-    ['server: {}\nproto: {allow_no_tls: true}\nauth:\n  acl: a\n', 'config.yml: auth.allow_anonymous: required key is missing'],
-    ['server: {}\nproto: {allow_no_tls: true}\nauth:\n  allow_anonymous: true\n', 'config.yml: auth.acl: required key is missing'],
-    [`server: {}\n${REQUIRED}cluster: {}\n`, 'config.yml: cluster.config: required key is missing'],
+    // A missing top-level key: the top-level mapping's line; a missing key in a section: the section's.
+    [REQUIRED, 'config.yml:1: server: required key is missing'],
+    ['server: {}\nauth:\n  allow_anonymous: true\n  acl: a\n', 'config.yml:1: proto: required key is missing'],
+    ['server: {}\nproto: {}\nauth:\n  allow_anonymous: true\n  acl: a\n', 'config.yml:2: proto.allow_no_tls: required key is missing'],
+    ['server: {}\nproto: {allow_no_tls: true}\nauth:\n  acl: a\n', 'config.yml:3: auth.allow_anonymous: required key is missing'],
+    ['server: {}\nproto: {allow_no_tls: true}\nauth:\n  allow_anonymous: true\n', 'config.yml:3: auth.acl: required key is missing'],
+    [`server: {}\n${REQUIRED}cluster: {}\n`, 'config.yml:7: cluster.config: required key is missing'],
+    // The whole document is wrong: no line to point at.
     ['', 'config.yml: expected a mapping, got an empty value'],
     ['- 1\n', 'config.yml: expected a mapping, got a list'],
-    ['server: 5\nproto: {allow_no_tls: true}\nauth: {allow_anonymous: true, acl: a}\n', 'config.yml: server: expected a mapping, got 5'],
+    ['server: 5\nproto: {allow_no_tls: true}\nauth: {allow_anonymous: true, acl: a}\n', 'config.yml:1: server: expected a mapping, got 5'],
   ];
   for (const [text, message] of cases) {
     it(message, () => {
@@ -177,19 +180,19 @@ describe('required keys and sections', () => {
 
 describe('unknown keys', () => {
   const cases: [string, string][] = [
-    [`server: {}\n${REQUIRED}extra: 1\n`, 'extra'],
-    [`server: {}\n${REQUIRED}cluster: {config: c.yml, nodes: 2}\n`, 'cluster.nodes'],
-    ['server: {}\nproto: {allow_no_tls: true, tls: true}\nauth: {allow_anonymous: true, acl: a}\n', 'proto.tls'],
+    [`server: {}\n${REQUIRED}extra: 1\n`, '7: extra'],
+    [`server: {}\n${REQUIRED}cluster: {config: c.yml, nodes: 2}\n`, '7: cluster.nodes'],
+    ['server: {}\nproto: {allow_no_tls: true, tls: true}\nauth: {allow_anonymous: true, acl: a}\n', '2: proto.tls'],
   ];
   for (const [text, key] of cases) {
     it(key, () => {
-      assert.equal(configError(() => parseConfigText(text, 'c.yml')), `c.yml: ${key}: unknown key`);
+      assert.equal(configError(() => parseConfigText(text, 'c.yml')), `c.yml:${key}: unknown key`);
     });
   }
 
-  it('reports every problem in one message', () => {
+  it('reports every problem in one message, each with its line', () => {
     const msg = configError(() => withServer('  data_queu: 1\n  workers: x'));
-    assert.equal(msg, `${VIRTUAL}: server.workers: expected an integer, got "x"; ${VIRTUAL}: server.data_queu: unknown key`);
+    assert.equal(msg, `${VIRTUAL}:3: server.workers: expected an integer, got "x"; ${VIRTUAL}:2: server.data_queu: unknown key`);
   });
 
   it('rejects duplicate keys', () => {
@@ -213,7 +216,7 @@ describe('value types and ranges', () => {
   ];
   for (const [line, problem] of cases) {
     it(problem, () => {
-      assert.equal(configError(() => withServer(line)), `${VIRTUAL}: ${problem}`);
+      assert.equal(configError(() => withServer(line)), `${VIRTUAL}:2: ${problem}`); // the key's line
     });
   }
 
@@ -233,7 +236,7 @@ describe('value types and ranges', () => {
   ];
   for (const [line, problem] of protoCases) {
     it(problem, () => {
-      assert.equal(configError(() => withProto(line)), `${VIRTUAL}: ${problem}`);
+      assert.equal(configError(() => withProto(line)), `${VIRTUAL}:4: ${problem}`); // the key's line
     });
   }
 
@@ -265,6 +268,71 @@ describe('value types and ranges', () => {
     const c = withProto('  tls_cert: /c.pem\n  tls_key: k.pem');
     assert.equal(c.proto.tlsCert, '/c.pem');
     assert.equal(c.proto.tlsKey, '/virtual/etc/psrtd/k.pem');
+  });
+});
+
+describe('error lines in a longer config.yml', () => {
+  // Line numbers are the array index + 1; comments and blank lines count like any other line.
+  const LINES = [
+    '# psrtd config', //                  1
+    '', //                                2
+    'server:', //                         3
+    '  workers: 2', //                    4
+    '  # messages per data socket', //    5
+    '  data_queue: 512', //               6
+    'proto:', //                          7
+    '  allow_no_tls: true', //            8
+    '  bind:', //                         9
+    '    - 127.0.0.1:2873', //           10
+    '    - /run/psrtd/psrtd.sock', //    11
+    '  timeout: 5', //                   12
+    'auth:', //                          13
+    '  allow_anonymous: false', //       14
+    '  acl: acl.yml', //                 15
+    'mqtt:', //                          16
+    '  bind: 127.0.0.1:1883', //         17
+    '  tls_cert: mqtt.crt', //           18
+    '  tls_key: mqtt.key', //            19
+    '  max_keepalive: 600', //           20
+  ];
+  /** The config with line `n` replaced by `text` (undefined: removed). */
+  const edited = (n: number, text: string | undefined): string =>
+    LINES.flatMap((l, i) => (i + 1 !== n ? [l] : text === undefined ? [] : [text])).join('\n');
+  const problem = (n: number, text: string | undefined): string => configError(() => parseConfigText(edited(n, text), 'config.yml'));
+
+  it('the unchanged config loads', () => {
+    assert.equal(parseConfigText(LINES.join('\n'), 'config.yml').mqtt?.maxKeepAlive, 600);
+  });
+
+  it('a wrong type: the line of its key in its section', () => {
+    assert.equal(problem(20, '  max_keepalive: 10m'), 'config.yml:20: mqtt.max_keepalive: expected an integer, got "10m"');
+  });
+
+  it('an unknown key: its own line', () => {
+    assert.equal(problem(12, '  timeuot: 5'), 'config.yml:12: proto.timeuot: unknown key');
+  });
+
+  it('a missing required key: the line of the section that lacks it', () => {
+    assert.equal(problem(15, undefined), 'config.yml:13: auth.acl: required key is missing');
+  });
+
+  it('a value out of range: its line', () => {
+    assert.equal(problem(4, '  workers: 0'), 'config.yml:4: server.workers: must be at least 1, got 0');
+  });
+
+  it('a bad list element: the element\'s line', () => {
+    assert.equal(
+      problem(11, '    - localhost'),
+      'config.yml:11: proto.bind[1]: expected host:port or a Unix socket path ending in .sock/.socket, got "localhost"',
+    );
+  });
+
+  it('cross-key checks after validation (load.ts) name lines too', () => {
+    assert.equal(problem(19, undefined), 'config.yml:16: mqtt.tls_key: required when mqtt.tls_cert is set');
+    assert.equal(
+      problem(6, '  data_queue: 0'),
+      'config.yml:6: server.data_queue: must be at least 1 (a queue of 0 messages would drop every data socket)',
+    );
   });
 });
 

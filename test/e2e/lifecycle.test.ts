@@ -23,16 +23,19 @@ describe('command line', () => {
     for (const opt of ['-C, --config', '-v', '-d', '--log-syslog', '-V, --version']) assert.ok(help.out.includes(opt), opt);
   });
 
-  test('config errors exit non-zero naming file, key and problem', () => {
+  test('config errors exit non-zero naming file, line, key and problem', () => {
     const dir = mkdtempSync(join(tmpdir(), 'psrtd-cfg-'));
     try {
       writeFileSync(join(dir, 'acl.yml'), '_: {}\n');
       const base = 'server:\n  data_queue: 8\nproto:\n  bind: 127.0.0.1:0\n  bind_udp: []\n  allow_no_tls: true\nauth:\n  allow_anonymous: true\n  acl: acl.yml\n';
+      const at = (line: number): string => `psrtd: ${join(dir, 'config.yml')}:${line}: `.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      const bridge = `${base}bridges:\n  list:\n    - name: x\n      type: nats\n      servers: y\n      bogus: 1\n`;
       const cases: [string, RegExp][] = [
-        [base.replace('data_queue: 8', 'data_queu: 8'), /config\.yml.*server\.data_queu.*unknown/],
-        [base.replace('data_queue: 8', 'data_queue: ten'), /config\.yml.*server\.data_queue/],
-        [base.replace('data_queue: 8', 'data_queue: 0'), /server\.data_queue/],
-        [base.replace('  allow_no_tls: true\n', ''), /proto\.allow_no_tls/],
+        [base.replace('data_queue: 8', 'data_queu: 8'), new RegExp(`${at(2)}server\\.data_queu: unknown key$`, 'm')],
+        [base.replace('data_queue: 8', 'data_queue: ten'), new RegExp(`${at(2)}server\\.data_queue: expected an integer, got "ten"$`, 'm')],
+        [base.replace('data_queue: 8', 'data_queue: 0'), new RegExp(`${at(2)}server\\.data_queue: must be at least 1`, 'm')],
+        [base.replace('  allow_no_tls: true\n', ''), new RegExp(`${at(3)}proto\\.allow_no_tls: required key is missing$`, 'm')],
+        [bridge, new RegExp(`${at(15)}bridges\\.list\\[0\\]\\.bogus: unknown key$`, 'm')], // checked later, in bin/bridges.ts
         [base.replace('acl: acl.yml', 'acl: missing.yml'), /missing\.yml/],
         ['server: [\n', /config\.yml/],
       ];

@@ -70,7 +70,7 @@ describe('reload validation', () => {
     writeFileSync(join(server.dir, 'acl.yml'), `${ACL}bob:\n  sub: ["#"]\n`);
     writeFileSync(join(server.dir, 'keys.yml'), 'alice: 1234\n');
     const line = await hup(server, /reload failed/);
-    assert.match(line, /keys\.yml: alice: expected 64 hex digits/);
+    assert.match(line, /keys\.yml:1: alice: expected 64 hex digits/);
     assert.ok(await loginWorks(server.port, 'alice', 'old'));
   });
 
