@@ -1,5 +1,6 @@
 /**
- * A control socket after its greeting: login (PROTOCOL.md §5.1), then the request loop (§5.2).
+ * A control socket after its login: the request loop (PROTOCOL.md §5.2). The login (§5.1) is
+ * the base class, ControlLogin (control-login.ts).
  *
  * Requests are cut many per read. Their replies are written once per event-loop turn, after
  * the deliveries they caused (the FlushScheduler flushes in marking order and data channels
@@ -11,19 +12,16 @@
  * feeds is congested, reading stops (backpressure) and the deadline is suspended.
  */
 import type { Socket } from 'node:net';
-import { FULL_ACCESS } from '../auth/acl.js';
+import type { AclEntry } from '../auth/acl.js';
 import { stampNow, type Deadline, type Expiring, type Flushable, type PublisherPort, type Session, type Stamp } from '../broker/index.js';
-import { ByteQueue } from '../protocol/byte-queue.js';
 import { RESPONSE_ERR, RESPONSE_OK, RESPONSE_OK_WAITING } from '../protocol/constants.js';
 import { ControlDecoder, type ControlRequest } from '../protocol/control.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { readLoginFrame } from '../protocol/handshake.js';
-import { TOPICS_PER_TURN, ignoreErrorsOf, ipOfAddress, logClientError, type AuthResult, type StreamContext } from './context.js';
+import { TOPICS_PER_TURN, ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
+import { ControlLogin } from './control-login.js';
 import { ReplyBytes } from './reply-bytes.js';
-import { PeerEndWatch, routeSocketEvents, type SocketOwner } from './socket-events.js';
+import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { escapeForLog } from '../protocol/log-escape.js';
-
-type State = 'login' | 'authenticating' | 'ready' | 'closed';
 
 /**
  * Requests that share one receive Stamp. Processing 64 small publishes takes ~20 µs, so the
@@ -39,11 +37,9 @@ const STAMP_REQUESTS = 64;
  */
 const SYNC_FLUSH_REQUESTS = 4;
 
-export class ControlConnection implements PublisherPort, Flushable, Expiring, SocketOwner {
+export class ControlConnection extends ControlLogin implements PublisherPort, Flushable, Expiring, SocketOwner {
   blockedOn = 0;
   dirty = false;
-  private state: State = 'login';
-  private readonly queue = new ByteQueue();
   private readonly decoder: ControlDecoder;
   private session: Session | null = null;
   /** The request deadline, on the broker's shared wheel. */
@@ -57,12 +53,8 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
   /** Requests handled so far: progress seen by a deadline check (onExpired). */
   private handled = 0;
 
-  constructor(
-    private readonly ctx: StreamContext,
-    private readonly socket: Socket,
-    private readonly address: string,
-    private readonly unix: boolean,
-  ) {
+  constructor(ctx: StreamContext, socket: Socket, address: string, unix: boolean) {
+    super(ctx, socket, address, unix);
     this.decoder = new ControlDecoder(this.queue, ctx.limits);
     this.deadline = ctx.broker.wheel.deadline(this);
     this.deadline.arm(ctx.timeoutMs);
@@ -111,7 +103,7 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     this.socket.destroy();
   }
 
-  private process(): void {
+  protected process(): void {
     if (this.state === 'login') this.processLogin();
     if (this.state !== 'ready') return;
     const scheduler = this.ctx.broker.scheduler;
@@ -147,45 +139,8 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     return this.blockedOn === 0 && this.state === 'ready';
   }
 
-  private processLogin(): void {
-    let frame;
-    try {
-      frame = readLoginFrame(this.queue, this.unix);
-    } catch (e) {
-      this.fail(e);
-      return;
-    }
-    if (frame === null) return;
-    if (this.unix) {
-      this.loggedIn(frame.login === '' ? 'anonymous' : frame.login, FULL_ACCESS);
-      return;
-    }
-    const now = this.ctx.auth.authenticateNow(frame.login, frame.password);
-    if (now !== undefined) {
-      // Anonymous or a remembered password: no promise, no pause/resume (reconnect storms).
-      this.loginDecided(frame.login, now);
-      return;
-    }
-    this.state = 'authenticating';
-    this.socket.pause();
-    const peer = new PeerEndWatch(this.socket);
-    this.ctx.auth.authenticate(frame.login, frame.password, this.loginSource()).then(
-      (result) => {
-        const peerEnded = peer.release();
-        if (this.state !== 'authenticating') return;
-        if (!this.loginDecided(frame.login, result)) return;
-        this.socket.resume();
-        this.process();
-        if (peerEnded) this.endAfterPeer();
-      },
-      (e: unknown) => {
-        this.fail(e);
-      },
-    );
-  }
-
   /** The peer ended while its login was checked: answer what it sent, then close like Node. */
-  private endAfterPeer(): void {
+  protected endAfterPeer(): void {
     if (this.state === 'closed') return; // a request broke the protocol: already closed
     this.flushReplies();
     this.endSession();
@@ -193,27 +148,8 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     this.endGracefully(null);
   }
 
-  /**
-   * The unit of the per-address login budget: the client's IP, taken from the address (reading
-   * the socket's would make Node cache its peer object on it again, see flatAddress).
-   */
-  private loginSource(): string {
-    return (this.unix ? undefined : ipOfAddress(this.address)) ?? this.address;
-  }
-
-  /** Logs in or fails the connection; true when logged in. */
-  private loginDecided(login: string, result: AuthResult): boolean {
-    if (!result.ok) {
-      this.ctx.broker.counters.rejectedLogins++;
-      const code = result.code === 'NoAcl' ? ErrorCode.NoAcl : ErrorCode.LoginFailed;
-      this.fail(new PsrtError(code, `${result.message} from ${this.address}`));
-      return false;
-    }
-    this.loggedIn(login === '' ? 'anonymous' : result.user, result.acl);
-    return true;
-  }
-
-  private loggedIn(user: string, acl: typeof FULL_ACCESS): void {
+  /** The login succeeded: the session starts, and its token is the reply. */
+  protected loggedIn(user: string, acl: AclEntry): void {
     this.session = this.ctx.broker.createSession(user, this.address, acl, this);
     this.decoder.allowClusterExtensions = acl.replicator;
     this.state = 'ready';
@@ -243,17 +179,7 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
         this.handleReplTopic(session, request.topic);
         return;
       case 'repl-body':
-        this.replies.push(
-          broker.replication.body(
-            this.replTargets ?? [],
-            this.replTopic,
-            request.priority,
-            request.timestampNs,
-            request.payload,
-            this,
-          ),
-        );
-        this.replTargets = null;
+        this.handleReplBody(request);
         return;
       case 'x-repl-query':
         this.replies.push(broker.replication.query(session, request.topic));
@@ -328,6 +254,13 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
     }
   }
 
+  /** The body of the replicated message whose topic the previous request named. */
+  private handleReplBody(request: Extract<ControlRequest, { kind: 'repl-body' }>): void {
+    const { priority, timestampNs, payload } = request;
+    this.replies.push(this.ctx.broker.replication.body(this.replTargets ?? [], this.replTopic, priority, timestampNs, payload, this));
+    this.replTargets = null;
+  }
+
   private flushReplies(): void {
     if (this.replies.length === 0) return;
     const out = this.replies.take();
@@ -370,7 +303,7 @@ export class ControlConnection implements PublisherPort, Flushable, Expiring, So
   }
 
   /** Closes this client only; replies to requests before the violation still go out. */
-  private fail(e: unknown): void {
+  protected fail(e: unknown): void {
     if (this.state === 'closed') return;
     const pending = this.replies.length > 0 ? this.replies.take() : null;
     logClientError(this.ctx, this.address, e);
