@@ -202,6 +202,19 @@ export class AuthStore {
     return this.withAcl(login);
   }
 
+  /**
+   * Login by a client certificate the TLS handshake verified (MQTT `use_identity_as_username`):
+   * the certificate's CN is the user, no password is checked (the CA vouches for it, as in
+   * Mosquitto); an ACL entry is required. `_` stays the anonymous user's: a certificate named
+   * so is refused rather than given the anonymous ACL.
+   */
+  authenticateCertificate(user: string): AuthResult {
+    if (user === ANONYMOUS || user === '') {
+      return { ok: false, code: 'NoAcl', message: `client certificate CN ${JSON.stringify(user)} is reserved for anonymous logins` };
+    }
+    return this.withAcl(user);
+  }
+
   private anonymous(): AuthResult {
     if (!this.sources.allowAnonymous) {
       return { ok: false, code: 'AnonymousDisabled', message: 'anonymous login failed' };

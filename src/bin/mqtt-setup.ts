@@ -2,7 +2,7 @@
 import type { AuthStore } from '../auth/auth-store.js';
 import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import type { MqttSection, ServerConfig } from '../config/schema.js';
+import type { MqttSection, ProtoSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { MqttConnection } from '../mqtt/connection.js';
@@ -10,7 +10,7 @@ import { MqttRouter } from '../mqtt/router.js';
 import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
-import { MqttServer, type BoundMqtt } from '../transport/mqtt-server.js';
+import { MqttServer, type BoundMqtt, type MqttTls } from '../transport/mqtt-server.js';
 import type { MqttWsServer, MqttWsOptions } from '../transport/mqtt-ws.js';
 import { TlsIdentity } from '../transport/tls.js';
 import type { ConnectionGate } from '../transport/connection-gate.js';
@@ -26,7 +26,10 @@ export interface RunningMqtt {
   readonly wsPath: string;
   /** Live connections (stats client list). */
   readonly connections: ReadonlySet<MqttConnection>;
-  /** SIGHUP: re-reads an own `mqtt.tls_*` identity (a shared `proto.tls_*` one is reloaded by its owner). */
+  /**
+   * SIGHUP: re-reads an own identity (`mqtt.tls_*`, or any with client certificates: CA and CRL
+   * too); a shared `proto.tls_*` one is reloaded by its owner.
+   */
   reloadTls(): boolean;
   stop(): Promise<void>;
 }
@@ -65,13 +68,20 @@ function targets(list: MqttSection['bind']): BindTarget[] {
 
 /**
  * TLS identity of `mqtt.tls_*` (`own`), else the PSRT listener's (`proto.tls_*`) object itself,
- * so one SIGHUP reload serves every listener that shares it.
+ * so one SIGHUP reload serves every listener that shares it. With client certificates
+ * (`mqtt.tls_client_ca`) the MQTT listeners always get an identity of their own, built from
+ * `mqtt.tls_*` or else the `proto.tls_*` files: the PSRT listener does not verify clients.
  */
-function mqttTls(mqtt: MqttSection, protoTls: TlsIdentity | null, log: Logger): { tls: TlsIdentity | null; own: boolean } {
+function mqttTls(mqtt: MqttSection, proto: ProtoSection, protoTls: TlsIdentity | null, log: Logger): { tls: MqttTls | null; own: boolean } {
   if (mqtt.bindTls.length === 0 && mqtt.wssBind.length === 0) return { tls: null, own: false };
-  if (mqtt.tlsPkcs12 === undefined && mqtt.tlsCert === undefined) return { tls: protoTls, own: false };
-  const settings = { tlsPkcs12: mqtt.tlsPkcs12, tlsCert: mqtt.tlsCert, tlsKey: mqtt.tlsKey, fips: false };
-  return { tls: TlsIdentity.load(settings, log, 'mqtt'), own: true };
+  const identityAsUsername = mqtt.useIdentityAsUsername;
+  const ownFiles = mqtt.tlsPkcs12 !== undefined || mqtt.tlsCert !== undefined;
+  if (!ownFiles && mqtt.tlsClientCa === undefined) return { tls: protoTls === null ? null : { identity: protoTls, identityAsUsername }, own: false };
+  const files = ownFiles ? mqtt : proto;
+  const clientCerts = mqtt.tlsClientCa === undefined ? undefined : { clientCa: mqtt.tlsClientCa, crls: mqtt.tlsCrl };
+  const settings = { tlsPkcs12: files.tlsPkcs12, tlsCert: files.tlsCert, tlsKey: files.tlsKey, fips: false, clientCerts };
+  const identity = TlsIdentity.load(settings, log, ownFiles ? 'mqtt' : 'proto');
+  return { tls: identity === null ? null : { identity, identityAsUsername }, own: true };
 }
 
 /** The WebSocket server and its library (ws), loaded only when a WebSocket listener is configured. */
@@ -154,7 +164,7 @@ export async function startMqtt(
     connectTimeoutMs: config.proto.timeout * 1000,
     registry: connections,
   };
-  const { tls, own } = mqttTls(mqtt, protoTls, log);
+  const { tls, own } = mqttTls(mqtt, config.proto, protoTls, log);
   const server = new MqttServer(ctx, gate, tls);
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
   const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
@@ -177,7 +187,7 @@ export async function startMqtt(
     wsBound,
     wsPath: mqtt.wsPath,
     connections,
-    reloadTls: () => (own && tls !== null ? tls.reload() : true),
+    reloadTls: () => (own && tls !== null ? tls.identity.reload() : true),
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);

@@ -123,6 +123,17 @@ export interface MqttSection {
   readonly tlsPkcs12: string | undefined;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
+  /**
+   * Client certificates (mutual TLS) on every MQTT TLS listener (`bind_tls`, `wss_bind`): the
+   * CA file that signs them (resolved); undefined when client certificates are not used.
+   */
+  readonly tlsClientCa: string | undefined;
+  /** Revocation lists checked with tlsClientCa (resolved; empty: none). */
+  readonly tlsCrl: readonly string[];
+  /** The TLS handshake refuses a client without a certificate signed by tlsClientCa. */
+  readonly requireCertificate: boolean;
+  /** The certificate's subject CN is the user (ACL); the CONNECT username and password are ignored. */
+  readonly useIdentityAsUsername: boolean;
   /** Largest packet either side may send, fixed header included. */
   readonly maxPacketSize: number;
   /**
@@ -245,6 +256,10 @@ export const rawMqttSchema = z.strictObject({
   tls_pkcs12: z.string().min(1).nullish(),
   tls_cert: z.string().min(1).nullish(),
   tls_key: z.string().min(1).nullish(),
+  tls_client_ca: z.string().min(1).nullish(),
+  tls_crl: stringOrList.nullish(),
+  require_certificate: z.boolean().nullish(),
+  use_identity_as_username: z.boolean().nullish(),
   max_packet_size: int().min(64).max(268_435_460).nullish(),
   max_connect_size: int().min(64).max(268_435_460).nullish(),
   receive_maximum: int().min(1).max(65535).nullish(),

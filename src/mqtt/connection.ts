@@ -9,7 +9,7 @@ import { escapeForLog } from '../protocol/log-escape.js';
 import { acceptance, decideConnect, loginRefusal, refusal, type AcceptedConnect } from './connect.js';
 import { MqttOutput, NO_STAMP, type MqttTransport } from './connection-output.js';
 import type { AuthResult } from '../auth/auth-store.js';
-import type { MqttContext } from './context.js';
+import type { CertificateUser, MqttContext } from './context.js';
 import type { InboundState, PacketHandler } from './packet-handler.js';
 import { peerLimits, sharedOf } from './peer-limits.js';
 import { resumeRetained } from './retained-pacer.js';
@@ -49,7 +49,13 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
    * `transport` null: the connection is its own transport, a subclass implementing MqttTransport
    * (src/transport/mqtt-server.ts: one object per TCP connection instead of two).
    */
-  constructor(ctx: MqttContext, transport: MqttTransport | null, address: string) {
+  constructor(
+    ctx: MqttContext,
+    transport: MqttTransport | null,
+    address: string,
+    /** Set on a TLS listener with mqtt.use_identity_as_username: the login is the certificate's. */
+    private readonly certificate: CertificateUser | null = null,
+  ) {
     super(ctx, transport, address);
     this.wheel.arm(this, ctx.connectTimeoutMs);
   }
@@ -182,6 +188,13 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     const decision = decideConnect(packet, version, this.ctx.limits);
     if (!decision.ok) {
       this.refuse(decision.reason, decision.text, packet.properties?.maximumPacketSize);
+      return;
+    }
+    if (this.certificate !== null) {
+      // Mosquitto's use_identity_as_username: the CONNECT username and password are not used.
+      const cert = this.certificate;
+      const result: AuthResult = cert.user === null ? { ok: false, code: 'NoAcl', message: cert.why } : this.ctx.auth.authenticateCertificate(cert.user);
+      this.loginDecided(packet, decision.accepted, result);
       return;
     }
     const login = packet.username ?? '';

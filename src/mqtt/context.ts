@@ -10,7 +10,15 @@ export interface MqttAuthenticator {
   authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
   /** The same result without waiting when no bcrypt is needed (anonymous, a remembered password). */
   authenticateNow(login: string, password: string): AuthResult | undefined;
+  /** A verified client certificate's CN as the user (mqtt.use_identity_as_username): ACL only, no password. */
+  authenticateCertificate(user: string): AuthResult;
 }
+
+/**
+ * The user a verified client certificate names (mqtt.use_identity_as_username), given to a
+ * connection by its TLS transport; `user` null: the certificate names none (`why` says so).
+ */
+export type CertificateUser = { readonly user: string } | { readonly user: null; readonly why: string };
 
 export interface MqttLimits extends ConnectLimits {
   /** Largest CONNECT (mqtt.max_connect_size, at most maxPacketSize): the pre-authentication bound. */

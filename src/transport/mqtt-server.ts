@@ -7,15 +7,28 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
-import type { MqttContext } from '../mqtt/context.js';
+import type { CertificateUser, MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { listenOn, type BindTarget } from './bind.js';
 import type { TlsIdentity } from './tls.js';
+import { certificateUser, clientCertificateRefusal } from './client-certs.js';
 import { flatAddress, formatAddress, ignoreSocketError, ipOfAddress } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
 import { writeFrames } from './write-frames.js';
 import type { ConnectionGate, ListenerKind } from './connection-gate.js';
+
+/** The identity of the MQTT TLS listeners and what a client certificate means for the login. */
+export interface MqttTls {
+  readonly identity: TlsIdentity;
+  /** `mqtt.use_identity_as_username`: the certificate's CN is the user, no password. */
+  readonly identityAsUsername: boolean;
+}
+
+/** The certificate login of a connection on `tls` (null: username and password, as over TCP). */
+export function certificateLoginOf(tls: MqttTls, socket: TLSSocket): CertificateUser | null {
+  return tls.identityAsUsername ? certificateUser(socket) : null;
+}
 
 export interface BoundMqtt {
   readonly target: BindTarget;
@@ -41,8 +54,9 @@ class SocketConnection extends MqttConnection implements MqttTransport, SocketOw
     private readonly socket: Socket,
     address: string,
     private readonly listener: Listener,
+    certificate: CertificateUser | null,
   ) {
-    super(ctx, null, address);
+    super(ctx, null, address, certificate);
   }
 
   onSocketData(chunk: Buffer): void {
@@ -108,7 +122,7 @@ export class MqttServer {
     private readonly ctx: MqttContext,
     /** Shared by every listener: server.max_connections and the descriptor budget. */
     private readonly gate: ConnectionGate,
-    private readonly tls: TlsIdentity | null,
+    private readonly tls: MqttTls | null,
   ) {}
 
   async bind(plain: readonly BindTarget[], secure: readonly BindTarget[]): Promise<BoundMqtt[]> {
@@ -132,15 +146,15 @@ export class MqttServer {
     const unix = target.kind === 'unix';
     let server: Server;
     if (tls) {
-      const identity = this.tls;
-      if (identity === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+      const tlsConfig = this.tls;
+      if (tlsConfig === null) throw new RangeError('mqtt.bind_tls needs a TLS identity (mqtt.tls_* or proto.tls_*)');
       const listener: Listener = { sockets: this.sockets, gate: null, unix, source: target.source };
       server = createServer({ noDelay: !unix }, (raw) => {
         if (!this.gate.admit(raw, 'MQTT')) return;
         // Read now: a socket the handshake failed on may no longer know its peer.
         const address = unix ? target.source : flatAddress(raw);
-        startTls(raw, identity.context, this.ctx.connectTimeoutMs, (s) => {
-          this.accept(s, listener);
+        startTls(raw, tlsConfig.identity, this.ctx.connectTimeoutMs, (s) => {
+          this.accept(s, listener, certificateLoginOf(tlsConfig, s));
         }, (why) => {
           logTlsFailure(this.ctx, 'client', address, why);
         });
@@ -155,30 +169,34 @@ export class MqttServer {
     return bindListener(server, target, tls, tls ? 'MQTT TLS' : 'MQTT', this.ctx.log, this.unixPaths, { gate: this.gate, kind: 'MQTT' });
   }
 
-  private accept(socket: Socket, listener: Listener): void {
+  private accept(socket: Socket, listener: Listener, certificate: CertificateUser | null = null): void {
     // (TCP_NODELAY is set by the server's noDelay option: no second call per socket.)
     this.sockets.add(socket);
     const address = listener.unix ? listener.source : flatAddress(socket);
-    const conn = new SocketConnection(this.ctx, socket, address, listener);
+    const conn = new SocketConnection(this.ctx, socket, address, listener, certificate);
     socket.on('error', ignoreSocketError); // 'close' follows
     routeSocketEvents(socket, conn);
   }
 }
 
 /**
- * Server side of TLS from the first byte with a prepared SecureContext. tls.Server would build
- * its own context from key/cert options and ignores `secureContext`, so the raw socket is
- * wrapped here (as STARTTLS does); a handshake not finished in `timeoutMs` is cut. `onFail`
- * hears why a handshake failed or timed out (not a peer that just closes: health checks do).
+ * Server side of TLS from the first byte with the identity's current SecureContext. tls.Server
+ * would build its own context from key/cert options and ignores `secureContext`, so the raw
+ * socket is wrapped here (as STARTTLS does); a handshake not finished in `timeoutMs` is cut.
+ * `onFail` hears why a handshake failed or timed out (not a peer that just closes: health checks
+ * do). An identity with client certificates requests one: a client sending none fails the
+ * handshake, one whose certificate does not verify is cut right after it (see client-certs.ts).
  */
 export function startTls(
   raw: Socket,
-  secureContext: SecureContext,
+  identity: TlsIdentity,
   timeoutMs: number,
   onSecure: (s: TLSSocket) => void,
   onFail: (why: string) => void,
 ): void {
-  const secure = new TLSSocket(raw, { isServer: true, secureContext });
+  const requestCert = identity.requiresClientCertificate;
+  const secureContext: SecureContext = identity.context;
+  const secure = new TLSSocket(raw, { isServer: true, secureContext, requestCert, rejectUnauthorized: requestCert });
   let handshaking = true;
   const timer = setTimeout(() => {
     handshaking = false;
@@ -188,7 +206,13 @@ export function startTls(
   secure.once('secure', () => {
     handshaking = false;
     clearTimeout(timer);
-    onSecure(secure);
+    const refused = requestCert ? clientCertificateRefusal(secure) : null;
+    if (refused === null) {
+      onSecure(secure);
+      return;
+    }
+    onFail(refused);
+    secure.destroy();
   });
   secure.on('error', (e: Error) => {
     if (handshaking) onFail(`TLS handshake failed: ${e.message.trim()}`);

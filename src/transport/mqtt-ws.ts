@@ -12,6 +12,7 @@ import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import { MqttError, ReasonCode } from '../protocol/mqtt/index.js';
@@ -19,8 +20,7 @@ import type { MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
-import { bindListener, logTlsFailure, startTls, type BoundMqtt } from './mqtt-server.js';
-import type { TlsIdentity } from './tls.js';
+import { bindListener, certificateLoginOf, logTlsFailure, startTls, type BoundMqtt, type MqttTls } from './mqtt-server.js';
 import type { ConnectionGate } from './connection-gate.js';
 
 export interface MqttWsOptions {
@@ -169,7 +169,7 @@ export class MqttWsServer {
     private readonly opts: MqttWsOptions,
     /** Shared by every listener: server.max_connections and the descriptor budget. */
     private readonly gate: ConnectionGate,
-    private readonly tls: TlsIdentity | null,
+    private readonly tls: MqttTls | null,
   ) {
     this.origins = new Set(opts.origins.map((o) => o.toLowerCase()));
     this.wss = new WebSocketServer({
@@ -226,13 +226,13 @@ export class MqttWsServer {
   }
 
   private tlsFront(http: Server): NetServer {
-    const identity = this.tls;
-    if (identity === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
+    const tlsConfig = this.tls;
+    if (tlsConfig === null) throw new RangeError('mqtt.wss_bind needs a TLS identity (mqtt.tls_* or proto.tls_*)');
     return createNetServer((raw) => {
       if (!this.gate.admit(raw, 'MQTT WebSocket')) return;
       // Read now: a socket the handshake failed on may no longer know its peer.
       const address = formatAddress(raw.remoteAddress, raw.remotePort);
-      startTls(raw, identity.context, this.ctx.connectTimeoutMs, (secure) => {
+      startTls(raw, tlsConfig.identity, this.ctx.connectTimeoutMs, (secure) => {
         http.emit('connection', secure);
       }, (why) => {
         logTlsFailure(this.ctx, 'WebSocket client', address, why);
@@ -304,7 +304,9 @@ export class MqttWsServer {
     this.sockets.add(ws);
     const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     const transport = new WebSocketTransport(ws, address, req.socket.remoteAddress);
-    const conn = new MqttConnection(this.ctx, transport, address);
+    // A wss upgrade arrives on the TLSSocket the TLS front handed over: its certificate, if any.
+    const certificate = this.tls !== null && req.socket instanceof TLSSocket ? certificateLoginOf(this.tls, req.socket) : null;
+    const conn = new MqttConnection(this.ctx, transport, address, certificate);
     transport.onWritable = () => {
       conn.onWritable();
     };

@@ -4,12 +4,15 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { BrokerLogger } from '../broker/ports.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { readClientCa, readCrls, type ClientCertSettings } from './client-certs.js';
 
 export interface TlsSettings {
   readonly tlsPkcs12: string | undefined;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
   readonly fips: boolean;
+  /** MQTT listeners only: client certificates are requested and verified against these files. */
+  readonly clientCerts?: ClientCertSettings | undefined;
 }
 
 /** Config section the settings come from, for log lines (`proto.tls_cert: …`). */
@@ -48,6 +51,11 @@ export class TlsIdentity {
     return this.current;
   }
 
+  /** The handshake requests a client certificate and refuses one that does not verify. */
+  get requiresClientCertificate(): boolean {
+    return this.settings.clientCerts !== undefined;
+  }
+
   /**
    * Re-reads the files. A file that cannot be loaded, a key that does not match the certificate
    * or an expired certificate is refused (logged) and the current identity stays in use.
@@ -71,9 +79,14 @@ export class TlsIdentity {
   }
 }
 
-/** The identity files' contents, concatenated; null when one cannot be read (reload reports it). */
+/**
+ * The identity files' contents (client CA and CRLs included), concatenated; null when one cannot
+ * be read (reload reports it).
+ */
 function identityBytes(settings: TlsSettings): Buffer | null {
-  const files = settings.tlsPkcs12 !== undefined ? [settings.tlsPkcs12] : [settings.tlsCert, settings.tlsKey];
+  const own = settings.tlsPkcs12 !== undefined ? [settings.tlsPkcs12] : [settings.tlsCert, settings.tlsKey];
+  const client = settings.clientCerts;
+  const files = client === undefined ? own : [...own, client.clientCa, ...client.crls];
   try {
     return Buffer.concat(files.map((f) => (f === undefined ? Buffer.alloc(0) : readFileSync(f))));
   } catch {
@@ -90,16 +103,17 @@ function identityBytes(settings: TlsSettings): Buffer | null {
  */
 function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLogger, reload: boolean): SecureContext | null {
   try {
+    const verify = clientVerification(settings.clientCerts, log);
     if (settings.tlsPkcs12 !== undefined) {
       log.info(`loading TLS PKCS12 ${settings.tlsPkcs12}`);
-      return createSecureContext({ pfx: readFileSync(settings.tlsPkcs12), passphrase: '' });
+      return createSecureContext({ pfx: readFileSync(settings.tlsPkcs12), passphrase: '', ...verify });
     }
     if (settings.tlsCert !== undefined) {
       log.info(`loading TLS cert ${settings.tlsCert}`);
       const cert = readFileSync(settings.tlsCert);
       const keyFile = settings.tlsKey ?? '';
       log.info(`loading TLS key ${keyFile}`);
-      const context = createSecureContext({ cert, key: readFileSync(keyFile) });
+      const context = createSecureContext({ cert, key: readFileSync(keyFile), ...verify });
       checkValidity(cert, settings.tlsCert, log, reload);
       return context;
     }
@@ -109,6 +123,19 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
     throw new PsrtError(ErrorCode.Config, `unable to load TLS identity (${tlsFiles(settings, section)}): ${msg}${hint}`, { cause: e });
   }
   return null;
+}
+
+/**
+ * `ca` (the only CAs trusted for client certificates: Node's default roots are not) and `crl`
+ * (Node then checks revocation for every certificate of the chain below the root).
+ */
+function clientVerification(client: ClientCertSettings | undefined, log: BrokerLogger): { ca?: Buffer[]; crl?: Buffer[] } {
+  if (client === undefined) return {};
+  log.info(`loading TLS client CA ${client.clientCa}`);
+  const ca = readClientCa(client.clientCa);
+  if (client.crls.length === 0) return { ca };
+  log.info(`loading TLS CRL ${client.crls.join(', ')}`);
+  return { ca, crl: readCrls(client.crls) };
 }
 
 /**
@@ -138,8 +165,13 @@ function checkValidity(pem: Buffer, file: string, log: BrokerLogger, reload: boo
  * `EISDIR`) do not say which file or key they are about.
  */
 function tlsFiles(settings: TlsSettings, section: TlsSection): string {
-  if (settings.tlsPkcs12 !== undefined) return `${section}.tls_pkcs12: ${settings.tlsPkcs12}`;
-  return `${section}.tls_cert: ${settings.tlsCert ?? ''}, ${section}.tls_key: ${settings.tlsKey ?? ''}`;
+  const own = settings.tlsPkcs12 !== undefined
+    ? `${section}.tls_pkcs12: ${settings.tlsPkcs12}`
+    : `${section}.tls_cert: ${settings.tlsCert ?? ''}, ${section}.tls_key: ${settings.tlsKey ?? ''}`;
+  const client = settings.clientCerts;
+  if (client === undefined) return own;
+  const crl = client.crls.length === 0 ? '' : `, mqtt.tls_crl: ${client.crls.join(', ')}`;
+  return `${own}, mqtt.tls_client_ca: ${client.clientCa}${crl}`;
 }
 
 /**
