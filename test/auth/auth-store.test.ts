@@ -75,6 +75,19 @@ describe('AuthStore', () => {
     assert.deepEqual(await noAnon.authenticate('', ''), { ok: false, code: 'NoAcl', message: 'No ACL for anonymous' });
   });
 
+  it('authenticateCertificate: the CN needs an ACL entry, no password; `_` and an empty CN are refused', async () => {
+    writeFileSync(join(dir, 'acl.yml'), '_: {sub: ["#"]}\ndevice-7: {sub: ["plant/#"]}\n');
+    const store = await AuthStore.load(sources, log);
+    const ok = store.authenticateCertificate('device-7');
+    assert.ok(ok.ok);
+    assert.equal(ok.user, 'device-7');
+    assert.deepEqual(store.authenticateCertificate('ghost'), { ok: false, code: 'NoAcl', message: 'No ACL for ghost' });
+    for (const reserved of ['_', '']) {
+      const r = store.authenticateCertificate(reserved);
+      assert.ok(!r.ok && r.code === 'NoAcl' && r.message.includes('reserved for anonymous'), JSON.stringify(r));
+    }
+  });
+
   it('authenticateNow decides anonymous logins and remembered passwords without waiting', async () => {
     writeFileSync(join(dir, 'passwd'), GHOST, { flag: 'a' });
     const store = await AuthStore.load(sources, log);

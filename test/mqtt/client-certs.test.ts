@@ -98,6 +98,10 @@ describe('MQTT client certificates with use_identity_as_username', () => {
         assert.deepEqual(e.packet?.granted, [128], 'dev2/# is refused to dev1 whatever the CONNECT username');
         return true;
       });
+      await assert.rejects(b.subscribeAsync('dev2/#', { qos: 1 }), (e: Error & { packet?: { granted?: number[] } }) => {
+        assert.deepEqual(e.packet?.granted, [0x87], 'over wss too, dev1 is the user (anonymous could subscribe)');
+        return true;
+      });
       await b.subscribeAsync('dev1/#', { qos: 1 });
       const got = new Promise<string>((resolve) => { b.once('message', (t, p) => { resolve(`${t}=${p.toString()}`); }); });
       await a.publishAsync('dev1/over-mqtts', 'hello', { qos: 1 });
