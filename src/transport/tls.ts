@@ -125,17 +125,39 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
   return null;
 }
 
+/** Client-certificate options of a SecureContext. */
+interface ClientVerification {
+  ca?: Buffer[];
+  crl?: Buffer[];
+  sessionIdContext?: string;
+  sessionTimeout?: number;
+}
+
 /**
- * `ca` (the only CAs trusted for client certificates: Node's default roots are not) and `crl`
- * (Node then checks revocation for every certificate of the chain below the root).
+ * Seconds a resumable session (ticket) of a verified client lasts: a resumption does not verify
+ * the certificate again, so this bounds how long one that expired meanwhile can still come back
+ * (OpenSSL's own default is two hours).
  */
-function clientVerification(client: ClientCertSettings | undefined, log: BrokerLogger): { ca?: Buffer[]; crl?: Buffer[] } {
+const CLIENT_SESSION_SECONDS = 300;
+
+/**
+ * `ca` (the only CAs trusted for client certificates: Node's default roots are not), `crl` (Node
+ * then checks revocation for every certificate of the chain below the root) and a session id
+ * context: OpenSSL refuses to resume a session whose peer was verified without one (`session id
+ * context uninitialized`, an internal-error alert), so every reconnect with a ticket would fail.
+ * tls.Server sets one itself; a context made by hand must.
+ */
+function clientVerification(client: ClientCertSettings | undefined, log: BrokerLogger): ClientVerification {
   if (client === undefined) return {};
   log.info(`loading TLS client CA ${client.clientCa}`);
-  const ca = readClientCa(client.clientCa);
-  if (client.crls.length === 0) return { ca };
+  const verification: ClientVerification = {
+    ca: readClientCa(client.clientCa),
+    sessionIdContext: 'psrtd-mqtt',
+    sessionTimeout: CLIENT_SESSION_SECONDS,
+  };
+  if (client.crls.length === 0) return verification;
   log.info(`loading TLS CRL ${client.crls.join(', ')}`);
-  return { ca, crl: readCrls(client.crls) };
+  return { ...verification, crl: readCrls(client.crls) };
 }
 
 /**

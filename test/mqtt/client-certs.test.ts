@@ -7,16 +7,19 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { makeClientCert, makeCrl, makeExpiredClientCert, type ClientCert } from '../helpers/client-certs.js';
+import { connectPacket } from '../helpers/mqtt-raw.js';
 import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { RawConn, hex } from '../helpers/raw.js';
 
 const ACL = [
   'dev1:', '  sub: ["dev1/#"]', '  pub: ["dev1/#"]',
   'dev2:', '  sub: ["dev2/#"]', '  pub: ["dev2/#"]',
-  '_:', '  sub: ["#"]', '  pub: ["#"]', '',
+  '_:', '  sub: ["#"]', '  pub: ["#"]', '  admin: true', '',
 ].join('\n');
 
 /** The TLS-failure log is rate-limited to one line a second per kind: wait out the window. */
@@ -54,6 +57,7 @@ describe('MQTT client certificates with use_identity_as_username', () => {
     server = await startPsrtd({
       acl: ACL,
       files: { 'crl.pem': crl },
+      server: { bind_stats: '127.0.0.1:0' },
       mqtt: {
         bind_tls: ['127.0.0.1:0'], wss_bind: ['127.0.0.1:0'], tls_cert: pki.serverCert, tls_key: pki.serverKey,
         tls_client_ca: pki.caCert, tls_crl: 'crl.pem', require_certificate: true, use_identity_as_username: true,
@@ -106,6 +110,8 @@ describe('MQTT client certificates with use_identity_as_username', () => {
       const got = new Promise<string>((resolve) => { b.once('message', (t, p) => { resolve(`${t}=${p.toString()}`); }); });
       await a.publishAsync('dev1/over-mqtts', 'hello', { qos: 1 });
       assert.equal(await got, 'dev1/over-mqtts=hello');
+      const listed = (await (await fetch(`http://127.0.0.1:${String(server.statsPort)}/clients`)).json()) as { clients: { protocol: string; user: string }[] };
+      assert.deepEqual(listed.clients.filter((c) => c.protocol === 'mqtt').map((c) => c.user), ['dev1', 'dev1'], 'the stats client list shows the CN');
     } finally {
       await Promise.all([a.endAsync(), b.endAsync()]);
     }
@@ -146,6 +152,37 @@ describe('MQTT client certificates with use_identity_as_username', () => {
     await assert.rejects(mqtts(noCn), (e: Error & { code?: number }) => e.code === 5);
     await assert.rejects(mqtts(noCn, { protocolVersion: 5 }), (e: Error & { code?: number }) => e.code === 0x87);
     await logAfter(server, 0, /mqtt: client 127\.0\.0\.1:\d+ \(.*\): the client certificate has no subject CN/);
+  });
+
+  it('a reconnect that resumes its TLS session (ticket, TLS 1.3 and 1.2) gets in as the same CN', async () => {
+    // OpenSSL refuses to resume a session with a verified client unless the context has a
+    // session id context: without one every such reconnect failed with an internal-error alert.
+    const open = async (maxVersion: SecureVersion, clientId: string, session?: Buffer): Promise<{ secure: TLSSocket; conn: RawConn; ticket: Promise<Buffer> }> => {
+      const certOpts = session === undefined ? { cert: dev1.certPem, key: dev1.keyPem } : { session };
+      const secure = tlsConnect({ host: '127.0.0.1', port: server.mqttTlsPort, ca: pki.caPem, maxVersion, ...certOpts });
+      const ticket = new Promise<Buffer>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error('no session ticket within 5 s')); }, 5000);
+        secure.once('session', (t: Buffer) => { clearTimeout(timer); resolve(t); });
+      });
+      ticket.catch(() => undefined);
+      await new Promise<void>((resolve, reject) => {
+        secure.once('secureConnect', () => { secure.off('error', reject); resolve(); });
+        secure.once('error', reject);
+      });
+      const conn = RawConn.fromSocket(secure);
+      conn.send(connectPacket({ clientId }));
+      assert.deepEqual(await conn.read(4), hex('20 02 00 00'), 'CONNACK accepted');
+      return { secure, conn, ticket };
+    };
+    for (const v of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const first = await open(v, `resume-${v}`);
+      const ticket = await first.ticket;
+      first.conn.destroy();
+      const again = await open(v, `resumed-${v}`, ticket);
+      assert.equal(again.secure.isSessionReused(), true, `${v}: the session was resumed`);
+      again.conn.destroy();
+      await server.waitForLog(new RegExp(`mqtt: client connected: dev1@127\\.0\\.0\\.1:\\d+ \\(resumed-${v.replace('.', '\\.')}\\)`));
+    }
   });
 
   it('the plain listener is unaffected: no certificate, anonymous as before', async () => {
