@@ -59,7 +59,7 @@ describe('MQTT client certificates with use_identity_as_username', () => {
       files: { 'crl.pem': crl },
       server: { bind_stats: '127.0.0.1:0' },
       mqtt: {
-        bind_tls: ['127.0.0.1:0'], wss_bind: ['127.0.0.1:0'], tls_cert: pki.serverCert, tls_key: pki.serverKey,
+        bind_tls: ['127.0.0.1:0'], wss_bind: ['127.0.0.1:0'], ws_bind: ['127.0.0.1:0'], tls_cert: pki.serverCert, tls_key: pki.serverKey,
         tls_client_ca: pki.caCert, tls_crl: 'crl.pem', require_certificate: true, use_identity_as_username: true,
       },
     });
@@ -185,11 +185,13 @@ describe('MQTT client certificates with use_identity_as_username', () => {
     }
   });
 
-  it('the plain listener is unaffected: no certificate, anonymous as before', async () => {
-    const plain = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.mqttPort}`, { protocolVersion: 4, reconnectPeriod: 0 }, false);
-    const [granted] = await plain.subscribeAsync('dev2/#', { qos: 1 });
-    assert.equal(granted?.qos, 1, 'anonymous may subscribe anywhere');
-    await plain.endAsync();
+  it('the plain listeners are unaffected: no certificate, anonymous as before', async () => {
+    for (const url of [`mqtt://127.0.0.1:${server.mqttPort}`, `ws://127.0.0.1:${server.mqttWsPort}/mqtt`]) {
+      const plain = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 }, false);
+      const [granted] = await plain.subscribeAsync('dev2/#', { qos: 1 });
+      assert.equal(granted?.qos, 1, `${url}: anonymous may subscribe anywhere`);
+      await plain.endAsync();
+    }
   });
 
   it('SIGHUP with a CRL that revokes dev2: new dev2 connections are refused, dev1 still connects', async () => {
