@@ -13,6 +13,8 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { makeClientCert, type ClientCert } from '../helpers/client-certs.js';
 import { PSRTD_BIN, startPsrtd, writeConfig, type Psrtd, type PsrtdOptions } from '../helpers/psrtd.js';
+import { hex, loginFrame } from '../helpers/raw.js';
+import { tlsOpen } from '../helpers/tls-peer.js';
 import { makePasswd, PASSWORD, TEST_ACL } from '../helpers/users.js';
 
 describe('require_certificate with username and password', () => {
@@ -49,6 +51,13 @@ describe('require_certificate with username and password', () => {
   it('a valid certificate with a wrong password or no username is refused by the login', async () => {
     await assert.rejects(mqtts({ cert: device.certPem, key: device.keyPem, username: 'limited', password: 'wrong' }), (e: Error & { code?: number }) => e.code === 4);
     await assert.rejects(mqtts({ cert: device.certPem, key: device.keyPem }), (e: Error & { code?: number }) => e.code === 5);
+  });
+
+  it('the PSRT listener, sharing the proto.tls_* files, asks for no client certificate', async () => {
+    const conn = await tlsOpen(server.port, { ca: pki.caPem, kind: 'control' });
+    conn.send(loginFrame('limited', PASSWORD));
+    assert.deepEqual(await conn.read(4), hex('EE AA 01 00'), 'PSRT STARTTLS login without a certificate');
+    conn.destroy();
   });
 
   it('the right password without a certificate is refused by the handshake', async () => {
