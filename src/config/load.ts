@@ -93,7 +93,7 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, yaml: YamlLines
     tlsPkcs12: optPath(raw.tls_pkcs12, dir),
     tlsCert: optPath(raw.tls_cert, dir),
     tlsKey: optPath(raw.tls_key, dir),
-    ...clientCertificates(raw, file, dir),
+    ...clientCertificates(raw, yaml, dir),
     maxPacketSize: raw.max_packet_size ?? maxPubSize + d.maxPacketSizeHeadroom,
     maxConnectSize: raw.max_connect_size ?? d.maxConnectSize,
     receiveMaximum: raw.receive_maximum ?? d.receiveMaximum,
@@ -120,17 +120,17 @@ type ClientCertificateKeys = Pick<MqttSection, 'tlsClientCa' | 'tlsCrl' | 'requi
  * the one before it, so a config that names a CA nobody is asked for, or takes the CN of a
  * certificate that is never requested, is refused instead of silently doing less than it says.
  */
-function clientCertificates(raw: NonNullable<RawConfig['mqtt']>, file: string, dir: string): ClientCertificateKeys {
+function clientCertificates(raw: NonNullable<RawConfig['mqtt']>, yaml: YamlLines, dir: string): ClientCertificateKeys {
   const ca = optPath(raw.tls_client_ca, dir);
   const crl = list(raw.tls_crl).map((f) => resolveConfigPath(f, dir));
   const require = raw.require_certificate ?? false;
   const identity = raw.use_identity_as_username ?? false;
-  if (require && ca === undefined) throw configError(file, 'mqtt.require_certificate', 'needs mqtt.tls_client_ca (the CA file that signs the client certificates)');
-  if (ca !== undefined && !require) throw configError(file, 'mqtt.tls_client_ca', 'has no effect without mqtt.require_certificate: true');
-  if (crl.length > 0 && ca === undefined) throw configError(file, 'mqtt.tls_crl', 'needs mqtt.tls_client_ca');
-  if (identity && !require) throw configError(file, 'mqtt.use_identity_as_username', 'needs mqtt.require_certificate: true');
+  if (require && ca === undefined) throw yaml.error(['mqtt', 'require_certificate'], 'needs mqtt.tls_client_ca (the CA file that signs the client certificates)');
+  if (ca !== undefined && !require) throw yaml.error(['mqtt', 'tls_client_ca'], 'has no effect without mqtt.require_certificate: true');
+  if (crl.length > 0 && ca === undefined) throw yaml.error(['mqtt', 'tls_crl'], 'needs mqtt.tls_client_ca');
+  if (identity && !require) throw yaml.error(['mqtt', 'use_identity_as_username'], 'needs mqtt.require_certificate: true');
   if (require && list(raw.bind_tls).length === 0 && list(raw.wss_bind).length === 0) {
-    throw configError(file, 'mqtt.require_certificate', 'applies to the TLS listeners, and neither mqtt.bind_tls nor mqtt.wss_bind is set');
+    throw yaml.error(['mqtt', 'require_certificate'], 'applies to the TLS listeners, and neither mqtt.bind_tls nor mqtt.wss_bind is set');
   }
   return { tlsClientCa: ca, tlsCrl: crl, requireCertificate: require, useIdentityAsUsername: identity };
 }

@@ -11,11 +11,20 @@ function withMqtt(lines: string[]): ServerConfig {
   return parseConfigText(`${BASE}mqtt:\n${lines.map((l) => `  ${l}`).join('\n')}\n`, FILE);
 }
 
-/** Asserts a config error naming the file, the key and the problem. */
+/** The line of `mqtt.<name>` in withMqtt(lines): BASE has 6 lines, `mqtt:` is line 7. */
+function lineOf(lines: string[], key: string): number {
+  const name = key.slice('mqtt.'.length);
+  const i = lines.findIndex((l) => l.startsWith(`${name}:`));
+  assert.ok(i >= 0, `${name} is not among the test's lines`);
+  return 8 + i;
+}
+
+/** Asserts a config error naming the file and line, the key and the problem. */
 function refused(lines: string[], key: string, problem: RegExp): void {
+  const line = lineOf(lines, key);
   assert.throws(() => withMqtt(lines), (e) => {
     assert.ok(e instanceof PsrtError);
-    assert.ok(e.message.startsWith(`${FILE}: ${key}: `), e.message);
+    assert.ok(e.message.startsWith(`${FILE}:${line}: ${key}: `), e.message);
     assert.match(e.message, problem);
     return true;
   });
