@@ -13,7 +13,8 @@ import type { ServerConfig } from '../config/schema.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Logger } from '../log/logger.js';
 import { StatsServer, type ExplorerSettings } from '../stats/server.js';
-import { mqttClients, mqttStatsOf, startMqtt, type RunningMqtt } from './mqtt-setup.js';
+import { mqttClients, mqttStatsOf, reloadedSysInterval, startMqtt, sysFiguresOf, type RunningMqtt } from './mqtt-setup.js';
+import { SysTree } from '../mqtt/sys-tree.js';
 import { StreamServer, type BoundStream } from '../transport/stream-server.js';
 import { ConnectionGate } from '../transport/connection-gate.js';
 import { describeConnectionLimits, readOpenFilesLimit, resolveConnectionLimits, statsConnectionCap } from '../transport/connection-limits.js';
@@ -140,6 +141,8 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;
   }
+  // `$SYS/broker/...` for MQTT subscribers only (never PSRT, peers or bridges: see publishSystem).
+  const sys = mqtt === null ? null : new SysTree(mqtt.router, () => sysFiguresOf(broker, mqtt, () => udpServer.counters.accepted), VERSION);
   let stats: StatsServer | null = null;
   const clients = new ClientRegistry();
   clients.add(psrtSessionClients(broker));
@@ -158,6 +161,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       throw e;
     });
   }
+  sys?.setInterval(config.mqtt?.sysInterval ?? 0);
   if (config.server.workers > 1) {
     log.info(`workers: ${config.server.workers} requested; Node.js serves all clients from one event loop`);
   }
@@ -183,10 +187,12 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       // Certificate rotation: new TLS connections get the new identity, open ones keep theirs.
       const tlsOk = [tls?.reload() ?? true, mqtt?.reloadTls() ?? true].every(Boolean);
       const [authOk, bridgesOk] = await Promise.all([auth.reload(), bridges.reload()]);
+      if (sys !== null) sys.setInterval(reloadedSysInterval(config, sys.interval, log));
       return tlsOk && authOk && bridgesOk;
     },
     stop: async () => {
       replicator?.stop();
+      sys?.stop();
       await bridges.stop();
       broker.closeAll();
       await Promise.all([streamServer.close(), udpServer.close(), stats?.close(), mqtt?.stop()]);

@@ -2,11 +2,13 @@
 import type { AuthStore } from '../auth/auth-store.js';
 import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { loadConfigFile } from '../config/index.js';
 import type { MqttSection, ProtoSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { MqttConnection } from '../mqtt/connection.js';
 import { MqttRouter } from '../mqtt/router.js';
+import type { SysFigures } from '../mqtt/sys-tree.js';
 import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
@@ -60,6 +62,40 @@ export function mqttStatsOf(running: RunningMqtt): MqttStatsSnapshot {
     queued,
     counters: r.counters,
   };
+}
+
+/**
+ * The `$SYS` figures: PSRT and MQTT together (one broker), from the counters `/status` and
+ * `/metrics` show. `udpAccepted`: UDP datagrams published (PSRT's c_pub_messages counts TCP only).
+ */
+export function sysFiguresOf(broker: Broker, running: RunningMqtt, udpAccepted: () => number): SysFigures {
+  const c = broker.counters;
+  const r = running.router;
+  const m = r.counters;
+  const mqttConnected = running.connections.size;
+  return {
+    uptimeSeconds: Math.floor(process.uptime()),
+    connected: broker.clientCount + mqttConnected,
+    disconnected: Math.max(0, r.sessions.size - mqttConnected),
+    subscriptions: broker.subscriptionCount + r.subscriptionCount,
+    retained: r.retained.count,
+    received: c.pubMessages + udpAccepted(),
+    sent: c.sentMessages,
+    dropped: c.droppedSlowMessages + c.undeliverable + m.droppedQueueFull + m.droppedTooLarge,
+  };
+}
+
+/** SIGHUP: `mqtt.sys_interval` as the config file says now; `current` when the file is bad or has no `mqtt:`. */
+export function reloadedSysInterval(config: ServerConfig, current: number, log: Logger): number {
+  if (config.file === undefined) return current;
+  try {
+    const next = loadConfigFile(config.file).mqtt?.sysInterval ?? current;
+    if (next !== current) log.info(`mqtt.sys_interval: ${next} s (was ${current} s)`);
+    return next;
+  } catch (e) {
+    log.error(`mqtt.sys_interval not reloaded, ${current} s kept: ${e instanceof Error ? e.message : String(e)}`);
+    return current;
+  }
 }
 
 function targets(list: MqttSection['bind']): BindTarget[] {

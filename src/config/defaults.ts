@@ -53,6 +53,8 @@ export const MQTT_DEFAULTS = {
   retainedMaxBytes: 64 * 1024 * 1024,
   topicAliasMaximum: 64,
   wsPath: '/mqtt',
+  /** Seconds between `$SYS` updates: Mosquitto's default. */
+  sysInterval: 10,
 } as const;
 
 /** The embedded config's MQTT listeners (TCP 127.0.0.1:1883, WebSocket 127.0.0.1:9001/mqtt) with default limits. */
@@ -84,6 +86,7 @@ export function embeddedMqttSection(maxPubSize: number): MqttSection {
     wsPath: MQTT_DEFAULTS.wsPath,
     wsOrigins: [],
     wsDeflate: false,
+    sysInterval: MQTT_DEFAULTS.sysInterval,
   };
 }
 

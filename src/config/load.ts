@@ -110,6 +110,7 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, yaml: YamlLines
     wsPath: raw.ws_path ?? d.wsPath,
     wsOrigins: list(raw.ws_origins),
     wsDeflate: raw.ws_deflate ?? false,
+    sysInterval: raw.sys_interval ?? d.sysInterval,
   };
 }
 

@@ -166,6 +166,8 @@ export interface MqttSection {
   readonly wsOrigins: readonly string[];
   /** permessage-deflate on WebSockets (off by default). */
   readonly wsDeflate: boolean;
+  /** Seconds between `$SYS/broker/...` updates (mqtt/sys-tree.ts); 0: no `$SYS` topics. */
+  readonly sysInterval: number;
 }
 
 export interface ServerConfig {
@@ -276,6 +278,7 @@ export const rawMqttSchema = z.strictObject({
   ws_path: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a URL path starting with /' }).nullish(),
   ws_origins: stringOrList.nullish(),
   ws_deflate: z.boolean().nullish(),
+  sys_interval: int().min(0).max(MAX_SECONDS).nullish(),
 });
 
 export const rawConfigSchema = z.strictObject({

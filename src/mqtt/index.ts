@@ -8,3 +8,4 @@ export * from './retained.js';
 export * from './router.js';
 export * from './session.js';
 export * from './subscription.js';
+export * from './sys-tree.js';

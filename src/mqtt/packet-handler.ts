@@ -29,7 +29,7 @@ import {
   type UnsubscribePacket,
 } from '../protocol/mqtt/index.js';
 import { escapeForLog } from '../protocol/log-escape.js';
-import { isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
+import { isSystemTopic, isValidMqttTopicFilter, normalizeTopic } from '../topics/index.js';
 import type { PublisherPort, RepeatedLine } from '../broker/index.js';
 import type { MqttContext } from './context.js';
 import { MqttMessage, carriedFrom } from './message.js';
@@ -306,7 +306,9 @@ export class PacketHandler {
 function checkTopic(inbound: InboundState, session: MqttSession, topic: string): void {
   inbound.lastTopic = topic;
   inbound.lastPsrtTopic = normalizeTopic(topic);
-  inbound.lastAllowed = session.acl.canPublish(inbound.lastPsrtTopic);
+  // Nobody may forge the broker's statistics: a publish to `$SYS` is refused like an ACL
+  // denial, whatever acl.yml grants (Mosquitto does the same).
+  inbound.lastAllowed = !isSystemTopic(topic) && session.acl.canPublish(inbound.lastPsrtTopic);
 }
 
 /** The connection's side of a SUBSCRIBE/UNSUBSCRIBE worked off in slices (slices.ts). */

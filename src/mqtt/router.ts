@@ -8,7 +8,7 @@
 import type { AclEntry } from '../auth/acl.js';
 import { FrameSlab, Stamp, SubscriptionRetirer, stampNow, type Broker, type BrokerLogger, type MessageMeta, type PublishHook, type PublisherPort } from '../broker/index.js';
 import { escapeForLog } from '../protocol/log-escape.js';
-import { SubscriptionIndex, normalizeTopic, topicDepth } from '../topics/index.js';
+import { SubscriptionIndex, isSystemTopic, normalizeTopic, topicDepth } from '../topics/index.js';
 import { MqttMessage, carriedFromMeta, type QoS } from './message.js';
 import { MqttCounters } from './counters.js';
 import { RetainedStore } from './retained.js';
@@ -196,7 +196,7 @@ export class MqttRouter implements PublishHook, SessionDrops {
     session.will = null;
     if (will === null) return;
     const w = will.message;
-    if (!session.acl.canPublish(normalizeTopic(w.rawTopic))) {
+    if (isSystemTopic(w.rawTopic) || !session.acl.canPublish(normalizeTopic(w.rawTopic))) {
       if (this.broker.logLimiter.line('mqtt: will denied', 'warn').admit()) this.log.warn(`mqtt: will of ${escapeForLog(session.clientId)} denied by ACL for ${escapeForLog(w.rawTopic)}`);
       return;
     }
@@ -214,7 +214,9 @@ export class MqttRouter implements PublishHook, SessionDrops {
     // filling the cache (which would otherwise churn through every distinct sensor topic).
     if (!this.index.hasMatch(topic)) return NO_ENTRIES;
     const found: IndexEntry[] = [];
-    this.index.match(topic, found);
+    // `$SYS` is the broker's own (publishSystem): a message there from PSRT, UDP, a peer or a
+    // bridge reaches no MQTT subscriber. Checked on a cache miss with subscribers only.
+    if (!isSystemTopic(topic)) this.index.match(topic, found);
     if (topic.length <= MAX_CACHED_TOPIC) {
       if (this.matches.size >= MAX_CACHED_TOPICS) this.matches.clear();
       this.matches.set(topic, found);
@@ -306,8 +308,21 @@ export class MqttRouter implements PublishHook, SessionDrops {
     const body = Buffer.isBuffer(payload) ? payload : Buffer.concat(payload);
     if (this.lastStamp.us !== timestampUs) this.lastStamp = new Stamp(timestampUs);
     const msg = new MqttMessage(rawTopic, body, qos, retain, priority, this.lastStamp, carriedFromMeta(meta), null);
-    if (retain) this.retain(msg);
+    if (retain && !isSystemTopic(rawTopic)) this.retain(msg);
     this.dispatch(msg, publisher);
+  }
+
+  /**
+   * A message of the broker's own `$SYS` tree (sys-tree.ts): retained, and delivered to MQTT
+   * subscribers only. It never reaches the broker, so PSRT subscribers, cluster peers and
+   * bridges never see it. The index is asked directly: entriesFor hides `$SYS` topics.
+   */
+  publishSystem(msg: MqttMessage): void {
+    this.retain(msg);
+    if (this.subscriptionTotal === 0 || !this.index.hasMatch(msg.rawTopic)) return;
+    const found: IndexEntry[] = [];
+    this.index.match(msg.rawTopic, found);
+    this.fanOut(found, msg, null);
   }
 
   hasSubscribers(topic: string): boolean {
@@ -343,7 +358,11 @@ export class MqttRouter implements PublishHook, SessionDrops {
   private dispatch(msg: MqttMessage, publisher: PublisherPort | null): void {
     if (this.subscriptionTotal === 0) return;
     const matched = this.entriesFor(msg.rawTopic);
-    if (matched.length === 0) return;
+    if (matched.length > 0) this.fanOut(matched, msg, publisher);
+  }
+
+  /** Hands `msg` to the sessions of `matched` (see dispatch). */
+  private fanOut(matched: readonly IndexEntry[], msg: MqttMessage, publisher: PublisherPort | null): void {
     const stamp = ++this.stamp;
     const targets = this.targets;
     for (const e of matched) {

@@ -10,6 +10,7 @@ export { AclMask, AclMaskList } from './acl-mask.js';
 export {
   MQTT_MAX_TOPIC_BYTES,
   isValidMqttTopicName,
+  isSystemTopic,
   isValidMqttTopicFilter,
   parseSharedSubscription,
   mqttTopicMatches,

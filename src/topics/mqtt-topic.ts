@@ -52,6 +52,15 @@ function isEncodable(s: string): boolean {
   return bytes >= 0 && bytes <= MQTT_MAX_TOPIC_BYTES;
 }
 
+/**
+ * A topic of the broker's own statistics tree (`$SYS/...`), which only psrtd itself may publish:
+ * Mosquitto's rule, every topic whose first four characters are `$SYS` (a client's publish to
+ * one is an ACL denial there too). One character comparison for every other topic.
+ */
+export function isSystemTopic(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x24 && topic.startsWith('$SYS');
+}
+
 /** A PUBLISH topic name: no wildcard characters at all (MQTT §4.7.3). */
 export function isValidMqttTopicName(name: string): boolean {
   return isEncodable(name) && !name.includes('+') && !name.includes('#');

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  isSystemTopic,
   isValidMqttTopicFilter,
   isValidMqttTopicName,
   mqttTopicMatches,
@@ -141,4 +142,9 @@ test('mqttTopicMatches only reads its inputs: a few direct checks', () => {
   assert.equal(mqttTopicMatches('#', '$SYS'), false);
   assert.equal(mqttTopicMatches('$SYS/#', '$SYS'), true);
   assert.equal(mqttTopicMatches('a/b', 'a/b/'), false);
+});
+
+test('isSystemTopic: the broker\'s own $SYS tree, by Mosquitto\'s rule (the first four characters)', () => {
+  for (const t of ['$SYS', '$SYS/', '$SYS/broker/uptime', '$SYS/x', '$SYSTEM/a']) assert.equal(isSystemTopic(t), true, t);
+  for (const t of ['', 'SYS/x', '/$SYS/x', 'a/$SYS', '$sys/x', '$SY', '$share/g/a', 'x$SYS']) assert.equal(isSystemTopic(t), false, t);
 });
