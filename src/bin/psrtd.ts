@@ -32,7 +32,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
     .option('--log-syslog', 'log to syslog')
     .version(`PSRT ${VERSION}`, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'print help')
-    .addHelpText('after', '\nSignals: SIGHUP reloads ACL, password and key files, TLS certificates and bridges; SIGINT/SIGTERM stop.\nExit status: 0 normal stop, 1 start-up or configuration error.');
+    .addHelpText('after', '\nSignals: SIGHUP reloads ACL, password and key files, TLS certificates, bridges and mqtt.sys_interval; SIGINT/SIGTERM stop.\nExit status: 0 normal stop, 1 start-up or configuration error.');
   program.parse(argv, { from: 'user' });
   return program.opts<CliOptions>();
 }
