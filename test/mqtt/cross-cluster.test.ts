@@ -3,6 +3,7 @@
  * PSRT subscriber and an MQTT subscriber on node B, and a PSRT publish on A reaches an MQTT
  * subscriber on B: binary payload intact, once each. Replication speaks PSRT, so on B an MQTT
  * topic is the normalised one and the message enters as an acknowledged PSRT publish (QoS 1).
+ * A's `$SYS` statistics are not replicated: B (sys_interval 0) stays silent on `$SYS/#`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -15,12 +16,12 @@ import { PASSWORD, makePasswd } from '../helpers/users.js';
 
 const ACL = '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\nrepl:\n  replicator: true\n';
 
-function node(port: number, neighbour: number): Promise<Psrtd> {
+function node(port: number, neighbour: number, sysInterval: number): Promise<Psrtd> {
   return startPsrtd({
     acl: ACL,
     passwd: makePasswd(),
     proto: { bind: [`127.0.0.1:${port}`], timeout: 5 },
-    mqtt: {},
+    mqtt: { sys_interval: sysInterval },
     cluster: `- path: 127.0.0.1:${neighbour}\n  user: repl\n  password: ${PASSWORD}\n  timeout: 5\n`,
   });
 }
@@ -37,8 +38,8 @@ describe('cluster of two nodes with MQTT', () => {
   const clients: MqttClient[] = [];
   before(async () => {
     const [pa, pb] = [await freePort(), await freePort()];
-    a = await node(pa, pb);
-    b = await node(pb, pa);
+    a = await node(pa, pb, 1);
+    b = await node(pb, pa, 0);
     // A's link to B is up once a PSRT probe published on A arrives on B.
     const probe = await PsrtSubscriber.open(b.port, ['probe']);
     const pub = await PsrtPublisher.open(a.port);
@@ -107,6 +108,20 @@ describe('cluster of two nodes with MQTT', () => {
       assert.deepEqual(mqttOnA.map((m) => m.topic), ['/cl//mqtt', 'cl/psrt', 'cl/q0'], 'A delivers each message once locally');
       assert.equal(psrtOnB.messages.length, 3);
       assert.equal(mqttOnB[2].qos, 1, 'a replicated message enters B like an acknowledged PSRT publish');
+    } finally {
+      psrtOnB.close();
+    }
+  });
+
+  test("A's $SYS statistics reach A's MQTT subscribers only: not B's MQTT or PSRT subscribers", async () => {
+    const onA = await mqttSubscriber(a, '$SYS/#');
+    const onB = await mqttSubscriber(b, '$SYS/#');
+    const psrtOnB = await PsrtSubscriber.open(b.port, ['#']);
+    try {
+      const updates = (): number => onA.filter((m) => m.topic === '$SYS/broker/uptime').length;
+      await until(() => updates() >= 3, "three of A's uptime updates", 5000);
+      assert.deepEqual(onB, []);
+      assert.deepEqual(psrtOnB.messages.map((m) => m.topic), []);
     } finally {
       psrtOnB.close();
     }
