@@ -1,4 +1,4 @@
-/** `mqtt.sys_interval`: default 10 s (Mosquitto's), 0 turns `$SYS` off, anything else refused naming file and key. */
+/** `mqtt.sys_interval`: default 10 s (Mosquitto's), 0 turns `$SYS` off, anything else refused naming file, line and key. */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { embeddedDefaultConfig, parseConfigText, type ServerConfig } from '../../src/config/index.js';
@@ -27,7 +27,7 @@ describe('mqtt.sys_interval', () => {
     it(`refuses ${value}, naming the file, the key and the problem`, () => {
       assert.throws(
         () => withMqtt(`  sys_interval: ${value}`),
-        (e) => e instanceof PsrtError && e.message.startsWith(`${FILE}: mqtt.sys_interval: `) && e.message.includes(problem),
+        (e) => e instanceof PsrtError && e.message.startsWith(`${FILE}:8: mqtt.sys_interval: `) && e.message.includes(problem),
       );
     });
   }
