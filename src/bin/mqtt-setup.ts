@@ -1,4 +1,5 @@
 /** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
+import { YamlLines } from '../auth/yaml-validate.js';
 import type { AuthStore } from '../auth/auth-store.js';
 import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -9,6 +10,7 @@ import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { MqttConnection } from '../mqtt/connection.js';
 import { MqttRouter } from '../mqtt/router.js';
 import type { SysFigures } from '../mqtt/sys-tree.js';
+import { FINAL_SAVE_BOUND_MS, RetainedFile } from './retained-file.js';
 import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
@@ -33,6 +35,9 @@ export interface RunningMqtt {
    * too); a shared `proto.tls_*` one is reloaded by its owner.
    */
   reloadTls(): boolean;
+  /** The most stop() may spend on the last save of `mqtt.persistence_file` (0 without one). */
+  readonly saveBoundMs: number;
+  /** Closes the listeners and connections, then saves the retained messages (`persistence_file`). */
   stop(): Promise<void>;
 }
 
@@ -204,6 +209,8 @@ export async function startMqtt(
   const server = new MqttServer(ctx, gate, tls);
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
   const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
+  // Loaded before anything can publish to the router or connect: the store starts as the file left it.
+  const persistence = await openPersistence(config, mqtt, router, log);
   broker.addPublishHook(router);
   let bound: BoundMqtt[];
   let wsBound: BoundMqtt[] = [];
@@ -212,6 +219,7 @@ export async function startMqtt(
     if (ws !== null) wsBound = await ws.bind(targets(mqtt.wsBind), targets(mqtt.wssBind));
   } catch (e) {
     broker.removePublishHook(router);
+    persistence?.cancel();
     await Promise.all([server.close(), ws?.close()]);
     throw e;
   }
@@ -224,10 +232,19 @@ export async function startMqtt(
     wsPath: mqtt.wsPath,
     connections,
     reloadTls: () => (own && tls !== null ? tls.identity.reload() : true),
+    saveBoundMs: persistence === null ? 0 : FINAL_SAVE_BOUND_MS,
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);
       router.closeAll();
+      // After the listeners: nothing can change the retained messages any more.
+      await persistence?.stop();
     },
   };
+}
+
+function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRouter, log: Logger): Promise<RetainedFile | null> {
+  if (mqtt.persistenceFile === undefined) return Promise.resolve(null);
+  const options = { file: mqtt.persistenceFile, configLines: config.lines ?? YamlLines.none(config.file ?? 'built-in config'), autosaveSeconds: mqtt.autosaveInterval };
+  return RetainedFile.open(options, router.retained, log);
 }

@@ -86,9 +86,10 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
     if (stopping) return;
     stopping = true;
     if (announce) log.info('terminating');
+    // With mqtt.persistence_file, stop() ends with a save that has its own bound.
     const force = setTimeout(() => {
       finish();
-    }, SHUTDOWN_DEADLINE_MS);
+    }, SHUTDOWN_DEADLINE_MS + (server.mqtt?.saveBoundMs ?? 0));
     const finish = (): void => {
       clearTimeout(force);
       server.removeSocketFiles();

@@ -55,6 +55,8 @@ export const MQTT_DEFAULTS = {
   wsPath: '/mqtt',
   /** Seconds between `$SYS` updates: Mosquitto's default. */
   sysInterval: 10,
+  /** Seconds between saves of changed retained messages (Mosquitto's autosave_interval default is 1800). */
+  autosaveInterval: 60,
 } as const;
 
 /** The embedded config's MQTT listeners (TCP 127.0.0.1:1883, WebSocket 127.0.0.1:9001/mqtt) with default limits. */
@@ -87,6 +89,8 @@ export function embeddedMqttSection(maxPubSize: number): MqttSection {
     wsOrigins: [],
     wsDeflate: false,
     sysInterval: MQTT_DEFAULTS.sysInterval,
+    persistenceFile: undefined,
+    autosaveInterval: MQTT_DEFAULTS.autosaveInterval,
   };
 }
 

@@ -111,6 +111,8 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, yaml: YamlLines
     wsOrigins: list(raw.ws_origins),
     wsDeflate: raw.ws_deflate ?? false,
     sysInterval: raw.sys_interval ?? d.sysInterval,
+    persistenceFile: optPath(raw.persistence_file, dir),
+    autosaveInterval: raw.autosave_interval ?? d.autosaveInterval,
   };
 }
 

@@ -23,6 +23,7 @@
  *   server.max_subscriptions → .maxSubscriptions          server.max_topics_per_subscribe → .maxTopicsPerSubscribe
  *   server.max_subscription_bytes → .maxSubscriptionBytes
  *   proto.udp_replay_window → .udpReplayWindow            proto.unix_socket_mode/_owner/_group → .unixSocketMode/Owner/Group
+ *   mqtt.persistence_file → mqtt.persistenceFile (resolved)  mqtt.autosave_interval → mqtt.autosaveInterval
  */
 import { z } from 'zod';
 import type { AclSource, AuthSources } from '../auth/index.js';
@@ -168,6 +169,10 @@ export interface MqttSection {
   readonly wsDeflate: boolean;
   /** Seconds between `$SYS/broker/...` updates (mqtt/sys-tree.ts); 0: no `$SYS` topics. */
   readonly sysInterval: number;
+  /** Where retained messages are saved across restarts, resolved; undefined: in memory only. */
+  readonly persistenceFile: string | undefined;
+  /** Seconds between saves of a changed retained store (with `persistenceFile` only). */
+  readonly autosaveInterval: number;
 }
 
 export interface ServerConfig {
@@ -279,6 +284,8 @@ export const rawMqttSchema = z.strictObject({
   ws_origins: stringOrList.nullish(),
   ws_deflate: z.boolean().nullish(),
   sys_interval: int().min(0).max(MAX_SECONDS).nullish(),
+  persistence_file: z.string().min(1).nullish(),
+  autosave_interval: z.number().min(1).max(MAX_SECONDS).nullish(),
 });
 
 export const rawConfigSchema = z.strictObject({

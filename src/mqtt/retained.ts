@@ -21,6 +21,11 @@ export class RetainedStore implements RetainedStats {
   private readonly messages = new Map<string, MqttMessage>();
   private total = 0;
   refused = 0;
+  /**
+   * Stores, replacements and deletions so far: `mqtt.persistence_file` saves only when it moved.
+   * A message dropped on expiry does not count (a load skips expired messages anyway).
+   */
+  changes = 0;
 
   constructor(
     private readonly maxCount: number,
@@ -43,6 +48,7 @@ export class RetainedStore implements RetainedStats {
       if (old !== undefined) {
         this.messages.delete(msg.rawTopic);
         this.total -= oldSize;
+        this.changes++;
       }
       return true;
     }
@@ -54,7 +60,15 @@ export class RetainedStore implements RetainedStats {
     }
     this.messages.set(msg.rawTopic, msg.own());
     this.total += size - oldSize;
+    this.changes++;
     return true;
+  }
+
+  /** The live messages, oldest topic first (what `mqtt.persistence_file` saves). */
+  snapshot(nowMs: number): MqttMessage[] {
+    const out: MqttMessage[] = [];
+    for (const m of this.messages.values()) if (!m.expired(nowMs)) out.push(m);
+    return out;
   }
 
   /** Whether `msg` (as returned by match) is still its topic's retained message. */

@@ -45,6 +45,8 @@ export const ErrorCode = {
   UdpDecrypt: 'PSRT_UDP_DECRYPT',
   /** Configuration file problem. */
   Config: 'PSRT_CONFIG',
+  /** A saved state file (`mqtt.persistence_file`) fails its checks: truncated, bad magic, version or checksum. */
+  BadStateFile: 'PSRT_BAD_STATE_FILE',
   /** Server answered with an error status (client side). */
   ServerError: 'PSRT_SERVER_ERROR',
   /** Client-side protocol violation by the server (bad header, bad version, bad frame). */

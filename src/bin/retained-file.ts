@@ -1,0 +1,205 @@
+/**
+ * `mqtt.persistence_file`: the retained messages are loaded from it once at start (before the
+ * MQTT listeners accept) and saved to it every `autosave_interval` when they changed, and at
+ * shutdown. A save writes `<file>.tmp`, fsyncs it, renames it over the file and fsyncs the
+ * directory, so a crash mid-save leaves the previous file whole. One save at a time. The format
+ * is src/mqtt/retained-codec.ts.
+ */
+import { constants } from 'node:fs';
+import { access, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { stampNow } from '../broker/delivery.js';
+import { fsErrorText, YamlLines } from '../auth/yaml-validate.js';
+import type { Logger } from '../log/logger.js';
+import { isPsrtError } from '../protocol/errors.js';
+import { decodeRetained, encodeRetainedChunks, retainedMessageOf } from '../mqtt/retained-codec.js';
+import type { RetainedStore } from '../mqtt/retained.js';
+
+/**
+ * How long shutdown waits for the last save (and one still running): 64 MB needs a few hundred
+ * ms on an ordinary disk; a disk that hangs must not keep psrtd from exiting (systemd's
+ * TimeoutStopSec in packaging/psrtd.service is 10 s).
+ */
+export const FINAL_SAVE_BOUND_MS = 5000;
+
+const KEY = ['mqtt', 'persistence_file'] as const;
+
+export interface RetainedFileOptions {
+  /** Resolved path of the file. */
+  readonly file: string;
+  /** The config file's keys, for `<file>:<line>: mqtt.persistence_file: …` errors. */
+  readonly configLines: YamlLines;
+  readonly autosaveSeconds: number;
+}
+
+/** A start error for `mqtt.persistence_file` when its directory cannot take the file. */
+async function checkDirectory(o: RetainedFileOptions): Promise<void> {
+  const dir = dirname(o.file);
+  const fail = (problem: string): Error => o.configLines.error(KEY, problem);
+  const dirStat = await stat(dir).catch((e: unknown) => {
+    throw fail(`directory ${dir} of ${o.file} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${fsErrorText(e)})`}`);
+  });
+  if (!dirStat.isDirectory()) throw fail(`${dir} (directory of ${o.file}) is not a directory`);
+  await access(dir, constants.W_OK | constants.X_OK).catch((e: unknown) => {
+    throw fail(`directory ${dir} of ${o.file} is not writable (${fsErrorText(e)})`);
+  });
+  const fileStat = await stat(o.file).catch(() => null);
+  if (fileStat !== null && !fileStat.isFile()) throw fail(`${o.file} is not a regular file`);
+}
+
+async function writeAll(fh: Awaited<ReturnType<typeof open>>, chunk: Buffer): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class RetainedFile {
+  private timer: NodeJS.Timeout | null = null;
+  private saving: Promise<void> | null = null;
+  /** `store.changes` as of the snapshot the file holds. */
+  private savedChanges: number;
+  /** A file that could not be read nor moved aside is never overwritten. */
+  private disabled = false;
+  /** The last save failed (logged once until one succeeds again). */
+  private failing = false;
+  /** Messages in the file as last loaded or saved. */
+  private savedCount = 0;
+
+  private constructor(
+    private readonly o: RetainedFileOptions,
+    private readonly store: RetainedStore,
+    private readonly log: Logger,
+  ) {
+    this.savedChanges = store.changes;
+  }
+
+  /** Checks the directory, loads the file into `store` (empty) and starts the autosave timer. */
+  static async open(o: RetainedFileOptions, store: RetainedStore, log: Logger): Promise<RetainedFile> {
+    await checkDirectory(o);
+    const rf = new RetainedFile(o, store, log);
+    await rf.load();
+    rf.savedChanges = store.changes;
+    rf.savedCount = store.count;
+    rf.timer = setInterval(() => { void rf.save(); }, o.autosaveSeconds * 1000);
+    rf.timer.unref();
+    return rf;
+  }
+
+  private async load(): Promise<void> {
+    const file = this.o.file;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.log.info(`mqtt: loaded 0 retained message(s) from ${file} (no file yet)`);
+        return;
+      }
+      throw this.o.configLines.error(KEY, `cannot read ${file} (${fsErrorText(e)})`);
+    }
+    let records;
+    try {
+      records = decodeRetained(bytes);
+    } catch (e) {
+      await this.setAside(isPsrtError(e) ? e.message : String(e));
+      return;
+    }
+    const nowMs = Date.now();
+    const stamp = stampNow();
+    let loaded = 0;
+    let expired = 0;
+    let dropped = 0;
+    for (const r of records) {
+      if (r.expiresAtMs !== 0 && r.expiresAtMs <= nowMs) expired++;
+      else if (this.store.put(retainedMessageOf(r, stamp, nowMs))) loaded++;
+      else dropped++;
+    }
+    this.log.info(`mqtt: loaded ${loaded} retained message(s) from ${file}${expired === 0 ? '' : ` (${expired} expired while psrtd was down)`}`);
+    if (dropped > 0) this.log.warn(`mqtt: ${dropped} retained message(s) from ${file} dropped: retained_max_count / retained_max_bytes reached`);
+  }
+
+  /** A file that fails its checks is kept as `<file>.bad` (evidence; the next save must not overwrite it). */
+  private async setAside(problem: string): Promise<void> {
+    const file = this.o.file;
+    const bad = `${file}.bad`;
+    try {
+      await rename(file, bad);
+      this.log.error(`mqtt: retained messages file ${file} is unusable: ${problem}; moved to ${bad}, starting with no retained messages`);
+    } catch (e) {
+      this.disabled = true;
+      this.log.error(`mqtt: retained messages file ${file} is unusable: ${problem}; it could not be moved to ${bad} (${fsErrorText(e)}), so retained messages will not be saved until psrtd restarts`);
+    }
+  }
+
+  /** Saves when the store changed since the last save; a save already running is not repeated. */
+  save(): Promise<void> {
+    if (this.saving !== null || this.disabled || this.store.changes === this.savedChanges) return this.saving ?? Promise.resolve();
+    this.saving = this.write().finally(() => { this.saving = null; });
+    return this.saving;
+  }
+
+  private async write(): Promise<void> {
+    const changes = this.store.changes;
+    const messages = this.store.snapshot(Date.now());
+    const file = this.o.file;
+    const tmp = `${file}.tmp`;
+    const t0 = performance.now();
+    try {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        // Each chunk is encoded in its own turn of the event loop (clients keep being served).
+        for (const chunk of encodeRetainedChunks(messages)) await writeAll(fh, chunk);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
+      await syncDirectory(dirname(file));
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      if (!this.failing) this.log.error(`mqtt: saving retained messages to ${file} failed: ${fsErrorText(e)} (the previous file is kept; retrying every autosave_interval)`);
+      this.failing = true;
+      return;
+    }
+    this.savedChanges = changes;
+    this.savedCount = messages.length;
+    const ms = (performance.now() - t0).toFixed(0);
+    if (this.failing) this.log.info(`mqtt: retained messages saved to ${file} again`);
+    this.failing = false;
+    this.log.debug(`mqtt: saved ${messages.length} retained message(s) to ${file} in ${ms} ms`);
+  }
+
+  /** Start-up failed after open(): stops the timer, saves nothing. */
+  cancel(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * Shutdown: stops the timer, waits for a running save, then saves what changed since; gives
+   * up after FINAL_SAVE_BOUND_MS (the previous file stays as it was).
+   */
+  async stop(): Promise<void> {
+    this.cancel();
+    const work = (async () => {
+      await this.saving;
+      await this.save();
+    })();
+    let bound: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => { bound = setTimeout(() => { resolve(true); }, FINAL_SAVE_BOUND_MS); });
+    const late = await Promise.race([work.then(() => false), timedOut]);
+    clearTimeout(bound);
+    const file = this.o.file;
+    if (late) this.log.error(`mqtt: saving retained messages to ${file} did not finish within ${FINAL_SAVE_BOUND_MS / 1000} s; stopping without it (the previous file is kept)`);
+    else if (this.failing) this.log.error(`mqtt: retained messages not saved to ${file} at shutdown (see the error above); the file keeps the last saved state`);
+    else if (!this.disabled) this.log.info(`mqtt: ${this.savedCount} retained message(s) saved in ${file}`);
+  }
+}
