@@ -55,20 +55,25 @@ async function main(): Promise<void> {
   const log = createLogger({ verbose: false, syslog: false });
   const options = { file, configLines: YamlLines.none('bench'), autosaveSeconds: 3600 };
   try {
-    const store = new RetainedStore(count, 1 << 30);
+    const store = new RetainedStore(count + 1, 1 << 30);
     const saver = await RetainedFile.open(options, store, log);
     fill(store);
-    const save = await longestBlock(() => saver.save());
+    // The first save runs cold code (JIT); the later ones are what a running server sees.
+    const saves = [];
+    for (let i = 0; i < 3; i++) {
+      saves.push(await longestBlock(() => saver.save()));
+      store.put(new MqttMessage('site/changed', Buffer.from(String(i)), 1, true, 0x7f, stampNow(), null, null));
+    }
     saver.cancel();
     const size = statSync(file).size;
-    const loadedStore = new RetainedStore(count, 1 << 30);
+    const loadedStore = new RetainedStore(count + 1, 1 << 30);
     let loader: RetainedFile | null = null;
     const load = await longestBlock(async () => { loader = await RetainedFile.open(options, loadedStore, log); });
     (loader as RetainedFile | null)?.cancel();
-    if (loadedStore.count !== count) throw new Error(`loaded ${loadedStore.count} of ${count}`);
+    if (loadedStore.count !== count + 1) throw new Error(`loaded ${loadedStore.count} of ${count + 1}`);
     const mb = (size / 1e6).toFixed(1);
     process.stdout.write(`${count} messages, file ${mb} MB\n`);
-    process.stdout.write(`save: ${save.ms.toFixed(0)} ms, event loop held at most ${save.blockMs.toFixed(1)} ms\n`);
+    for (const [i, save] of saves.entries()) process.stdout.write(`save ${i + 1}: ${save.ms.toFixed(0)} ms, event loop held at most ${save.blockMs.toFixed(1)} ms\n`);
     process.stdout.write(`load: ${load.ms.toFixed(0)} ms (at start, before the listeners accept)\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

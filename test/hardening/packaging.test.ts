@@ -34,6 +34,8 @@ describe('packaging', () => {
     assert.equal(one('Type'), 'simple');
     assert.equal(one('User'), 'psrt');
     assert.equal(one('RuntimeDirectory'), 'psrtd');
+    // Writable under ProtectSystem=strict: where mqtt.persistence_file goes (docs/mqtt.md).
+    assert.equal(one('StateDirectory'), 'psrtd');
     // Executed directly: the launcher's shebang carries the runtime settings (checked below).
     assert.equal(one('ExecStart'), '/opt/psrt-node/bin/psrtd.js -C /etc/psrtd/config.yml');
     assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');

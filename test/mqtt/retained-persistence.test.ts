@@ -4,12 +4,12 @@
  * comes back byte-exact with its QoS and v5 properties, the expiry still counting; a deleted one
  * stays deleted and an expired one is gone; the autosave writes the file without a shutdown
  * (SIGKILL loses nothing saved); retained limits apply to what is loaded; a corrupted file is
- * moved to `.bad` and logged while psrtd serves; a directory that cannot take the file is a
- * start error.
+ * moved to `.bad` and logged while psrtd serves; a failing save keeps the previous file and is
+ * retried; a directory that cannot take the file is a start error.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -203,6 +203,29 @@ describe('MQTT retained messages persist across restarts', () => {
     }
     assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['x/new']);
     assert.deepEqual(readFileSync(`${file}.bad`), bytes, 'the evidence is kept');
+  });
+
+  test('a save that fails is logged once, keeps the previous file and is retried', async () => {
+    const file = join(dir, 'failing.bin');
+    const c0 = encodeRetained([{ rawTopic: 'f/old', payload: Buffer.from('old'), qos: 1, props: null, expiresAtMs: 0 }]);
+    writeFileSync(file, c0);
+    // <file>.tmp as a directory: every save fails at its first step (permissions do not stop root).
+    mkdirSync(`${file}.tmp`);
+    const b = await start(file, { autosave_interval: 1 });
+    try {
+      const c = await connect(b, 5, 'failing');
+      await c.publishAsync('f/new', 'new', { qos: 1, retain: true });
+      await c.endAsync();
+      await b.waitForLog(new RegExp(`mqtt: saving retained messages to ${file} failed: .*the previous file is kept`), 10_000);
+      assert.deepEqual(readFileSync(file), c0);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(b.output.filter((l) => l.includes('saving retained messages')).length, 1, 'logged once');
+      rmdirSync(`${file}.tmp`);
+      await b.waitForLog(new RegExp(`mqtt: retained messages saved to ${file} again`), 10_000);
+      assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['f/old', 'f/new']);
+    } finally {
+      assert.equal(await b.stop('SIGTERM'), 0);
+    }
   });
 
   test('a directory that does not exist (or is not a directory) is a start error', async () => {
