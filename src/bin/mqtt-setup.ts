@@ -37,6 +37,8 @@ export interface RunningMqtt {
   reloadTls(): boolean;
   /** The most stop() may spend on the last save of `mqtt.persistence_file` (0 without one). */
   readonly saveBoundMs: number;
+  /** A save of `mqtt.persistence_file` is still running after stop() gave up on it (a hung disk). */
+  readonly saveStuck: boolean;
   /** Closes the listeners and connections, then saves the retained messages (`persistence_file`). */
   stop(): Promise<void>;
 }
@@ -233,6 +235,9 @@ export async function startMqtt(
     connections,
     reloadTls: () => (own && tls !== null ? tls.identity.reload() : true),
     saveBoundMs: persistence === null ? 0 : FINAL_SAVE_BOUND_MS,
+    get saveStuck() {
+      return persistence?.writing ?? false;
+    },
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);

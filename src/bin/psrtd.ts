@@ -80,12 +80,25 @@ function writePidFile(config: ServerConfig, log: Logger, server: RunningServer):
   }
 }
 
+/**
+ * A save of mqtt.persistence_file stuck in a write (a hung disk) was given up, but Node's exit
+ * waits for libuv's threads, that one included: psrtd would never end. After the 'exit'
+ * handlers (the logger's last lines), the stop signal's default action ends the process instead
+ * (systemd counts SIGTERM/SIGINT as a clean stop).
+ */
+function endBySignalAtExit(signal: 'SIGINT' | 'SIGTERM'): void {
+  process.once('exit', () => {
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  });
+}
+
 function installSignals(config: ServerConfig, log: Logger, server: RunningServer): void {
   let stopping = false;
-  const stop = (announce: boolean): void => {
+  const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
     if (stopping) return;
     stopping = true;
-    if (announce) log.info('terminating');
+    if (signal === 'SIGTERM') log.info('terminating');
     // With mqtt.persistence_file, stop() ends with a save that has its own bound.
     const force = setTimeout(() => {
       finish();
@@ -94,15 +107,16 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
       clearTimeout(force);
       server.removeSocketFiles();
       if (config.server.pidFile !== undefined) rmSync(config.server.pidFile, { force: true });
+      if (server.mqtt?.saveStuck === true) endBySignalAtExit(signal);
       process.exit(0);
     };
     server.stop().then(finish, finish);
   };
   process.on('SIGINT', () => {
-    stop(false);
+    stop('SIGINT');
   });
   process.on('SIGTERM', () => {
-    stop(true);
+    stop('SIGTERM');
   });
   process.on('SIGHUP', () => {
     log.info('SIGHUP received: reloading ACL, password and key files, TLS certificates and the bridges');

@@ -177,6 +177,11 @@ export class RetainedFile {
     this.log.debug(`mqtt: saved ${messages.length} retained message(s) to ${file} in ${ms} ms`);
   }
 
+  /** A save is running (after stop(): one that hangs). */
+  get writing(): boolean {
+    return this.saving !== null;
+  }
+
   /** Start-up failed after open(): stops the timer, saves nothing. */
   cancel(): void {
     if (this.timer !== null) clearInterval(this.timer);

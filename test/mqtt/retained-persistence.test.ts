@@ -5,10 +5,11 @@
  * stays deleted and an expired one is gone; the autosave writes the file without a shutdown
  * (SIGKILL loses nothing saved); retained limits apply to what is loaded; a corrupted file is
  * moved to `.bad` and logged while psrtd serves; a failing save keeps the previous file and is
- * retried; a directory that cannot take the file is a start error.
+ * retried; a save that hangs at shutdown is given up after 5 s and psrtd still ends; a
+ * directory that cannot take the file is a start error.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,6 +227,33 @@ describe('MQTT retained messages persist across restarts', () => {
     } finally {
       assert.equal(await b.stop('SIGTERM'), 0);
     }
+  });
+
+  test('a save that hangs at shutdown is given up after 5 s: psrtd still ends (by SIGTERM), the previous file intact', async () => {
+    const file = join(dir, 'hanging.bin');
+    const c0 = encodeRetained([{ rawTopic: 'h/old', payload: Buffer.from('old'), qos: 1, props: null, expiresAtMs: 0 }]);
+    writeFileSync(file, c0);
+    // Opening a FIFO for writing blocks until a reader comes: a disk that hangs.
+    const fifo = spawnSync('/usr/bin/mkfifo', [`${file}.tmp`]);
+    assert.equal(fifo.status, 0, String(fifo.stderr));
+    const b = await start(file);
+    const c = await connect(b, 5, 'hanging');
+    await c.publishAsync('h/new', 'new', { qos: 1, retain: true });
+    await c.endAsync();
+    const exited = new Promise<string>((resolve) => b.proc.once('exit', (code, signal) => { resolve(`${String(code)}/${String(signal)}`); }));
+    const t0 = performance.now();
+    b.proc.kill('SIGTERM');
+    const killer = setTimeout(() => b.proc.kill('SIGKILL'), 15_000);
+    const end = await exited;
+    clearTimeout(killer);
+    const ms = performance.now() - t0;
+    await b.stop();
+    // Node's exit would wait for the stuck write's thread forever: psrtd ends by its stop
+    // signal's default action instead, which systemd counts as a clean stop.
+    assert.equal(end, 'null/SIGTERM', b.output.join('\n'));
+    assert.ok(ms >= 4900 && ms < 8000, `exited after ${ms.toFixed(0)} ms`);
+    assert.ok(b.output.some((l) => l.includes(`mqtt: saving retained messages to ${file} did not finish within 5 s`)), b.output.join('\n'));
+    assert.deepEqual(readFileSync(file), c0);
   });
 
   test('a directory that does not exist (or is not a directory) is a start error', async () => {
