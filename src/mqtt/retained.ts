@@ -5,7 +5,7 @@
  * store never grows past its bounds, and what is already retained is never silently evicted.
  */
 import type { MqttMessage } from './message.js';
-import { mqttTopicMatches } from '../topics/index.js';
+import { isSystemTopic, mqttTopicMatches } from '../topics/index.js';
 
 export interface RetainedStats {
   readonly count: number;
@@ -23,7 +23,9 @@ export class RetainedStore implements RetainedStats {
   refused = 0;
   /**
    * Stores, replacements and deletions so far: `mqtt.persistence_file` saves only when it moved.
-   * A message dropped on expiry does not count (a load skips expired messages anyway).
+   * A message dropped on expiry does not count (a load skips expired messages anyway), nor
+   * does the broker's own `$SYS` tree: it is not saved (sys-tree.ts publishes it afresh at
+   * start), so its updates every `sys_interval` must not rewrite the file.
    */
   changes = 0;
 
@@ -48,7 +50,7 @@ export class RetainedStore implements RetainedStats {
       if (old !== undefined) {
         this.messages.delete(msg.rawTopic);
         this.total -= oldSize;
-        this.changes++;
+        if (!isSystemTopic(msg.rawTopic)) this.changes++;
       }
       return true;
     }
@@ -60,14 +62,14 @@ export class RetainedStore implements RetainedStats {
     }
     this.messages.set(msg.rawTopic, msg.own());
     this.total += size - oldSize;
-    this.changes++;
+    if (!isSystemTopic(msg.rawTopic)) this.changes++;
     return true;
   }
 
-  /** The live messages, oldest topic first (what `mqtt.persistence_file` saves). */
+  /** The live messages but `$SYS`, oldest topic first (what `mqtt.persistence_file` saves). */
   snapshot(nowMs: number): MqttMessage[] {
     const out: MqttMessage[] = [];
-    for (const m of this.messages.values()) if (!m.expired(nowMs)) out.push(m);
+    for (const m of this.messages.values()) if (!m.expired(nowMs) && !isSystemTopic(m.rawTopic)) out.push(m);
     return out;
   }
 

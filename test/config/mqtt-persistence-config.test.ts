@@ -1,7 +1,7 @@
 /**
  * `mqtt.persistence_file` and `mqtt.autosave_interval`. Pass criteria: absent means off (no
  * file, default interval 60 s), a relative path resolves against the config directory like the
- * other paths, and bad values fail naming the file, the key and the problem.
+ * other paths, and bad values fail naming the file, the line, the key and the problem.
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
@@ -16,7 +16,7 @@ function withMqtt(lines: string): ServerConfig {
 }
 
 function refused(lines: string, message: RegExp): void {
-  assert.throws(() => withMqtt(lines), (e) => e instanceof PsrtError && e.message.startsWith(`${FILE}: `) && message.test(e.message));
+  assert.throws(() => withMqtt(lines), (e) => e instanceof PsrtError && e.message.startsWith(`${FILE}:9: `) && message.test(e.message));
 }
 
 describe('mqtt persistence config', () => {
