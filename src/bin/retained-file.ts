@@ -1,11 +1,14 @@
 /**
  * `mqtt.persistence_file`: the retained messages are loaded from it once at start (before the
  * MQTT listeners accept) and saved to it every `autosave_interval` when they changed, and at
- * shutdown. A save writes `<file>.tmp`, fsyncs it, renames it over the file and fsyncs the
- * directory, so a crash mid-save leaves the previous file whole. One save at a time. The format
- * is src/mqtt/retained-codec.ts.
+ * shutdown. A save writes `<file>.tmp.<pid>`, fsyncs it, renames it over the file and fsyncs
+ * the directory, so a crash mid-save leaves the previous file whole. The temporary name is the
+ * process's own: two psrtd given the same file (a copied config) each rename only what they
+ * wrote, where one shared `.tmp` made them write into the same inode and left a file that
+ * failed its checksum. One save at a time. The format is src/mqtt/retained-codec.ts.
  */
 import { constants } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { access, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { stampNow } from '../broker/delivery.js';
@@ -52,6 +55,17 @@ async function writeAll(fh: Awaited<ReturnType<typeof open>>, chunk: Buffer): Pr
   while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
 }
 
+/** The file as psrtd last loaded or wrote it. */
+interface FileIdentity {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+function identityOf(s: Stats): FileIdentity {
+  return { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
+}
+
 async function syncDirectory(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
@@ -72,6 +86,10 @@ export class RetainedFile {
   private failing = false;
   /** Messages in the file as last loaded or saved. */
   private savedCount = 0;
+  /** The file as last loaded or saved; null while there is none. */
+  private written: FileIdentity | null = null;
+  /** The file was removed or replaced behind psrtd's back (logged once). */
+  private replacedLogged = false;
 
   private constructor(
     private readonly o: RetainedFileOptions,
@@ -97,7 +115,9 @@ export class RetainedFile {
     const file = this.o.file;
     let bytes: Buffer;
     try {
+      const s = await stat(file);
       bytes = await readFile(file);
+      this.written = identityOf(s);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.log.info(`mqtt: loaded 0 retained message(s) from ${file} (no file yet)`);
@@ -109,6 +129,7 @@ export class RetainedFile {
     try {
       records = decodeRetained(bytes);
     } catch (e) {
+      this.written = null;
       await this.setAside(isPsrtError(e) ? e.message : String(e));
       return;
     }
@@ -139,19 +160,41 @@ export class RetainedFile {
     }
   }
 
-  /** Saves when the store changed since the last save; a save already running is not repeated. */
+  /**
+   * Saves when the store changed since the last save, or when the file is no longer the one
+   * psrtd wrote (deleted or replaced while running: without this, a shutdown with no change
+   * logged "saved" and left no file, and the next start had no retained messages). A save
+   * already running is not repeated.
+   */
   save(): Promise<void> {
-    if (this.saving !== null || this.disabled || this.store.changes === this.savedChanges) return this.saving ?? Promise.resolve();
-    this.saving = this.write().finally(() => { this.saving = null; });
+    if (this.saving !== null || this.disabled) return this.saving ?? Promise.resolve();
+    this.saving = this.saveIfNeeded().finally(() => { this.saving = null; });
     return this.saving;
+  }
+
+  private async saveIfNeeded(): Promise<void> {
+    if (this.store.changes === this.savedChanges) {
+      if (await this.fileAsWritten()) return;
+      if (!this.replacedLogged) this.log.warn(`mqtt: ${this.o.file} was removed or replaced while psrtd runs; writing the retained messages to it again`);
+      this.replacedLogged = true;
+    }
+    await this.write();
+  }
+
+  private async fileAsWritten(): Promise<boolean> {
+    const s = await stat(this.o.file).catch(() => null);
+    const w = this.written;
+    if (w === null || s === null) return w === s;
+    return s.ino === w.ino && s.size === w.size && s.mtimeMs === w.mtimeMs;
   }
 
   private async write(): Promise<void> {
     const changes = this.store.changes;
     const messages = this.store.snapshot(Date.now());
     const file = this.o.file;
-    const tmp = `${file}.tmp`;
+    const tmp = `${file}.tmp.${process.pid}`;
     const t0 = performance.now();
+    let written: FileIdentity;
     try {
       const fh = await open(tmp, 'w', 0o600);
       try {
@@ -163,6 +206,8 @@ export class RetainedFile {
       }
       await rename(tmp, file);
       await syncDirectory(dirname(file));
+      // Through the path, as the next check sees it (a file system may number an open file's inode otherwise).
+      written = identityOf(await stat(file));
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       if (!this.failing) this.log.error(`mqtt: saving retained messages to ${file} failed: ${fsErrorText(e)} (the previous file is kept; retrying every autosave_interval)`);
@@ -171,6 +216,7 @@ export class RetainedFile {
     }
     this.savedChanges = changes;
     this.savedCount = messages.length;
+    this.written = written;
     const ms = (performance.now() - t0).toFixed(0);
     if (this.failing) this.log.info(`mqtt: retained messages saved to ${file} again`);
     this.failing = false;

@@ -5,12 +5,14 @@
  * stays deleted and an expired one is gone; the autosave writes the file without a shutdown
  * (SIGKILL loses nothing saved); retained limits apply to what is loaded; a corrupted file is
  * moved to `.bad` and logged while psrtd serves; a failing save keeps the previous file and is
- * retried; a save that hangs at shutdown is given up after 5 s and psrtd still ends; a
- * directory that cannot take the file is a start error.
+ * retried; a save that hangs at shutdown is given up after 5 s and psrtd still ends; a file
+ * deleted while running is written again at shutdown; saves never go through the `<file>.tmp`
+ * another psrtd on the same file would write too; a directory that cannot take the file is a
+ * start error.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -211,9 +213,10 @@ describe('MQTT retained messages persist across restarts', () => {
     const file = join(dir, 'failing.bin');
     const c0 = encodeRetained([{ rawTopic: 'f/old', payload: Buffer.from('old'), qos: 1, props: null, expiresAtMs: 0 }]);
     writeFileSync(file, c0);
-    // <file>.tmp as a directory: every save fails at its first step (permissions do not stop root).
-    mkdirSync(`${file}.tmp`);
     const b = await start(file, { autosave_interval: 1 });
+    // psrtd's temporary file as a directory: every save fails at its first step (permissions do not stop root).
+    const tmp = `${file}.tmp.${String(b.proc.pid)}`;
+    mkdirSync(tmp);
     try {
       const c = await connect(b, 5, 'failing');
       await c.publishAsync('f/new', 'new', { qos: 1, retain: true });
@@ -222,7 +225,7 @@ describe('MQTT retained messages persist across restarts', () => {
       assert.deepEqual(readFileSync(file), c0);
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(b.output.filter((l) => l.includes('saving retained messages')).length, 1, 'logged once');
-      rmdirSync(`${file}.tmp`);
+      rmdirSync(tmp);
       await b.waitForLog(new RegExp(`mqtt: retained messages saved to ${file} again`), 10_000);
       assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['f/old', 'f/new']);
     } finally {
@@ -234,10 +237,10 @@ describe('MQTT retained messages persist across restarts', () => {
     const file = join(dir, 'hanging.bin');
     const c0 = encodeRetained([{ rawTopic: 'h/old', payload: Buffer.from('old'), qos: 1, props: null, expiresAtMs: 0 }]);
     writeFileSync(file, c0);
-    // Opening a FIFO for writing blocks until a reader comes: a disk that hangs.
-    const fifo = spawnSync('/usr/bin/mkfifo', [`${file}.tmp`]);
-    assert.equal(fifo.status, 0, String(fifo.stderr));
     const b = await start(file);
+    // Opening a FIFO for writing blocks until a reader comes: a disk that hangs.
+    const fifo = spawnSync('/usr/bin/mkfifo', [`${file}.tmp.${String(b.proc.pid)}`]);
+    assert.equal(fifo.status, 0, String(fifo.stderr));
     const c = await connect(b, 5, 'hanging');
     await c.publishAsync('h/new', 'new', { qos: 1, retain: true });
     await c.endAsync();
@@ -255,6 +258,35 @@ describe('MQTT retained messages persist across restarts', () => {
     assert.ok(ms >= 4900 && ms < 8000, `exited after ${ms.toFixed(0)} ms`);
     assert.ok(b.output.some((l) => l.includes(`mqtt: saving retained messages to ${file} did not finish within 5 s`)), b.output.join('\n'));
     assert.deepEqual(readFileSync(file), c0);
+  });
+
+  test('a file deleted while psrtd runs is written again at SIGTERM even with no change since', async () => {
+    const file = join(dir, 'deleted.bin');
+    writeFileSync(file, encodeRetained([{ rawTopic: 'd/kept', payload: Buffer.from('v'), qos: 1, props: null, expiresAtMs: 0 }]));
+    const b = await start(file);
+    await b.waitForLog(/mqtt: loaded 1 retained message\(s\)/);
+    unlinkSync(file);
+    assert.equal(await b.stop('SIGTERM'), 0);
+    assert.ok(b.output.some((l) => l.includes(`mqtt: ${file} was removed or replaced while psrtd runs; writing the retained messages to it again`)), b.output.join('\n'));
+    assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['d/kept']);
+  });
+
+  test('saves never use a name another psrtd on the same file writes too (<file>.tmp)', async () => {
+    const file = join(dir, 'shared.bin');
+    // Another process's temporary file; a shared name made two psrtd write one inode (a file
+    // that fails its checksum). Here a directory, so a save through that name fails.
+    mkdirSync(`${file}.tmp`);
+    const b = await start(file, { autosave_interval: 1 });
+    try {
+      const c = await connect(b, 5, 'shared');
+      await c.publishAsync('s/x', 'x', { qos: 1, retain: true });
+      await c.endAsync();
+      await until(() => existsSync(file), 'the autosave', 10_000);
+      assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['s/x']);
+      assert.ok(!b.output.some((l) => l.includes('saving retained messages')), b.output.join('\n'));
+    } finally {
+      assert.equal(await b.stop('SIGTERM'), 0);
+    }
   });
 
   test('a directory that does not exist (or is not a directory) is a start error', async () => {
