@@ -4,7 +4,7 @@
  * jump to; no line for problems of the whole document). Shared by the ACL/keys loaders here and
  * by src/config (which may import auth, while auth may not import config).
  */
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 
@@ -200,13 +200,23 @@ export function parseYaml(text: string, file: string, failsafe = false): ParsedY
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true, prettyErrors: true, lineCounter });
   const first = doc.errors[0];
-  if (first !== undefined) {
-    // prettyErrors ends the first line with "at line L, column C:" and a code excerpt on the
-    // lines after; the log keeps one line, so the colon that led to the excerpt goes too.
-    const line = (first.message.split('\n')[0] ?? first.message).replace(/:\s*$/, '');
-    throw new PsrtError(ErrorCode.Config, `${file}: invalid YAML: ${line}`);
-  }
+  if (first !== undefined) throw new PsrtError(ErrorCode.Config, syntaxErrorText(file, first));
   return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, lines: YamlLines.of(file, doc, lineCounter) };
+}
+
+/**
+ * `<file>:<line>: invalid YAML: <problem> (column C)`, the `file:line:` form of every other
+ * config error. prettyErrors ends the message's first line with "at line L, column C:" and puts
+ * a code excerpt on the lines after; the log keeps one line, so both go.
+ */
+function syntaxErrorText(file: string, error: YAMLError): string {
+  if (error.code === 'MULTIPLE_DOCS') {
+    // The library's text tells a programmer to call parseAllDocuments().
+    return configMessage(file, error.linePos?.[0].line, '', "invalid YAML: a '---' line starts a second document; the file must hold exactly one");
+  }
+  const text = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '');
+  const pos = error.linePos?.[0];
+  return configMessage(file, pos?.line, '', `invalid YAML: ${text}${pos === undefined ? '' : ` (column ${pos.col})`}`);
 }
 
 const ERRNO_TEXT: Readonly<Record<string, string>> = {

@@ -149,12 +149,12 @@ describe('parseAclText: rejected files name file, line, user and key', () => {
   });
 
   it('invalid YAML and duplicate users', () => {
-    assert.match(configError(() => parseAclText('bob: {sub: [a\n', 'acl.yml')), /^acl\.yml: invalid YAML: /);
-    assert.match(configError(() => parseAclText('bob: {}\nbob: {}\n', 'acl.yml')), /^acl\.yml: invalid YAML: Map keys must be unique/);
-    // The parser's message ends with a colon that introduced a code excerpt (dropped, it spans
-    // lines): the one log line must end with the position, not with a colon leading nowhere.
+    assert.match(configError(() => parseAclText('bob: {sub: [a\n', 'acl.yml')), /^acl\.yml:2: invalid YAML: /);
+    assert.equal(configError(() => parseAclText('bob: {}\nbob: {}\n', 'acl.yml')), 'acl.yml:2: invalid YAML: Map keys must be unique (column 1)');
+    // The parser's message ends with its position and a colon that introduced a code excerpt
+    // (dropped, it spans lines): the one log line is file:line first, the column last.
     const tab = configError(() => parseAclText('bob:\n  sub: ["#"]\n\tpub: ["#"]\n', 'acl.yml'));
-    assert.match(tab, /^acl\.yml: invalid YAML: .*at line 3, column 1$/);
+    assert.equal(tab, 'acl.yml:3: invalid YAML: Tabs are not allowed as indentation (column 1)');
   });
 
   it('reports every problem at once', () => {

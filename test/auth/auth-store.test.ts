@@ -203,7 +203,7 @@ describe('AuthStore', () => {
     assert.equal(store.snapshot, before);
     assert.equal(store.generation, 0);
     const [err] = log.messages('error');
-    assert.match(err ?? '', new RegExp(`^ACL reload failed: ${join(dir, 'acl.yml')}: invalid YAML: `));
+    assert.match(err ?? '', new RegExp(`^ACL reload failed: ${join(dir, 'acl.yml')}:\\d+: invalid YAML: `));
     assert.equal((await store.authenticate('test', '123')).ok, true);
   });
 

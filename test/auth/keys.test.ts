@@ -73,10 +73,11 @@ describe('parseKeysText', () => {
   });
 
   it('throws a config error when the file is not a mapping or not YAML', () => {
-    for (const text of ['- a\n', 'a: [b\n']) {
+    // Not a mapping: about the whole document (no line); not YAML: at the line of the problem.
+    for (const [text, start] of [['- a\n', 'keys.yml: '], ['a: [b\n', 'keys.yml:2: invalid YAML: ']] as const) {
       assert.throws(
         () => parse(text),
-        (e: unknown) => e instanceof PsrtError && e.code === ErrorCode.Config && e.message.startsWith('keys.yml: '),
+        (e: unknown) => e instanceof PsrtError && e.code === ErrorCode.Config && e.message.startsWith(start),
       );
     }
   });

@@ -142,9 +142,18 @@ describe('rejected fixture configs', () => {
     });
   }
 
-  it('bad/invalid-yaml.yml names the file and the YAML problem', () => {
+  it('bad/invalid-yaml.yml names the file, the line and the YAML problem', () => {
     const file = fixture('bad/invalid-yaml.yml');
-    assert.match(configError(() => loadConfigFile(file)), new RegExp(`^${file}: invalid YAML: .*line \\d+`));
+    assert.match(configError(() => loadConfigFile(file)), new RegExp(`^${file}:3: invalid YAML: .* \\(column \\d+\\)$`));
+  });
+
+  it('YAML syntax errors: file:line, the column last, and a second document said plainly', () => {
+    const at = (text: string): string => configError(() => parseConfigText(text, 'c.yml'));
+    assert.equal(at('server:\n  workers: 1\n  workers: 2\n'), 'c.yml:3: invalid YAML: Map keys must be unique (column 3)');
+    assert.equal(at('server:\n  a: 1\n\tb: 2\n'), 'c.yml:3: invalid YAML: Tabs are not allowed as indentation (column 1)');
+    const second = "invalid YAML: a '---' line starts a second document; the file must hold exactly one";
+    assert.equal(at('server: {}\n---\nproto: {}\n'), `c.yml:2: ${second}`);
+    assert.equal(at('server: {}\n---\n'), `c.yml:2: ${second}`);
   });
 
   it('a missing file is "Unable to read config"', () => {
