@@ -28,6 +28,9 @@ export class RetainedStore implements RetainedStats {
    * start), so its updates every `sys_interval` must not rewrite the file.
    */
   changes = 0;
+  /** The `$SYS` messages among `messages` and their bytes (outside the limits, see put). */
+  private systemCount = 0;
+  private systemBytes = 0;
 
   constructor(
     private readonly maxCount: number,
@@ -42,28 +45,50 @@ export class RetainedStore implements RetainedStats {
     return this.total;
   }
 
-  /** Stores (or, for an empty payload, deletes) the retained message; false when refused. */
+  /**
+   * Stores (or, for an empty payload, deletes) the retained message; false when refused. The
+   * broker's own `$SYS` tree (a few dozen topics, sys-tree.ts) is stored outside the limits, so
+   * it never takes the place of a device's message; `count` and `bytes` still include it.
+   */
   put(msg: MqttMessage): boolean {
+    const system = isSystemTopic(msg.rawTopic);
     const old = this.messages.get(msg.rawTopic);
     const oldSize = old === undefined ? 0 : sizeOf(old);
     if (msg.payload.length === 0) {
-      if (old !== undefined) {
-        this.messages.delete(msg.rawTopic);
-        this.total -= oldSize;
-        if (!isSystemTopic(msg.rawTopic)) this.changes++;
-      }
+      if (old !== undefined) this.remove(msg.rawTopic, oldSize, system);
       return true;
     }
     const size = sizeOf(msg);
-    const count = this.messages.size + (old === undefined ? 1 : 0);
-    if (count > this.maxCount || this.total - oldSize + size > this.maxBytes) {
+    const added = old === undefined ? 1 : 0;
+    if (!system && this.overLimits(added, size - oldSize)) {
       this.refused++;
       return false;
     }
     this.messages.set(msg.rawTopic, msg.own());
     this.total += size - oldSize;
-    if (!isSystemTopic(msg.rawTopic)) this.changes++;
+    if (system) {
+      this.systemCount += added;
+      this.systemBytes += size - oldSize;
+    } else {
+      this.changes++;
+    }
     return true;
+  }
+
+  private overLimits(added: number, grown: number): boolean {
+    const count = this.messages.size - this.systemCount + added;
+    return count > this.maxCount || this.total - this.systemBytes + grown > this.maxBytes;
+  }
+
+  private remove(topic: string, size: number, system: boolean): void {
+    this.messages.delete(topic);
+    this.total -= size;
+    if (system) {
+      this.systemCount--;
+      this.systemBytes -= size;
+    } else {
+      this.changes++;
+    }
   }
 
   /** The live messages but `$SYS`, oldest topic first (what `mqtt.persistence_file` saves). */
