@@ -25,6 +25,9 @@ import type { RetainedStore } from '../mqtt/retained.js';
  */
 export const FINAL_SAVE_BOUND_MS = 5000;
 
+/** A save running longer than this (or than autosave_interval, if longer) is logged as hanging. */
+const STUCK_SAVE_SECONDS = 10;
+
 const KEY = ['mqtt', 'persistence_file'] as const;
 
 export interface RetainedFileOptions {
@@ -90,6 +93,9 @@ export class RetainedFile {
   private written: FileIdentity | null = null;
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
+  /** When the running save started (performance.now()), and whether it was said to hang. */
+  private savingSinceMs = 0;
+  private stuckLogged = false;
 
   private constructor(
     private readonly o: RetainedFileOptions,
@@ -167,9 +173,32 @@ export class RetainedFile {
    * already running is not repeated.
    */
   save(): Promise<void> {
-    if (this.saving !== null || this.disabled) return this.saving ?? Promise.resolve();
-    this.saving = this.saveIfNeeded().finally(() => { this.saving = null; });
+    if (this.saving !== null) {
+      this.warnIfStuck();
+      return this.saving;
+    }
+    if (this.disabled) return Promise.resolve();
+    this.savingSinceMs = performance.now();
+    this.saving = this.saveIfNeeded().finally(() => {
+      this.saving = null;
+      if (this.stuckLogged) this.log.info(`mqtt: the save of ${this.o.file} finished after ${this.runningSeconds()} s`);
+      this.stuckLogged = false;
+    });
     return this.saving;
+  }
+
+  /**
+   * A save that still runs at a later autosave (a hung disk or NFS server) holds every later
+   * one back: said once, instead of saves silently stopping.
+   */
+  private warnIfStuck(): void {
+    if (this.stuckLogged || this.runningSeconds() < Math.max(this.o.autosaveSeconds, STUCK_SAVE_SECONDS)) return;
+    this.stuckLogged = true;
+    this.log.warn(`mqtt: a save of the retained messages to ${this.o.file} has been running for ${this.runningSeconds()} s (the disk or file system does not answer?); later saves wait for it`);
+  }
+
+  private runningSeconds(): number {
+    return Math.round((performance.now() - this.savingSinceMs) / 1000);
   }
 
   private async saveIfNeeded(): Promise<void> {

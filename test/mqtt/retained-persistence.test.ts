@@ -260,6 +260,32 @@ describe('MQTT retained messages persist across restarts', () => {
     assert.deepEqual(readFileSync(file), c0);
   });
 
+  test('a save that hangs while psrtd runs is logged once it outlasts 10 s, and again when it ends', async () => {
+    const file = join(dir, 'stuck.bin');
+    const b = await start(file, { autosave_interval: 1 });
+    try {
+      // Opening a FIFO for writing blocks until a reader comes: a disk that hangs.
+      const fifoPath = `${file}.tmp.${String(b.proc.pid)}`;
+      const fifo = spawnSync('/usr/bin/mkfifo', [fifoPath]);
+      assert.equal(fifo.status, 0, String(fifo.stderr));
+      const c = await connect(b, 5, 'stuck');
+      await c.publishAsync('s/new', 'new', { qos: 1, retain: true });
+      await c.endAsync();
+      const stuck = new RegExp(`mqtt: a save of the retained messages to ${file} has been running for 1\\d s .*later saves wait for it`);
+      await b.waitForLog(stuck, 20_000);
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(b.output.filter((l) => stuck.test(l)).length, 1, 'said once per hanging save');
+      // The disk answers again: a reader drains the FIFO; the save ends (a FIFO cannot be
+      // fsynced: that save fails and is logged), and the next autosave writes the file.
+      const reader = spawn('/bin/cat', [fifoPath], { stdio: 'ignore' });
+      await b.waitForLog(new RegExp(`mqtt: the save of ${file} finished after \\d+ s`), 10_000);
+      await until(() => existsSync(file) && decodeRetained(readFileSync(file)).some((r) => r.rawTopic === 's/new'), 'the next autosave', 10_000);
+      reader.kill();
+    } finally {
+      await b.stop('SIGKILL');
+    }
+  });
+
   test('a file deleted while psrtd runs is written again at SIGTERM even with no change since', async () => {
     const file = join(dir, 'deleted.bin');
     writeFileSync(file, encodeRetained([{ rawTopic: 'd/kept', payload: Buffer.from('v'), qos: 1, props: null, expiresAtMs: 0 }]));
