@@ -84,7 +84,7 @@ function bindList(v: RawConfig['proto']['bind'], yaml: YamlLines, dir: string, k
 function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, yaml: YamlLines, dir: string): MqttSection | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (raw.tls_cert !== undefined && raw.tls_cert !== null && (raw.tls_key === undefined || raw.tls_key === null)) {
-    throw yaml.error(['mqtt', 'tls_key'], 'required when mqtt.tls_cert is set');
+    throw yaml.error(['mqtt', 'tls_cert'], 'required when mqtt.tls_cert is set', 'mqtt.tls_key'); // at tls_cert's line: tls_key has none
   }
   const d = MQTT_DEFAULTS;
   return {
@@ -181,7 +181,7 @@ function serverSection(raw: RawConfig['server'], yaml: YamlLines, dir: string): 
 function protoSection(raw: RawConfig['proto'], yaml: YamlLines, dir: string): ProtoSection {
   const hasCert = raw.tls_cert !== undefined && raw.tls_cert !== null;
   if (hasCert && (raw.tls_key === undefined || raw.tls_key === null)) {
-    throw yaml.error(['proto', 'tls_key'], 'required when proto.tls_cert is set');
+    throw yaml.error(['proto', 'tls_cert'], 'required when proto.tls_cert is set', 'proto.tls_key'); // at tls_cert's line: tls_key has none
   }
   const udpWhat = 'host:port (UDP has no Unix sockets)';
   return {

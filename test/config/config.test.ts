@@ -133,7 +133,7 @@ describe('rejected fixture configs', () => {
     ['aes-nonce.yml', 8, 'auth.aes_nonce: unknown key'],
     ['data-queue-zero.yml', 2, 'server.data_queue: must be at least 1 (a queue of 0 messages would drop every data socket)'],
     ['missing-auth.yml', 1, 'auth: required key is missing'],
-    ['cert-without-key.yml', 2, 'proto.tls_key: required when proto.tls_cert is set'],
+    ['cert-without-key.yml', 4, 'proto.tls_key: required when proto.tls_cert is set'],
   ];
   for (const [name, line, problem] of cases) {
     it(`bad/${name}:${line}: ${problem}`, () => {
@@ -337,7 +337,8 @@ describe('error lines in a longer config.yml', () => {
   });
 
   it('cross-key checks after validation (load.ts) name lines too', () => {
-    assert.equal(problem(19, undefined), 'config.yml:16: mqtt.tls_key: required when mqtt.tls_cert is set');
+    // A key that is missing because another needs it: the line of the one that needs it.
+    assert.equal(problem(19, undefined), 'config.yml:18: mqtt.tls_key: required when mqtt.tls_cert is set');
     assert.equal(
       problem(6, '  data_queue: 0'),
       'config.yml:6: server.data_queue: must be at least 1 (a queue of 0 messages would drop every data socket)',
