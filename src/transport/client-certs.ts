@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { CertificateUser } from '../mqtt/context.js';
 
 /** The client-certificate part of a TLS identity's settings (paths resolved). */
@@ -58,13 +58,47 @@ interface VerifyingHandle {
  * the verdict on the handle: tls.Server reads it in its 'secure' handler, a server-side
  * TLSSocket made by hand (as here, to hand each socket the current SecureContext) must read it
  * itself. Refuses when the hook is missing (fail closed: a Node without it cannot verify).
+ * `clientCas`: fingerprints of the `tls_client_ca` certificates, to name the real fault when the
+ * chain does not reach one of them (see untrustedIssuer).
  */
-export function clientCertificateRefusal(socket: TLSSocket): string | null {
+export function clientCertificateRefusal(socket: TLSSocket, clientCas: ReadonlySet<string>): string | null {
   const handle = (socket as unknown as { ssl?: Partial<VerifyingHandle> | null }).ssl;
   if (typeof handle?.verifyError !== 'function') return 'client certificate cannot be verified (no verification result from Node)';
   const error = handle.verifyError();
   if (error === null) return null;
-  return `client certificate refused: ${error.message}${error.code === undefined ? '' : ` (${error.code})`}`;
+  const openssl = `${error.message}${error.code === undefined ? '' : ` (${error.code})`}`;
+  const issuer = untrustedIssuer(socket, clientCas);
+  if (issuer === null) return `client certificate refused: ${openssl}`;
+  return `client certificate refused: not issued by a CA in mqtt.tls_client_ca (issuer ${issuer}; OpenSSL: ${openssl})`;
+}
+
+/**
+ * The issuer of the last certificate of the client's chain when no certificate of that chain is
+ * one of `clientCas`, else null. OpenSSL reports the last error it met, and for a client that
+ * sends its own root (mosquitto_pub sends what its --cafile holds) that is `unable to get
+ * certificate CRL` with `tls_crl` or `self signed certificate in certificate chain` without:
+ * both send the operator after the wrong file. Node completes the chain with the trusted CA when
+ * it links to one, so a chain without one does not reach `tls_client_ca`.
+ */
+function untrustedIssuer(socket: TLSSocket, clientCas: ReadonlySet<string>): string | null {
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  let last = '';
+  for (let depth = 0; cert?.fingerprint256 !== undefined && depth < MAX_CHAIN; depth++) {
+    if (clientCas.has(cert.fingerprint256)) return null;
+    last = subjectText(cert.issuer);
+    if (cert.issuerCertificate === cert) break; // Node links a self-signed certificate to itself
+    cert = cert.issuerCertificate;
+  }
+  return last === '' ? null : last;
+}
+
+/** A chain longer than this is not walked further (OpenSSL's default depth limit is 100). */
+const MAX_CHAIN = 100;
+
+/** `CN=test-ca, O=acme` from Node's subject object (escaped where it is logged). */
+function subjectText(subject: unknown): string {
+  if (typeof subject !== 'object' || subject === null) return '(no subject)';
+  return Object.entries(subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`).join(', ');
 }
 
 /**

@@ -196,6 +196,7 @@ export function startTls(
 ): void {
   const requestCert = identity.requiresClientCertificate;
   const secureContext: SecureContext = identity.context;
+  const clientCas = identity.clientCas; // taken with the context: a SIGHUP may swap both
   const secure = new TLSSocket(raw, { isServer: true, secureContext, requestCert, rejectUnauthorized: requestCert });
   let handshaking = true;
   const timer = setTimeout(() => {
@@ -206,7 +207,7 @@ export function startTls(
   secure.once('secure', () => {
     handshaking = false;
     clearTimeout(timer);
-    const refused = requestCert ? clientCertificateRefusal(secure) : null;
+    const refused = requestCert ? clientCertificateRefusal(secure, clientCas) : null;
     if (refused === null) {
       onSecure(secure);
       return;

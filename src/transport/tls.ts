@@ -18,6 +18,12 @@ export interface TlsSettings {
 /** Config section the settings come from, for log lines (`proto.tls_cert: …`). */
 export type TlsSection = 'proto' | 'mqtt';
 
+/** A SecureContext and the SHA-256 fingerprints of the client CAs it trusts (none without client certificates). */
+interface BuiltContext {
+  readonly secureContext: SecureContext;
+  readonly clientCas: ReadonlySet<string>;
+}
+
 /**
  * The identity a TLS listener hands each new connection. SIGHUP swaps in a context built from
  * the same files (certificate rotation without a restart, as Mosquitto 2.0 does); connections
@@ -32,7 +38,7 @@ export class TlsIdentity {
     private readonly settings: TlsSettings,
     private readonly section: TlsSection,
     private readonly log: BrokerLogger,
-    private current: SecureContext,
+    private current: BuiltContext,
   ) {
     this.loaded = identityBytes(settings);
   }
@@ -48,7 +54,12 @@ export class TlsIdentity {
   }
 
   get context(): SecureContext {
-    return this.current;
+    return this.current.secureContext;
+  }
+
+  /** Fingerprints (SHA-256) of the `mqtt.tls_client_ca` certificates the current context trusts. */
+  get clientCas(): ReadonlySet<string> {
+    return this.current.clientCas;
   }
 
   /** The handshake requests a client certificate and refuses one that does not verify. */
@@ -101,12 +112,13 @@ function identityBytes(settings: TlsSettings): Buffer | null {
  * accepted socket with it issues TLS 1.3 and 1.2 tickets like tls.Server does (covered by
  * test/e2e/tls-resume.test.ts). No session-ID cache: tickets keep the server stateless.
  */
-function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLogger, reload: boolean): SecureContext | null {
+function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLogger, reload: boolean): BuiltContext | null {
   try {
     const verify = clientVerification(settings.clientCerts, log);
+    const clientCas = new Set((verify.ca ?? []).map((pem) => new X509Certificate(pem).fingerprint256));
     if (settings.tlsPkcs12 !== undefined) {
       log.info(`loading TLS PKCS12 ${settings.tlsPkcs12}`);
-      return createSecureContext({ pfx: readFileSync(settings.tlsPkcs12), passphrase: '', ...verify });
+      return { secureContext: createSecureContext({ pfx: readFileSync(settings.tlsPkcs12), passphrase: '', ...verify }), clientCas };
     }
     if (settings.tlsCert !== undefined) {
       log.info(`loading TLS cert ${settings.tlsCert}`);
@@ -115,7 +127,7 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
       log.info(`loading TLS key ${keyFile}`);
       const context = createSecureContext({ cert, key: readFileSync(keyFile), ...verify });
       checkValidity(cert, settings.tlsCert, log, reload);
-      return context;
+      return { secureContext: context, clientCas };
     }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);

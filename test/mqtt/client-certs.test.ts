@@ -148,6 +148,24 @@ describe('MQTT client certificates with use_identity_as_username', () => {
     }
   });
 
+  it('a certificate of a CA not in tls_client_ca, sent with that CA: the log names tls_client_ca, not the CRL', async () => {
+    // mosquitto_pub sends the chain its --cafile completes. With that CA in the chain, OpenSSL's
+    // last error is "unable to get certificate CRL" (there is no CRL of that CA), which sent the
+    // operator after tls_crl; without tls_crl it is "self signed certificate in certificate chain".
+    const bundle = join(pki.dir, 'ca-and-other-ca.crt');
+    writeFileSync(bundle, Buffer.concat([pki.caPem, pki.otherCaPem]));
+    const expected = /client certificate refused: not issued by a CA in mqtt\.tls_client_ca \(issuer CN=psrt-node other CA; OpenSSL: .*\)$/;
+    await quietWindow();
+    let mark = server.output.length;
+    const pub = await mosquittoPub(server.mqttTlsPort, ['--cafile', bundle, '--cert', foreign.cert, '--key', foreign.key, '-t', 'dev1/x', '-m', 'x']);
+    assert.notEqual(pub.code, 0, 'refused');
+    assert.match(await logAfter(server, mark, /mqtt: client 127\.0\.0\.1:\d+ error: client certificate refused: /), expected);
+    await quietWindow();
+    mark = server.output.length;
+    await assert.rejects(wss(foreign, { ca: [pki.caPem, pki.otherCaPem] }), 'MQTT.js over wss, the same chain: refused');
+    assert.match(await logAfter(server, mark, /mqtt: WebSocket client 127\.0\.0\.1:\d+ error: client certificate refused: /), expected);
+  });
+
   it('a certificate without a CN is refused with CONNACK "not authorized" (3.1.1: 5, 5.0: 0x87)', async () => {
     await assert.rejects(mqtts(noCn), (e: Error & { code?: number }) => e.code === 5);
     await assert.rejects(mqtts(noCn, { protocolVersion: 5 }), (e: Error & { code?: number }) => e.code === 0x87);
