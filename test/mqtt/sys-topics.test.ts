@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { mqttConnect, subackCodes, until } from '../helpers/mqtt-client.js';
-import { MOSQUITTO_SUB, requireMosquittoClients, runTool } from '../helpers/mqtt-tools.js';
+import { MOSQUITTO_SUB, mosquittoPub, requireMosquittoClients, runTool } from '../helpers/mqtt-tools.js';
 import { PsrtPublisher, PsrtSubscriber } from '../helpers/psrt-peers.js';
 import { startPsrtd, writeConfig, type Psrtd, type PsrtdOptions } from '../helpers/psrtd.js';
 import { rawSession } from '../helpers/mqtt-raw.js';
@@ -251,5 +251,33 @@ describe('mqtt.sys_interval reloaded on SIGHUP', () => {
     writeConfig(server.dir, { mqtt: { sys_interval: -1 } });
     server.proc.kill('SIGHUP');
     await server.waitForLog(/mqtt\.sys_interval not reloaded, 0 s kept: .*mqtt\.sys_interval: must be at least 0/);
+  });
+});
+
+describe('the $SYS values take no room from retained_max_count / retained_max_bytes', () => {
+  let server: Psrtd;
+
+  before(async () => {
+    requireMosquittoClients();
+    server = await startPsrtd({ mqtt: { sys_interval: 1, retained_max_count: 3, retained_max_bytes: 64 } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test('with ~30 $SYS values (~1 KB) retained, clients still retain retained_max_count messages', async () => {
+    // sys_interval is on by default: counted against the limits, it took ~30 places from an
+    // existing configuration (with the limits here, every client retained message was refused).
+    const port = String(server.mqttPort);
+    const sys = await runTool(MOSQUITTO_SUB, ['-h', '127.0.0.1', '-p', port, '-t', '$SYS/broker/version', '--retained-only', '-C', '1', '-W', '5']);
+    assert.match(sys.stdout, /^psrtd version /, 'the $SYS values are retained');
+    for (const i of [1, 2, 3, 4]) {
+      const r = await mosquittoPub(server.mqttPort, ['-t', `keep/${String(i)}`, '-m', `v${String(i)}`, '-r', '-q', '1']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const kept = await runTool(MOSQUITTO_SUB, ['-h', '127.0.0.1', '-p', port, '-t', 'keep/#', '-v', '--retained-only', '-W', '2']);
+    const lines = kept.stdout.split('\n').filter((l) => l.startsWith('keep/')).sort();
+    assert.deepEqual(lines, ['keep/1 v1', 'keep/2 v2', 'keep/3 v3'], 'three retained, the fourth refused: the limit still holds for clients');
+    await server.waitForLog(/mqtt: retained store full \(retained_max_count \/ retained_max_bytes\), keep\/4 not retained/);
   });
 });
