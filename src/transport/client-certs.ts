@@ -81,7 +81,8 @@ export function clientCertificateRefusal(socket: TLSSocket, clientCas: ReadonlyS
  * it links to one, so a chain without one does not reach `tls_client_ca`.
  */
 function untrustedIssuer(socket: TLSSocket, clientCas: ReadonlySet<string>): string | null {
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  // Partial: an empty object without a certificate, no issuerCertificate past the chain's end.
+  let cert: Partial<DetailedPeerCertificate> | undefined = socket.getPeerCertificate(true);
   let last = '';
   for (let depth = 0; cert?.fingerprint256 !== undefined && depth < MAX_CHAIN; depth++) {
     if (clientCas.has(cert.fingerprint256)) return null;
