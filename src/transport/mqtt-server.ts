@@ -186,6 +186,7 @@ export class MqttServer {
  * `onFail` hears why a handshake failed or timed out (not a peer that just closes: health checks
  * do). An identity with client certificates requests one: a client sending none fails the
  * handshake, one whose certificate does not verify is cut right after it (see client-certs.ts).
+ * The identity's contexts refuse renegotiation (see tls.ts): only the first handshake is verified.
  */
 export function startTls(
   raw: Socket,

@@ -1,5 +1,5 @@
 /** TLS identity for STARTTLS (SERVER.md §4.5): PKCS#12 (empty password) or PEM cert + key. */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { BrokerLogger } from '../broker/ports.js';
@@ -139,6 +139,7 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
 
 /** Client-certificate options of a SecureContext. */
 interface ClientVerification {
+  secureOptions?: number;
   ca?: Buffer[];
   crl?: Buffer[];
   sessionIdContext?: string;
@@ -157,12 +158,17 @@ const CLIENT_SESSION_SECONDS = 300;
  * then checks revocation for every certificate of the chain below the root) and a session id
  * context: OpenSSL refuses to resume a session whose peer was verified without one (`session id
  * context uninitialized`, an internal-error alert), so every reconnect with a ticket would fail.
- * tls.Server sets one itself; a context made by hand must.
+ * tls.Server sets one itself; a context made by hand must. No renegotiation (TLS 1.2): Node
+ * verifies the first handshake only, and its renegotiation limits (CLIENT_RENEG_LIMIT,
+ * disableRenegotiation) do not act on a TLSSocket made by hand, so a client verified with one
+ * certificate could renegotiate with any self-signed one, and over wss, where the user is read
+ * when the upgrade arrives, log in as that one's CN.
  */
 function clientVerification(client: ClientCertSettings | undefined, log: BrokerLogger): ClientVerification {
   if (client === undefined) return {};
   log.info(`loading TLS client CA ${client.clientCa}`);
   const verification: ClientVerification = {
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     ca: readClientCa(client.clientCa),
     sessionIdContext: 'psrtd-mqtt',
     sessionTimeout: CLIENT_SESSION_SECONDS,
