@@ -118,14 +118,14 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
     const clientCas = new Set((verify.ca ?? []).map((pem) => new X509Certificate(pem).fingerprint256));
     if (settings.tlsPkcs12 !== undefined) {
       log.info(`loading TLS PKCS12 ${settings.tlsPkcs12}`);
-      return { secureContext: createSecureContext({ pfx: readFileSync(settings.tlsPkcs12), passphrase: '', ...verify }), clientCas };
+      return { secureContext: createSecureContext({ pfx: readFileSync(settings.tlsPkcs12), passphrase: '', ...NO_RENEGOTIATION, ...verify }), clientCas };
     }
     if (settings.tlsCert !== undefined) {
       log.info(`loading TLS cert ${settings.tlsCert}`);
       const cert = readFileSync(settings.tlsCert);
       const keyFile = settings.tlsKey ?? '';
       log.info(`loading TLS key ${keyFile}`);
-      const context = createSecureContext({ cert, key: readFileSync(keyFile), ...verify });
+      const context = createSecureContext({ cert, key: readFileSync(keyFile), ...NO_RENEGOTIATION, ...verify });
       checkValidity(cert, settings.tlsCert, log, reload);
       return { secureContext: context, clientCas };
     }
@@ -137,9 +137,17 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
   return null;
 }
 
+/**
+ * Every server context refuses TLS 1.2 renegotiation, as Mosquitto does. Node's own limits
+ * (CLIENT_RENEG_LIMIT, disableRenegotiation()) act only on sockets of a tls.Server, and psrtd
+ * wraps accepted sockets by hand (STARTTLS, MQTT TLS, wss): without this a client could make the
+ * server run full handshakes as often as it liked (CPU), and with client certificates present a
+ * second, unverified certificate (see clientVerification). TLS 1.3 has no renegotiation.
+ */
+const NO_RENEGOTIATION = { secureOptions: constants.SSL_OP_NO_RENEGOTIATION } as const;
+
 /** Client-certificate options of a SecureContext. */
 interface ClientVerification {
-  secureOptions?: number;
   ca?: Buffer[];
   crl?: Buffer[];
   sessionIdContext?: string;
@@ -158,17 +166,15 @@ const CLIENT_SESSION_SECONDS = 300;
  * then checks revocation for every certificate of the chain below the root) and a session id
  * context: OpenSSL refuses to resume a session whose peer was verified without one (`session id
  * context uninitialized`, an internal-error alert), so every reconnect with a ticket would fail.
- * tls.Server sets one itself; a context made by hand must. No renegotiation (TLS 1.2): Node
- * verifies the first handshake only, and its renegotiation limits (CLIENT_RENEG_LIMIT,
- * disableRenegotiation) do not act on a TLSSocket made by hand, so a client verified with one
- * certificate could renegotiate with any self-signed one, and over wss, where the user is read
- * when the upgrade arrives, log in as that one's CN.
+ * tls.Server sets one itself; a context made by hand must. Renegotiation is refused for every
+ * context (NO_RENEGOTIATION), which matters most here: Node verifies the first handshake only,
+ * so a client verified with one certificate could renegotiate with any self-signed one and, over
+ * wss, where the user is read when the upgrade arrives, log in as that one's CN.
  */
 function clientVerification(client: ClientCertSettings | undefined, log: BrokerLogger): ClientVerification {
   if (client === undefined) return {};
   log.info(`loading TLS client CA ${client.clientCa}`);
   const verification: ClientVerification = {
-    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
     ca: readClientCa(client.clientCa),
     sessionIdContext: 'psrtd-mqtt',
     sessionTimeout: CLIENT_SESSION_SECONDS,
