@@ -14,6 +14,7 @@ import { ControlConnection } from './control-connection.js';
 import { DataConnection } from './data-connection.js';
 import { ignoreErrorsOf, logClientError, type StreamContext } from './context.js';
 import { routeSocketEvents, unrouteSocketEvents, type SocketOwner } from './socket-events.js';
+import { tlsErrorText } from './tls.js';
 
 export interface AcceptedStream {
   readonly socket: Socket;
@@ -131,7 +132,7 @@ function startTls(ctx: StreamContext, accepted: AcceptedStream, kind: SocketKind
     abort(new PsrtError(ErrorCode.Timeout, 'TLS handshake timed out'));
   }, ctx.timeoutMs);
   const onHandshakeError = (e: Error): void => {
-    abort(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${e.message.trim()}`));
+    abort(new PsrtError(ErrorCode.Io, `TLS handshake failed: ${tlsErrorText(e.message)}`));
   };
   secure.on('error', onHandshakeError);
   const onClose = (): void => {

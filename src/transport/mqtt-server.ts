@@ -11,7 +11,7 @@ import type { CertificateUser, MqttContext } from '../mqtt/context.js';
 import type { BrokerLogger } from '../broker/ports.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { listenOn, type BindTarget } from './bind.js';
-import type { TlsIdentity } from './tls.js';
+import { tlsErrorText, type TlsIdentity } from './tls.js';
 import { certificateUser, clientCertificateRefusal } from './client-certs.js';
 import { flatAddress, formatAddress, ignoreSocketError, ipOfAddress } from './context.js';
 import { routeSocketEvents, type SocketOwner } from './socket-events.js';
@@ -217,7 +217,7 @@ export function startTls(
     secure.destroy();
   });
   secure.on('error', (e: Error) => {
-    if (handshaking) onFail(`TLS handshake failed: ${e.message.trim()}`);
+    if (handshaking) onFail(`TLS handshake failed: ${tlsErrorText(e.message)}`);
     handshaking = false;
     // a failed handshake (or a later reset) only ends that socket; 'close' follows
     secure.destroy();

@@ -138,6 +138,18 @@ function buildContext(settings: TlsSettings, section: TlsSection, log: BrokerLog
 }
 
 /**
+ * OpenSSL's reason from a TLS error message, for the log: Node's text is
+ * `<thread>:error:0A00009C:SSL routines:ssl3_get_record:http request:../deps/openssl/…/ssl3_record.c:341:`,
+ * whose build path and line say nothing to an operator. Other errors are kept as they are.
+ */
+export function tlsErrorText(message: string): string {
+  const m = /:error:[0-9A-Fa-f]+:[^:]*:([^:]*):([^:]+)(?::[^:]*:\d+:)?\s*$/.exec(message.trim());
+  if (m === null) return message.trim();
+  const [, where = '', reason = ''] = m;
+  return where === '' ? reason : `${reason} (${where})`;
+}
+
+/**
  * Every server context refuses TLS 1.2 renegotiation, as Mosquitto does. Node's own limits
  * (CLIENT_RENEG_LIMIT, disableRenegotiation()) act only on sockets of a tls.Server, and psrtd
  * wraps accepted sockets by hand (STARTTLS, MQTT TLS, wss): without this a client could make the
