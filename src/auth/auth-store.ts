@@ -48,6 +48,7 @@ export type AuthResult =
   | {
       readonly ok: false;
       readonly code: 'LoginFailed' | 'NoAcl' | 'AnonymousDisabled';
+      /** Safe to log as is: the login it names is escaped (escapeForLog). */
       readonly message: string;
     };
 
@@ -210,7 +211,7 @@ export class AuthStore {
    */
   authenticateCertificate(user: string): AuthResult {
     if (user === ANONYMOUS || user === '') {
-      return { ok: false, code: 'NoAcl', message: `client certificate CN ${JSON.stringify(user)} is reserved for anonymous logins` };
+      return { ok: false, code: 'NoAcl', message: `client certificate CN "${escapeForLog(user)}" is reserved for anonymous logins` };
     }
     return this.withAcl(user);
   }

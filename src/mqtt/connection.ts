@@ -222,7 +222,8 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   private loginDecided(packet: ConnectPacket, accepted: AcceptedConnect, result: AuthResult): boolean {
     if (!result.ok) {
       // Every refused login is logged (the audit trail); the connection rate bounds these lines.
-      this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${escapeForLog(result.message)}`);
+      // result.message is log-safe already (AuthStore escapes the login it names).
+      this.ctx.log.error(`mqtt: client ${this.address} (${escapeForLog(accepted.clientId)}): ${result.message}`);
       this.refuse(loginRefusal(result), result.message, packet.properties?.maximumPacketSize);
       return false;
     }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { escapeForLog } from '../../src/protocol/log-escape.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { connectPacket } from '../helpers/mqtt-raw.js';
 import { Bystander, RawConn, hex, login, loginFrame, topicsFrame } from '../helpers/raw.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
 
@@ -30,7 +31,7 @@ describe('escapeForLog', () => {
 describe('log forging against psrtd', () => {
   let server: Psrtd;
   before(async () => {
-    server = await startPsrtd({ acl: TEST_ACL, passwd: makePasswd() });
+    server = await startPsrtd({ acl: TEST_ACL, passwd: makePasswd(), mqtt: {} });
   });
   after(async () => {
     assert.equal(await server.stop(), 0);
@@ -46,6 +47,16 @@ describe('log forging against psrtd', () => {
     assert.ok(line.includes('\\x1b[2J\\x1b]0;owned\\x07'), line);
     await bystander.check();
     bystander.close();
+  });
+
+  test('an MQTT login name with a newline is logged escaped once (\\n, not \\\\n)', async () => {
+    const conn = await RawConn.open(server.mqttPort);
+    conn.send(connectPacket({ clientId: 'forger', username: `mallory\n${FORGED}\x1b[2J`, password: 'wrong' }));
+    assert.deepEqual([...(await conn.read(4))], [0x20, 0x02, 0x00, 0x04], 'CONNACK bad user name or password');
+    const line = await server.waitForLog(/login failed for mallory/);
+    assert.ok(line.includes('login failed for mallory\\n2026-01-01T00:00:00+00:00  FORGED admin logged in\\x1b[2J'), line);
+    assert.ok(!line.includes('\\\\'), `escaped twice: ${line}`);
+    conn.destroy();
   });
 
   test('a denied subscription to a topic with control characters is logged escaped', async () => {
