@@ -16,7 +16,7 @@ import { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MqttConnection, type MqttTransport } from '../mqtt/connection.js';
 import { MqttError, ReasonCode } from '../protocol/mqtt/index.js';
-import type { MqttContext } from '../mqtt/context.js';
+import type { CertificateUser, MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
@@ -161,6 +161,12 @@ export class MqttWsServer {
   private readonly httpServers: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly sockets = new Set<WebSocket>();
+  /**
+   * The certificate login of each wss socket, taken when its first handshake was verified, not
+   * when the upgrade arrives (a peer certificate read later could differ; renegotiation is
+   * refused anyway, see tls.ts).
+   */
+  private readonly certificateLogins = new WeakMap<TLSSocket, CertificateUser | null>();
   private readonly wss: WebSocketServer;
   private readonly origins: ReadonlySet<string>;
 
@@ -233,6 +239,7 @@ export class MqttWsServer {
       // Read now: a socket the handshake failed on may no longer know its peer.
       const address = formatAddress(raw.remoteAddress, raw.remotePort);
       startTls(raw, tlsConfig.identity, this.ctx.connectTimeoutMs, (secure) => {
+        this.certificateLogins.set(secure, certificateLoginOf(tlsConfig, secure));
         http.emit('connection', secure);
       }, (why) => {
         logTlsFailure(this.ctx, 'WebSocket client', address, why);
@@ -293,6 +300,12 @@ export class MqttWsServer {
     });
   }
 
+  private certificateLoginOf(socket: TLSSocket): CertificateUser | null {
+    const login = this.certificateLogins.get(socket);
+    if (login !== undefined) return login;
+    return this.tls?.identityAsUsername === true ? { user: null, why: 'no verified client certificate' } : null;
+  }
+
   private logForcedClose(address: string, e: Error & { code?: unknown }): void {
     if (!this.ctx.broker.logLimiter.line('mqtt: WebSocket client error').admit()) return;
     const code = wsCloseCode(e);
@@ -304,8 +317,9 @@ export class MqttWsServer {
     this.sockets.add(ws);
     const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
     const transport = new WebSocketTransport(ws, address, req.socket.remoteAddress);
-    // A wss upgrade arrives on the TLSSocket the TLS front handed over: its certificate, if any.
-    const certificate = this.tls !== null && req.socket instanceof TLSSocket ? certificateLoginOf(this.tls, req.socket) : null;
+    // A wss upgrade arrives on the TLSSocket the TLS front handed over and verified. One it did
+    // not (cannot happen) gets no login by certificate rather than a password path around it.
+    const certificate = req.socket instanceof TLSSocket ? this.certificateLoginOf(req.socket) : null;
     const conn = new MqttConnection(this.ctx, transport, address, certificate);
     transport.onWritable = () => {
       conn.onWritable();
