@@ -11,6 +11,7 @@ import { Replicator } from '../cluster/replicator.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { fsErrorText } from '../auth/yaml-validate.js';
 import type { Logger } from '../log/logger.js';
 import { StatsServer, type ExplorerSettings } from '../stats/server.js';
 import { mqttClients, mqttStatsOf, reloadedSysInterval, startMqtt, sysFiguresOf, type RunningMqtt } from './mqtt-setup.js';
@@ -71,11 +72,32 @@ function loadCluster(config: ServerConfig, log: Logger): Replicator | null {
   return new Replicator(nodes, limits, config.proto.timeout * 1000, log);
 }
 
+/**
+ * The ACL, password and key files. An ACL file that cannot be read is a start error; it also
+ * names the line of `auth.acl` in config.yml, where the operator fixes the path
+ * (`config.yml:9: auth.acl: cannot read /etc/psrtd/acl.yml (no such file or directory)`).
+ */
+async function loadAuth(config: ServerConfig, log: Logger): Promise<AuthStore> {
+  try {
+    return await AuthStore.load(config.auth, log);
+  } catch (e) {
+    const acl = config.auth.acl;
+    const cause: unknown = e instanceof PsrtError ? e.cause : undefined;
+    const unreadable = acl.kind === 'file' && e instanceof PsrtError && e.message.startsWith(`${acl.path}: `) && isFsError(cause);
+    if (!unreadable || config.lines === undefined) throw e;
+    throw config.lines.error(['auth', 'acl'], `cannot read ${acl.path} (${fsErrorText(cause)})`);
+  }
+}
+
+function isFsError(e: unknown): boolean {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string';
+}
+
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
   const tls = TlsIdentity.load(config.proto, log);
   const replicator = loadCluster(config, log);
   checkLicense(config, log);
-  const auth = await AuthStore.load(config.auth, log);
+  const auth = await loadAuth(config, log);
   const broker = new Broker(
     {
       maxTopicDepth: config.server.maxTopicDepth,
