@@ -10,6 +10,7 @@ import { prepareBridges } from './bridges.js';
 import { Replicator } from '../cluster/replicator.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
+import { loadConfigFile } from '../config/index.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { fsErrorText } from '../auth/yaml-validate.js';
 import type { Logger } from '../log/logger.js';
@@ -91,6 +92,25 @@ async function loadAuth(config: ServerConfig, log: Logger): Promise<AuthStore> {
 
 function isFsError(e: unknown): boolean {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string';
+}
+
+/**
+ * config.yml as it is now, read at most once per SIGHUP for the parts that reload from it (the
+ * bridges, `mqtt.sys_interval`); a file that fails gives each of them the same error.
+ */
+function configRereader(config: ServerConfig): () => ServerConfig {
+  let read: { readonly config: ServerConfig } | { readonly error: unknown } | null = null;
+  return () => {
+    if (read === null) {
+      try {
+        read = { config: loadConfigFile(config.file ?? '') };
+      } catch (error) {
+        read = { error };
+      }
+    }
+    if ('error' in read) throw read.error;
+    return read.config;
+  };
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
@@ -208,8 +228,9 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
     reload: async () => {
       // Certificate rotation: new TLS connections get the new identity, open ones keep theirs.
       const tlsOk = [tls?.reload() ?? true, mqtt?.reloadTls() ?? true].every(Boolean);
-      const [authOk, bridgesOk] = await Promise.all([auth.reload(), bridges.reload()]);
-      if (sys !== null) sys.setInterval(reloadedSysInterval(config, sys.interval, log));
+      const reread = configRereader(config);
+      const [authOk, bridgesOk] = await Promise.all([auth.reload(), bridges.reload(reread)]);
+      if (sys !== null) sys.setInterval(reloadedSysInterval(config, reread, sys.interval, log));
       return tlsOk && authOk && bridgesOk;
     },
     stop: async () => {

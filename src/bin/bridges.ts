@@ -6,7 +6,6 @@
 import { nowUs } from '../broker/delivery.js';
 import type { Broker } from '../broker/broker.js';
 import { BridgeManager, loadBridgeKinds, parseBridgesSection, type BridgesConfig } from '../bridges/index.js';
-import { loadConfigFile } from '../config/index.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
@@ -15,7 +14,8 @@ export interface RunningBridges {
   readonly manager: BridgeManager;
   start(): void;
   /** Re-reads the config file's `bridges:`; false (and the old bridges kept) when it is bad. */
-  reload(): Promise<boolean>;
+  /** SIGHUP; `reread` gives config.yml as it is now (read once per reload, see app.ts). */
+  reload(reread: () => ServerConfig): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -35,11 +35,11 @@ export async function prepareBridges(config: ServerConfig, broker: Broker, log: 
     start: () => {
       if (initial !== undefined) void manager.start(initial);
     },
-    reload: async () => {
+    reload: async (reread) => {
       if (config.file === undefined) return true;
       let next: BridgesConfig | undefined;
       try {
-        const fresh = loadConfigFile(config.file);
+        const fresh = reread();
         next = parseBridgesSection(fresh.bridges, config.file, fresh.configDir, fresh.lines?.within(['bridges']));
         if (next !== undefined) await loadKindsOrExplain(next, config.file);
       } catch (e) {

@@ -3,7 +3,6 @@ import { YamlLines } from '../auth/yaml-validate.js';
 import type { AuthStore } from '../auth/auth-store.js';
 import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { loadConfigFile } from '../config/index.js';
 import type { MqttSection, ProtoSection, ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
@@ -93,10 +92,10 @@ export function sysFiguresOf(broker: Broker, running: RunningMqtt, udpAccepted: 
 }
 
 /** SIGHUP: `mqtt.sys_interval` as the config file says now; `current` when the file is bad or has no `mqtt:`. */
-export function reloadedSysInterval(config: ServerConfig, current: number, log: Logger): number {
+export function reloadedSysInterval(config: ServerConfig, reread: () => ServerConfig, current: number, log: Logger): number {
   if (config.file === undefined) return current;
   try {
-    const next = loadConfigFile(config.file).mqtt?.sysInterval ?? current;
+    const next = reread().mqtt?.sysInterval ?? current;
     if (next !== current) log.info(`mqtt.sys_interval: ${next} s (was ${current} s)`);
     return next;
   } catch (e) {

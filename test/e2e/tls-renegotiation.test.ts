@@ -7,10 +7,9 @@
  * demand. After the refusal psrtd keeps serving (a normal PSRT login still works).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
-import { SYSTEM_PYTHON, runTool } from '../helpers/mqtt-tools.js';
+import { SYSTEM_PYTHON, requirePyOpenSsl, runTool } from '../helpers/mqtt-tools.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { hex, loginFrame } from '../helpers/raw.js';
 import { tlsOpen } from '../helpers/tls-peer.js';
@@ -52,10 +51,6 @@ interface Outcome {
   readonly error?: string;
 }
 
-function requirePyOpenSsl(): void {
-  const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import OpenSSL'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`pyOpenSSL not importable by ${SYSTEM_PYTHON}: install the Debian package python3-openssl (.ci/run does)\n${r.stderr}`);
-}
 
 describe('TLS renegotiation is refused on every TLS listener', () => {
   let pki: TestPki;

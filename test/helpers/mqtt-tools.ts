@@ -28,6 +28,12 @@ export function requirePaho(): string {
   return r.stdout.trim();
 }
 
+/** Throws naming the package when pyOpenSSL (a TLS client that can renegotiate) is missing. */
+export function requirePyOpenSsl(): void {
+  const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import OpenSSL'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`pyOpenSSL not importable by ${SYSTEM_PYTHON}: install the Debian package python3-openssl (.ci/run does)\n${r.stderr}`);
+}
+
 export interface ToolResult {
   readonly code: number | null;
   readonly stdout: string;

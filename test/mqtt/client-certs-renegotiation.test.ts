@@ -7,11 +7,10 @@
  * change its certificate between handshakes.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { makeTestPki, type TestPki } from '../helpers/certs.js';
 import { makeClientCert, type ClientCert } from '../helpers/client-certs.js';
-import { SYSTEM_PYTHON, runTool } from '../helpers/mqtt-tools.js';
+import { SYSTEM_PYTHON, requirePyOpenSsl, runTool } from '../helpers/mqtt-tools.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 
 const ACL = [
@@ -73,10 +72,6 @@ interface Outcome {
   readonly error?: string;
 }
 
-function requirePyOpenSsl(): void {
-  const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import OpenSSL'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`pyOpenSSL not importable by ${SYSTEM_PYTHON}: install the Debian package python3-openssl (.ci/run does)\n${r.stderr}`);
-}
 
 describe('MQTT client certificates: TLS renegotiation is refused', () => {
   let pki: TestPki;
