@@ -1,26 +1,63 @@
 /**
- * Time to save and load `mqtt.persistence_file` for a full retained store, and the longest the
- * event loop was held meanwhile (what every connected client would wait at worst):
+ * Time to save and load `mqtt.persistence_file` for a full retained store and many persistent
+ * sessions, and the longest the event loop was held meanwhile (what every connected client
+ * would wait at worst):
  *
- *   node dist/scripts/retained-persist.js [--count 100000] [--payload 640] [--dir /tmp]
+ *   node dist/scripts/retained-persist.js [--count 100000] [--payload 640] [--sessions 0]
+ *                                         [--queued 10] [--dir /tmp]
  *
  * Defaults: 100,000 retained messages of 640 bytes (~64 MB with topics, the default
- * retained_max_count / retained_max_bytes), every tenth with v5 properties.
+ * retained_max_count / retained_max_bytes), every tenth with v5 properties. `--sessions N`
+ * adds N offline persistent sessions with two subscriptions each and `--queued` QoS 1 messages
+ * queued for each (one message fanned out to all of them per round).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FULL_ACCESS } from '../src/auth/acl.js';
 import { YamlLines } from '../src/auth/yaml-validate.js';
+import { Broker } from '../src/broker/broker.js';
 import { stampNow } from '../src/broker/delivery.js';
-import { RetainedFile } from '../src/bin/retained-file.js';
-import { createLogger } from '../src/log/logger.js';
+import { PersistenceFile } from '../src/bin/persistence-file.js';
+import { createLogger, nullLogger } from '../src/log/logger.js';
 import { MqttMessage } from '../src/mqtt/message.js';
-import { RetainedStore } from '../src/mqtt/retained.js';
+import { MqttPersistentState } from '../src/mqtt/persistent-state.js';
+import { MqttRouter } from '../src/mqtt/router.js';
+import type { RetainedStore } from '../src/mqtt/retained.js';
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '100000' }, payload: { type: 'string', default: '640' }, dir: { type: 'string', default: tmpdir() } } });
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '100000' },
+    payload: { type: 'string', default: '640' },
+    sessions: { type: 'string', default: '0' },
+    queued: { type: 'string', default: '10' },
+    dir: { type: 'string', default: tmpdir() },
+  },
+});
 const count = Number(values.count);
 const payloadBytes = Number(values.payload);
+const sessionCount = Number(values.sessions);
+const queued = Number(values.queued);
+
+function newRouter(): MqttRouter {
+  const broker = new Broker({ maxTopicDepth: 16, dataQueue: 1024, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e15, pingFloorMs: 100 }, nullLogger);
+  const queue = { maxQueued: Math.max(1, queued), maxQueuedBytes: 0, pauseAt: Math.max(1, queued), drainTimeoutMs: 1000 };
+  return new MqttRouter(broker, { queue, retainedMaxCount: count + 1, retainedMaxBytes: 1 << 30, maxTopicDepth: 16 }, nullLogger);
+}
+
+/** Offline persistent sessions, each with `queued` QoS 1 messages waiting (shared between them). */
+function addSessions(router: MqttRouter): void {
+  const opts = { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, identifier: 0 } as const;
+  for (let i = 0; i < sessionCount; i++) {
+    const { session } = router.openSession(`sensor-${i}`, false, '_', FULL_ACCESS);
+    router.setExpiry(session, 86_400);
+    router.subscribe(session, `cmd/sensor-${i}/#`, opts);
+    router.subscribe(session, 'cmd/all', opts);
+    router.connectionLost(session, false);
+  }
+  for (let i = 0; i < queued; i++) router.publish(new MqttMessage('cmd/all', Buffer.alloc(64, i), 1, false, 0x7f, stampNow(), null, null), null);
+}
 
 /** Largest gap between timer turns while `work` runs: how long the event loop was held. */
 async function longestBlock(work: () => Promise<void>): Promise<{ ms: number; blockMs: number }> {
@@ -53,11 +90,13 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(values.dir, 'psrtd-retained-'));
   const file = join(dir, 'retained.bin');
   const log = createLogger({ verbose: false, syslog: false });
-  const options = { file, configLines: YamlLines.none('bench'), autosaveSeconds: 3600 };
+  const options = { file, configLines: YamlLines.none('bench'), autosaveSeconds: 3600, aclFor: () => FULL_ACCESS, maxSessionExpiry: 86_400 };
   try {
-    const store = new RetainedStore(count + 1, 1 << 30);
-    const saver = await RetainedFile.open(options, store, log);
+    const router = newRouter();
+    const store = router.retained;
+    const saver = await PersistenceFile.open(options, new MqttPersistentState(router), log);
     fill(store);
+    addSessions(router);
     // The first save runs cold code (JIT); the later ones are what a running server sees.
     const saves = [];
     for (let i = 0; i < 3; i++) {
@@ -65,14 +104,16 @@ async function main(): Promise<void> {
       store.put(new MqttMessage('site/changed', Buffer.from(String(i)), 1, true, 0x7f, stampNow(), null, null));
     }
     saver.cancel();
+    router.closeAll();
     const size = statSync(file).size;
-    const loadedStore = new RetainedStore(count + 1, 1 << 30);
-    let loader: RetainedFile | null = null;
-    const load = await longestBlock(async () => { loader = await RetainedFile.open(options, loadedStore, log); });
-    (loader as RetainedFile | null)?.cancel();
-    if (loadedStore.count !== count + 1) throw new Error(`loaded ${loadedStore.count} of ${count + 1}`);
+    const loaded = newRouter();
+    let loader: PersistenceFile | null = null;
+    const load = await longestBlock(async () => { loader = await PersistenceFile.open(options, new MqttPersistentState(loaded), log); });
+    (loader as PersistenceFile | null)?.cancel();
+    if (loaded.retained.count !== count + 1) throw new Error(`loaded ${loaded.retained.count} of ${count + 1}`);
+    if (loaded.sessions.size !== sessionCount) throw new Error(`loaded ${loaded.sessions.size} sessions of ${sessionCount}`);
     const mb = (size / 1e6).toFixed(1);
-    process.stdout.write(`${count} messages, file ${mb} MB\n`);
+    process.stdout.write(`${count} retained messages, ${sessionCount} sessions with ${queued} queued message(s) each, file ${mb} MB\n`);
     for (const [i, save] of saves.entries()) process.stdout.write(`save ${i + 1}: ${save.ms.toFixed(0)} ms, event loop held at most ${save.blockMs.toFixed(1)} ms\n`);
     process.stdout.write(`load: ${load.ms.toFixed(0)} ms (at start, before the listeners accept)\n`);
   } finally {

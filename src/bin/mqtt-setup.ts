@@ -7,9 +7,10 @@ import type { MqttSection, ProtoSection, ServerConfig } from '../config/schema.j
 import type { Logger } from '../log/logger.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { MqttConnection } from '../mqtt/connection.js';
+import { MqttPersistentState } from '../mqtt/persistent-state.js';
 import { MqttRouter } from '../mqtt/router.js';
 import type { SysFigures } from '../mqtt/sys-tree.js';
-import { FINAL_SAVE_BOUND_MS, RetainedFile } from './retained-file.js';
+import { FINAL_SAVE_BOUND_MS, PersistenceFile } from './persistence-file.js';
 import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
@@ -211,7 +212,7 @@ export async function startMqtt(
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
   const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
   // Loaded before anything can publish to the router or connect: the store starts as the file left it.
-  const persistence = await openPersistence(config, mqtt, router, log);
+  const persistence = await openPersistence(config, mqtt, router, auth, log);
   broker.addPublishHook(router);
   let bound: BoundMqtt[];
   let wsBound: BoundMqtt[] = [];
@@ -240,15 +241,22 @@ export async function startMqtt(
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);
-      router.closeAll();
-      // After the listeners: nothing can change the retained messages any more.
+      // After the listeners (nothing can change the retained messages or sessions any more),
+      // before the sessions end.
       await persistence?.stop();
+      router.closeAll();
     },
   };
 }
 
-function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRouter, log: Logger): Promise<RetainedFile | null> {
+function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRouter, auth: AuthStore, log: Logger): Promise<PersistenceFile | null> {
   if (mqtt.persistenceFile === undefined) return Promise.resolve(null);
-  const options = { file: mqtt.persistenceFile, configLines: config.lines ?? YamlLines.none(config.file ?? 'built-in config'), autosaveSeconds: mqtt.autosaveInterval };
-  return RetainedFile.open(options, router.retained, log);
+  const options = {
+    file: mqtt.persistenceFile,
+    configLines: config.lines ?? YamlLines.none(config.file ?? 'built-in config'),
+    autosaveSeconds: mqtt.autosaveInterval,
+    aclFor: (user: string) => auth.aclFor(user),
+    maxSessionExpiry: mqtt.maxSessionExpiry,
+  };
+  return PersistenceFile.open(options, new MqttPersistentState(router), log);
 }

@@ -247,7 +247,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     const old = ctx.router.sessions.get(a.clientId)?.link;
     if (old instanceof MqttConnection) old.takenOver();
     const { session, present } = ctx.router.openSession(a.clientId, p.cleanStart, user, acl);
-    session.expiryInterval = a.expiryInterval;
+    ctx.router.setExpiry(session, a.expiryInterval);
     session.will = a.will;
     this.session = session;
     const props = p.properties;
@@ -309,7 +309,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
 
   /** DISCONNECT from the client: 0x04 asks for the will, anything else ends without it. */
   clientDisconnected(reason: number, expiry: number | undefined): void {
-    if (expiry !== undefined && this.session !== null) this.session.expiryInterval = expiry;
+    if (expiry !== undefined && this.session !== null) this.ctx.router.setExpiry(this.session, expiry);
     this.normalEnd = reason !== ReasonCode.DisconnectWithWill;
     this.state = 'closed';
     this.transport.end();

@@ -36,6 +36,11 @@ export class MqttFanOut {
   private readonly targets: MqttSession[] = [];
   private stamp = 0;
   protected subscriptionTotal = 0;
+  /**
+   * Bumped whenever something a save of the persistent sessions holds changes (subscriptions
+   * here, sessions and their QoS state in the router): mqtt.persistence_file saves when it moved.
+   */
+  sessionChanges = 0;
   /** Large subscription sets of ended sessions leave the index a slice per turn. */
   private readonly retirer = new SubscriptionRetirer<MqttSession>(
     (key, session) => {
@@ -73,6 +78,7 @@ export class MqttFanOut {
   /** Adds or replaces a subscription; true when it existed before (retain handling 1). */
   subscribe(session: MqttSession, key: string, options: SubscriptionOptions): boolean {
     const existing = session.subscriptions.get(key);
+    if (session.expiryInterval !== 0) this.sessionChanges++;
     if (existing !== undefined) {
       existing.options = internOptions(options);
       return true;
@@ -103,6 +109,7 @@ export class MqttFanOut {
   unsubscribe(session: MqttSession, key: string): boolean {
     const entry = session.subscriptions.get(key);
     if (entry === undefined) return false;
+    if (session.expiryInterval !== 0) this.sessionChanges++;
     session.subscriptions.delete(key);
     session.subscriptionChars -= key.length;
     this.subscriptionTotal--;

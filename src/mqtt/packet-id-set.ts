@@ -40,6 +40,15 @@ export class PacketIdSet {
     this.small = null;
   }
 
+  /** The ids, ascending (a save of the session). */
+  ids(): number[] {
+    const bits = this.bits;
+    if (bits === null) return [...(this.small ?? [])].sort((a, b) => a - b);
+    const out: number[] = [];
+    for (let id = 1; id <= 65_535; id++) if (((bits[id >>> 3] ?? 0) & (1 << (id & 7))) !== 0) out.push(id);
+    return out;
+  }
+
   /** False when `id` was not in the set. */
   delete(id: number): boolean {
     if (!this.has(id)) return false;

@@ -39,6 +39,8 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   readonly slabs = new FrameSlab();
   /** The receive Stamp of the last message from the other protocols (reads share one). */
   private lastStamp = new Stamp(0);
+  /** Wall-clock ms each offline persistent session ends at (a map, not a field every session pays for). */
+  private readonly endsAt = new Map<MqttSession, number>();
 
   constructor(
     private readonly broker: Broker,
@@ -60,6 +62,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     const old = this.sessions.get(clientId);
     if (old !== undefined) {
       this.cancelTimers(old);
+      this.endsAt.delete(old);
       // Taken over while connected: its will goes out now unless delayed (a delayed will is
       // cancelled by the new connection, as v5 says for a reconnect within the delay).
       if (old.link !== null && old.will?.delay === 0) this.publishWill(old);
@@ -103,6 +106,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   connectionLost(session: MqttSession, publishWill: boolean): void {
     if (session.ended) return;
     session.detach();
+    if (session.expiryInterval !== 0) this.sessionChanges++;
     if (!publishWill) session.will = null;
     if (session.expiryInterval === 0) {
       this.endSession(session, true);
@@ -114,9 +118,38 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
       longTimer(Math.min(will.delay, session.expiryInterval) * 1000, () => { this.publishWill(session); }, (t) => { session.willTimer = t; });
     }
     if (session.expiryInterval === NEVER_EXPIRES) return;
-    longTimer(session.expiryInterval * 1000, () => {
+    this.expireIn(session, session.expiryInterval * 1000);
+  }
+
+  private expireIn(session: MqttSession, ms: number): void {
+    this.endsAt.set(session, Date.now() + ms);
+    longTimer(ms, () => {
       if (session.link === null) this.endSession(session, true);
     }, (t) => { session.expiryTimer = t; });
+  }
+
+  /** A session's expiry interval (CONNECT, v5 DISCONNECT); a persistent one's save notices. */
+  setExpiry(session: MqttSession, seconds: number): void {
+    if (seconds !== 0 || session.expiryInterval !== 0) this.sessionChanges++;
+    session.expiryInterval = seconds;
+  }
+
+  stateChanged(): void {
+    this.sessionChanges++;
+  }
+
+  /**
+   * A session loaded from mqtt.persistence_file at start: offline, ending after `remainingMs`
+   * (null: never) unless its client is back first.
+   */
+  adoptSession(session: MqttSession, remainingMs: number | null): void {
+    this.sessions.set(session.clientId, session);
+    if (remainingMs !== null) this.expireIn(session, remainingMs);
+  }
+
+  /** Wall-clock ms an offline session ends at; 0 when connected or it never expires. */
+  endsAtMs(session: MqttSession): number {
+    return this.endsAt.get(session) ?? 0;
   }
 
   /**
@@ -126,6 +159,8 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   endSession(session: MqttSession, withWill: boolean): void {
     if (session.ended) return;
     session.ended = true;
+    if (session.expiryInterval !== 0) this.sessionChanges++;
+    this.endsAt.delete(session);
     this.cancelTimers(session);
     if (withWill) this.publishWill(session);
     this.removeSubscriptions(session);
@@ -133,7 +168,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
   }
 
-  /** Shutdown: every session ends (persistent ones are not kept across restarts). */
+  /** Shutdown: every session ends (mqtt.persistence_file has saved the persistent ones by then). */
   closeAll(): void {
     for (const s of [...this.sessions.values()]) this.endSession(s, false);
   }

@@ -12,6 +12,7 @@ import type { AclEntry } from '../auth/acl.js';
 import type { PublisherPort } from '../broker/ports.js';
 import type { MqttVersion } from '../protocol/mqtt/index.js';
 import type { MqttMessage, QoS } from './message.js';
+import type { SavedQos } from './session-codec.js';
 import type { SubscriberSession, SubscriptionEntry } from './subscription.js';
 import { SmallMap } from './small-map.js';
 import { PacketIdSet } from './packet-id-set.js';
@@ -76,6 +77,8 @@ export interface SessionDrops {
   queueFull(session: MqttSession): void;
   /** A message expired (v5 Message Expiry Interval) before it could be sent. */
   expired(session: MqttSession): void;
+  /** The QoS state of a persistent session changed (mqtt.persistence_file saves it). */
+  stateChanged(): void;
 }
 
 /**
@@ -167,6 +170,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
       if (link !== null) link.sendPublish(msg, 0, retain, 0, false, subIds, publisher);
       return;
     }
+    this.changed();
     msg.own();
     const q = this.qos();
     if (link !== null && q.queuedCount === 0 && q.inflight.size < link.sendWindow) {
@@ -220,6 +224,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     const f = q?.inflight.get(packetId);
     if (q === null || f === undefined) return false;
     q.inflight.delete(packetId);
+    this.changed();
     if (f.unsent) q.unsent--; // acknowledged from the previous connection before its resend
     this.drain(q);
     return true;
@@ -235,6 +240,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
       this.q.unsent--;
     }
     f.released = true;
+    this.changed();
     this.link?.sendPubrel(packetId);
     return true;
   }
@@ -250,11 +256,54 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   addInboundQos2(packetId: number): void {
     const q = this.qos();
     (q.qos2 ??= new PacketIdSet()).add(packetId);
+    this.changed();
   }
 
   /** PUBREL: false when the id was not pending. */
   releaseInboundQos2(packetId: number): boolean {
-    return this.q?.qos2?.delete(packetId) ?? false;
+    const released = this.q?.qos2?.delete(packetId) ?? false;
+    if (released) this.changed();
+    return released;
+  }
+
+  /** Only what a save of a persistent session holds counts (a clean session's traffic does not). */
+  private changed(): void {
+    if (this.expiryInterval !== 0) this.drops.stateChanged();
+  }
+
+  /** The QoS 1/2 state as mqtt.persistence_file saves it; null when there is none. */
+  savedQos(): SavedQos<MqttMessage> | null {
+    const q = this.q;
+    if (q === null) return null;
+    const inflight = [...q.inflight].map(([packetId, f]) => ({ packetId, msg: f.msg, qos: f.qos, retain: f.retain, subIds: f.subIds, released: f.released }));
+    const queue = q.queue.slice(q.queueHead);
+    const inboundQos2 = q.qos2?.ids() ?? [];
+    if (inflight.length === 0 && queue.length === 0 && inboundQos2.length === 0) return null;
+    return { nextPacketId: q.nextPacketId, inflight, queue, inboundQos2 };
+  }
+
+  /**
+   * A saved QoS state, into a session loaded at start (offline): everything goes out when the
+   * client is back. Queued messages past today's queue bounds (lowered since) are dropped and
+   * counted as a full queue would.
+   */
+  restoreQos(saved: SavedQos<MqttMessage>): void {
+    const q = this.qos();
+    q.nextPacketId = saved.nextPacketId;
+    if (saved.inflight.length > 0) q.inflight = new Map();
+    for (const f of saved.inflight) q.inflight.set(f.packetId, { msg: f.msg, qos: f.qos, retain: f.retain, subIds: f.subIds, released: f.released, unsent: false });
+    for (const id of saved.inboundQos2) (q.qos2 ??= new PacketIdSet()).add(id);
+    const policy = this.drops.queuePolicy;
+    for (const d of saved.queue) {
+      const bytes = d.msg.footprint();
+      if (q.queuedCount >= policy.maxQueued || (policy.maxQueuedBytes > 0 && q.queuedBytes + bytes > policy.maxQueuedBytes)) {
+        this.drops.queueFull(this);
+        continue;
+      }
+      if (q.queue === NO_QUEUE) q.queue = [];
+      q.queue.push(d);
+      q.queuedBytes += bytes;
+    }
   }
 
   /**

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
-import { decodeRetained, encodeRetained } from '../../src/mqtt/retained-codec.js';
+import { decodeRetained, encodeRetained } from '../../src/mqtt/state-codec.js';
 import { PSRTD_BIN, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
 import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
 import { until } from '../helpers/mqtt-client.js';
@@ -108,7 +108,7 @@ describe('MQTT retained messages persist across restarts', () => {
     } finally {
       assert.equal(await a.stop('SIGTERM'), 0);
     }
-    assert.ok(a.output.some((l) => l.includes(`retained message(s) saved in ${file}`)), a.output.join('\n'));
+    assert.ok(a.output.some((l) => l.includes(`persistent session(s) saved in ${file}`)), a.output.join('\n'));
     // p/expiring must be past its deadline whether it was left out when saving or when loading.
     await new Promise((r) => setTimeout(r, Math.max(0, expiringAt + 200 - Date.now())));
     const b = await start(file);
@@ -195,7 +195,7 @@ describe('MQTT retained messages persist across restarts', () => {
     writeFileSync(file, bytes);
     const b = await start(file);
     try {
-      await b.waitForLog(new RegExp(`retained messages file ${file} is unusable: checksum mismatch .*moved to ${file}\\.bad, starting with no retained messages`));
+      await b.waitForLog(new RegExp(`persistence file ${file} is unusable: checksum mismatch .*moved to ${file}\\.bad, starting with no retained messages or sessions`));
       assert.deepEqual(readFileSync(`${file}.bad`), bytes);
       const c = await connect(b, 5, 'after-bad');
       await c.publishAsync('x/new', 'fresh', { qos: 1, retain: true });
@@ -221,12 +221,12 @@ describe('MQTT retained messages persist across restarts', () => {
       const c = await connect(b, 5, 'failing');
       await c.publishAsync('f/new', 'new', { qos: 1, retain: true });
       await c.endAsync();
-      await b.waitForLog(new RegExp(`mqtt: saving retained messages to ${file} failed: .*the previous file is kept`), 10_000);
+      await b.waitForLog(new RegExp(`mqtt: saving to ${file} failed: .*the previous file is kept`), 10_000);
       assert.deepEqual(readFileSync(file), c0);
       await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(b.output.filter((l) => l.includes('saving retained messages')).length, 1, 'logged once');
+      assert.equal(b.output.filter((l) => l.includes(`saving to ${file}`)).length, 1, 'logged once');
       rmdirSync(tmp);
-      await b.waitForLog(new RegExp(`mqtt: retained messages saved to ${file} again`), 10_000);
+      await b.waitForLog(new RegExp(`mqtt: saved to ${file} again`), 10_000);
       assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['f/old', 'f/new']);
     } finally {
       assert.equal(await b.stop('SIGTERM'), 0);
@@ -256,7 +256,7 @@ describe('MQTT retained messages persist across restarts', () => {
     // signal's default action instead, which systemd counts as a clean stop.
     assert.equal(end, 'null/SIGTERM', b.output.join('\n'));
     assert.ok(ms >= 4900 && ms < 8000, `exited after ${ms.toFixed(0)} ms`);
-    assert.ok(b.output.some((l) => l.includes(`mqtt: saving retained messages to ${file} did not finish within 5 s`)), b.output.join('\n'));
+    assert.ok(b.output.some((l) => l.includes(`mqtt: saving to ${file} did not finish within 5 s`)), b.output.join('\n'));
     assert.deepEqual(readFileSync(file), c0);
   });
 
@@ -271,7 +271,7 @@ describe('MQTT retained messages persist across restarts', () => {
       const c = await connect(b, 5, 'stuck');
       await c.publishAsync('s/new', 'new', { qos: 1, retain: true });
       await c.endAsync();
-      const stuck = new RegExp(`mqtt: a save of the retained messages to ${file} has been running for 1\\d s .*later saves wait for it`);
+      const stuck = new RegExp(`mqtt: a save to ${file} has been running for 1\\d s .*later saves wait for it`);
       await b.waitForLog(stuck, 20_000);
       await new Promise((r) => setTimeout(r, 2500));
       assert.equal(b.output.filter((l) => stuck.test(l)).length, 1, 'said once per hanging save');
@@ -293,7 +293,7 @@ describe('MQTT retained messages persist across restarts', () => {
     await b.waitForLog(/mqtt: loaded 1 retained message\(s\)/);
     unlinkSync(file);
     assert.equal(await b.stop('SIGTERM'), 0);
-    assert.ok(b.output.some((l) => l.includes(`mqtt: ${file} was removed or replaced while psrtd runs; writing the retained messages to it again`)), b.output.join('\n'));
+    assert.ok(b.output.some((l) => l.includes(`mqtt: ${file} was removed or replaced while psrtd runs; writing it again`)), b.output.join('\n'));
     assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['d/kept']);
   });
 
@@ -309,7 +309,7 @@ describe('MQTT retained messages persist across restarts', () => {
       await c.endAsync();
       await until(() => existsSync(file), 'the autosave', 10_000);
       assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['s/x']);
-      assert.ok(!b.output.some((l) => l.includes('saving retained messages')), b.output.join('\n'));
+      assert.ok(!b.output.some((l) => l.includes('mqtt: saving to')), b.output.join('\n'));
     } finally {
       assert.equal(await b.stop('SIGTERM'), 0);
     }

@@ -1,9 +1,8 @@
 /**
- * The file format of `mqtt.persistence_file`: the retained messages, encoded and decoded here
- * (Buffers in and out; the file I/O is src/bin/retained-file.ts). Version 1, big-endian:
+ * The pieces of the `mqtt.persistence_file` format (src/mqtt/state-codec.ts) that encode one
+ * message, and the bounds-checked reader every part of the file is decoded with. Big-endian:
  *
- *   header   8 bytes magic `PSRTRET\0`, u16 format version (1), u32 record count
- *   record   u8 QoS (0–2), u8 flags (which optional fields follow; other bits must be 0)
+ *   message  u8 QoS (0–2), u8 flags (which optional fields follow; other bits must be 0)
  *            [f64 expiry deadline, wall-clock ms]        flag 0x01
  *            [u8 payload format indicator]               flag 0x02
  *            u32 + topic (UTF-8), u32 + payload
@@ -11,24 +10,17 @@
  *            [u32 + response topic (UTF-8)]              flag 0x08
  *            [u32 + correlation data]                    flag 0x10
  *            [u32 count, then u32 + key, u32 + value]    flag 0x20 (user properties, UTF-8)
- *   trailer  SHA-256 of every byte before it (32 bytes)
  *
  * The expiry is an absolute deadline, so a message's remaining lifetime keeps counting while
- * psrtd is down. SHA-256 (node:crypto) rather than zlib's CRC-32: crc32 exists only from Node
- * 20.15 and the package supports every Node 20; hashing 64 MB takes ~40 ms either way.
+ * psrtd is down.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { DEFAULT_PRIORITY } from '../protocol/constants.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import type { Stamp } from '../broker/delivery.js';
 import { MqttMessage, type CarriedProperties, type QoS } from './message.js';
 
-export const RETAINED_MAGIC: Buffer = Buffer.from('PSRTRET\0', 'latin1');
-export const RETAINED_FORMAT_VERSION = 1;
-const HEADER_BYTES = RETAINED_MAGIC.length + 2 + 4;
-const CHECKSUM_BYTES = 32;
 /** QoS, flags, topic length, payload length. */
-const MIN_RECORD_BYTES = 1 + 1 + 4 + 4;
+export const MIN_RECORD_BYTES = 1 + 1 + 4 + 4;
 
 const F_EXPIRY = 0x01;
 const F_FORMAT = 0x02;
@@ -38,7 +30,7 @@ const F_CORRELATION = 0x10;
 const F_USER_PROPS = 0x20;
 const KNOWN_FLAGS = 0x3f;
 
-/** One retained message as saved (an MqttMessage is one). */
+/** One message as saved (an MqttMessage is one). */
 export interface RetainedRecord {
   readonly rawTopic: string;
   readonly payload: Buffer;
@@ -51,7 +43,7 @@ export interface RetainedRecord {
 
 // ---- encoding -------------------------------------------------------------------------------
 
-function flagsOf(r: RetainedRecord): number {
+export function flagsOf(r: RetainedRecord): number {
   const p = r.props;
   let f = r.expiresAtMs !== 0 ? F_EXPIRY : 0;
   if (p === null) return f;
@@ -63,7 +55,7 @@ function flagsOf(r: RetainedRecord): number {
   return f;
 }
 
-function recordSize(r: RetainedRecord, flags: number): number {
+export function recordSize(r: RetainedRecord, flags: number): number {
   const p = r.props;
   let n = MIN_RECORD_BYTES + Buffer.byteLength(r.rawTopic) + r.payload.length;
   if ((flags & F_EXPIRY) !== 0) n += 8;
@@ -79,19 +71,19 @@ function recordSize(r: RetainedRecord, flags: number): number {
   return n;
 }
 
-function writeString(buf: Buffer, at: number, s: string): number {
+export function writeString(buf: Buffer, at: number, s: string): number {
   const len = buf.write(s, at + 4, 'utf8');
   buf.writeUInt32BE(len, at);
   return at + 4 + len;
 }
 
-function writeBytes(buf: Buffer, at: number, b: Buffer): number {
+export function writeBytes(buf: Buffer, at: number, b: Buffer): number {
   buf.writeUInt32BE(b.length, at);
   b.copy(buf, at + 4);
   return at + 4 + b.length;
 }
 
-function writeRecord(buf: Buffer, at: number, r: RetainedRecord, flags: number): number {
+export function writeRecord(buf: Buffer, at: number, r: RetainedRecord, flags: number): number {
   const p = r.props;
   at = buf.writeUInt8(r.qos, at);
   at = buf.writeUInt8(flags, at);
@@ -110,68 +102,25 @@ function writeRecord(buf: Buffer, at: number, r: RetainedRecord, flags: number):
   return at;
 }
 
-function header(count: number): Buffer {
-  const h = Buffer.alloc(HEADER_BYTES);
-  RETAINED_MAGIC.copy(h, 0);
-  h.writeUInt16BE(RETAINED_FORMAT_VERSION, RETAINED_MAGIC.length);
-  h.writeUInt32BE(count, RETAINED_MAGIC.length + 2);
-  return h;
-}
-
-function hashed(hash: Hash, chunk: Buffer): Buffer {
-  hash.update(chunk);
-  return chunk;
-}
-
-/**
- * The file as chunks of about `chunkBytes` (a record is never split; a larger one is a chunk of
- * its own), so a writer can hand each to the disk and let the event loop run in between: 64 MB
- * encoded in one go would hold every client for tens of milliseconds.
- */
-export function* encodeRetainedChunks(records: readonly RetainedRecord[], chunkBytes = 256 * 1024): Generator<Buffer, void, undefined> {
-  const hash = createHash('sha256');
-  yield hashed(hash, header(records.length));
-  let i = 0;
-  while (i < records.length) {
-    const start = i;
-    const flags: number[] = [];
-    let size = 0;
-    while (i < records.length && (size === 0 || size < chunkBytes)) {
-      const r = records[i] as RetainedRecord;
-      const f = flagsOf(r);
-      flags.push(f);
-      size += recordSize(r, f);
-      i++;
-    }
-    const chunk = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (let j = start; j < i; j++) at = writeRecord(chunk, at, records[j] as RetainedRecord, flags[j - start] as number);
-    yield hashed(hash, chunk);
-  }
-  yield hash.digest();
-}
-
-/** The whole file in one Buffer (tests, small stores). */
-export function encodeRetained(records: readonly RetainedRecord[]): Buffer {
-  return Buffer.concat([...encodeRetainedChunks(records)]);
-}
-
 // ---- decoding -------------------------------------------------------------------------------
 
-function bad(problem: string): PsrtError {
+export function bad(problem: string): PsrtError {
   return new PsrtError(ErrorCode.BadStateFile, problem);
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Reads the records part; every read checks the bytes are there first. */
-class Reader {
-  at = HEADER_BYTES;
-
+export class Reader {
   constructor(
     private readonly buf: Buffer,
-    private readonly end: number,
+    public at: number,
+    readonly end: number,
   ) {}
+
+  get left(): number {
+    return this.end - this.at;
+  }
 
   private need(n: number, what: string): void {
     if (this.end - this.at < n) throw bad(`record data ends inside ${what} at byte ${this.at}`);
@@ -180,6 +129,13 @@ class Reader {
   u8(what: string): number {
     this.need(1, what);
     return this.buf.readUInt8(this.at++);
+  }
+
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.buf.readUInt16BE(this.at);
+    this.at += 2;
+    return v;
   }
 
   u32(what: string): number {
@@ -233,7 +189,7 @@ function readProps(r: Reader, flags: number, format: number | undefined): Carrie
   return props;
 }
 
-function readRecord(r: Reader): RetainedRecord {
+export function readRecord(r: Reader): RetainedRecord {
   const at = r.at;
   const qos = r.u8('QoS');
   if (qos > 2) throw bad(`record at byte ${at}: QoS ${qos}`);
@@ -251,35 +207,21 @@ function readRecord(r: Reader): RetainedRecord {
   return { rawTopic, payload, qos: qos as QoS, props: readProps(r, flags, format), expiresAtMs };
 }
 
-/**
- * The records of a file, checked (magic, version, checksum, every length) before anything is
- * used; payloads are views into `file`. Throws only PsrtError(BadStateFile) naming the problem.
- */
-export function decodeRetained(file: Buffer): RetainedRecord[] {
-  if (file.length < RETAINED_MAGIC.length || !file.subarray(0, RETAINED_MAGIC.length).equals(RETAINED_MAGIC)) {
-    throw bad(file.length < RETAINED_MAGIC.length ? `truncated: ${file.length} bytes` : 'not a psrtd retained messages file (bad magic bytes)');
-  }
-  if (file.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad(`truncated: ${file.length} bytes`);
-  const version = file.readUInt16BE(RETAINED_MAGIC.length);
-  if (version !== RETAINED_FORMAT_VERSION) throw bad(`unsupported format version ${version} (this psrtd reads version ${RETAINED_FORMAT_VERSION})`);
-  const end = file.length - CHECKSUM_BYTES;
-  const digest = createHash('sha256').update(file.subarray(0, end)).digest();
-  if (!digest.equals(file.subarray(end))) throw bad('checksum mismatch (truncated or corrupted)');
-  const count = file.readUInt32BE(RETAINED_MAGIC.length + 2);
-  if (count > (end - HEADER_BYTES) / MIN_RECORD_BYTES) throw bad(`${count} records cannot fit in ${file.length} bytes`);
-  const reader = new Reader(file, end);
-  const records: RetainedRecord[] = [];
-  for (let i = 0; i < count; i++) records.push(readRecord(reader));
-  if (reader.at !== end) throw bad(`${end - reader.at} bytes after the last record`);
-  return records;
+/** A loaded record's properties, its expiry interval the remaining lifetime (as a v5 subscriber is told it). */
+function loadedProps(r: RetainedRecord, nowMs: number): CarriedProperties | null {
+  if (r.expiresAtMs === 0) return r.props;
+  return { ...r.props, messageExpiryInterval: Math.max(0, Math.ceil((r.expiresAtMs - nowMs) / 1000)) };
+}
+
+/** The retained MqttMessage of a loaded record, received `stamp` (latency counts from the load). */
+export function retainedMessageOf(r: RetainedRecord, stamp: Stamp, nowMs: number): MqttMessage {
+  return new MqttMessage(r.rawTopic, r.payload, r.qos, true, DEFAULT_PRIORITY, stamp, loadedProps(r, nowMs), null, r.expiresAtMs);
 }
 
 /**
- * The MqttMessage of a loaded record, received `stamp` (latency counts from the load), its
- * expiry interval the remaining lifetime, as a v5 subscriber is told it.
+ * The MqttMessage of a message queued or in flight for a saved session: not retained (whether
+ * a delivery carries the retain flag is the delivery's), its payload copied out of the file.
  */
-export function retainedMessageOf(r: RetainedRecord, stamp: Stamp, nowMs: number): MqttMessage {
-  let props = r.props;
-  if (r.expiresAtMs !== 0) props = { ...props, messageExpiryInterval: Math.max(0, Math.ceil((r.expiresAtMs - nowMs) / 1000)) };
-  return new MqttMessage(r.rawTopic, r.payload, r.qos, true, DEFAULT_PRIORITY, stamp, props, null, r.expiresAtMs);
+export function queuedMessageOf(r: RetainedRecord, stamp: Stamp, nowMs: number): MqttMessage {
+  return new MqttMessage(r.rawTopic, r.payload, r.qos, false, DEFAULT_PRIORITY, stamp, loadedProps(r, nowMs), null, r.expiresAtMs).own();
 }

@@ -1,11 +1,12 @@
 /**
- * `mqtt.persistence_file`: the retained messages are loaded from it once at start (before the
- * MQTT listeners accept) and saved to it every `autosave_interval` when they changed, and at
- * shutdown. A save writes `<file>.tmp.<pid>`, fsyncs it, renames it over the file and fsyncs
+ * `mqtt.persistence_file`: the retained messages and persistent sessions are loaded from it
+ * once at start (before the MQTT listeners accept) and saved to it every `autosave_interval`
+ * when they changed, and at shutdown. A save writes `<file>.tmp.<pid>`, fsyncs it, renames it over the file and fsyncs
  * the directory, so a crash mid-save leaves the previous file whole. The temporary name is the
  * process's own: two psrtd given the same file (a copied config) each rename only what they
  * wrote, where one shared `.tmp` made them write into the same inode and left a file that
- * failed its checksum. One save at a time. The format is src/mqtt/retained-codec.ts.
+ * failed its checksum. One save at a time. What is saved is src/mqtt/persistent-state.ts, the
+ * format src/mqtt/state-codec.ts.
  */
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -15,8 +16,8 @@ import { stampNow } from '../broker/delivery.js';
 import { fsErrorText, YamlLines } from '../auth/yaml-validate.js';
 import type { Logger } from '../log/logger.js';
 import { isPsrtError } from '../protocol/errors.js';
-import { decodeRetained, encodeRetainedChunks, retainedMessageOf } from '../mqtt/retained-codec.js';
-import type { RetainedStore } from '../mqtt/retained.js';
+import type { MqttPersistentState, RestoreOptions, RestoreReport } from '../mqtt/persistent-state.js';
+import { decodeState, encodeStateChunks, type DecodedState } from '../mqtt/state-codec.js';
 
 /**
  * How long shutdown waits for the last save (and one still running): 64 MB needs a few hundred
@@ -30,16 +31,19 @@ const STUCK_SAVE_SECONDS = 10;
 
 const KEY = ['mqtt', 'persistence_file'] as const;
 
-export interface RetainedFileOptions {
+export interface PersistenceFileOptions {
   /** Resolved path of the file. */
   readonly file: string;
   /** The config file's keys, for `<file>:<line>: mqtt.persistence_file: …` errors. */
   readonly configLines: YamlLines;
   readonly autosaveSeconds: number;
+  /** For the sessions loaded at start (see RestoreOptions). */
+  aclFor: RestoreOptions['aclFor'];
+  readonly maxSessionExpiry: number;
 }
 
 /** A start error for `mqtt.persistence_file` when its directory cannot take the file. */
-async function checkDirectory(o: RetainedFileOptions): Promise<void> {
+async function checkDirectory(o: PersistenceFileOptions): Promise<void> {
   const dir = dirname(o.file);
   const fail = (problem: string): Error => o.configLines.error(KEY, problem);
   const dirStat = await stat(dir).catch((e: unknown) => {
@@ -78,17 +82,17 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-export class RetainedFile {
+export class PersistenceFile {
   private timer: NodeJS.Timeout | null = null;
   private saving: Promise<void> | null = null;
-  /** `store.changes` as of the snapshot the file holds. */
+  /** `state.changes` as of the snapshot the file holds. */
   private savedChanges: number;
   /** A file that could not be read nor moved aside is never overwritten. */
   private disabled = false;
   /** The last save failed (logged once until one succeeds again). */
   private failing = false;
-  /** Messages in the file as last loaded or saved. */
-  private savedCount = 0;
+  /** Retained messages and sessions in the file as last loaded or saved. */
+  private savedCounts = '';
   /** The file as last loaded or saved; null while there is none. */
   private written: FileIdentity | null = null;
   /** The file was removed or replaced behind psrtd's back (logged once). */
@@ -98,26 +102,26 @@ export class RetainedFile {
   private stuckLogged = false;
 
   private constructor(
-    private readonly o: RetainedFileOptions,
-    private readonly store: RetainedStore,
+    private readonly o: PersistenceFileOptions,
+    private readonly state: MqttPersistentState,
     private readonly log: Logger,
   ) {
-    this.savedChanges = store.changes;
+    this.savedChanges = state.changes;
   }
 
-  /** Checks the directory, loads the file into `store` (empty) and starts the autosave timer. */
-  static async open(o: RetainedFileOptions, store: RetainedStore, log: Logger): Promise<RetainedFile> {
+  /** Checks the directory, loads the file into `state` (empty) and starts the autosave timer. */
+  static async open(o: PersistenceFileOptions, state: MqttPersistentState, log: Logger): Promise<PersistenceFile> {
     await checkDirectory(o);
-    const rf = new RetainedFile(o, store, log);
-    await rf.load();
-    rf.savedChanges = store.changes;
-    rf.savedCount = store.count;
+    const rf = new PersistenceFile(o, state, log);
+    rf.savedCounts = await rf.load();
+    rf.savedChanges = state.changes;
     rf.timer = setInterval(() => { void rf.save(); }, o.autosaveSeconds * 1000);
     rf.timer.unref();
     return rf;
   }
 
-  private async load(): Promise<void> {
+  /** Loads the file; what the file held (retained messages, sessions) for the shutdown line. */
+  private async load(): Promise<string> {
     const file = this.o.file;
     let bytes: Buffer;
     try {
@@ -127,30 +131,34 @@ export class RetainedFile {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.log.info(`mqtt: loaded 0 retained message(s) from ${file} (no file yet)`);
-        return;
+        return counts(0, 0);
       }
       throw this.o.configLines.error(KEY, `cannot read ${file} (${fsErrorText(e)})`);
     }
-    let records;
+    let decoded: DecodedState;
     try {
-      records = decodeRetained(bytes);
+      decoded = decodeState(bytes);
     } catch (e) {
       this.written = null;
       await this.setAside(isPsrtError(e) ? e.message : String(e));
-      return;
+      return counts(0, 0);
     }
-    const nowMs = Date.now();
-    const stamp = stampNow();
-    let loaded = 0;
-    let expired = 0;
-    let dropped = 0;
-    for (const r of records) {
-      if (r.expiresAtMs !== 0 && r.expiresAtMs <= nowMs) expired++;
-      else if (this.store.put(retainedMessageOf(r, stamp, nowMs))) loaded++;
-      else dropped++;
-    }
-    this.log.info(`mqtt: loaded ${loaded} retained message(s) from ${file}${expired === 0 ? '' : ` (${expired} expired while psrtd was down)`}`);
-    if (dropped > 0) this.log.warn(`mqtt: ${dropped} retained message(s) from ${file} dropped: retained_max_count / retained_max_bytes reached`);
+    const o = this.o;
+    const report = this.state.restore(decoded, { aclFor: o.aclFor, maxSessionExpiry: o.maxSessionExpiry, nowMs: Date.now(), stamp: stampNow() });
+    this.logLoaded(report, decoded.sessions.length);
+    return counts(report.retained, report.sessions);
+  }
+
+  private logLoaded(r: RestoreReport, savedSessions: number): void {
+    const file = this.o.file;
+    this.log.info(`mqtt: loaded ${r.retained} retained message(s) from ${file}${r.retainedExpired === 0 ? '' : ` (${r.retainedExpired} expired while psrtd was down)`}`);
+    if (r.retainedDropped > 0) this.log.warn(`mqtt: ${r.retainedDropped} retained message(s) from ${file} dropped: retained_max_count / retained_max_bytes reached`);
+    if (savedSessions === 0) return;
+    const notes: string[] = [];
+    if (r.sessionsExpired > 0) notes.push(`${r.sessionsExpired} expired while psrtd was down`);
+    if (r.sessionsWithoutAcl > 0) notes.push(`${r.sessionsWithoutAcl} dropped: their user has no ACL entry any more`);
+    this.log.info(`mqtt: loaded ${r.sessions} persistent session(s) from ${file}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`);
+    if (r.subscriptionsDenied > 0) this.log.warn(`mqtt: ${r.subscriptionsDenied} subscription(s) of loaded sessions removed: the ACL no longer allows them`);
   }
 
   /** A file that fails its checks is kept as `<file>.bad` (evidence; the next save must not overwrite it). */
@@ -159,15 +167,15 @@ export class RetainedFile {
     const bad = `${file}.bad`;
     try {
       await rename(file, bad);
-      this.log.error(`mqtt: retained messages file ${file} is unusable: ${problem}; moved to ${bad}, starting with no retained messages`);
+      this.log.error(`mqtt: persistence file ${file} is unusable: ${problem}; moved to ${bad}, starting with no retained messages or sessions`);
     } catch (e) {
       this.disabled = true;
-      this.log.error(`mqtt: retained messages file ${file} is unusable: ${problem}; it could not be moved to ${bad} (${fsErrorText(e)}), so retained messages will not be saved until psrtd restarts`);
+      this.log.error(`mqtt: persistence file ${file} is unusable: ${problem}; it could not be moved to ${bad} (${fsErrorText(e)}), so nothing will be saved until psrtd restarts`);
     }
   }
 
   /**
-   * Saves when the store changed since the last save, or when the file is no longer the one
+   * Saves when the state changed since the last save, or when the file is no longer the one
    * psrtd wrote (deleted or replaced while running: without this, a shutdown with no change
    * logged "saved" and left no file, and the next start had no retained messages). A save
    * already running is not repeated.
@@ -194,7 +202,7 @@ export class RetainedFile {
   private warnIfStuck(): void {
     if (this.stuckLogged || this.runningSeconds() < Math.max(this.o.autosaveSeconds, STUCK_SAVE_SECONDS)) return;
     this.stuckLogged = true;
-    this.log.warn(`mqtt: a save of the retained messages to ${this.o.file} has been running for ${this.runningSeconds()} s (the disk or file system does not answer?); later saves wait for it`);
+    this.log.warn(`mqtt: a save to ${this.o.file} has been running for ${this.runningSeconds()} s (the disk or file system does not answer?); later saves wait for it`);
   }
 
   private runningSeconds(): number {
@@ -202,9 +210,9 @@ export class RetainedFile {
   }
 
   private async saveIfNeeded(): Promise<void> {
-    if (this.store.changes === this.savedChanges) {
+    if (this.state.changes === this.savedChanges) {
       if (await this.fileAsWritten()) return;
-      if (!this.replacedLogged) this.log.warn(`mqtt: ${this.o.file} was removed or replaced while psrtd runs; writing the retained messages to it again`);
+      if (!this.replacedLogged) this.log.warn(`mqtt: ${this.o.file} was removed or replaced while psrtd runs; writing it again`);
       this.replacedLogged = true;
     }
     await this.write();
@@ -218,8 +226,8 @@ export class RetainedFile {
   }
 
   private async write(): Promise<void> {
-    const changes = this.store.changes;
-    const messages = this.store.snapshot(Date.now());
+    const changes = this.state.changes;
+    const snapshot = this.state.snapshot(Date.now());
     const file = this.o.file;
     const tmp = `${file}.tmp.${process.pid}`;
     const t0 = performance.now();
@@ -228,7 +236,7 @@ export class RetainedFile {
       const fh = await open(tmp, 'w', 0o600);
       try {
         // Each chunk is encoded in its own turn of the event loop (clients keep being served).
-        for (const chunk of encodeRetainedChunks(messages)) await writeAll(fh, chunk);
+        for (const chunk of encodeStateChunks(snapshot)) await writeAll(fh, chunk);
         await fh.sync();
       } finally {
         await fh.close();
@@ -239,17 +247,17 @@ export class RetainedFile {
       written = identityOf(await stat(file));
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      if (!this.failing) this.log.error(`mqtt: saving retained messages to ${file} failed: ${fsErrorText(e)} (the previous file is kept; retrying every autosave_interval)`);
+      if (!this.failing) this.log.error(`mqtt: saving to ${file} failed: ${fsErrorText(e)} (the previous file is kept; retrying every autosave_interval)`);
       this.failing = true;
       return;
     }
     this.savedChanges = changes;
-    this.savedCount = messages.length;
+    this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount);
     this.written = written;
     const ms = (performance.now() - t0).toFixed(0);
-    if (this.failing) this.log.info(`mqtt: retained messages saved to ${file} again`);
+    if (this.failing) this.log.info(`mqtt: saved to ${file} again`);
     this.failing = false;
-    this.log.debug(`mqtt: saved ${messages.length} retained message(s) to ${file} in ${ms} ms`);
+    this.log.debug(`mqtt: saved ${this.savedCounts} to ${file} in ${ms} ms`);
   }
 
   /** A save is running (after stop(): one that hangs). */
@@ -278,8 +286,12 @@ export class RetainedFile {
     const late = await Promise.race([work.then(() => false), timedOut]);
     clearTimeout(bound);
     const file = this.o.file;
-    if (late) this.log.error(`mqtt: saving retained messages to ${file} did not finish within ${FINAL_SAVE_BOUND_MS / 1000} s; stopping without it (the previous file is kept)`);
-    else if (this.failing) this.log.error(`mqtt: retained messages not saved to ${file} at shutdown (see the error above); the file keeps the last saved state`);
-    else if (!this.disabled) this.log.info(`mqtt: ${this.savedCount} retained message(s) saved in ${file}`);
+    if (late) this.log.error(`mqtt: saving to ${file} did not finish within ${FINAL_SAVE_BOUND_MS / 1000} s; stopping without it (the previous file is kept)`);
+    else if (this.failing) this.log.error(`mqtt: nothing saved to ${file} at shutdown (see the error above); the file keeps the last saved state`);
+    else if (!this.disabled) this.log.info(`mqtt: ${this.savedCounts} saved in ${file}`);
   }
+}
+
+function counts(retained: number, sessions: number): string {
+  return `${retained} retained message(s) and ${sessions} persistent session(s)`;
 }

@@ -1,0 +1,185 @@
+/**
+ * What `mqtt.persistence_file` keeps of the MQTT side: the retained messages and the persistent
+ * sessions (subscriptions, QoS 1/2 messages queued and in flight, QoS 2 publishes not yet
+ * released). The file's I/O is src/bin/persistence-file.ts, its format state-codec.ts.
+ *
+ * A session comes back offline, as if its client had lost the connection when psrtd stopped:
+ * it collects messages for its subscriptions and ends when its expiry interval runs out,
+ * counted from when its connection ended (a session connected at the save: from the save).
+ * Not kept: wills (a session's will belongs to its connection) and QoS 0 messages.
+ */
+import type { AclEntry } from '../auth/acl.js';
+import type { Stamp } from '../broker/delivery.js';
+import type { MqttMessage } from './message.js';
+import { queuedMessageOf, retainedMessageOf, type RetainedRecord } from './record-codec.js';
+import type { MqttRouter } from './router.js';
+import { MqttSession } from './session.js';
+import type { SavedQos, SavedSession, SavedSubscription } from './session-codec.js';
+import type { DecodedState, StateSnapshot } from './state-codec.js';
+import { splitShared } from './subscription.js';
+
+/** A v5 Session Expiry Interval of 0xFFFFFFFF: the session does not expire. */
+const NEVER_EXPIRES = 0xffffffff;
+
+export interface RestoreOptions {
+  /** The ACL entry of a user today (acl.yml may have changed while psrtd was down). */
+  aclFor(user: string): AclEntry | undefined;
+  /** `mqtt.max_session_expiry` today: a longer saved interval is lowered to it. */
+  readonly maxSessionExpiry: number;
+  readonly nowMs: number;
+  /** When the loaded messages count as received (latency statistics). */
+  readonly stamp: Stamp;
+}
+
+export interface RestoreReport {
+  readonly retained: number;
+  readonly retainedExpired: number;
+  readonly retainedDropped: number;
+  readonly sessions: number;
+  /** Sessions whose expiry interval ran out while psrtd was down. */
+  readonly sessionsExpired: number;
+  /** Sessions whose user has no ACL entry any more (it could not log in to resume them). */
+  readonly sessionsWithoutAcl: number;
+  /** Subscriptions today's ACL no longer allows. */
+  readonly subscriptionsDenied: number;
+}
+
+export class MqttPersistentState {
+  constructor(private readonly router: MqttRouter) {}
+
+  /** Moves whenever something a save writes changes. */
+  get changes(): number {
+    return this.router.retained.changes + this.router.sessionChanges;
+  }
+
+  get retainedCount(): number {
+    return this.router.retained.count;
+  }
+
+  /**
+   * What a save writes: the retained messages as of now, and the persistent sessions, each as
+   * of when the encoding takes it. Each session is whole and as it was at one moment, though
+   * not all at the same one; copying 100,000 sessions' state at once held every client for
+   * ~150 ms.
+   */
+  snapshot(nowMs: number): MqttSnapshot {
+    return new MqttSnapshot(this.router.retained.snapshot(nowMs), nowMs, this.router);
+  }
+
+  /** Loads a file's contents into the (empty) router, before any client can connect. */
+  restore(state: DecodedState, o: RestoreOptions): RestoreReport {
+    const store = this.router.retained;
+    let retained = 0;
+    let retainedExpired = 0;
+    for (const r of state.retained) {
+      if (r.expiresAtMs !== 0 && r.expiresAtMs <= o.nowMs) retainedExpired++;
+      else if (store.put(retainedMessageOf(r, o.stamp, o.nowMs))) retained++;
+    }
+    const sessions = this.restoreSessions(state, o);
+    return { retained, retainedExpired, retainedDropped: state.retained.length - retained - retainedExpired, ...sessions };
+  }
+
+  private restoreSessions(state: DecodedState, o: RestoreOptions): Omit<RestoreReport, 'retained' | 'retainedExpired' | 'retainedDropped'> {
+    const messages = new MessageTable(state.messages, o);
+    let sessions = 0;
+    let sessionsExpired = 0;
+    let sessionsWithoutAcl = 0;
+    let subscriptionsDenied = 0;
+    for (const saved of state.sessions) {
+      const expiry = Math.min(saved.expiryInterval, o.maxSessionExpiry);
+      const remainingMs = remainingLifetime(saved, expiry, state.savedAtMs, o.nowMs);
+      const acl = o.aclFor(saved.user);
+      if (expiry === 0 || (remainingMs !== null && remainingMs <= 0)) sessionsExpired++;
+      else if (acl === undefined) sessionsWithoutAcl++;
+      else {
+        subscriptionsDenied += this.restoreSession(saved, expiry, acl, messages, remainingMs);
+        sessions++;
+      }
+    }
+    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied };
+  }
+
+  /** One session, offline; the number of its subscriptions `acl` no longer allows. */
+  private restoreSession(saved: SavedSession<number>, expiry: number, acl: AclEntry, messages: MessageTable, remainingMs: number | null): number {
+    const router = this.router;
+    const session = new MqttSession(saved.clientId, saved.user, acl, router);
+    session.expiryInterval = expiry;
+    let denied = 0;
+    for (const sub of saved.subscriptions) {
+      if (acl.canSubscribe(splitShared(sub.key)?.filter ?? sub.key)) router.subscribe(session, sub.key, sub.options);
+      else denied++;
+    }
+    if (saved.qos !== null) session.restoreQos(messages.resolve(saved.qos));
+    router.adoptSession(session, remainingMs);
+    return denied;
+  }
+}
+
+export class MqttSnapshot implements StateSnapshot<MqttMessage> {
+  /** Sessions taken so far. */
+  sessionCount = 0;
+
+  constructor(
+    readonly retained: readonly RetainedRecord[],
+    readonly savedAtMs: number,
+    private readonly router: MqttRouter,
+  ) {}
+
+  get sessions(): Iterable<SavedSession<MqttMessage>> {
+    return this.take();
+  }
+
+  /** A Map iterator skips sessions that end meanwhile and reaches ones that start. */
+  private *take(): Generator<SavedSession<MqttMessage>, void, undefined> {
+    const router = this.router;
+    for (const s of router.sessions.values()) {
+      if (s.expiryInterval === 0 || s.ended) continue;
+      const subscriptions: SavedSubscription[] = [];
+      for (const key of s.subscriptions.keys()) {
+        const entry = s.subscriptions.get(key);
+        if (entry !== undefined) subscriptions.push({ key, options: entry.options });
+      }
+      this.sessionCount++;
+      yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs: router.endsAtMs(s), subscriptions, qos: s.savedQos() };
+    }
+  }
+}
+
+/**
+ * Milliseconds a saved session has left (null: it never expires): from when its connection
+ * ended, or from the save for one that was connected then (its connection ended with psrtd).
+ */
+function remainingLifetime(saved: SavedSession<number>, expiry: number, savedAtMs: number, nowMs: number): number | null {
+  if (expiry === NEVER_EXPIRES) return null;
+  const limit = savedAtMs + expiry * 1000;
+  const endsAt = saved.endsAtMs === 0 ? limit : Math.min(saved.endsAtMs, limit);
+  return endsAt - nowMs;
+}
+
+/** The file's session messages as MqttMessages, each made once, when a session first needs it. */
+class MessageTable {
+  private readonly made: (MqttMessage | undefined)[] = [];
+
+  constructor(
+    private readonly records: readonly RetainedRecord[],
+    private readonly o: RestoreOptions,
+  ) {}
+
+  get(i: number): MqttMessage {
+    let m = this.made[i];
+    if (m === undefined) {
+      m = queuedMessageOf(this.records[i] as RetainedRecord, this.o.stamp, this.o.nowMs);
+      this.made[i] = m;
+    }
+    return m;
+  }
+
+  resolve(q: SavedQos<number>): SavedQos<MqttMessage> {
+    return {
+      nextPacketId: q.nextPacketId,
+      inflight: q.inflight.map((f) => ({ ...f, msg: this.get(f.msg) })),
+      queue: q.queue.map((d) => ({ ...d, msg: this.get(d.msg) })),
+      inboundQos2: q.inboundQos2,
+    };
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * What `mqtt.persistence_file` takes from the router and gives back (src/mqtt/persistent-state.ts),
+ * in process: a router's sessions saved, encoded, decoded and restored into a fresh router.
+ * Pass criteria: subscriptions (shared ones too), queued and in-flight deliveries and inbound
+ * QoS 2 ids come back, a message queued for several sessions is one object again; a restored
+ * session queues what is published to its filters; today's limits apply (max_session_expiry,
+ * queue bounds, the ACL, a user without ACL entry); the expiry counts from the connection's end,
+ * or from the save for a session connected then, and 0xFFFFFFFF never expires; only persistent
+ * sessions' changes move the change counter.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FULL_ACCESS, parseAclText } from '../../src/auth/acl.js';
+import { Broker } from '../../src/broker/broker.js';
+import { stampNow } from '../../src/broker/delivery.js';
+import { nullLogger } from '../../src/log/logger.js';
+import { MqttMessage } from '../../src/mqtt/message.js';
+import { MqttPersistentState, type RestoreOptions } from '../../src/mqtt/persistent-state.js';
+import { MqttRouter } from '../../src/mqtt/router.js';
+import type { MqttLink, MqttSession } from '../../src/mqtt/session.js';
+import { decodeState, encodeState } from '../../src/mqtt/state-codec.js';
+
+const OPTS = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0, identifier: 0 } as const;
+
+function newRouter(maxQueued = 100): MqttRouter {
+  const broker = new Broker({ maxTopicDepth: 8, dataQueue: 1024, dataQueueBytes: 1 << 30, drainTimeoutMs: 1000, latencyWarnUs: 1e15, pingFloorMs: 100 }, nullLogger);
+  return new MqttRouter(broker, { queue: { maxQueued, maxQueuedBytes: 0, pauseAt: maxQueued, drainTimeoutMs: 1000 }, retainedMaxCount: 10, retainedMaxBytes: 1e6, maxTopicDepth: 8 }, nullLogger);
+}
+
+function publish(router: MqttRouter, topic: string, payload: string, qos: 0 | 1 | 2 = 1): void {
+  router.publish(new MqttMessage(topic, Buffer.from(payload), qos, false, 0x7f, stampNow(), null, null), null);
+}
+
+/** A persistent session that subscribed to `filters` and went offline. */
+function offline(router: MqttRouter, id: string, filters: string[], expiry = 3600): MqttSession {
+  const { session } = router.openSession(id, false, '_', FULL_ACCESS);
+  router.setExpiry(session, expiry);
+  for (const f of filters) router.subscribe(session, f, OPTS);
+  router.connectionLost(session, false);
+  return session;
+}
+
+/** A link that records what it is sent and never acknowledges. */
+function link(sent: string[]): MqttLink {
+  return {
+    version: 4,
+    sendWindow: 2,
+    sendPublish: (msg, qos, _retain, id, dup) => { sent.push(`${msg.rawTopic}:${qos}:${id}:${dup ? 'dup' : 'new'}`); return true; },
+    sendPubrel: (id) => { sent.push(`pubrel:${id}`); },
+    dropSlow: () => undefined,
+  };
+}
+
+function restore(from: MqttRouter, into: MqttRouter, o: Partial<RestoreOptions> & { savedAtMs?: number } = {}): ReturnType<MqttPersistentState['restore']> {
+  const snap = new MqttPersistentState(from).snapshot(o.savedAtMs ?? Date.now());
+  const file = encodeState({ retained: snap.retained, savedAtMs: o.savedAtMs ?? snap.savedAtMs, sessions: snap.sessions });
+  return new MqttPersistentState(into).restore(decodeState(file), {
+    aclFor: o.aclFor ?? (() => FULL_ACCESS),
+    maxSessionExpiry: o.maxSessionExpiry ?? 0xffffffff,
+    nowMs: o.nowMs ?? Date.now(),
+    stamp: stampNow(),
+  });
+}
+
+describe('MQTT persistent state: save and restore sessions', () => {
+  test('subscriptions, queue, in-flight and QoS 2 state come back and keep working', () => {
+    const a = newRouter();
+    const s = offline(a, 'dev1', ['cmd/#', '$share/g/grp/#']);
+    offline(a, 'dev2', ['cmd/#']);
+    const sent: string[] = [];
+    const { session } = a.openSession('dev1', false, '_', FULL_ACCESS);
+    assert.equal(session, s);
+    a.setExpiry(s, 3600);
+    s.resume(link(sent));
+    publish(a, 'cmd/1', '1');
+    publish(a, 'cmd/2', '2', 2);
+    publish(a, 'cmd/3', '3');
+    assert.equal(s.received(2, false), true); // cmd/2 released: PUBREL outstanding
+    s.addInboundQos2(77);
+    a.connectionLost(s, false);
+    const b = newRouter();
+    const report = restore(a, b);
+    assert.equal(report.sessions, 2);
+    assert.equal(b.subscriptionCount, 3);
+    const r1 = b.sessions.get('dev1');
+    const r2 = b.sessions.get('dev2');
+    assert.ok(r1 !== undefined && r2 !== undefined);
+    assert.deepEqual([r1.inflightCount, r1.queuedCount, r2.queuedCount], [2, 1, 3]);
+    assert.equal(r1.hasInboundQos2(77), true);
+    assert.equal(r1.connected, false);
+    publish(b, 'cmd/4', 'after');
+    publish(b, 'grp/x', 'shared');
+    assert.deepEqual([r1.queuedCount, r2.queuedCount], [3, 4]);
+    const again: string[] = [];
+    r1.resume(link(again));
+    assert.deepEqual(again, ['cmd/1:1:1:dup', 'pubrel:2']);
+    for (const r of [a, b]) r.closeAll();
+  });
+
+  test('a message queued for many sessions is one object after the restore', () => {
+    const a = newRouter();
+    for (let i = 0; i < 5; i++) offline(a, `d${i}`, ['all']);
+    publish(a, 'all', 'x');
+    const b = newRouter();
+    restore(a, b);
+    const sent = new Set<unknown>();
+    for (const s of b.sessions.values()) {
+      s.resume({ ...link([]), sendPublish: (msg) => { sent.add(msg); return true; } });
+    }
+    assert.equal(sent.size, 1);
+    for (const r of [a, b]) r.closeAll();
+  });
+
+  test('today\'s limits: max_session_expiry, queue bounds, ACL, users without ACL entry', () => {
+    const a = newRouter();
+    offline(a, 'long', ['ok/#', 'secret/#'], 7200);
+    for (let i = 0; i < 5; i++) publish(a, 'ok/x', String(i));
+    const { session: gone } = a.openSession('gone', false, 'olduser', FULL_ACCESS);
+    a.setExpiry(gone, 3600);
+    a.connectionLost(gone, false);
+    const acl = parseAclText('_:\n  sub: ["ok/#"]\n  pub: ["#"]\n', 'acl.yml');
+    const b = newRouter(3);
+    const now = Date.now();
+    const report = restore(a, b, { aclFor: (u) => acl.get(u), maxSessionExpiry: 60, nowMs: now });
+    assert.deepEqual([report.sessions, report.sessionsWithoutAcl, report.subscriptionsDenied], [1, 1, 1]);
+    const s = b.sessions.get('long');
+    assert.ok(s !== undefined);
+    assert.equal(s.expiryInterval, 60);
+    assert.ok(b.endsAtMs(s) <= now + 60_000 + 50, 'ends within today\'s max_session_expiry');
+    assert.equal(s.queuedCount, 3);
+    assert.equal(b.counters.droppedQueueFull, 2);
+    assert.deepEqual(s.subscriptions.keys(), ['ok/#']);
+    for (const r of [a, b]) r.closeAll();
+  });
+
+  test('expiry: from the connection\'s end, from the save when connected, never for 0xFFFFFFFF', () => {
+    const a = newRouter();
+    offline(a, 'offline', ['a'], 10);
+    const { session: online } = a.openSession('online', false, '_', FULL_ACCESS);
+    a.setExpiry(online, 5);
+    const { session: forever } = a.openSession('forever', false, '_', FULL_ACCESS);
+    a.setExpiry(forever, 0xffffffff);
+    a.connectionLost(forever, false);
+    const now = Date.now();
+    // Loaded 7 s after the save: 'online' (5 s from the save) is gone, 'offline' has ~3 s left.
+    const b = newRouter();
+    const report = restore(a, b, { savedAtMs: now, nowMs: now + 7000 });
+    assert.deepEqual([report.sessions, report.sessionsExpired], [2, 1]);
+    const off = b.sessions.get('offline');
+    assert.ok(off !== undefined);
+    const left = b.endsAtMs(off) - Date.now();
+    assert.ok(left > 0 && left <= 3100, `${left} ms left`);
+    const ever = b.sessions.get('forever');
+    assert.ok(ever !== undefined);
+    assert.equal(b.endsAtMs(ever), 0, 'no expiry timer');
+    for (const r of [a, b]) r.closeAll();
+  });
+
+  test('only persistent sessions move the change counter', () => {
+    const r = newRouter();
+    const { session: clean } = r.openSession('clean', true, '_', FULL_ACCESS);
+    r.setExpiry(clean, 0);
+    const before = r.sessionChanges;
+    r.subscribe(clean, 'c/#', OPTS);
+    clean.resume(link([]));
+    publish(r, 'c/1', 'x');
+    clean.completed(1);
+    r.connectionLost(clean, false);
+    assert.equal(r.sessionChanges, before, 'clean session traffic is no change');
+    const p = offline(r, 'p', ['p/#']);
+    const afterOpen = r.sessionChanges;
+    assert.ok(afterOpen > before);
+    publish(r, 'p/1', 'x');
+    assert.ok(r.sessionChanges > afterOpen, 'a message queued for a persistent session is a change');
+    const queued = r.sessionChanges;
+    r.endSession(p, false);
+    assert.ok(r.sessionChanges > queued, 'its end is a change');
+    r.closeAll();
+  });
+});
