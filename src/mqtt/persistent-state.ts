@@ -129,11 +129,19 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
     return this.take();
   }
 
-  /** A Map iterator skips sessions that end meanwhile and reaches ones that start. */
+  /**
+   * A Map iterator skips sessions that end meanwhile and reaches ones that start. A client that
+   * comes back with a clean start (or as another user) after its session was taken ends that
+   * session and starts one under the same id, which the iterator reaches too: taken again, the
+   * file held the client id twice and the next start refused the whole file. The session taken
+   * first is the one saved; the change counter has moved, so the next save holds the new one.
+   */
   private *take(): Generator<SavedSession<MqttMessage>, void, undefined> {
     const router = this.router;
+    const taken = new Set<string>();
     for (const s of router.sessions.values()) {
-      if (s.expiryInterval === 0 || s.ended) continue;
+      if (s.expiryInterval === 0 || s.ended || taken.has(s.clientId)) continue;
+      taken.add(s.clientId);
       const subscriptions: SavedSubscription[] = [];
       for (const key of s.subscriptions.keys()) {
         const entry = s.subscriptions.get(key);
@@ -146,13 +154,15 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
 }
 
 /**
- * Milliseconds a saved session has left (null: it never expires): from when its connection
- * ended, or from the save for one that was connected then (its connection ended with psrtd).
+ * Milliseconds a saved session has left (null: it never expires): `expiry` (today's, maybe
+ * lower than the saved interval) from when its connection ended, or from the save for one that
+ * was connected then (its connection ended with psrtd). The connection ended the saved interval
+ * before its saved end: a device away for 3 days whose interval was lowered to 1 day is gone.
  */
 function remainingLifetime(saved: SavedSession<number>, expiry: number, savedAtMs: number, nowMs: number): number | null {
   if (expiry === NEVER_EXPIRES) return null;
   const limit = savedAtMs + expiry * 1000;
-  const endsAt = saved.endsAtMs === 0 ? limit : Math.min(saved.endsAtMs, limit);
+  const endsAt = saved.endsAtMs === 0 ? limit : Math.min(saved.endsAtMs - (saved.expiryInterval - expiry) * 1000, limit);
   return endsAt - nowMs;
 }
 

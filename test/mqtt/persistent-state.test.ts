@@ -18,7 +18,7 @@ import { MqttMessage } from '../../src/mqtt/message.js';
 import { MqttPersistentState, type RestoreOptions } from '../../src/mqtt/persistent-state.js';
 import { MqttRouter } from '../../src/mqtt/router.js';
 import type { MqttLink, MqttSession } from '../../src/mqtt/session.js';
-import { decodeState, encodeState } from '../../src/mqtt/state-codec.js';
+import { decodeState, encodeState, encodeStateChunks } from '../../src/mqtt/state-codec.js';
 
 const OPTS = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0, identifier: 0 } as const;
 
@@ -154,6 +154,54 @@ describe('MQTT persistent state: save and restore sessions', () => {
     assert.ok(ever !== undefined);
     assert.equal(b.endsAtMs(ever), 0, 'no expiry timer');
     for (const r of [a, b]) r.closeAll();
+  });
+
+  test('a client back with a clean start during a save: its id is in the file once', () => {
+    const a = newRouter();
+    for (let i = 0; i < 3; i++) offline(a, `d${i}`, [`d/${i}`]);
+    const state = new MqttPersistentState(a);
+    const before = state.changes;
+    const snap = state.snapshot(Date.now());
+    const chunks: Buffer[] = [];
+    // 1-byte chunks: each session is its own chunk, as in a large file's save.
+    for (const chunk of encodeStateChunks(snap, 1)) {
+      chunks.push(chunk);
+      if (snap.sessionCount === 1 && a.sessions.get('d0')?.subscriptions.size === 1) {
+        // d0 was taken; its client comes back with a clean start (v5: and an expiry interval).
+        const { session } = a.openSession('d0', true, '_', FULL_ACCESS);
+        a.setExpiry(session, 600);
+        a.subscribe(session, 'new/#', OPTS);
+        a.subscribe(session, 'new2/#', OPTS);
+      }
+    }
+    const decoded = decodeState(Buffer.concat(chunks));
+    assert.deepEqual(decoded.sessions.map((s) => s.clientId).sort(), ['d0', 'd1', 'd2']);
+    assert.ok(state.changes > before, 'the next save holds the new session');
+    const b = newRouter();
+    const next = state.snapshot(Date.now());
+    const report = new MqttPersistentState(b).restore(decodeState(encodeState(next)), { aclFor: () => FULL_ACCESS, maxSessionExpiry: 0xffffffff, nowMs: Date.now(), stamp: stampNow() });
+    assert.equal(report.sessions, 3);
+    assert.deepEqual(b.sessions.get('d0')?.subscriptions.keys(), ['new/#', 'new2/#']);
+    for (const r of [a, b]) r.closeAll();
+  });
+
+  test('a lowered max_session_expiry counts from the connection\'s end, not from the save', () => {
+    const a = newRouter();
+    offline(a, 'away', ['a'], 7200);
+    const now = Date.now();
+    // Saved 50 s after the device left, loaded 20 s later with max_session_expiry 60: it ended
+    // 60 s after it left, 10 s ago.
+    const b = newRouter();
+    const report = restore(a, b, { savedAtMs: now + 50_000, nowMs: now + 70_000, maxSessionExpiry: 60 });
+    assert.deepEqual([report.sessions, report.sessionsExpired], [0, 1]);
+    // Loaded 30 s after it left: 30 s left of today's 60.
+    const c = newRouter();
+    assert.equal(restore(a, c, { savedAtMs: now + 20_000, nowMs: now + 30_000, maxSessionExpiry: 60 }).sessions, 1);
+    const s = c.sessions.get('away');
+    assert.ok(s !== undefined);
+    const left = c.endsAtMs(s) - Date.now();
+    assert.ok(left > 29_000 && left <= 30_100, `${left} ms left`);
+    for (const r of [a, b, c]) r.closeAll();
   });
 
   test('only persistent sessions move the change counter', () => {
