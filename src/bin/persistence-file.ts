@@ -95,6 +95,13 @@ export class PersistenceFile {
   private savedCounts = '';
   /** The file as last loaded or saved; null while there is none. */
   private written: FileIdentity | null = null;
+  /**
+   * Wall-clock ms by which the file is saved again even unchanged: half the shortest expiry
+   * interval of a session connected at its save after it. After a crash such a session's
+   * lifetime counts from the save, so without this a client connected for longer than its
+   * interval with nothing else changing lost its session to a crash a second later.
+   */
+  private refreshAtMs = Infinity;
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
   /** When the running save started (performance.now()), and whether it was said to hang. */
@@ -210,7 +217,7 @@ export class PersistenceFile {
   }
 
   private async saveIfNeeded(): Promise<void> {
-    if (this.state.changes === this.savedChanges) {
+    if (this.state.changes === this.savedChanges && Date.now() < this.refreshAtMs) {
       if (await this.fileAsWritten()) return;
       if (!this.replacedLogged) this.log.warn(`mqtt: ${this.o.file} was removed or replaced while psrtd runs; writing it again`);
       this.replacedLogged = true;
@@ -252,6 +259,7 @@ export class PersistenceFile {
       return;
     }
     this.savedChanges = changes;
+    this.refreshAtMs = snapshot.savedAtMs + snapshot.connectedExpiry * 500;
     this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount);
     this.written = written;
     const ms = (performance.now() - t0).toFixed(0);

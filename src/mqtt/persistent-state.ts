@@ -118,6 +118,12 @@ export class MqttPersistentState {
 export class MqttSnapshot implements StateSnapshot<MqttMessage> {
   /** Sessions taken so far. */
   sessionCount = 0;
+  /**
+   * The shortest expiry interval (s) of a session taken while connected (Infinity: none). Its
+   * lifetime counts from the save after a crash, so an unchanged file still needs saving again
+   * before that runs out (see PersistenceFile).
+   */
+  connectedExpiry = Infinity;
 
   constructor(
     readonly retained: readonly RetainedRecord[],
@@ -148,7 +154,9 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
         if (entry !== undefined) subscriptions.push({ key, options: entry.options });
       }
       this.sessionCount++;
-      yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs: router.endsAtMs(s), subscriptions, qos: s.savedQos() };
+      const endsAtMs = router.endsAtMs(s);
+      if (endsAtMs === 0 && s.expiryInterval !== NEVER_EXPIRES) this.connectedExpiry = Math.min(this.connectedExpiry, s.expiryInterval);
+      yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs, subscriptions, qos: s.savedQos() };
     }
   }
 }

@@ -7,9 +7,10 @@
  * CONNACK session present; a clean session is not saved; a delivery in flight at the stop is
  * sent again with DUP and its packet id, a released QoS 2 delivery continues with PUBREL, and
  * a QoS 2 publish received but not released is not delivered twice when the client sends it
- * again; SIGKILL keeps what the last autosave held; the expiry keeps counting while psrtd is
- * down; a subscription today's ACL forbids is not restored; clean-session traffic alone never
- * rewrites the file.
+ * again; SIGKILL keeps what the last autosave held, and a client connected until the crash keeps
+ * its session however long it was connected; the expiry keeps counting while psrtd is down; a
+ * subscription today's ACL forbids is not restored; clean-session traffic alone never rewrites
+ * the file.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -198,6 +199,31 @@ describe('MQTT sessions persist across restarts', () => {
       } finally {
         await sub.stop();
       }
+    } finally {
+      await b.stop('SIGTERM');
+    }
+  });
+
+  test('SIGKILL: a client connected for longer than its expiry interval, nothing else changing, keeps its session', async () => {
+    file = join(dir, 'idle.bin');
+    const a = await start(file, { autosave_interval: 1 });
+    let idle: mqtt.MqttClient | null = null;
+    try {
+      idle = await mqtt.connectAsync(url(a.mqttPort), { protocolVersion: 5, clientId: 'idle', clean: false, properties: { sessionExpiryInterval: 8 }, reconnectPeriod: 0 });
+      await idle.subscribeAsync('idle/#', { qos: 1 });
+      // Connected and silent past its 8 s interval: its lifetime after a crash counts from the
+      // last save, which must therefore be recent although nothing changed.
+      await sleep(10_500);
+    } finally {
+      await a.stop('SIGKILL');
+      idle?.end(true);
+    }
+    const b = await start(file);
+    try {
+      await b.waitForLog(new RegExp(`mqtt: loaded 1 persistent session\\(s\\) from ${file}$`));
+      const back = await openClient(b.mqttPort, { protocolVersion: 5, clientId: 'idle', clean: false, properties: { sessionExpiryInterval: 8 } });
+      assert.equal(back.connack.sessionPresent, true);
+      await back.client.endAsync();
     } finally {
       await b.stop('SIGTERM');
     }
