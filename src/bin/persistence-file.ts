@@ -165,7 +165,10 @@ export class PersistenceFile {
     if (r.sessionsExpired > 0) notes.push(`${r.sessionsExpired} expired while psrtd was down`);
     if (r.sessionsWithoutAcl > 0) notes.push(`${r.sessionsWithoutAcl} dropped: their user has no ACL entry any more`);
     this.log.info(`mqtt: loaded ${r.sessions} persistent session(s) from ${file}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`);
-    if (r.subscriptionsDenied > 0) this.log.warn(`mqtt: ${r.subscriptionsDenied} subscription(s) of loaded sessions removed: the ACL no longer allows them`);
+    if (r.subscriptionsDenied > 0) {
+      const messages = r.messagesDenied === 0 ? '' : ` (with ${r.messagesDenied} queued message(s) on topics their users may no longer read)`;
+      this.log.warn(`mqtt: ${r.subscriptionsDenied} subscription(s) of loaded sessions removed: the ACL no longer allows them${messages}`);
+    }
   }
 
   /** A file that fails its checks is kept as `<file>.bad` (evidence; the next save must not overwrite it). */

@@ -42,6 +42,8 @@ export interface RestoreReport {
   readonly sessionsWithoutAcl: number;
   /** Subscriptions today's ACL no longer allows. */
   readonly subscriptionsDenied: number;
+  /** Queued or unacknowledged messages on topics those sessions may no longer read, dropped. */
+  readonly messagesDenied: number;
 }
 
 export class MqttPersistentState {
@@ -85,6 +87,7 @@ export class MqttPersistentState {
     let sessionsExpired = 0;
     let sessionsWithoutAcl = 0;
     let subscriptionsDenied = 0;
+    let messagesDenied = 0;
     for (const saved of state.sessions) {
       const expiry = Math.min(saved.expiryInterval, o.maxSessionExpiry);
       const remainingMs = remainingLifetime(saved, expiry, state.savedAtMs, o.nowMs);
@@ -92,15 +95,20 @@ export class MqttPersistentState {
       if (expiry === 0 || (remainingMs !== null && remainingMs <= 0)) sessionsExpired++;
       else if (acl === undefined) sessionsWithoutAcl++;
       else {
-        subscriptionsDenied += this.restoreSession(saved, expiry, acl, messages, remainingMs);
+        const { denied, unreadable } = this.restoreSession(saved, expiry, acl, messages, remainingMs);
+        subscriptionsDenied += denied;
+        messagesDenied += unreadable;
         sessions++;
       }
     }
-    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied };
+    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied, messagesDenied };
   }
 
-  /** One session, offline; the number of its subscriptions `acl` no longer allows. */
-  private restoreSession(saved: SavedSession<number>, expiry: number, acl: AclEntry, messages: MessageTable, remainingMs: number | null): number {
+  /**
+   * One session, offline; the number of its subscriptions `acl` no longer allows, and of the
+   * messages they had queued on topics it may no longer read.
+   */
+  private restoreSession(saved: SavedSession<number>, expiry: number, acl: AclEntry, messages: MessageTable, remainingMs: number | null): { denied: number; unreadable: number } {
     const router = this.router;
     const session = new MqttSession(saved.clientId, saved.user, acl, router);
     session.expiryInterval = expiry;
@@ -109,9 +117,17 @@ export class MqttPersistentState {
       if (acl.canSubscribe(splitShared(sub.key)?.filter ?? sub.key)) router.subscribe(session, sub.key, sub.options);
       else denied++;
     }
-    if (saved.qos !== null) session.restoreQos(messages.resolve(saved.qos));
+    let unreadable = 0;
+    if (saved.qos !== null) {
+      const qos = messages.resolve(saved.qos);
+      // What the removed subscriptions queued is not delivered either (before the queue bounds,
+      // so it takes no place of a message the session may still read).
+      const readable = denied === 0 ? qos : readableOnly(qos, acl);
+      unreadable = qos.inflight.length + qos.queue.length - readable.inflight.length - readable.queue.length;
+      session.restoreQos(readable);
+    }
     router.adoptSession(session, remainingMs);
-    return denied;
+    return { denied, unreadable };
   }
 }
 
@@ -159,6 +175,12 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
       yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs, subscriptions, qos: s.savedQos() };
     }
   }
+}
+
+/** The deliveries on topics `acl` lets the user read (and those only waiting for PUBCOMP). */
+function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry): SavedQos<MqttMessage> {
+  const readable = (m: MqttMessage): boolean => acl.canSubscribe(m.rawTopic);
+  return { ...q, inflight: q.inflight.filter((f) => f.released || readable(f.msg)), queue: q.queue.filter((d) => readable(d.msg)) };
 }
 
 /**

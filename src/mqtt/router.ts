@@ -85,7 +85,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   /**
    * A resumed session gets the rights of its new login (SIGHUP may have reduced them since it
    * subscribed): a subscription that login could not make is removed, or it would keep
-   * delivering topics the user may no longer read. Runs only when the ACL entry changed (each
+   * delivering topics the user may no longer read, and so is what it queued. Runs only when the ACL entry changed (each
    * reload makes new entries), so a resume without a reload costs nothing.
    */
   private dropDenied(session: MqttSession, acl: AclEntry): void {
@@ -93,9 +93,12 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     for (const key of session.subscriptions.keys()) {
       if (!acl.canSubscribe(splitShared(key)?.filter ?? key)) denied.push(key);
     }
+    if (denied.length === 0) return;
     for (const key of denied) this.unsubscribe(session, key);
-    if (denied.length > 0 && this.broker.logLimiter.line('mqtt: resume denied', 'warn').admit()) {
-      this.log.warn(`mqtt: session ${escapeForLog(session.clientId)} resumed: ${denied.length} subscription(s) its ACL no longer allows removed (first: ${escapeForLog(denied[0] ?? '')})`);
+    const dropped = session.dropUnreadable(acl);
+    if (this.broker.logLimiter.line('mqtt: resume denied', 'warn').admit()) {
+      const messages = dropped === 0 ? '' : `, ${dropped} queued message(s) it may no longer read dropped`;
+      this.log.warn(`mqtt: session ${escapeForLog(session.clientId)} resumed: ${denied.length} subscription(s) its ACL no longer allows removed (first: ${escapeForLog(denied[0] ?? '')})${messages}`);
     }
   }
 

@@ -16,6 +16,9 @@ import type { SavedQos } from './session-codec.js';
 import type { SubscriberSession, SubscriptionEntry } from './subscription.js';
 import { SmallMap } from './small-map.js';
 import { PacketIdSet } from './packet-id-set.js';
+import { allocatePacketId, NO_INFLIGHT, NO_QUEUE, NO_WAITERS, pressure, QosState, type InFlight, type Queued, type QueuePolicy } from './qos-state.js';
+
+export type { QueuePolicy } from './qos-state.js';
 
 /** What a session needs of its current network connection (src/mqtt/connection.ts). */
 export interface MqttLink {
@@ -29,45 +32,11 @@ export interface MqttLink {
   dropSlow(why: string): void;
 }
 
-/**
- * When a connected session's queue of QoS 1/2 deliveries grows past `pauseAt` (or half of
- * `maxQueuedBytes`), the publishers
- * feeding it wait (as for a congested PSRT data socket) until it is back under half; if it does
- * not get there within `drainTimeoutMs`, the connection is dropped and the session, now offline,
- * keeps what fits its queue. So a client that stops acknowledging costs publishers at most the
- * drain timeout, and a brief burst loses nothing.
- */
-export interface QueuePolicy {
-  readonly maxQueued: number;
-  /** Bytes of queued messages (see MqttMessage.footprint); 0: no limit. */
-  readonly maxQueuedBytes: number;
-  readonly pauseAt: number;
-  readonly drainTimeoutMs: number;
-}
 
 export interface Will {
   readonly message: MqttMessage;
   /** v5 Will Delay Interval, seconds. */
   readonly delay: number;
-}
-
-interface InFlight {
-  readonly msg: MqttMessage;
-  readonly qos: 1 | 2;
-  readonly retain: boolean;
-  readonly subIds: readonly number[] | null;
-  /** PUBREC received (QoS 2): PUBREL sent, waiting for PUBCOMP. */
-  released: boolean;
-  /** To resend after a reconnect once the client's window has room (see resume()). */
-  unsent: boolean;
-}
-
-/** Only QoS 1/2 deliveries wait (QoS 0 goes out at once or not at all). */
-interface Queued {
-  readonly msg: MqttMessage;
-  readonly qos: 1 | 2;
-  readonly retain: boolean;
-  readonly subIds: readonly number[] | null;
 }
 
 export interface SessionDrops {
@@ -79,37 +48,6 @@ export interface SessionDrops {
   expired(session: MqttSession): void;
   /** The QoS state of a persistent session changed (mqtt.persistence_file saves it). */
   stateChanged(): void;
-}
-
-/**
- * The empty containers of every QoS state, shared and never written to (each is replaced by
- * an own one at its first entry).
- */
-const NO_INFLIGHT = new Map<number, InFlight>();
-const NO_QUEUE: Queued[] = [];
-const NO_WAITERS: PublisherPort[] = [];
-
-/**
- * A session's QoS 1/2 state, made at its first QoS 1/2 delivery or QoS 2 publish: most sensors
- * only ever use QoS 0, and these seven fields would cost each of them 56 bytes.
- */
-class QosState {
-  /** QoS 2 packet ids received and acknowledged with PUBREC, not yet released (PUBREL). */
-  qos2: PacketIdSet | null = null;
-  inflight: Map<number, InFlight> = NO_INFLIGHT;
-  queue: Queued[] = NO_QUEUE;
-  queueHead = 0;
-  /** Footprint of the queued messages (queue[queueHead…]). */
-  queuedBytes = 0;
-  nextPacketId = 1;
-  /** In-flight entries marked `unsent`: a resumed window smaller than what was in flight. */
-  unsent = 0;
-  waiters: PublisherPort[] = NO_WAITERS;
-  drainTimer: NodeJS.Timeout | null = null;
-
-  get queuedCount(): number {
-    return this.queue.length - this.queueHead;
-  }
 }
 
 /** The subscriptions are the session's own SmallMap fields (see SmallMap). */
@@ -351,6 +289,31 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     }
   }
 
+  /**
+   * After subscriptions its ACL no longer allows were removed: what they queued (or sent and got
+   * no ack for) on topics the ACL does not let it read is dropped, not delivered at the next
+   * connect. A delivery already released (PUBREL stage) carries no message any more and stays.
+   */
+  dropUnreadable(acl: AclEntry): number {
+    const q = this.q;
+    if (q === null) return 0;
+    const readable = (msg: MqttMessage): boolean => acl.canSubscribe(msg.rawTopic);
+    let dropped = 0;
+    for (const [id, f] of q.inflight) {
+      if (f.released || readable(f.msg)) continue;
+      q.inflight.delete(id);
+      if (f.unsent) q.unsent--;
+      dropped++;
+    }
+    const kept = q.queue.slice(q.queueHead).filter((d) => readable(d.msg));
+    dropped += q.queuedCount - kept.length;
+    q.queue = kept.length === 0 ? NO_QUEUE : kept;
+    q.queueHead = 0;
+    q.queuedBytes = kept.reduce((n, d) => n + d.msg.footprint(), 0);
+    if (dropped > 0) this.changed();
+    return dropped;
+  }
+
   /** Offline: nobody waits for this queue any more (new messages are queued or dropped). */
   detach(): void {
     this.link = null;
@@ -392,22 +355,4 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     q.inflight.set(id, { msg, qos, retain, subIds, released: false, unsent: false });
     if (!link.sendPublish(msg, qos, retain, id, false, subIds, publisher)) q.inflight.delete(id);
   }
-}
-
-/**
- * How full the queue is against the publisher pause, by count (`pauseAt`) or by bytes (half of
- * `maxQueuedBytes`), whichever is fuller: publishers wait at 1 and go on below 0.5, so a burst
- * of large messages pauses them before `max_queued_bytes` drops any.
- */
-function pressure(q: QosState, policy: QueuePolicy): number {
-  const byCount = q.queuedCount / policy.pauseAt;
-  return policy.maxQueuedBytes > 0 ? Math.max(byCount, q.queuedBytes / (policy.maxQueuedBytes / 2)) : byCount;
-}
-
-/** Ids cycle 1…65535, skipping those still in flight (the window is far smaller). */
-function allocatePacketId(q: QosState): number {
-  let id = q.nextPacketId;
-  while (q.inflight.has(id)) id = id === 65535 ? 1 : id + 1;
-  q.nextPacketId = id === 65535 ? 1 : id + 1;
-  return id;
 }

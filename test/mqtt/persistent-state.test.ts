@@ -114,7 +114,9 @@ describe('MQTT persistent state: save and restore sessions', () => {
   test('today\'s limits: max_session_expiry, queue bounds, ACL, users without ACL entry', () => {
     const a = newRouter();
     offline(a, 'long', ['ok/#', 'secret/#'], 7200);
+    publish(a, 'secret/x', 'first');
     for (let i = 0; i < 5; i++) publish(a, 'ok/x', String(i));
+    publish(a, 'secret/x', 'last');
     const { session: gone } = a.openSession('gone', false, 'olduser', FULL_ACCESS);
     a.setExpiry(gone, 3600);
     a.connectionLost(gone, false);
@@ -122,13 +124,16 @@ describe('MQTT persistent state: save and restore sessions', () => {
     const b = newRouter(3);
     const now = Date.now();
     const report = restore(a, b, { aclFor: (u) => acl.get(u), maxSessionExpiry: 60, nowMs: now });
-    assert.deepEqual([report.sessions, report.sessionsWithoutAcl, report.subscriptionsDenied], [1, 1, 1]);
+    assert.deepEqual([report.sessions, report.sessionsWithoutAcl, report.subscriptionsDenied, report.messagesDenied], [1, 1, 1, 2]);
     const s = b.sessions.get('long');
     assert.ok(s !== undefined);
     assert.equal(s.expiryInterval, 60);
     assert.ok(b.endsAtMs(s) <= now + 60_000 + 50, 'ends within today\'s max_session_expiry');
-    assert.equal(s.queuedCount, 3);
+    assert.equal(s.queuedCount, 3, 'the readable ones, up to the queue bound');
     assert.equal(b.counters.droppedQueueFull, 2);
+    const sent: string[] = [];
+    s.resume({ ...link(sent), sendWindow: 10 });
+    assert.deepEqual(sent, ['ok/x:1:1:new', 'ok/x:1:2:new', 'ok/x:1:3:new']);
     assert.deepEqual(s.subscriptions.keys(), ['ok/#']);
     for (const r of [a, b]) r.closeAll();
   });
@@ -202,6 +207,27 @@ describe('MQTT persistent state: save and restore sessions', () => {
     const left = c.endsAtMs(s) - Date.now();
     assert.ok(left > 29_000 && left <= 30_100, `${left} ms left`);
     for (const r of [a, b, c]) r.closeAll();
+  });
+
+  test('a session resumed under a narrower ACL (SIGHUP) loses what its removed subscriptions queued', () => {
+    const r = newRouter();
+    const s = offline(r, 'dev', ['ok/#', 'secret/#']);
+    publish(r, 'secret/a', 'no');
+    publish(r, 'ok/a', 'yes');
+    const { session: inflight } = r.openSession('dev', false, '_', FULL_ACCESS);
+    inflight.resume({ ...link([]), sendWindow: 1 }); // secret/a goes out, ok/a waits
+    r.connectionLost(inflight, false);
+    publish(r, 'secret/b', 'no');
+    const narrow = parseAclText('_:\n  sub: ["ok/#"]\n', 'acl.yml').get('_');
+    assert.ok(narrow !== undefined);
+    const { session, present } = r.openSession('dev', false, '_', narrow);
+    assert.equal(session, s);
+    assert.equal(present, true);
+    const sent: string[] = [];
+    session.resume(link(sent));
+    assert.deepEqual(sent, ['ok/a:1:2:new'], 'neither the unacknowledged secret/a nor the queued secret/b');
+    assert.deepEqual(session.subscriptions.keys(), ['ok/#']);
+    r.closeAll();
   });
 
   test('only persistent sessions move the change counter', () => {

@@ -9,8 +9,8 @@
  * a QoS 2 publish received but not released is not delivered twice when the client sends it
  * again; SIGKILL keeps what the last autosave held, and a client connected until the crash keeps
  * its session however long it was connected; the expiry keeps counting while psrtd is down; a
- * subscription today's ACL forbids is not restored; clean-session traffic alone never rewrites
- * the file.
+ * subscription today's ACL forbids is not restored, nor delivered what it had queued;
+ * clean-session traffic alone never rewrites the file.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -239,6 +239,8 @@ describe('MQTT sessions persist across restarts', () => {
       const long = await mqtt.connectAsync(url(a.mqttPort), { protocolVersion: 5, clientId: 'long', clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 0 });
       await long.subscribeAsync(['ok/#', 'secret/#'], { qos: 1 });
       await long.endAsync();
+      // Queued before the ACL changes: not delivered after it either.
+      await pub(a, ['-q', '1', '-t', 'secret/old', '-m', 'hidden']);
     } finally {
       assert.equal(await a.stop('SIGTERM'), 0);
     }
@@ -247,7 +249,7 @@ describe('MQTT sessions persist across restarts', () => {
     const b = await start(file, {}, acl);
     try {
       await b.waitForLog(new RegExp(`mqtt: loaded 1 persistent session\\(s\\) from ${file} \\(1 expired while psrtd was down\\)`));
-      await b.waitForLog(/mqtt: 1 subscription\(s\) of loaded sessions removed: the ACL no longer allows them/);
+      await b.waitForLog(/mqtt: 1 subscription\(s\) of loaded sessions removed: the ACL no longer allows them \(with 1 queued message\(s\) on topics their users may no longer read\)/);
       await pub(b, ['-q', '1', '-t', 'secret/x', '-m', 'hidden']);
       await pub(b, ['-q', '1', '-t', 'ok/x', '-m', 'shown']);
       const gone = await openClient(b.mqttPort, { protocolVersion: 5, clientId: 'short', clean: false, properties: { sessionExpiryInterval: 2 } });
