@@ -10,7 +10,7 @@
  */
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { access, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { access, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { stampNow } from '../broker/delivery.js';
 import { fsErrorText, YamlLines } from '../auth/yaml-validate.js';
@@ -96,12 +96,13 @@ export class PersistenceFile {
   /** The file as last loaded or saved; null while there is none. */
   private written: FileIdentity | null = null;
   /**
-   * Wall-clock ms by which the file is saved again even unchanged: half the shortest expiry
-   * interval of a session connected at its save after it. After a crash such a session's
-   * lifetime counts from the save, so without this a client connected for longer than its
-   * interval with nothing else changing lost its session to a crash a second later.
+   * The last save held sessions whose clients were connected. After a crash their expiry counts
+   * from when psrtd was last known alive, which is the file's modification time: each autosave
+   * with nothing to save sets it to now (without rewriting the file). Without that, a client
+   * connected for longer than its interval with nothing changing lost its session to a crash.
    */
-  private refreshAtMs = Infinity;
+  private keepAlive = false;
+  private keepAliveFailed = false;
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
   /** When the running save started (performance.now()), and whether it was said to hang. */
@@ -131,10 +132,12 @@ export class PersistenceFile {
   private async load(): Promise<string> {
     const file = this.o.file;
     let bytes: Buffer;
+    let modifiedMs: number;
     try {
       const s = await stat(file);
       bytes = await readFile(file);
       this.written = identityOf(s);
+      modifiedMs = s.mtimeMs;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.log.info(`mqtt: loaded 0 retained message(s) from ${file} (no file yet)`);
@@ -151,7 +154,10 @@ export class PersistenceFile {
       return counts(0, 0);
     }
     const o = this.o;
-    const report = this.state.restore(decoded, { aclFor: o.aclFor, maxSessionExpiry: o.maxSessionExpiry, nowMs: Date.now(), stamp: stampNow() });
+    const nowMs = Date.now();
+    // Sessions connected at the save count their expiry from when psrtd was last alive (see keepAlive).
+    const aliveAtMs = Math.min(nowMs, Math.max(decoded.savedAtMs, modifiedMs));
+    const report = this.state.restore({ ...decoded, savedAtMs: aliveAtMs }, { aclFor: o.aclFor, maxSessionExpiry: o.maxSessionExpiry, nowMs, stamp: stampNow() });
     this.logLoaded(report, decoded.sessions.length);
     return counts(report.retained, report.sessions);
   }
@@ -220,12 +226,29 @@ export class PersistenceFile {
   }
 
   private async saveIfNeeded(): Promise<void> {
-    if (this.state.changes === this.savedChanges && Date.now() < this.refreshAtMs) {
-      if (await this.fileAsWritten()) return;
+    if (this.state.changes === this.savedChanges) {
+      if (await this.fileAsWritten()) {
+        if (this.keepAlive) await this.touch();
+        return;
+      }
       if (!this.replacedLogged) this.log.warn(`mqtt: ${this.o.file} was removed or replaced while psrtd runs; writing it again`);
       this.replacedLogged = true;
     }
     await this.write();
+  }
+
+  /** Sets the file's modification time to now (see keepAlive). */
+  private async touch(): Promise<void> {
+    const file = this.o.file;
+    try {
+      const now = new Date();
+      await utimes(file, now, now);
+      this.written = identityOf(await stat(file));
+      this.keepAliveFailed = false;
+    } catch (e) {
+      if (!this.keepAliveFailed) this.log.warn(`mqtt: cannot set the time of ${file} (${fsErrorText(e)}): after a crash, sessions connected now would count their expiry from the last save`);
+      this.keepAliveFailed = true;
+    }
   }
 
   private async fileAsWritten(): Promise<boolean> {
@@ -262,7 +285,7 @@ export class PersistenceFile {
       return;
     }
     this.savedChanges = changes;
-    this.refreshAtMs = snapshot.savedAtMs + snapshot.connectedExpiry * 500;
+    this.keepAlive = snapshot.connectedSessions > 0;
     this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount);
     this.written = written;
     const ms = (performance.now() - t0).toFixed(0);

@@ -135,11 +135,11 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
   /** Sessions taken so far. */
   sessionCount = 0;
   /**
-   * The shortest expiry interval (s) of a session taken while connected (Infinity: none). Its
-   * lifetime counts from the save after a crash, so an unchanged file still needs saving again
-   * before that runs out (see PersistenceFile).
+   * Sessions taken while their client was connected (and with an expiry): after a crash their
+   * lifetime counts from when psrtd was last alive, so the file's time is kept current
+   * (see PersistenceFile).
    */
-  connectedExpiry = Infinity;
+  connectedSessions = 0;
 
   constructor(
     readonly retained: readonly RetainedRecord[],
@@ -171,7 +171,7 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
       }
       this.sessionCount++;
       const endsAtMs = router.endsAtMs(s);
-      if (endsAtMs === 0 && s.expiryInterval !== NEVER_EXPIRES) this.connectedExpiry = Math.min(this.connectedExpiry, s.expiryInterval);
+      if (endsAtMs === 0 && s.expiryInterval !== NEVER_EXPIRES) this.connectedSessions++;
       yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs, subscriptions, qos: s.savedQos() };
     }
   }

@@ -211,9 +211,14 @@ describe('MQTT sessions persist across restarts', () => {
     try {
       idle = await mqtt.connectAsync(url(a.mqttPort), { protocolVersion: 5, clientId: 'idle', clean: false, properties: { sessionExpiryInterval: 8 }, reconnectPeriod: 0 });
       await idle.subscribeAsync('idle/#', { qos: 1 });
-      // Connected and silent past its 8 s interval: its lifetime after a crash counts from the
-      // last save, which must therefore be recent although nothing changed.
+      await sleep(1500);
+      const saved = statSync(file);
+      // Connected and silent past its 8 s interval: its lifetime after a crash counts from when
+      // psrtd was last alive, the file's time, kept current without rewriting the file.
       await sleep(10_500);
+      const touched = statSync(file);
+      assert.equal(touched.ino, saved.ino, 'not rewritten (a save renames a new file in)');
+      assert.ok(touched.mtimeMs > saved.mtimeMs + 8000, `file time kept current: ${touched.mtimeMs - saved.mtimeMs} ms`);
     } finally {
       await a.stop('SIGKILL');
       idle?.end(true);
