@@ -18,6 +18,7 @@ import type { Logger } from '../log/logger.js';
 import { isPsrtError } from '../protocol/errors.js';
 import type { MqttPersistentState, RestoreOptions, RestoreReport } from '../mqtt/persistent-state.js';
 import { decodeState, encodeStateChunks, type DecodedState } from '../mqtt/state-codec.js';
+import { PersistenceLock } from './persistence-lock.js';
 
 /**
  * How long shutdown waits for the last save (and one still running): 64 MB needs a few hundred
@@ -103,6 +104,7 @@ export class PersistenceFile {
    */
   private keepAlive = false;
   private keepAliveFailed = false;
+  private lock: PersistenceLock | null = null;
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
   /** When the running save started (performance.now()), and whether it was said to hang. */
@@ -120,8 +122,17 @@ export class PersistenceFile {
   /** Checks the directory, loads the file into `state` (empty) and starts the autosave timer. */
   static async open(o: PersistenceFileOptions, state: MqttPersistentState, log: Logger): Promise<PersistenceFile> {
     await checkDirectory(o);
+    const lock = await PersistenceLock.acquire(`${o.file}.lock`).catch((e: unknown) => {
+      throw o.configLines.error(KEY, `${o.file} ${e instanceof Error && !('code' in e) ? e.message : `cannot be locked (${fsErrorText(e)})`}`);
+    });
     const rf = new PersistenceFile(o, state, log);
-    rf.savedCounts = await rf.load();
+    rf.lock = lock;
+    try {
+      rf.savedCounts = await rf.load();
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
     rf.savedChanges = state.changes;
     rf.timer = setInterval(() => { void rf.save(); }, o.autosaveSeconds * 1000);
     rf.timer.unref();
@@ -299,8 +310,13 @@ export class PersistenceFile {
     return this.saving !== null;
   }
 
-  /** Start-up failed after open(): stops the timer, saves nothing. */
+  /** Start-up failed after open(): stops the timer, saves nothing, gives the lock back. */
   cancel(): void {
+    this.stopTimer();
+    void this.lock?.release();
+  }
+
+  private stopTimer(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }
@@ -310,7 +326,7 @@ export class PersistenceFile {
    * up after FINAL_SAVE_BOUND_MS (the previous file stays as it was).
    */
   async stop(): Promise<void> {
-    this.cancel();
+    this.stopTimer();
     const work = (async () => {
       await this.saving;
       await this.save();
@@ -323,6 +339,7 @@ export class PersistenceFile {
     if (late) this.log.error(`mqtt: saving to ${file} did not finish within ${FINAL_SAVE_BOUND_MS / 1000} s; stopping without it (the previous file is kept)`);
     else if (this.failing) this.log.error(`mqtt: nothing saved to ${file} at shutdown (see the error above); the file keeps the last saved state`);
     else if (!this.disabled) this.log.info(`mqtt: ${this.savedCounts} saved in ${file}`);
+    await this.lock?.release();
   }
 }
 

@@ -188,3 +188,18 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
   const unixPath = opts.unix === true ? join(dir, 'psrt.sock') : null;
   return { port, statsPort, unixPath, udpPort: udpPorts[0] ?? 0, udpPorts, mqttPort, mqttTlsPort, mqttWsPort, mqttWssPort, dir, proc, output, waitForLog, stop, removeDir };
 }
+
+/** Runs psrtd to its exit (killed by PID after 20 s): exit code and all output. */
+export function runPsrtdToExit(config: string): Promise<{ code: number | null; text: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INVOCATION_ID: 'test' } });
+    let text = '';
+    proc.stdout.on('data', (b: Buffer) => { text += b.toString(); });
+    proc.stderr.on('data', (b: Buffer) => { text += b.toString(); });
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    proc.once('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, text });
+    });
+  });
+}

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { decodeRetained, encodeRetained } from '../../src/mqtt/state-codec.js';
-import { PSRTD_BIN, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
+import { runPsrtdToExit, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
 import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
 import { until } from '../helpers/mqtt-client.js';
 
@@ -321,7 +321,7 @@ describe('MQTT retained messages persist across restarts', () => {
       const confDir = mkdtempSync(join(tmpdir(), 'psrtd-persist-conf-'));
       try {
         const config = writeConfig(confDir, { mqtt: { bind: ['127.0.0.1:0'], persistence_file: file } });
-        const { code, text } = await runToExit(config);
+        const { code, text } = await runPsrtdToExit(config);
         assert.equal(code, 1, text);
         assert.ok(text.includes(`psrtd: ${config}:`) && /:\d+: mqtt\.persistence_file: /.test(text) && text.includes(problem), text);
       } finally {
@@ -330,18 +330,3 @@ describe('MQTT retained messages persist across restarts', () => {
     }
   });
 });
-
-/** Runs psrtd to its exit (killed by PID after 20 s): exit code and all output. */
-function runToExit(config: string): Promise<{ code: number | null; text: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INVOCATION_ID: 'test' } });
-    let text = '';
-    proc.stdout.on('data', (b: Buffer) => { text += b.toString(); });
-    proc.stderr.on('data', (b: Buffer) => { text += b.toString(); });
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
-    proc.once('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, text });
-    });
-  });
-}

@@ -1,0 +1,71 @@
+/**
+ * One psrtd per `mqtt.persistence_file` (src/bin/persistence-lock.ts), with real psrtd
+ * processes. Pass criteria: a second psrtd given the same file does not start (exit 1, the
+ * config line and the first one's PID named) and the first one keeps serving and saving; a lock
+ * left by a SIGKILL, or one whose PID now belongs to another process (PID reused), does not stop
+ * a start; a clean stop removes the lock file.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { processStartTime } from '../../src/bin/persistence-lock.js';
+import { runPsrtdToExit, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
+import { mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
+
+function start(file: string): Promise<Psrtd> {
+  return startPsrtd({ mqtt: { persistence_file: file, autosave_interval: 3600 } });
+}
+
+describe('mqtt.persistence_file is locked to one psrtd', () => {
+  let dir = '';
+  before(() => {
+    requireMosquittoClients();
+    dir = mkdtempSync(join(tmpdir(), 'psrtd-lock-'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a second psrtd on the same file is a start error; the first keeps serving', async () => {
+    const file = join(dir, 'shared.bin');
+    const a = await start(file);
+    const confDir = mkdtempSync(join(tmpdir(), 'psrtd-lock-conf-'));
+    try {
+      assert.equal(readFileSync(`${file}.lock`, 'latin1'), `${a.proc.pid ?? 0} ${processStartTime(a.proc.pid ?? 0)}\n`);
+      const config = writeConfig(confDir, { mqtt: { bind: ['127.0.0.1:0'], persistence_file: file } });
+      const { code, text } = await runPsrtdToExit(config);
+      assert.equal(code, 1, text);
+      assert.match(text, new RegExp(`psrtd: .*:\\d+: mqtt\\.persistence_file: ${file} in use by another psrtd \\(pid ${a.proc.pid ?? 0}, lock file ${file}\\.lock\\)`));
+      const r = await mosquittoPub(a.mqttPort, ['-q', '1', '-r', '-t', 'still/here', '-m', 'yes']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(existsSync(`${file}.lock`), 'the refused start left the lock alone');
+    } finally {
+      rmSync(confDir, { recursive: true, force: true });
+      assert.equal(await a.stop('SIGTERM'), 0);
+    }
+    assert.equal(existsSync(`${file}.lock`), false, 'a clean stop removes the lock');
+    assert.ok(a.output.some((l) => l.includes(`1 retained message(s) and 0 persistent session(s) saved in ${file}`)), a.output.join('\n'));
+  });
+
+  test('a lock left by SIGKILL, or naming a reused PID, does not stop a start', async () => {
+    const file = join(dir, 'stale.bin');
+    const a = await start(file);
+    await a.stop('SIGKILL');
+    assert.ok(existsSync(`${file}.lock`), 'SIGKILL leaves the lock');
+    const b = await start(file);
+    assert.equal(await b.stop('SIGTERM'), 0);
+    // This test process is alive, but did not start at that time: its PID was reused.
+    writeFileSync(`${file}.lock`, `${process.pid} 1\n`);
+    const c = await start(file);
+    try {
+      assert.equal(readFileSync(`${file}.lock`, 'latin1').split(' ')[0], String(c.proc.pid));
+    } finally {
+      assert.equal(await c.stop('SIGTERM'), 0);
+    }
+    writeFileSync(`${file}.lock`, 'garbage');
+    const d = await start(file);
+    assert.equal(await d.stop('SIGTERM'), 0);
+  });
+});
