@@ -7,7 +7,9 @@
  * a busy host): only a live process with that PID *and* that start time holds it.
  */
 import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface LockOwner {
   readonly pid: number;
@@ -35,8 +37,12 @@ function parseOwner(text: string): LockOwner | null {
 /** Whether the lock's owner still runs (and is not this process). */
 function ownerAlive(owner: LockOwner): boolean {
   if (owner.pid === process.pid || owner.pid <= 0) return false;
-  // With /proc, the PID and its start time: a PID reused since the owner ended is not it.
-  if (owner.startTime !== 0 && processStartTime(process.pid) !== 0) return processStartTime(owner.pid) === owner.startTime;
+  // With /proc, the PID and its start time: a PID reused since the owner ended is not it. A
+  // process whose /proc entry this one cannot read (hidepid, another user) is judged by its PID.
+  if (owner.startTime !== 0 && processStartTime(process.pid) !== 0) {
+    const startTime = processStartTime(owner.pid);
+    if (startTime !== 0) return startTime === owner.startTime;
+  }
   try {
     process.kill(owner.pid, 0); // no /proc: the PID alone
     return true;
@@ -45,32 +51,89 @@ function ownerAlive(owner: LockOwner): boolean {
   }
 }
 
+/** The lock file's text as found (null once gone). */
+async function readHeld(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'latin1');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e; // unreadable (another user's lock): not evidence that it is stale
+  }
+}
+
+/**
+ * Creates `path` holding `content`, complete at the moment it appears (a psrtd starting at the
+ * same instant must never read it empty and take it for a crash's leftover): written to a
+ * file of its own, then hard-linked (fails with EEXIST as `wx` does). Where the file system
+ * has no hard links, an exclusive create. False when `path` exists.
+ */
+async function createComplete(path: string, content: string): Promise<boolean> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+    await link(tmp, path);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+  try {
+    const fh = await open(path, 'wx', 0o600);
+    try {
+      await fh.writeFile(content);
+    } finally {
+      await fh.close();
+    }
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/**
+ * Removes a stale lock whose text was `held`. Several psrtd starting at once all find it stale:
+ * one at a time removes it (holding `<lock>.break`), and only while it still says `held`, never
+ * the lock another has made since (an inode number is no proof: the new file may reuse it).
+ */
+async function removeStale(path: string, held: string, me: string): Promise<void> {
+  const breaker = `${path}.break`;
+  if (await createComplete(breaker, me)) {
+    try {
+      if ((await readHeld(path)) === held) await unlink(path).catch(() => undefined);
+    } finally {
+      await unlink(breaker).catch(() => undefined);
+    }
+    return;
+  }
+  const other = await readHeld(breaker);
+  const breakerOwner = other === null ? null : parseOwner(other);
+  // Left by a crash in the middle of this: removed. Else another is at it: wait for it.
+  if (other !== null && (breakerOwner === null || !ownerAlive(breakerOwner))) await unlink(breaker).catch(() => undefined);
+  else await delay(10);
+}
+
 export class PersistenceLock {
   private constructor(readonly path: string) {}
 
   /**
    * Takes the lock; throws an Error saying which process holds it. A lock whose owner is gone
-   * (or unreadable: a crash while writing it) is taken over.
+   * (or whose text is no owner's) is taken over; one this process may not read is an error.
    */
   static async acquire(path: string): Promise<PersistenceLock> {
     const me = `${process.pid} ${processStartTime(process.pid)}\n`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fh = await open(path, 'wx', 0o600);
-        try {
-          await fh.writeFile(me);
-        } finally {
-          await fh.close();
-        }
-        return new PersistenceLock(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const owner = parseOwner(await readFile(path, 'latin1').catch(() => ''));
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if (await createComplete(path, me)) return new PersistenceLock(path);
+      const held = await readHeld(path);
+      if (held === null) continue; // its owner removed it meanwhile
+      const owner = parseOwner(held);
       if (owner !== null && ownerAlive(owner)) {
         throw new Error(`in use by another psrtd (pid ${owner.pid}, lock file ${path}); give each psrtd its own persistence_file`);
       }
-      await unlink(path).catch(() => undefined); // stale: its owner ended without removing it
+      await removeStale(path, held, me); // its owner ended without removing it
     }
     throw new Error(`cannot take the lock file ${path}: another process keeps creating it`);
   }

@@ -9,10 +9,33 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { processStartTime } from '../../src/bin/persistence-lock.js';
 import { runPsrtdToExit, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
 import { mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
+
+const LOCK_MODULE = new URL('../../src/bin/persistence-lock.js', import.meta.url).href;
+
+/**
+ * A process that takes the lock at wall-clock `atMs` (spinning to it, so that several start at
+ * the same instant), holds it a moment and says whether it got it.
+ */
+const RACER = `
+const { PersistenceLock } = await import(process.argv[1]);
+const atMs = Number(process.argv[3]);
+while (Date.now() < atMs) {}
+try { await PersistenceLock.acquire(process.argv[2]); await new Promise((r) => setTimeout(r, 300)); console.log('got'); }
+catch { console.log('refused'); }
+`;
+
+function racer(lockPath: string, atMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', RACER, LOCK_MODULE, lockPath, String(atMs)], { timeout: 10_000 }, (err, stdout) => {
+      resolve(err === null ? stdout.trim() : `failed: ${err.message}`);
+    });
+  });
+}
 
 function start(file: string): Promise<Psrtd> {
   return startPsrtd({ mqtt: { persistence_file: file, autosave_interval: 3600 } });
@@ -65,7 +88,23 @@ describe('mqtt.persistence_file is locked to one psrtd', () => {
       assert.equal(await c.stop('SIGTERM'), 0);
     }
     writeFileSync(`${file}.lock`, 'garbage');
+    // And a crash while removing a stale lock (see removeStale) left its marker too.
+    writeFileSync(`${file}.lock.break`, '999999999 1\n');
     const d = await start(file);
     assert.equal(await d.stop('SIGTERM'), 0);
+    assert.equal(existsSync(`${file}.lock.break`), false);
+  });
+
+  test('of processes taking the lock at the same instant, exactly one gets it (also a stale lock)', async () => {
+    const lockPath = join(dir, 'race.bin.lock');
+    for (let round = 0; round < 8; round++) {
+      rmSync(lockPath, { force: true });
+      // Odd rounds: a lock left by a crash, which all of them take for stale at once.
+      if (round % 2 === 1) writeFileSync(lockPath, '999999999 1\n');
+      const atMs = Date.now() + 300;
+      const results = await Promise.all([0, 1, 2, 3].map(() => racer(lockPath, atMs)));
+      assert.equal(results.filter((r) => r === 'got').length, 1, `round ${round}: ${results.join(', ')}`);
+    }
+    rmSync(lockPath, { force: true });
   });
 });
