@@ -122,9 +122,9 @@ export class MqttPersistentState {
       const qos = messages.resolve(saved.qos);
       // What the removed subscriptions queued is not delivered either (before the queue bounds,
       // so it takes no place of a message the session may still read).
-      const readable = denied === 0 ? qos : readableOnly(qos, acl);
-      unreadable = qos.inflight.length + qos.queue.length - readable.inflight.length - readable.queue.length;
-      session.restoreQos(readable);
+      const readable = denied === 0 ? { qos, unreadable: 0 } : readableOnly(qos, acl);
+      unreadable = readable.unreadable;
+      session.restoreQos(readable.qos);
     }
     router.adoptSession(session, remainingMs);
     return { denied, unreadable };
@@ -177,10 +177,17 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
   }
 }
 
-/** The deliveries on topics `acl` lets the user read (and those only waiting for PUBCOMP). */
-function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry): SavedQos<MqttMessage> {
+/**
+ * The deliveries on topics `acl` lets the user read. A QoS 2 one in flight on another topic
+ * goes on with PUBREL rather than being forgotten (as MqttSession.dropUnreadable: the client
+ * may hold its packet id until then).
+ */
+function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry): { qos: SavedQos<MqttMessage>; unreadable: number } {
   const readable = (m: MqttMessage): boolean => acl.canSubscribe(m.rawTopic);
-  return { ...q, inflight: q.inflight.filter((f) => f.released || readable(f.msg)), queue: q.queue.filter((d) => readable(d.msg)) };
+  const denied = q.inflight.filter((f) => !f.released && !readable(f.msg)).length;
+  const inflight = q.inflight.flatMap((f) => (f.released || readable(f.msg) ? [f] : f.qos === 2 ? [{ ...f, released: true }] : []));
+  const queue = q.queue.filter((d) => readable(d.msg));
+  return { qos: { ...q, inflight, queue }, unreadable: denied + q.queue.length - queue.length };
 }
 
 /**

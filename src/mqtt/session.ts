@@ -292,7 +292,9 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   /**
    * After subscriptions its ACL no longer allows were removed: what they queued (or sent and got
    * no ack for) on topics the ACL does not let it read is dropped, not delivered at the next
-   * connect. A delivery already released (PUBREL stage) carries no message any more and stays.
+   * connect. A QoS 2 delivery in flight goes on with PUBREL instead of the PUBLISH again: the
+   * client may hold its packet id until then, and would take the id's next message for a
+   * duplicate.
    */
   dropUnreadable(acl: AclEntry): number {
     const q = this.q;
@@ -301,9 +303,12 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     let dropped = 0;
     for (const [id, f] of q.inflight) {
       if (f.released || readable(f.msg)) continue;
-      q.inflight.delete(id);
-      if (f.unsent) q.unsent--;
       dropped++;
+      if (f.qos === 2) f.released = true;
+      else {
+        q.inflight.delete(id);
+        if (f.unsent) q.unsent--;
+      }
     }
     const kept = q.queue.slice(q.queueHead).filter((d) => readable(d.msg));
     dropped += q.queuedCount - kept.length;
