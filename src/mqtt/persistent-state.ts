@@ -122,7 +122,7 @@ export class MqttPersistentState {
       const qos = messages.resolve(saved.qos);
       // What the removed subscriptions queued is not delivered either (before the queue bounds,
       // so it takes no place of a message the session may still read).
-      const readable = denied === 0 ? { qos, unreadable: 0 } : readableOnly(qos, acl);
+      const readable = denied === 0 ? { qos, unreadable: 0 } : readableOnly(qos, acl, session);
       unreadable = readable.unreadable;
       session.restoreQos(readable.qos);
     }
@@ -182,8 +182,8 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
  * goes on with PUBREL rather than being forgotten (as MqttSession.dropUnreadable: the client
  * may hold its packet id until then).
  */
-function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry): { qos: SavedQos<MqttMessage>; unreadable: number } {
-  const readable = (m: MqttMessage): boolean => acl.canSubscribe(m.rawTopic);
+function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry, session: MqttSession): { qos: SavedQos<MqttMessage>; unreadable: number } {
+  const readable = (m: MqttMessage): boolean => session.mayRead(acl, m.rawTopic);
   const denied = q.inflight.filter((f) => !f.released && !readable(f.msg)).length;
   const inflight = q.inflight.flatMap((f) => (f.released || readable(f.msg) ? [f] : f.qos === 2 ? [{ ...f, released: true }] : []));
   const queue = q.queue.filter((d) => readable(d.msg));

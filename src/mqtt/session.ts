@@ -13,7 +13,8 @@ import type { PublisherPort } from '../broker/ports.js';
 import type { MqttVersion } from '../protocol/mqtt/index.js';
 import type { MqttMessage, QoS } from './message.js';
 import type { SavedQos } from './session-codec.js';
-import type { SubscriberSession, SubscriptionEntry } from './subscription.js';
+import { mqttTopicMatches } from '../topics/index.js';
+import { splitShared, type SubscriberSession, type SubscriptionEntry } from './subscription.js';
 import { SmallMap } from './small-map.js';
 import { PacketIdSet } from './packet-id-set.js';
 import { allocatePacketId, NO_INFLIGHT, NO_QUEUE, NO_WAITERS, pressure, QosState, type InFlight, type Queued, type QueuePolicy } from './qos-state.js';
@@ -299,7 +300,7 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
   dropUnreadable(acl: AclEntry): number {
     const q = this.q;
     if (q === null) return 0;
-    const readable = (msg: MqttMessage): boolean => acl.canSubscribe(msg.rawTopic);
+    const readable = (msg: MqttMessage): boolean => this.mayRead(acl, msg.rawTopic);
     let dropped = 0;
     for (const [id, f] of q.inflight) {
       if (f.released || readable(f.msg)) continue;
@@ -317,6 +318,17 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     q.queuedBytes = kept.reduce((n, d) => n + d.msg.footprint(), 0);
     if (dropped > 0) this.changed();
     return dropped;
+  }
+
+  /**
+   * Whether `acl` lets this session read `topic`: it could subscribe to the topic itself, or one
+   * of its subscriptions (each allowed by `acl`) matches it. The second covers topics the first
+   * refuses for their PSRT form alone (`a//b` under an ACL `a/+/b`).
+   */
+  mayRead(acl: AclEntry, topic: string): boolean {
+    if (acl.canSubscribe(topic)) return true;
+    for (const key of this.keys()) if (mqttTopicMatches(splitShared(key)?.filter ?? key, topic)) return true;
+    return false;
   }
 
   /** Offline: nobody waits for this queue any more (new messages are queued or dropped). */

@@ -232,6 +232,21 @@ describe('MQTT persistent state: save and restore sessions', () => {
     r.closeAll();
   });
 
+  test('a narrower ACL keeps what a kept subscription delivers, also where the ACL check alone would refuse the topic', () => {
+    const r = newRouter();
+    offline(r, 'dev', ['a/+/b', 'secret/#']);
+    publish(r, 'a//b', 'empty level');
+    publish(r, 'secret/x', 'no');
+    const narrow = parseAclText('_:\n  sub: ["a/+/b"]\n', 'acl.yml').get('_');
+    assert.ok(narrow !== undefined);
+    assert.equal(narrow.canSubscribe('a//b'), false, 'the premise: the topic alone is refused');
+    const { session } = r.openSession('dev', false, '_', narrow);
+    const sent: string[] = [];
+    session.resume(link(sent));
+    assert.deepEqual(sent, ['a//b:1:1:new']);
+    r.closeAll();
+  });
+
   test('a loaded session under a narrower ACL: QoS 1 in flight dropped, QoS 2 in flight ends with PUBREL', () => {
     const a = newRouter();
     offline(a, 'dev', ['ok/#', 'secret/#']);
