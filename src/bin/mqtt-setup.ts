@@ -11,7 +11,7 @@ import { MqttPersistentState } from '../mqtt/persistent-state.js';
 import { MqttRouter } from '../mqtt/router.js';
 import type { SysFigures } from '../mqtt/sys-tree.js';
 import { FINAL_SAVE_BOUND_MS, PersistenceFile } from './persistence-file.js';
-import type { MqttStatsSnapshot } from '../stats/mqtt-stats.js';
+import type { MqttStatsSnapshot, PersistenceStats } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
 import { MqttServer, type BoundMqtt, type MqttTls } from '../transport/mqtt-server.js';
@@ -39,6 +39,8 @@ export interface RunningMqtt {
   readonly saveBoundMs: number;
   /** A save of `mqtt.persistence_file` is still running after stop() gave up on it (a hung disk). */
   readonly saveStuck: boolean;
+  /** The health of `mqtt.persistence_file`; null without one. */
+  persistenceStats(): PersistenceStats | null;
   /** Closes the listeners and connections, then saves the retained messages (`persistence_file`). */
   stop(): Promise<void>;
 }
@@ -68,6 +70,7 @@ export function mqttStatsOf(running: RunningMqtt): MqttStatsSnapshot {
     retainedRefused: r.retained.refused,
     queued,
     counters: r.counters,
+    persistence: running.persistenceStats(),
   };
 }
 
@@ -238,6 +241,7 @@ export async function startMqtt(
     get saveStuck() {
       return persistence?.writing ?? false;
     },
+    persistenceStats: () => persistence?.stats() ?? null,
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);

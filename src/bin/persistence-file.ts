@@ -18,6 +18,7 @@ import type { Logger } from '../log/logger.js';
 import { isPsrtError } from '../protocol/errors.js';
 import type { MqttPersistentState, RestoreOptions, RestoreReport } from '../mqtt/persistent-state.js';
 import { decodeState, encodeStateChunks, type DecodedState } from '../mqtt/state-codec.js';
+import type { PersistenceStats } from '../stats/mqtt-stats.js';
 import { PersistenceLock } from './persistence-lock.js';
 
 /**
@@ -70,6 +71,14 @@ interface FileIdentity {
   readonly mtimeMs: number;
 }
 
+/** Counted for /status and /metrics (see PersistenceStats). */
+interface SaveRecord {
+  saves: number;
+  saveFailures: number;
+  lastSaveMs: number;
+  lastSaveDurationMs: number;
+}
+
 function identityOf(s: Stats): FileIdentity {
   return { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
 }
@@ -105,6 +114,7 @@ export class PersistenceFile {
   private keepAlive = false;
   private keepAliveFailed = false;
   private lock: PersistenceLock | null = null;
+  private readonly record: SaveRecord = { saves: 0, saveFailures: 0, lastSaveMs: 0, lastSaveDurationMs: 0 };
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
   /** When the running save started (performance.now()), and whether it was said to hang. */
@@ -291,6 +301,7 @@ export class PersistenceFile {
       written = identityOf(await stat(file));
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
+      this.record.saveFailures++;
       if (!this.failing) this.log.error(`mqtt: saving to ${file} failed: ${fsErrorText(e)} (the previous file is kept; retrying every autosave_interval)`);
       this.failing = true;
       return;
@@ -299,10 +310,17 @@ export class PersistenceFile {
     this.keepAlive = snapshot.connectedSessions > 0;
     this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount);
     this.written = written;
-    const ms = (performance.now() - t0).toFixed(0);
+    const durationMs = performance.now() - t0;
+    Object.assign(this.record, { saves: this.record.saves + 1, lastSaveMs: Date.now(), lastSaveDurationMs: durationMs });
+    const ms = durationMs.toFixed(0);
     if (this.failing) this.log.info(`mqtt: saved to ${file} again`);
     this.failing = false;
     this.log.debug(`mqtt: saved ${this.savedCounts} to ${file} in ${ms} ms`);
+  }
+
+  /** The file's health for /status and /metrics. */
+  stats(): PersistenceStats {
+    return { file: this.o.file, failing: this.failing, fileBytes: this.written?.size ?? 0, ...this.record };
   }
 
   /** A save is running (after stop(): one that hangs). */

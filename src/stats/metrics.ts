@@ -268,4 +268,13 @@ function mqttMetrics(out: Exposition, provider: MqttStatsProvider | null, psrtCl
   for (const [key, value] of Object.entries(s.counters)) {
     out.counter(`psrt_mqtt_${snake(key)}_total`, MQTT_HELP[key] ?? key, value);
   }
+  const p = s.persistence;
+  if (p === null) return;
+  out
+    .counter('psrt_mqtt_persistence_saves_total', 'Saves of mqtt.persistence_file written.', p.saves)
+    .counter('psrt_mqtt_persistence_save_failures_total', 'Saves of mqtt.persistence_file that failed (the previous file is kept).', p.saveFailures)
+    .gauge('psrt_mqtt_persistence_failing', '1 while the last save of mqtt.persistence_file failed (a restart would lose what changed since the last good save).', p.failing ? 1 : 0)
+    .gauge('psrt_mqtt_persistence_last_save_timestamp_seconds', 'When the last save of mqtt.persistence_file was written (0: none yet; saves happen only when something changed).', p.lastSaveMs / 1000)
+    .gauge('psrt_mqtt_persistence_last_save_duration_seconds', 'How long the last save of mqtt.persistence_file took.', p.lastSaveDurationMs / 1000)
+    .gauge('psrt_mqtt_persistence_file_bytes', 'Size of mqtt.persistence_file as last loaded or written.', p.fileBytes);
 }

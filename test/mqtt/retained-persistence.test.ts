@@ -209,11 +209,18 @@ describe('MQTT retained messages persist across restarts', () => {
     assert.deepEqual(readFileSync(`${file}.bad`), bytes, 'the evidence is kept');
   });
 
-  test('a save that fails is logged once, keeps the previous file and is retried', async () => {
+  test('a save that fails is logged once, keeps the previous file, is retried, and shows in /status and /metrics', async () => {
     const file = join(dir, 'failing.bin');
     const c0 = encodeRetained([{ rawTopic: 'f/old', payload: Buffer.from('old'), qos: 1, props: null, expiresAtMs: 0 }]);
     writeFileSync(file, c0);
-    const b = await start(file, { autosave_interval: 1 });
+    const b = await startPsrtd({ server: { bind_stats: '127.0.0.1:0' }, mqtt: { persistence_file: file, autosave_interval: 1 } });
+    const health = async (): Promise<{ status: Record<string, unknown>; metrics: string }> => {
+      const base = `http://127.0.0.1:${String(b.statsPort)}`;
+      const status = (await (await fetch(`${base}/status`)).json()) as { mqtt: { persistence: Record<string, unknown> } };
+      return { status: status.mqtt.persistence, metrics: await (await fetch(`${base}/metrics`)).text() };
+    };
+    const loaded = await health();
+    assert.deepEqual(loaded.status, { file, saves: 0, save_failures: 0, failing: false, last_save: null, last_save_duration_ms: 0, file_bytes: c0.length });
     // psrtd's temporary file as a directory: every save fails at its first step (permissions do not stop root).
     const tmp = `${file}.tmp.${String(b.proc.pid)}`;
     mkdirSync(tmp);
@@ -225,9 +232,24 @@ describe('MQTT retained messages persist across restarts', () => {
       assert.deepEqual(readFileSync(file), c0);
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(b.output.filter((l) => l.includes(`saving to ${file}`)).length, 1, 'logged once');
+      const failing = await health();
+      assert.equal(failing.status.failing, true);
+      assert.ok(Number(failing.status.save_failures) >= 2, JSON.stringify(failing.status));
+      assert.match(failing.metrics, /^psrt_mqtt_persistence_failing 1$/m);
+      assert.match(failing.metrics, /^psrt_mqtt_persistence_save_failures_total [2-9]\d*$/m);
       rmdirSync(tmp);
       await b.waitForLog(new RegExp(`mqtt: saved to ${file} again`), 10_000);
       assert.deepEqual(decodeRetained(readFileSync(file)).map((r) => r.rawTopic), ['f/old', 'f/new']);
+      const saved = await health();
+      assert.equal(saved.status.failing, false);
+      assert.equal(saved.status.saves, 1);
+      assert.equal(saved.status.file_bytes, statSync(file).size);
+      const at = Number(saved.status.last_save) * 1000;
+      assert.ok(at > Date.now() - 10_000 && at <= Date.now(), `last_save ${String(saved.status.last_save)}`);
+      assert.match(saved.metrics, /^psrt_mqtt_persistence_failing 0$/m);
+      assert.match(saved.metrics, /^psrt_mqtt_persistence_saves_total 1$/m);
+      assert.match(saved.metrics, new RegExp(`^psrt_mqtt_persistence_file_bytes ${statSync(file).size}$`, 'm'));
+      assert.match(saved.metrics, /^psrt_mqtt_persistence_last_save_timestamp_seconds \d+(\.\d+)?(e\+\d+)?$/m);
     } finally {
       assert.equal(await b.stop('SIGTERM'), 0);
     }

@@ -38,7 +38,7 @@ async function fullExposition(): Promise<string> {
     udpStats: () => ({ received: 4, truncated: 0, acked: 4, accepted: 3, denied: 1, rateLimited: 0 }),
     clusterStatus: () => ({ '127.0.0.1:2874': 'online', '/run/a"b\\c\nd.sock': 'offline' }),
     clusterNodes: () => [{ path: '127.0.0.1:2874', queued: 2, stats: { sent: 5, notRequired: 1, dropped: 0, lost: 0 } }],
-    mqttStats: () => ({ connections: 1, sessions: 2, subscriptions: 3, retainedCount: 1, retainedBytes: 9, retainedRefused: 0, queued: 0, counters: mqtt }),
+    mqttStats: () => ({ connections: 1, sessions: 2, subscriptions: 3, retainedCount: 1, retainedBytes: 9, retainedRefused: 0, queued: 0, counters: mqtt, persistence: { file: '/var/lib/psrtd/mqtt-state.bin', saves: 3, saveFailures: 1, failing: false, lastSaveMs: 1.7e12, lastSaveDurationMs: 120, fileBytes: 4096 } }),
     bridgeStatus: () => [bridge('cloud', 'nats'), bridge('up', 'mqtt')],
     connectionRefusals: () => ({ maxConnections: 1, fdExhausted: 0 }),
   }, sample);
