@@ -1,6 +1,6 @@
 /** Assembles the MQTT side of psrtd from the `mqtt:` config section. */
 import { YamlLines } from '../auth/yaml-validate.js';
-import type { AuthStore } from '../auth/auth-store.js';
+import { ANONYMOUS, type AuthStore } from '../auth/auth-store.js';
 import { DEFAULT_SLOW_MAX_HOLD, DEFAULT_SLOW_WINDOW_MS, type Broker, type ClientProvider } from '../broker/index.js';
 import { DEFAULTS } from '../config/defaults.js';
 import type { MqttSection, ProtoSection, ServerConfig } from '../config/schema.js';
@@ -259,7 +259,8 @@ function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRo
     file: mqtt.persistenceFile,
     configLines: config.lines ?? YamlLines.none(config.file ?? 'built-in config'),
     autosaveSeconds: mqtt.autosaveInterval,
-    aclFor: (user: string) => auth.aclFor(user),
+    // A session nobody can log in to resume is not loaded: no ACL entry, or anonymous logins off.
+    aclFor: (user: string) => (user === ANONYMOUS && !auth.allowAnonymous ? undefined : auth.aclFor(user)),
     maxSessionExpiry: mqtt.maxSessionExpiry,
   };
   return PersistenceFile.open(options, new MqttPersistentState(router), log);

@@ -234,6 +234,22 @@ describe('MQTT sessions persist across restarts', () => {
     }
   });
 
+  test('an anonymous session is not loaded once anonymous logins are off (nobody could resume it)', async () => {
+    const file = join(dir, 'anonymous.bin');
+    const a = await start(file);
+    try {
+      await offlineMosquittoSession(a, ['-c', '-i', 'anon', '-q', '1', '-t', 'anon/#']);
+    } finally {
+      assert.equal(await a.stop('SIGTERM'), 0);
+    }
+    const b = await startPsrtd({ auth: { allow_anonymous: false }, mqtt: { persistence_file: file, autosave_interval: 3600 } });
+    try {
+      await b.waitForLog(new RegExp(`mqtt: loaded 0 persistent session\\(s\\) from ${file} \\(1 dropped: their user can no longer log in \\(no ACL entry, or anonymous logins are off\\)\\)`));
+    } finally {
+      assert.equal(await b.stop('SIGTERM'), 0);
+    }
+  });
+
   test('the expiry keeps counting while psrtd is down; a subscription the new ACL forbids is dropped', async () => {
     file = join(dir, 'expiry.bin');
     const a = await start(file);
