@@ -190,6 +190,7 @@ export class PersistenceFile {
     if (savedSessions === 0) return;
     const notes: string[] = [];
     if (r.sessionsExpired > 0) notes.push(`${r.sessionsExpired} expired while psrtd was down`);
+    if (r.wills > 0) notes.push(`${r.wills} delayed will(s) scheduled again`);
     if (r.sessionsWithoutAcl > 0) notes.push(`${r.sessionsWithoutAcl} dropped: their user can no longer log in (no ACL entry, or anonymous logins are off)`);
     this.log.info(`mqtt: loaded ${r.sessions} persistent session(s) from ${file}${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`);
     if (r.subscriptionsDenied > 0) {

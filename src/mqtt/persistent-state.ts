@@ -6,15 +6,18 @@
  * A session comes back offline, as if its client had lost the connection when psrtd stopped:
  * it collects messages for its subscriptions and ends when its expiry interval runs out,
  * counted from when its connection ended (a session connected at the save: from the save).
- * Not kept: wills (a session's will belongs to its connection) and QoS 0 messages.
+ * A will waiting for its Will Delay Interval is kept and goes out when due, also when its
+ * session ended while psrtd was down. Not kept: the will of a connection open at the save (a
+ * crash loses it) and QoS 0 messages.
  */
 import type { AclEntry } from '../auth/acl.js';
 import type { Stamp } from '../broker/delivery.js';
-import type { MqttMessage } from './message.js';
+import { DEFAULT_PRIORITY } from '../protocol/constants.js';
+import { MqttMessage } from './message.js';
 import { queuedMessageOf, retainedMessageOf, type RetainedRecord } from './record-codec.js';
 import type { MqttRouter } from './router.js';
 import { MqttSession } from './session.js';
-import type { SavedQos, SavedSession, SavedSubscription } from './session-codec.js';
+import type { SavedQos, SavedSession, SavedSubscription, SavedWill } from './session-codec.js';
 import type { DecodedState, StateSnapshot } from './state-codec.js';
 import { splitShared } from './subscription.js';
 
@@ -44,6 +47,8 @@ export interface RestoreReport {
   readonly subscriptionsDenied: number;
   /** Queued or unacknowledged messages on topics those sessions may no longer read, dropped. */
   readonly messagesDenied: number;
+  /** Delayed wills scheduled again (due ones, of sessions that ended meanwhile too, go out at once). */
+  readonly wills: number;
 }
 
 export class MqttPersistentState {
@@ -88,29 +93,40 @@ export class MqttPersistentState {
     let sessionsWithoutAcl = 0;
     let subscriptionsDenied = 0;
     let messagesDenied = 0;
+    let wills = 0;
     for (const saved of state.sessions) {
       const expiry = Math.min(saved.expiryInterval, o.maxSessionExpiry);
       const remainingMs = remainingLifetime(saved, expiry, state.savedAtMs, o.nowMs);
       const acl = o.aclFor(saved.user);
+      let session: MqttSession | null = null;
       if (expiry === 0 || (remainingMs !== null && remainingMs <= 0)) sessionsExpired++;
       else if (acl === undefined) sessionsWithoutAcl++;
       else {
-        const { denied, unreadable } = this.restoreSession(saved, expiry, acl, messages, remainingMs);
+        session = new MqttSession(saved.clientId, saved.user, acl, this.router);
+        const { denied, unreadable } = this.restoreSession(session, saved, expiry, messages, remainingMs);
         subscriptionsDenied += denied;
         messagesDenied += unreadable;
         sessions++;
       }
+      // A will whose session is gone is due now (its session ended); without an ACL entry its
+      // publish right cannot be checked, so it is dropped.
+      if (saved.will !== null && acl !== undefined) {
+        const owner = session ?? new MqttSession(saved.clientId, saved.user, acl, this.router);
+        owner.will = { message: willMessageOf(saved.will, o.stamp), delay: saved.will.delay };
+        this.router.scheduleWill(owner, session === null ? 0 : saved.will.atMs - o.nowMs);
+        wills++;
+      }
     }
-    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied, messagesDenied };
+    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied, messagesDenied, wills };
   }
 
   /**
    * One session, offline; the number of its subscriptions `acl` no longer allows, and of the
    * messages they had queued on topics it may no longer read.
    */
-  private restoreSession(saved: SavedSession<number>, expiry: number, acl: AclEntry, messages: MessageTable, remainingMs: number | null): { denied: number; unreadable: number } {
+  private restoreSession(session: MqttSession, saved: SavedSession<number>, expiry: number, messages: MessageTable, remainingMs: number | null): { denied: number; unreadable: number } {
     const router = this.router;
-    const session = new MqttSession(saved.clientId, saved.user, acl, router);
+    const acl = session.acl;
     session.expiryInterval = expiry;
     let denied = 0;
     for (const sub of saved.subscriptions) {
@@ -172,7 +188,7 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
       this.sessionCount++;
       const endsAtMs = router.endsAtMs(s);
       if (endsAtMs === 0 && s.expiryInterval !== NEVER_EXPIRES) this.connectedSessions++;
-      yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs, subscriptions, qos: s.savedQos() };
+      yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs, subscriptions, qos: s.savedQos(), will: savedWill(s, router.willDueMs(s)) };
     }
   }
 }
@@ -188,6 +204,22 @@ function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry, session: MqttSess
   const inflight = q.inflight.flatMap((f) => (f.released || readable(f.msg) ? [f] : f.qos === 2 ? [{ ...f, released: true }] : []));
   const queue = q.queue.filter((d) => readable(d.msg));
   return { qos: { ...q, inflight, queue }, unreadable: denied + q.queue.length - queue.length };
+}
+
+/** The will of `s` when it waits for its delay (due at `dueMs`), as a save keeps it. */
+function savedWill(s: MqttSession, dueMs: number): SavedWill | null {
+  const w = s.will;
+  if (w === null || dueMs === 0) return null;
+  const m = w.message;
+  const record = { rawTopic: m.rawTopic, payload: m.payload, qos: m.qos, props: m.props, expiresAtMs: 0 };
+  return { record, retain: m.retain, delay: w.delay, messageExpiry: m.props?.messageExpiryInterval ?? null, atMs: dueMs };
+}
+
+/** A saved will's message (its expiry interval counts from when it is published). */
+function willMessageOf(w: SavedWill, stamp: Stamp): MqttMessage {
+  const r = w.record;
+  const props = w.messageExpiry === null ? r.props : { ...r.props, messageExpiryInterval: w.messageExpiry };
+  return new MqttMessage(r.rawTopic, Buffer.from(r.payload), r.qos, w.retain, DEFAULT_PRIORITY, stamp, props, null);
 }
 
 /**

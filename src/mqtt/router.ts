@@ -41,6 +41,8 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   private lastStamp = new Stamp(0);
   /** Wall-clock ms each offline persistent session ends at (a map, not a field every session pays for). */
   private readonly endsAt = new Map<MqttSession, number>();
+  /** Wall-clock ms each will waiting for its Will Delay Interval is due. */
+  private readonly willAt = new Map<MqttSession, number>();
 
   constructor(
     private readonly broker: Broker,
@@ -117,9 +119,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     }
     const will = session.will;
     if (will !== null && will.delay === 0) this.publishWill(session);
-    else if (will !== null) {
-      longTimer(Math.min(will.delay, session.expiryInterval) * 1000, () => { this.publishWill(session); }, (t) => { session.willTimer = t; });
-    }
+    else if (will !== null) this.scheduleWill(session, Math.min(will.delay, session.expiryInterval) * 1000);
     if (session.expiryInterval === NEVER_EXPIRES) return;
     this.expireIn(session, session.expiryInterval * 1000);
   }
@@ -129,6 +129,21 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     longTimer(ms, () => {
       if (session.link === null) this.endSession(session, true);
     }, (t) => { session.expiryTimer = t; });
+  }
+
+  /**
+   * The session's will goes out in `ms` unless its client is back first. Also for a will loaded
+   * from mqtt.persistence_file, whose session may have ended while psrtd was down (it is due
+   * then: "the Will Delay Interval has passed or the Session ends, whichever happens first").
+   */
+  scheduleWill(session: MqttSession, ms: number): void {
+    this.willAt.set(session, Date.now() + ms);
+    longTimer(Math.max(0, ms), () => { this.publishWill(session); }, (t) => { session.willTimer = t; });
+  }
+
+  /** Wall-clock ms the session's delayed will is due; 0 when none waits. */
+  willDueMs(session: MqttSession): number {
+    return this.willAt.get(session) ?? 0;
   }
 
   /** A session's expiry interval (CONNECT, v5 DISCONNECT); a persistent one's save notices. */
@@ -177,6 +192,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   }
 
   private cancelTimers(session: MqttSession): void {
+    this.willAt.delete(session);
     if (session.willTimer !== null) clearTimeout(session.willTimer);
     if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
     session.willTimer = null;
@@ -186,7 +202,9 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   private publishWill(session: MqttSession): void {
     const will = session.will;
     session.will = null;
+    this.willAt.delete(session);
     if (will === null) return;
+    if (session.expiryInterval !== 0) this.sessionChanges++; // a saved will must not go out twice
     const w = will.message;
     if (isSystemTopic(w.rawTopic) || !session.acl.canPublish(normalizeTopic(w.rawTopic))) {
       if (this.broker.logLimiter.line('mqtt: will denied', 'warn').admit()) this.log.warn(`mqtt: will of ${escapeForLog(session.clientId)} denied by ACL for ${escapeForLog(w.rawTopic)}`);

@@ -9,7 +9,7 @@
  *   session       u32 + client id, u32 + user (UTF-8)
  *                 u32 session expiry interval (s), f64 wall-clock ms the session ends at
  *                 (0: connected at the save, or never expires)
- *                 u8 flags (0x01: QoS state follows; other bits must be 0)
+ *                 u8 flags (0x01: QoS state follows, 0x02: a will follows; other bits must be 0)
  *                 u32 subscription count, then each: u32 + key (the filter as subscribed,
  *                 `$share/…` included), u8 options (QoS | no local 0x04 | retain as
  *                 published 0x08 | retain handling << 4), u32 subscription identifier (0 none)
@@ -18,6 +18,9 @@
  *                 released 0x08), message, identifiers
  *                 u32 queued count, then each: u8 (QoS | retain 0x04), message, identifiers
  *                 u32 count of inbound QoS 2 packet ids not yet released, then each u16
+ *   will          (a will waiting for its Will Delay Interval) u8 flags (retain 0x01, message
+ *                 expiry interval follows 0x02), u32 will delay (s), [u32 message expiry
+ *                 interval (s)], f64 wall-clock ms it is due, the message's record
  *   message       u32 index; when it is the number of messages defined so far, the message's
  *                 record follows (a new one), else it is one defined before
  *   identifiers   u32 count (0: none), then each u32 (the delivery's subscription identifiers)
@@ -61,9 +64,26 @@ export interface SavedSession<M> {
   readonly endsAtMs: number;
   readonly subscriptions: readonly SavedSubscription[];
   readonly qos: SavedQos<M> | null;
+  /** A will waiting for its delay when the session was taken (an offline session's). */
+  readonly will: SavedWill | null;
+}
+
+export interface SavedWill {
+  /** Topic, payload, QoS and properties; its expiry deadline is not used (see messageExpiry). */
+  readonly record: RetainedRecord;
+  readonly retain: boolean;
+  /** The Will Delay Interval, seconds. */
+  readonly delay: number;
+  /** The will's Message Expiry Interval (counted from when it is published); null: none. */
+  readonly messageExpiry: number | null;
+  /** Wall-clock ms it is due. */
+  readonly atMs: number;
 }
 
 const S_QOS = 0x01;
+const S_WILL = 0x02;
+const W_RETAIN = 0x01;
+const W_EXPIRY = 0x02;
 const D_RETAIN = 0x04;
 const D_RELEASED = 0x08;
 
@@ -83,6 +103,24 @@ function writeIds(buf: Buffer, at: number, ids: readonly number[] | null): numbe
   return at;
 }
 
+function willRecord(w: SavedWill): RetainedRecord {
+  return w.record.expiresAtMs === 0 ? w.record : { ...w.record, expiresAtMs: 0 };
+}
+
+function willSize(w: SavedWill): number {
+  const record = willRecord(w);
+  return 1 + 4 + (w.messageExpiry === null ? 0 : 4) + 8 + recordSize(record, flagsOf(record));
+}
+
+function writeWill(buf: Buffer, at: number, w: SavedWill): number {
+  at = buf.writeUInt8((w.retain ? W_RETAIN : 0) | (w.messageExpiry === null ? 0 : W_EXPIRY), at);
+  at = buf.writeUInt32BE(w.delay, at);
+  if (w.messageExpiry !== null) at = buf.writeUInt32BE(w.messageExpiry, at);
+  at = buf.writeDoubleBE(w.atMs, at);
+  const record = willRecord(w);
+  return writeRecord(buf, at, record, flagsOf(record));
+}
+
 /**
  * Encodes sessions one after another, each message the first time a session refers to it
  * (the writer remembers which it has defined: one file's worth, then it is dropped).
@@ -98,13 +136,14 @@ export class SessionWriter<M extends RetainedRecord> {
     let at = writeString(buf, writeString(buf, 0, s.clientId), s.user);
     at = buf.writeUInt32BE(s.expiryInterval, at);
     at = buf.writeDoubleBE(s.endsAtMs, at);
-    at = buf.writeUInt8(s.qos === null ? 0 : S_QOS, at);
+    at = buf.writeUInt8((s.qos === null ? 0 : S_QOS) | (s.will === null ? 0 : S_WILL), at);
     at = buf.writeUInt32BE(s.subscriptions.length, at);
     for (const sub of s.subscriptions) {
       at = buf.writeUInt8(optionsByte(sub.options), writeString(buf, at, sub.key));
       at = buf.writeUInt32BE(sub.options.identifier, at);
     }
     if (s.qos !== null) at = this.writeQos(buf, at, s.qos);
+    if (s.will !== null) at = writeWill(buf, at, s.will);
     if (at !== buf.length) throw new Error(`session record: wrote ${at} of ${buf.length} bytes`);
     return buf;
   }
@@ -113,6 +152,7 @@ export class SessionWriter<M extends RetainedRecord> {
   private size(s: SavedSession<M>): number {
     let n = 8 + Buffer.byteLength(s.clientId) + Buffer.byteLength(s.user) + 4 + 8 + 1 + 4;
     for (const sub of s.subscriptions) n += 4 + Buffer.byteLength(sub.key) + 1 + 4;
+    if (s.will !== null) n += willSize(s.will);
     const q = s.qos;
     if (q === null) return n;
     n += 2 + 4 + 4 + 4 + 2 * q.inboundQos2.length;
@@ -259,8 +299,22 @@ export function readSession(r: Reader, messages: RetainedRecord[]): SavedSession
   const endsAtMs = r.f64('session end');
   if (!Number.isFinite(endsAtMs) || endsAtMs < 0) throw bad(`session at byte ${at}: end ${endsAtMs}`);
   const flags = r.u8('session flags');
-  if ((flags & ~S_QOS) !== 0) throw bad(`session at byte ${at}: unknown flags 0x${flags.toString(16)}`);
+  if ((flags & ~(S_QOS | S_WILL)) !== 0) throw bad(`session at byte ${at}: unknown flags 0x${flags.toString(16)}`);
   const subscriptions = readSubscriptions(r);
   const qos = (flags & S_QOS) !== 0 ? readQos(r, messages) : null;
-  return { clientId, user, expiryInterval, endsAtMs, subscriptions, qos };
+  const will = (flags & S_WILL) !== 0 ? readWill(r) : null;
+  return { clientId, user, expiryInterval, endsAtMs, subscriptions, qos, will };
+}
+
+function readWill(r: Reader): SavedWill {
+  const at = r.at;
+  const flags = r.u8('will flags');
+  if ((flags & ~(W_RETAIN | W_EXPIRY)) !== 0) throw bad(`will at byte ${at}: unknown flags 0x${flags.toString(16)}`);
+  const delay = r.u32('will delay');
+  const messageExpiry = (flags & W_EXPIRY) !== 0 ? r.u32('will message expiry interval') : null;
+  const atMs = r.f64('will due time');
+  if (!Number.isFinite(atMs) || atMs < 0) throw bad(`will at byte ${at}: due at ${atMs}`);
+  const record = readRecord(r);
+  if (record.expiresAtMs !== 0) throw bad(`will at byte ${at}: its message has an expiry deadline`);
+  return { record, retain: (flags & W_RETAIN) !== 0, delay, messageExpiry, atMs };
 }

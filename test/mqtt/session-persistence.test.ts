@@ -234,6 +234,36 @@ describe('MQTT sessions persist across restarts', () => {
     }
   });
 
+  test('a delayed will waiting at the stop goes out when due after the restart, unless its client is back', async () => {
+    const file = join(dir, 'wills.bin');
+    const a = await start(file);
+    const willing = (id: string, expiry: number, delay: number): Promise<mqtt.MqttClient> => mqtt.connectAsync(url(a.mqttPort), {
+      protocolVersion: 5, clientId: id, clean: false, reconnectPeriod: 0, properties: { sessionExpiryInterval: expiry },
+      will: { topic: `dev/${id}/status`, payload: Buffer.from('offline'), qos: 1, retain: true, properties: { willDelayInterval: delay } },
+    });
+    const clients = [await willing('w1', 3600, 8), await willing('w2', 3600, 8), await willing('w3', 2, 60)];
+    // The stop closes their connections: each will now waits for min(delay, session expiry).
+    assert.equal(await a.stop('SIGTERM'), 0);
+    for (const c of clients) c.end(true);
+    const stoppedAt = Date.now();
+    await sleep(2200); // w3's session (2 s) ends while psrtd is down: its will is due
+    const b = await start(file);
+    try {
+      await b.waitForLog(new RegExp(`mqtt: loaded 2 persistent session\\(s\\) from ${file} \\(1 expired while psrtd was down; 3 delayed will\\(s\\) scheduled again\\)`));
+      const back = await openClient(b.mqttPort, { protocolVersion: 5, clientId: 'w2', clean: false, properties: { sessionExpiryInterval: 3600 } });
+      assert.ok(Date.now() - stoppedAt < 8000, 'w2 is back within its will delay');
+      const watcher = await openClient(b.mqttPort, { protocolVersion: 5, clientId: 'watcher' });
+      await watcher.client.subscribeAsync('dev/+/status', { qos: 1 });
+      const got = await watcher.inbox.waitFor(2, 15_000);
+      await sleep(Math.max(0, stoppedAt + 9000 - Date.now())); // past w2's due time too
+      assert.deepEqual(watcher.inbox.messages.map((m) => [m.topic, m.payload]).sort(), [['dev/w1/status', 'offline'], ['dev/w3/status', 'offline']]);
+      assert.ok(got.every((m) => m.packet.qos === 1));
+      await Promise.all([back.client.endAsync(), watcher.client.endAsync()]);
+    } finally {
+      assert.equal(await b.stop('SIGTERM'), 0);
+    }
+  });
+
   test('an anonymous session is not loaded once anonymous logins are off (nobody could resume it)', async () => {
     const file = join(dir, 'anonymous.bin');
     const a = await start(file);

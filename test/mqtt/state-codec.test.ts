@@ -83,6 +83,40 @@ const SESSIONS_PART = hex(`
 const SESSIONS_BODY = Buffer.concat([HEADER, RECORD_FULL, RECORD_PLAIN, SESSIONS_PART]);
 const SESSIONS_FILE = withChecksum(SESSIONS_BODY);
 
+/** A session whose delayed will was waiting at the save. */
+const WILL_FILE = withChecksum(hex(`
+  50 53 52 54 52 45 54 00 00 02 00 00 00 00   # header, version 2, no retained message
+  00 00 00 00 00 00 00 00   # saved at 0
+  01                        # a session follows
+  00 00 00 02 73 33         # client id "s3"
+  00 00 00 01 75            # user "u"
+  00 00 00 3c               # expiry interval 60 s
+  42 78 bc fe 56 80 00 00   # ends at 1700000000000 ms
+  02                        # a will follows (no QoS state)
+  00 00 00 00               # no subscription
+  03                        # will: retain, message expiry interval follows
+  00 00 00 1e               # will delay 30 s
+  00 00 0e 10               # message expiry interval 3600 s
+  42 78 bc fe 5d d3 00 00   # due at 1700000030000 ms
+  01 04 00 00 00 03 64 2f 73 00 00 00 03 6f 66 66 00 00 00 01 78   # QoS 1, content type: "d/s", "off", "x"
+  00                        # no more sessions
+`.replace(/#.*$/gm, '')));
+const WILL_SESSION: SavedSession<RetainedRecord> = {
+  clientId: 's3',
+  user: 'u',
+  expiryInterval: 60,
+  endsAtMs: 1_700_000_000_000,
+  subscriptions: [],
+  qos: null,
+  will: {
+    record: { rawTopic: 'd/s', payload: Buffer.from('off'), qos: 1, props: { contentType: 'x' }, expiresAtMs: 0 },
+    retain: true,
+    delay: 30,
+    messageExpiry: 3600,
+    atMs: 1_700_000_030_000,
+  },
+};
+
 const QUEUED: RetainedRecord = { rawTopic: 'c/d', payload: Buffer.from('q'), qos: 1, props: null, expiresAtMs: 0 };
 const SUB_OPTS = { qos: 1, noLocal: false, retainAsPublished: true, retainHandling: 1, identifier: 7 } as const;
 const SHARED_OPTS = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0, identifier: 0 } as const;
@@ -101,8 +135,9 @@ function sessions<M>(msg: M): SavedSession<M>[] {
         queue: [{ msg, qos: 1, retain: true, subIds: null }],
         inboundQos2: [1, 65_535],
       },
+      will: null,
     },
-    { clientId: 's2', user: '_', expiryInterval: 0xffffffff, endsAtMs: 0, subscriptions: [], qos: null },
+    { clientId: 's2', user: '_', expiryInterval: 0xffffffff, endsAtMs: 0, subscriptions: [], qos: null, will: null },
   ];
 }
 
@@ -149,6 +184,17 @@ describe('persistence file codec', () => {
     assert.deepEqual(plain(v2.retained), plain(RECORDS));
     assert.deepEqual(plain(v2.messages), plain([QUEUED]));
     assert.deepEqual(v2.sessions, sessions(0));
+  });
+
+  test('a delayed will: encoded to the hand-written bytes and read back', () => {
+    assert.deepEqual(encodeState({ retained: [], savedAtMs: 0, sessions: [WILL_SESSION] }), WILL_FILE);
+    const [s] = decodeState(WILL_FILE).sessions;
+    assert.ok(s?.will !== null && s?.will !== undefined);
+    assert.deepEqual({ ...s, will: { ...s.will, record: plain([s.will.record]) } }, { ...WILL_SESSION, will: { ...WILL_SESSION.will, record: plain([WILL_SESSION.will?.record as RetainedRecord]) } });
+    for (let len = 0; len < WILL_FILE.length; len++) assertRefused(WILL_FILE.subarray(0, len), `truncated to ${len}`);
+    const badFlags = Buffer.from(WILL_FILE.subarray(0, -32));
+    badFlags[14 + 8 + 1 + 6 + 5 + 4 + 8 + 1 + 4] = 0x07;
+    assert.throws(() => decodeState(withChecksum(badFlags)), /will at byte \d+: unknown flags 0x7/);
   });
 
   test('an empty state is a header, no retained message, no session and a checksum', () => {
@@ -213,7 +259,7 @@ describe('persistence file codec', () => {
     const S1_QOS = S1_SUBS + 4 + 12 + 21;
     const cases: [string, Buffer, RegExp][] = [
       ['expiry 0', part((b) => b.writeUInt32BE(0, S1 + 11)), /expiry interval 0/],
-      ['session flags', part((b) => b.writeUInt8(0x03, S1 + 23)), /unknown flags 0x3/],
+      ['session flags', part((b) => b.writeUInt8(0x05, S1 + 23)), /unknown flags 0x5/],
       ['subscription QoS 3', part((b) => b.writeUInt8(0x1b, S1_SUBS + 4 + 7)), /options 0x1b/],
       ['retain handling 3', part((b) => b.writeUInt8(0x31, S1_SUBS + 4 + 7)), /options 0x31/],
       ['next packet id 0', part((b) => b.writeUInt16BE(0, S1_QOS)), /next packet id 0/],
@@ -275,6 +321,19 @@ describe('persistence file codec', () => {
       endsAtMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4_000_000_000_000 })),
       subscriptions: fc.array(fc.record({ key: text.filter((s) => s !== ''), options }), { maxLength: 3 }),
       qos: n === 0 ? fc.constant(null) : fc.option(qosState(n), { nil: null }),
+      will: fc.option(fc.record({
+        record: fc.record({
+          rawTopic: text.filter((t) => t !== ''),
+          payload: fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a)),
+          qos: fc.constantFrom(0 as const, 1 as const, 2 as const),
+          props: fc.constant(null),
+          expiresAtMs: fc.constant(0),
+        }),
+        retain: fc.boolean(),
+        delay: fc.integer({ min: 0, max: 0xffffffff }),
+        messageExpiry: fc.option(fc.integer({ min: 0, max: 0xffffffff }), { nil: null }),
+        atMs: fc.integer({ min: 0, max: 4_000_000_000_000 }),
+      }), { nil: null }),
     });
     const state = fc.integer({ min: 0, max: 4 }).chain((n) => fc.record({
       messages: fc.array(fc.record({ rawTopic: text.filter((s) => s !== ''), payload: fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a)) }), { minLength: n, maxLength: n }),
@@ -296,6 +355,7 @@ describe('persistence file codec', () => {
       assert.equal(decoded.messages.length, used.size, 'each message once');
       const back = decoded.sessions.map((s) => ({
         ...s,
+        will: s.will === null ? null : { ...s.will, record: plain([s.will.record]) },
         qos: s.qos === null ? null : {
           ...s.qos,
           inflight: s.qos.inflight.map((f) => ({ ...f, msg: plain([decoded.messages[f.msg] as RetainedRecord]) })),
@@ -304,6 +364,7 @@ describe('persistence file codec', () => {
       }));
       const want = withRecords.map((s) => ({
         ...s,
+        will: s.will === null ? null : { ...s.will, record: plain([s.will.record]) },
         qos: s.qos === null ? null : {
           ...s.qos,
           inflight: s.qos.inflight.map((f) => ({ ...f, msg: plain([f.msg]) })),
