@@ -17,16 +17,30 @@ export interface LockOwner {
   readonly startTime: number;
 }
 
-/** A process's start time from /proc; 0 when there is no such process or no /proc. */
-export function processStartTime(pid: number): number {
+/** /proc/<pid>/stat's fields after the command name; null when there is no such process or no /proc. */
+function procStatFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // Fields after the command name, which is in parentheses and may itself hold spaces or ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19] ?? 0) || 0;
+    // The command name is in parentheses and may itself hold spaces or ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return 0;
+    return null;
   }
+}
+
+/** A process's start time from /proc; 0 when there is no such process or no /proc. */
+export function processStartTime(pid: number): number {
+  return Number(procStatFields(pid)?.[19] ?? 0) || 0;
+}
+
+/**
+ * A process that has ended but whose parent has not collected it yet (state Z or X): it keeps
+ * its PID and start time, but holds no file any more. A psrtd killed with SIGKILL is one until
+ * its supervisor reaps it, and a restart meanwhile must not take its lock for a live one.
+ */
+function processEnded(pid: number): boolean {
+  const state = procStatFields(pid)?.[0];
+  return state === 'Z' || state === 'X';
 }
 
 function parseOwner(text: string): LockOwner | null {
@@ -36,7 +50,7 @@ function parseOwner(text: string): LockOwner | null {
 
 /** Whether the lock's owner still runs (and is not this process). */
 function ownerAlive(owner: LockOwner): boolean {
-  if (owner.pid === process.pid || owner.pid <= 0) return false;
+  if (owner.pid === process.pid || owner.pid <= 0 || processEnded(owner.pid)) return false;
   // With /proc, the PID and its start time: a PID reused since the owner ended is not it. A
   // process whose /proc entry this one cannot read (hidepid, another user) is judged by its PID.
   if (owner.startTime !== 0 && processStartTime(process.pid) !== 0) {

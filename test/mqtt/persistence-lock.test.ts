@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { processStartTime } from '../../src/bin/persistence-lock.js';
+import { PersistenceLock, processStartTime } from '../../src/bin/persistence-lock.js';
 import { runPsrtdToExit, startPsrtd, writeConfig, type Psrtd } from '../helpers/psrtd.js';
 import { mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
 
@@ -33,6 +33,28 @@ function racer(lockPath: string, atMs: number): Promise<string> {
   return new Promise((resolve) => {
     execFile(process.execPath, ['--input-type=module', '-e', RACER, LOCK_MODULE, lockPath, String(atMs)], { timeout: 10_000 }, (err, stdout) => {
       resolve(err === null ? stdout.trim() : `failed: ${err.message}`);
+    });
+  });
+}
+
+/**
+ * A zombie: a python process whose child has exited and is not collected (as a psrtd killed with
+ * SIGKILL is until its supervisor reaps it). Resolves to the zombie's PID and its parent.
+ */
+function zombie(): Promise<{ pid: number; parent: ChildProcess }> {
+  const code = 'import os, sys, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(20)\n';
+  const parent = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    parent.once('error', reject);
+    parent.stdout?.once('data', (d: Buffer) => {
+      const pid = Number(d.toString().trim());
+      const waitForZ = (triesLeft: number): void => {
+        const state = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.[0];
+        if (state === 'Z') resolve({ pid, parent });
+        else if (triesLeft === 0) reject(new Error(`process ${pid} is in state ${String(state)}, not a zombie`));
+        else setTimeout(() => { waitForZ(triesLeft - 1); }, 10);
+      };
+      waitForZ(200);
     });
   });
 }
@@ -93,6 +115,21 @@ describe('mqtt.persistence_file is locked to one psrtd', () => {
     const d = await start(file);
     assert.equal(await d.stop('SIGTERM'), 0);
     assert.equal(existsSync(`${file}.lock.break`), false);
+  });
+
+  test('a lock whose owner has ended but is not reaped yet (a zombie) is stale', async () => {
+    const path = join(dir, 'zombie.bin.lock');
+    const z = await zombie();
+    try {
+      const startTime = processStartTime(z.pid);
+      assert.notEqual(startTime, 0, 'the zombie still has its start time');
+      writeFileSync(path, `${z.pid} ${startTime}\n`);
+      const lock = await PersistenceLock.acquire(path);
+      assert.equal(readFileSync(path, 'latin1'), `${process.pid} ${processStartTime(process.pid)}\n`);
+      await lock.release();
+    } finally {
+      z.parent.kill('SIGKILL');
+    }
   });
 
   test('of processes taking the lock at the same instant, exactly one gets it (also a stale lock)', async () => {
