@@ -46,7 +46,7 @@ function zombie(): Promise<{ pid: number; parent: ChildProcess }> {
   const parent = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     parent.once('error', reject);
-    parent.stdout?.once('data', (d: Buffer) => {
+    parent.stdout.once('data', (d: Buffer) => {
       const pid = Number(d.toString().trim());
       const waitForZ = (triesLeft: number): void => {
         const state = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.[0];
