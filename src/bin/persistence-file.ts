@@ -114,6 +114,8 @@ export class PersistenceFile {
   private keepAlive = false;
   private keepAliveFailed = false;
   private lock: PersistenceLock | null = null;
+  /** The load left something in the file out (see open()). */
+  private leftOut = false;
   private readonly record: SaveRecord = { saves: 0, saveFailures: 0, lastSaveMs: 0, lastSaveDurationMs: 0 };
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
@@ -143,7 +145,9 @@ export class PersistenceFile {
       await lock.release();
       throw e;
     }
-    rf.savedChanges = state.changes;
+    // What the load left out (expired, over the limits, no longer allowed) leaves the file at
+    // the first autosave, rather than being reported again at every start.
+    rf.savedChanges = rf.leftOut ? state.changes - 1 : state.changes;
     rf.timer = setInterval(() => { void rf.save(); }, o.autosaveSeconds * 1000);
     rf.timer.unref();
     return rf;
@@ -180,6 +184,7 @@ export class PersistenceFile {
     const aliveAtMs = Math.min(nowMs, Math.max(decoded.savedAtMs, modifiedMs));
     const report = this.state.restore({ ...decoded, savedAtMs: aliveAtMs }, { aclFor: o.aclFor, maxSessionExpiry: o.maxSessionExpiry, nowMs, stamp: stampNow() });
     this.logLoaded(report, decoded.sessions.length);
+    this.leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied > 0;
     return counts(report.retained, report.sessions);
   }
 

@@ -13,11 +13,12 @@
  * clean-session traffic alone never rewrites the file.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
+import { decodeState } from '../../src/mqtt/state-codec.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { ackPacket, openClient, parsePublish, publishPacket, rawSession, rawSubscribe, readPacket, sleep, url } from '../helpers/mqtt-raw.js';
 import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
@@ -278,6 +279,8 @@ describe('MQTT sessions persist across restarts', () => {
     } finally {
       assert.equal(await b.stop('SIGTERM'), 0);
     }
+    // What the load left out leaves the file (it is not reported again at every start).
+    assert.deepEqual(decodeState(readFileSync(file)).sessions, []);
   });
 
   test('the expiry keeps counting while psrtd is down; a subscription the new ACL forbids is dropped', async () => {
