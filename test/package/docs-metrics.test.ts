@@ -33,7 +33,8 @@ test('docs/stats.md and /metrics name the same metric families', async () => {
   const psrtd = await startPsrtd({
     server: { bind_stats: '127.0.0.1:0' },
     udp: true,
-    mqtt: {},
+    // The persistence families are served only with a persistence file (relative: the temp config dir).
+    mqtt: { persistence_file: 'mqtt-state.bin' },
     // An unreachable neighbour: the cluster families are served only when clustered.
     cluster: '- path: 127.0.0.1:9\n  user: repl\n  password: x\n',
   });
