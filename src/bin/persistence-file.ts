@@ -114,8 +114,6 @@ export class PersistenceFile {
   private keepAlive = false;
   private keepAliveFailed = false;
   private lock: PersistenceLock | null = null;
-  /** The load left something in the file out (see open()). */
-  private leftOut = false;
   private readonly record: SaveRecord = { saves: 0, saveFailures: 0, lastSaveMs: 0, lastSaveDurationMs: 0 };
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
@@ -139,22 +137,26 @@ export class PersistenceFile {
     });
     const rf = new PersistenceFile(o, state, log);
     rf.lock = lock;
+    let leftOut: boolean;
     try {
-      rf.savedCounts = await rf.load();
+      ({ counts: rf.savedCounts, leftOut } = await rf.load());
     } catch (e) {
       await lock.release();
       throw e;
     }
     // What the load left out (expired, over the limits, no longer allowed) leaves the file at
     // the first autosave, rather than being reported again at every start.
-    rf.savedChanges = rf.leftOut ? state.changes - 1 : state.changes;
+    rf.savedChanges = leftOut ? state.changes - 1 : state.changes;
     rf.timer = setInterval(() => { void rf.save(); }, o.autosaveSeconds * 1000);
     rf.timer.unref();
     return rf;
   }
 
-  /** Loads the file; what the file held (retained messages, sessions) for the shutdown line. */
-  private async load(): Promise<string> {
+  /**
+   * Loads the file: what it held (retained messages, sessions) for the shutdown line, and
+   * whether the load left some of it out.
+   */
+  private async load(): Promise<{ counts: string; leftOut: boolean }> {
     const file = this.o.file;
     let bytes: Buffer;
     let modifiedMs: number;
@@ -166,7 +168,7 @@ export class PersistenceFile {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         this.log.info(`mqtt: loaded 0 retained message(s) from ${file} (no file yet)`);
-        return counts(0, 0);
+        return { counts: counts(0, 0), leftOut: false };
       }
       throw this.o.configLines.error(KEY, `cannot read ${file} (${fsErrorText(e)})`);
     }
@@ -176,7 +178,7 @@ export class PersistenceFile {
     } catch (e) {
       this.written = null;
       await this.setAside(isPsrtError(e) ? e.message : String(e));
-      return counts(0, 0);
+      return { counts: counts(0, 0), leftOut: false };
     }
     const o = this.o;
     const nowMs = Date.now();
@@ -184,8 +186,8 @@ export class PersistenceFile {
     const aliveAtMs = Math.min(nowMs, Math.max(decoded.savedAtMs, modifiedMs));
     const report = this.state.restore({ ...decoded, savedAtMs: aliveAtMs }, { aclFor: o.aclFor, maxSessionExpiry: o.maxSessionExpiry, nowMs, stamp: stampNow() });
     this.logLoaded(report, decoded.sessions.length);
-    this.leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied > 0;
-    return counts(report.retained, report.sessions);
+    const leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied > 0;
+    return { counts: counts(report.retained, report.sessions), leftOut };
   }
 
   private logLoaded(r: RestoreReport, savedSessions: number): void {

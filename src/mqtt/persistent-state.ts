@@ -133,15 +133,8 @@ export class MqttPersistentState {
       if (acl.canSubscribe(splitShared(sub.key)?.filter ?? sub.key)) router.subscribe(session, sub.key, sub.options);
       else denied++;
     }
-    let unreadable = 0;
-    if (saved.qos !== null) {
-      const qos = messages.resolve(saved.qos);
-      // What the removed subscriptions queued is not delivered either (before the queue bounds,
-      // so it takes no place of a message the session may still read).
-      const readable = denied === 0 ? { qos, unreadable: 0 } : readableOnly(qos, acl, session);
-      unreadable = readable.unreadable;
-      session.restoreQos(readable.qos);
-    }
+    // What the removed subscriptions queued is not delivered either.
+    const unreadable = saved.qos === null ? 0 : session.restoreQos(messages.resolve(saved.qos), denied === 0 ? null : acl);
     router.adoptSession(session, remainingMs);
     return { denied, unreadable };
   }
@@ -191,19 +184,6 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
       yield { clientId: s.clientId, user: s.user, expiryInterval: s.expiryInterval, endsAtMs, subscriptions, qos: s.savedQos(), will: savedWill(s, router.willDueMs(s)) };
     }
   }
-}
-
-/**
- * The deliveries on topics `acl` lets the user read. A QoS 2 one in flight on another topic
- * goes on with PUBREL rather than being forgotten (as MqttSession.dropUnreadable: the client
- * may hold its packet id until then).
- */
-function readableOnly(q: SavedQos<MqttMessage>, acl: AclEntry, session: MqttSession): { qos: SavedQos<MqttMessage>; unreadable: number } {
-  const readable = (m: MqttMessage): boolean => session.mayRead(acl, m.rawTopic);
-  const denied = q.inflight.filter((f) => !f.released && !readable(f.msg)).length;
-  const inflight = q.inflight.flatMap((f) => (f.released || readable(f.msg) ? [f] : f.qos === 2 ? [{ ...f, released: true }] : []));
-  const queue = q.queue.filter((d) => readable(d.msg));
-  return { qos: { ...q, inflight, queue }, unreadable: denied + q.queue.length - queue.length };
 }
 
 /** The will of `s` when it waits for its delay (due at `dueMs`), as a save keeps it. */

@@ -64,7 +64,6 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     const old = this.sessions.get(clientId);
     if (old !== undefined) {
       this.cancelTimers(old);
-      this.endsAt.delete(old);
       // Taken over while connected: its will goes out now unless delayed (a delayed will is
       // cancelled by the new connection, as v5 says for a reconnect within the delay).
       if (old.link !== null && old.will?.delay === 0) this.publishWill(old);
@@ -87,8 +86,9 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   /**
    * A resumed session gets the rights of its new login (SIGHUP may have reduced them since it
    * subscribed): a subscription that login could not make is removed, or it would keep
-   * delivering topics the user may no longer read, and so is what it queued. Runs only when the ACL entry changed (each
-   * reload makes new entries), so a resume without a reload costs nothing.
+   * delivering topics the user may no longer read, and so is what it queued. Runs only when
+   * the ACL entry changed (each reload makes new entries), so a resume without a reload costs
+   * nothing.
    */
   private dropDenied(session: MqttSession, acl: AclEntry): void {
     const denied: string[] = [];
@@ -178,7 +178,6 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     if (session.ended) return;
     session.ended = true;
     if (session.expiryInterval !== 0) this.sessionChanges++;
-    this.endsAt.delete(session);
     this.cancelTimers(session);
     if (withWill) this.publishWill(session);
     this.removeSubscriptions(session);
@@ -191,7 +190,9 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     for (const s of [...this.sessions.values()]) this.endSession(s, false);
   }
 
+  /** Its will and expiry timers, and their deadlines (a session back online or ended has none). */
   private cancelTimers(session: MqttSession): void {
+    this.endsAt.delete(session);
     this.willAt.delete(session);
     if (session.willTimer !== null) clearTimeout(session.willTimer);
     if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);

@@ -116,18 +116,25 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
       this.sendNew(q, link, msg, qos, retain, subIds, publisher);
       return;
     }
+    if (!this.enqueue(q, { msg, qos, retain, subIds })) return;
     const policy = this.drops.queuePolicy;
-    const bytes = msg.footprint();
-    if (q.queuedCount >= policy.maxQueued || (policy.maxQueuedBytes > 0 && q.queuedBytes + bytes > policy.maxQueuedBytes)) {
-      this.drops.queueFull(this);
-      return;
-    }
-    if (q.queue === NO_QUEUE) q.queue = [];
-    q.queue.push({ msg, qos, retain, subIds });
-    q.queuedBytes += bytes;
     // Not the subscriber's own connection (it publishes to its own topic): held back, it would
     // not read the acknowledgements that drain this queue.
     if (publisher !== null && link !== null && (publisher as object) !== link && pressure(q, policy) >= 1) this.holdBack(q, publisher, link);
+  }
+
+  /** Queues `item` within the queue bounds; false (counted as a full queue) when it does not fit. */
+  private enqueue(q: QosState, item: Queued): boolean {
+    const policy = this.drops.queuePolicy;
+    const bytes = item.msg.footprint();
+    if (q.queuedCount >= policy.maxQueued || (policy.maxQueuedBytes > 0 && q.queuedBytes + bytes > policy.maxQueuedBytes)) {
+      this.drops.queueFull(this);
+      return false;
+    }
+    if (q.queue === NO_QUEUE) q.queue = [];
+    q.queue.push(item);
+    q.queuedBytes += bytes;
+    return true;
   }
 
   /** Makes `publisher` wait for this queue (see QueuePolicy). */
@@ -223,26 +230,24 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
 
   /**
    * A saved QoS state, into a session loaded at start (offline): everything goes out when the
-   * client is back. Queued messages past today's queue bounds (lowered since) are dropped and
-   * counted as a full queue would.
+   * client is back. With `narrowed` (its ACL removed subscriptions) what it may no longer read
+   * goes first (see dropUnreadable; that count is returned), then queued messages past today's
+   * queue bounds (lowered since) are dropped and counted as a full queue would.
    */
-  restoreQos(saved: SavedQos<MqttMessage>): void {
+  restoreQos(saved: SavedQos<MqttMessage>, narrowed: AclEntry | null): number {
     const q = this.qos();
     q.nextPacketId = saved.nextPacketId;
     if (saved.inflight.length > 0) q.inflight = new Map();
     for (const f of saved.inflight) q.inflight.set(f.packetId, { msg: f.msg, qos: f.qos, retain: f.retain, subIds: f.subIds, released: f.released, unsent: false });
     for (const id of saved.inboundQos2) (q.qos2 ??= new PacketIdSet()).add(id);
-    const policy = this.drops.queuePolicy;
-    for (const d of saved.queue) {
-      const bytes = d.msg.footprint();
-      if (q.queuedCount >= policy.maxQueued || (policy.maxQueuedBytes > 0 && q.queuedBytes + bytes > policy.maxQueuedBytes)) {
-        this.drops.queueFull(this);
-        continue;
-      }
-      if (q.queue === NO_QUEUE) q.queue = [];
-      q.queue.push(d);
-      q.queuedBytes += bytes;
-    }
+    if (saved.queue.length > 0) q.queue = [...saved.queue];
+    const unreadable = narrowed === null ? 0 : this.dropUnreadable(narrowed);
+    const loaded = q.queue;
+    q.queue = NO_QUEUE;
+    q.queueHead = 0;
+    q.queuedBytes = 0;
+    for (const d of loaded) this.enqueue(q, d);
+    return unreadable;
   }
 
   /**

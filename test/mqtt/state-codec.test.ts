@@ -195,6 +195,13 @@ describe('persistence file codec', () => {
     const badFlags = Buffer.from(WILL_FILE.subarray(0, -32));
     badFlags[14 + 8 + 1 + 6 + 5 + 4 + 8 + 1 + 4] = 0x07;
     assert.throws(() => decodeState(withChecksum(badFlags)), /will at byte \d+: unknown flags 0x7/);
+    const willAt = 14 + 8 + 1 + 6 + 5 + 4 + 8 + 1 + 4; // its flags byte; due time at +9, record at +17
+    const notDue = Buffer.from(WILL_FILE.subarray(0, -32));
+    notDue.writeDoubleBE(Number.NaN, willAt + 9);
+    assert.throws(() => decodeState(withChecksum(notDue)), /will at byte \d+: due at NaN/);
+    // Its message with an expiry deadline (record flag 0x01 and 8 bytes): a will's expiry is an interval.
+    const withDeadline = Buffer.concat([WILL_FILE.subarray(0, willAt + 17), hex('01 05 4278bcfe56800000'), WILL_FILE.subarray(willAt + 19, -32)]);
+    assert.throws(() => decodeState(withChecksum(withDeadline)), /will at byte \d+: its message has an expiry deadline/);
   });
 
   test('an empty state is a header, no retained message, no session and a checksum', () => {
