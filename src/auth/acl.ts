@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { AclMask, AclMaskList } from '../topics/index.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { describeValue, formatIssues, parseYaml, type IssuePath } from './yaml-validate.js';
+import { describeValue, formatIssues, parseYamlMapping, type IssuePath } from './yaml-validate.js';
 
 export interface AclEntry {
   readonly sub: AclMaskList;
@@ -57,6 +57,55 @@ function list(masks: readonly string[] | null | undefined): AclMaskList {
   return new AclMaskList(masks.map((m) => AclMask.parse(m)));
 }
 
+/**
+ * One object per distinct entry of a file. Entries are immutable, so users with the same rights
+ * share one: a site of a million sensors with the same lists keeps one entry, not a million
+ * (~300 bytes per mask). Only the first SHARED_MAX distinct rights are remembered: a file whose
+ * users all have their own topics gains nothing from it, and a map of a million keys would cost
+ * seconds at every load. Lists and masks are not shared across different entries, for the same
+ * reason.
+ */
+class SharedEntries {
+  private readonly entries = new Map<string, Entry>();
+
+  entry(sub: ListSource, pub: ListSource, admin: boolean, replicator: boolean): Entry {
+    const key = `${admin ? 'a' : '-'}${replicator ? 'r' : '-'}${JSON.stringify(sub ?? [])}${JSON.stringify(pub ?? [])}`;
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      entry = new Entry(list(sub), list(pub), admin, replicator);
+      if (this.entries.size < SHARED_MAX) this.entries.set(key, entry);
+    }
+    return entry;
+  }
+}
+
+const SHARED_MAX = 10_000;
+
+type ListSource = readonly string[] | null | undefined;
+
+interface PlainEntry {
+  sub?: string[];
+  pub?: string[];
+  admin?: boolean;
+  replicator?: boolean;
+}
+
+const isMaskList = (v: unknown): boolean =>
+  v === undefined || (Array.isArray(v) && v.every((m) => typeof m === 'string' && m.length > 0));
+
+/**
+ * The shape almost every entry has, checked without zod (a million entries validated by zod
+ * take seconds); whatever this does not accept goes to `entrySchema`, which also words the error.
+ */
+function isPlainEntry(v: unknown): v is PlainEntry {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  for (const key in v) if (key !== 'sub' && key !== 'pub' && key !== 'admin' && key !== 'replicator') return false;
+  const e = v as Record<string, unknown>;
+  return isMaskList(e.sub) && isMaskList(e.pub) && isFlag(e.admin) && isFlag(e.replicator);
+}
+
+const isFlag = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
+
 /** Builds an entry programmatically (tests, embedded configs). */
 export function makeAclEntry(spec: {
   sub?: readonly string[];
@@ -86,24 +135,32 @@ function aclPath(path: IssuePath): string {
  * in over TCP), never an open door.
  */
 export function parseAclText(text: string, file: string): Map<string, AclEntry> {
-  const parsed = parseYaml(text, file);
-  const data = parsed.data ?? {};
-  if (typeof data !== 'object' || Array.isArray(data)) {
-    throw parsed.lines.error([], `expected a mapping, got ${describeValue(data)}`);
+  const parsed = parseYamlMapping(text, file);
+  if (parsed.data === null) return new Map();
+  if (parsed.entries === undefined) {
+    throw parsed.lines.error([], `expected a mapping, got ${describeValue(parsed.data)}`);
   }
   // Entries are validated one by one (not via z.record, which rebuilds a plain object and
   // would silently lose a user literally named `__proto__`).
-  const acl = new Map<string, AclEntry>();
+  // The parsed map becomes the ACL, each value replaced by its entry in place: a second map of a
+  // million users would cost a second more at every load. Every value is replaced or the
+  // function throws, so the cast at the end holds.
+  const acl: Map<string, unknown> = parsed.entries;
+  const shared = new SharedEntries();
   const problems: string[] = [];
-  for (const [user, value] of Object.entries(data)) {
+  for (const [user, value] of acl) {
+    if (isPlainEntry(value)) {
+      acl.set(user, shared.entry(value.sub, value.pub, value.admin ?? false, value.replicator ?? false));
+      continue;
+    }
     const r = entrySchema.safeParse(value, { reportInput: true });
     if (!r.success) {
       problems.push(formatIssues(parsed.lines.within([user]), r.error.issues, (p) => aclPath([user, ...p])));
       continue;
     }
     const e = r.data;
-    acl.set(user, new Entry(list(e?.sub), list(e?.pub), e?.admin ?? false, e?.replicator ?? false));
+    acl.set(user, shared.entry(e?.sub, e?.pub, e?.admin ?? false, e?.replicator ?? false));
   }
   if (problems.length > 0) throw new PsrtError(ErrorCode.Config, problems.join('; '));
-  return acl;
+  return acl as Map<string, AclEntry>;
 }

@@ -3,16 +3,12 @@
  * AES-128-GCM uses the first 16). Bad entries are skipped with a log line, not fatal; only
  * users with an ACL entry get a key.
  */
-import { describeValue, parseYaml } from './yaml-validate.js';
+import { describeValue, parseYamlMapping } from './yaml-validate.js';
 import type { AclEntry } from './acl.js';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 
 export type KeysLog = (level: 'error' | 'warn', msg: string) => void;
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Parses the keys file. Throws PsrtError(Config) only when the file as a whole is unusable
@@ -25,11 +21,13 @@ export function parseKeysText(
   log: KeysLog,
 ): Map<string, Buffer> {
   // Failsafe schema: every scalar stays a string, so an all-digit key is not read as a number.
-  const parsed = parseYaml(text, file, true);
-  const data = parsed.data ?? {};
-  if (!isMapping(data)) throw parsed.lines.error([], `expected a mapping of user: key, got ${describeValue(data)}`);
+  const parsed = parseYamlMapping(text, file, true);
   const keys = new Map<string, Buffer>();
-  for (const [user, value] of Object.entries(data)) {
+  if (parsed.data === null) return keys;
+  if (parsed.entries === undefined) {
+    throw parsed.lines.error([], `expected a mapping of user: key, got ${describeValue(parsed.data)}`);
+  }
+  for (const [user, value] of parsed.entries) {
     if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) {
       // Never echo the value: a malformed key is usually a typo of a real secret.
       const got = typeof value === 'string' ? `${value.trim().length} characters` : describeValue(value);

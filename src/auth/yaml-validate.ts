@@ -4,9 +4,10 @@
  * jump to; no line for problems of the whole document). Shared by the ACL/keys loaders here and
  * by src/config (which may import auth, while auth may not import config).
  */
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type YAMLError } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Scalar, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { readSimpleYaml, readSimpleYamlTop, simpleYamlLine } from './simple-yaml.js';
 
 export type IssuePath = readonly PropertyKey[];
 
@@ -49,11 +50,8 @@ export function configMessage(file: string, line: number | undefined, path: stri
   return path === '' ? `${place}: ${problem}` : `${place}: ${path}: ${problem}`;
 }
 
-/** One step down a path: the node whose line names it (a key, a list item) and its value. */
-interface Step {
-  readonly marker: unknown;
-  readonly value: unknown;
-}
+/** Finds the 1-based line of a full key path; undefined for the whole document or no file. */
+type LineLookup = (path: IssuePath) => number | undefined;
 
 /**
  * Where key paths are in one parsed YAML file, as 1-based lines. A key's line is its own; a
@@ -64,37 +62,35 @@ interface Step {
 export class YamlLines {
   private constructor(
     readonly file: string,
-    private readonly doc: Document.Parsed | undefined,
-    private readonly counter: LineCounter | undefined,
+    private readonly lookup: LineLookup,
     private readonly base: IssuePath,
   ) {}
 
   static of(file: string, doc: Document.Parsed, counter: LineCounter): YamlLines {
-    return new YamlLines(file, doc, counter, []);
+    return new YamlLines(file, (path) => docLine(doc, counter, path), []);
+  }
+
+  /**
+   * For a text the fast reader accepted: its own lookup, so that an error in a file of a
+   * million users is located without the library (which would need gigabytes for it).
+   */
+  static simple(file: string, text: string): YamlLines {
+    return new YamlLines(file, (path) => simpleYamlLine(text, path), []);
   }
 
   /** For values that did not come from a parsed file: every error without a line. */
   static none(file: string): YamlLines {
-    return new YamlLines(file, undefined, undefined, []);
+    return new YamlLines(file, () => undefined, []);
   }
 
   within(path: IssuePath): YamlLines {
-    return new YamlLines(this.file, this.doc, this.counter, [...this.base, ...path]);
+    return new YamlLines(this.file, this.lookup, [...this.base, ...path]);
   }
 
   /** The line of `path` (relative to this view); undefined for the whole document. */
   lineOf(path: IssuePath): number | undefined {
     const full = [...this.base, ...path];
-    if (full.length === 0 || this.doc === undefined) return undefined;
-    let node: unknown = this.doc.contents;
-    let line = this.lineAt(node);
-    for (const segment of full) {
-      const step = this.child(node, segment);
-      if (step === undefined) break;
-      line = this.lineAt(step.marker) ?? line;
-      node = step.value;
-    }
-    return line;
+    return full.length === 0 ? undefined : this.lookup(full);
   }
 
   /** `<file>:<line>` of `path`, or `<file>` when it has no line. */
@@ -107,25 +103,41 @@ export class YamlLines {
   error(path: IssuePath, problem: string, shown: string = dottedPath(path)): PsrtError {
     return new PsrtError(ErrorCode.Config, configMessage(this.file, this.lineOf(path), shown, problem));
   }
+}
 
-  private child(parent: unknown, segment: PropertyKey): Step | undefined {
-    const node = isAlias(parent) && this.doc !== undefined ? parent.resolve(this.doc) : parent;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
-      return pair === undefined ? undefined : { marker: pair.key, value: pair.value };
-    }
-    if (isSeq(node) && typeof segment === 'number') {
-      const item: unknown = node.items[segment];
-      return item === undefined ? undefined : { marker: item, value: item };
-    }
-    return undefined;
-  }
+/** One step down a path: the node whose line names it (a key, a list item) and its value. */
+interface Step {
+  readonly marker: unknown;
+  readonly value: unknown;
+}
 
-  private lineAt(node: unknown): number | undefined {
-    const range = (node as { range?: readonly number[] } | null | undefined)?.range;
-    const offset = range?.[0];
-    return offset === undefined || this.counter === undefined ? undefined : this.counter.linePos(offset).line;
+function docLine(doc: Document.Parsed, counter: LineCounter, path: IssuePath): number | undefined {
+  const lineAt = (node: unknown): number | undefined => {
+    const offset = (node as { range?: readonly number[] } | null | undefined)?.range?.[0];
+    return offset === undefined ? undefined : counter.linePos(offset).line;
+  };
+  let node: unknown = doc.contents;
+  let line = lineAt(node);
+  for (const segment of path) {
+    const step = childStep(doc, node, segment);
+    if (step === undefined) break;
+    line = lineAt(step.marker) ?? line;
+    node = step.value;
   }
+  return line;
+}
+
+function childStep(doc: Document.Parsed, parent: unknown, segment: PropertyKey): Step | undefined {
+  const node = isAlias(parent) ? parent.resolve(doc) : parent;
+  if (isMap(node)) {
+    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+    return pair === undefined ? undefined : { marker: pair.key, value: pair.value };
+  }
+  if (isSeq(node) && typeof segment === 'number') {
+    const item: unknown = node.items[segment];
+    return item === undefined ? undefined : { marker: item, value: item };
+  }
+  return undefined;
 }
 
 /** One zod issue → one or more `(path, problem)` pairs (one per unknown key). */
@@ -195,13 +207,83 @@ export interface ParsedYaml {
  * Parses one YAML document (YAML 1.2 core schema, duplicate keys rejected, like serde_yaml).
  * `failsafe` keeps every scalar a string (the keys file: a hex key of only digits must not
  * turn into a number). An empty document is `null`. `lines` locates its keys for later errors.
+ * Plain files (all that acl.yml and keys.yml normally are) are read by the fast reader in
+ * simple-yaml.ts; anything else by the library.
  */
 export function parseYaml(text: string, file: string, failsafe = false): ParsedYaml {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true, prettyErrors: true, lineCounter });
+  const simple = readSimpleYaml(text, failsafe);
+  if (simple !== undefined) return { data: simple, lines: YamlLines.simple(file, text) };
+  const { doc, counter } = parseWithLines(text, failsafe);
   const first = doc.errors[0];
   if (first !== undefined) throw new PsrtError(ErrorCode.Config, syntaxErrorText(file, first));
-  return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, lines: YamlLines.of(file, doc, lineCounter) };
+  const duplicate = firstDuplicateKey(doc);
+  if (duplicate?.range !== undefined && duplicate.range !== null) {
+    const pos = counter.linePos(duplicate.range[0]);
+    throw new PsrtError(ErrorCode.Config, configMessage(file, pos.line, '', `invalid YAML: Map keys must be unique (column ${pos.col})`));
+  }
+  return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, lines: YamlLines.of(file, doc, counter) };
+}
+
+export interface ParsedYamlMapping extends ParsedYaml {
+  /**
+   * The top-level mapping's entries in file order; undefined when the document is not a
+   * mapping. A fresh map the caller may change (the ACL turns it into its own).
+   */
+  readonly entries: Map<string, unknown> | undefined;
+}
+
+/**
+ * parseYaml for files whose top level is a mapping of many keys (acl.yml, keys.yml): the same
+ * rules and errors, with the entries as a Map. `data` is only for wording the error when the
+ * document is not a mapping.
+ */
+export function parseYamlMapping(text: string, file: string, failsafe = false): ParsedYamlMapping {
+  const top = readSimpleYamlTop(text, failsafe);
+  if (top !== undefined) return { data: top, entries: top ?? undefined, lines: YamlLines.simple(file, text) };
+  const { data, lines } = parseYaml(text, file, failsafe);
+  const entries = typeof data === 'object' && data !== null && !Array.isArray(data) ? new Map(Object.entries(data)) : undefined;
+  return { data, entries, lines };
+}
+
+interface ParsedWithLines {
+  readonly doc: Document.Parsed;
+  readonly counter: LineCounter;
+}
+
+function parseWithLines(text: string, failsafe: boolean): ParsedWithLines {
+  const lineCounter = new LineCounter();
+  // uniqueKeys: the library compares each key with every earlier key of its mapping, which is
+  // quadratic: an acl.yml of 200,000 users took over ten minutes. firstDuplicateKey does the same
+  // check with a set.
+  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: false, prettyErrors: true, lineCounter });
+  return { doc, counter: lineCounter };
+}
+
+/**
+ * The first scalar key that repeats an earlier key of the same mapping (the library's own
+ * uniqueKeys rule: equal scalar values; keys that are collections or aliases never repeat), in
+ * document order of the repeats' mappings.
+ */
+function firstDuplicateKey(doc: Document.Parsed): Scalar | undefined {
+  let found: Scalar | undefined;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) continue;
+        const value = key.value;
+        if (typeof value === 'number' && Number.isNaN(value)) continue; // NaN !== NaN
+        if (seen.has(value)) {
+          found = key;
+          return visit.BREAK;
+        }
+        seen.add(value);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 /**

@@ -10,28 +10,42 @@ import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { normalizeTopic } from './normalize.js';
 
 const SLASH = '/';
+const HASH = 0x23;
+const PLUS = 0x2b;
 
 export class AclMask {
   /** True for a mask whose first chunk is `#` (`#`, `#/x`): matches anything. */
   private readonly all: boolean;
 
+  /**
+   * The chunks are not stored as an array: a site with a million users has a million masks, and
+   * walking `body` costs no more than walking an array of strings.
+   */
   private constructor(
     readonly source: string,
-    /** Chunks before the first `#` (the `#` and anything after it are not stored). */
-    private readonly chunks: readonly string[],
+    /** The chunks before the first `#`, joined by `/` (the `#` and anything after it dropped). */
+    private readonly body: string,
+    /** How many chunks `body` holds. */
+    private readonly count: number,
     /** The mask ended with `#`: at least one more chunk is required, any content. */
     private readonly tail: boolean,
   ) {
-    this.all = tail && chunks.length === 0;
+    this.all = tail && count === 0;
   }
 
   /** Parses a mask from the ACL file; an empty mask is a configuration error. */
   static parse(mask: string): AclMask {
     if (mask.length === 0) throw new PsrtError(ErrorCode.Config, 'empty ACL mask');
-    const chunks = mask.split(SLASH);
-    const hash = chunks.indexOf('#');
-    if (hash === -1) return new AclMask(mask, chunks, false);
-    return new AclMask(mask, chunks.slice(0, hash), true);
+    let count = 0;
+    for (let pos = 0; ; count++) {
+      const slash = mask.indexOf(SLASH, pos);
+      const end = slash === -1 ? mask.length : slash;
+      if (end - pos === 1 && mask.charCodeAt(pos) === HASH) {
+        return new AclMask(mask, mask.slice(0, pos === 0 ? 0 : pos - 1), count, true);
+      }
+      if (slash === -1) return new AclMask(mask, mask, count + 1, false);
+      pos = slash + 1;
+    }
   }
 
   /** True when this mask matches anything (the list short-circuits on it). */
@@ -43,12 +57,15 @@ export class AclMask {
   matches(s: string): boolean {
     if (this.all) return true;
     let pos = 0; // start of the current chunk of s; -1 once s has no chunks left
-    for (const chunk of this.chunks) {
+    let at = 0; // start of the current chunk of body
+    for (let i = 0; i < this.count; i++) {
       if (pos < 0) return false;
       const slash = s.indexOf(SLASH, pos);
       const end = slash === -1 ? s.length : slash;
-      if (chunk !== '+' && !(end - pos === chunk.length && s.startsWith(chunk, pos))) return false;
+      const next = this.chunkEnd(at);
+      if (!this.chunkCovers(at, next, s, pos, end)) return false;
       pos = slash === -1 ? -1 : slash + 1;
+      at = next + 1;
     }
     // `#` needs one more chunk (possibly empty); otherwise s must end exactly here.
     return this.tail ? pos >= 0 : pos < 0;
@@ -76,18 +93,35 @@ export class AclMask {
    */
   private coversChunks(sub: string): boolean {
     let pos = 0;
-    for (const chunk of this.chunks) {
+    let at = 0;
+    for (let i = 0; i < this.count; i++) {
       if (pos < 0) return false;
       const slash = sub.indexOf(SLASH, pos);
       const end = slash === -1 ? sub.length : slash;
-      const isHash = end - pos === 1 && sub.charCodeAt(pos) === 0x23;
+      const isHash = end - pos === 1 && sub.charCodeAt(pos) === HASH;
       if (isHash) return false; // only a mask `#` covers it, and that is not a stored chunk
-      if (chunk !== '+' && !(end - pos === chunk.length && sub.startsWith(chunk, pos))) {
-        return false; // a literal cannot cover `+` either: chunk is never `+` here
-      }
+      const next = this.chunkEnd(at);
+      // A literal cannot cover `+` either: the literal compare fails on it.
+      if (!this.chunkCovers(at, next, sub, pos, end)) return false;
       pos = slash === -1 ? -1 : slash + 1;
+      at = next + 1;
     }
     return this.tail ? pos >= 0 : pos < 0;
+  }
+
+  /** Where the body chunk starting at `at` ends. */
+  private chunkEnd(at: number): number {
+    const slash = this.body.indexOf(SLASH, at);
+    return slash === -1 ? this.body.length : slash;
+  }
+
+  /** The body chunk [at, next) is `+`, or equals s[pos, end). */
+  private chunkCovers(at: number, next: number, s: string, pos: number, end: number): boolean {
+    const length = next - at;
+    if (length === 1 && this.body.charCodeAt(at) === PLUS) return true;
+    if (end - pos !== length) return false;
+    for (let i = 0; i < length; i++) if (this.body.charCodeAt(at + i) !== s.charCodeAt(pos + i)) return false;
+    return true;
   }
 }
 

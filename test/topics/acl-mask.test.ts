@@ -106,6 +106,42 @@ test('property: matches agrees with the literal §6.2 reading', () => {
   );
 });
 
+// Multi-character chunks ('ab', 'a+', '#x') catch a chunk compared by its length or first
+// character only; the enumeration above knows only one-character levels, so these go against
+// the literal reading and a second, independent coverage oracle.
+const wideChunk = fc.constantFrom('a', 'b', 'ab', 'ba', '', '+', '#', 'a+', '#x');
+const wideMask = fc
+  .array(wideChunk, { minLength: 1, maxLength: 4 })
+  .map((c) => c.join('/'))
+  .filter((m) => m.length > 0);
+const wideString = fc.array(wideChunk, { minLength: 1, maxLength: 5 }).map((c) => c.join('/'));
+
+test('property: multi-character chunks, matches agrees with the literal §6.2 reading', () => {
+  fc.assert(
+    fc.property(wideMask, wideString, (m, s) => {
+      assert.equal(AclMask.parse(m).matches(s), refAclMatches(m, s), `${m} vs ${s}`);
+    }),
+    { seed: 0xac2, numRuns: 3000 },
+  );
+});
+
+test('property: multi-character chunks, covers ⇔ a literal subscription is matched and no wildcard in it', () => {
+  fc.assert(
+    fc.property(wideMask, wideString, (m, raw) => {
+      const mask = AclMask.parse(m);
+      const normalized = normalizeTopic(raw);
+      const literal = !raw.split('/').some((c) => c === '+' || c === '#');
+      if (literal) {
+        // A subscription without wildcards matches only itself (raw and as stored).
+        assert.equal(mask.coversSubscription(raw), refAclMatches(m, raw) && refAclMatches(m, normalized), `${m} vs ${raw}`);
+      } else if (mask.coversSubscription(raw)) {
+        assert.ok(refAclMatches(m, raw), `${m} allows ${raw} which the reference denies`);
+      }
+    }),
+    { seed: 0xac3, numRuns: 3000 },
+  );
+});
+
 test('property: on normalised subscriptions, covers ⇔ every matched topic is granted', () => {
   fc.assert(
     fc.property(aclMask, rawSub, (m, raw) => {

@@ -1,0 +1,218 @@
+/**
+ * The fast YAML reader against the library it stands in for: every document it accepts must
+ * give the library's value and the library's line numbers, and everything else must go to the
+ * library. The generated documents mix what it reads with what it must refuse.
+ */
+import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { LineCounter, parseDocument } from 'yaml';
+import { parseAclText } from '../../src/auth/acl.js';
+import { readSimpleYaml, readSimpleYamlTop, simpleYamlLine } from '../../src/auth/simple-yaml.js';
+import { YamlLines, parseYaml } from '../../src/auth/yaml-validate.js';
+import { FIXTURES } from '../config/fixtures.js';
+
+/** The library's reading, or undefined when it reports an error (duplicates included). */
+function libraryValue(text: string, failsafe: boolean): { value: unknown; lines: YamlLines } | undefined {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true, lineCounter: counter });
+  if (doc.errors.length > 0) return undefined;
+  return { value: doc.toJS(), lines: YamlLines.of('f', doc, counter) };
+}
+
+describe('readSimpleYaml: what it reads', () => {
+  const cases: readonly [string, string][] = [
+    ['ACL entries', '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\nbob:\n  pub: [plant1/data/+/x, "a/#"]\n'],
+    ['block lists and comments', '# users\nalice:\n  sub:\n    - a/#\n    - "b"   # two\n\n  replicator: false\n'],
+    ['empty values and empty collections', 'a:\nb: {}\nc: []\nd:\n  e:\n'],
+    ['quoted keys', '"user one":\n  sub: [\'x y\']\n\'two\': {}\n'],
+    ['scalars the core schema types', 'a: 1\nb: 0x1A\nc: .inf\nd: ~\ne: True\nf: 1.5e3\ng: 0o7\nh: yes\n'],
+    ['CRLF line ends', 'a:\r\n  sub: [x]\r\n'],
+    ['only comments', '# nothing\n\n   # here\n'],
+    ['a key without a trailing newline', 'k: v'],
+  ];
+  for (const [name, text] of cases) {
+    it(name, () => {
+      for (const failsafe of [false, true]) {
+        const lib = libraryValue(text, failsafe);
+        assert.ok(lib !== undefined, 'the library reads it');
+        const fast = readSimpleYaml(text, failsafe);
+        assert.notEqual(fast, undefined, 'the fast reader reads it');
+        assert.deepStrictEqual(fast, lib.value);
+      }
+    });
+  }
+
+  it('gives the top level as a Map in file order', () => {
+    const top = readSimpleYamlTop('b: 1\na: 2\n', false);
+    assert.ok(top instanceof Map);
+    assert.deepEqual([...top], [['b', 1], ['a', 2]]);
+    assert.equal(readSimpleYamlTop('', false), null);
+  });
+});
+
+describe('readSimpleYaml: what it leaves to the library', () => {
+  const refused: readonly [string, string][] = [
+    ['a duplicate key', 'a: 1\na: 2\n'],
+    ['a duplicate nested key', 'a:\n  sub: [x]\n  sub: [y]\n'],
+    ['an anchor and alias', 'a: &x [1]\nb: *x\n'],
+    ['a tag', 'a: !!str 1\n'],
+    ['a block scalar', 'a: |\n  text\n'],
+    ['a multi-line plain scalar', 'a: b\n  c\n'],
+    ['an escape in double quotes', 'a: "x\\ty"\n'],
+    ["a doubled quote in single quotes", "a: 'it''s'\n"],
+    ['a trailing comma', 'a: [x, y,]\n'],
+    ['a nested flow list', 'a: [x, [y]]\n'],
+    ['a flow mapping', 'a: {b: 1}\n'],
+    ['a list at the key indentation', 'a:\n- x\n'],
+    ['a tab', 'a:\n\tb: 1\n'],
+    ['a lone CR', 'a: 1\rb: 2\n'],
+    ['a byte-order mark', '\ufeffa: 1\n'],
+    ['a line separator', 'a: x\u2028y\n'],
+    ['a document start', '---\na: 1\n'],
+    ['a directive', '%YAML 1.2\n---\na: 1\n'],
+    ['a numeric key', '1: a\n'],
+    ['a null key', '~: a\n'],
+    ['__proto__', '__proto__: {}\n'],
+    ['an explicit key', '? a\n: b\n'],
+    ['a key with a space before the colon', 'a : b\n'],
+    ['a plain scalar with a space', 'a: b c\n'],
+    ['a comment without a space', 'a: [x]#c\n'],
+    ['an indented document', '  a: 1\n'],
+    ['inconsistent indentation', 'a:\n    b: 1\n  c: 2\n'],
+    ['a top-level list', '- a\n'],
+    ['a top-level scalar', 'hello\n'],
+    ['an item mapping', 'a:\n  - b: 1\n'],
+    ['an empty item', 'a:\n  -\n'],
+    ['a reserved indicator', 'a: @x\n'],
+  ];
+  for (const [name, text] of refused) {
+    it(name, () => {
+      assert.equal(readSimpleYaml(text, false), undefined);
+    });
+  }
+});
+
+// ---- generated documents --------------------------------------------------------------------
+
+const keyToken = fc.constantFrom('a', 'b', 'sub', 'pub', 'x-y', 'a.b', 'true', '1', '0x1', '~', 'null', '"q"', "'s'", '"a b"', '-x', '__proto__', 'a#b');
+const valueToken = fc.constantFrom(
+  '', ' v', ' "q v"', " 'x'", ' [a, "b"]', ' []', ' [ ]', ' {}', ' {a: 1}', ' [a,]', ' true', ' False', ' 1.5', ' .inf', ' .NaN',
+  ' ~', ' null', ' 0o17', ' -3', ' a #c', ' a#c', ' |', ' &x a', ' *x', ' !!str 1', ' a: b', ' [a, [b]]', ' "a\\"b"',
+  " 'a''b'", ' [x/#, +/y]', ' a/#', ' "#"', ' #c', ' @a', ' %a', ' [a b]', ' "x" y', ' {} z',
+);
+const line = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(fc.constantFrom(0, 0, 2, 2, 4, 1, 3), keyToken, valueToken).map(([i, k, v]) => `${' '.repeat(i)}${k}:${v}`) },
+  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(2, 4, 0), fc.constantFrom('- a', '- "b"', '-', '- [a]', '- a: b', '-x', '- 1', '- a #c')).map(([i, item]) => `${' '.repeat(i)}${item}`) },
+  { weight: 1, arbitrary: fc.constantFrom('', '# c', '   # c', '  ') },
+);
+const documentText = fc.tuple(fc.array(line, { minLength: 1, maxLength: 8 }), fc.boolean()).map(([lines, end]) => lines.join('\n') + (end ? '\n' : ''));
+/** Documents shaped like real ACL and keys files, now and then with one odd line put in. */
+const goodKey = fc.constantFrom('a', 'b', 'sub', 'pub', 'x-y', 'q', '"a b"', "'c'", 'admin', 'true');
+const goodScalar = fc.constantFrom('a/#', '"#"', "'+/x'", 'p/+/t', '"a b"', '1', 'true', '~', '0x1F', 'x#y');
+const field = fc.tuple(goodKey, fc.oneof(
+  fc.array(goodScalar, { maxLength: 3 }).map((items) => ({ flow: items })),
+  fc.array(goodScalar, { minLength: 1, maxLength: 3 }).map((items) => ({ block: items })),
+  goodScalar.map((scalar) => ({ scalar })),
+));
+const entry = fc.tuple(
+  goodKey,
+  fc.option(fc.uniqueArray(field, { maxLength: 3, selector: ([name]) => name }), { nil: undefined }),
+  fc.constantFrom(2, 4),
+);
+const oddLine = fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: line });
+const structuredText = fc.tuple(fc.uniqueArray(entry, { minLength: 1, maxLength: 5, selector: ([key]) => key }), oddLine, fc.nat(30)).map(([entries, odd, at]) => {
+  const lines: string[] = [];
+  for (const [key, fields, indent] of entries) {
+    if (fields === undefined) {
+      lines.push(`${key}: {}`);
+      continue;
+    }
+    lines.push(`${key}:`);
+    const pad = ' '.repeat(indent);
+    for (const [name, value] of fields) {
+      if ('flow' in value) lines.push(`${pad}${name}: [${value.flow.join(', ')}]`);
+      else if ('scalar' in value) lines.push(`${pad}${name}: ${value.scalar}`);
+      else lines.push(`${pad}${name}:`, ...value.block.map((item) => `${pad}  - ${item}`));
+    }
+  }
+  if (odd !== undefined) lines.splice(at % (lines.length + 1), 0, odd);
+  return `${lines.join('\n')}\n`;
+});
+
+const pathSegment = fc.constantFrom<PropertyKey>('a', 'b', 'sub', 'x-y', 'q', 0, 1, 2);
+const path = fc.array(pathSegment, { minLength: 1, maxLength: 3 });
+
+describe('readSimpleYaml against the library on generated documents', () => {
+  for (const failsafe of [false, true]) {
+    it(`${failsafe ? 'failsafe' : 'core'} schema: same value and same lines whenever it reads one`, () => {
+      let read = 0;
+      fc.assert(
+        fc.property(fc.oneof(documentText, structuredText), fc.array(path, { minLength: 1, maxLength: 4 }), (text, paths) => {
+          const fast = readSimpleYaml(text, failsafe);
+          if (fast === undefined) return;
+          read++;
+          const lib = libraryValue(text, failsafe);
+          assert.ok(lib !== undefined, `the library refuses what the fast reader read:\n${text}`);
+          assert.deepStrictEqual(fast, lib.value, text);
+          for (const p of paths) assert.equal(simpleYamlLine(text, p), lib.lines.lineOf(p), `${JSON.stringify(p)} in\n${text}`);
+        }),
+        { seed: failsafe ? 0x5a1f : 0xc0de, numRuns: 6000 },
+      );
+      // Not vacuous: a good share of the documents took the fast path.
+      assert.ok(read > 1000, `only ${read} documents read`);
+    });
+  }
+});
+
+describe('parseYaml and parseAclText with the fast reader', () => {
+  it('takes the fast path for every sample file the project ships', () => {
+    const dirs = [FIXTURES, join(FIXTURES, '..', '..', '..', 'packaging', 'etc-psrtd')];
+    let checked = 0;
+    for (const dir of dirs) {
+      for (const name of readdirSync(dir).filter((f) => /^(acl|keys).*\.ya?ml(-dist)?$/.test(f))) {
+        const text = readFileSync(join(dir, name), 'utf8');
+        assert.notEqual(readSimpleYamlTop(text, name.startsWith('keys')), undefined, name);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 3, `only ${checked} files`);
+  });
+
+  it('locates an error in a file read by the fast reader', () => {
+    const text = 'a:\n  sub: [x]\n# c\nb:\n  pub:\n    - y\n    - ""\n';
+    assert.notEqual(readSimpleYamlTop(text, false), undefined);
+    assert.throws(() => parseAclText(text, 'acl.yml'), { message: 'acl.yml:7: user "b": pub[1]: must not be empty' });
+  });
+
+  it('reports a duplicate key with its line on the library path (anchors send it there)', () => {
+    const text = 'base: &b {}\na:\n  sub: [x]\nb: *b\na: {}\n';
+    assert.throws(() => parseYaml(text, 'acl.yml'), { message: 'acl.yml:5: invalid YAML: Map keys must be unique (column 1)' });
+    const nested = 'x: &x 1\na:\n  sub: [x]\n  sub: [y]\n';
+    assert.throws(() => parseYaml(nested, 'acl.yml'), { message: 'acl.yml:4: invalid YAML: Map keys must be unique (column 3)' });
+    assert.throws(() => parseYaml('x: &x 1\na: {b: 1, b: 2}\n', 'c.yml'), /c\.yml:2: invalid YAML: Map keys must be unique/);
+  });
+
+  it('gives users with the same rights one shared entry, and others their own', () => {
+    const acl = parseAclText(
+      'a:\n  pub: [p/#]\nb:\n  pub: ["p/#"]\nc:\n  pub: [p/#]\n  admin: true\nd:\n  pub: [p/#, q]\ne:\n  sub: [p/#]\n',
+      'acl.yml',
+    );
+    assert.equal(acl.get('a'), acl.get('b'));
+    const distinct = new Set(['a', 'c', 'd', 'e'].map((u) => acl.get(u)));
+    assert.equal(distinct.size, 4);
+    assert.equal(acl.get('e')?.canPublish('p/x'), false);
+    assert.equal(acl.get('a')?.canPublish('p/x'), true);
+  });
+
+  it('never merges lists whose masks only join to the same text', () => {
+    // Library path (the escape), so the masks may hold a NUL or a quote.
+    const acl = parseAclText('a:\n  pub: ["x", "y"]\nb:\n  pub: ["x\\",\\"y"]\nc:\n  pub: ["x\\u0000y"]\n', 'acl.yml');
+    assert.notEqual(acl.get('a'), acl.get('b'));
+    assert.equal(acl.get('a')?.canPublish('y'), true);
+    assert.equal(acl.get('b')?.canPublish('y'), false);
+    assert.equal(acl.get('c')?.canPublish('y'), false);
+  });
+});
