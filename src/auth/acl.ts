@@ -3,13 +3,13 @@
  * default: a missing `sub`/`pub` list grants nothing, and a user without an entry cannot log in.
  */
 import { z } from 'zod';
-import { AclMask, AclMaskList } from '../topics/index.js';
+import { AclMask, AclMaskList, type AclGrant } from '../topics/index.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { describeValue, formatIssues, parseYamlMapping, type IssuePath } from './yaml-validate.js';
+import { describeValue, formatIssues, readYamlMapping, type IssuePath } from './yaml-validate.js';
 
 export interface AclEntry {
-  readonly sub: AclMaskList;
-  readonly pub: AclMaskList;
+  readonly sub: AclGrant;
+  readonly pub: AclGrant;
   readonly admin: boolean;
   readonly replicator: boolean;
   /**
@@ -23,8 +23,8 @@ export interface AclEntry {
 
 class Entry implements AclEntry {
   constructor(
-    readonly sub: AclMaskList,
-    readonly pub: AclMaskList,
+    readonly sub: AclGrant,
+    readonly pub: AclGrant,
     readonly admin: boolean,
     readonly replicator: boolean,
   ) {}
@@ -52,8 +52,10 @@ const entrySchema = z
 
 const EMPTY = new AclMaskList([]);
 
-function list(masks: readonly string[] | null | undefined): AclMaskList {
+/** A list of one mask is the mask itself (a list object and its array cost ~100 bytes more). */
+function list(masks: readonly string[] | null | undefined): AclGrant {
   if (masks === undefined || masks === null || masks.length === 0) return EMPTY;
+  if (masks.length === 1 && masks[0] !== undefined) return AclMask.parse(masks[0]);
   return new AclMaskList(masks.map((m) => AclMask.parse(m)));
 }
 
@@ -67,14 +69,20 @@ function list(masks: readonly string[] | null | undefined): AclMaskList {
  */
 class SharedEntries {
   private readonly entries = new Map<string, Entry>();
+  private lookups = 0;
+  private hits = 0;
 
   entry(sub: ListSource, pub: ListSource, admin: boolean, replicator: boolean): Entry {
+    // Once the map is full and fewer than one lookup in four finds an entry, the users have
+    // their own rights: stop paying for the keys.
+    if (this.entries.size >= SHARED_MAX && this.hits * 4 < this.lookups) return new Entry(list(sub), list(pub), admin, replicator);
+    this.lookups++;
     const key = `${admin ? 'a' : '-'}${replicator ? 'r' : '-'}${JSON.stringify(sub ?? [])}${JSON.stringify(pub ?? [])}`;
     let entry = this.entries.get(key);
     if (entry === undefined) {
       entry = new Entry(list(sub), list(pub), admin, replicator);
       if (this.entries.size < SHARED_MAX) this.entries.set(key, entry);
-    }
+    } else this.hits++;
     return entry;
   }
 }
@@ -135,32 +143,39 @@ function aclPath(path: IssuePath): string {
  * in over TCP), never an open door.
  */
 export function parseAclText(text: string, file: string): Map<string, AclEntry> {
-  const parsed = parseYamlMapping(text, file);
-  if (parsed.data === null) return new Map();
-  if (parsed.entries === undefined) {
-    throw parsed.lines.error([], `expected a mapping, got ${describeValue(parsed.data)}`);
-  }
-  // Entries are validated one by one (not via z.record, which rebuilds a plain object and
-  // would silently lose a user literally named `__proto__`).
-  // The parsed map becomes the ACL, each value replaced by its entry in place: a second map of a
-  // million users would cost a second more at every load. Every value is replaced or the
-  // function throws, so the cast at the end holds.
-  const acl: Map<string, unknown> = parsed.entries;
+  const acl = new Map<string, AclEntry>();
   const shared = new SharedEntries();
-  const problems: string[] = [];
-  for (const [user, value] of acl) {
-    if (isPlainEntry(value)) {
-      acl.set(user, shared.entry(value.sub, value.pub, value.admin ?? false, value.replicator ?? false));
-      continue;
-    }
-    const r = entrySchema.safeParse(value, { reportInput: true });
-    if (!r.success) {
-      problems.push(formatIssues(parsed.lines.within([user]), r.error.issues, (p) => aclPath([user, ...p])));
-      continue;
-    }
-    const e = r.data;
-    acl.set(user, shared.entry(e?.sub, e?.pub, e?.admin ?? false, e?.replicator ?? false));
+  // Entries are validated one by one as they are read (not via z.record, which rebuilds a plain
+  // object and would silently lose a user literally named `__proto__`). A refused entry keeps
+  // its user's place (for the duplicate check) until the file is refused as a whole.
+  const refused: [string, z.core.$ZodIssue[]][] = [];
+  const read = readYamlMapping(text, file, false, {
+    entry(user, value) {
+      if (acl.has(user)) return false;
+      if (isPlainEntry(value)) {
+        acl.set(user, shared.entry(value.sub, value.pub, value.admin ?? false, value.replicator ?? false));
+        return true;
+      }
+      const r = entrySchema.safeParse(value, { reportInput: true });
+      if (r.success) acl.set(user, shared.entry(r.data?.sub, r.data?.pub, r.data?.admin ?? false, r.data?.replicator ?? false));
+      else {
+        refused.push([user, r.error.issues]);
+        acl.set(user, NO_RIGHTS);
+      }
+      return true;
+    },
+    restart() {
+      acl.clear();
+      refused.length = 0;
+    },
+  });
+  if ('notMapping' in read) throw read.lines.error([], `expected a mapping, got ${describeValue(read.notMapping)}`);
+  if (refused.length > 0) {
+    const problems = refused.map(([user, issues]) => formatIssues(read.lines.within([user]), issues, (p) => aclPath([user, ...p])));
+    throw new PsrtError(ErrorCode.Config, problems.join('; '));
   }
-  if (problems.length > 0) throw new PsrtError(ErrorCode.Config, problems.join('; '));
-  return acl as Map<string, AclEntry>;
+  return acl;
 }
+
+/** Holds a refused user's place; never leaves parseAclText. */
+const NO_RIGHTS: AclEntry = makeAclEntry({});

@@ -3,7 +3,7 @@
  * AES-128-GCM uses the first 16). Bad entries are skipped with a log line, not fatal; only
  * users with an ACL entry get a key.
  */
-import { describeValue, parseYamlMapping } from './yaml-validate.js';
+import { describeValue, readYamlMapping } from './yaml-validate.js';
 import type { AclEntry } from './acl.js';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
@@ -21,24 +21,36 @@ export function parseKeysText(
   log: KeysLog,
 ): Map<string, Buffer> {
   // Failsafe schema: every scalar stays a string, so an all-digit key is not read as a number.
-  const parsed = parseYamlMapping(text, file, true);
+  // Entries that are skipped are logged after the whole file is read, with their lines.
   const keys = new Map<string, Buffer>();
-  if (parsed.data === null) return keys;
-  if (parsed.entries === undefined) {
-    throw parsed.lines.error([], `expected a mapping of user: key, got ${describeValue(parsed.data)}`);
+  const skipped = new Set<string>();
+  const malformed: [string, unknown][] = [];
+  const withoutAcl: string[] = [];
+  const read = readYamlMapping(text, file, true, {
+    entry(user, value) {
+      if (keys.has(user) || skipped.has(user)) return false;
+      if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) malformed.push([user, value]);
+      else if (!acl.has(user)) withoutAcl.push(user);
+      else {
+        keys.set(user, Buffer.from(value.trim(), 'hex'));
+        return true;
+      }
+      skipped.add(user);
+      return true;
+    },
+    restart() {
+      keys.clear();
+      skipped.clear();
+      malformed.length = 0;
+      withoutAcl.length = 0;
+    },
+  });
+  if ('notMapping' in read) throw read.lines.error([], `expected a mapping of user: key, got ${describeValue(read.notMapping)}`);
+  for (const [user, value] of malformed) {
+    // Never echo the value: a malformed key is usually a typo of a real secret.
+    const got = typeof value === 'string' ? `${value.trim().length} characters` : describeValue(value);
+    log('error', `Unable to parse key: ${read.lines.place([user])}: ${user}: expected 64 hex digits (32 bytes), got ${got}`);
   }
-  for (const [user, value] of parsed.entries) {
-    if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) {
-      // Never echo the value: a malformed key is usually a typo of a real secret.
-      const got = typeof value === 'string' ? `${value.trim().length} characters` : describeValue(value);
-      log('error', `Unable to parse key: ${parsed.lines.place([user])}: ${user}: expected 64 hex digits (32 bytes), got ${got}`);
-      continue;
-    }
-    if (!acl.has(user)) {
-      log('warn', `No ACL defined for the key ${user}`);
-      continue;
-    }
-    keys.set(user, Buffer.from(value.trim(), 'hex'));
-  }
+  for (const user of withoutAcl) log('warn', `No ACL defined for the key ${user}`);
   return keys;
 }

@@ -1,141 +1,193 @@
 /**
  * A fast reader for the plain YAML that acl.yml and keys.yml files of large sites are written in:
  * block mappings nested by indentation, scalars, one-line flow lists (`sub: ["a/#", b]`), block
- * lists of scalars, `{}`, `[]` and comments. A file of a million users is parsed in seconds,
- * where the general YAML library needs minutes and gigabytes (it builds a node per scalar).
+ * lists of scalars, `{}`, `[]` and comments. A file of a million users is read in seconds, where
+ * the general YAML library needs minutes and gigabytes (it builds a node per scalar).
  *
  * It never decides anything the library would decide differently: a document that uses anything
- * outside this subset (anchors, tags, block scalars, escapes, multi-line values, duplicate keys,
- * odd indentation, tabs, a key that is not a string, …) gives `undefined`, and the caller parses
- * it with the library, which also words the errors. Plain scalars are resolved with the library's
- * own schema tags, so `true`, `0x1A` or `~` mean what they mean there. The tests compare both on
- * generated documents.
+ * outside this subset (anchors, tags, block scalars, escapes, multi-line values, odd
+ * indentation, tabs, a key that is not a string, …) is reported as such, with the line and what
+ * was found there, and the caller parses it with the library. Plain scalars are resolved with the
+ * library's own schema tags, so `true`, `0x1A` or `~` mean what they mean there. A repeated key
+ * is the library's error, at the same place. The tests compare both on generated documents.
  */
 import { Schema, isScalar, type ScalarTag } from 'yaml';
 
-/** Why the reader gives up; never shown, the library parses the document instead. */
-class OutsideSubset extends Error {}
+/** Where and why the reader gave up; the library reads the document instead. */
+export class OutsideSubset extends Error {
+  line = 0;
+}
 
-const outside = (): never => {
-  throw new OutsideSubset();
+/** A key that repeats an earlier key of its mapping: the library's DUPLICATE_KEY, same place. */
+export class DuplicateKey extends Error {
+  constructor(
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super('Map keys must be unique');
+  }
+}
+
+const outside = (what: string): never => {
+  throw new OutsideSubset(what);
 };
 
 interface Line {
   /** 1-based line number in the file. */
   readonly number: number;
   readonly indent: number;
-  /** The content after the indentation, without a trailing comment. */
+  /** The content after the indentation. */
   readonly body: string;
 }
 
-const COMMENT_ONLY = /^\s*(?:#.*)?$/;
+const COMMENT_ONLY = /^ *(?:#.*)?$/;
 /** Plain scalar: no leading indicator, no whitespace, no `:`, no quote; `#` only inside. */
 const PLAIN = /^[^\s\-?:,[\]{}#&*!|>'"%@`][^\s:,[\]{}'"]*/;
 const DOUBLE_QUOTED = /^"[^"\\]*"/;
 const SINGLE_QUOTED = /^'[^']*'/;
 /** What may follow a value on its line: spaces, then an optional comment. */
-const LINE_END = /^(?:\s+#.*|\s*)$/;
+const LINE_END = /^(?: +#.*| *)$/;
+/**
+ * Characters the library treats in ways this reader does not (tabs, line breaks other than LF
+ * and CRLF, a byte-order mark, control characters).
+ */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const UNUSUAL_CHARACTER = /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]|\r(?!\n)/;
 
-const coreTags: readonly ScalarTag[] = new Schema({ schema: 'core' }).tags.filter(
-  (t): t is ScalarTag => 'test' in t,
-);
+const coreTags: readonly ScalarTag[] = new Schema({ schema: 'core' }).tags.filter((t): t is ScalarTag => 'test' in t);
+
+/** The lines of a text one at a time, comment-only and blank lines skipped. */
+class LineCursor {
+  private start = 0;
+  private number = 0;
+  private current: Line | undefined;
+  /** The number of the line read last (for OutsideSubset). */
+  lastNumber = 0;
+
+  constructor(private readonly text: string) {
+    const unusual = UNUSUAL_CHARACTER.exec(text);
+    if (unusual !== null) {
+      const e = new OutsideSubset(`the character U+${(unusual[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0').toUpperCase()}`);
+      e.line = lineNumberAt(text, unusual.index);
+      throw e;
+    }
+    this.current = this.read();
+  }
+
+  peek(): Line | undefined {
+    return this.current;
+  }
+
+  advance(): void {
+    this.current = this.read();
+  }
+
+  private read(): Line | undefined {
+    const text = this.text;
+    while (this.start <= text.length) {
+      let end = text.indexOf('\n', this.start);
+      if (end === -1) end = text.length;
+      const raw = text.slice(this.start, end > this.start && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+      this.start = end + 1;
+      this.number++;
+      if (COMMENT_ONLY.test(raw)) continue;
+      this.lastNumber = this.number;
+      let indent = 0;
+      while (raw.charCodeAt(indent) === 0x20) indent++;
+      if (indent === 0 && /^(?:---|\.\.\.|%)/.test(raw)) outside('a document marker or directive');
+      return { number: this.number, indent, body: raw.slice(indent) };
+    }
+    return undefined;
+  }
+}
+
+function lineNumberAt(text: string, index: number): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at !== -1 && at < index; at = text.indexOf('\n', at + 1)) n++;
+  return n;
+}
+
+/** How a document's top level turned out. */
+export type SimpleTop = 'mapping' | 'empty' | OutsideSubset;
 
 /**
- * The document's value as the library's `toJS()` would give it, or `undefined` when the
- * document is outside the subset. `failsafe` keeps every scalar a string (the keys file).
+ * Reads a document whose top level is a block mapping, giving each top-level entry to `each` in
+ * file order as soon as it is read (a file of a million users never exists as one object).
+ * `each` returns false for a key it has seen before: that is a DuplicateKey, thrown like any
+ * nested one. On OutsideSubset, `each` may already have been called for the entries before it.
  */
-export function readSimpleYaml(text: string, failsafe: boolean): unknown {
-  const top = readSimpleYamlTop(text, failsafe);
-  return top instanceof Map ? Object.fromEntries(top) : top;
+export function streamSimpleYamlTop(text: string, failsafe: boolean, each: (key: string, value: unknown) => boolean): SimpleTop {
+  let cursor: LineCursor | undefined;
+  try {
+    cursor = new LineCursor(text);
+    const first = cursor.peek();
+    if (first === undefined) return 'empty';
+    if (first.indent !== 0) outside('an indented first line');
+    const reader = new BlockReader(cursor, failsafe);
+    for (let line = cursor.peek(); line !== undefined; line = cursor.peek()) {
+      if (line.indent !== 0) outside('a line indented deeper than its mapping');
+      const [key, value] = reader.pair(line);
+      if (!each(key, value)) throw new DuplicateKey(line.number, 1);
+    }
+    return 'mapping';
+  } catch (e) {
+    if (!(e instanceof OutsideSubset)) throw e;
+    if (e.line === 0) e.line = cursor?.lastNumber ?? 1;
+    return e;
+  }
 }
 
 /**
- * As readSimpleYaml, but a top-level mapping comes as a Map of its entries in file order: the
- * ACL and keys files of large sites have a million keys there, and a plain object of that size
- * costs several times the Map.
+ * The document's value as the library's `toJS()` would give it, or `undefined` when the
+ * library should read it (outside the subset, or a repeated key, which the library words).
  */
-export function readSimpleYamlTop(text: string, failsafe: boolean): Map<string, unknown> | null | undefined {
+export function readSimpleYaml(text: string, failsafe: boolean): unknown {
+  const out: Record<string, unknown> = {};
   try {
-    const lines = splitLines(text);
-    if (lines.length === 0) return null;
-    const reader = new BlockReader(lines, failsafe);
-    const first = lines[0];
-    if (first?.indent !== 0) return outside();
-    const top = new Map<string, unknown>();
-    reader.entries(0, top);
-    if (reader.pos !== lines.length) return outside();
-    return top;
+    const top = streamSimpleYamlTop(text, failsafe, (key, value) => {
+      if (Object.hasOwn(out, key)) return false;
+      out[key] = value;
+      return true;
+    });
+    if (top === 'empty') return null;
+    return top === 'mapping' ? out : undefined;
   } catch (e) {
-    if (e instanceof OutsideSubset) return undefined;
+    if (e instanceof DuplicateKey) return undefined;
     throw e;
   }
 }
 
-/**
- * Characters the library treats in ways this reader does not (tabs, line breaks other than LF,
- * a byte-order mark, control characters): any of them sends the document to the library.
- */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const UNUSUAL_CHARACTER = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/;
-
-function splitLines(source: string): Line[] {
-  const text = source.includes('\r\n') ? source.replaceAll('\r\n', '\n') : source;
-  if (UNUSUAL_CHARACTER.test(text)) outside();
-  const lines: Line[] = [];
-  let start = 0;
-  for (let number = 1; start <= text.length; number++) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    const raw = text.slice(start, end);
-    start = end + 1;
-    if (COMMENT_ONLY.test(raw)) continue;
-    let indent = 0;
-    while (raw.charCodeAt(indent) === 0x20) indent++;
-    // `---`, `...` and `%` directives belong to the library.
-    if (indent === 0 && /^(?:---|\.\.\.|%)/.test(raw)) outside();
-    lines.push({ number, indent, body: raw.slice(indent) });
-  }
-  return lines;
-}
-
 class BlockReader {
-  pos = 0;
-
   constructor(
-    private readonly lines: readonly Line[],
+    private readonly cursor: LineCursor,
     private readonly failsafe: boolean,
   ) {}
 
+  /** The key and value of the mapping line `line` (the cursor's current line). */
+  pair(line: Line): [string, unknown] {
+    this.cursor.advance();
+    const { key, rest } = this.key(line.body);
+    return [key, rest === '' ? this.nested(line.indent) : this.inlineValue(rest)];
+  }
+
   /** A block mapping whose keys are at `indent` (a user's entry: a few keys). */
-  mapping(indent: number): Record<string, unknown> {
+  private mapping(indent: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (let line = this.lines[this.pos]; line !== undefined && line.indent >= indent; line = this.lines[this.pos]) {
-      if (line.indent !== indent) outside();
-      this.pos++;
-      const { key, rest } = this.key(line.body);
-      if (Object.hasOwn(out, key)) outside(); // the library reports the duplicate
-      out[key] = rest === '' ? this.nested(indent) : this.inlineValue(rest);
+    for (let line = this.cursor.peek(); line !== undefined && line.indent >= indent; line = this.cursor.peek()) {
+      if (line.indent !== indent) outside('a line indented deeper than its mapping');
+      const [key, value] = this.pair(line);
+      if (Object.hasOwn(out, key)) throw new DuplicateKey(line.number, indent + 1);
+      out[key] = value;
     }
     return out;
   }
 
-  /** The entries of a block mapping whose keys are at `indent`, into `out`. */
-  entries(indent: number, out: Map<string, unknown>): void {
-    for (let line = this.lines[this.pos]; line !== undefined && line.indent >= indent; line = this.lines[this.pos]) {
-      if (line.indent !== indent) outside();
-      this.pos++;
-      const { key, rest } = this.key(line.body);
-      if (out.has(key)) outside(); // the library reports the duplicate
-      out.set(key, rest === '' ? this.nested(indent) : this.inlineValue(rest));
-    }
-  }
-
   /** The value of `key:` with nothing after it: a deeper block, or null. */
   private nested(indent: number): unknown {
-    const next = this.lines[this.pos];
+    const next = this.cursor.peek();
     if (next === undefined || next.indent <= indent) {
-      // `key:` then `- item` at the key's own indentation is a list in YAML; leave it to the library.
-      if (next?.indent === indent && next.body.startsWith('-')) outside();
+      // `key:` then `- item` at the key's own indentation is a list in YAML.
+      if (next?.indent === indent && next.body.startsWith('-')) outside('a list at its key\'s indentation');
       return this.failsafe ? '' : null; // what the library makes of an empty value
     }
     return next.body.startsWith('-') ? this.sequence(next.indent) : this.mapping(next.indent);
@@ -144,27 +196,22 @@ class BlockReader {
   /** A block list of scalars whose dashes are at `indent`. */
   private sequence(indent: number): unknown[] {
     const out: unknown[] = [];
-    for (let line = this.lines[this.pos]; line !== undefined && line.indent >= indent; line = this.lines[this.pos]) {
-      if (line.indent !== indent || !line.body.startsWith('- ')) outside();
-      this.pos++;
+    for (let line = this.cursor.peek(); line !== undefined && line.indent >= indent; line = this.cursor.peek()) {
+      if (line.indent !== indent || !line.body.startsWith('- ')) outside('a list item that is not `- value`');
+      this.cursor.advance();
       const rest = line.body.slice(2).trimStart();
-      if (rest === '' || rest.startsWith('[')) outside();
+      if (rest === '' || rest.startsWith('[')) outside('a list item that is not `- value`');
       out.push(this.inlineValue(rest));
     }
     return out;
   }
 
-  /** The key of a mapping line (for the line lookup). */
-  keyOf(body: string): string {
-    return this.key(body).key;
-  }
-
-  private key(body: string): { key: string; rest: string } {
+  key(body: string): { key: string; rest: string } {
     const token = scalarToken(body);
     const after = body.slice(token.length);
-    if (!after.startsWith(':') || (after.length > 1 && after[1] !== ' ')) outside();
+    if (!after.startsWith(':') || (after.length > 1 && after[1] !== ' ')) outside('a line that is not `key: value`');
     const key = this.scalar(token);
-    if (typeof key !== 'string' || key === '__proto__') outside();
+    if (typeof key !== 'string' || key === '__proto__') outside(`the key ${token}`);
     const rest = after.slice(1).trim();
     return { key: key as string, rest: rest.startsWith('#') ? '' : rest };
   }
@@ -187,7 +234,7 @@ class BlockReader {
       out.push(this.scalar(token));
       rest = rest.slice(token.length).trimStart();
       if (rest.startsWith(']')) return lineEnd(rest.slice(1), out);
-      if (!rest.startsWith(',')) outside();
+      if (!rest.startsWith(',')) outside('a list that is not `[a, b, …]` on one line');
       rest = rest.slice(1).trimStart();
     }
   }
@@ -202,76 +249,66 @@ class BlockReader {
 
 function scalarToken(text: string): string {
   const match = DOUBLE_QUOTED.exec(text) ?? SINGLE_QUOTED.exec(text) ?? PLAIN.exec(text);
-  return match?.[0] ?? outside();
+  return match?.[0] ?? outside(`a value starting with ${JSON.stringify(text.slice(0, 12))}`);
 }
 
 function lineEnd<T>(rest: string, value: T): T {
-  return LINE_END.test(rest) ? value : outside();
+  return LINE_END.test(rest) ? value : outside(`${JSON.stringify(rest.slice(0, 12))} after a value`);
 }
 
 /** A plain scalar as the core schema reads it: the first default tag whose test matches. */
 function resolvePlain(token: string): unknown {
   for (const tag of coreTags) {
     if (tag.test?.test(token) !== true) continue;
-    if (tag.default !== true) return outside();
-    const value = tag.resolve(token, outside, {});
+    if (tag.default !== true) return outside(`the value ${token}`);
+    const value = tag.resolve(token, () => outside(`the value ${token}`), {});
     return isScalar(value) ? value.value : value; // bool gives a Scalar node
   }
   return token;
 }
 
 /**
- * The line of `path` in a text readSimpleYaml accepted, as the library's line lookup gives it
- * (the key's line; a list item's own line, which for a one-line `[…]` list is its key's; for a
- * path the file does not have, the deepest part it has). Errors in a file of a million users
- * are located without the library, which would need gigabytes to parse it.
+ * The line of `path` in a text the reader accepted, as the library's line lookup gives it (the
+ * key's line; a list item's own line, which for a one-line `[…]` list is its key's; for a path
+ * the file does not have, the deepest part it has). Errors in a file of a million users are
+ * located without the library, which would need gigabytes to parse it.
  */
 export function simpleYamlLine(text: string, path: readonly PropertyKey[]): number | undefined {
   try {
-    return lineIn(splitLines(text), path);
+    const cursor = new LineCursor(text);
+    const reader = new BlockReader(cursor, true);
+    let found = cursor.peek()?.number;
+    let indent = -1; // the block being searched holds the lines deeper than this
+    for (const segment of path) {
+      const at = findChild(cursor, reader, indent, segment);
+      if (at === undefined) break;
+      found = at.number;
+      indent = at.indent;
+      cursor.advance();
+    }
+    return found;
   } catch (e) {
     if (e instanceof OutsideSubset) return undefined;
     throw e;
   }
 }
 
-function lineIn(lines: readonly Line[], path: readonly PropertyKey[]): number | undefined {
-  const reader = new BlockReader(lines, true);
-  let from = 0;
-  let to = lines.length;
-  let found = lines[0]?.number;
-  for (const segment of path) {
-    const head = lines[from];
-    if (head === undefined || from >= to) break;
-    const at = head.body.startsWith('- ')
-      ? nthItem(lines, from, to, head.indent, segment)
-      : keyLine(lines, from, to, head.indent, String(segment), reader);
-    if (at === undefined) break;
-    found = lines[at]?.number ?? found;
-    from = at + 1;
-    to = blockEnd(lines, from, lines[at]?.indent ?? 0);
-  }
-  return found;
-}
-
-function nthItem(lines: readonly Line[], from: number, to: number, indent: number, segment: PropertyKey): number | undefined {
-  if (typeof segment !== 'number') return undefined;
-  let seen = 0;
-  for (let i = from; i < to; i++) if (lines[i]?.indent === indent && seen++ === segment) return i;
-  return undefined;
-}
-
-function keyLine(lines: readonly Line[], from: number, to: number, indent: number, key: string, reader: BlockReader): number | undefined {
-  for (let i = from; i < to; i++) {
-    const line = lines[i];
-    if (line?.indent === indent && reader.keyOf(line.body) === key) return i;
+/**
+ * Moves the cursor to the line naming `segment` (a key, or the n-th `- ` item) within the block
+ * of lines deeper than `parentIndent` that starts at the cursor; undefined if it has none.
+ */
+function findChild(cursor: LineCursor, reader: BlockReader, parentIndent: number, segment: PropertyKey): Line | undefined {
+  const head = cursor.peek();
+  if (head === undefined || head.indent <= parentIndent) return undefined;
+  const indent = head.indent;
+  const isList = head.body.startsWith('- ');
+  if (isList && typeof segment !== 'number') return undefined;
+  let item = 0;
+  for (let line = cursor.peek(); line !== undefined && line.indent > parentIndent; line = cursor.peek()) {
+    if (line.indent === indent) {
+      if (isList ? item++ === segment : reader.key(line.body).key === String(segment)) return line;
+    }
+    cursor.advance();
   }
   return undefined;
-}
-
-/** The end of the block of lines deeper than `indent` that starts at `from`. */
-function blockEnd(lines: readonly Line[], from: number, indent: number): number {
-  let end = from;
-  while ((lines[end]?.indent ?? -1) > indent) end++;
-  return end;
 }

@@ -7,7 +7,7 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Scalar, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { readSimpleYaml, readSimpleYamlTop, simpleYamlLine } from './simple-yaml.js';
+import { DuplicateKey, readSimpleYaml, simpleYamlLine, streamSimpleYamlTop, type SimpleTop } from './simple-yaml.js';
 
 export type IssuePath = readonly PropertyKey[];
 
@@ -224,25 +224,53 @@ export function parseYaml(text: string, file: string, failsafe = false): ParsedY
   return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, lines: YamlLines.of(file, doc, counter) };
 }
 
-export interface ParsedYamlMapping extends ParsedYaml {
-  /**
-   * The top-level mapping's entries in file order; undefined when the document is not a
-   * mapping. A fresh map the caller may change (the ACL turns it into its own).
-   */
-  readonly entries: Map<string, unknown> | undefined;
+/** Where the entries of a top-level mapping go, one at a time. */
+export interface YamlEntrySink {
+  /** One entry, in file order; false when the key was given before (a duplicate). */
+  entry(key: string, value: unknown): boolean;
+  /** Forget every entry given so far: the document is read again from its start. */
+  restart(): void;
+}
+
+export interface ReadYamlMapping {
+  readonly lines: YamlLines;
+  /** The document when it is neither a mapping nor empty (for the caller to word the error). */
+  readonly notMapping?: unknown;
 }
 
 /**
- * parseYaml for files whose top level is a mapping of many keys (acl.yml, keys.yml): the same
- * rules and errors, with the entries as a Map. `data` is only for wording the error when the
- * document is not a mapping.
+ * Above this size a file outside the fast reader's plain subset is refused rather than given to
+ * the YAML library, which needs about a hundred times a file's size in memory: a 90 MB acl.yml
+ * of a million users would end the process (at a reload, the running server) out of memory.
  */
-export function parseYamlMapping(text: string, file: string, failsafe = false): ParsedYamlMapping {
-  const top = readSimpleYamlTop(text, failsafe);
-  if (top !== undefined) return { data: top, entries: top ?? undefined, lines: YamlLines.simple(file, text) };
+export const LIBRARY_YAML_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * parseYaml for files whose top level is a mapping of many keys (acl.yml, keys.yml): the same
+ * rules and errors, each entry given to `sink` as it is read, so that a file of a million users
+ * never exists as one object. An empty document gives no entries.
+ */
+export function readYamlMapping(text: string, file: string, failsafe: boolean, sink: YamlEntrySink): ReadYamlMapping {
+  let top: SimpleTop;
+  try {
+    top = streamSimpleYamlTop(text, failsafe, (key, value) => sink.entry(key, value));
+  } catch (e) {
+    if (!(e instanceof DuplicateKey)) throw e;
+    throw new PsrtError(ErrorCode.Config, configMessage(file, e.line, '', `invalid YAML: Map keys must be unique (column ${e.column})`));
+  }
+  if (top === 'mapping' || top === 'empty') return { lines: YamlLines.simple(file, text) };
+  sink.restart();
+  if (text.length > LIBRARY_YAML_MAX_BYTES) {
+    throw new PsrtError(
+      ErrorCode.Config,
+      configMessage(file, top.line, '', `${top.message} is outside the plain YAML a file of ${(text.length / 1048576).toFixed(0)} MB must be written in (one \`key: value\` per line, lists as [a, b] or "- a" lines, no anchors, tags, tabs or escapes)`),
+    );
+  }
   const { data, lines } = parseYaml(text, file, failsafe);
-  const entries = typeof data === 'object' && data !== null && !Array.isArray(data) ? new Map(Object.entries(data)) : undefined;
-  return { data, entries, lines };
+  if (data === null) return { lines };
+  if (typeof data !== 'object' || Array.isArray(data)) return { lines, notMapping: data };
+  for (const [key, value] of Object.entries(data)) sink.entry(key, value);
+  return { lines };
 }
 
 interface ParsedWithLines {

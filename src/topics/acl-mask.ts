@@ -13,25 +13,28 @@ const SLASH = '/';
 const HASH = 0x23;
 const PLUS = 0x2b;
 
-export class AclMask {
-  /** True for a mask whose first chunk is `#` (`#`, `#/x`): matches anything. */
-  private readonly all: boolean;
+/** What an ACL `sub` or `pub` list answers: a single mask and a list of masks both do. */
+export interface AclGrant {
+  /** Does the string `s` (publish: normalised topic) match? */
+  matches(s: string): boolean;
+  /** Is every topic the subscription `sub` (raw, as sent) can match granted? (Decision 2) */
+  coversSubscription(sub: string): boolean;
+}
 
+export class AclMask implements AclGrant {
   /**
-   * The chunks are not stored as an array: a site with a million users has a million masks, and
-   * walking `body` costs no more than walking an array of strings.
+   * Nothing but the source and three numbers: a site with a million users has a million masks,
+   * and walking the source costs no more than walking an array of its chunks would.
    */
   private constructor(
     readonly source: string,
-    /** The chunks before the first `#`, joined by `/` (the `#` and anything after it dropped). */
-    private readonly body: string,
-    /** How many chunks `body` holds. */
+    /** How many chunks precede the first `#` chunk (all of them if there is none); 0 = anything. */
     private readonly count: number,
+    /** The length of those chunks in `source`, with the slashes between them. */
+    private readonly length: number,
     /** The mask ended with `#`: at least one more chunk is required, any content. */
     private readonly tail: boolean,
-  ) {
-    this.all = tail && count === 0;
-  }
+  ) {}
 
   /** Parses a mask from the ACL file; an empty mask is a configuration error. */
   static parse(mask: string): AclMask {
@@ -40,24 +43,22 @@ export class AclMask {
     for (let pos = 0; ; count++) {
       const slash = mask.indexOf(SLASH, pos);
       const end = slash === -1 ? mask.length : slash;
-      if (end - pos === 1 && mask.charCodeAt(pos) === HASH) {
-        return new AclMask(mask, mask.slice(0, pos === 0 ? 0 : pos - 1), count, true);
-      }
-      if (slash === -1) return new AclMask(mask, mask, count + 1, false);
+      if (end - pos === 1 && mask.charCodeAt(pos) === HASH) return new AclMask(mask, count, pos === 0 ? 0 : pos - 1, true);
+      if (slash === -1) return new AclMask(mask, count + 1, mask.length, false);
       pos = slash + 1;
     }
   }
 
   /** True when this mask matches anything (the list short-circuits on it). */
   get matchesAll(): boolean {
-    return this.all;
+    return this.count === 0; // `#` or `#/…`: a mask without a `#` has at least one chunk
   }
 
   /** Does the string `s` (publish: normalised topic) match this mask? */
   matches(s: string): boolean {
-    if (this.all) return true;
+    if (this.count === 0) return true;
     let pos = 0; // start of the current chunk of s; -1 once s has no chunks left
-    let at = 0; // start of the current chunk of body
+    let at = 0; // start of the current chunk of the mask
     for (let i = 0; i < this.count; i++) {
       if (pos < 0) return false;
       const slash = s.indexOf(SLASH, pos);
@@ -79,7 +80,7 @@ export class AclMask {
    * reference denial (e.g. `/a/b` under `a/#`), so we never allow more than the reference.
    */
   coversSubscription(sub: string): boolean {
-    if (this.all) return true;
+    if (this.count === 0) return true;
     if (!this.coversChunks(sub)) return false;
     const normalized = normalizeTopic(sub);
     return normalized === sub || this.coversChunks(normalized);
@@ -109,24 +110,24 @@ export class AclMask {
     return this.tail ? pos >= 0 : pos < 0;
   }
 
-  /** Where the body chunk starting at `at` ends. */
+  /** Where the mask chunk starting at `at` ends. */
   private chunkEnd(at: number): number {
-    const slash = this.body.indexOf(SLASH, at);
-    return slash === -1 ? this.body.length : slash;
+    const slash = this.source.indexOf(SLASH, at);
+    return slash === -1 || slash > this.length ? this.length : slash;
   }
 
-  /** The body chunk [at, next) is `+`, or equals s[pos, end). */
+  /** The mask chunk [at, next) is `+`, or equals s[pos, end). */
   private chunkCovers(at: number, next: number, s: string, pos: number, end: number): boolean {
     const length = next - at;
-    if (length === 1 && this.body.charCodeAt(at) === PLUS) return true;
+    if (length === 1 && this.source.charCodeAt(at) === PLUS) return true;
     if (end - pos !== length) return false;
-    for (let i = 0; i < length; i++) if (this.body.charCodeAt(at + i) !== s.charCodeAt(pos + i)) return false;
+    for (let i = 0; i < length; i++) if (this.source.charCodeAt(at + i) !== s.charCodeAt(pos + i)) return false;
     return true;
   }
 }
 
 /** An ACL `sub` or `pub` list: any mask grants. */
-export class AclMaskList {
+export class AclMaskList implements AclGrant {
   readonly masks: readonly AclMask[];
   private readonly all: boolean;
 

@@ -6,7 +6,7 @@ export {
   type MatchSemantics,
   type SubscriptionIndexOptions,
 } from './subscription-index.js';
-export { AclMask, AclMaskList } from './acl-mask.js';
+export { AclMask, AclMaskList, type AclGrant } from './acl-mask.js';
 export {
   MQTT_MAX_TOPIC_BYTES,
   isValidMqttTopicName,

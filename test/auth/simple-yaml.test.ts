@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LineCounter, parseDocument } from 'yaml';
 import { parseAclText } from '../../src/auth/acl.js';
-import { readSimpleYaml, readSimpleYamlTop, simpleYamlLine } from '../../src/auth/simple-yaml.js';
+import { DuplicateKey, OutsideSubset, readSimpleYaml, simpleYamlLine, streamSimpleYamlTop } from '../../src/auth/simple-yaml.js';
 import { YamlLines, parseYaml } from '../../src/auth/yaml-validate.js';
 import { FIXTURES } from '../config/fixtures.js';
 
@@ -45,11 +45,26 @@ describe('readSimpleYaml: what it reads', () => {
     });
   }
 
-  it('gives the top level as a Map in file order', () => {
-    const top = readSimpleYamlTop('b: 1\na: 2\n', false);
-    assert.ok(top instanceof Map);
-    assert.deepEqual([...top], [['b', 1], ['a', 2]]);
-    assert.equal(readSimpleYamlTop('', false), null);
+  it('streams the top level in file order, and stops at a repeated key or a line outside the subset', () => {
+    const seen: [string, unknown][] = [];
+    const collect = (key: string, value: unknown): boolean => {
+      if (seen.some(([k]) => k === key)) return false;
+      seen.push([key, value]);
+      return true;
+    };
+    assert.equal(streamSimpleYamlTop('b: 1\na: [x]\n', false, collect), 'mapping');
+    assert.deepEqual(seen, [['b', 1], ['a', ['x']]]);
+    assert.equal(streamSimpleYamlTop('# only\n', false, collect), 'empty');
+    seen.length = 0;
+    assert.throws(() => streamSimpleYamlTop('a: 1\n# c\nb: 2\na: 3\n', false, collect), (e: unknown) => e instanceof DuplicateKey && e.line === 4 && e.column === 1);
+    assert.throws(() => streamSimpleYamlTop('a:\n  x: 1\n  x: 2\n', false, () => true), (e: unknown) => e instanceof DuplicateKey && e.line === 3 && e.column === 3);
+    const out = streamSimpleYamlTop('a: 1\nb: 2\n\nc: &x 3\n', false, () => true);
+    assert.ok(out instanceof OutsideSubset);
+    assert.equal(out.line, 4);
+    assert.equal(out.message, 'a value starting with "&x 3"');
+    const tab = streamSimpleYamlTop('a: 1\nb:\n\tc: 2\n', false, () => true);
+    assert.ok(tab instanceof OutsideSubset);
+    assert.deepEqual([tab.line, tab.message], [3, 'the character U+0009']);
   });
 });
 
@@ -174,7 +189,7 @@ describe('parseYaml and parseAclText with the fast reader', () => {
     for (const dir of dirs) {
       for (const name of readdirSync(dir).filter((f) => /^(acl|keys).*\.ya?ml(-dist)?$/.test(f))) {
         const text = readFileSync(join(dir, name), 'utf8');
-        assert.notEqual(readSimpleYamlTop(text, name.startsWith('keys')), undefined, name);
+        assert.equal(streamSimpleYamlTop(text, name.startsWith('keys'), () => true), 'mapping', name);
         checked++;
       }
     }
@@ -183,7 +198,7 @@ describe('parseYaml and parseAclText with the fast reader', () => {
 
   it('locates an error in a file read by the fast reader', () => {
     const text = 'a:\n  sub: [x]\n# c\nb:\n  pub:\n    - y\n    - ""\n';
-    assert.notEqual(readSimpleYamlTop(text, false), undefined);
+    assert.equal(streamSimpleYamlTop(text, false, () => true), 'mapping');
     assert.throws(() => parseAclText(text, 'acl.yml'), { message: 'acl.yml:7: user "b": pub[1]: must not be empty' });
   });
 
