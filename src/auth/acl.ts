@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { AclMask, AclMaskList, type AclGrant } from '../topics/index.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { describeValue, formatIssues, readYamlMapping, type IssuePath } from './yaml-validate.js';
+import { runSteps, runStepsCooperatively, type Steps } from './steps.js';
+import { describeValue, formatIssues, readYamlMappingSteps, type IssuePath } from './yaml-validate.js';
 
 export interface AclEntry {
   readonly sub: AclGrant;
@@ -62,10 +63,9 @@ function list(masks: readonly string[] | null | undefined): AclGrant {
 /**
  * One object per distinct entry of a file. Entries are immutable, so users with the same rights
  * share one: a site of a million sensors with the same lists keeps one entry, not a million
- * (~300 bytes per mask). Only the first SHARED_MAX distinct rights are remembered: a file whose
- * users all have their own topics gains nothing from it, and a map of a million keys would cost
- * seconds at every load. Lists and masks are not shared across different entries, for the same
- * reason.
+ * (~100 bytes per mask). At most SHARED_MAX distinct rights are remembered, and once that many
+ * are and fewer than one user in four shares an entry, the users have their own rights and the
+ * lookup stops (a map of a million keys would cost seconds at every load).
  */
 class SharedEntries {
   private readonly entries = new Map<string, Entry>();
@@ -143,13 +143,22 @@ function aclPath(path: IssuePath): string {
  * in over TCP), never an open door.
  */
 export function parseAclText(text: string, file: string): Map<string, AclEntry> {
+  return runSteps(parseAclSteps(text, file));
+}
+
+/** parseAclText in slices (a reload of a million users gives the event loop back in between). */
+export function parseAclTextCooperatively(text: string, file: string): Promise<Map<string, AclEntry>> {
+  return runStepsCooperatively(parseAclSteps(text, file));
+}
+
+function* parseAclSteps(text: string, file: string): Steps<Map<string, AclEntry>> {
   const acl = new Map<string, AclEntry>();
   const shared = new SharedEntries();
   // Entries are validated one by one as they are read (not via z.record, which rebuilds a plain
   // object and would silently lose a user literally named `__proto__`). A refused entry keeps
   // its user's place (for the duplicate check) until the file is refused as a whole.
   const refused: [string, z.core.$ZodIssue[]][] = [];
-  const read = readYamlMapping(text, file, false, {
+  const read = yield* readYamlMappingSteps(text, file, false, {
     entry(user, value) {
       if (acl.has(user)) return false;
       if (isPlainEntry(value)) {

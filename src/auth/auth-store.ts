@@ -10,9 +10,10 @@
  * (bad password/key lines are skipped) but each problem is logged.
  */
 import { readFile } from 'node:fs/promises';
-import { parseAclText, type AclEntry } from './acl.js';
-import { htpasswdProblems, parseHtpasswd } from './htpasswd.js';
-import { parseKeysText } from './keys.js';
+import { parseAclText, parseAclTextCooperatively, type AclEntry } from './acl.js';
+import { readHtpasswdSteps } from './htpasswd.js';
+import { parseKeysText, parseKeysTextCooperatively } from './keys.js';
+import { runSteps, runStepsCooperatively } from './steps.js';
 import { PasswordVerifier, loadBcrypt, normalizeBcryptHash } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
@@ -252,7 +253,10 @@ async function loadAcl(src: AclSource, log: AuthLogger, reload = false): Promise
   log.info(`loading ACL ${aclLabel(src)}`);
   if (src.kind === 'inline') return parseAclText(src.text, src.name);
   const text = await readText(src.path);
-  return parseAclText(reload ? refuseEmpty(text, src.path) : text, src.path);
+  if (!reload) return parseAclText(text, src.path);
+  // In slices: a million users take seconds, and the clients of a running server are served
+  // meanwhile (the previous snapshot stays in force until the new one is complete).
+  return parseAclTextCooperatively(refuseEmpty(text, src.path), src.path);
 }
 
 /** Passwords and keys for a new ACL, all valid or a PsrtError naming the file and line. */
@@ -261,7 +265,7 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
     const text = refuseEmpty(await readText(sources.passwordFile), sources.passwordFile);
-    const problems = htpasswdProblems(text);
+    const { passwords: read, problems } = await runStepsCooperatively(readHtpasswdSteps(text));
     const damaged = problems.filter((p) => p.damaged);
     const first = damaged[0];
     if (first !== undefined) {
@@ -270,14 +274,14 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
     }
     // Other hash types never match, as at start-up; the rest of the reload goes ahead.
     for (const p of problems) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (never matches)`);
-    passwords = parseHtpasswd(text);
+    passwords = read;
   }
   let keys: ReadonlyMap<string, Buffer> = new Map();
   if (sources.keyFile !== undefined) {
     const file = sources.keyFile;
     log.info(`loading key file ${file}`);
     const errors: string[] = [];
-    keys = parseKeysText(refuseEmpty(await readText(file), file), file, acl, (level, msg) => {
+    keys = await parseKeysTextCooperatively(refuseEmpty(await readText(file), file), file, acl, (level, msg) => {
       if (level === 'error') errors.push(msg);
       else log[level](msg);
     });
@@ -297,9 +301,9 @@ async function loadRest(
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
     try {
-      const text = await readText(sources.passwordFile);
-      for (const p of htpasswdProblems(text)) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (line skipped)`);
-      passwords = parseHtpasswd(text);
+      const read = runSteps(readHtpasswdSteps(await readText(sources.passwordFile)));
+      for (const p of read.problems) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (line skipped)`);
+      passwords = read.passwords;
     } catch (e) {
       log.error(`Unable to load config: ${problemOf(e)}`);
     }

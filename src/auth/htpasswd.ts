@@ -1,3 +1,5 @@
+import { ENTRIES_PER_STEP, runSteps, type Steps } from './steps.js';
+
 /**
  * Password file parser (SERVER.md §5.2), byte-for-byte the reference's rules so the same
  * htpasswd files give the same logins: the whole text and every line are trimmed, a line must
@@ -5,16 +7,7 @@
  * a login starting with `#` is a comment, and a later duplicate replaces an earlier one.
  */
 export function parseHtpasswd(text: string): Map<string, string> {
-  const map = new Map<string, string>();
-  // Rust `lines()` splits on \n and drops a trailing \r; the per-line trim removes it anyway.
-  for (const raw of text.trim().split('\n')) {
-    const parts = raw.trim().split(':');
-    if (parts.length !== 2) continue;
-    const [login, hash] = parts as [string, string];
-    if (login.startsWith('#')) continue;
-    map.set(login.trim(), hash.trim());
-  }
-  return map;
+  return runSteps(readHtpasswdSteps(text)).passwords;
 }
 
 export interface HtpasswdProblem {
@@ -39,23 +32,44 @@ const BCRYPT_PREFIX = /^\$2[abxy]\$\d\d\$/;
  * Blank lines and `#` comments are fine. Hash values are never quoted (they are secrets).
  */
 export function htpasswdProblems(text: string): HtpasswdProblem[] {
+  return runSteps(readHtpasswdSteps(text)).problems;
+}
+
+export interface Htpasswd {
+  readonly passwords: Map<string, string>;
+  readonly problems: HtpasswdProblem[];
+}
+
+/** The passwords and the problems in one pass over the lines, yielding every few thousand. */
+export function* readHtpasswdSteps(text: string): Steps<Htpasswd> {
+  const passwords = new Map<string, string>();
   const problems: HtpasswdProblem[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
+  let number = 0;
+  // Rust `lines()` splits on \n and drops a trailing \r; the per-line trim removes it anyway.
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (++number % ENTRIES_PER_STEP === 0) yield;
+    if (line === '') continue;
     const parts = line.split(':');
     if (parts.length !== 2) {
-      problems.push({ line: i + 1, problem: `expected login:hash, got ${parts.length - 1} colons`, damaged: true });
-      return;
+      if (!line.startsWith('#')) problems.push({ line: number, problem: `expected login:hash, got ${parts.length - 1} colons`, damaged: true });
+      continue;
     }
     const [login, hash] = parts as [string, string];
-    const h = hash.trim();
-    if (login.trim() === '') problems.push({ line: i + 1, problem: 'empty login', damaged: true });
-    else if (!BCRYPT_PREFIX.test(h)) {
-      problems.push({ line: i + 1, problem: `the hash of ${login.trim()} is not a bcrypt hash (use htpasswd -B)`, damaged: false });
-    } else if (h.length !== 60) {
-      problems.push({ line: i + 1, problem: `the bcrypt hash of ${login.trim()} has ${h.length} characters, not 60`, damaged: true });
-    }
-  });
-  return problems;
+    if (login.startsWith('#')) continue;
+    const problem = hashProblem(login.trim(), hash.trim());
+    if (problem !== undefined) problems.push({ line: number, ...problem });
+    passwords.set(login.trim(), hash.trim());
+  }
+  return { passwords, problems };
+}
+
+function hashProblem(login: string, hash: string): Omit<HtpasswdProblem, 'line'> | undefined {
+  if (login === '') return { problem: 'empty login', damaged: true };
+  if (!BCRYPT_PREFIX.test(hash)) return { problem: `the hash of ${login} is not a bcrypt hash (use htpasswd -B)`, damaged: false };
+  if (hash.length !== 60) return { problem: `the bcrypt hash of ${login} has ${hash.length} characters, not 60`, damaged: true };
+  return undefined;
 }

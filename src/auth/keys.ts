@@ -3,7 +3,8 @@
  * AES-128-GCM uses the first 16). Bad entries are skipped with a log line, not fatal; only
  * users with an ACL entry get a key.
  */
-import { describeValue, readYamlMapping } from './yaml-validate.js';
+import { runSteps, runStepsCooperatively, type Steps } from './steps.js';
+import { describeValue, readYamlMappingSteps } from './yaml-validate.js';
 import type { AclEntry } from './acl.js';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
@@ -20,13 +21,27 @@ export function parseKeysText(
   acl: ReadonlyMap<string, AclEntry>,
   log: KeysLog,
 ): Map<string, Buffer> {
+  return runSteps(parseKeysSteps(text, file, acl, log));
+}
+
+/** parseKeysText in slices (a reload gives the event loop back in between). */
+export function parseKeysTextCooperatively(
+  text: string,
+  file: string,
+  acl: ReadonlyMap<string, AclEntry>,
+  log: KeysLog,
+): Promise<Map<string, Buffer>> {
+  return runStepsCooperatively(parseKeysSteps(text, file, acl, log));
+}
+
+function* parseKeysSteps(text: string, file: string, acl: ReadonlyMap<string, AclEntry>, log: KeysLog): Steps<Map<string, Buffer>> {
   // Failsafe schema: every scalar stays a string, so an all-digit key is not read as a number.
   // Entries that are skipped are logged after the whole file is read, with their lines.
   const keys = new Map<string, Buffer>();
   const skipped = new Set<string>();
   const malformed: [string, unknown][] = [];
   const withoutAcl: string[] = [];
-  const read = readYamlMapping(text, file, true, {
+  const read = yield* readYamlMappingSteps(text, file, true, {
     entry(user, value) {
       if (keys.has(user) || skipped.has(user)) return false;
       if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) malformed.push([user, value]);

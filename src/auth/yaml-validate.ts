@@ -7,7 +7,8 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Scalar, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
-import { DuplicateKey, readSimpleYaml, simpleYamlLine, streamSimpleYamlTop, type SimpleTop } from './simple-yaml.js';
+import { DuplicateKey, readSimpleYaml, simpleYamlLine, streamSimpleYamlTopSteps, type SimpleTop } from './simple-yaml.js';
+import { ENTRIES_PER_STEP, type Steps } from './steps.js';
 
 export type IssuePath = readonly PropertyKey[];
 
@@ -248,12 +249,13 @@ export const LIBRARY_YAML_MAX_BYTES = 16 * 1024 * 1024;
 /**
  * parseYaml for files whose top level is a mapping of many keys (acl.yml, keys.yml): the same
  * rules and errors, each entry given to `sink` as it is read, so that a file of a million users
- * never exists as one object. An empty document gives no entries.
+ * never exists as one object. An empty document gives no entries. Yields between slices of
+ * entries (steps.ts); a file the library reads is read in one slice.
  */
-export function readYamlMapping(text: string, file: string, failsafe: boolean, sink: YamlEntrySink): ReadYamlMapping {
+export function* readYamlMappingSteps(text: string, file: string, failsafe: boolean, sink: YamlEntrySink): Steps<ReadYamlMapping> {
   let top: SimpleTop;
   try {
-    top = streamSimpleYamlTop(text, failsafe, (key, value) => sink.entry(key, value));
+    top = yield* streamSimpleYamlTopSteps(text, failsafe, (key, value) => sink.entry(key, value), ENTRIES_PER_STEP);
   } catch (e) {
     if (!(e instanceof DuplicateKey)) throw e;
     throw new PsrtError(ErrorCode.Config, configMessage(file, e.line, '', `invalid YAML: Map keys must be unique (column ${e.column})`));

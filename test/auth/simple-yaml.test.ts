@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LineCounter, parseDocument } from 'yaml';
-import { parseAclText } from '../../src/auth/acl.js';
+import { parseAclText, parseAclTextCooperatively } from '../../src/auth/acl.js';
 import { DuplicateKey, OutsideSubset, readSimpleYaml, simpleYamlLine, streamSimpleYamlTop } from '../../src/auth/simple-yaml.js';
-import { YamlLines, parseYaml } from '../../src/auth/yaml-validate.js';
+import { LIBRARY_YAML_MAX_BYTES, YamlLines, parseYaml } from '../../src/auth/yaml-validate.js';
+import { parseKeysText } from '../../src/auth/keys.js';
 import { FIXTURES } from '../config/fixtures.js';
 
 /** The library's reading, or undefined when it reports an error (duplicates included). */
@@ -65,6 +66,16 @@ describe('readSimpleYaml: what it reads', () => {
     const tab = streamSimpleYamlTop('a: 1\nb:\n\tc: 2\n', false, () => true);
     assert.ok(tab instanceof OutsideSubset);
     assert.deepEqual([tab.line, tab.message], [3, 'the character U+0009']);
+    for (const [text, line, what] of [
+      ['\ta: 1\n', 1, 'the character U+0009'],
+      ['---\na: 1\n', 1, 'a document marker or directive'],
+      ['a: 1\n# x\u0001\n', 2, 'the character U+0001'],
+      ['a: 1\r\nb: 2\r\nc: x\ry\r\n', 3, 'the character U+000D'],
+    ] as const) {
+      const r = streamSimpleYamlTop(text, false, () => true);
+      assert.ok(r instanceof OutsideSubset, JSON.stringify(text));
+      assert.deepEqual([r.line, r.message], [line, what], JSON.stringify(text));
+    }
   });
 });
 
@@ -229,5 +240,58 @@ describe('parseYaml and parseAclText with the fast reader', () => {
     assert.equal(acl.get('a')?.canPublish('y'), true);
     assert.equal(acl.get('b')?.canPublish('y'), false);
     assert.equal(acl.get('c')?.canPublish('y'), false);
+  });
+
+  it('refuses a file too large for the library when it is outside the plain subset, naming the line', () => {
+    const users = 'u'.repeat(40);
+    const lines: string[] = [];
+    for (let i = 0; lines.length * 60 < LIBRARY_YAML_MAX_BYTES + 1024; i++) lines.push(`${users}${i}:\n  pub: [a/#]`);
+    lines.push('anchored: &x {}');
+    const text = `${lines.join('\n')}\n`;
+    const line = text.split('\n').length - 1;
+    assert.throws(() => parseAclText(text, 'acl.yml'), (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.match(e.message, new RegExp(`^acl\\.yml:${line}: a value starting with "&x \\{\\}" is outside the plain YAML a file of 1[67] MB must be written in`));
+      return true;
+    });
+    // The same file without the anchor loads.
+    assert.equal(parseAclText(text.replace('&x {}', '{}'), 'acl.yml').size, lines.length);
+  });
+
+  it('reports a repeated user of a large file with its line, without the library', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 30_000; i++) lines.push(`user${i}:\n  sub: [x/${i}]`);
+    lines.push('user17:\n  sub: [y]');
+    assert.throws(() => parseAclText(`${lines.join('\n')}\n`, 'acl.yml'), { message: 'acl.yml:60001: invalid YAML: Map keys must be unique (column 1)' });
+    assert.throws(
+      () => parseKeysText(`a: ${'0'.repeat(64)}\nb: 1\na: 2\n`, 'keys.yml', new Map(), () => undefined),
+      { message: 'keys.yml:3: invalid YAML: Map keys must be unique (column 1)' },
+    );
+  });
+
+  it('reads a large ACL in slices with turns of the event loop between them, to the same result', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 50_000; i++) lines.push(`sensor${i}:\n  sub: ["p/cmd/${i}/#"]\n  pub: [p/data/${i}/#, alarms]`);
+    const text = `${lines.join('\n')}\n`;
+    let turns = 0;
+    let running = true;
+    const tick = (): void => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const acl = await parseAclTextCooperatively(text, 'acl.yml');
+    running = false;
+    const direct = parseAclText(text, 'acl.yml');
+    assert.equal(acl.size, 50_000);
+    assert.ok(turns >= 3, `only ${turns} turns of the event loop during the load`);
+    for (const user of ['sensor0', 'sensor49999', 'sensor123']) {
+      const i = user.slice(6);
+      for (const topic of [`p/data/${i}/t`, `p/data/${i}x/t`, 'alarms', 'p/cmd/1/x']) {
+        assert.equal(acl.get(user)?.canPublish(topic), direct.get(user)?.canPublish(topic), `${user} ${topic}`);
+      }
+      assert.equal(acl.get(user)?.canSubscribe(`p/cmd/${i}/#`), true);
+      assert.equal(acl.get(user)?.canSubscribe('p/cmd/+/#'), false);
+    }
   });
 });
