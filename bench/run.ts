@@ -28,6 +28,7 @@ import {
 import { protosOf, runScenario, scenarios, type RunRecord, type Timing } from './lib/scenarios.js';
 import { runBridgeBench } from './bridges.js';
 import { runTlsHandshakeBench } from './tls-handshakes.js';
+import { runAuthFilesBench } from './auth-files.js';
 import { runMicro } from './micro.js';
 import { runScaleBench } from './scale/run.js';
 
@@ -73,6 +74,9 @@ Options:
   --scale [OPTS]          run only the scale benchmark (bench/scale/: N idle sessions, RSS per
                           session, idle CPU, latency to one of N, reconnect storm); the options
                           after it are its own (--scale --help)
+  --auth-files [OPTS]     run only the auth file benchmark (bench/auth-files.ts: parse time and
+                          memory of acl.yml, the password file and keys.yml of 100k/1M users,
+                          psrtd's start and a SIGHUP reload on them); --auth-files --help
   --tls-handshakes [OPTS] run only the TLS handshake benchmark (bench/tls-handshakes.ts: server
                           CPU per full and resumed handshake, psrtd vs Mosquitto); the options
                           after it are its own (--tls-handshakes --help)
@@ -169,6 +173,11 @@ async function main(): Promise<void> {
   const scale = process.argv.indexOf('--scale');
   if (scale >= 0) {
     await runScaleBench(process.argv.slice(scale + 1));
+    return;
+  }
+  const authFiles = process.argv.indexOf('--auth-files');
+  if (authFiles >= 0) {
+    await runAuthFilesBench(process.argv.slice(authFiles + 1));
     return;
   }
   const tls = process.argv.indexOf('--tls-handshakes');

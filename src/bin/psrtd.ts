@@ -120,13 +120,28 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
   });
   process.on('SIGHUP', () => {
     log.info('SIGHUP received: reloading ACL, password and key files, TLS certificates and the bridges');
-    void server.reload();
+    reloadAndReport(server, log);
   });
   // The files may have changed after start-up read them: apply a SIGHUP that came meanwhile.
   if (takeEarlyHangup()) {
     log.info('SIGHUP received during start-up: reloading ACL, password and key files, TLS certificates and the bridges');
-    void server.reload();
+    reloadAndReport(server, log);
   }
+}
+
+/**
+ * The server keeps serving while a reload reads its files (a million users take seconds), so
+ * the end is logged: from this line on, new logins use the new files.
+ */
+function reloadAndReport(server: { reload(): Promise<boolean> }, log: Logger): void {
+  const started = performance.now();
+  const report = (ok: boolean): void => {
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    log.info(`SIGHUP reload ${ok ? 'done' : 'done with errors (see above)'} in ${seconds} s`);
+  };
+  server.reload().then(report, () => {
+    report(false);
+  });
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

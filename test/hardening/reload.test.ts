@@ -59,11 +59,13 @@ describe('SIGHUP under load', () => {
         server.proc.kill('SIGHUP');
         if (broken) {
           await waitForLine(server, from, /ACL reload failed/);
+          await waitForLine(server, from, /SIGHUP reload done with errors \(see above\) in \d+\.\d\d s/);
           assert.equal(await subscribeStatus(server.port, `hup/${n}`), 0xfe, 'a broken ACL keeps the old rules');
           writeFileSync(join(server.dir, 'acl.yml'), acl(n - 1)); // the next reload starts from good rules
         } else {
           // The reload reads the file asynchronously: new sessions must see it within 5 s.
           await waitFor(async () => (await subscribeStatus(server.port, `hup/${n}`)) === 0x01, 5000, `reload ${n} applied`);
+          await waitForLine(server, from, /SIGHUP reload done in \d+\.\d\d s/);
         }
         await sleep(300);
       }
