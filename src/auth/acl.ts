@@ -20,15 +20,31 @@ export interface AclEntry {
   canSubscribe(rawMask: string): boolean;
   /** PUBLISH check (TCP and UDP) on the normalised topic, reference semantics. */
   canPublish(normalizedTopic: string): boolean;
+  /**
+   * The rights of one client: a mask level that is exactly `%u` stands for its login and `%c`
+   * for its MQTT client id (psrt-node extension, as Mosquitto's `pattern` lines). The entry
+   * itself when it has no such level (the usual case: nothing is allocated).
+   */
+  forClient(user: string, clientId?: string): AclEntry;
 }
 
+/** A whole mask level `%u` or `%c`. */
+const PLACEHOLDER = /(?:^|\/)%[uc](?=\/|$)/;
+
 class Entry implements AclEntry {
+  /** Some mask has a `%u` or `%c` level: forClient builds the client's own entry. */
+  private readonly patterns: boolean;
+  /** The last forClient result (UDP asks per datagram, mostly for the same user). */
+  private lastBound: { user: string; clientId: string | undefined; entry: AclEntry } | undefined;
+
   constructor(
     readonly sub: AclGrant,
     readonly pub: AclGrant,
     readonly admin: boolean,
     readonly replicator: boolean,
-  ) {}
+  ) {
+    this.patterns = [...sourcesOf(sub), ...sourcesOf(pub)].some((m) => PLACEHOLDER.test(m));
+  }
 
   canSubscribe(rawMask: string): boolean {
     return this.sub.coversSubscription(rawMask);
@@ -37,6 +53,57 @@ class Entry implements AclEntry {
   canPublish(normalizedTopic: string): boolean {
     return this.pub.matches(normalizedTopic);
   }
+
+  forClient(user: string, clientId?: string): AclEntry {
+    if (!this.patterns) return this;
+    const last = this.lastBound;
+    if (last?.user === user && last.clientId === clientId) return last.entry;
+    const values = { u: placeholderValue(user === ANONYMOUS_USER ? undefined : user), c: placeholderValue(clientId) };
+    const bind = (grant: AclGrant): AclGrant => {
+      const masks: string[] = [];
+      for (const source of sourcesOf(grant)) {
+        const bound = substitute(source, values);
+        if (bound !== undefined) masks.push(bound);
+      }
+      return list(masks);
+    };
+    const entry = new Entry(bind(this.sub), bind(this.pub), this.admin, this.replicator);
+    this.lastBound = { user, clientId, entry };
+    return entry;
+  }
+}
+
+/** The anonymous user's ACL name: it has no login for `%u`. */
+const ANONYMOUS_USER = '_';
+
+/**
+ * What a placeholder may stand for: a single, non-empty topic level. A login or client id with
+ * `/`, `+` or `#` would otherwise widen the mask (a client id `+` would grant every client's
+ * topics), so its masks grant nothing, as Mosquitto does for such ids.
+ */
+function placeholderValue(value: string | undefined): string | undefined {
+  if (value === undefined || value === '' || value.includes('\u0000') || /[/+#]/.test(value)) return undefined;
+  return value;
+}
+
+/** `source` with its `%u`/`%c` levels replaced; undefined when a value is missing or unusable. */
+function substitute(source: string, values: { u: string | undefined; c: string | undefined }): string | undefined {
+  if (!PLACEHOLDER.test(source)) return source;
+  const levels = source.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i];
+    if (level !== '%u' && level !== '%c') continue;
+    const value = level === '%u' ? values.u : values.c;
+    if (value === undefined) return undefined;
+    levels[i] = value;
+  }
+  return levels.join('/');
+}
+
+function sourcesOf(grant: AclGrant): readonly string[] {
+  if (grant instanceof AclMask) return [grant.source];
+  if (grant instanceof AclMaskList) return grant.masks.map((m) => m.source);
+  return [];
 }
 
 const maskList = z.array(z.string().min(1), { error: 'expected a list of topic masks' });

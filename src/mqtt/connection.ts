@@ -227,7 +227,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
       this.refuse(loginRefusal(result), result.message, packet.properties?.maximumPacketSize);
       return false;
     }
-    this.established(packet, accepted, result.user, result.acl);
+    this.established(packet, accepted, result.user, result.acl.forClient(result.user, accepted.clientId));
     return true;
   }
 

@@ -97,7 +97,7 @@ export class MqttPersistentState {
     for (const saved of state.sessions) {
       const expiry = Math.min(saved.expiryInterval, o.maxSessionExpiry);
       const remainingMs = remainingLifetime(saved, expiry, state.savedAtMs, o.nowMs);
-      const acl = o.aclFor(saved.user);
+      const acl = o.aclFor(saved.user)?.forClient(saved.user, saved.clientId);
       let session: MqttSession | null = null;
       if (expiry === 0 || (remainingMs !== null && remainingMs <= 0)) sessionsExpired++;
       else if (acl === undefined) sessionsWithoutAcl++;

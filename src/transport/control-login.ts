@@ -96,7 +96,7 @@ export abstract class ControlLogin {
       this.fail(new PsrtError(code, `${result.message} from ${this.address}`));
       return false;
     }
-    this.loggedIn(login === '' ? 'anonymous' : result.user, result.acl);
+    this.loggedIn(login === '' ? 'anonymous' : result.user, result.acl.forClient(result.user));
     return true;
   }
 }

@@ -239,7 +239,7 @@ export class UdpHandler {
       this.deny(sender, pub.ack, 'anonymous login failed (auth.allow_anonymous is false)');
       return false;
     }
-    return this.finish(pub, user, this.ctx.auth.aclFor(user), sender, timestampUs);
+    return this.finish(pub, user, this.ctx.auth.aclFor(user)?.forClient(user), sender, timestampUs);
   }
 
   /** Steps 8–11; null when the datagram was fully handled here. */
@@ -281,7 +281,7 @@ export class UdpHandler {
     return this.ctx.auth.authenticate(login, password, sender.ip).then(
       (result) => {
         this.budget.settle(ticket, credentialsVerified(result));
-        if (result.ok) this.finish(pub, result.user, result.acl, sender, timestampUs);
+        if (result.ok) this.finish(pub, result.user, result.acl.forClient(result.user), sender, timestampUs);
         else this.deny(sender, pub.ack, result.message);
       },
       (e: unknown) => {

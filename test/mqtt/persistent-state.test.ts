@@ -138,6 +138,24 @@ describe('MQTT persistent state: save and restore sessions', () => {
     for (const r of [a, b]) r.closeAll();
   });
 
+  test('%u / %c ACL levels are bound to the loaded session\'s login and client id', () => {
+    const a = newRouter();
+    for (const [id, user] of [['pump-7', 'alice'], ['pump-8', 'bob']] as const) {
+      const { session } = a.openSession(id, false, user, FULL_ACCESS);
+      a.setExpiry(session, 3600);
+      for (const f of ['site/alice/#', 'dev/pump-7/#']) a.subscribe(session, f, OPTS);
+      a.connectionLost(session, false);
+    }
+    const entry = '  sub: ["site/%u/#", "dev/%c/#"]\n';
+    const acl = parseAclText(`alice:\n${entry}bob:\n${entry}`, 'acl.yml');
+    const b = newRouter();
+    const report = restore(a, b, { aclFor: (u) => acl.get(u) });
+    assert.equal(report.subscriptionsDenied, 2, "bob's two subscriptions name alice's and pump-7's topics");
+    assert.deepEqual(b.sessions.get('pump-7')?.subscriptions.keys(), ['site/alice/#', 'dev/pump-7/#']);
+    assert.deepEqual(b.sessions.get('pump-8')?.subscriptions.keys(), []);
+    for (const r of [a, b]) r.closeAll();
+  });
+
   test('expiry: from the connection\'s end, from the save when connected, never for 0xFFFFFFFF', () => {
     const a = newRouter();
     offline(a, 'offline', ['a'], 10);
