@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(values.dir, 'psrtd-retained-'));
   const file = join(dir, 'retained.bin');
   const log = createLogger({ verbose: false, syslog: false });
-  const options = { file, configLines: YamlLines.none('bench'), autosaveSeconds: 3600, aclFor: () => FULL_ACCESS, maxSessionExpiry: 86_400 };
+  const options = { file, configLines: YamlLines.none('bench'), autosaveSeconds: 3600, aclFor: () => FULL_ACCESS, maxSessionExpiry: 86_400, maxSubscriptions: 100_000, maxSubscriptionBytes: 1 << 30 };
   try {
     const router = newRouter();
     const store = router.retained;

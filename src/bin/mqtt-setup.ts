@@ -262,6 +262,8 @@ function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRo
     // A session nobody can log in to resume is not loaded: no ACL entry, or anonymous logins off.
     aclFor: (user: string) => (user === ANONYMOUS && !auth.allowAnonymous ? undefined : auth.aclFor(user)),
     maxSessionExpiry: mqtt.maxSessionExpiry,
+    maxSubscriptions: config.server.maxSubscriptions ?? DEFAULTS.maxSubscriptions,
+    maxSubscriptionBytes: config.server.maxSubscriptionBytes ?? DEFAULTS.maxSubscriptionBytes,
   };
   return PersistenceFile.open(options, new MqttPersistentState(router), log);
 }

@@ -42,6 +42,8 @@ export interface PersistenceFileOptions {
   /** For the sessions loaded at start (see RestoreOptions). */
   aclFor: RestoreOptions['aclFor'];
   readonly maxSessionExpiry: number;
+  readonly maxSubscriptions: number;
+  readonly maxSubscriptionBytes: number;
 }
 
 /** A start error for `mqtt.persistence_file` when its directory cannot take the file. */
@@ -184,9 +186,16 @@ export class PersistenceFile {
     const nowMs = Date.now();
     // Sessions connected at the save count their expiry from when psrtd was last alive (see keepAlive).
     const aliveAtMs = Math.min(nowMs, Math.max(decoded.savedAtMs, modifiedMs));
-    const report = this.state.restore({ ...decoded, savedAtMs: aliveAtMs }, { aclFor: o.aclFor, maxSessionExpiry: o.maxSessionExpiry, nowMs, stamp: stampNow() });
+    const report = this.state.restore({ ...decoded, savedAtMs: aliveAtMs }, {
+      aclFor: o.aclFor,
+      maxSessionExpiry: o.maxSessionExpiry,
+      maxSubscriptions: o.maxSubscriptions,
+      maxSubscriptionBytes: o.maxSubscriptionBytes,
+      nowMs,
+      stamp: stampNow(),
+    });
     this.logLoaded(report, decoded.sessions.length);
-    const leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied > 0;
+    const leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied + report.subscriptionsOverLimit > 0;
     return { counts: counts(report.retained, report.sessions), leftOut };
   }
 
@@ -203,6 +212,9 @@ export class PersistenceFile {
     if (r.subscriptionsDenied > 0) {
       const messages = r.messagesDenied === 0 ? '' : ` (with ${r.messagesDenied} queued message(s) on topics their users may no longer read)`;
       this.log.warn(`mqtt: ${r.subscriptionsDenied} subscription(s) of loaded sessions removed: the ACL no longer allows them${messages}`);
+    }
+    if (r.subscriptionsOverLimit > 0) {
+      this.log.warn(`mqtt: ${r.subscriptionsOverLimit} subscription(s) of loaded sessions not restored: server.max_subscriptions ${this.o.maxSubscriptions} / max_subscription_bytes ${this.o.maxSubscriptionBytes} per session reached`);
     }
   }
 

@@ -29,6 +29,12 @@ export interface RestoreOptions {
   aclFor(user: string): AclEntry | undefined;
   /** `mqtt.max_session_expiry` today: a longer saved interval is lowered to it. */
   readonly maxSessionExpiry: number;
+  /**
+   * `server.max_subscriptions` and `max_subscription_bytes` today: a session keeps its saved
+   * subscriptions up to them, as a SUBSCRIBE would (absent: no limit).
+   */
+  readonly maxSubscriptions?: number;
+  readonly maxSubscriptionBytes?: number;
   readonly nowMs: number;
   /** When the loaded messages count as received (latency statistics). */
   readonly stamp: Stamp;
@@ -45,6 +51,8 @@ export interface RestoreReport {
   readonly sessionsWithoutAcl: number;
   /** Subscriptions today's ACL no longer allows. */
   readonly subscriptionsDenied: number;
+  /** Subscriptions beyond today's max_subscriptions / max_subscription_bytes, not restored. */
+  readonly subscriptionsOverLimit: number;
   /** Queued or unacknowledged messages on topics those sessions may no longer read, dropped. */
   readonly messagesDenied: number;
   /** Delayed wills scheduled again (due ones, of sessions that ended meanwhile too, go out at once). */
@@ -92,6 +100,7 @@ export class MqttPersistentState {
     let sessionsExpired = 0;
     let sessionsWithoutAcl = 0;
     let subscriptionsDenied = 0;
+    let subscriptionsOverLimit = 0;
     let messagesDenied = 0;
     let wills = 0;
     for (const saved of state.sessions) {
@@ -103,8 +112,9 @@ export class MqttPersistentState {
       else if (acl === undefined) sessionsWithoutAcl++;
       else {
         session = new MqttSession(saved.clientId, saved.user, acl, this.router);
-        const { denied, unreadable } = this.restoreSession(session, saved, expiry, messages, remainingMs);
+        const { denied, overLimit, unreadable } = this.restoreSession(session, saved, expiry, messages, remainingMs, o);
         subscriptionsDenied += denied;
+        subscriptionsOverLimit += overLimit;
         messagesDenied += unreadable;
         sessions++;
       }
@@ -117,26 +127,37 @@ export class MqttPersistentState {
         wills++;
       }
     }
-    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied, messagesDenied, wills };
+    return { sessions, sessionsExpired, sessionsWithoutAcl, subscriptionsDenied, subscriptionsOverLimit, messagesDenied, wills };
   }
 
   /**
-   * One session, offline; the number of its subscriptions `acl` no longer allows, and of the
-   * messages they had queued on topics it may no longer read.
+   * One session, offline; the number of its subscriptions `acl` no longer allows, of those over
+   * today's limits, and of the messages the denied ones had queued on topics it may no longer read.
    */
-  private restoreSession(session: MqttSession, saved: SavedSession<number>, expiry: number, messages: MessageTable, remainingMs: number | null): { denied: number; unreadable: number } {
+  private restoreSession(
+    session: MqttSession,
+    saved: SavedSession<number>,
+    expiry: number,
+    messages: MessageTable,
+    remainingMs: number | null,
+    o: RestoreOptions,
+  ): { denied: number; overLimit: number; unreadable: number } {
     const router = this.router;
     const acl = session.acl;
+    const maxCount = o.maxSubscriptions ?? Infinity;
+    const maxChars = o.maxSubscriptionBytes ?? Infinity;
     session.expiryInterval = expiry;
     let denied = 0;
+    let overLimit = 0;
     for (const sub of saved.subscriptions) {
-      if (acl.canSubscribe(splitShared(sub.key)?.filter ?? sub.key)) router.subscribe(session, sub.key, sub.options);
-      else denied++;
+      if (!acl.canSubscribe(splitShared(sub.key)?.filter ?? sub.key)) denied++;
+      else if (session.subscriptions.size >= maxCount || session.subscriptionChars + sub.key.length > maxChars) overLimit++;
+      else router.subscribe(session, sub.key, sub.options);
     }
     // What the removed subscriptions queued is not delivered either.
     const unreadable = saved.qos === null ? 0 : session.restoreQos(messages.resolve(saved.qos), denied === 0 ? null : acl);
     router.adoptSession(session, remainingMs);
-    return { denied, unreadable };
+    return { denied, overLimit, unreadable };
   }
 }
 

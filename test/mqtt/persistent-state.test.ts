@@ -57,6 +57,8 @@ function restore(from: MqttRouter, into: MqttRouter, o: Partial<RestoreOptions> 
   return new MqttPersistentState(into).restore(decodeState(file), {
     aclFor: o.aclFor ?? (() => FULL_ACCESS),
     maxSessionExpiry: o.maxSessionExpiry ?? 0xffffffff,
+    ...(o.maxSubscriptions === undefined ? {} : { maxSubscriptions: o.maxSubscriptions }),
+    ...(o.maxSubscriptionBytes === undefined ? {} : { maxSubscriptionBytes: o.maxSubscriptionBytes }),
     nowMs: o.nowMs ?? Date.now(),
     stamp: stampNow(),
   });
@@ -154,6 +156,24 @@ describe('MQTT persistent state: save and restore sessions', () => {
     assert.deepEqual(b.sessions.get('pump-7')?.subscriptions.keys(), ['site/alice/#', 'dev/pump-7/#']);
     assert.deepEqual(b.sessions.get('pump-8')?.subscriptions.keys(), []);
     for (const r of [a, b]) r.closeAll();
+  });
+
+  test('today\'s max_subscriptions and max_subscription_bytes bound what a loaded session keeps', () => {
+    const a = newRouter();
+    offline(a, 'many', ['a/1', 'a/2', 'a/3', 'a/4']);
+    offline(a, 'long', ['b/xxxxxxxxxx', 'b/y', 'b/zzzzzzzzzz']);
+    const b = newRouter();
+    const byCount = restore(a, b, { maxSubscriptions: 2 });
+    assert.equal(byCount.subscriptionsOverLimit, 3);
+    assert.deepEqual(b.sessions.get('many')?.subscriptions.keys(), ['a/1', 'a/2']);
+    const c = newRouter();
+    const byBytes = restore(a, c, { maxSubscriptionBytes: 16 });
+    assert.equal(byBytes.subscriptionsOverLimit, 1, 'a/1..a/4 fit in 16 characters (12), the third b/… does not');
+    assert.equal(c.sessions.get('many')?.subscriptions.size, 4);
+    assert.deepEqual(c.sessions.get('long')?.subscriptions.keys(), ['b/xxxxxxxxxx', 'b/y']);
+    const d = newRouter();
+    assert.equal(restore(a, d).subscriptionsOverLimit, 0, 'no limits given: all kept');
+    for (const r of [a, b, c, d]) r.closeAll();
   });
 
   test('expiry: from the connection\'s end, from the save when connected, never for 0xFFFFFFFF', () => {
