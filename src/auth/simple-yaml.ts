@@ -1,8 +1,9 @@
 /**
  * A fast reader for the plain YAML that acl.yml and keys.yml files of large sites are written in:
  * block mappings nested by indentation, scalars, one-line flow lists (`sub: ["a/#", b]`), block
- * lists of scalars, `{}`, `[]` and comments. A file of a million users is read in seconds, where
- * the general YAML library needs minutes and gigabytes (it builds a node per scalar).
+ * lists of scalars (indented or at their key's indentation), `{}`, `[]` and comments. A file of a
+ * million users is read in seconds, where the general YAML library needs minutes and gigabytes
+ * (it builds a node per scalar).
  *
  * It never decides anything the library would decide differently: a document that uses anything
  * outside this subset (anchors, tags, block scalars, escapes, multi-line values, odd
@@ -55,6 +56,15 @@ const LINE_END = /^(?: +#.*| *)$/;
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const UNUSUAL_CHARACTER = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/;
 
+/** The library refuses an implicit key longer than this (KEY_OVER_1024_CHARS), quotes included. */
+const MAX_KEY_LENGTH = 1024;
+
+/**
+ * Deeper mappings are left to the library: it reports one nested ~900 deep as a resource
+ * exhaustion (a stack overflow it catches), where this reader would read it or overflow itself.
+ */
+const MAX_MAPPING_DEPTH = 32;
+
 const coreTags: readonly ScalarTag[] = new Schema({ schema: 'core' }).tags.filter((t): t is ScalarTag => 'test' in t);
 
 /** The lines of a text one at a time, comment-only and blank lines skipped. */
@@ -82,7 +92,9 @@ class LineCursor {
     while (this.start <= text.length) {
       let end = text.indexOf('\n', this.start);
       if (end === -1) end = text.length;
-      const raw = text.slice(this.start, end > this.start && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+      // Only a CR before an LF ends a line; a last line's CR is content to the library.
+      const crlf = end < text.length && end > this.start && text.charCodeAt(end - 1) === 0x0d;
+      const raw = text.slice(this.start, crlf ? end - 1 : end);
       this.start = end + 1;
       this.number++;
       // Line by line, comments too (a scan of the whole text up front would hold the event
@@ -133,7 +145,16 @@ export function* streamSimpleYamlTopSteps(
     let sinceYield = 0;
     for (let line = cursor.peek(); line !== undefined; line = cursor.peek()) {
       if (line.indent !== 0) outside('a line indented deeper than its mapping');
-      const [key, value] = reader.pair(line);
+      const { key, rest } = reader.entryKey(line);
+      let value: unknown;
+      try {
+        value = reader.entryValue(line, rest);
+      } catch (e) {
+        // The library reports a repeated key before a repeat inside its value: ask `each` about
+        // this key first (with a stand-in value: the document is refused either way).
+        if (e instanceof DuplicateKey && !each(key, null)) throw new DuplicateKey(line.number, 1);
+        throw e;
+      }
       if (!each(key, value)) throw new DuplicateKey(line.number, 1);
       if (++sinceYield === perStep) {
         sinceYield = 0;
@@ -174,48 +195,60 @@ export function readSimpleYaml(text: string, failsafe: boolean): unknown {
 }
 
 class BlockReader {
+  /** How many block mappings the line being read is nested in. */
+  private depth = 0;
+
   constructor(
     private readonly cursor: LineCursor,
     private readonly failsafe: boolean,
   ) {}
 
-  /** The key and value of the mapping line `line` (the cursor's current line). */
-  pair(line: Line): [string, unknown] {
+  /** The key of the mapping line `line` (the cursor's current line), and what follows it. */
+  entryKey(line: Line): { key: string; rest: string } {
     this.cursor.advance();
-    const { key, rest } = this.key(line.body);
-    return [key, rest === '' ? this.nested(line.indent) : this.inlineValue(rest)];
+    return this.key(line.body);
+  }
+
+  /** The value of the mapping line `line`, whose key `entryKey` read. */
+  entryValue(line: Line, rest: string): unknown {
+    return rest === '' ? this.nested(line.indent) : this.inlineValue(rest);
   }
 
   /** A block mapping whose keys are at `indent` (a user's entry: a few keys). */
   private mapping(indent: number): Record<string, unknown> {
+    if (++this.depth > MAX_MAPPING_DEPTH) outside(`mappings nested more than ${MAX_MAPPING_DEPTH} deep`);
     const out: Record<string, unknown> = {};
     for (let line = this.cursor.peek(); line !== undefined && line.indent >= indent; line = this.cursor.peek()) {
       if (line.indent !== indent) outside('a line indented deeper than its mapping');
-      const [key, value] = this.pair(line);
+      const { key, rest } = this.entryKey(line);
+      // Before the value, as the library does: a repeated key comes before a repeat inside it.
       if (Object.hasOwn(out, key)) throw new DuplicateKey(line.number, indent + 1);
-      out[key] = value;
+      out[key] = this.entryValue(line, rest);
     }
+    this.depth--;
     return out;
   }
 
   /** The value of `key:` with nothing after it: a deeper block, or null. */
   private nested(indent: number): unknown {
     const next = this.cursor.peek();
-    if (next === undefined || next.indent <= indent) {
-      // `key:` then `- item` at the key's own indentation is a list in YAML.
-      if (next?.indent === indent && next.body.startsWith('-')) outside('a list at its key\'s indentation');
-      return this.failsafe ? '' : null; // what the library makes of an empty value
-    }
-    return next.body.startsWith('-') ? this.sequence(next.indent) : this.mapping(next.indent);
+    // `key:` then `- item` at the key's own indentation is a list (PyYAML writes lists so).
+    if (next?.indent === indent && next.body.startsWith('-')) return this.sequence(indent, true);
+    if (next === undefined || next.indent <= indent) return this.failsafe ? '' : null; // the library's empty value
+    return next.body.startsWith('-') ? this.sequence(next.indent, false) : this.mapping(next.indent);
   }
 
-  /** A block list of scalars whose dashes are at `indent`. */
-  private sequence(indent: number): unknown[] {
+  /**
+   * A block list of scalars whose dashes are at `indent`; `atKeyIndent`: the key's own, where a
+   * line that is not an item is the next key of the key's mapping.
+   */
+  private sequence(indent: number, atKeyIndent: boolean): unknown[] {
     const out: unknown[] = [];
     for (let line = this.cursor.peek(); line !== undefined && line.indent >= indent; line = this.cursor.peek()) {
+      if (atKeyIndent && line.indent === indent && !line.body.startsWith('-')) break;
       if (line.indent !== indent || !line.body.startsWith('- ')) outside('a list item that is not `- value`');
       this.cursor.advance();
-      const rest = line.body.slice(2).trimStart();
+      const rest = skipSpaces(line.body.slice(2));
       if (rest === '' || rest.startsWith('[')) outside('a list item that is not `- value`');
       out.push(this.inlineValue(rest));
     }
@@ -228,7 +261,8 @@ class BlockReader {
     if (!after.startsWith(':') || (after.length > 1 && after[1] !== ' ')) outside('a line that is not `key: value`');
     const key = this.scalar(token);
     if (typeof key !== 'string' || key === '__proto__') outside(`the key ${token}`);
-    const rest = after.slice(1).trim();
+    if (token.length > MAX_KEY_LENGTH) outside('a key over 1024 characters');
+    const rest = skipSpaces(after.slice(1));
     return { key: key as string, rest: rest.startsWith('#') ? '' : rest };
   }
 
@@ -243,15 +277,15 @@ class BlockReader {
   /** `[a, "b", 'c']` on one line; no nesting, no trailing comma. */
   private flowList(text: string): unknown[] {
     const out: unknown[] = [];
-    let rest = text.slice(1).trimStart();
+    let rest = skipSpaces(text.slice(1));
     if (rest.startsWith(']')) return lineEnd(rest.slice(1), out);
     for (;;) {
       const token = scalarToken(rest);
       out.push(this.scalar(token));
-      rest = rest.slice(token.length).trimStart();
+      rest = skipSpaces(rest.slice(token.length));
       if (rest.startsWith(']')) return lineEnd(rest.slice(1), out);
       if (!rest.startsWith(',')) outside('a list that is not `[a, b, …]` on one line');
-      rest = rest.slice(1).trimStart();
+      rest = skipSpaces(rest.slice(1));
     }
   }
 
@@ -266,6 +300,16 @@ class BlockReader {
 function scalarToken(text: string): string {
   const match = DOUBLE_QUOTED.exec(text) ?? SINGLE_QUOTED.exec(text) ?? PLAIN.exec(text);
   return match?.[0] ?? outside(`a value starting with ${JSON.stringify(text.slice(0, 12))}`);
+}
+
+/**
+ * Drops leading spaces, and only spaces: to the library U+00A0 and the other Unicode spaces that
+ * `trim()` drops are part of a scalar (`a: x\u00a0` is "x\u00a0", `[\u3000b]` is ["\u3000b"]).
+ */
+function skipSpaces(text: string): string {
+  let i = 0;
+  while (text.charCodeAt(i) === 0x20) i++;
+  return i === 0 ? text : text.slice(i);
 }
 
 function lineEnd<T>(rest: string, value: T): T {
@@ -294,12 +338,12 @@ export function simpleYamlLine(text: string, path: readonly PropertyKey[]): numb
     const cursor = new LineCursor(text);
     const reader = new BlockReader(cursor, true);
     let found = cursor.peek()?.number;
-    let indent = -1; // the block being searched holds the lines deeper than this
+    let parent: Line | undefined; // the block being searched is this line's value
     for (const segment of path) {
-      const at = findChild(cursor, reader, indent, segment);
+      const at = findChild(cursor, reader, parent, segment);
       if (at === undefined) break;
       found = at.number;
-      indent = at.indent;
+      parent = at;
       cursor.advance();
     }
     return found;
@@ -310,19 +354,27 @@ export function simpleYamlLine(text: string, path: readonly PropertyKey[]): numb
 }
 
 /**
- * Moves the cursor to the line naming `segment` (a key, or the n-th `- ` item) within the block
- * of lines deeper than `parentIndent` that starts at the cursor; undefined if it has none.
+ * Moves the cursor to the line naming `segment` (a key, or the n-th `- ` item) within the value
+ * of `parent` (the document's when undefined) that starts at the cursor: the lines deeper than
+ * it, or a list at its key's indentation; undefined if it has none.
  */
-function findChild(cursor: LineCursor, reader: BlockReader, parentIndent: number, segment: PropertyKey): Line | undefined {
+function findChild(cursor: LineCursor, reader: BlockReader, parent: Line | undefined, segment: PropertyKey): Line | undefined {
   const head = cursor.peek();
-  if (head === undefined || head.indent <= parentIndent) return undefined;
-  const indent = head.indent;
+  if (head === undefined) return undefined;
+  const parentIndent = parent?.indent ?? -1;
   const isList = head.body.startsWith('- ');
+  // A list at its key's indentation: its items, and only they, are the key's at that indentation
+  // (after a list item, an item at its indentation is the next item, not its value).
+  const atKeyIndent = isList && head.indent === parentIndent && parent !== undefined && !parent.body.startsWith('- ');
+  if (head.indent <= parentIndent && !atKeyIndent) return undefined;
   if (isList && typeof segment !== 'number') return undefined;
+  const indent = head.indent;
+  const inBlock = (line: Line): boolean => line.indent > parentIndent || (atKeyIndent && line.indent === indent && line.body.startsWith('- '));
   let item = 0;
-  for (let line = cursor.peek(); line !== undefined && line.indent > parentIndent; line = cursor.peek()) {
+  for (let line = cursor.peek(); line !== undefined && inBlock(line); line = cursor.peek()) {
     if (line.indent === indent) {
-      if (isList ? item++ === segment : reader.key(line.body).key === String(segment)) return line;
+      // A mapping's lines at its indentation are its keys and its keys' lists at their indentation.
+      if (isList ? item++ === segment : !line.body.startsWith('- ') && reader.key(line.body).key === String(segment)) return line;
     }
     cursor.advance();
   }

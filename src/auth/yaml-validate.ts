@@ -215,13 +215,15 @@ export function parseYaml(text: string, file: string, failsafe = false): ParsedY
   const simple = readSimpleYaml(text, failsafe);
   if (simple !== undefined) return { data: simple, lines: YamlLines.simple(file, text) };
   const { doc, counter } = parseWithLines(text, failsafe);
+  // The first problem in the file, as the library with uniqueKeys reports them (and as the fast
+  // reader, which stops at a repeated key, does): a repeat before a syntax error is the one told.
   const first = doc.errors[0];
-  if (first !== undefined) throw new PsrtError(ErrorCode.Config, syntaxErrorText(file, first));
-  const duplicate = firstDuplicateKey(doc);
-  if (duplicate?.range !== undefined && duplicate.range !== null) {
-    const pos = counter.linePos(duplicate.range[0]);
+  const duplicate = firstDuplicateKey(doc)?.range?.[0];
+  if (duplicate !== undefined && (first === undefined || duplicate < first.pos[0])) {
+    const pos = counter.linePos(duplicate);
     throw new PsrtError(ErrorCode.Config, configMessage(file, pos.line, '', `invalid YAML: Map keys must be unique (column ${pos.col})`));
   }
+  if (first !== undefined) throw new PsrtError(ErrorCode.Config, syntaxErrorText(file, first));
   return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, lines: YamlLines.of(file, doc, counter) };
 }
 
@@ -290,12 +292,14 @@ function parseWithLines(text: string, failsafe: boolean): ParsedWithLines {
 }
 
 /**
- * The first scalar key that repeats an earlier key of the same mapping (the library's own
- * uniqueKeys rule: equal scalar values; keys that are collections or aliases never repeat), in
- * document order of the repeats' mappings.
+ * The first scalar key in the document that repeats an earlier key of the same mapping (the
+ * library's own uniqueKeys rule: equal scalar values; keys that are collections or aliases never
+ * repeat): the earliest in the text, as the library reports them, so a repeat inside the first
+ * user's entry comes before a repeated user further down.
  */
 function firstDuplicateKey(doc: Document.Parsed): Scalar | undefined {
   let found: Scalar | undefined;
+  const start = (key: Scalar): number => key.range?.[0] ?? Number.MAX_SAFE_INTEGER;
   visit(doc, {
     Map(_key, map) {
       const seen = new Set<unknown>();
@@ -305,8 +309,9 @@ function firstDuplicateKey(doc: Document.Parsed): Scalar | undefined {
         const value = key.value;
         if (typeof value === 'number' && Number.isNaN(value)) continue; // NaN !== NaN
         if (seen.has(value)) {
-          found = key;
-          return visit.BREAK;
+          // The first repeat of a mapping is its earliest; another mapping's may come sooner.
+          if (found === undefined || start(key) < start(found)) found = key;
+          return undefined;
         }
         seen.add(value);
       }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { LineCounter, parseDocument } from 'yaml';
-import { parseAclText, parseAclTextCooperatively } from '../../src/auth/acl.js';
+import { parseAclText, parseAclTextCooperatively, type AclEntry } from '../../src/auth/acl.js';
 import { DuplicateKey, OutsideSubset, readSimpleYaml, simpleYamlLine, streamSimpleYamlTop } from '../../src/auth/simple-yaml.js';
 import { LIBRARY_YAML_MAX_BYTES, YamlLines, parseYaml } from '../../src/auth/yaml-validate.js';
 import { parseKeysText } from '../../src/auth/keys.js';
@@ -23,6 +23,12 @@ function libraryValue(text: string, failsafe: boolean): { value: unknown; lines:
   return { value: doc.toJS(), lines: YamlLines.of('f', doc, counter) };
 }
 
+/** Paths whose lines the table cases compare (an item's value has no item 0 of its own). */
+const LOOKED_UP: readonly PropertyKey[][] = [
+  ['a'], ['a', 0], ['a', 0, 0], ['a', 1], ['a', 2], ['a', 'x'], ['b', 'sub', 0], ['b', 'sub', 0, 0], ['b', 'sub', 1],
+  ['b', 'pub', 1], ['b', 'pub', 2], ['b', 'admin'], ['b', 'x'], ['d', 'e'], ['k', 'k', 'k'],
+];
+
 describe('readSimpleYaml: what it reads', () => {
   const cases: readonly [string, string][] = [
     ['ACL entries', '_:\n  sub: ["#"]\n  pub: ["#"]\n  admin: true\nbob:\n  pub: [plant1/data/+/x, "a/#"]\n'],
@@ -33,6 +39,9 @@ describe('readSimpleYaml: what it reads', () => {
     ['CRLF line ends', 'a:\r\n  sub: [x]\r\n'],
     ['only comments', '# nothing\n\n   # here\n'],
     ['a key without a trailing newline', 'k: v'],
+    ['lists at their keys\' indentation (as PyYAML writes them)', 'a:\n- x\n# c\n- y\nb:\n  sub:\n  - "#"\n  pub:\n  - p/#\n  - q\n  admin: true\n'],
+    ['a key of 1024 characters, the most the library takes', `${'k'.repeat(1024)}: v\n"${'q'.repeat(1022)}": w\n`],
+    ['mappings nested 32 deep in the top one', `${Array.from({ length: 33 }, (_, i) => `${' '.repeat(i)}k:`).join('\n')} v\n`],
   ];
   for (const [name, text] of cases) {
     it(name, () => {
@@ -42,6 +51,7 @@ describe('readSimpleYaml: what it reads', () => {
         const fast = readSimpleYaml(text, failsafe);
         assert.notEqual(fast, undefined, 'the fast reader reads it');
         assert.deepStrictEqual(fast, lib.value);
+        for (const p of LOOKED_UP) assert.equal(simpleYamlLine(text, p), lib.lines.lineOf(p), JSON.stringify(p));
       }
     });
   }
@@ -59,6 +69,10 @@ describe('readSimpleYaml: what it reads', () => {
     seen.length = 0;
     assert.throws(() => streamSimpleYamlTop('a: 1\n# c\nb: 2\na: 3\n', false, collect), (e: unknown) => e instanceof DuplicateKey && e.line === 4 && e.column === 1);
     assert.throws(() => streamSimpleYamlTop('a:\n  x: 1\n  x: 2\n', false, () => true), (e: unknown) => e instanceof DuplicateKey && e.line === 3 && e.column === 3);
+    // A repeated key is reported before a repeat inside its value, as the library does.
+    seen.length = 0;
+    assert.throws(() => streamSimpleYamlTop('a: 1\nb: 2\na:\n  x: 1\n  x: 2\n', false, collect), (e: unknown) => e instanceof DuplicateKey && e.line === 3 && e.column === 1);
+    assert.throws(() => streamSimpleYamlTop('a:\n  k: 1\n  k:\n    x: 1\n    x: 2\n', false, () => true), (e: unknown) => e instanceof DuplicateKey && e.line === 3 && e.column === 3);
     const out = streamSimpleYamlTop('a: 1\nb: 2\n\nc: &x 3\n', false, () => true);
     assert.ok(out instanceof OutsideSubset);
     assert.equal(out.line, 4);
@@ -92,7 +106,6 @@ describe('readSimpleYaml: what it leaves to the library', () => {
     ['a trailing comma', 'a: [x, y,]\n'],
     ['a nested flow list', 'a: [x, [y]]\n'],
     ['a flow mapping', 'a: {b: 1}\n'],
-    ['a list at the key indentation', 'a:\n- x\n'],
     ['a tab', 'a:\n\tb: 1\n'],
     ['a lone CR', 'a: 1\rb: 2\n'],
     ['a byte-order mark', '\ufeffa: 1\n'],
@@ -112,7 +125,25 @@ describe('readSimpleYaml: what it leaves to the library', () => {
     ['a top-level scalar', 'hello\n'],
     ['an item mapping', 'a:\n  - b: 1\n'],
     ['an empty item', 'a:\n  -\n'],
+    ['an empty item at the key indentation', 'a:\n- x\n-\n'],
+    ['a dash without a space at the key indentation', 'a:\n  b:\n  -x\n'],
+    ['a list item continued on the next line', 'a:\n- x\n  y\n'],
     ['a reserved indicator', 'a: @x\n'],
+    // Unicode spaces are part of a scalar to the library (`trim()` would drop them).
+    ['a no-break space after a value', 'a: a/#\u00a0\n'],
+    ['a no-break space before a value', 'a: \u00a0x\n'],
+    ['a no-break space alone', 'a: \u00a0\n'],
+    ['an em space before a comment', 'a: \u2003#c\n'],
+    ['an ideographic space in a flow list', 'a: [\u3000b, c\u3000]\n'],
+    ['a thin space after a list dash', 'a:\n  - \u2009x\n'],
+    ['a quoted key and a no-break space', '"a": \u00a0x\n'],
+    // A CR not followed by an LF is content to the library, the last line's too.
+    ['a CR ending the file', 'a: x\r'],
+    ['a CR ending the last list item', 'a:\n  - a/#\r'],
+    ['a lone CR after the last line', 'a: x\n\r'],
+    ['a key over 1024 characters', `${'k'.repeat(1025)}: x\n`],
+    ['a quoted key over 1024 characters', `a:\n  "${'k'.repeat(1023)}": x\n`],
+    ['mappings nested 33 deep (the library overflows its stack ~900 deep)', `${Array.from({ length: 34 }, (_, i) => `${' '.repeat(i)}k:`).join('\n')} v\n`],
   ];
   for (const [name, text] of refused) {
     it(name, () => {
@@ -125,22 +156,22 @@ describe('readSimpleYaml: what it leaves to the library', () => {
 
 const keyToken = fc.constantFrom('a', 'b', 'sub', 'pub', 'x-y', 'a.b', 'true', '1', '0x1', '~', 'null', '"q"', "'s'", '"a b"', '-x', '__proto__', 'a#b');
 const valueToken = fc.constantFrom(
-  '', ' v', ' "q v"', " 'x'", ' [a, "b"]', ' []', ' [ ]', ' {}', ' {a: 1}', ' [a,]', ' true', ' False', ' 1.5', ' .inf', ' .NaN',
+  '', ' v', ' a/#\u00a0', ' \u00a0x', ' \u2003#c', ' [\u3000a, b]', ' [a,\u00a0b]', ' "q v"', " 'x'", ' [a, "b"]', ' []', ' [ ]', ' {}', ' {a: 1}', ' [a,]', ' true', ' False', ' 1.5', ' .inf', ' .NaN',
   ' ~', ' null', ' 0o17', ' -3', ' a #c', ' a#c', ' |', ' &x a', ' *x', ' !!str 1', ' a: b', ' [a, [b]]', ' "a\\"b"',
   " 'a''b'", ' [x/#, +/y]', ' a/#', ' "#"', ' #c', ' @a', ' %a', ' [a b]', ' "x" y', ' {} z',
 );
 const line = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(fc.constantFrom(0, 0, 2, 2, 4, 1, 3), keyToken, valueToken).map(([i, k, v]) => `${' '.repeat(i)}${k}:${v}`) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(2, 4, 0), fc.constantFrom('- a', '- "b"', '-', '- [a]', '- a: b', '-x', '- 1', '- a #c')).map(([i, item]) => `${' '.repeat(i)}${item}`) },
+  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(2, 4, 0), fc.constantFrom('- a', '- "b"', '-', '- [a]', '- a: b', '-x', '- 1', '- a #c', '- \u00a0a')).map(([i, item]) => `${' '.repeat(i)}${item}`) },
   { weight: 1, arbitrary: fc.constantFrom('', '# c', '   # c', '  ') },
 );
-const documentText = fc.tuple(fc.array(line, { minLength: 1, maxLength: 8 }), fc.boolean()).map(([lines, end]) => lines.join('\n') + (end ? '\n' : ''));
+const documentText = fc.tuple(fc.array(line, { minLength: 1, maxLength: 8 }), fc.constantFrom('\n', '', '\r')).map(([lines, end]) => lines.join('\n') + end);
 /** Documents shaped like real ACL and keys files, now and then with one odd line put in. */
 const goodKey = fc.constantFrom('a', 'b', 'sub', 'pub', 'x-y', 'q', '"a b"', "'c'", 'admin', 'true');
 const goodScalar = fc.constantFrom('a/#', '"#"', "'+/x'", 'p/+/t', '"a b"', '1', 'true', '~', '0x1F', 'x#y');
 const field = fc.tuple(goodKey, fc.oneof(
   fc.array(goodScalar, { maxLength: 3 }).map((items) => ({ flow: items })),
-  fc.array(goodScalar, { minLength: 1, maxLength: 3 }).map((items) => ({ block: items })),
+  fc.tuple(fc.array(goodScalar, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([items, atKey]) => ({ block: items, atKey })),
   goodScalar.map((scalar) => ({ scalar })),
 ));
 const entry = fc.tuple(
@@ -149,7 +180,14 @@ const entry = fc.tuple(
   fc.constantFrom(2, 4),
 );
 const oddLine = fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: line });
-const structuredText = fc.tuple(fc.uniqueArray(entry, { minLength: 1, maxLength: 5, selector: ([key]) => key }), oddLine, fc.nat(30)).map(([entries, odd, at]) => {
+const structuredText = fc.tuple(fc.uniqueArray(entry, { minLength: 1, maxLength: 5, selector: ([key]) => key }), oddLine, fc.nat(30)).map(([entries, odd, at]) => entriesText(entries, odd, at));
+/** Like structuredText, with users and their keys repeated now and then. */
+const repeatingText = fc
+  .tuple(fc.array(fc.tuple(fc.constantFrom('a', 'b', '"a"'), fc.option(fc.array(field, { maxLength: 3 }), { nil: undefined }), fc.constantFrom(2, 4)), { minLength: 1, maxLength: 5 }), oddLine, fc.nat(30))
+  .map(([entries, odd, at]) => entriesText(entries, odd, at));
+
+type Field = [string, { flow: string[] } | { block: string[]; atKey: boolean } | { scalar: string }];
+function entriesText(entries: readonly [string, readonly Field[] | undefined, number][], odd: string | undefined, at: number): string {
   const lines: string[] = [];
   for (const [key, fields, indent] of entries) {
     if (fields === undefined) {
@@ -161,12 +199,12 @@ const structuredText = fc.tuple(fc.uniqueArray(entry, { minLength: 1, maxLength:
     for (const [name, value] of fields) {
       if ('flow' in value) lines.push(`${pad}${name}: [${value.flow.join(', ')}]`);
       else if ('scalar' in value) lines.push(`${pad}${name}: ${value.scalar}`);
-      else lines.push(`${pad}${name}:`, ...value.block.map((item) => `${pad}  - ${item}`));
+      else lines.push(`${pad}${name}:`, ...value.block.map((item) => `${pad}${value.atKey ? '' : '  '}- ${item}`));
     }
   }
   if (odd !== undefined) lines.splice(at % (lines.length + 1), 0, odd);
   return `${lines.join('\n')}\n`;
-});
+}
 
 const pathSegment = fc.constantFrom<PropertyKey>('a', 'b', 'sub', 'x-y', 'q', 0, 1, 2);
 const path = fc.array(pathSegment, { minLength: 1, maxLength: 3 });
@@ -189,6 +227,35 @@ describe('readSimpleYaml against the library on generated documents', () => {
       );
       // Not vacuous: a good share of the documents took the fast path.
       assert.ok(read > 1000, `only ${read} documents read`);
+    });
+
+    it(`${failsafe ? 'failsafe' : 'core'} schema: a repeated key where the library reports its first error`, () => {
+      let repeats = 0;
+      fc.assert(
+        fc.property(repeatingText, (text) => {
+          const keys = new Set<string>();
+          let repeat: DuplicateKey | undefined;
+          try {
+            streamSimpleYamlTop(text, failsafe, (key) => {
+              if (keys.has(key)) return false;
+              keys.add(key);
+              return true;
+            });
+          } catch (e) {
+            if (!(e instanceof DuplicateKey)) throw e;
+            repeat = e;
+          }
+          if (repeat === undefined) return;
+          repeats++;
+          // The library's first error is a repeat (it places one after an empty value at the end
+          // of that value; parseYaml, on the library's path here, places every one at its key).
+          const first = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: true }).errors[0];
+          assert.equal(first?.code, 'DUPLICATE_KEY', text);
+          assert.throws(() => parseYaml(text, 'f', failsafe), { message: `f:${repeat.line}: invalid YAML: Map keys must be unique (column ${repeat.column})` }, text);
+        }),
+        { seed: failsafe ? 0xd0b1 : 0xd0b2, numRuns: 3000 },
+      );
+      assert.ok(repeats > 300, `only ${repeats} repeats`);
     });
   }
 });
@@ -219,6 +286,32 @@ describe('parseYaml and parseAclText with the fast reader', () => {
     const nested = 'x: &x 1\na:\n  sub: [x]\n  sub: [y]\n';
     assert.throws(() => parseYaml(nested, 'acl.yml'), { message: 'acl.yml:4: invalid YAML: Map keys must be unique (column 3)' });
     assert.throws(() => parseYaml('x: &x 1\na: {b: 1, b: 2}\n', 'c.yml'), /c\.yml:2: invalid YAML: Map keys must be unique/);
+    // The first repeat in the text, whichever mapping it is in, and before a later syntax error:
+    // the library's own first error, and what the fast reader reports for the same file.
+    const both = 'a:\n  sub: [x]\n  sub: [y]\nb: {}\nb: {}\n';
+    const bothMessage = 'acl.yml:3: invalid YAML: Map keys must be unique (column 3)';
+    assert.throws(() => parseYaml(both, 'acl.yml'), { message: bothMessage });
+    assert.throws(() => parseAclText(both, 'acl.yml'), { message: bothMessage });
+    assert.throws(() => parseYaml(`x: &x 1\n${both}`, 'acl.yml'), { message: 'acl.yml:4: invalid YAML: Map keys must be unique (column 3)' });
+    assert.throws(() => parseYaml('a: 1\na: 2\nb: "x\n', 'acl.yml'), { message: 'acl.yml:2: invalid YAML: Map keys must be unique (column 1)' });
+  });
+
+  it('never reads a mask with a Unicode space or a CR around it as another mask', () => {
+    const user = (text: string): AclEntry => {
+      const entry = parseAclText(text, 'acl.yml').get('u');
+      assert.ok(entry !== undefined);
+      return entry;
+    };
+    const flow = user('u:\n  pub: [a/#\u00a0, \u3000b]\n');
+    assert.equal(flow.canPublish('a/x'), false);
+    assert.equal(flow.canPublish('b'), false);
+    assert.equal(flow.canPublish('\u3000b'), true);
+    assert.equal(user('u:\n  sub:\n    - \u2003a/#\n').canSubscribe('a/x'), false);
+    assert.equal(user('u:\n  sub:\n    - x/#\r').canSubscribe('x/y'), false);
+    const acl = parseAclText('u: {}\n', 'acl.yml');
+    const hex = 'ab'.repeat(32);
+    const keys = parseKeysText(`u: ${hex}\r`, 'keys.yml', acl, () => undefined);
+    assert.equal(keys.get('u')?.toString('hex'), hex); // the library's "<hex>\r", trimmed
   });
 
   it('gives users with the same rights one shared entry, and others their own', () => {
