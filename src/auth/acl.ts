@@ -32,19 +32,12 @@ export interface AclEntry {
 const PLACEHOLDER = /(?:^|\/)%[uc](?=\/|$)/;
 
 class Entry implements AclEntry {
-  /** Some mask has a `%u` or `%c` level: forClient builds the client's own entry. */
-  private readonly patterns: boolean;
-  /** The last forClient result (UDP asks per datagram, mostly for the same user). */
-  private lastBound: { user: string; clientId: string | undefined; entry: AclEntry } | undefined;
-
   constructor(
     readonly sub: AclGrant,
     readonly pub: AclGrant,
     readonly admin: boolean,
     readonly replicator: boolean,
-  ) {
-    this.patterns = [...sourcesOf(sub), ...sourcesOf(pub)].some((m) => PLACEHOLDER.test(m));
-  }
+  ) {}
 
   canSubscribe(rawMask: string): boolean {
     return this.sub.coversSubscription(rawMask);
@@ -54,8 +47,19 @@ class Entry implements AclEntry {
     return this.pub.matches(normalizedTopic);
   }
 
-  forClient(user: string, clientId?: string): AclEntry {
-    if (!this.patterns) return this;
+  /** No placeholder level: the same rights for every client (see PatternEntry). */
+  forClient(user: string, clientId?: string): AclEntry;
+  forClient(): AclEntry {
+    return this;
+  }
+}
+
+/** An entry with a `%u` or `%c` level: forClient builds the client's own entry. */
+class PatternEntry extends Entry {
+  /** The last forClient result (UDP asks per datagram, mostly for the same user). */
+  private lastBound: { user: string; clientId: string | undefined; entry: AclEntry } | undefined;
+
+  override forClient(user: string, clientId?: string): AclEntry {
     const last = this.lastBound;
     if (last?.user === user && last.clientId === clientId) return last.entry;
     const values = { u: placeholderValue(user === ANONYMOUS_USER ? undefined : user), c: placeholderValue(clientId) };
@@ -71,6 +75,21 @@ class Entry implements AclEntry {
     this.lastBound = { user, clientId, entry };
     return entry;
   }
+}
+
+/**
+ * An entry of these rights; a PatternEntry when a mask has a placeholder level (plain entries
+ * carry no field for it: a million of them are loaded).
+ */
+function newEntry(sub: AclGrant, pub: AclGrant, admin: boolean, replicator: boolean): Entry {
+  const patterns = hasPlaceholder(sub) || hasPlaceholder(pub);
+  return patterns ? new PatternEntry(sub, pub, admin, replicator) : new Entry(sub, pub, admin, replicator);
+}
+
+function hasPlaceholder(grant: AclGrant): boolean {
+  if (grant instanceof AclMask) return grant.source.includes('%') && PLACEHOLDER.test(grant.source);
+  if (grant instanceof AclMaskList) return grant.masks.some((m) => m.source.includes('%') && PLACEHOLDER.test(m.source));
+  return false;
 }
 
 /** The anonymous user's ACL name: it has no login for `%u`. */
@@ -142,12 +161,12 @@ class SharedEntries {
   entry(sub: ListSource, pub: ListSource, admin: boolean, replicator: boolean): Entry {
     // Once the map is full and fewer than one lookup in four finds an entry, the users have
     // their own rights: stop paying for the keys.
-    if (this.entries.size >= SHARED_MAX && this.hits * 4 < this.lookups) return new Entry(list(sub), list(pub), admin, replicator);
+    if (this.entries.size >= SHARED_MAX && this.hits * 4 < this.lookups) return newEntry(list(sub), list(pub), admin, replicator);
     this.lookups++;
     const key = `${admin ? 'a' : '-'}${replicator ? 'r' : '-'}${JSON.stringify(sub ?? [])}${JSON.stringify(pub ?? [])}`;
     let entry = this.entries.get(key);
     if (entry === undefined) {
-      entry = new Entry(list(sub), list(pub), admin, replicator);
+      entry = newEntry(list(sub), list(pub), admin, replicator);
       if (this.entries.size < SHARED_MAX) this.entries.set(key, entry);
     } else this.hits++;
     return entry;
@@ -188,7 +207,7 @@ export function makeAclEntry(spec: {
   admin?: boolean;
   replicator?: boolean;
 }): AclEntry {
-  return new Entry(list(spec.sub), list(spec.pub), spec.admin ?? false, spec.replicator ?? false);
+  return newEntry(list(spec.sub), list(spec.pub), spec.admin ?? false, spec.replicator ?? false);
 }
 
 /** Unix-socket sessions: trusted, everything allowed (SERVER.md §4.2). */
@@ -227,18 +246,21 @@ function* parseAclSteps(text: string, file: string): Steps<Map<string, AclEntry>
   const refused: [string, z.core.$ZodIssue[]][] = [];
   const read = yield* readYamlMappingSteps(text, file, false, {
     entry(user, value) {
-      if (acl.has(user)) return false;
-      if (isPlainEntry(value)) {
-        acl.set(user, shared.entry(value.sub, value.pub, value.admin ?? false, value.replicator ?? false));
-        return true;
-      }
-      const r = entrySchema.safeParse(value, { reportInput: true });
-      if (r.success) acl.set(user, shared.entry(r.data?.sub, r.data?.pub, r.data?.admin ?? false, r.data?.replicator ?? false));
+      let entry: AclEntry;
+      if (isPlainEntry(value)) entry = shared.entry(value.sub, value.pub, value.admin ?? false, value.replicator ?? false);
       else {
-        refused.push([user, r.error.issues]);
-        acl.set(user, NO_RIGHTS);
+        const r = entrySchema.safeParse(value, { reportInput: true });
+        if (r.success) entry = shared.entry(r.data?.sub, r.data?.pub, r.data?.admin ?? false, r.data?.replicator ?? false);
+        else {
+          refused.push([user, r.error.issues]);
+          entry = NO_RIGHTS;
+        }
       }
-      return true;
+      // One map operation per user: a repeat is seen by the size not growing (the file is
+      // refused then, so the overwritten entry does not matter).
+      const before = acl.size;
+      acl.set(user, entry);
+      return acl.size > before;
     },
     restart() {
       acl.clear();
