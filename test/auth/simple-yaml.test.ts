@@ -335,6 +335,24 @@ describe('parseYaml and parseAclText with the fast reader', () => {
     assert.equal(acl.get('c')?.canPublish('y'), false);
   });
 
+  it('checks a large CRLF file for unusual characters block by block, with the right line', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 20_000; i++) lines.push(`user${i}:`, `  pub: [a/${i}/#]`);
+    const crlf = `${lines.join('\r\n')}\r\n`;
+    const lf = `${lines.join('\n')}\n`;
+    assert.deepEqual(readSimpleYaml(crlf, false), readSimpleYaml(lf, false));
+    assert.equal(streamSimpleYamlTop(crlf, false, () => true), 'mapping');
+    for (const at of [1, 7_000, 39_999]) {
+      const bad = [...lines];
+      bad[at] = `${bad[at] ?? ''}\t`;
+      const r = streamSimpleYamlTop(`${bad.join('\r\n')}\r\n`, false, () => true);
+      assert.ok(r instanceof OutsideSubset, String(at));
+      assert.deepEqual([r.line, r.message], [at + 1, 'the character U+0009']);
+    }
+    const loneCr = streamSimpleYamlTop(`${lines.join('\r\n')}\r`, false, () => true);
+    assert.ok(loneCr instanceof OutsideSubset, 'a CR at the very end is content, which the library reads');
+  });
+
   it('refuses a file too large for the library when it is outside the plain subset, naming the line', () => {
     const users = 'u'.repeat(40);
     const lines: string[] = [];
