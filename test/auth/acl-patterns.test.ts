@@ -81,6 +81,19 @@ describe('ACL %u / %c levels', () => {
     assert.notEqual(shared?.forClient('sensor1', 'd'), shared?.forClient('sensor1', 'e'));
   });
 
+  it('a client id is the client\'s word: only %u before %c keeps users apart (as the docs advise)', () => {
+    const shared = parseAclText('a:\n  pub: ["c/%c", "uc/%u/%c"]\nb:\n  pub: ["c/%c", "uc/%u/%c"]\n', 'acl.yml');
+    const intruder = shared.get('b')?.forClient('b', 'a-dev');
+    assert.ok(intruder !== undefined);
+    assert.equal(intruder.canPublish('c/a-dev'), true, '%c alone: any id the client connects with');
+    assert.equal(intruder.canPublish('uc/a/a-dev'), false);
+    assert.equal(intruder.canPublish('uc/b/a-dev'), true);
+    const owner = shared.get('a')?.forClient('a', 'a-dev');
+    assert.ok(owner !== undefined);
+    assert.equal(owner.canPublish('uc/a/a-dev'), true);
+    assert.equal(owner.canPublish('uc/%u/a-dev'), false);
+  });
+
   it('only a whole level is a placeholder', () => {
     const entry = parseAclText('u:\n  pub: ["a/x%u/#", "b/%uc", "c/%u"]\n', 'acl.yml').get('u')?.forClient('bob');
     assert.ok(entry !== undefined);
