@@ -236,13 +236,21 @@ class BlockReader {
 
   /** The key of the mapping line `line` (the cursor's current line), and what follows it. */
   entryKey(line: Line): { key: string; rest: string } {
-    this.cursor.advance();
     return this.key(line.body);
   }
 
-  /** The value of the mapping line `line`, whose key `entryKey` read. */
+  /**
+   * The value of the mapping line `line`, whose key `entryKey` read; moves the cursor past it.
+   * What is on the line is read before the cursor moves, so that an OutsideSubset names it.
+   */
   entryValue(line: Line, rest: string): unknown {
-    return rest === '' ? this.nested(line.indent) : this.inlineValue(rest);
+    if (rest === '') {
+      this.cursor.advance();
+      return this.nested(line.indent);
+    }
+    const value = this.inlineValue(rest);
+    this.cursor.advance();
+    return value;
   }
 
   /** A block mapping whose keys are at `indent` (a user's entry: a few keys). */
@@ -278,10 +286,10 @@ class BlockReader {
     for (let line = this.cursor.peek(); line !== undefined && line.indent >= indent; line = this.cursor.peek()) {
       if (atKeyIndent && line.indent === indent && !line.body.startsWith('-')) break;
       if (line.indent !== indent || !line.body.startsWith('- ')) outside('a list item that is not `- value`');
-      this.cursor.advance();
       const rest = skipSpaces(line.body.slice(2));
       if (rest === '' || rest.startsWith('[')) outside('a list item that is not `- value`');
       out.push(this.inlineValue(rest));
+      this.cursor.advance();
     }
     return out;
   }

@@ -85,6 +85,12 @@ describe('readSimpleYaml: what it reads', () => {
       ['---\na: 1\n', 1, 'a document marker or directive'],
       ['a: 1\n# x\u0001\n', 2, 'the character U+0001'],
       ['a: 1\r\nb: 2\r\nc: x\ry\r\n', 3, 'the character U+000D'],
+      // What is wrong on a line is reported at that line, not the one the reader looks at next.
+      ['u:\n  sub: [%u/#]\nv: {}\n', 2, 'a value starting with "%u/#]"'],
+      ['u:\n  sub:\n    - x\n    - %u/#\nv: {}\n', 4, 'a value starting with "%u/#"'],
+      ['u:\n  pub: x y\nv: {}\n', 2, '" y" after a value'],
+      ['u: {}\n%v: 1\nw: {}\n', 2, 'a document marker or directive'],
+      ['u: {}\n@v: 1\nw: {}\n', 2, 'a value starting with "@v: 1"'],
     ] as const) {
       const r = streamSimpleYamlTop(text, false, () => true);
       assert.ok(r instanceof OutsideSubset, JSON.stringify(text));
