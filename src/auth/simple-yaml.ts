@@ -14,11 +14,9 @@
  */
 import { Schema, isScalar, type ScalarTag } from 'yaml';
 import { runSteps } from './steps.js';
+import { LineCursor, OutsideSubset, outside, type Line } from './yaml-line-cursor.js';
 
-/** Where and why the reader gave up; the library reads the document instead. */
-export class OutsideSubset extends Error {
-  line = 0;
-}
+export { OutsideSubset } from './yaml-line-cursor.js';
 
 /** A key that repeats an earlier key of its mapping: the library's DUPLICATE_KEY, same place. */
 export class DuplicateKey extends Error {
@@ -30,33 +28,12 @@ export class DuplicateKey extends Error {
   }
 }
 
-const outside = (what: string): never => {
-  throw new OutsideSubset(what);
-};
-
-interface Line {
-  /** 1-based line number in the file. */
-  readonly number: number;
-  readonly indent: number;
-  /** The content after the indentation. */
-  readonly body: string;
-}
-
-const COMMENT_ONLY = /^ *(?:#.*)?$/;
 /** Plain scalar: no leading indicator, no whitespace, no `:`, no quote; `#` only inside. */
 const PLAIN = /^[^\s\-?:,[\]{}#&*!|>'"%@`][^\s:,[\]{}'"]*/;
 const DOUBLE_QUOTED = /^"[^"\\]*"/;
 const SINGLE_QUOTED = /^'[^']*'/;
 /** What may follow a value on its line: spaces, then an optional comment. */
 const LINE_END = /^(?: +#.*| *)$/;
-/**
- * Characters the library treats in ways this reader does not (tabs, line breaks other than LF
- * and CRLF, a byte-order mark, control characters).
- */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const UNUSUAL_CHARACTER = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/;
-const UNUSUAL_IN_BLOCK = new RegExp(UNUSUAL_CHARACTER.source, 'g');
-
 /** The library refuses an implicit key longer than this (KEY_OVER_1024_CHARS), quotes included. */
 const MAX_KEY_LENGTH = 1024;
 
@@ -67,88 +44,6 @@ const MAX_KEY_LENGTH = 1024;
 const MAX_MAPPING_DEPTH = 32;
 
 const coreTags: readonly ScalarTag[] = new Schema({ schema: 'core' }).tags.filter((t): t is ScalarTag => 'test' in t);
-
-/** The lines of a text one at a time, comment-only and blank lines skipped. */
-class LineCursor {
-  private start = 0;
-  private number = 0;
-  private current: Line | undefined;
-  /** The text before this offset has been checked for unusual characters… */
-  private checkedTo = 0;
-  /** …and the first one found is here (Infinity: none so far). */
-  private unusualAt = Infinity;
-  /** The number of the line read last (for OutsideSubset). */
-  lastNumber = 0;
-
-  constructor(private readonly text: string) {
-    this.current = this.read();
-  }
-
-  peek(): Line | undefined {
-    return this.current;
-  }
-
-  advance(): void {
-    this.current = this.read();
-  }
-
-  private read(): Line | undefined {
-    const text = this.text;
-    while (this.start <= text.length) {
-      let end = text.indexOf('\n', this.start);
-      if (end === -1) end = text.length;
-      // Only a CR before an LF ends a line; a last line's CR is content to the library.
-      const crlf = end < text.length && end > this.start && text.charCodeAt(end - 1) === 0x0d;
-      const rawEnd = crlf ? end - 1 : end;
-      if (rawEnd > this.checkedTo) this.checkAhead(rawEnd);
-      if (this.unusualAt < rawEnd) {
-        this.number++;
-        this.fail(`the character U+${(text.codePointAt(this.unusualAt) ?? 0).toString(16).padStart(4, '0').toUpperCase()}`);
-      }
-      const raw = text.slice(this.start, rawEnd);
-      this.start = end + 1;
-      this.number++;
-      if (COMMENT_ONLY.test(raw)) continue;
-      this.lastNumber = this.number;
-      let indent = 0;
-      while (raw.charCodeAt(indent) === 0x20) indent++;
-      if (indent === 0 && /^(?:---|\.\.\.|%)/.test(raw)) this.fail('a document marker or directive');
-      return { number: this.number, indent, body: raw.slice(indent) };
-    }
-    return undefined;
-  }
-
-  /**
-   * Checks the text up to at least `to` for unusual characters, a block of 64 KiB at a time:
-   * one scan of a whole 90 MB file would hold the event loop for ~0.1 s, one regex per line
-   * costs ~0.3 s more per million users. A CR followed by an LF is a line end, not unusual.
-   */
-  private checkAhead(to: number): void {
-    const text = this.text;
-    while (this.checkedTo < to && this.unusualAt === Infinity) {
-      const from = this.checkedTo;
-      const until = Math.min(text.length, Math.max(to, from + 65536));
-      const block = text.slice(from, until);
-      UNUSUAL_IN_BLOCK.lastIndex = 0;
-      for (let m = UNUSUAL_IN_BLOCK.exec(block); m !== null; m = UNUSUAL_IN_BLOCK.exec(block)) {
-        const index = from + m.index;
-        if (text.charCodeAt(index) !== 0x0d || text.charCodeAt(index + 1) !== 0x0a) {
-          this.unusualAt = index;
-          break;
-        }
-        // A CRLF's CR: look on.
-      }
-      this.checkedTo = until;
-    }
-  }
-
-  /** OutsideSubset at the line being read (the constructor may throw it, before `lastNumber`). */
-  private fail(what: string): never {
-    const e = new OutsideSubset(what);
-    e.line = this.number;
-    throw e;
-  }
-}
 
 /** How a document's top level turned out. */
 export type SimpleTop = 'mapping' | 'empty' | OutsideSubset;
@@ -176,7 +71,7 @@ export function* streamSimpleYamlTopSteps(
     let sinceYield = 0;
     for (let line = cursor.peek(); line !== undefined; line = cursor.peek()) {
       if (line.indent !== 0) outside('a line indented deeper than its mapping');
-      const { key, rest } = reader.entryKey(line);
+      const { key, rest } = reader.key(line.body);
       let value: unknown;
       try {
         value = reader.entryValue(line, rest);
@@ -234,13 +129,8 @@ class BlockReader {
     private readonly failsafe: boolean,
   ) {}
 
-  /** The key of the mapping line `line` (the cursor's current line), and what follows it. */
-  entryKey(line: Line): { key: string; rest: string } {
-    return this.key(line.body);
-  }
-
   /**
-   * The value of the mapping line `line`, whose key `entryKey` read; moves the cursor past it.
+   * The value of the mapping line `line`, whose key `key` read; moves the cursor past it.
    * What is on the line is read before the cursor moves, so that an OutsideSubset names it.
    */
   entryValue(line: Line, rest: string): unknown {
@@ -259,7 +149,7 @@ class BlockReader {
     const out: Record<string, unknown> = {};
     for (let line = this.cursor.peek(); line !== undefined && line.indent >= indent; line = this.cursor.peek()) {
       if (line.indent !== indent) outside('a line indented deeper than its mapping');
-      const { key, rest } = this.entryKey(line);
+      const { key, rest } = this.key(line.body);
       // Before the value, as the library does: a repeated key comes before a repeat inside it.
       if (Object.hasOwn(out, key)) throw new DuplicateKey(line.number, indent + 1);
       out[key] = this.entryValue(line, rest);
@@ -294,6 +184,7 @@ class BlockReader {
     return out;
   }
 
+  /** The key of a mapping line's body, and what follows its colon. */
   key(body: string): { key: string; rest: string } {
     const token = scalarToken(body);
     const after = body.slice(token.length);

@@ -214,7 +214,16 @@ export interface ParsedYaml {
 export function parseYaml(text: string, file: string, failsafe = false): ParsedYaml {
   const simple = readSimpleYaml(text, failsafe);
   if (simple !== undefined) return { data: simple, lines: YamlLines.simple(file, text) };
-  const { doc, counter } = parseWithLines(text, failsafe);
+  return parseWithLibrary(text, file, failsafe);
+}
+
+/** parseYaml by the YAML library alone (the fast reader found the text outside its subset). */
+function parseWithLibrary(text: string, file: string, failsafe: boolean): ParsedYaml {
+  const counter = new LineCounter();
+  // uniqueKeys: the library compares each key with every earlier key of its mapping, which is
+  // quadratic: an acl.yml of 200,000 users took over ten minutes. firstDuplicateKey does the same
+  // check with a set.
+  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: false, prettyErrors: true, lineCounter: counter });
   // The first problem in the file, as the library with uniqueKeys reports them (and as the fast
   // reader, which stops at a repeated key, does): a repeat before a syntax error is the one told.
   const first = doc.errors[0];
@@ -270,25 +279,11 @@ export function* readYamlMappingSteps(text: string, file: string, failsafe: bool
       configMessage(file, top.line, '', `${top.message} is outside the plain YAML a file of ${(text.length / 1048576).toFixed(0)} MB must be written in (one \`key: value\` per line, lists as [a, b] or "- a" lines, no anchors, tags, tabs or escapes)`),
     );
   }
-  const { data, lines } = parseYaml(text, file, failsafe);
+  const { data, lines } = parseWithLibrary(text, file, failsafe);
   if (data === null) return { lines };
   if (typeof data !== 'object' || Array.isArray(data)) return { lines, notMapping: data };
   for (const [key, value] of Object.entries(data)) sink.entry(key, value);
   return { lines };
-}
-
-interface ParsedWithLines {
-  readonly doc: Document.Parsed;
-  readonly counter: LineCounter;
-}
-
-function parseWithLines(text: string, failsafe: boolean): ParsedWithLines {
-  const lineCounter = new LineCounter();
-  // uniqueKeys: the library compares each key with every earlier key of its mapping, which is
-  // quadratic: an acl.yml of 200,000 users took over ten minutes. firstDuplicateKey does the same
-  // check with a set.
-  const doc = parseDocument(text, { schema: failsafe ? 'failsafe' : 'core', uniqueKeys: false, prettyErrors: true, lineCounter });
-  return { doc, counter: lineCounter };
 }
 
 /**

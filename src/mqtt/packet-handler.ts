@@ -232,10 +232,8 @@ export class PacketHandler {
   /** True when the session may hold one more subscription `key`; logs the first refusal. */
   private roomFor(conn: PacketConnection, s: MqttSession, key: string): boolean {
     const { maxSubscriptions, maxSubscriptionBytes } = this.ctx.limits;
-    let limit: string;
-    if (s.subscriptions.size >= maxSubscriptions) limit = `server.max_subscriptions ${maxSubscriptions}`;
-    else if (s.subscriptionChars + key.length > maxSubscriptionBytes) limit = `server.max_subscription_bytes ${maxSubscriptionBytes}`;
-    else return true;
+    const limit = s.subscriptionLimit(key, maxSubscriptions, maxSubscriptionBytes);
+    if (limit === null) return true;
     if ((s.limitsLogged & LOGGED_SUBSCRIPTION_LIMIT) === 0) {
       s.limitsLogged |= LOGGED_SUBSCRIPTION_LIMIT;
       if (this.overLimit.admit()) this.ctx.log.error(`mqtt: ${conn.label}: subscription limit (${limit}) reached`);

@@ -151,7 +151,7 @@ export class MqttPersistentState {
     let overLimit = 0;
     for (const sub of saved.subscriptions) {
       if (!acl.canSubscribe(splitShared(sub.key)?.filter ?? sub.key)) denied++;
-      else if (session.subscriptions.size >= maxCount || session.subscriptionChars + sub.key.length > maxChars) overLimit++;
+      else if (session.subscriptionLimit(sub.key, maxCount, maxChars) !== null) overLimit++;
       else router.subscribe(session, sub.key, sub.options);
     }
     // What the removed subscriptions queued is not delivered either.

@@ -89,6 +89,17 @@ export class MqttSession extends SmallMap<SubscriptionEntry<MqttSession>> implem
     return this.link !== null;
   }
 
+  /**
+   * The limit a new subscription `key` would pass (server.max_subscriptions,
+   * max_subscription_bytes), as its config name and value; null when it fits. A SUBSCRIBE and a
+   * session loaded from the persistence file are held to the same rule.
+   */
+  subscriptionLimit(key: string, maxCount: number, maxChars: number): string | null {
+    if (this.subscriptions.size >= maxCount) return `server.max_subscriptions ${maxCount}`;
+    if (this.subscriptionChars + key.length > maxChars) return `server.max_subscription_bytes ${maxChars}`;
+    return null;
+  }
+
   get inflightCount(): number {
     return this.q?.inflight.size ?? 0;
   }
