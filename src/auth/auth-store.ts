@@ -14,7 +14,7 @@ import { parseAclText, parseAclTextCooperatively, type AclEntry } from './acl.js
 import { readHtpasswdSteps } from './htpasswd.js';
 import { parseKeysText, parseKeysTextCooperatively } from './keys.js';
 import { runSteps, runStepsCooperatively } from './steps.js';
-import { PasswordVerifier, loadBcrypt, normalizeBcryptHash } from './password-verifier.js';
+import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { escapeForLog } from '../protocol/log-escape.js';
@@ -29,6 +29,8 @@ export interface AuthSources {
   readonly passwordFile?: string | undefined;
   readonly keyFile?: string | undefined;
   readonly allowAnonymous: boolean;
+  /** `auth.mosquitto_passwords`: `mosquitto_passwd` hashes in the password file verify too. */
+  readonly mosquittoPasswords?: boolean | undefined;
 }
 
 /** The subset of src/log's Logger that auth needs (auth may not import src/log). */
@@ -79,6 +81,11 @@ function refuseEmpty(text: string, path: string): string {
   throw new PsrtError(ErrorCode.Config, `${path}: the file is empty (still being written?); to empty it on purpose, leave a # comment line`);
 }
 
+/** The default verifier of a store: the hash types `sources` accepts. */
+function verifierFor(sources: AuthSources): PasswordVerifier {
+  return new PasswordVerifier({ mosquittoHashes: sources.mosquittoPasswords === true });
+}
+
 /** PsrtErrors from the parsers already start with the file name. */
 function problemOf(e: unknown): string {
   return e instanceof PsrtError ? e.message : String(e);
@@ -102,7 +109,7 @@ export class AuthStore {
    * Startup load: ACL failure throws PsrtError(Config) naming the file (fatal); password and
    * key file failures are logged as `Unable to load config: …` and leave those maps empty.
    */
-  static async load(sources: AuthSources, log: AuthLogger, verifier = new PasswordVerifier()): Promise<AuthStore> {
+  static async load(sources: AuthSources, log: AuthLogger, verifier = verifierFor(sources)): Promise<AuthStore> {
     if (sources.passwordFile !== undefined) await loadBcrypt();
     const acl = await loadAcl(sources.acl, log);
     const empty: AuthSnapshot = { acl, passwords: new Map(), keys: new Map() };
@@ -112,25 +119,25 @@ export class AuthStore {
     return store;
   }
 
-  /** Dummy hash at the cost of the password file's first valid hash (see PasswordVerifier). */
+  /** Dummy hash like the password file's first valid hash (see PasswordVerifier). */
   private async prepareDummy(): Promise<void> {
     if (this.sources.passwordFile === undefined) return;
-    let cost = DEFAULT_DUMMY_COST;
+    let sample: string | undefined;
     for (const hash of this.snap.passwords.values()) {
-      if (normalizeBcryptHash(hash) !== undefined) {
-        cost = Number(hash.slice(4, 6));
+      if (this.verifier.checkOf(hash) !== undefined) {
+        sample = hash;
         break;
       }
     }
     try {
-      await this.verifier.prepareDummy(cost);
+      await this.verifier.prepareDummy(sample, DEFAULT_DUMMY_COST);
     } catch (e) {
       this.log.error(`unable to prepare the dummy password hash: ${problemOf(e)}`);
     }
   }
 
   /** Builds a store from ready data (tests, embedders). */
-  static fromSnapshot(sources: AuthSources, log: AuthLogger, snapshot: AuthSnapshot, verifier = new PasswordVerifier()): AuthStore {
+  static fromSnapshot(sources: AuthSources, log: AuthLogger, snapshot: AuthSnapshot, verifier = verifierFor(sources)): AuthStore {
     return new AuthStore(sources, log, snapshot, verifier);
   }
 
@@ -259,13 +266,21 @@ async function loadAcl(src: AclSource, log: AuthLogger, reload = false): Promise
   return parseAclTextCooperatively(refuseEmpty(text, src.path), src.path);
 }
 
+/** One line for all Mosquitto 1.x hashes: they verify, but a leaked file gives them away fast. */
+function warnWeak(log: AuthLogger, file: string, lines: readonly number[]): void {
+  const first = lines[0];
+  if (first === undefined) return;
+  const users = lines.length === 1 ? '1 user has' : `${String(lines.length)} users have`;
+  log.warn(`${file}:${String(first)}: ${users} a Mosquitto 1.x $6$ hash (one SHA-512 round, quickly brute-forced from a leaked file); set their passwords again with mosquitto_passwd or htpasswd -B`);
+}
+
 /** Passwords and keys for a new ACL, all valid or a PsrtError naming the file and line. */
 async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: ReadonlyMap<string, AclEntry>): Promise<AuthSnapshot> {
   let passwords: ReadonlyMap<string, string> = new Map();
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
     const text = refuseEmpty(await readText(sources.passwordFile), sources.passwordFile);
-    const { passwords: read, problems } = await runStepsCooperatively(readHtpasswdSteps(text));
+    const { passwords: read, problems, weakLines } = await runStepsCooperatively(readHtpasswdSteps(text, sources.mosquittoPasswords === true));
     const damaged = problems.filter((p) => p.damaged);
     const first = damaged[0];
     if (first !== undefined) {
@@ -274,6 +289,7 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
     }
     // Other hash types never match, as at start-up; the rest of the reload goes ahead.
     for (const p of problems) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (never matches)`);
+    warnWeak(log, sources.passwordFile, weakLines);
     passwords = read;
   }
   let keys: ReadonlyMap<string, Buffer> = new Map();
@@ -301,8 +317,9 @@ async function loadRest(
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
     try {
-      const read = runSteps(readHtpasswdSteps(await readText(sources.passwordFile)));
+      const read = runSteps(readHtpasswdSteps(await readText(sources.passwordFile), sources.mosquittoPasswords === true));
       for (const p of read.problems) log.warn(`${sources.passwordFile}:${p.line}: ${p.problem} (line skipped)`);
+      warnWeak(log, sources.passwordFile, read.weakLines);
       passwords = read.passwords;
     } catch (e) {
       log.error(`Unable to load config: ${problemOf(e)}`);

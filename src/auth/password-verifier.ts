@@ -1,6 +1,8 @@
 /**
  * bcrypt password verification (SERVER.md §5.2) that never blocks the event loop and does not
- * let login floods turn into bcrypt floods.
+ * let login floods turn into bcrypt floods. With `mosquittoHashes`, Mosquitto's own hashes
+ * (`$7$` PBKDF2-SHA512, `$6$` SHA-512: mosquitto-hash.ts) verify too, through the same caches
+ * and budget.
  *
  * - bcrypt runs through @node-rs/bcrypt's async `verify` (libuv threadpool).
  * - Successful results are cached, keyed by an HMAC of (login, hash, password) under a random
@@ -17,6 +19,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { LOGIN_REFUSED, LoginBudget } from './login-budget.js';
+import { dummyMosquittoHash, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hash.js';
 
 type BcryptModule = typeof import('@node-rs/bcrypt');
 let bcryptModule: Promise<BcryptModule> | undefined;
@@ -46,7 +49,12 @@ export interface PasswordVerifierOptions {
   bcrypt?: (password: string, hash: string) => Promise<boolean>;
   /** Per-address scheduling of uncached verifications (default: a LoginBudget with its defaults). */
   budget?: LoginBudget;
+  /** Also verify `mosquitto_passwd` hashes (`auth.mosquitto_passwords`); otherwise they never match. */
+  mosquittoHashes?: boolean;
 }
+
+/** How a password-file hash is checked; a hash that is neither never matches. */
+type HashCheck = { readonly bcrypt: string } | { readonly mosquitto: MosquittoHash };
 
 /** Source address of verifications whose caller gave none. */
 export const LOCAL_SOURCE = 'local';
@@ -70,6 +78,7 @@ export class PasswordVerifier {
   private readonly failureTtlMs: number;
   private readonly now: () => number;
   private readonly bcrypt: (password: string, hash: string) => Promise<boolean>;
+  private readonly mosquittoHashes: boolean;
   private readonly secret = randomBytes(32);
   /** Successful keys; Map order is the LRU order (oldest first). */
   private readonly ok = new Map<string, true>();
@@ -79,8 +88,9 @@ export class PasswordVerifier {
   private bcryptRuns = 0;
   readonly budget: LoginBudget;
   /** Verified (always failing) for logins without a valid hash; null until prepareDummy. */
-  private dummyHash: string | null = null;
-  private dummyCost = 0;
+  private dummy: HashCheck | null = null;
+  /** What the dummy was made like: a bcrypt cost, or the Mosquitto hash kind and iterations. */
+  private dummyOf = '';
 
   constructor(opts: PasswordVerifierOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000;
@@ -88,20 +98,41 @@ export class PasswordVerifier {
     this.now = opts.now ?? Date.now;
     this.bcrypt = opts.bcrypt ?? ((pw, h) => bcryptVerify(pw, h));
     this.budget = opts.budget ?? new LoginBudget();
+    this.mosquittoHashes = opts.mosquittoHashes === true;
   }
 
   /**
-   * Makes a dummy hash of `cost` (the password file's) for logins without a hash. Done once per
-   * cost, at load and on reloads that change it; a server without a password file needs none.
+   * Makes a dummy hash like `sample` (the password file's first valid hash: its bcrypt cost, or
+   * its Mosquitto kind and iterations; bcrypt at `fallbackCost` without one) for logins without
+   * a hash, so that unknown users cost what known ones do. Done once per kind of sample, at load
+   * and on reloads that change it; a server without a password file needs none.
    */
-  async prepareDummy(cost: number): Promise<void> {
-    if (cost === this.dummyCost && this.dummyHash !== null) return;
+  async prepareDummy(sample: string | undefined, fallbackCost: number): Promise<void> {
+    const check = sample === undefined ? undefined : this.checkOf(sample);
+    const password = randomBytes(24).toString('base64');
+    if (check !== undefined && 'mosquitto' in check) {
+      const of = `${check.mosquitto.kind}/${String(check.mosquitto.iterations)}`;
+      if (of !== this.dummyOf || this.dummy === null) this.dummy = { mosquitto: await dummyMosquittoHash(check.mosquitto, password) };
+      this.dummyOf = of;
+      return;
+    }
+    const cost = check === undefined ? fallbackCost : Number(check.bcrypt.slice(4, 6));
+    if (`bcrypt/${String(cost)}` === this.dummyOf && this.dummy !== null) return;
     const m = await loadBcrypt();
-    this.dummyHash = await m.hash(randomBytes(24).toString('base64'), cost);
-    this.dummyCost = cost;
+    this.dummy = { bcrypt: await m.hash(password, cost) };
+    this.dummyOf = `bcrypt/${String(cost)}`;
   }
 
-  /** Number of bcrypt computations started so far (diagnostics, tests). */
+  /** How `hash` is verified; undefined when it never matches (another type, or malformed). */
+  checkOf(hash: string): HashCheck | undefined {
+    const bcrypt = normalizeBcryptHash(hash);
+    if (bcrypt !== undefined) return { bcrypt };
+    if (!this.mosquittoHashes) return undefined;
+    const mosquitto = parseMosquittoHash(hash);
+    return mosquitto === undefined ? undefined : { mosquitto };
+  }
+
+  /** Number of hash computations (bcrypt or Mosquitto's) started so far (diagnostics, tests). */
   get computations(): number {
     return this.bcryptRuns;
   }
@@ -112,9 +143,9 @@ export class PasswordVerifier {
    */
   verify(login: string, password: string, hash: string | undefined, source: string = LOCAL_SOURCE): Promise<boolean> {
     if (password.includes('\0')) return Promise.resolve(false);
-    const normalized = hash === undefined ? undefined : normalizeBcryptHash(hash);
-    if (hash === undefined || normalized === undefined) return this.verifyDummy(login, password, source);
-    return this.verifyHash(login, password, hash, normalized, source);
+    const check = hash === undefined ? undefined : this.checkOf(hash);
+    if (hash === undefined || check === undefined) return this.verifyDummy(login, password, source);
+    return this.verifyHash(login, password, hash, check, source);
   }
 
   /**
@@ -122,7 +153,7 @@ export class PasswordVerifier {
    * false when verify() would have to run or wait for bcrypt, or would fail.
    */
   isRemembered(login: string, password: string, hash: string): boolean {
-    if (this.ok.size === 0 || password.includes('\0') || normalizeBcryptHash(hash) === undefined) return false;
+    if (this.ok.size === 0 || password.includes('\0') || this.checkOf(hash) === undefined) return false;
     return this.rememberedSuccess(this.keyOf(login, hash, password));
   }
 
@@ -136,12 +167,12 @@ export class PasswordVerifier {
 
   /** As long as a real check, always false. */
   private verifyDummy(login: string, password: string, source: string): Promise<boolean> {
-    const dummy = this.dummyHash;
+    const dummy = this.dummy;
     if (dummy === null) return Promise.resolve(false);
-    return this.verifyHash(login, password, dummy, dummy, source).then(() => false);
+    return this.verifyHash(login, password, `dummy/${this.dummyOf}`, dummy, source).then(() => false);
   }
 
-  private verifyHash(login: string, password: string, hash: string, normalized: string, source: string): Promise<boolean> {
+  private verifyHash(login: string, password: string, hash: string, check: HashCheck, source: string): Promise<boolean> {
     const key = this.keyOf(login, hash, password);
     if (this.rememberedSuccess(key)) return Promise.resolve(true);
     const until = this.failed.get(key);
@@ -151,7 +182,7 @@ export class PasswordVerifier {
     }
     const pending = this.inflight.get(key);
     if (pending !== undefined) return pending;
-    const run = this.compute(key, password, normalized, source);
+    const run = this.compute(key, password, check, source);
     this.inflight.set(key, run);
     return run;
   }
@@ -162,12 +193,12 @@ export class PasswordVerifier {
     this.failed.clear();
   }
 
-  private async compute(key: string, password: string, hash: string, source: string): Promise<boolean> {
+  private async compute(key: string, password: string, check: HashCheck, source: string): Promise<boolean> {
     let result: boolean | typeof LOGIN_REFUSED = false;
     try {
       result = await this.budget.run(source, () => {
         this.bcryptRuns++;
-        return this.bcrypt(password, hash);
+        return 'bcrypt' in check ? this.bcrypt(password, check.bcrypt) : verifyMosquittoHash(password, check.mosquitto);
       });
     } catch {
       result = false; // malformed hash or library error: deny, never crash a login

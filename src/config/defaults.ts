@@ -132,6 +132,7 @@ export function embeddedDefaultConfig(): ServerConfig {
     auth: {
       allowAnonymous: true,
       passwordFile: undefined,
+      mosquittoPasswords: false,
       keyFile: undefined,
       acl: { kind: 'inline', name: '<embedded ACL>', text: EMBEDDED_ACL_TEXT },
     },

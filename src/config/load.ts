@@ -216,6 +216,7 @@ function authSection(raw: RawConfig['auth'], dir: string): AuthSection {
   return {
     allowAnonymous: raw.allow_anonymous,
     passwordFile: optPath(raw.password_file, dir),
+    mosquittoPasswords: raw.mosquitto_passwords === true,
     keyFile: optPath(raw.key_file, dir),
     acl: { kind: 'file', path: resolveConfigPath(raw.acl, dir) },
   };

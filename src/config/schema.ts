@@ -107,6 +107,7 @@ export interface ProtoSection {
 export interface AuthSection extends AuthSources {
   readonly allowAnonymous: boolean;
   readonly passwordFile: string | undefined;
+  readonly mosquittoPasswords: boolean;
   readonly keyFile: string | undefined;
   readonly acl: AclSource;
 }
@@ -249,6 +250,8 @@ export const rawProtoSchema = z.strictObject({
 export const rawAuthSchema = z.strictObject({
   allow_anonymous: z.boolean(),
   password_file: z.string().min(1).nullish(),
+  /** psrt-node: also accept mosquitto_passwd hashes ($7$ PBKDF2-SHA512, $6$ SHA-512). */
+  mosquitto_passwords: z.boolean().nullish(),
   key_file: z.string().min(1).nullish(),
   acl: z.string().min(1),
 });

@@ -74,6 +74,7 @@ describe('fixture configs', () => {
     assert.deepEqual(c.auth, {
       allowAnonymous: true,
       passwordFile: join(REAL_FIXTURES, 'passwd'),
+      mosquittoPasswords: false,
       keyFile: join(REAL_FIXTURES, 'keys.yml'),
       acl: { kind: 'file', path: join(REAL_FIXTURES, 'acl.yml') },
     });
@@ -266,6 +267,13 @@ describe('value types and ranges', () => {
     assert.equal(c.server.dataDrainTimeout, 0);
     assert.equal(c.server.maxConnections, 5);
     assert.equal(c.server.dataQueueBytes, 1048576);
+  });
+
+  it('reads auth.mosquitto_passwords (default false) and refuses a non-boolean naming its line', () => {
+    const auth = (line: string): ServerConfig => parseConfigText(`server: {}\nproto:\n  allow_no_tls: true\nauth:\n  allow_anonymous: true\n  acl: acl.yml\n${line}\n`, VIRTUAL);
+    assert.equal(auth('').auth.mosquittoPasswords, false);
+    assert.equal(auth('  mosquitto_passwords: true').auth.mosquittoPasswords, true);
+    assert.equal(configError(() => auth('  mosquitto_passwords: 1')), `${VIRTUAL}:7: auth.mosquitto_passwords: expected true or false, got 1`);
   });
 
   it('accepts fips: true (reported as unsupported by the server)', () => {

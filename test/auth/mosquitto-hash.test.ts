@@ -1,0 +1,112 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseHtpasswd, PasswordVerifier } from '../../src/auth/index.js';
+import { htpasswdProblems, readHtpasswdSteps } from '../../src/auth/htpasswd.js';
+import { runSteps } from '../../src/auth/steps.js';
+import { looksLikeMosquittoHash, parseMosquittoHash, verifyMosquittoHash } from '../../src/auth/mosquitto-hash.js';
+import { fixture } from '../config/fixtures.js';
+
+/** Written by mosquitto_passwd 2.0.11 (see test/fixtures/config/README.md). */
+const FILE = readFileSync(fixture('mosquitto-passwd'), 'utf8');
+const HASHES = parseHtpasswd(FILE, true);
+const PASSWORDS: Readonly<Record<string, string>> = { alice: 'correct horse', bob: 'pässwörd ✓', carol: 'old-1.x', dave: '' };
+/** glibc crypt SHA-512 (`openssl passwd -6 -salt saltsalt secret`): not Mosquitto's format. */
+const CRYPT_SHA512 = '$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1';
+
+function hashOf(user: string): string {
+  const hash = HASHES.get(user);
+  assert.ok(hash !== undefined, user);
+  return hash;
+}
+
+describe('Mosquitto password hashes', () => {
+  it('verifies mosquitto_passwd output ($7$ PBKDF2-SHA512 and $6$ SHA-512)', async () => {
+    for (const [user, password] of Object.entries(PASSWORDS)) {
+      const parsed = parseMosquittoHash(hashOf(user));
+      assert.ok(parsed !== undefined, user);
+      assert.equal(parsed.kind, user === 'carol' ? 'sha512' : 'pbkdf2-sha512');
+      assert.equal(await verifyMosquittoHash(password, parsed), true, user);
+      assert.equal(await verifyMosquittoHash(`${password}x`, parsed), false, user);
+      assert.equal(await verifyMosquittoHash(` ${password}`, parsed), false, user);
+    }
+  });
+
+  it('verifies hashes mosquitto_passwd writes now, and only with their password', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'psrt-mosq-passwd-'));
+    try {
+      const file = join(dir, 'passwd');
+      execFileSync('mosquitto_passwd', ['-c', '-b', file, 'eve', 'fresh:pass with spaces'], { timeout: 10_000 });
+      execFileSync('mosquitto_passwd', ['-H', 'sha512', '-b', file, 'frank', 'f'], { timeout: 10_000 });
+      const hashes = parseHtpasswd(readFileSync(file, 'utf8'), true);
+      const v = new PasswordVerifier({ mosquittoHashes: true });
+      assert.equal(await v.verify('eve', 'fresh:pass with spaces', hashes.get('eve')), true);
+      assert.equal(await v.verify('eve', 'fresh:pass with space', hashes.get('eve')), false);
+      assert.equal(await v.verify('frank', 'f', hashes.get('frank')), true);
+      assert.equal(await v.verify('frank', 'g', hashes.get('frank')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads exactly the format: damaged hashes, glibc crypt and bcrypt are not Mosquitto hashes', () => {
+    const alice = hashOf('alice');
+    const bad = [
+      alice.replace('$101$', '$0$'),
+      alice.replace('$101$', '$99999999$'),
+      alice.replace('$7$', '$8$'),
+      alice.slice(0, -4), // 60 bytes
+      alice.replace('==', ''), // no padding
+      alice.replace('+', '-'), // base64url
+      `${alice}$`,
+      alice.replace(/\$icORqzHG4qG5QcJv\$/, '$$'), // no salt
+      hashOf('carol').replace('$6$', '$6$rounds=5000$'),
+      CRYPT_SHA512,
+      '$2y$05$' + 'a'.repeat(53),
+    ];
+    for (const hash of bad) assert.equal(parseMosquittoHash(hash), undefined, hash);
+    assert.equal(looksLikeMosquittoHash(CRYPT_SHA512), false);
+    assert.equal(looksLikeMosquittoHash(alice.slice(0, -4)), true);
+  });
+
+  it('PasswordVerifier accepts them only with mosquittoHashes, and remembers a success', async () => {
+    const off = new PasswordVerifier();
+    assert.equal(off.checkOf(hashOf('alice')), undefined);
+    assert.equal(await off.verify('alice', PASSWORDS.alice ?? '', hashOf('alice')), false);
+    const on = new PasswordVerifier({ mosquittoHashes: true });
+    assert.equal(on.isRemembered('alice', 'correct horse', hashOf('alice')), false);
+    assert.equal(await on.verify('alice', 'correct horse', hashOf('alice')), true);
+    assert.equal(on.isRemembered('alice', 'correct horse', hashOf('alice')), true);
+    assert.equal(on.isRemembered('alice', 'correct horsE', hashOf('alice')), false);
+    assert.equal(await on.verify('carol', 'old-1.x', hashOf('carol')), true);
+    assert.equal(await on.verify('carol', 'old-1.x\0', hashOf('carol')), false);
+    assert.equal(await on.verify('nobody', 'x', CRYPT_SHA512), false);
+  });
+
+  it('makes the dummy of unknown users like the file: a Mosquitto file does not reveal who exists', async () => {
+    const on = new PasswordVerifier({ mosquittoHashes: true });
+    await on.prepareDummy(hashOf('alice'), 12); // 12: a bcrypt dummy would take ~0.2 s a check
+    const started = on.computations;
+    assert.equal(await on.verify('ghost', 'correct horse', undefined), false);
+    assert.equal(on.computations, started + 1); // a PBKDF2 of 101 iterations, not a bcrypt
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 20; i++) await on.verify(`ghost${String(i)}`, 'p', undefined);
+    const perDummyMs = Number(process.hrtime.bigint() - t0) / 20e6;
+    assert.ok(perDummyMs < 5, `a dummy check took ${perDummyMs.toFixed(2)} ms: not PBKDF2-like`);
+  });
+
+  it('reports Mosquitto lines in the password file by what they are', () => {
+    const damaged = `x:${hashOf('alice').slice(0, -4)}\n`;
+    const off = htpasswdProblems(FILE + damaged);
+    assert.equal(off.length, 5);
+    assert.ok(off.every((p) => !p.damaged && /mosquitto_passwd hash .*auth\.mosquitto_passwords: true/.test(p.problem)), JSON.stringify(off));
+    const on = runSteps(readHtpasswdSteps(FILE + damaged + `glibc:${CRYPT_SHA512}\n`, true));
+    assert.deepEqual(on.problems.map((p) => [p.line, p.damaged]), [[5, true], [6, false]]);
+    assert.match(on.problems[0]?.problem ?? '', /mosquitto_passwd hash of x is damaged: not \$7\$/);
+    assert.match(on.problems[1]?.problem ?? '', /not a bcrypt hash \(use htpasswd -B or mosquitto_passwd\)/);
+    assert.deepEqual(on.weakLines, [3]);
+  });
+});
