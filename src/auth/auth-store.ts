@@ -72,12 +72,14 @@ async function readText(path: string): Promise<string> {
 }
 
 /**
- * Reload only: a file with nothing but whitespace was most likely read while being rewritten
- * (`htpasswd` and config tools write in place), and would mean "no users", locking everyone
- * out. A file meant to be empty says so with a comment line.
+ * Reload only: a file with nothing but whitespace, replacing one that had entries
+ * (`hadEntries`), was most likely read while being rewritten (`htpasswd` and config tools
+ * write in place), and would mean "no users", locking everyone out. A file meant to be emptied
+ * says so with a comment line. One that was empty and still is loses nobody: the password file
+ * a fresh install ships is empty, and editing acl.yml then must still reload.
  */
-function refuseEmpty(text: string, path: string): string {
-  if (text.trim() !== '') return text;
+function refuseEmpty(text: string, path: string, hadEntries: boolean): string {
+  if (!hadEntries || text.trim() !== '') return text;
   throw new PsrtError(ErrorCode.Config, `${path}: the file is empty (still being written?); to empty it on purpose, leave a # comment line`);
 }
 
@@ -167,13 +169,13 @@ export class AuthStore {
   private async reloadNow(): Promise<boolean> {
     let acl: Map<string, AclEntry>;
     try {
-      acl = await loadAcl(this.sources.acl, this.log, true);
+      acl = await loadAcl(this.sources.acl, this.log, this.snap.acl.size > 0);
     } catch (e) {
       this.log.error(`ACL reload failed: ${problemOf(e)}`);
       return false;
     }
     try {
-      this.snap = await loadRestStrict(this.sources, this.log, acl);
+      this.snap = await loadRestStrict(this.sources, this.log, acl, this.snap);
     } catch (e) {
       this.log.error(`reload failed, the previous ACL, password and key files stay in force: ${problemOf(e)}`);
       return false;
@@ -256,14 +258,15 @@ export class AuthStore {
   }
 }
 
-async function loadAcl(src: AclSource, log: AuthLogger, reload = false): Promise<Map<string, AclEntry>> {
+/** `reloadOf`: reading for a reload of an ACL that had (true) or had no (false) entries. */
+async function loadAcl(src: AclSource, log: AuthLogger, reloadOf?: boolean): Promise<Map<string, AclEntry>> {
   log.info(`loading ACL ${aclLabel(src)}`);
   if (src.kind === 'inline') return parseAclText(src.text, src.name);
   const text = await readText(src.path);
-  if (!reload) return parseAclText(text, src.path);
+  if (reloadOf === undefined) return parseAclText(text, src.path);
   // In slices: a million users take seconds, and the clients of a running server are served
   // meanwhile (the previous snapshot stays in force until the new one is complete).
-  return parseAclTextCooperatively(refuseEmpty(text, src.path), src.path);
+  return parseAclTextCooperatively(refuseEmpty(text, src.path, reloadOf), src.path);
 }
 
 /** One line for all Mosquitto 1.x hashes: they verify, but a leaked file gives them away fast. */
@@ -275,11 +278,11 @@ function warnWeak(log: AuthLogger, file: string, lines: readonly number[]): void
 }
 
 /** Passwords and keys for a new ACL, all valid or a PsrtError naming the file and line. */
-async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: ReadonlyMap<string, AclEntry>): Promise<AuthSnapshot> {
+async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: ReadonlyMap<string, AclEntry>, prev: AuthSnapshot): Promise<AuthSnapshot> {
   let passwords: ReadonlyMap<string, string> = new Map();
   if (sources.passwordFile !== undefined) {
     log.info(`loading password file ${sources.passwordFile}`);
-    const text = refuseEmpty(await readText(sources.passwordFile), sources.passwordFile);
+    const text = refuseEmpty(await readText(sources.passwordFile), sources.passwordFile, prev.passwords.size > 0);
     const { passwords: read, problems, weakLines } = await runStepsCooperatively(readHtpasswdSteps(text, sources.mosquittoPasswords === true));
     const damaged = problems.filter((p) => p.damaged);
     const first = damaged[0];
@@ -297,7 +300,7 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
     const file = sources.keyFile;
     log.info(`loading key file ${file}`);
     const errors: string[] = [];
-    keys = await parseKeysTextCooperatively(refuseEmpty(await readText(file), file), file, acl, (level, msg) => {
+    keys = await parseKeysTextCooperatively(refuseEmpty(await readText(file), file, prev.keys.size > 0), file, acl, (level, msg) => {
       if (level === 'error') errors.push(msg);
       else log[level](msg);
     });

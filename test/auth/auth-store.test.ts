@@ -255,6 +255,22 @@ describe('AuthStore', () => {
     }
   });
 
+  it('reload takes an empty file that was empty before (the password file a fresh install ships)', async () => {
+    for (const file of ['passwd', 'keys.yml']) {
+      const original = readFileSync(join(dir, file), 'utf8');
+      writeFileSync(join(dir, file), '');
+      const store = await AuthStore.load(sources, log);
+      log.clear();
+      assert.equal(await store.reload(), true, `${file}: ${log.messages('error').join('; ')}`);
+      assert.equal(log.messages('error').length, 0, file);
+      writeFileSync(join(dir, file), original);
+      assert.equal(await store.reload(), true, file);
+      writeFileSync(join(dir, file), ' \n');
+      assert.equal(await store.reload(), false, `${file}: emptied after it had entries`);
+      writeFileSync(join(dir, file), original);
+    }
+  });
+
   it('serialises concurrent reloads', async () => {
     const store = await AuthStore.load(sources, log);
     const results = await Promise.all([store.reload(), store.reload(), store.reload()]);

@@ -147,3 +147,33 @@ describe('SIGHUP during start-up', () => {
     }
   });
 });
+
+/**
+ * The password file of a fresh install is empty (packaging/etc-psrtd/psrt-passwd, as the
+ * reference's package ships it). Editing acl.yml and reloading must work before any user has a
+ * password: an empty file is refused at a reload only when it replaces one that had entries.
+ */
+describe('SIGHUP with the empty password file a fresh install ships', () => {
+  test('acl.yml edited, SIGHUP: applied; the password file emptied after it had users: refused', async () => {
+    const server = await startPsrtd({ acl: acl(0), passwd: '' });
+    try {
+      assert.equal(await subscribeStatus(server.port, 'hup/1'), 0xfe); // not in the ACL yet: access denied
+      writeFileSync(join(server.dir, 'acl.yml'), acl(1));
+      let from = server.output.length;
+      server.proc.kill('SIGHUP');
+      await waitForLine(server, from, /SIGHUP reload done in [\d.]+ s$/);
+      assert.deepEqual(server.output.slice(from).filter((l) => /error|failed/i.test(l)), []);
+      assert.equal(await subscribeStatus(server.port, 'hup/1'), 0x01);
+      writeFileSync(join(server.dir, 'passwd'), 'alice:$2y$05$abcdefghijklmnopqrstuuN1Fo3YzqaF9O3nTuVJoA0d8w8wS5SXe\n');
+      from = server.output.length;
+      server.proc.kill('SIGHUP');
+      await waitForLine(server, from, /SIGHUP reload done in [\d.]+ s$/);
+      writeFileSync(join(server.dir, 'passwd'), '');
+      from = server.output.length;
+      server.proc.kill('SIGHUP');
+      await waitForLine(server, from, /passwd: the file is empty \(still being written\?\)/);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
