@@ -121,6 +121,17 @@ export class AuthStore {
     return store;
   }
 
+  /**
+   * `psrtd --check`: reads the files with a reload's rules (a damaged password line or a bad key
+   * is an error, not a skipped line) and throws a PsrtError naming the file and line at the first
+   * file a SIGHUP would refuse; an empty file is fine (a first start has nothing to lose).
+   */
+  static async check(sources: AuthSources, log: AuthLogger): Promise<void> {
+    if (sources.passwordFile !== undefined) await loadBcrypt();
+    const acl = await loadAcl(sources.acl, log, false);
+    await loadRestStrict(sources, log, acl, { acl, passwords: new Map(), keys: new Map() });
+  }
+
   /** Dummy hash like the password file's first valid hash (see PasswordVerifier). */
   private async prepareDummy(): Promise<void> {
     if (this.sources.passwordFile === undefined) return;

@@ -54,7 +54,7 @@ export interface RunningServer {
 }
 
 /** The reference reads the license file even in the free build; its content is ignored. */
-function checkLicense(config: ServerConfig, log: Logger): void {
+export function checkLicense(config: ServerConfig, log: Logger): void {
   const file = config.server.license;
   if (file === undefined) return;
   log.info(`reading license file ${file}`);

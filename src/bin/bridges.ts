@@ -55,7 +55,7 @@ export async function prepareBridges(config: ServerConfig, broker: Broker, log: 
   };
 }
 
-async function loadKindsOrExplain(bridges: BridgesConfig, file: string): Promise<void> {
+export async function loadKindsOrExplain(bridges: BridgesConfig, file: string): Promise<void> {
   try {
     await loadBridgeKinds(bridges.bridges);
   } catch (e) {

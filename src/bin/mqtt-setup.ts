@@ -118,7 +118,7 @@ function targets(list: MqttSection['bind']): BindTarget[] {
  * (`mqtt.tls_client_ca`) the MQTT listeners always get an identity of their own, built from
  * `mqtt.tls_*` or else the `proto.tls_*` files: the PSRT listener does not verify clients.
  */
-function mqttTls(mqtt: MqttSection, proto: ProtoSection, protoTls: TlsIdentity | null, log: Logger): { tls: MqttTls | null; own: boolean } {
+export function mqttTls(mqtt: MqttSection, proto: ProtoSection, protoTls: TlsIdentity | null, log: Logger): { tls: MqttTls | null; own: boolean } {
   if (mqtt.bindTls.length === 0 && mqtt.wssBind.length === 0) return { tls: null, own: false };
   const identityAsUsername = mqtt.useIdentityAsUsername;
   const ownFiles = mqtt.tlsPkcs12 !== undefined || mqtt.tlsCert !== undefined;

@@ -47,7 +47,7 @@ export interface PersistenceFileOptions {
 }
 
 /** A start error for `mqtt.persistence_file` when its directory cannot take the file. */
-async function checkDirectory(o: PersistenceFileOptions): Promise<void> {
+export async function checkDirectory(o: Pick<PersistenceFileOptions, 'file' | 'configLines'>): Promise<void> {
   const dir = dirname(o.file);
   const fail = (problem: string): Error => o.configLines.error(KEY, problem);
   const dirStat = await stat(dir).catch((e: unknown) => {

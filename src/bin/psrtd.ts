@@ -12,9 +12,11 @@ import type { ServerConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { isPsrtError } from '../protocol/errors.js';
 import { VERSION, startServer, type RunningServer } from './app.js';
+import { checkConfiguration } from './check.js';
 
 interface CliOptions {
   config?: string;
+  check?: boolean;
   verbose?: boolean;
   daemon?: boolean;
   logSyslog?: boolean;
@@ -27,6 +29,7 @@ function parseArgs(argv: readonly string[]): CliOptions {
   const program = new Command('psrtd')
     .description('PSRT (PubSubRT) server — wire-compatible with psrt 0.3.6')
     .option('-C, --config <file>', 'configuration file (default: /etc/psrtd/config.yml, then /usr/local/etc/psrtd/config.yml, else a built-in config: PSRT 127.0.0.1:2873, MQTT 127.0.0.1:1883, MQTT over WebSocket ws://127.0.0.1:9001/mqtt, anonymous full access)')
+    .option('-t, --check', 'check the configuration and the files it names (TLS, ACL, passwords, keys, cluster, bridges) as a start and a SIGHUP reload would, then exit: 0 if all is well, 1 if not; binds nothing')
     .option('-v, --verbose', 'verbose logging (debug and trace) to stdout')
     .option('-d, --daemon', 'run in the background (logs to syslog unless DISABLE_SYSLOG=1)')
     .option('--log-syslog', 'log to syslog')
@@ -144,8 +147,22 @@ function reloadAndReport(server: { reload(): Promise<boolean> }, log: Logger): v
   });
 }
 
+/** `--check`: the verdict is the exit status; messages go to stdout like a start's. */
+async function checkAndExit(opts: CliOptions, log: Logger): Promise<never> {
+  let ok = false;
+  try {
+    ok = await checkConfiguration(loadConfig(opts, log), log);
+  } catch (e) {
+    log.error(isPsrtError(e) ? e.message : e instanceof Error ? e.message : String(e));
+    log.error('configuration check: the config file has errors (see above)');
+  }
+  // The logger batches its lines; 'exit' writes what is pending.
+  process.exit(ok ? 0 : 1);
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const opts = parseArgs(argv);
+  if (opts.check === true) await checkAndExit(opts, makeLogger({ ...opts, logSyslog: false, daemon: false }));
   if (opts.daemon === true && process.env[DAEMON_CHILD_ENV] !== '1') daemonize();
   const log = makeLogger(opts);
   log.info(`version: ${VERSION}`);

@@ -15,7 +15,7 @@ import { hashSync } from '@node-rs/bcrypt';
 import { parseAclText } from '../../src/auth/acl.js';
 import { parseHtpasswd } from '../../src/auth/htpasswd.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { PSRTD_BIN, REPO_ROOT } from '../helpers/psrtd.js';
+import { PSRTD_BIN, REPO_ROOT, runPsrtdToExit } from '../helpers/psrtd.js';
 import { hex, login, publishFrame } from '../helpers/raw.js';
 import { sleep } from '../../scripts/lib/hardening/proc.js';
 
@@ -38,7 +38,8 @@ describe('packaging', () => {
     assert.equal(one('StateDirectory'), 'psrtd');
     // Executed directly: the launcher's shebang carries the runtime settings (checked below).
     assert.equal(one('ExecStart'), '/opt/psrt-node/bin/psrtd.js -C /etc/psrtd/config.yml');
-    assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
+    // The check first: systemd runs ExecReload lines in order and stops at a failing one.
+    assert.deepEqual(directives.get('ExecReload'), ['/opt/psrt-node/bin/psrtd.js --check -C /etc/psrtd/config.yml', '/bin/kill -HUP $MAINPID']);
     assert.equal(one('Restart'), 'on-failure');
     for (const [k, v] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['ReadWritePaths', '/run/psrtd']]) {
       assert.equal(one(k ?? ''), v, k);
@@ -54,6 +55,12 @@ describe('packaging', () => {
     const acl = parseAclText(readFileSync(join(ETC, 'acl.yml'), 'utf8'), 'acl.yml');
     assert.deepEqual([...acl.keys()].sort(), ['ops', 'sensor1', 'viewer']);
     assert.equal(parseHtpasswd(readFileSync(join(ETC, 'psrt-passwd'), 'utf8')).size, 0);
+  });
+
+  test('etc-psrtd: psrtd --check passes on the shipped files (the unit runs it at every reload)', async () => {
+    const r = await runPsrtdToExit(join(ETC, 'config.yml'), ['--check']);
+    assert.equal(r.code, 0, r.text);
+    assert.match(r.text, /configuration check: .*config\.yml is OK\n/);
   });
 
   test('the example layout runs; a password is rotated with SIGHUP without dropping sessions', async () => {

@@ -190,9 +190,9 @@ export async function startPsrtd(opts: PsrtdOptions = {}): Promise<Psrtd> {
 }
 
 /** Runs psrtd to its exit (killed by PID after 20 s): exit code and all output. */
-export function runPsrtdToExit(config: string): Promise<{ code: number | null; text: string }> {
+export function runPsrtdToExit(config: string, extraArgs: readonly string[] = []): Promise<{ code: number | null; text: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INVOCATION_ID: 'test' } });
+    const proc = spawn(process.execPath, [PSRTD_BIN, '-C', config, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INVOCATION_ID: 'test' } });
     let text = '';
     proc.stdout.on('data', (b: Buffer) => { text += b.toString(); });
     proc.stderr.on('data', (b: Buffer) => { text += b.toString(); });
