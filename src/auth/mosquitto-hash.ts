@@ -7,8 +7,8 @@
  *   (Mosquitto 2's default, 101 iterations, 12-byte salt);
  * - `$6$<salt>$<hash>`: one SHA-512 of the password followed by the salt (Mosquitto 1.x).
  *
- * Salt and hash are standard base64 with padding, as Mosquitto writes them. The salt is used
- * decoded. A glibc crypt `$6$` hash (86 characters of crypt's own alphabet, no padding) is not
+ * Salt (12 bytes) and hash (64) are standard base64 with padding, as Mosquitto writes and
+ * requires them. The salt is used decoded. A glibc crypt `$6$` hash (86 characters of crypt's own alphabet, no padding) is not
  * Mosquitto's format and is not read as one.
  */
 import { createHash, pbkdf2, timingSafeEqual } from 'node:crypto';
@@ -31,8 +31,8 @@ const SHA512_HASH = new RegExp(`^\\$6\\$(${BASE64})\\$(${BASE64})$`);
  * typo with three more digits must not make every login of that user take seconds of CPU.
  */
 export const MAX_PBKDF2_ITERATIONS = 10_000_000;
-/** Mosquitto's salts are 12 bytes; anything from 1 to 1024 is taken as written. */
-const MAX_SALT_BYTES = 1024;
+/** Mosquitto writes 12-byte salts and drops an entry with any other length: so does psrtd. */
+const SALT_BYTES = 12;
 
 /** Does `hash` look like one of Mosquitto's (to say what it is when it is not accepted)? */
 export function looksLikeMosquittoHash(hash: string): boolean {
@@ -58,7 +58,7 @@ function checked(kind: MosquittoHash['kind'], iterations: number, salt64: string
   if (iterations > MAX_PBKDF2_ITERATIONS) return undefined;
   const salt = Buffer.from(salt64, 'base64');
   const digest = Buffer.from(digest64, 'base64');
-  if (salt.length === 0 || salt.length > MAX_SALT_BYTES || digest.length !== SHA512_BYTES) return undefined;
+  if (salt.length !== SALT_BYTES || digest.length !== SHA512_BYTES) return undefined;
   return { kind, iterations, salt, digest };
 }
 

@@ -5,8 +5,10 @@
 // bin/psrtd.js loads this before the rest (see the module); imported here for its state.
 import { takeEarlyHangup } from './early-signals.js';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { parseHtpasswd } from '../auth/htpasswd.js';
+import { convertMosquittoAcl } from '../auth/mosquitto-acl.js';
 import { embeddedDefaultConfig, findConfig, loadConfigFile } from '../config/index.js';
 import type { ServerConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -17,6 +19,8 @@ import { checkConfiguration } from './check.js';
 interface CliOptions {
   config?: string;
   check?: boolean;
+  convertMosquittoAcl?: string;
+  users?: string;
   verbose?: boolean;
   daemon?: boolean;
   logSyslog?: boolean;
@@ -30,6 +34,8 @@ function parseArgs(argv: readonly string[]): CliOptions {
     .description('PSRT (PubSubRT) server — wire-compatible with psrt 0.3.6')
     .option('-C, --config <file>', 'configuration file (default: /etc/psrtd/config.yml, then /usr/local/etc/psrtd/config.yml, else a built-in config: PSRT 127.0.0.1:2873, MQTT 127.0.0.1:1883, MQTT over WebSocket ws://127.0.0.1:9001/mqtt, anonymous full access)')
     .option('-t, --check', 'check the configuration and the files it names (TLS, ACL, passwords, keys, cluster, bridges) as a start and a SIGHUP reload would, then exit: 0 if all is well, 1 if not; binds nothing')
+    .option('--convert-mosquitto-acl <acl_file>', 'print the acl.yml for a Mosquitto acl_file and exit (problems on stderr, exit 1 if a rule could not be converted)')
+    .option('--users <password_file>', 'with --convert-mosquitto-acl: also an entry for each user of this password file (Mosquitto lets users without rules of their own connect)')
     .option('-v, --verbose', 'verbose logging (debug and trace) to stdout')
     .option('-d, --daemon', 'run in the background (logs to syslog unless DISABLE_SYSLOG=1)')
     .option('--log-syslog', 'log to syslog')
@@ -147,6 +153,24 @@ function reloadAndReport(server: { reload(): Promise<boolean> }, log: Logger): v
   });
 }
 
+/** `--convert-mosquitto-acl`: acl.yml on stdout, what was not converted on stderr. */
+function convertAndExit(aclFile: string, passwordFile: string | undefined): never {
+  const read = (file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      process.stderr.write(`psrtd: ${file}: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+  };
+  const users = passwordFile === undefined ? [] : parseHtpasswd(read(passwordFile), true).keys();
+  const converted = convertMosquittoAcl(read(aclFile), users);
+  process.stdout.write(converted.yaml);
+  for (const p of converted.problems) process.stderr.write(`psrtd: ${aclFile}:${String(p.line)}: ${p.problem}\n`);
+  process.stderr.write(`psrtd: ${String(converted.users)} acl.yml entries written, ${String(converted.problems.length)} rule${converted.problems.length === 1 ? '' : 's'} not converted\n`);
+  process.exit(converted.problems.length === 0 ? 0 : 1);
+}
+
 /** `--check`: the verdict is the exit status; messages go to stdout like a start's. */
 async function checkAndExit(opts: CliOptions, log: Logger): Promise<never> {
   let ok = false;
@@ -162,6 +186,7 @@ async function checkAndExit(opts: CliOptions, log: Logger): Promise<never> {
 
 export async function main(argv: readonly string[]): Promise<void> {
   const opts = parseArgs(argv);
+  if (opts.convertMosquittoAcl !== undefined) convertAndExit(opts.convertMosquittoAcl, opts.users);
   if (opts.check === true) await checkAndExit(opts, makeLogger({ ...opts, logSyslog: false, daemon: false }));
   if (opts.daemon === true && process.env[DAEMON_CHILD_ENV] !== '1') daemonize();
   const log = makeLogger(opts);
