@@ -178,7 +178,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
   }
   let mqtt: RunningMqtt | null;
   try {
-    mqtt = await startMqtt(config, broker, auth, log, gate, tls);
+    mqtt = await startMqtt(config, broker, auth, log, gate, tls, bridges.manager.exports);
   } catch (e) {
     await Promise.all([streamServer.close(), udpServer.close()]);
     throw e;

@@ -32,8 +32,9 @@ export async function prepareBridges(config: ServerConfig, broker: Broker, log: 
   const manager = new BridgeManager(broker, log, config.server.maxTopicDepth, nowUs);
   return {
     manager,
+    // Without bridges too: exports a persistence file holds for bridges no longer configured are discarded (and said).
     start: () => {
-      if (initial !== undefined) void manager.start(initial);
+      void manager.start(initial ?? { nodeId: '', bridges: [] });
     },
     reload: async (reread) => {
       if (config.file === undefined) return true;

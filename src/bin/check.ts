@@ -17,7 +17,7 @@ import { TlsIdentity } from '../transport/tls.js';
 import { checkLicense } from './app.js';
 import { loadKindsOrExplain } from './bridges.js';
 import { mqttTls } from './mqtt-setup.js';
-import { checkDirectory } from './persistence-file.js';
+import { checkDirectory } from './persistence-io.js';
 
 /** A Logger that counts the warnings and errors written through it. */
 class CountingLogger implements Logger {

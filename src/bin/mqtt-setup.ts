@@ -10,7 +10,7 @@ import type { MqttConnection } from '../mqtt/connection.js';
 import { MqttPersistentState } from '../mqtt/persistent-state.js';
 import { MqttRouter } from '../mqtt/router.js';
 import type { SysFigures } from '../mqtt/sys-tree.js';
-import { FINAL_SAVE_BOUND_MS, PersistenceFile } from './persistence-file.js';
+import { FINAL_SAVE_BOUND_MS, PersistenceFile, type BridgeExportsStore } from './persistence-file.js';
 import type { MqttStatsSnapshot, PersistenceStats } from '../stats/mqtt-stats.js';
 import type { MqttContext } from '../mqtt/context.js';
 import { parseBind, type BindTarget } from '../transport/bind.js';
@@ -157,6 +157,8 @@ export async function startMqtt(
   log: Logger,
   gate: ConnectionGate,
   protoTls: TlsIdentity | null,
+  /** The bridges' waiting exports, saved with `mqtt.persistence_file`. */
+  bridgeExports: BridgeExportsStore,
 ): Promise<RunningMqtt | null> {
   const mqtt = config.mqtt;
   if (mqtt === undefined) return null;
@@ -215,7 +217,7 @@ export async function startMqtt(
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
   const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
   // Loaded before anything can publish to the router or connect: the store starts as the file left it.
-  const persistence = await openPersistence(config, mqtt, router, auth, log);
+  const persistence = await openPersistence(config, mqtt, router, auth, log, bridgeExports);
   broker.addPublishHook(router);
   let bound: BoundMqtt[];
   let wsBound: BoundMqtt[] = [];
@@ -253,7 +255,7 @@ export async function startMqtt(
   };
 }
 
-function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRouter, auth: AuthStore, log: Logger): Promise<PersistenceFile | null> {
+function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRouter, auth: AuthStore, log: Logger, bridgeExports: BridgeExportsStore): Promise<PersistenceFile | null> {
   if (mqtt.persistenceFile === undefined) return Promise.resolve(null);
   const options = {
     file: mqtt.persistenceFile,
@@ -265,5 +267,5 @@ function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRo
     maxSubscriptions: config.server.maxSubscriptions ?? DEFAULTS.maxSubscriptions,
     maxSubscriptionBytes: config.server.maxSubscriptionBytes ?? DEFAULTS.maxSubscriptionBytes,
   };
-  return PersistenceFile.open(options, new MqttPersistentState(router), log);
+  return PersistenceFile.open(options, new MqttPersistentState(router), log, bridgeExports);
 }

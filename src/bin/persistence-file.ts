@@ -8,17 +8,17 @@
  * failed its checksum. One save at a time. What is saved is src/mqtt/persistent-state.ts, the
  * format src/mqtt/state-codec.ts.
  */
-import { constants } from 'node:fs';
-import type { Stats } from 'node:fs';
-import { access, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { stampNow } from '../broker/delivery.js';
-import { fsErrorText, YamlLines } from '../auth/yaml-validate.js';
+import { fsErrorText, type YamlLines } from '../auth/yaml-validate.js';
 import type { Logger } from '../log/logger.js';
 import { isPsrtError } from '../protocol/errors.js';
 import type { MqttPersistentState, RestoreOptions, RestoreReport } from '../mqtt/persistent-state.js';
+import { exportCount, type SavedBridgeExports } from '../mqtt/bridge-exports-codec.js';
 import { decodeState, encodeStateChunks, type DecodedState } from '../mqtt/state-codec.js';
 import type { PersistenceStats } from '../stats/mqtt-stats.js';
+import { checkDirectory, identityOf, KEY, syncDirectory, writeAll, type FileIdentity } from './persistence-io.js';
 import { PersistenceLock } from './persistence-lock.js';
 
 /**
@@ -31,7 +31,18 @@ export const FINAL_SAVE_BOUND_MS = 5000;
 /** A save running longer than this (or than autosave_interval, if longer) is logged as hanging. */
 const STUCK_SAVE_SECONDS = 10;
 
-const KEY = ['mqtt', 'persistence_file'] as const;
+/**
+ * What the bridges hand the file (src/bridges/waiting-exports.ts): the exports they still have
+ * to send. Narrow, so that the bridges import nothing from here nor from the file format.
+ */
+export interface BridgeExportsStore {
+  /** Moves whenever what snapshot() returns changes. */
+  readonly changes: number;
+  /** The exports waiting now, by bridge name, oldest first. */
+  snapshot(): readonly SavedBridgeExports[];
+  /** At start: the exports the file held (none without a file), and the file they are saved in. */
+  restore(saved: readonly SavedBridgeExports[], file: string): void;
+}
 
 export interface PersistenceFileOptions {
   /** Resolved path of the file. */
@@ -46,52 +57,12 @@ export interface PersistenceFileOptions {
   readonly maxSubscriptionBytes: number;
 }
 
-/** A start error for `mqtt.persistence_file` when its directory cannot take the file. */
-export async function checkDirectory(o: Pick<PersistenceFileOptions, 'file' | 'configLines'>): Promise<void> {
-  const dir = dirname(o.file);
-  const fail = (problem: string): Error => o.configLines.error(KEY, problem);
-  const dirStat = await stat(dir).catch((e: unknown) => {
-    throw fail(`directory ${dir} of ${o.file} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${fsErrorText(e)})`}`);
-  });
-  if (!dirStat.isDirectory()) throw fail(`${dir} (directory of ${o.file}) is not a directory`);
-  await access(dir, constants.W_OK | constants.X_OK).catch((e: unknown) => {
-    throw fail(`directory ${dir} of ${o.file} is not writable (${fsErrorText(e)})`);
-  });
-  const fileStat = await stat(o.file).catch(() => null);
-  if (fileStat !== null && !fileStat.isFile()) throw fail(`${o.file} is not a regular file`);
-}
-
-async function writeAll(fh: Awaited<ReturnType<typeof open>>, chunk: Buffer): Promise<void> {
-  let done = 0;
-  while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
-}
-
-/** The file as psrtd last loaded or wrote it. */
-interface FileIdentity {
-  readonly ino: number;
-  readonly size: number;
-  readonly mtimeMs: number;
-}
-
 /** Counted for /status and /metrics (see PersistenceStats). */
 interface SaveRecord {
   saves: number;
   saveFailures: number;
   lastSaveMs: number;
   lastSaveDurationMs: number;
-}
-
-function identityOf(s: Stats): FileIdentity {
-  return { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 export class PersistenceFile {
@@ -127,18 +98,28 @@ export class PersistenceFile {
     private readonly o: PersistenceFileOptions,
     private readonly state: MqttPersistentState,
     private readonly log: Logger,
+    private readonly bridges: BridgeExportsStore | null,
   ) {
-    this.savedChanges = state.changes;
+    this.savedChanges = this.changes();
   }
 
-  /** Checks the directory, loads the file into `state` (empty) and starts the autosave timer. */
-  static async open(o: PersistenceFileOptions, state: MqttPersistentState, log: Logger): Promise<PersistenceFile> {
+  /** The MQTT state's changes and the bridge exports' (both only ever grow). */
+  private changes(): number {
+    return this.state.changes + (this.bridges?.changes ?? 0);
+  }
+
+  /**
+   * Checks the directory, loads the file into `state` (empty) and `bridges` and starts the
+   * autosave timer.
+   */
+  static async open(o: PersistenceFileOptions, state: MqttPersistentState, log: Logger, bridges: BridgeExportsStore | null = null): Promise<PersistenceFile> {
     await checkDirectory(o);
     const lock = await PersistenceLock.acquire(`${o.file}.lock`).catch((e: unknown) => {
       throw o.configLines.error(KEY, `${o.file} ${e instanceof Error && !('code' in e) ? e.message : `cannot be locked (${fsErrorText(e)})`}`);
     });
-    const rf = new PersistenceFile(o, state, log);
+    const rf = new PersistenceFile(o, state, log, bridges);
     rf.lock = lock;
+    bridges?.restore([], o.file); // a file without exports, or none at all
     let leftOut: boolean;
     try {
       ({ counts: rf.savedCounts, leftOut } = await rf.load());
@@ -148,7 +129,7 @@ export class PersistenceFile {
     }
     // What the load left out (expired, over the limits, no longer allowed) leaves the file at
     // the first autosave, rather than being reported again at every start.
-    rf.savedChanges = leftOut ? state.changes - 1 : state.changes;
+    rf.savedChanges = leftOut ? rf.changes() - 1 : rf.changes();
     rf.timer = setInterval(() => { void rf.save(); }, o.autosaveSeconds * 1000);
     rf.timer.unref();
     return rf;
@@ -195,6 +176,7 @@ export class PersistenceFile {
       stamp: stampNow(),
     });
     this.logLoaded(report, decoded.sessions.length);
+    if (decoded.bridges.length > 0) this.bridges?.restore(decoded.bridges, file);
     const leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied + report.subscriptionsOverLimit > 0;
     return { counts: counts(report.retained, report.sessions), leftOut };
   }
@@ -267,7 +249,7 @@ export class PersistenceFile {
   }
 
   private async saveIfNeeded(): Promise<void> {
-    if (this.state.changes === this.savedChanges) {
+    if (this.changes() === this.savedChanges) {
       if (await this.fileAsWritten()) {
         if (this.keepAlive) await this.touch();
         return;
@@ -300,8 +282,9 @@ export class PersistenceFile {
   }
 
   private async write(): Promise<void> {
-    const changes = this.state.changes;
+    const changes = this.changes();
     const snapshot = this.state.snapshot(Date.now());
+    const bridges = this.bridges?.snapshot() ?? [];
     const file = this.o.file;
     const tmp = `${file}.tmp.${process.pid}`;
     const t0 = performance.now();
@@ -310,7 +293,8 @@ export class PersistenceFile {
       const fh = await open(tmp, 'w', 0o600);
       try {
         // Each chunk is encoded in its own turn of the event loop (clients keep being served).
-        for (const chunk of encodeStateChunks(snapshot)) await writeAll(fh, chunk);
+        const state = { retained: snapshot.retained, savedAtMs: snapshot.savedAtMs, sessions: snapshot.sessions, bridges };
+        for (const chunk of encodeStateChunks(state)) await writeAll(fh, chunk);
         await fh.sync();
       } finally {
         await fh.close();
@@ -328,7 +312,7 @@ export class PersistenceFile {
     }
     this.savedChanges = changes;
     this.keepAlive = snapshot.connectedSessions > 0;
-    this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount);
+    this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount, exportCount(bridges));
     this.written = written;
     const durationMs = performance.now() - t0;
     Object.assign(this.record, { saves: this.record.saves + 1, lastSaveMs: Date.now(), lastSaveDurationMs: durationMs });
@@ -381,6 +365,7 @@ export class PersistenceFile {
   }
 }
 
-function counts(retained: number, sessions: number): string {
-  return `${retained} retained message(s) and ${sessions} persistent session(s)`;
+function counts(retained: number, sessions: number, exports = 0): string {
+  if (exports === 0) return `${retained} retained message(s) and ${sessions} persistent session(s)`;
+  return `${retained} retained message(s), ${sessions} persistent session(s) and ${exports} bridge export(s)`;
 }

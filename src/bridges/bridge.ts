@@ -63,6 +63,11 @@ export abstract class Bridge {
     exported: 0, exportedBytes: 0, imported: 0, importedBytes: 0, dropped: 0, unmappable: 0, echoes: 0, connects: 0,
   };
   protected readonly buffer: BoundedBuffer;
+  /**
+   * Where the exports still waiting when psrtd stops are saved (`mqtt.persistence_file`), for
+   * the log lines of the stop; null: they are dropped. Set by the manager at shutdown.
+   */
+  keptIn: string | null = null;
   private readonly reported = new Set<string>();
   /** Why the last connection attempt failed ('' once connected), so a retry is not logged again. */
   private lastFailure = '';
@@ -115,6 +120,24 @@ export abstract class Bridge {
     const all: Buffered[] = [];
     for (let e = this.buffer.shift(); e !== undefined; e = this.buffer.shift()) all.push(e);
     return all;
+  }
+
+  /** Moves whenever what waits to be sent changes (a save looks at it). */
+  get waitingChanges(): number {
+    return this.buffer.changes;
+  }
+
+  /** What waits to be sent, oldest first, left in place (an autosave takes a copy). */
+  waiting(): OutMessage[] {
+    return this.buffer.messages();
+  }
+
+  /**
+   * After stop(): every export not handed over for good, oldest first (an MQTT bridge adds its
+   * QoS 1 exports the upstream did not acknowledge); the bridge keeps none of them.
+   */
+  takeWaiting(): OutMessage[] {
+    return this.takeBuffered().map((e) => e.m);
   }
 
   /** Sends what was buffered, in order; stops early when the upstream goes away again. */

@@ -30,6 +30,8 @@ export class BoundedBuffer {
   private bytesHeld = 0;
   /** Messages dropped because a bound was reached (oldest first). */
   dropped = 0;
+  /** Moves at every change of the contents (a save of the persistence file looks at it). */
+  changes = 0;
 
   constructor(
     private readonly maxMessages: number,
@@ -49,6 +51,7 @@ export class BoundedBuffer {
   }
 
   push(entry: Buffered): void {
+    this.changes++;
     const size = BoundedBuffer.sizeOf(entry.m);
     while (this.length > 0 && (this.length >= this.maxMessages || this.bytesHeld + size > this.maxBytes)) {
       this.shift();
@@ -64,6 +67,7 @@ export class BoundedBuffer {
 
   shift(): Buffered | undefined {
     if (this.head >= this.items.length) return undefined;
+    this.changes++;
     const entry = this.items[this.head];
     this.items[this.head] = undefined;
     this.head++;
@@ -78,12 +82,24 @@ export class BoundedBuffer {
 
   /** Puts an entry that could not be sent back at the front (order is kept). */
   unshift(entry: Buffered): void {
+    this.changes++;
     if (this.head > 0) this.items[--this.head] = entry;
     else this.items.unshift(entry);
     this.bytesHeld += BoundedBuffer.sizeOf(entry.m);
   }
 
+  /** The messages held, oldest first (the buffer is not changed). */
+  messages(): OutMessage[] {
+    const out: OutMessage[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const entry = this.items[i];
+      if (entry !== undefined) out.push(entry.m);
+    }
+    return out;
+  }
+
   clear(): void {
+    this.changes++;
     this.items = [];
     this.head = 0;
     this.bytesHeld = 0;

@@ -14,6 +14,7 @@ import type { OutMessage } from './buffer.js';
 import type { BridgeConfig, BridgesConfig } from './config.js';
 import { MaskSet } from './masks.js';
 import { loadBridgeKinds, type BridgeKinds } from './kinds.js';
+import { WaitingExports } from './waiting-exports.js';
 
 /** The broker calls the manager knows: import (publishExternal) and hook registration. */
 export interface BridgeBroker {
@@ -52,6 +53,10 @@ export class BridgeManager implements PublishHook {
   private hooked = false;
   /** Applies run one after another: each may first wait for its bridge kinds to load. */
   private applying: Promise<void> = Promise.resolve();
+  /** Whether the first apply (the start) has run: exports loaded from a file go to it only. */
+  private started = false;
+  /** What the bridges still have to send, as `mqtt.persistence_file` saves and loads it. */
+  readonly exports: WaitingExports;
 
   constructor(
     private readonly broker: BridgeBroker,
@@ -59,6 +64,7 @@ export class BridgeManager implements PublishHook {
     private readonly maxTopicDepth: number,
     private readonly clock: () => number,
   ) {
+    this.exports = new WaitingExports(log, () => this.members.map((m) => m.bridge));
     this.sink = (priority, topic, payload, qos, meta) => {
       this.broker.publishExternal(priority, topic, payload, this.clock(), qos, meta, this);
     };
@@ -80,18 +86,19 @@ export class BridgeManager implements PublishHook {
     await this.apply(config ?? { nodeId: '', bridges: [] });
   }
 
+  /** Shutdown: with a persistence file, what the bridges still had to send is kept for it. */
   async stop(): Promise<void> {
-    await this.apply({ nodeId: '', bridges: [] });
+    await this.apply({ nodeId: '', bridges: [] }, true);
   }
 
-  private apply(config: BridgesConfig): Promise<void> {
-    const next = this.applying.then(async () => this.applyLoaded(config, await loadBridgeKinds(config.bridges)));
+  private apply(config: BridgesConfig, shutdown = false): Promise<void> {
+    const next = this.applying.then(async () => this.applyLoaded(config, await loadBridgeKinds(config.bridges), shutdown));
     // A failed apply (a client library that would not load) must not block the later ones.
     this.applying = next.catch(() => undefined);
     return next;
   }
 
-  private async applyLoaded(config: BridgesConfig, kinds: BridgeKinds): Promise<void> {
+  private async applyLoaded(config: BridgesConfig, kinds: BridgeKinds, shutdown: boolean): Promise<void> {
     const wanted = new Map(config.bridges.map((b) => [b.name, b]));
     const keep: Member[] = [];
     const stopping: Promise<void>[] = [];
@@ -103,23 +110,47 @@ export class BridgeManager implements PublishHook {
         wanted.delete(c.name);
         continue;
       }
-      const waiting = c === undefined ? m.bridge.takeBuffered().length : 0;
-      this.log.info(`bridge ${m.bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports dropped` : ''}`);
-      const stopped = m.bridge.stop().catch(() => undefined);
+      const stopped = shutdown && this.exports.savedIn !== null ? this.stopKeeping(m.bridge) : this.stopDropping(m.bridge, c === undefined);
       if (c !== undefined) replaced.set(c.name, { old: m, stopped });
       stopping.push(stopped);
     }
     for (const c of wanted.values()) {
       const member = this.create(c, config.nodeId, kinds);
       const was = replaced.get(c.name);
-      if (was === undefined) member.bridge.start();
+      if (was === undefined) this.startNew(member);
       else this.succeed(was.old, member, was.stopped);
       keep.push(member);
     }
+    if (!this.started) this.exports.discardUnclaimed();
+    this.started = true;
+    for (const m of this.members) if (!keep.includes(m)) this.exports.retire(m.bridge);
     this.members = keep;
     this.routes = new Map();
     this.hook(keep.length > 0);
     await Promise.all(stopping);
+  }
+
+  /** A removed bridge's buffered exports are dropped (a replaced one's go to its successor). */
+  private stopDropping(bridge: Bridge, removed: boolean): Promise<void> {
+    const waiting = removed ? bridge.takeBuffered().length : 0;
+    this.log.info(`bridge ${bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports dropped` : ''}`);
+    return bridge.stop().catch(() => undefined);
+  }
+
+  /** Shutdown with a persistence file: once stopped, the bridge hands its exports over for the final save. */
+  private stopKeeping(bridge: Bridge): Promise<void> {
+    const file = this.exports.savedIn ?? '';
+    bridge.keptIn = file;
+    const waiting = bridge.status().buffered;
+    this.log.info(`bridge ${bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports saved in ${file}` : ''}`);
+    return bridge.stop().catch(() => undefined).then(() => { this.exports.keep(bridge); });
+  }
+
+  /** A new bridge (not replacing one): at psrtd's start it first takes the exports saved for it. */
+  private startNew(member: Member): void {
+    const bridge = member.bridge;
+    if (!this.started) this.exports.requeue(bridge, (topic) => (member.out.matches(topic) ? bridge.route(topic) : null));
+    bridge.start();
   }
 
   private create(c: BridgeConfig, nodeId: string, kinds: BridgeKinds): Member {

@@ -66,6 +66,12 @@ export class MqttBridge extends Bridge {
    * it again after every reconnect, so such a message must never reach the client.
    */
   private maxPacket = MQTT_MAX_PACKET;
+  /**
+   * QoS 1 exports handed to the client and not acknowledged yet, in the order they were sent
+   * (the key counts sends): what a stop that cannot wait for them saves with the buffer.
+   */
+  private readonly unacked = new Map<number, OutMessage>();
+  private sends = 0;
 
   constructor(config: BridgeConfig, nodeId: string, log: BrokerLogger, sink: ImportSink, maxTopicDepth: number) {
     super(config, nodeId, log, sink, maxTopicDepth);
@@ -165,6 +171,8 @@ export class MqttBridge extends Bridge {
     if (client === null) return;
     if (!client.connected) {
       await client.endAsync(true).catch(() => undefined);
+      // Sent on a connection that broke: the client would have sent them again after a reconnect.
+      if (this.keptIn !== null && this.unacked.size > 0) this.log.info(`bridge ${this.config.name}: ${String(this.unacked.size)} QoS 1 exports not acknowledged by the upstream (away at the stop), saved in ${this.keptIn}`);
       return;
     }
     await new Promise<void>((resolve) => {
@@ -172,7 +180,8 @@ export class MqttBridge extends Bridge {
         client.stream.destroy(); // end() waits for acknowledgements that did not come
         // Neither the client (discarded) nor a successor (a new store) sends them again.
         const lost = Object.keys(client.outgoing).length;
-        if (lost > 0) this.log.warn(`bridge ${this.config.name}: ${String(lost)} QoS 1 exports not acknowledged by the upstream within ${String(STOP_GRACE_MS)} ms of the stop, dropped`);
+        const fate = this.keptIn === null ? 'dropped' : `saved in ${this.keptIn}`;
+        if (lost > 0) this.log.warn(`bridge ${this.config.name}: ${String(lost)} QoS 1 exports not acknowledged by the upstream within ${String(STOP_GRACE_MS)} ms of the stop, ${fate}`);
         resolve();
       }, STOP_GRACE_MS);
       client.end(false, {}, () => {
@@ -180,6 +189,13 @@ export class MqttBridge extends Bridge {
         resolve();
       });
     });
+  }
+
+  /** The QoS 1 exports not acknowledged (sent first at the next start), then the buffer. */
+  override takeWaiting(): OutMessage[] {
+    const unacked = [...this.unacked.values()];
+    this.unacked.clear();
+    return [...unacked, ...super.takeWaiting()];
   }
 
   private onConnect(client: MqttClient, withIds: boolean, sessionPresent: boolean): void {
@@ -313,7 +329,10 @@ export class MqttBridge extends Bridge {
       opts.properties = props;
     }
     if (this.tooLarge(topic, m, props)) return 'refused';
+    const id = this.sends++;
+    if (opts.qos === 1) this.unacked.set(id, m);
     client.publish(topic, m.payload, opts, (err) => {
+      this.unacked.delete(id); // acknowledged, or given up by the client
       if (err) this.log.debug(`bridge ${this.config.name}: publish to ${topic} failed: ${err.message}`);
     });
     return 'sent';

@@ -3,14 +3,20 @@
  * encoded and decoded here (Buffers in and out; the file I/O is src/bin/persistence-file.ts).
  * Big-endian:
  *
- *   header    8 bytes magic `PSRTRET\0`, u16 format version (2; 1 is read too), u32 retained count
+ *   header    8 bytes magic `PSRTRET\0`, u16 format version (3 or 2; 1 is read too), u32
+ *             retained count
  *   retained  the retained messages (record-codec.ts)
- *   — version 2 only —
+ *   — versions 2 and 3 —
  *   saved at  f64 wall-clock ms of the save (a session connected then ends its expiry
  *             interval after it)
  *   sessions  each: u8 1, then a persistent session (session-codec.ts, with the messages
  *             queued and in flight for it); then u8 0
+ *   — version 3 only —
+ *   bridges   the exports the bridges had waiting (bridge-exports-codec.ts)
  *   trailer   SHA-256 of every byte before it (32 bytes)
+ *
+ * A save with no bridge export waiting writes version 2, which the psrtd versions before the
+ * bridge section read: a downgrade then keeps the file.
  *
  * The sessions are not counted up front, so a save can take each session when it encodes it,
  * a chunk per turn of the event loop, rather than copying 100,000 sessions' state in one go.
@@ -21,10 +27,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { bad, flagsOf, MIN_RECORD_BYTES, Reader, readRecord, recordSize, writeRecord, type RetainedRecord } from './record-codec.js';
+import { decodeBridgeExports, encodeBridgeExports, exportCount, type SavedBridgeExports } from './bridge-exports-codec.js';
 import { readSession, SessionWriter, type SavedSession } from './session-codec.js';
 
 export const STATE_MAGIC: Buffer = Buffer.from('PSRTRET\0', 'latin1');
-export const STATE_FORMAT_VERSION = 2;
+export const STATE_FORMAT_VERSION = 3;
+/** The format of a file without bridge exports (the newest an older psrtd reads). */
+const SESSIONS_FORMAT_VERSION = 2;
 const HEADER_BYTES = STATE_MAGIC.length + 2 + 4;
 const CHECKSUM_BYTES = 32;
 const MORE_SESSIONS = 1;
@@ -36,6 +45,8 @@ export interface StateSnapshot<M extends RetainedRecord> {
   readonly savedAtMs: number;
   /** Taken one by one as the encoding gets to them (see encodeStateChunks). */
   readonly sessions: Iterable<SavedSession<M>>;
+  /** The bridges' waiting exports (absent or none: a version 2 file). */
+  readonly bridges?: readonly SavedBridgeExports[];
 }
 
 /** A file as read: the sessions' messages are indexes into `messages`. */
@@ -47,14 +58,16 @@ export interface DecodedState {
   /** The sessions' queued and in-flight messages, in the order they were defined. */
   readonly messages: RetainedRecord[];
   readonly sessions: SavedSession<number>[];
+  /** Empty before version 3. */
+  readonly bridges: SavedBridgeExports[];
 }
 
 // ---- encoding -------------------------------------------------------------------------------
 
-function header(retainedCount: number): Buffer {
+function header(version: number, retainedCount: number): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   STATE_MAGIC.copy(h, 0);
-  h.writeUInt16BE(STATE_FORMAT_VERSION, STATE_MAGIC.length);
+  h.writeUInt16BE(version, STATE_MAGIC.length);
   h.writeUInt32BE(retainedCount, STATE_MAGIC.length + 2);
   return h;
 }
@@ -114,12 +127,15 @@ function* sessionRecords<M extends RetainedRecord>(sessions: Iterable<SavedSessi
  */
 export function* encodeStateChunks<M extends RetainedRecord>(state: StateSnapshot<M>, chunkBytes = 256 * 1024): Generator<Buffer, void, undefined> {
   const hash = createHash('sha256');
-  yield hashed(hash, header(state.retained.length));
+  const bridges = state.bridges ?? [];
+  const withBridges = exportCount(bridges) > 0;
+  yield hashed(hash, header(withBridges ? STATE_FORMAT_VERSION : SESSIONS_FORMAT_VERSION, state.retained.length));
   for (const chunk of messageRecords(state.retained, chunkBytes)) yield hashed(hash, chunk);
   const savedAt = Buffer.allocUnsafe(8);
   savedAt.writeDoubleBE(state.savedAtMs, 0);
   yield hashed(hash, savedAt);
   for (const chunk of sessionRecords(state.sessions, chunkBytes)) yield hashed(hash, chunk);
+  if (withBridges) for (const chunk of encodeBridgeExports(bridges, chunkBytes)) yield hashed(hash, chunk);
   yield hash.digest();
 }
 
@@ -154,7 +170,7 @@ function checkFrame(file: Buffer): number {
   }
   if (file.length < HEADER_BYTES + CHECKSUM_BYTES) throw bad(`truncated: ${file.length} bytes`);
   const version = file.readUInt16BE(STATE_MAGIC.length);
-  if (version !== 1 && version !== STATE_FORMAT_VERSION) throw bad(`unsupported format version ${version} (this psrtd reads versions 1 and ${STATE_FORMAT_VERSION})`);
+  if (version < 1 || version > STATE_FORMAT_VERSION) throw bad(`unsupported format version ${version} (this psrtd reads versions 1 to ${STATE_FORMAT_VERSION})`);
   const end = file.length - CHECKSUM_BYTES;
   const digest = createHash('sha256').update(file.subarray(0, end)).digest();
   if (!digest.equals(file.subarray(end))) throw bad('checksum mismatch (truncated or corrupted)');
@@ -189,8 +205,9 @@ export function decodeState(file: Buffer): DecodedState {
       sessions.push(s);
     }
   }
+  const bridges = version >= 3 ? decodeBridgeExports(r) : [];
   if (r.at !== end) throw bad(`${end - r.at} bytes after the last record`);
-  return { version, retained, savedAtMs, messages, sessions };
+  return { version, retained, savedAtMs, messages, sessions, bridges };
 }
 
 /** The retained messages of a file (tests, tools). */

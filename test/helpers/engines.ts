@@ -267,6 +267,12 @@ export class Mosquitto {
     await until(() => accepts(this.port), 10_000, `mosquitto on ${this.port}`);
   }
 
+  /** SIGSTOP / SIGCONT by PID: the broker stalls (its sockets stay open, nothing is read). */
+  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
+    const pid = this.child.proc?.pid;
+    if (pid !== undefined) process.kill(pid, sig);
+  }
+
   /** Stops the broker by PID (it can be restarted on the same port). */
   halt(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     return this.child.stop(signal);
