@@ -11,15 +11,16 @@
  *   saved too, and sent again by the next psrtd, in order (at least once: Mosquitto may also
  *   deliver the first copies when it wakes up);
  * - NATS, upstream down: the buffered exports arrive on the subjects, in order, with their
- *   priority.
+ *   priority; after a crash (SIGKILL), those an autosave wrote arrive too.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import mqtt, { type MqttClient } from 'mqtt';
+import { decodeState } from '../../src/mqtt/state-codec.js';
 import { Mosquitto, NatsNode, until } from '../helpers/engines.js';
 import { freePort } from '../helpers/ports.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
@@ -48,10 +49,10 @@ describe('bridge exports survive a psrtd restart with mqtt.persistence_file', ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const start = async (file: string, specs: BridgeSpec[]): Promise<Psrtd> => {
+  const start = async (file: string, specs: BridgeSpec[], autosave = 3600): Promise<Psrtd> => {
     const node = await startPsrtd({
       server: { bind_stats: '127.0.0.1:0' },
-      mqtt: { persistence_file: file, autosave_interval: 3600 },
+      mqtt: { persistence_file: file, autosave_interval: autosave },
       extra: bridgesYaml('edge', specs),
     });
     nodes.push(node);
@@ -136,5 +137,29 @@ describe('bridge exports survive a psrtd restart with mqtt.persistence_file', ()
     await start(file, spec);
     await until(() => got.length >= N, 20_000, `${N} messages on NATS (have ${got.length})`);
     assert.deepEqual(got, seq(0, N).map((p) => `plant.n ${p} 9`));
+  });
+
+  test('NATS: after a crash, the exports an autosave wrote are sent by the next psrtd', async () => {
+    const file = join(dir, 'nats-crash.bin');
+    const [port, clusterPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
+    const spec: BridgeSpec[] = [{ name: 'hub', type: 'nats', servers: [`nats://127.0.0.1:${port}`], out: ['plant/#'] }];
+    const first = await start(file, spec, 1);
+    const N = 30;
+    await publishAll(first.port, 'plant/c', seq(0, N));
+    // An autosave writes the buffer as it is.
+    const saved = (): number => (existsSync(file) ? decodeState(readFileSync(file)).bridges[0]?.exports.length ?? 0 : 0);
+    await until(() => saved() === N, 10_000, 'an autosave with the whole buffer');
+    await first.stop('SIGKILL');
+    const nats = new NatsNode('crash', port, clusterPort, monitorPort, [], 'crash');
+    await nats.start();
+    closers.push(() => nats.stop());
+    const nc = await natsConnect({ servers: nats.url });
+    closers.push(() => nc.close());
+    const got: string[] = [];
+    nc.subscribe('plant.>', { callback: (_e, m) => { got.push(`${m.subject} ${m.string()}`); } });
+    await nc.flush();
+    await start(file, spec);
+    await until(() => got.length >= N, 20_000, `${N} messages on NATS (have ${got.length})`);
+    assert.deepEqual(got, seq(0, N).map((p) => `plant.c ${p}`));
   });
 });
