@@ -2,8 +2,8 @@
  * Auth file benchmark (`npm run bench -- --auth-files [options]`): what acl.yml, the password
  * file and keys.yml of a site with N users cost psrtd. For each N it writes the three files
  * (every user with a password, an ACL entry and, with --keys, a UDP key), then
- *   - in a child process with psrtd's runtime settings: the time to parse each file and the heap
- *     each keeps per user (after a full collection);
+ *   - in a child process with psrtd's runtime settings: the time to parse each file and the
+ *     memory (JS heap and buffers) each keeps per user (after a full collection);
  *   - psrtd as shipped on those files: the time from spawn to "starting server", its RSS after
  *     a settle, and a SIGHUP reload: how long it takes ("SIGHUP reload done in …") and the
  *     longest round trip of a client pinging every 5 ms meanwhile (the server keeps serving).
@@ -168,7 +168,7 @@ export async function runAuthFilesBench(argv: readonly string[]): Promise<void> 
     }
   }
   process.stdout.write(
-    `\nrights: ${o.rights}${o.keys ? ', with keys.yml' : ''}; parse figures: file size, time, heap kept per user\n\n` +
+    `\nrights: ${o.rights}${o.keys ? ', with keys.yml' : ''}; parse figures: file size, time, memory kept per user (JS heap and buffers)\n\n` +
       '| users | acl.yml | password file | keys.yml | psrtd start, RSS | SIGHUP reload | RSS after reload |\n|---|---|---|---|---|---|---|\n' +
       `${rows.join('\n')}\n`,
   );
