@@ -15,6 +15,7 @@ import { readHtpasswdSteps } from './htpasswd.js';
 import { parseKeysText, parseKeysTextCooperatively } from './keys.js';
 import { runSteps, runStepsCooperatively } from './steps.js';
 import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
+import { UdpKeys } from './udp-keys.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { escapeForLog } from '../protocol/log-escape.js';
@@ -43,7 +44,7 @@ export interface AuthLogger {
 export interface AuthSnapshot {
   readonly acl: ReadonlyMap<string, AclEntry>;
   readonly passwords: ReadonlyMap<string, string>;
-  readonly keys: ReadonlyMap<string, Buffer>;
+  readonly keys: UdpKeys;
 }
 
 export type AuthResult =
@@ -114,7 +115,7 @@ export class AuthStore {
   static async load(sources: AuthSources, log: AuthLogger, verifier = verifierFor(sources)): Promise<AuthStore> {
     if (sources.passwordFile !== undefined) await loadBcrypt();
     const acl = await loadAcl(sources.acl, log);
-    const empty: AuthSnapshot = { acl, passwords: new Map(), keys: new Map() };
+    const empty: AuthSnapshot = { acl, passwords: new Map(), keys: UdpKeys.EMPTY };
     const snap = await loadRest(sources, log, acl, empty);
     const store = new AuthStore(sources, log, snap, verifier);
     await store.prepareDummy();
@@ -129,7 +130,7 @@ export class AuthStore {
   static async check(sources: AuthSources, log: AuthLogger): Promise<void> {
     if (sources.passwordFile !== undefined) await loadBcrypt();
     const acl = await loadAcl(sources.acl, log, false);
-    await loadRestStrict(sources, log, acl, { acl, passwords: new Map(), keys: new Map() });
+    await loadRestStrict(sources, log, acl, { acl, passwords: new Map(), keys: UdpKeys.EMPTY });
   }
 
   /** Dummy hash like the password file's first valid hash (see PasswordVerifier). */
@@ -263,7 +264,10 @@ export class AuthStore {
     return this.snap.acl.get(user);
   }
 
-  /** UDP encryption key; an empty login means the anonymous user `_`. */
+  /**
+   * UDP encryption key (32 bytes, a view into the snapshot's keys: read it, never write into
+   * it); an empty login means the anonymous user `_`.
+   */
   keyFor(login: string): Buffer | undefined {
     return this.snap.keys.get(login === '' ? ANONYMOUS : login);
   }
@@ -306,7 +310,7 @@ async function loadRestStrict(sources: AuthSources, log: AuthLogger, acl: Readon
     warnWeak(log, sources.passwordFile, weakLines);
     passwords = read;
   }
-  let keys: ReadonlyMap<string, Buffer> = new Map();
+  let keys = UdpKeys.EMPTY;
   if (sources.keyFile !== undefined) {
     const file = sources.keyFile;
     log.info(`loading key file ${file}`);
@@ -339,7 +343,8 @@ async function loadRest(
       log.error(`Unable to load config: ${problemOf(e)}`);
     }
   }
-  let keys = keepKnownUsers(prev.keys, acl);
+  // Old keys kept after a failed key-file load must not outlive their user's ACL entry.
+  let keys = prev.keys.filter((user) => acl.has(user));
   if (sources.keyFile !== undefined) {
     const file = sources.keyFile;
     log.info(`loading key file ${file}`);
@@ -353,12 +358,4 @@ async function loadRest(
     }
   }
   return { acl, passwords, keys };
-}
-
-/** Old keys kept after a failed key-file reload must not outlive their user's ACL entry. */
-function keepKnownUsers(keys: ReadonlyMap<string, Buffer>, acl: ReadonlyMap<string, AclEntry>): ReadonlyMap<string, Buffer> {
-  let all = true;
-  for (const user of keys.keys()) if (!acl.has(user)) all = false;
-  if (all) return keys;
-  return new Map([...keys].filter(([user]) => acl.has(user)));
 }

@@ -10,4 +10,5 @@ export {
 } from './auth-store.js';
 export { parseHtpasswd } from './htpasswd.js';
 export { type KeysLog, parseKeysText } from './keys.js';
+export { UdpKeys } from './udp-keys.js';
 export { normalizeBcryptHash, PasswordVerifier, type PasswordVerifierOptions } from './password-verifier.js';

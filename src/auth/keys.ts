@@ -1,11 +1,13 @@
 /**
  * Keys file for encrypted UDP (SERVER.md §7): YAML mapping user → 64 hex digits (32 bytes;
  * AES-128-GCM uses the first 16). Bad entries are skipped with a log line, not fatal; only
- * users with an ACL entry get a key.
+ * users with an ACL entry get a key. Each load builds its own UdpKeys (see udp-keys.ts): a
+ * reload never writes into the keys in force.
  */
 import { runSteps, runStepsCooperatively, type Steps } from './steps.js';
 import { describeValue, readYamlMappingSteps } from './yaml-validate.js';
 import type { AclEntry } from './acl.js';
+import { UdpKeysBuilder, type UdpKeys } from './udp-keys.js';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 
@@ -20,7 +22,7 @@ export function parseKeysText(
   file: string,
   acl: ReadonlyMap<string, AclEntry>,
   log: KeysLog,
-): Map<string, Buffer> {
+): UdpKeys {
   return runSteps(parseKeysSteps(text, file, acl, log));
 }
 
@@ -30,14 +32,14 @@ export function parseKeysTextCooperatively(
   file: string,
   acl: ReadonlyMap<string, AclEntry>,
   log: KeysLog,
-): Promise<Map<string, Buffer>> {
+): Promise<UdpKeys> {
   return runStepsCooperatively(parseKeysSteps(text, file, acl, log));
 }
 
-function* parseKeysSteps(text: string, file: string, acl: ReadonlyMap<string, AclEntry>, log: KeysLog): Steps<Map<string, Buffer>> {
+function* parseKeysSteps(text: string, file: string, acl: ReadonlyMap<string, AclEntry>, log: KeysLog): Steps<UdpKeys> {
   // Failsafe schema: every scalar stays a string, so an all-digit key is not read as a number.
   // Entries that are skipped are logged after the whole file is read, with their lines.
-  const keys = new Map<string, Buffer>();
+  const keys = new UdpKeysBuilder();
   const skipped = new Set<string>();
   const malformed: [string, unknown][] = [];
   const withoutAcl: string[] = [];
@@ -47,7 +49,7 @@ function* parseKeysSteps(text: string, file: string, acl: ReadonlyMap<string, Ac
       if (typeof value !== 'string' || !HEX_KEY.test(value.trim())) malformed.push([user, value]);
       else if (!acl.has(user)) withoutAcl.push(user);
       else {
-        keys.set(user, Buffer.from(value.trim(), 'hex'));
+        keys.addHex(user, value.trim());
         return true;
       }
       skipped.add(user);
@@ -67,5 +69,5 @@ function* parseKeysSteps(text: string, file: string, acl: ReadonlyMap<string, Ac
     log('error', `Unable to parse key: ${read.lines.place([user])}: ${user}: expected 64 hex digits (32 bytes), got ${got}`);
   }
   for (const user of withoutAcl) log('warn', `No ACL defined for the key ${user}`);
-  return keys;
+  return yield* keys.buildNamedSteps(acl.keys());
 }

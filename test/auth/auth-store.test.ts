@@ -193,6 +193,24 @@ describe('AuthStore', () => {
     assert.equal(now.acl.canPublish('x'), true);
   });
 
+  it('reload gives a changed key at once, drops a removed one, and leaves views of the old keys alone', async () => {
+    const store = await AuthStore.load(sources, log);
+    const oldUser1 = store.keyFor('user1');
+    const oldAnon = store.keyFor('_');
+    const user1Hex = oldUser1?.toString('hex');
+    const anonHex = oldAnon?.toString('hex');
+    // user1 first now (the slot `_` had) with a new key; `_` removed.
+    const fresh = 'ab'.repeat(16) + 'cd'.repeat(16);
+    writeFileSync(join(dir, 'keys.yml'), `user1: ${fresh}\n`);
+    assert.equal(await store.reload(), true);
+    assert.equal(store.keyFor('user1')?.toString('hex'), fresh);
+    assert.equal(store.keyFor('_'), undefined);
+    assert.equal(store.keyFor(''), undefined);
+    assert.equal(store.snapshot.keys.size, 1);
+    assert.equal(oldUser1?.toString('hex'), user1Hex, 'a view from before the reload keeps its bytes');
+    assert.equal(oldAnon?.toString('hex'), anonHex);
+  });
+
   it('reload keeps everything when the new ACL is broken', async () => {
     const store = await AuthStore.load(sources, log);
     const before = store.snapshot;

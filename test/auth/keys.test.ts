@@ -18,7 +18,7 @@ describe('parseKeysText', () => {
   it('loads the fixture keys (lower and upper case hex)', () => {
     const { keys, logs } = parse(readFileSync(fixture('keys.yml'), 'utf8'));
     assert.deepEqual(logs, []);
-    assert.deepEqual([...keys.keys()], ['_', 'user1']);
+    assert.deepEqual([...keys.users()], ['_', 'user1']);
     assert.equal(keys.get('_')?.toString('hex'), '9d3036b1290f16898a0f4a18b30f3ca47c7bd37680b88564be4385af9be4257e');
     assert.equal(keys.get('user1')?.length, 32);
     assert.equal(keys.get('user1')?.toString('hex'), 'e7832935e79e27913a2c5d375f9565b4bdeb2f911479de1c98362c548e80e983');
@@ -49,7 +49,7 @@ describe('parseKeysText', () => {
       '  - 1', //                       7
     ].join('\n');
     const { keys, logs } = parse(text, new Map([['_', makeAclEntry({})], ['user1', makeAclEntry({})], ['test', makeAclEntry({})]]));
-    assert.deepEqual([...keys.keys()], ['_']);
+    assert.deepEqual([...keys.users()], ['_']);
     assert.deepEqual(logs, [
       ['error', 'Unable to parse key: keys.yml:4: user1: expected 64 hex digits (32 bytes), got 62 characters'],
       ['error', 'Unable to parse key: keys.yml:6: test: expected 64 hex digits (32 bytes), got a list'],
@@ -58,7 +58,7 @@ describe('parseKeysText', () => {
 
   it('skips keys of users without an ACL entry with a warning', () => {
     const { keys, logs } = parse(`bob: ${HEX}\nuser1: ${HEX}\n`);
-    assert.deepEqual([...keys.keys()], ['user1']);
+    assert.deepEqual([...keys.users()], ['user1']);
     assert.deepEqual(logs, [['warn', 'No ACL defined for the key bob']]);
   });
 

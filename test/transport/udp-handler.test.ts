@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AuthStore, PasswordVerifier, makeAclEntry, type AclEntry } from '../../src/auth/index.js';
+import { AuthStore, PasswordVerifier, UdpKeys, makeAclEntry, type AclEntry } from '../../src/auth/index.js';
 import { createMemoryLogger } from '../../src/log/index.js';
 import { DEFAULT_UDP_LIMITS, UdpHandler, type UdpLimits, type UdpSender } from '../../src/transport/udp-handler.js';
 import { AES, SPEC } from '../fixtures/vectors/spec-examples.js';
@@ -47,7 +47,7 @@ function setup(opts: { limits?: Partial<UdpLimits>; bcrypt?: (pw: string) => Pro
     {
       acl,
       passwords: new Map([['user1', HASH], ['limited', HASH], ['noacl', HASH]]),
-      keys: new Map([['user1', Buffer.from(AES.key, 'hex')]]),
+      keys: UdpKeys.fromEntries([['user1', Buffer.from(AES.key, 'hex')]]),
     },
     verifier,
   );
