@@ -167,7 +167,9 @@ function convertAndExit(aclFile: string, passwordFile: string | undefined): neve
   const converted = convertMosquittoAcl(read(aclFile), users);
   process.stdout.write(converted.yaml);
   for (const p of converted.problems) process.stderr.write(`psrtd: ${aclFile}:${String(p.line)}: ${p.problem}\n`);
-  process.stderr.write(`psrtd: ${String(converted.users)} acl.yml entries written, ${String(converted.problems.length)} rule${converted.problems.length === 1 ? '' : 's'} not converted\n`);
+  for (const w of converted.warnings) process.stderr.write(`psrtd: ${aclFile}:${String(w.line)}: warning: ${w.problem}\n`);
+  const warned = converted.warnings.length === 0 ? '' : `, ${String(converted.warnings.length)} warning${converted.warnings.length === 1 ? '' : 's'}`;
+  process.stderr.write(`psrtd: ${String(converted.users)} acl.yml entries written, ${String(converted.problems.length)} rule${converted.problems.length === 1 ? '' : 's'} not converted${warned}\n`);
   process.exit(converted.problems.length === 0 ? 0 : 1);
 }
 

@@ -27,6 +27,7 @@ topic read alerts/+
 user bob
 topic write plant/line2/cmd
 topic plant/shared
+topic deny plant/line1/#
 
 user watcher
 topic readwrite #
@@ -34,6 +35,7 @@ topic readwrite #
 pattern read devices/%u/cmd/#
 pattern write devices/%u/%c/state
 pattern read broadcast/%c
+pattern deny private/%u/#
 `;
 
 const USERS: Readonly<Record<string, string>> = { alice: 'a-pw', bob: 'b-pw', carol: 'c-pw', watcher: 'w-pw' };
@@ -163,7 +165,9 @@ describe('psrtd --convert-mosquitto-acl, against Mosquitto with the same files',
 
   test('the acl_file converts without a problem; every user of the password file has an entry', () => {
     assert.equal(converted.status, 0, converted.stderr);
-    assert.match(converted.stderr, /5 acl\.yml entries written, 0 rules not converted/);
+    // The deny rules overlap no grant; the watcher's # also covers $ topics in psrtd.
+    assert.match(converted.stderr, /acl:15: warning: "#" also covers the topics beginning with \$/);
+    assert.match(converted.stderr, /5 acl\.yml entries written, 0 rules not converted, 1 warning\n/);
     for (const user of ['"_"', '"alice"', '"bob"', '"carol"', '"watcher"']) assert.ok(converted.stdout.includes(`${user}:\n`), user);
   });
 
@@ -185,12 +189,12 @@ describe('psrtd --convert-mosquitto-acl, against Mosquitto with the same files',
 
   test('what acl.yml cannot say is reported with its line, not converted into something else', () => {
     const file = join(dir, 'deny.acl');
-    writeFileSync(file, 'user alice\ntopic deny plant/secret\npattern read x/%u-data\n  # not a comment\ntopic read\n');
+    writeFileSync(file, 'user alice\ntopic read plant/#\ntopic deny plant/secret\npattern read x/%u-data\n  # not a comment\ntopic read\n');
     const r = spawnSync(process.execPath, [PSRTD_BIN, '--convert-mosquitto-acl', file], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /deny\.acl:2: deny rules have no acl\.yml form/);
-    assert.match(r.stderr, /deny\.acl:3: "x\/%u-data": psrtd's %u and %c stand for a whole level/);
-    assert.match(r.stderr, /deny\.acl:4: not a Mosquitto ACL line/);
+    assert.match(r.stderr, /deny\.acl:2: "plant\/#" left out for "alice": the deny rule of line 3/);
+    assert.match(r.stderr, /deny\.acl:4: "x\/%u-data": psrtd's %u and %c stand for a whole level/);
+    assert.match(r.stderr, /deny\.acl:5: not a Mosquitto ACL line/);
     // As in Mosquitto, a lone word after `topic` is the filter, with readwrite access.
     assert.match(r.stdout, /"alice":\n {2}sub: \["read"\]\n {2}pub: \["read"\]\n/);
     assert.match(r.stderr, /1 acl\.yml entries written, 3 rules not converted/);
