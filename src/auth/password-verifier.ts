@@ -198,7 +198,11 @@ export class PasswordVerifier {
     try {
       result = await this.budget.run(source, () => {
         this.bcryptRuns++;
-        return 'bcrypt' in check ? this.bcrypt(password, check.bcrypt) : verifyMosquittoHash(password, check.mosquitto);
+        if ('bcrypt' in check) return this.bcrypt(password, check.bcrypt);
+        // Mosquitto never accepts an empty password (its CONNECT reading makes it absent), even
+        // against a mosquitto_passwd hash of "": refused after the full computation, so it takes
+        // as long as any other answer.
+        return verifyMosquittoHash(password, check.mosquitto).then((ok) => ok && password !== '');
       });
     } catch {
       result = false; // malformed hash or library error: deny, never crash a login

@@ -21,6 +21,16 @@ type State = 'connect' | 'authenticating' | 'ready' | 'closed';
 
 /** connectedSince is kept relative to this (a small integer, not a boxed number, per connection). */
 const BASE_MS = Date.now();
+
+/**
+ * A CONNECT with a user name and no password: refused as Mosquitto refuses it, whatever the
+ * password file holds (a hash of the empty password included). No hash is computed, for any
+ * user, so the answer time tells nothing about who exists.
+ */
+function withoutPassword(login: string): AuthResult {
+  return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)} (no password)` };
+}
+
 /**
  * A WheelNode itself: the CONNECT deadline, then the keep-alive one, on the broker's shared
  * wheel without a Deadline object per connection.
@@ -198,6 +208,10 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
       return;
     }
     const login = packet.username ?? '';
+    if (login !== '' && packet.password === undefined) {
+      this.loginDecided(packet, decision.accepted, withoutPassword(login));
+      return;
+    }
     const password = packet.password?.toString('utf8') ?? '';
     const now = this.ctx.auth.authenticateNow(login, password);
     if (now !== undefined) {

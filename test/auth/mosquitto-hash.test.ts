@@ -35,6 +35,12 @@ describe('Mosquitto password hashes', () => {
     }
   });
 
+  it('never takes an empty password, as Mosquitto (dave\'s hash is of the empty string)', async () => {
+    const v = new PasswordVerifier({ mosquittoHashes: true });
+    assert.equal(await v.verify('dave', '', hashOf('dave')), false);
+    assert.equal(await v.verify('alice', 'correct horse', hashOf('alice')), true);
+  });
+
   it('verifies hashes mosquitto_passwd writes now, and only with their password', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'psrt-mosq-passwd-'));
     try {

@@ -14,17 +14,22 @@ import { mqttConnect, refusedCode } from '../helpers/mqtt-client.js';
 import { MosquittoSub, mosquittoPub, requireMosquittoClients } from '../helpers/mqtt-tools.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { login } from '../helpers/raw.js';
+import { loadBcrypt } from '../../src/auth/password-verifier.js';
 
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
-const ACL = 'alice:\n  sub: ["#"]\n  pub: ["#"]\ncarol:\n  sub: ["#"]\n  pub: ["plant/#"]\n';
+const ACL = 'alice:\n  sub: ["#"]\n  pub: ["#"]\ncarol:\n  sub: ["#"]\n  pub: ["plant/#"]\ndave:\n  pub: ["#"]\nerin:\n  pub: ["#"]\n';
 
-/** A password file written by mosquitto_passwd: alice (PBKDF2, the default) and carol (`-H sha512`). */
+/**
+ * A password file written by mosquitto_passwd: alice (PBKDF2, the default), carol (`-H sha512`)
+ * and dave, whose password is empty (Mosquitto never lets him in: an empty password is absent).
+ */
 function mosquittoPasswdFile(): string {
   const dir = mkdtempSync(join(tmpdir(), 'psrt-mosquitto-passwd-'));
   try {
     const file = join(dir, 'passwd');
     execFileSync(MOSQUITTO_PASSWD, ['-c', '-b', file, 'alice', 'alice-pw'], { timeout: 10_000 });
     execFileSync(MOSQUITTO_PASSWD, ['-H', 'sha512', '-b', file, 'carol', 'carol pw'], { timeout: 10_000 });
+    execFileSync(MOSQUITTO_PASSWD, ['-b', file, 'dave', ''], { timeout: 10_000 });
     return readFileSync(file, 'utf8');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -50,7 +55,9 @@ describe('auth.mosquitto_passwords: a mosquitto_passwd file used as it is', () =
   before(async () => {
     requireMosquittoClients();
     const file = mosquittoPasswdFile();
-    on = await startPsrtd({ mqtt: {}, acl: ACL, auth: { allow_anonymous: false, mosquitto_passwords: true, password_file: 'mosquitto.passwd' }, files: { 'mosquitto.passwd': file } });
+    // erin: an htpasswd -B line of the empty password, beside the Mosquitto ones.
+    const erin = `erin:${await (await loadBcrypt()).hash('', 5)}\n`;
+    on = await startPsrtd({ mqtt: {}, acl: ACL, auth: { allow_anonymous: false, mosquitto_passwords: true, password_file: 'mosquitto.passwd' }, files: { 'mosquitto.passwd': file + erin } });
     off = await startPsrtd({ mqtt: {}, acl: ACL, auth: { allow_anonymous: false, password_file: 'mosquitto.passwd' }, files: { 'mosquitto.passwd': `# migrated\n${file}` } });
   });
   after(async () => {
@@ -78,6 +85,20 @@ describe('auth.mosquitto_passwords: a mosquitto_passwd file used as it is', () =
     const psrt = await login(on.port, 'carol', 'carol pw');
     psrt.ctl.destroy();
     await assert.rejects(login(on.port, 'carol', 'carol pw '));
+  });
+
+  test('a user name without a password is refused as Mosquitto refuses it; a Mosquitto hash never takes an empty password', async () => {
+    for (const user of ['dave', 'erin', 'alice', 'ghost']) {
+      const bare = await mosquittoPub(on.mqttPort, ['-u', user, '-t', 'plant/x', '-m', 'x', '-V', 'mqttv311']);
+      assert.notEqual(bare.code, 0, `${user}: ${bare.stdout}`);
+      assert.match(bare.stderr + bare.stdout, /bad user name or password/i, user);
+    }
+    assert.ok(on.output.some((l) => l.includes('login failed for dave (no password)')), on.output.join('\n'));
+    assert.equal(await refusedCode(mqttConnect(on.mqttPort, 5, { user: 'dave', password: '' })), 0x86);
+    await assert.rejects(login(on.port, 'dave', ''));
+    // bcrypt keeps the PSRT reference's rule: a login with an empty password is a bcrypt check.
+    const psrt = await login(on.port, 'erin', '');
+    psrt.ctl.destroy();
   });
 
   test('a password changed with mosquitto_passwd takes effect at SIGHUP', async () => {
