@@ -131,7 +131,7 @@ export function mqttTls(mqtt: MqttSection, proto: ProtoSection, protoTls: TlsIde
 }
 
 /** The WebSocket server and its library (ws), loaded only when a WebSocket listener is configured. */
-async function loadWsServer(config: ServerConfig): Promise<typeof MqttWsServer> {
+export async function loadWsServer(config: ServerConfig): Promise<typeof MqttWsServer> {
   try {
     return (await import('../transport/mqtt-ws.js')).MqttWsServer;
   } catch (e) {

@@ -64,6 +64,20 @@ describe('psrtd --check', () => {
     assert.match(r.text, /configuration check: .* has 4 errors \(see above\)/);
   });
 
+  test('what a start finds out only at bind time: unix socket owner and group, an MQTT TLS listener without TLS', async () => {
+    const r = await check('bind-time', {
+      proto: { unix_socket_owner: 'no-such-user-psrt', unix_socket_group: 'no-such-group-psrt' },
+      mqtt: { bind_tls: ['127.0.0.1:0'], wss_bind: ['127.0.0.1:0'] },
+    });
+    assert.equal(r.code, 1, r.text);
+    assert.match(r.text, /config\.yml: mqtt\.bind_tls needs a TLS identity/);
+    assert.match(r.text, /proto\.unix_socket_owner: unknown owner "no-such-user-psrt"/);
+    assert.match(r.text, /configuration check: .* has 2 errors \(see above\)/);
+    // proto's TLS files failing are reported once, not again as an MQTT listener without TLS.
+    const tls = await check('bind-time-tls', { proto: { tls_cert: 'missing.crt', tls_key: 'missing.key' }, mqtt: { bind_tls: ['127.0.0.1:0'] } });
+    assert.match(tls.text, /configuration check: .* has 1 error \(see above\)/);
+  });
+
   test('warnings do not fail the check; a config file that does not parse does', async () => {
     const warned = await check('warned', { passwd: `alice:{SHA}abc\n`, acl: 'alice:\n  sub: ["#"]\n' });
     assert.equal(warned.code, 0, warned.text);
