@@ -133,18 +133,11 @@ export class AuthStore {
     await loadRestStrict(sources, log, acl, { acl, passwords: new Map(), keys: UdpKeys.EMPTY });
   }
 
-  /** Dummy hash like the password file's first valid hash (see PasswordVerifier). */
+  /** Dummy hashes like the password file's (see PasswordVerifier.prepareDummies). */
   private async prepareDummy(): Promise<void> {
     if (this.sources.passwordFile === undefined) return;
-    let sample: string | undefined;
-    for (const hash of this.snap.passwords.values()) {
-      if (this.verifier.checkOf(hash) !== undefined) {
-        sample = hash;
-        break;
-      }
-    }
     try {
-      await this.verifier.prepareDummy(sample, DEFAULT_DUMMY_COST);
+      await this.verifier.prepareDummies(this.snap.passwords.values(), DEFAULT_DUMMY_COST);
     } catch (e) {
       this.log.error(`unable to prepare the dummy password hash: ${problemOf(e)}`);
     }

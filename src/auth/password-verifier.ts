@@ -14,11 +14,15 @@
  *   different key, so this never locks out the real user.
  * - Uncached verifications run through a LoginBudget keyed by the source address, so a flood
  *   from one address cannot delay another address's login by more than about one bcrypt.
- * - A login without a (valid) hash is verified against a dummy hash of the file's cost, and
- *   always fails: unknown users take as long as known ones (no user enumeration by timing).
+ * - A login without a (valid) hash is verified against a dummy hash, and always fails: unknown
+ *   users take as long as known ones (no user enumeration by timing). A file that mixes hash
+ *   kinds (bcrypt costs, Mosquitto's PBKDF2 iterations, SHA-512) gets a dummy per kind, and each
+ *   unknown login is given one of them, fixed per login and drawn in the file's proportions: so
+ *   the answer time of a name says no more than "a user of that kind could exist".
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { LOGIN_REFUSED, LoginBudget } from './login-budget.js';
+import { ENTRIES_PER_STEP, runStepsCooperatively, type Steps } from './steps.js';
 import { dummyMosquittoHash, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hash.js';
 
 type BcryptModule = typeof import('@node-rs/bcrypt');
@@ -56,6 +60,16 @@ export interface PasswordVerifierOptions {
 /** How a password-file hash is checked; a hash that is neither never matches. */
 type HashCheck = { readonly bcrypt: string } | { readonly mosquitto: MosquittoHash };
 
+/** A dummy hash of one kind (`of`: bcrypt cost, or Mosquitto kind and iterations), `weight` users have that kind. */
+interface Dummy {
+  readonly of: string;
+  readonly check: HashCheck;
+  readonly weight: number;
+}
+
+/** Dummies made at most: the most frequent kinds of a file (each costs one hash at a load). */
+const MAX_DUMMY_KINDS = 8;
+
 /** Source address of verifications whose caller gave none. */
 export const LOCAL_SOURCE = 'local';
 
@@ -87,10 +101,10 @@ export class PasswordVerifier {
   private readonly inflight = new Map<string, Promise<boolean>>();
   private bcryptRuns = 0;
   readonly budget: LoginBudget;
-  /** Verified (always failing) for logins without a valid hash; null until prepareDummy. */
-  private dummy: HashCheck | null = null;
-  /** What the dummy was made like: a bcrypt cost, or the Mosquitto hash kind and iterations. */
-  private dummyOf = '';
+  /** Verified (always failing) for logins without a valid hash; none until prepareDummies. */
+  private dummies: readonly Dummy[] = [];
+  /** The sum of the dummies' weights. */
+  private dummyWeight = 0;
 
   constructor(opts: PasswordVerifierOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 10_000;
@@ -102,25 +116,61 @@ export class PasswordVerifier {
   }
 
   /**
-   * Makes a dummy hash like `sample` (the password file's first valid hash: its bcrypt cost, or
-   * its Mosquitto kind and iterations; bcrypt at `fallbackCost` without one) for logins without
-   * a hash, so that unknown users cost what known ones do. Done once per kind of sample, at load
-   * and on reloads that change it; a server without a password file needs none.
+   * Makes the dummies for logins without a hash: one per kind of valid hash in `hashes` (the
+   * password file's), at that kind's cost (bcrypt cost, or Mosquitto kind and iterations),
+   * weighted by how many users have it; bcrypt at `fallbackCost` when there is none. A dummy of a
+   * kind the previous call made already is kept (a reload costs nothing when the kinds stay).
+   * Reads the hashes in slices: a million users do not stop the event loop.
    */
-  async prepareDummy(sample: string | undefined, fallbackCost: number): Promise<void> {
+  async prepareDummies(hashes: Iterable<string>, fallbackCost: number): Promise<void> {
+    const kinds = await runStepsCooperatively(this.hashKinds(hashes));
+    if (kinds.size === 0) kinds.set(`bcrypt/${String(fallbackCost)}`, { sample: undefined, count: 1 });
+    // The most frequent kinds (a file rarely has more than two or three); each costs one hash to make.
+    const chosen = [...kinds].sort((a, b) => b[1].count - a[1].count).slice(0, MAX_DUMMY_KINDS);
+    const made: Dummy[] = [];
+    for (const [of, { sample, count }] of chosen) {
+      const check = this.dummies.find((d) => d.of === of)?.check ?? (await this.makeDummy(sample, fallbackCost));
+      made.push({ of, check, weight: count });
+    }
+    this.dummies = made;
+    this.dummyWeight = made.reduce((sum, d) => sum + d.weight, 0);
+  }
+
+  /** A dummy like `sample` (bcrypt at `fallbackCost` without one), of a random password. */
+  private async makeDummy(sample: string | undefined, fallbackCost: number): Promise<HashCheck> {
     const check = sample === undefined ? undefined : this.checkOf(sample);
     const password = randomBytes(24).toString('base64');
-    if (check !== undefined && 'mosquitto' in check) {
-      const of = `${check.mosquitto.kind}/${String(check.mosquitto.iterations)}`;
-      if (of !== this.dummyOf || this.dummy === null) this.dummy = { mosquitto: await dummyMosquittoHash(check.mosquitto, password) };
-      this.dummyOf = of;
-      return;
-    }
+    if (check !== undefined && 'mosquitto' in check) return { mosquitto: await dummyMosquittoHash(check.mosquitto, password) };
     const cost = check === undefined ? fallbackCost : Number(check.bcrypt.slice(4, 6));
-    if (`bcrypt/${String(cost)}` === this.dummyOf && this.dummy !== null) return;
-    const m = await loadBcrypt();
-    this.dummy = { bcrypt: await m.hash(password, cost) };
-    this.dummyOf = `bcrypt/${String(cost)}`;
+    return { bcrypt: await (await loadBcrypt()).hash(password, cost) };
+  }
+
+  /** The kinds of the valid hashes: how many of each, and one of them to copy the cost of. */
+  private *hashKinds(hashes: Iterable<string>): Steps<Map<string, { sample: string | undefined; count: number }>> {
+    const kinds = new Map<string, { sample: string | undefined; count: number }>();
+    let n = 0;
+    for (const hash of hashes) {
+      if (++n % (ENTRIES_PER_STEP * 10) === 0) yield;
+      const of = this.kindOf(hash);
+      if (of === undefined) continue;
+      const kind = kinds.get(of);
+      if (kind === undefined) kinds.set(of, { sample: this.checkOf(hash) === undefined ? undefined : hash, count: 1 });
+      else {
+        kind.count++;
+        if (kind.sample === undefined && this.checkOf(hash) !== undefined) kind.sample = hash;
+      }
+    }
+    // A kind without one valid hash never matches: its users are as good as unknown.
+    for (const [of, kind] of kinds) if (kind.sample === undefined) kinds.delete(of);
+    return kinds;
+  }
+
+  /** The kind of a hash, cheaply (no decoding): `bcrypt/<cost>`, `pbkdf2-sha512/<iterations>`, `sha512/1`. */
+  private kindOf(hash: string): string | undefined {
+    if (hash.startsWith('$2')) return normalizeBcryptHash(hash) === undefined ? undefined : `bcrypt/${String(Number(hash.slice(4, 6)))}`;
+    if (!this.mosquittoHashes) return undefined;
+    if (hash.startsWith('$7$')) return `pbkdf2-sha512/${hash.slice(3, hash.indexOf('$', 3))}`;
+    return hash.startsWith('$6$') ? 'sha512/1' : undefined;
   }
 
   /** How `hash` is verified; undefined when it never matches (another type, or malformed). */
@@ -167,9 +217,25 @@ export class PasswordVerifier {
 
   /** As long as a real check, always false. */
   private verifyDummy(login: string, password: string, source: string): Promise<boolean> {
-    const dummy = this.dummy;
-    if (dummy === null) return Promise.resolve(false);
-    return this.verifyHash(login, password, `dummy/${this.dummyOf}`, dummy, source).then(() => false);
+    const dummy = this.dummyFor(login);
+    if (dummy === undefined) return Promise.resolve(false);
+    return this.verifyHash(login, password, `dummy/${dummy.of}`, dummy.check, source).then(() => false);
+  }
+
+  /**
+   * The dummy of a login: always the same one for the same login (a name answers in one time,
+   * as a real user does), drawn by a keyed hash of the login in the proportions of the file.
+   */
+  private dummyFor(login: string): Dummy | undefined {
+    const list = this.dummies;
+    if (list.length <= 1) return list[0];
+    const draw = createHmac('sha256', this.secret).update('dummy\0').update(login).digest().readUIntBE(0, 6) % this.dummyWeight;
+    let sum = 0;
+    for (const d of list) {
+      sum += d.weight;
+      if (draw < sum) return d;
+    }
+    return list[list.length - 1];
   }
 
   private verifyHash(login: string, password: string, hash: string, check: HashCheck, source: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseHtpasswd, PasswordVerifier } from '../../src/auth/index.js';
+import { loadBcrypt } from '../../src/auth/password-verifier.js';
 import { htpasswdProblems, readHtpasswdSteps } from '../../src/auth/htpasswd.js';
 import { runSteps } from '../../src/auth/steps.js';
 import { looksLikeMosquittoHash, parseMosquittoHash, verifyMosquittoHash } from '../../src/auth/mosquitto-hash.js';
@@ -95,7 +96,7 @@ describe('Mosquitto password hashes', () => {
 
   it('makes the dummy of unknown users like the file: a Mosquitto file does not reveal who exists', async () => {
     const on = new PasswordVerifier({ mosquittoHashes: true });
-    await on.prepareDummy(hashOf('alice'), 12); // 12: a bcrypt dummy would take ~0.2 s a check
+    await on.prepareDummies([hashOf('alice')], 12); // 12: a bcrypt dummy would take ~0.2 s a check
     const started = on.computations;
     assert.equal(await on.verify('ghost', 'correct horse', undefined), false);
     assert.equal(on.computations, started + 1); // a PBKDF2 of 101 iterations, not a bcrypt
@@ -103,6 +104,28 @@ describe('Mosquitto password hashes', () => {
     for (let i = 0; i < 20; i++) await on.verify(`ghost${String(i)}`, 'p', undefined);
     const perDummyMs = Number(process.hrtime.bigint() - t0) / 20e6;
     assert.ok(perDummyMs < 5, `a dummy check took ${perDummyMs.toFixed(2)} ms: not PBKDF2-like`);
+  });
+
+  it('in a file that mixes kinds, gives each unknown login the dummy of one kind, fixed per login, in the file\'s proportions', async () => {
+    let bcryptChecks = 0;
+    const v = new PasswordVerifier({ mosquittoHashes: true, failureTtlMs: 0, bcrypt: () => Promise.resolve(++bcryptChecks < 0) });
+    const bcryptHash = await (await loadBcrypt()).hash('x', 4);
+    // One bcrypt user among Mosquitto ones, first: with a single dummy like the first hash, every
+    // Mosquitto user (a hundred times faster than bcrypt) would tell by timing that it exists.
+    await v.prepareDummies([bcryptHash, hashOf('alice'), hashOf('bob'), hashOf('dave'), '{SHA}never-matches'], 5);
+    const viaBcrypt: boolean[] = [];
+    for (let i = 0; i < 80; i++) {
+      const before = bcryptChecks;
+      assert.equal(await v.verify(`ghost${String(i)}`, 'p', undefined), false);
+      viaBcrypt.push(bcryptChecks > before);
+    }
+    const share = viaBcrypt.filter(Boolean).length / viaBcrypt.length;
+    assert.ok(share > 0.02 && share < 0.5, `bcrypt dummies: ${String(share)} of unknown logins, the file has 1 in 4`);
+    for (let i = 0; i < 10; i++) {
+      const before = bcryptChecks;
+      await v.verify(`ghost${String(i)}`, 'q', undefined);
+      assert.equal(bcryptChecks > before, viaBcrypt[i], `ghost${String(i)} answered with another kind`);
+    }
   });
 
   it('reports Mosquitto lines in the password file by what they are', () => {
