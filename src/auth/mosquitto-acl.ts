@@ -201,7 +201,7 @@ class Writer {
   masks(entry: EntryRules): { sub: string[]; pub: string[] } {
     const anonymous = entry.name === ANONYMOUS;
     // Mosquitto skips the patterns with %u for anonymous clients (psrtd would drop them too).
-    const patterns = anonymous ? this.patterns.grants.filter((g) => !/%u/.test(g.filter)) : this.patterns.grants;
+    const patterns = anonymous ? this.patterns.grants.filter((g) => !g.filter.includes('%u')) : this.patterns.grants;
     const kept = [...entry.own.grants, ...patterns].filter((g) => {
       const own = entry.own.denies.find((d) => filtersOverlap(g.filter, d.filter));
       const shared = this.patterns.denies.find((d) => filtersOverlap(g.filter, d.filter));
