@@ -36,6 +36,15 @@ function mosquittoPasswdFile(): string {
   }
 }
 
+/** Resolves once psrtd has logged a line with `text` (its log lines arrive in batches). */
+async function logged(server: Psrtd, text: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!server.output.some((l) => l.includes(text))) {
+    if (Date.now() > deadline) throw new Error(`not logged: ${text}\n${server.output.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Resolves once psrtd has logged `count` completed SIGHUP reloads. */
 async function reloads(server: Psrtd, count: number): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -93,7 +102,7 @@ describe('auth.mosquitto_passwords: a mosquitto_passwd file used as it is', () =
       assert.notEqual(bare.code, 0, `${user}: ${bare.stdout}`);
       assert.match(bare.stderr + bare.stdout, /bad user name or password/i, user);
     }
-    assert.ok(on.output.some((l) => l.includes('login failed for dave (no password)')), on.output.join('\n'));
+    await logged(on, 'login failed for dave (no password)');
     assert.equal(await refusedCode(mqttConnect(on.mqttPort, 5, { user: 'dave', password: '' })), 0x86);
     await assert.rejects(login(on.port, 'dave', ''));
     // bcrypt keeps the PSRT reference's rule: a login with an empty password is a bcrypt check.
