@@ -10,33 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { PublishHook } from '../../src/broker/ports.js';
-import type { BridgeConfig } from '../../src/bridges/config.js';
 import type { OutMessage } from '../../src/bridges/buffer.js';
-import { BridgeManager, type BridgeBroker } from '../../src/bridges/manager.js';
+import { BridgeManager } from '../../src/bridges/manager.js';
 import { createMemoryLogger } from '../../src/log/index.js';
 import { freePort } from '../helpers/ports.js';
+import { FakeBroker, bridge } from './fakes.js';
 
-class FakeBroker implements BridgeBroker {
-  hooks: PublishHook[] = [];
-  publishExternal(): void {
-    assert.fail('nothing is imported from closed ports');
-  }
-  addPublishHook(hook: PublishHook): void {
-    this.hooks.push(hook);
-  }
-  removePublishHook(hook: PublishHook): void {
-    this.hooks = this.hooks.filter((h) => h !== hook);
-  }
-}
-
-function bridge(name: string, port: number, out: string[], extra: Partial<BridgeConfig> = {}): BridgeConfig {
-  return {
-    name, type: 'nats', servers: [`nats://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined, clientId: undefined,
-    tls: undefined, out, in: [], localPrefix: '', remotePrefix: '', qos: 0, protocolVersion: 5,
-    cleanSession: true, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
-  };
-}
 
 function out(topic: string, payload: string, priority = 0x7f): OutMessage {
   return { priority, topic, payload: Buffer.from(payload), qos: 1, contentType: 'text/plain', userProperties: [['k', payload]] };
