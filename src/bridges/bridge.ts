@@ -64,8 +64,9 @@ export abstract class Bridge {
   };
   protected readonly buffer: BoundedBuffer;
   /**
-   * Where the exports still waiting when psrtd stops are saved (`mqtt.persistence_file`), for
-   * the log lines of the stop; null: they are dropped. Set by the manager at shutdown.
+   * What becomes of the exports still waiting when this bridge stops, for the log lines of the
+   * stop: `saved in <file>` (shutdown with `mqtt.persistence_file`), `handed to the new bridge`
+   * (replaced at a reload); null: they are dropped. Set by the manager before stop().
    */
   keptIn: string | null = null;
   private readonly reported = new Set<string>();
@@ -112,6 +113,12 @@ export abstract class Bridge {
       if (outcome !== 'later') return;
     }
     this.buffer.push({ remote, m });
+    this.counters.dropped = this.buffer.dropped;
+  }
+
+  /** Exports older than everything buffered, first in line (see BoundedBuffer.prepend). */
+  requeueFirst(entries: readonly Buffered[]): void {
+    this.buffer.prepend(entries);
     this.counters.dropped = this.buffer.dropped;
   }
 

@@ -88,6 +88,22 @@ export class BoundedBuffer {
     this.bytesHeld += BoundedBuffer.sizeOf(entry.m);
   }
 
+  /**
+   * Puts entries older than everything held (a predecessor's unacknowledged exports) in front,
+   * in their order; then, over a bound, the oldest go first, as for push.
+   */
+  prepend(entries: readonly Buffered[]): void {
+    if (entries.length === 0) return;
+    this.changes++;
+    this.items = [...entries, ...this.items.slice(this.head)];
+    this.head = 0;
+    for (const e of entries) this.bytesHeld += BoundedBuffer.sizeOf(e.m);
+    while (this.length > 0 && (this.length > this.maxMessages || this.bytesHeld > this.maxBytes)) {
+      this.shift();
+      this.dropped++;
+    }
+  }
+
   /** The messages held, oldest first (the buffer is not changed). */
   messages(): OutMessage[] {
     const out: OutMessage[] = [];

@@ -10,7 +10,7 @@
  */
 import type { BrokerLogger, MessageMeta, PublishHook } from '../broker/ports.js';
 import type { Bridge, BridgeStatus, ImportSink } from './bridge.js';
-import type { OutMessage } from './buffer.js';
+import type { Buffered, OutMessage } from './buffer.js';
 import type { BridgeConfig, BridgesConfig } from './config.js';
 import { MaskSet } from './masks.js';
 import { loadBridgeKinds, type BridgeKinds } from './kinds.js';
@@ -133,6 +133,7 @@ export class BridgeManager implements PublishHook {
   /** A removed bridge's buffered exports are dropped (a replaced one's go to its successor). */
   private stopDropping(bridge: Bridge, removed: boolean): Promise<void> {
     const waiting = removed ? bridge.takeBuffered().length : 0;
+    if (!removed) bridge.keptIn = 'handed to the new bridge';
     this.log.info(`bridge ${bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports dropped` : ''}`);
     return bridge.stop().catch(() => undefined);
   }
@@ -140,7 +141,7 @@ export class BridgeManager implements PublishHook {
   /** Shutdown with a persistence file: once stopped, the bridge hands its exports over for the final save. */
   private stopKeeping(bridge: Bridge): Promise<void> {
     const file = this.exports.savedIn ?? '';
-    bridge.keptIn = file;
+    bridge.keptIn = `saved in ${file}`;
     const waiting = bridge.status().buffered;
     this.log.info(`bridge ${bridge.config.name}: stopping${waiting > 0 ? `, ${waiting} buffered exports saved in ${file}` : ''}`);
     return bridge.stop().catch(() => undefined).then(() => { this.exports.keep(bridge); });
@@ -169,8 +170,29 @@ export class BridgeManager implements PublishHook {
     this.handOver(from, to);
     to.bridge.succeed?.(from.bridge);
     void stopped.then(() => {
+      this.handOverUnacked(from, to);
       if (to.bridge.state !== 'stopped') to.bridge.start(); // not removed by a later reload meanwhile
     });
+  }
+
+  /**
+   * What the predecessor still held once stopped: QoS 1 exports its upstream did not acknowledge
+   * within the stop grace (the successor's client never sends them again by itself). They are
+   * older than anything the successor has buffered, so they go first (at least once: the
+   * upstream may have received them).
+   */
+  private handOverUnacked(from: Member, to: Member): void {
+    const routed: Buffered[] = [];
+    let gone = 0;
+    for (const m of from.bridge.takeWaiting()) {
+      const remote = to.out.matches(m.topic) ? to.bridge.route(m.topic) : null;
+      if (remote === null) gone++;
+      else routed.push({ remote, m });
+    }
+    if (routed.length + gone === 0) return;
+    to.bridge.requeueFirst(routed);
+    const note = gone > 0 ? ` (${String(gone)} no longer exported, dropped)` : '';
+    this.log.info(`bridge ${to.bridge.config.name}: ${String(routed.length)} exports the upstream had not acknowledged before the reload queued again${note}`);
   }
 
   /**

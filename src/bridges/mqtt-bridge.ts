@@ -172,7 +172,7 @@ export class MqttBridge extends Bridge {
     if (!client.connected) {
       await client.endAsync(true).catch(() => undefined);
       // Sent on a connection that broke: the client would have sent them again after a reconnect.
-      if (this.keptIn !== null && this.unacked.size > 0) this.log.info(`bridge ${this.config.name}: ${String(this.unacked.size)} QoS 1 exports not acknowledged by the upstream (away at the stop), saved in ${this.keptIn}`);
+      if (this.keptIn !== null && this.unacked.size > 0) this.log.info(`bridge ${this.config.name}: ${String(this.unacked.size)} QoS 1 exports not acknowledged by the upstream (away at the stop), ${this.keptIn}`);
       return;
     }
     await new Promise<void>((resolve) => {
@@ -180,7 +180,7 @@ export class MqttBridge extends Bridge {
         client.stream.destroy(); // end() waits for acknowledgements that did not come
         // Neither the client (discarded) nor a successor (a new store) sends them again.
         const lost = Object.keys(client.outgoing).length;
-        const fate = this.keptIn === null ? 'dropped' : `saved in ${this.keptIn}`;
+        const fate = this.keptIn ?? 'dropped';
         if (lost > 0) this.log.warn(`bridge ${this.config.name}: ${String(lost)} QoS 1 exports not acknowledged by the upstream within ${String(STOP_GRACE_MS)} ms of the stop, ${fate}`);
         resolve();
       }, STOP_GRACE_MS);

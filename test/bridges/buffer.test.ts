@@ -17,6 +17,17 @@ describe('bridge buffer', () => {
     assert.equal(b.bytes, 0);
   });
 
+  it('prepend puts older entries first, in their order, and then drops the oldest beyond the bounds', () => {
+    const b = new BoundedBuffer(4, 1 << 20);
+    for (let i = 0; i < 5; i++) b.shift(); // nothing to take: the head stays in place
+    for (const i of [5, 6]) b.push({ remote: `r${i}`, m: msg(i) });
+    b.shift(); // r5 left: the head moves on
+    b.prepend([0, 1, 2, 3].map((i) => ({ remote: `r${i}`, m: msg(i) })));
+    assert.equal(b.dropped, 1); // 5 entries for a bound of 4: r0, the oldest, went
+    assert.equal(b.bytes, 4 * BoundedBuffer.sizeOf(msg(0)));
+    assert.deepEqual([b.shift(), b.shift(), b.shift(), b.shift(), b.shift()].map((e) => e?.remote), ['r1', 'r2', 'r3', 'r6', undefined]);
+  });
+
   it('drops the oldest beyond the byte bound; an entry larger than the bound is dropped itself', () => {
     const size = BoundedBuffer.sizeOf(msg(0, 100));
     const b = new BoundedBuffer(1000, size * 2);

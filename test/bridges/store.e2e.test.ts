@@ -14,7 +14,7 @@
  *   priority; after a crash (SIGKILL), those an autosave wrote arrive too.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -114,6 +114,27 @@ describe('bridge exports survive a psrtd restart with mqtt.persistence_file', ()
     await second.waitForLog(new RegExp(`bridge up: ${N} saved exports from .* queued`));
     await until(() => got.length - mark >= N, 20_000, `${N} messages sent again (have ${got.length - mark})`);
     assert.deepEqual(got.slice(mark), seq(0, N).map((p) => `plant/stall ${p}`));
+  });
+
+  test('MQTT: QoS 1 exports a stalled upstream did not acknowledge go to the bridge a reload puts in its place', async () => {
+    const got: string[] = [];
+    await watch('watcher-reload', true, got);
+    const node = await start(join(dir, 'mqtt-reload.bin'), mqttSpec(''));
+    await node.waitForLog(/bridge up: connected to /);
+    broker.signal('SIGSTOP');
+    const N = 20;
+    await publishAll(node.port, 'plant/reload', seq(0, N));
+    await until(async () => (await bridgeStatus(node, 'up')).exported === N, 10_000, 'exports handed to the client');
+    // A changed setting (the remote prefix) replaces the bridge at the SIGHUP.
+    const config = join(node.dir, 'config.yml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace(bridgesYaml('edge', mqttSpec('')), bridgesYaml('edge', mqttSpec('r2/'))));
+    node.proc.kill('SIGHUP');
+    await node.waitForLog(new RegExp(`bridge up: ${N} exports the upstream had not acknowledged before the reload queued again`));
+    assert.ok(node.output.join('\n').includes(`bridge up: ${N} QoS 1 exports not acknowledged by the upstream within 1000 ms of the stop, handed to the new bridge`), node.output.join('\n'));
+    broker.signal('SIGCONT');
+    const resent = (): string[] => got.filter((g) => g.startsWith('r2/'));
+    await until(() => resent().length >= N, 20_000, `${N} messages sent by the new bridge (have ${resent().length})`);
+    assert.deepEqual(resent(), seq(0, N).map((p) => `r2/plant/reload ${p}`));
   });
 
   test('NATS: exports buffered while the upstream was down arrive in order, with their priority', async () => {
