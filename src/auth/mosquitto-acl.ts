@@ -30,6 +30,7 @@
  * patterns; psrtd refuses a login without an entry): those of the acl_file and, given a password
  * file, each of its users.
  */
+import { isValidMqttTopicFilter } from '../topics/index.js';
 
 export interface ConvertedAcl {
   /** acl.yml text; entries in first-seen order. */
@@ -74,13 +75,6 @@ const LEADING_BLANKS = /^[ \t\n\v\f\r]+/;
 
 function trimBlanks(s: string): string {
   return s.replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '');
-}
-
-/** A valid MQTT subscription filter (Mosquitto's mosquitto_sub_topic_check). */
-function validFilter(filter: string): boolean {
-  if (filter === '' || filter.includes('\0')) return false;
-  const levels = filter.split('/');
-  return levels.every((l, i) => (l === '#' ? i === levels.length - 1 : l === '+' || !/[+#]/.test(l)));
 }
 
 /** `%u`/`%c` outside a whole level, which psrtd's masks cannot express. */
@@ -170,7 +164,7 @@ class Converter {
     const filter = filterText === undefined || filterText === '' ? first : filterText;
     if (access === undefined) {
       this.problems.push({ line: number, problem: `access "${first}" is not read, write, readwrite or deny` });
-    } else if (!validFilter(filter)) {
+    } else if (!isValidMqttTopicFilter(filter)) { // Mosquitto's mosquitto_sub_topic_check
       this.problems.push({ line: number, problem: `"${filter}" is not a valid topic filter` });
     } else if (access === 'deny') {
       (keyword === 'pattern' ? this.patterns : this.current).denies.push({ filter, read: false, write: false, line: number });
@@ -244,10 +238,9 @@ export function convertMosquittoAcl(text: string, passwordUsers: Iterable<string
   for (const user of passwordUsers) if (user !== ANONYMOUS && !c.users.has(user)) c.users.set(user, emptyRules());
   const writer = new Writer(c.patterns);
   let yaml = '# acl.yml converted from a Mosquitto acl_file by psrtd --convert-mosquitto-acl\n';
-  // Anonymous Mosquitto clients get their own rules and the patterns without %u.
+  // Anonymous Mosquitto clients get their own rules and the patterns without %u (see masks()).
   const anonymous = writer.masks({ name: ANONYMOUS, own: c.anonymous });
-  const withoutLogin = (l: readonly string[]): boolean => l.some((f) => !f.split('/').includes('%u'));
-  const anyAnonymous = withoutLogin(anonymous.sub) || withoutLogin(anonymous.pub);
+  const anyAnonymous = anonymous.sub.length + anonymous.pub.length > 0;
   if (anyAnonymous) yaml += `# _ is the anonymous user (the rules before the first "user" line, and the patterns)\n${entryYaml(ANONYMOUS, anonymous)}`;
   for (const [name, own] of c.users) yaml += entryYaml(name, writer.masks({ name, own }));
   const byLine = (a: Note, b: Note): number => a.line - b.line;

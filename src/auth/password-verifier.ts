@@ -203,7 +203,9 @@ export class PasswordVerifier {
    * false when verify() would have to run or wait for bcrypt, or would fail.
    */
   isRemembered(login: string, password: string, hash: string): boolean {
-    if (this.ok.size === 0 || password.includes('\0') || this.checkOf(hash) === undefined) return false;
+    // kindOf, not checkOf: no base64 decoding per reconnect. A success is remembered only for a
+    // hash that verified, so a malformed one of a known kind never finds a key.
+    if (this.ok.size === 0 || password.includes('\0') || this.kindOf(hash) === undefined) return false;
     return this.rememberedSuccess(this.keyOf(login, hash, password));
   }
 

@@ -13,7 +13,7 @@ import { parseBridgesSection } from '../bridges/index.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
+import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { TlsIdentity } from '../transport/tls.js';
 import { resolveUnixSocketAccess } from '../transport/unix-socket-access.js';
 import { checkLicense } from './app.js';
@@ -109,7 +109,7 @@ export async function checkConfiguration(config: ServerConfig, baseLog: Logger):
     try {
       await part(config, log);
     } catch (e) {
-      log.error(isPsrtError(e) || e instanceof Error ? e.message : String(e));
+      log.error(e instanceof Error ? e.message : String(e));
     }
   }
   const name = config.file ?? 'the built-in config';

@@ -179,7 +179,7 @@ async function checkAndExit(opts: CliOptions, log: Logger): Promise<never> {
   try {
     ok = await checkConfiguration(loadConfig(opts, log), log);
   } catch (e) {
-    log.error(isPsrtError(e) ? e.message : e instanceof Error ? e.message : String(e));
+    log.error(e instanceof Error ? e.message : String(e));
     log.error('configuration check: the config file has errors (see above)');
   }
   // The logger batches its lines; 'exit' writes what is pending.

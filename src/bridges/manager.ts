@@ -150,7 +150,7 @@ export class BridgeManager implements PublishHook {
   /** A new bridge (not replacing one): at psrtd's start it first takes the exports saved for it. */
   private startNew(member: Member): void {
     const bridge = member.bridge;
-    if (!this.started) this.exports.requeue(bridge, (topic) => (member.out.matches(topic) ? bridge.route(topic) : null));
+    if (!this.started) this.exports.requeue(bridge, (topic) => this.remoteOf(member, topic));
     bridge.start();
   }
 
@@ -176,42 +176,47 @@ export class BridgeManager implements PublishHook {
   }
 
   /**
-   * What the predecessor still held once stopped: QoS 1 exports its upstream did not acknowledge
-   * within the stop grace (the successor's client never sends them again by itself). They are
-   * older than anything the successor has buffered, so they go first (at least once: the
-   * upstream may have received them).
-   */
-  private handOverUnacked(from: Member, to: Member): void {
-    const routed: Buffered[] = [];
-    let gone = 0;
-    for (const m of from.bridge.takeWaiting()) {
-      const remote = to.out.matches(m.topic) ? to.bridge.route(m.topic) : null;
-      if (remote === null) gone++;
-      else routed.push({ remote, m });
-    }
-    if (routed.length + gone === 0) return;
-    to.bridge.requeueFirst(routed);
-    const note = gone > 0 ? ` (${String(gone)} no longer exported, dropped)` : '';
-    this.log.info(`bridge ${to.bridge.config.name}: ${String(routed.length)} exports the upstream had not acknowledged before the reload queued again${note}`);
-  }
-
-  /**
    * A changed bridge is a new one under the same name: the exports its predecessor still held
    * (an upstream that was away) go to it, in order, as far as its masks still export them.
    * Dropping them would lose data because of an unrelated edit (a buffer bound, a server).
    */
   private handOver(from: Member, to: Member): void {
     const all = from.bridge.takeBuffered();
-    let gone = 0;
-    for (const { m } of all) {
-      const remote = to.out.matches(m.topic) ? to.bridge.route(m.topic) : null;
-      if (remote === null) gone++;
-      else to.bridge.offer(remote, m);
-    }
+    const { routed, gone } = this.remap(to, all.map((e) => e.m));
+    for (const { remote, m } of routed) to.bridge.offer(remote, m);
     if (all.length > 0) {
       const note = gone > 0 ? ` (${gone} no longer exported, dropped)` : '';
       this.log.info(`bridge ${to.bridge.config.name}: ${all.length - gone} buffered exports carried over from before the reload${note}`);
     }
+  }
+
+  /**
+   * What the predecessor still held once stopped: QoS 1 exports its upstream did not acknowledge
+   * within the stop grace (the successor's client never sends them again by itself). They are
+   * older than anything the successor has buffered, so they go first (at least once: the
+   * upstream may have received them).
+   */
+  private handOverUnacked(from: Member, to: Member): void {
+    const { routed, gone } = this.remap(to, from.bridge.takeWaiting());
+    if (routed.length + gone === 0) return;
+    to.bridge.requeueFirst(routed);
+    const note = gone > 0 ? ` (${String(gone)} no longer exported, dropped)` : '';
+    this.log.info(`bridge ${to.bridge.config.name}: ${String(routed.length)} exports the upstream had not acknowledged before the reload queued again${note}`);
+  }
+
+  /** The remote name of a local topic on `member` as configured now; null: it no longer exports it. */
+  private remoteOf(member: Member, topic: string): string | null {
+    return member.out.matches(topic) ? member.bridge.route(topic) : null;
+  }
+
+  /** `messages` with their remote names on `to`, and how many it no longer exports. */
+  private remap(to: Member, messages: readonly OutMessage[]): { routed: Buffered[]; gone: number } {
+    const routed: Buffered[] = [];
+    for (const m of messages) {
+      const remote = this.remoteOf(to, m.topic);
+      if (remote !== null) routed.push({ remote, m });
+    }
+    return { routed, gone: messages.length - routed.length };
   }
 
   /** Registered only while there are bridges: a node without any pays nothing at all. */
