@@ -219,16 +219,31 @@ export class UdpHandler {
     }
     const user = env.login === '' ? ANONYMOUS : env.login;
     const nonce = env.rest.subarray(0, UDP_NONCE_LENGTH);
-    if (!this.replay.fresh(user, env.authType, nonce)) {
-      this.replayed(sender, inner[0] === OP_PUBLISH, user);
+    if (this.replay.fresh(user, env.authType, nonce)) {
+      this.freshEncrypted(inner, user, env.authType, nonce, sender, timestampUs);
       return;
     }
+    // Seen before. The original may still wait in this sender's lane (behind a datagram that
+    // waits for bcrypt) and be refused there: the retransmission is answered after it, with
+    // the original's outcome (a refused original was forgotten, so this one is judged afresh).
+    this.enqueue(sender, () => {
+      if (!this.replay.fresh(user, env.authType, nonce)) this.replayed(sender, inner[0] === OP_PUBLISH, user);
+      else this.judgeEncrypted(this.inner(inner, sender), user, env.authType, nonce, sender, timestampUs);
+    });
+  }
+
+  /** A decrypted datagram whose nonce was just admitted, queued behind the sender's earlier ones. */
+  private freshEncrypted(inner: Buffer, user: string, keyType: number, nonce: Buffer, sender: UdpSender, timestampUs: number): void {
     const pub = this.inner(inner, sender);
     const queued = pub !== null && this.enqueue(sender, () => {
-      if (!this.authorizeEncrypted(pub, user, sender, timestampUs)) this.replay.forget(user, env.authType, nonce);
+      this.judgeEncrypted(pub, user, keyType, nonce, sender, timestampUs);
     });
     // Not delivered: a retransmission must get the same answer, not the `01` of a replay.
-    if (!queued) this.replay.forget(user, env.authType, nonce);
+    if (!queued) this.replay.forget(user, keyType, nonce);
+  }
+
+  private judgeEncrypted(pub: Publish | null, user: string, keyType: number, nonce: Buffer, sender: UdpSender, timestampUs: number): void {
+    if (pub === null || !this.authorizeEncrypted(pub, user, sender, timestampUs)) this.replay.forget(user, keyType, nonce);
   }
 
   /** Steps 12–18 for an encrypted datagram; true when it was delivered. */

@@ -114,6 +114,25 @@ describe('UdpHandler', () => {
     assert.deepEqual(t.published.map((p) => p.topic), ['other', 'first', 'second']);
   });
 
+  it('answers a retransmission after its original, with its outcome, while the original waits in the lane', async () => {
+    const gate = deferred();
+    const t = setup({ bcrypt: () => gate.promise });
+    const a = t.sender(1);
+    const refused = sealed(AES.key, 'user1', 'a/b/c/d/e/f/g', 'too deep'); // maxTopicDepth 4
+    const delivered = sealed(AES.key, 'user1', 'ok', 'once');
+    t.handler.handle(plain('user1', 'secret', 'first', '1'), a); // waits for bcrypt
+    for (const d of [refused, refused, delivered, delivered]) t.handler.handle(d, a);
+    await settle();
+    assert.equal(t.replies.length, 0, 'nothing is answered before the datagrams ahead of it');
+    gate.resolve(true);
+    await settle();
+    assert.deepEqual(t.replies.map((r) => r.code), [0x01, 0xff, 0xff, 0x01, 0x01]);
+    assert.deepEqual(t.published.map((p) => p.payload), ['1', 'once']);
+    assert.equal(t.handler.counters.replayed, 1); // the retransmission of the delivered one
+    t.handler.handle(refused, a); // idle lane: judged at once, refused again
+    assert.equal(t.replies.at(-1)?.code, 0xff);
+  });
+
   it('never throws out of handle(); an exception is counted and the next datagram works', async () => {
     const t = setup({ throwOnPublish: true });
     assert.doesNotThrow(() => {
