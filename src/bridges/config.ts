@@ -59,6 +59,16 @@ export interface BridgeConfig {
   /** Bounds of the buffer that holds exports while the upstream is away. */
   readonly bufferMessages: number;
   readonly bufferBytes: number;
+  /**
+   * Seconds a connection attempt may take (TCP, TLS, and the server's INFO or CONNACK): a
+   * stalled server accepts the TCP connection and then says nothing.
+   */
+  readonly connectTimeout: number;
+  /** NATS: seconds between pings; the connection is given up when `maxPingsOut` are unanswered at the next. */
+  readonly pingInterval: number;
+  readonly maxPingsOut: number;
+  /** MQTT keep alive in seconds: the connection is given up after 1.5 times this without an answer. */
+  readonly keepalive: number;
 }
 
 export interface BridgesConfig {
@@ -72,6 +82,16 @@ const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
 const DEFAULT_SESSION_EXPIRY = 3600;
 /** MQTT 5's largest Session Expiry Interval, which means "never expires" (§3.1.2.11.2). */
 const MAX_SESSION_EXPIRY = 4_294_967_295;
+/**
+ * How a stalled upstream (a hung process, a link that drops everything) is noticed: the
+ * defaults give up on it in 20 to 30 s (NATS) or about 15 s (MQTT).
+ */
+const DEFAULT_CONNECT_TIMEOUT = 5;
+const DEFAULT_PING_INTERVAL = 10;
+const DEFAULT_MAX_PINGS_OUT = 2;
+const DEFAULT_KEEPALIVE = 10;
+/** MQTT's Keep Alive is a two-byte field. */
+const MAX_KEEPALIVE = 65_535;
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1))], {
   error: 'expected a string or a list of strings',
@@ -99,6 +119,11 @@ const bridgeSchema = z.strictObject({
   buffer_bytes: z.int({ error: 'expected an integer' }).min(1).nullish(),
   clean_session: z.boolean({ error: 'expected true or false' }).nullish(),
   session_expiry: z.int({ error: 'expected an integer' }).min(1).max(MAX_SESSION_EXPIRY).nullish(),
+  connect_timeout: z.int({ error: 'expected an integer (seconds)' }).min(1).max(600).nullish(),
+  ping_interval: z.int({ error: 'expected an integer (seconds)' }).min(1).max(3600).nullish(),
+  max_pings_out: z.int({ error: 'expected an integer' }).min(1).max(100).nullish(),
+  // The lower bound is checked in checkBridge, which says why 0 (MQTT: keep alive off) is refused.
+  keepalive: z.int({ error: 'expected an integer (seconds)' }).max(MAX_KEEPALIVE).nullish(),
 });
 
 type RawBridge = z.infer<typeof bridgeSchema>;
@@ -149,8 +174,15 @@ function checkBridge(raw: RawBridge, at: IssuePath, where: Where): void {
   const hasKey = raw.tls_key !== undefined && raw.tls_key !== null;
   if (hasCert !== hasKey) throw fail(where, [...at, hasCert ? 'tls_key' : 'tls_cert'], 'tls_cert and tls_key go together');
   if (raw.type === 'nats') {
-    const mqttOnly = (['qos', 'protocol_version', 'clean_session', 'session_expiry'] as const).find((k) => raw[k] != null);
+    const mqttOnly = (['qos', 'protocol_version', 'clean_session', 'session_expiry', 'keepalive'] as const).find((k) => raw[k] != null);
     if (mqttOnly !== undefined) throw fail(where, [...at, mqttOnly], 'only for type mqtt');
+  } else {
+    const natsOnly = (['ping_interval', 'max_pings_out'] as const).find((k) => raw[k] != null);
+    if (natsOnly !== undefined) throw fail(where, [...at, natsOnly], 'only for type nats (an MQTT bridge has keepalive)');
+  }
+  if (raw.keepalive != null && raw.keepalive < 1) {
+    const why = raw.keepalive === 0 ? ' (0 turns keep alive off: a stalled upstream would never be noticed)' : '';
+    throw fail(where, [...at, 'keepalive'], `must be at least 1, got ${String(raw.keepalive)}${why}`);
   }
   if (raw.session_expiry != null && raw.protocol_version === 4) {
     throw fail(where, [...at, 'session_expiry'], 'only for protocol_version 5 (MQTT 3.1.1 sessions do not expire)');
@@ -182,6 +214,10 @@ function resolveBridge(raw: RawBridge, at: IssuePath, where: Where, configDir: s
     sessionExpiry: raw.session_expiry ?? DEFAULT_SESSION_EXPIRY,
     bufferMessages: raw.buffer_messages ?? DEFAULT_BUFFER_MESSAGES,
     bufferBytes: raw.buffer_bytes ?? DEFAULT_BUFFER_BYTES,
+    connectTimeout: raw.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT,
+    pingInterval: raw.ping_interval ?? DEFAULT_PING_INTERVAL,
+    maxPingsOut: raw.max_pings_out ?? DEFAULT_MAX_PINGS_OUT,
+    keepalive: raw.keepalive ?? DEFAULT_KEEPALIVE,
   };
 }
 

@@ -122,8 +122,9 @@ export class MqttBridge extends Bridge {
       protocolVersion: this.v5 ? 5 : 4,
       clientId: this.clientId(),
       clean: c.cleanSession,
-      keepalive: 10,
-      connectTimeout: 5000,
+      // A stalled upstream is noticed 1.5 keep alives after its last answer.
+      keepalive: c.keepalive,
+      connectTimeout: c.connectTimeout * 1000,
       reconnectPeriod: this.backoff.next(),
       queueQoSZero: false,
       resubscribe: false,

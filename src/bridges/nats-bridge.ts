@@ -41,7 +41,6 @@ interface Imported {
   /** The first subscription matching the subject: only its copy is imported. */
   readonly owner: number;
 }
-const CONNECT_TIMEOUT_MS = 5000;
 /**
  * Longest subject exported, in bytes. nats-server closes a connection whose protocol line is
  * longer than its max_control_line (4096 bytes by default, not announced in INFO), losing what
@@ -120,8 +119,10 @@ export class NatsBridge extends Bridge {
       noEcho: true,
       maxReconnectAttempts: -1,
       reconnectDelayHandler: () => this.backoff.next(),
-      timeout: CONNECT_TIMEOUT_MS,
-      pingInterval: 10_000,
+      // A stalled server is found by pings only: given up when maxPingOut are unanswered at the next.
+      timeout: c.connectTimeout * 1000,
+      pingInterval: c.pingInterval * 1000,
+      maxPingOut: c.maxPingsOut,
       pendingLimit: PENDING_LIMIT,
     };
     if (c.user !== undefined) opts.user = c.user;

@@ -104,6 +104,39 @@ list:
     assert.equal(nats('    session_expiry: 60\n'), `${at}.session_expiry: only for type mqtt`);
   });
 
+  it('parses the keys that decide how soon a stalled upstream is given up, with the defaults of before', () => {
+    const one = (type: string, extra: string): BridgesConfig['bridges'][number] | undefined =>
+      parse(`list:\n  - name: b\n    type: ${type}\n    servers: x\n${extra}`)?.bridges[0];
+    const nats = one('nats', '');
+    assert.deepEqual([nats?.pingInterval, nats?.maxPingsOut, nats?.connectTimeout], [10, 2, 5]);
+    const fast = one('nats', '    ping_interval: 1\n    max_pings_out: 1\n    connect_timeout: 2\n');
+    assert.deepEqual([fast?.pingInterval, fast?.maxPingsOut, fast?.connectTimeout], [1, 1, 2]);
+    const mqtt = one('mqtt', '');
+    assert.deepEqual([mqtt?.keepalive, mqtt?.connectTimeout], [10, 5]);
+    const slow = one('mqtt', '    keepalive: 65535\n    connect_timeout: 600\n');
+    assert.deepEqual([slow?.keepalive, slow?.connectTimeout], [65_535, 600]);
+  });
+
+  it('rejects bad ping_interval, max_pings_out, connect_timeout and keepalive values, and each on the other type', () => {
+    const bad = (type: string, extra: string): string => problem(`list:\n  - name: b\n    type: ${type}\n    servers: x\n${extra}`);
+    const at = `${FILE}:5: bridges.list[0]`;
+    assert.equal(bad('nats', '    ping_interval: 0\n'), `${at}.ping_interval: must be at least 1, got 0`);
+    assert.equal(bad('nats', '    ping_interval: 3601\n'), `${at}.ping_interval: must be at most 3600, got 3601`);
+    assert.equal(bad('nats', '    ping_interval: 0.5\n'), `${at}.ping_interval: expected an integer (seconds), got 0.5`);
+    assert.equal(bad('nats', '    ping_interval: 10s\n'), `${at}.ping_interval: expected an integer (seconds), got "10s"`);
+    assert.equal(bad('nats', '    max_pings_out: 0\n'), `${at}.max_pings_out: must be at least 1, got 0`);
+    assert.equal(bad('nats', '    max_pings_out: 101\n'), `${at}.max_pings_out: must be at most 100, got 101`);
+    assert.equal(bad('nats', '    connect_timeout: 0\n'), `${at}.connect_timeout: must be at least 1, got 0`);
+    assert.equal(bad('mqtt', '    connect_timeout: 601\n'), `${at}.connect_timeout: must be at most 600, got 601`);
+    assert.equal(bad('mqtt', '    keepalive: 0\n'),
+      `${at}.keepalive: must be at least 1, got 0 (0 turns keep alive off: a stalled upstream would never be noticed)`);
+    assert.equal(bad('mqtt', '    keepalive: 65536\n'), `${at}.keepalive: must be at most 65535, got 65536`);
+    assert.equal(bad('mqtt', '    keepalive: -1\n'), `${at}.keepalive: must be at least 1, got -1`);
+    assert.equal(bad('nats', '    keepalive: 5\n'), `${at}.keepalive: only for type mqtt`);
+    assert.equal(bad('mqtt', '    ping_interval: 5\n'), `${at}.ping_interval: only for type nats (an MQTT bridge has keepalive)`);
+    assert.equal(bad('mqtt', '    max_pings_out: 3\n'), `${at}.max_pings_out: only for type nats (an MQTT bridge has keepalive)`);
+  });
+
   it('reads the list from a file it names', () => {
     writeFileSync(join(dir, 'bridges.yml'), '- name: a\n  type: nats\n  servers: 127.0.0.1:4222\n  out: "#"\n');
     const c = parse('file: bridges.yml\n');

@@ -22,6 +22,7 @@ export function bridge(name: string, port: number, out: string[], extra: Partial
   return {
     name, type: 'nats', servers: [`nats://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined, clientId: undefined,
     tls: undefined, out, in: [], localPrefix: '', remotePrefix: '', qos: 0, protocolVersion: 5,
-    cleanSession: true, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
+    cleanSession: true, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20,
+    connectTimeout: 5, pingInterval: 10, maxPingsOut: 2, keepalive: 10, ...extra,
   };
 }

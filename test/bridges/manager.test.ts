@@ -86,6 +86,25 @@ describe('bridge manager', () => {
     await manager.reload(undefined);
   });
 
+  test('a changed ping_interval, max_pings_out, connect_timeout or keepalive restarts the bridge', async () => {
+    const port = await freePort();
+    const restarts = (name: string): number => log.messages('info').filter((m) => m === `bridge ${name}: stopping`).length;
+    const apply = (c: BridgeConfig): Promise<void> => manager.reload({ nodeId: 'n', bridges: [c] });
+    await apply(bridge('p', port, ['#']));
+    const changes: Partial<BridgeConfig>[] = [{ pingInterval: 1 }, { pingInterval: 1, maxPingsOut: 1 }, { pingInterval: 1, maxPingsOut: 1, connectTimeout: 1 }];
+    for (const [i, extra] of changes.entries()) {
+      await apply(bridge('p', port, ['#'], extra));
+      assert.equal(restarts('p'), i + 1, JSON.stringify(extra));
+    }
+    await apply(bridge('p', port, ['#'], { pingInterval: 1, maxPingsOut: 1, connectTimeout: 1 }));
+    assert.equal(restarts('p'), 3, 'unchanged: kept');
+    const mq = (keepalive: number): BridgeConfig => bridge('k', port, ['#'], { type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`], keepalive });
+    await apply(mq(10));
+    await apply(mq(2));
+    assert.equal(restarts('k'), 1);
+    await manager.reload(undefined);
+  });
+
   test('reloads issued back to back apply in order, whichever client library loads first', async () => {
     const port = await freePort();
     // The first needs the MQTT client, not loaded yet in this process; the second only the

@@ -54,7 +54,8 @@ function config(port: number, extra: Partial<BridgeConfig> = {}): BridgeConfig {
   return {
     name: 'stop', type: 'mqtt', servers: [`mqtt://127.0.0.1:${port}`], user: undefined, password: undefined, token: undefined,
     clientId: undefined, tls: undefined, out: ['#'], in: [], localPrefix: '', remotePrefix: '', qos: 1, protocolVersion: 4,
-    cleanSession: false, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20, ...extra,
+    cleanSession: false, sessionExpiry: 3600, bufferMessages: 100, bufferBytes: 1 << 20,
+    connectTimeout: 5, pingInterval: 10, maxPingsOut: 2, keepalive: 10, ...extra,
   };
 }
 
