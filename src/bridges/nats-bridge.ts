@@ -18,7 +18,7 @@ import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
 import { FastImport, type FrameSink } from './nats-parse.js';
-import { FastPublisher } from './nats-publish.js';
+import { FastPublisher, socketOf, type ClientSocket } from './nats-publish.js';
 import { ECHO, HeaderScanner, SLOW, rangeIs, rawOf, sameBytes, type RawMsg } from './nats-raw.js';
 import { NATS_SYNTAX, Subscriptions } from './overlap.js';
 import { maskToSubjects, subjectToTopic, topicToSubject } from './subject-mapping.js';
@@ -54,21 +54,6 @@ const utf8 = new TextDecoder();
  * small messages; a hidden client option, read by its protocol handler.
  */
 const PENDING_LIMIT = 256 * 1024;
-
-/** The part of the client's socket the export path looks at. */
-interface ClientSocket {
-  readonly writableNeedDrain: boolean;
-  once(event: 'drain', listener: () => void): unknown;
-}
-
-/**
- * The client's socket (`nc.protocol.transport.socket`, not in its typed API; a new one after
- * each reconnect), or null when it cannot be found.
- */
-function socketOf(nc: NatsConnection): ClientSocket | null {
-  const s = (nc as { protocol?: { transport?: { socket?: Partial<ClientSocket> } } }).protocol?.transport?.socket;
-  return s !== undefined && typeof s.writableNeedDrain === 'boolean' && typeof s.once === 'function' ? (s as ClientSocket) : null;
-}
 
 export class NatsBridge extends Bridge {
   private nc: NatsConnection | null = null;
@@ -169,11 +154,23 @@ export class NatsBridge extends Bridge {
       else if (s.type === 'reconnect') {
         this.backoff.reset();
         this.connected(nc.getServer());
-      } else if (s.type === 'error') this.log.warn(`bridge ${this.config.name}: ${String(s.error)}`);
+      } else if (s.type === 'staleConnection') this.dropStale(nc);
+      else if (s.type === 'error') this.log.warn(`bridge ${this.config.name}: ${String(s.error)}`);
     }
     const err = await closed;
     if (this.nc === nc) this.nc = null;
     if (!this.stopped) this.disconnected(err instanceof Error ? err.message : 'connection closed');
+  }
+
+  /**
+   * Pings went unanswered. The client ends such a connection only once what it wrote has been
+   * flushed, which a stalled server never lets happen while the socket holds unsent bytes (our
+   * exports): the bridge would hang on it until the server resumed, instead of failing over. The
+   * socket is closed at once; what it held is lost, like anything written to a dead connection.
+   */
+  private dropStale(nc: NatsConnection): void {
+    const socket = socketOf(nc);
+    if (socket !== null && socket.writableLength > 0) socket.destroy();
   }
 
   /** The subjects of the `in` masks, in order (their index decides which copy is kept). */

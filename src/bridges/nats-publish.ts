@@ -10,7 +10,8 @@
  *
  * The handler (`nc.protocol`) is not part of the client's typed API: its shape is checked, and
  * when anything is missing or the connection is closing `publish` returns false and the caller
- * uses the public API.
+ * uses the public API. The client's socket (socketOf) is reached the same way, for the
+ * congestion check of the export path and to end a stale connection.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 
@@ -27,6 +28,23 @@ function handlerOf(nc: NatsConnection): ProtocolHandler | null {
   return p !== undefined && typeof p.sendCommand === 'function' && typeof p.outMsgs === 'number' && typeof p.outBytes === 'number'
     ? (p as ProtocolHandler)
     : null;
+}
+
+/** The part of the client's socket the export path (and a stale connection's end) looks at. */
+export interface ClientSocket {
+  readonly writableNeedDrain: boolean;
+  readonly writableLength: number;
+  once(event: 'drain', listener: () => void): unknown;
+  destroy(): void;
+}
+
+/**
+ * The client's socket (`nc.protocol.transport.socket`, not in its typed API; a new one after
+ * each reconnect), or null when it cannot be found.
+ */
+export function socketOf(nc: NatsConnection): ClientSocket | null {
+  const s = (nc as { protocol?: { transport?: { socket?: Partial<ClientSocket> } } }).protocol?.transport?.socket;
+  return s !== undefined && typeof s.writableNeedDrain === 'boolean' && typeof s.once === 'function' && typeof s.destroy === 'function' ? (s as ClientSocket) : null;
 }
 
 const enc = new TextEncoder();

@@ -7,7 +7,8 @@
  * these bounds):
  * - NATS, `ping_interval: 1`, `max_pings_out: 2`: the stalled node is given up within 5 s, the
  *   bridge is online on another node of the cluster, and exports published then arrive at a
- *   subscriber on a node that is not the stalled one, in order.
+ *   subscriber on a node that is not the stalled one, in order. The same while the stalled
+ *   socket is congested by large exports.
  * - NATS, `connect_timeout: 1`, the only server stalled: the first attempt fails within 3 s
  *   (default: 5 s); once the server resumes the bridge connects.
  * - MQTT, `keepalive: 1`, `connect_timeout: 1`: the stalled Mosquitto is given up within 4 s
@@ -24,7 +25,7 @@ import { bridgeStatus, publishAll, startBridged } from './util.js';
 
 const seq = (from: number, n: number): string[] => Array.from({ length: n }, (_, i) => String(from + i));
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const exportsIn = (got: readonly string[]): string[] => got.filter((g) => g !== 'probe');
+const exportsIn = (got: readonly string[]): string[] => got.filter((g) => g !== 'probe' && g !== 'big');
 const FAST_PINGS = { ping_interval: 1, max_pings_out: 2, connect_timeout: 1 };
 
 describe('NATS bridge: ping_interval, max_pings_out and connect_timeout', () => {
@@ -97,6 +98,37 @@ describe('NATS bridge: ping_interval, max_pings_out and connect_timeout', () => 
       await publishAll(node.port, 'fo/a/seq', seq(0, N));
       await until(() => got.length >= N, 5000, `${N} exports through another node (have ${got.length})`);
       assert.deepEqual(exportsIn(got), seq(0, N)); // a late probe may come too
+    } finally {
+      victim.signal('SIGCONT');
+    }
+    await cluster.waitForRoutes();
+  });
+
+  test('a stalled node whose socket the exports congested is given up as soon', async () => {
+    const { node, server, victim } = await bridged('ping-b', { buffer_bytes: 64 << 20 });
+    const got = await subscriber(node, victim, 'fo.b.>');
+    const big = (s: string): Buffer => {
+      const b = Buffer.alloc(256 * 1024);
+      b.write(s);
+      return b;
+    };
+    try {
+      victim.signal('SIGSTOP');
+      const t0 = performance.now();
+      // More than the kernel's socket buffers take: the client's socket needs draining.
+      for (let i = 0; i < 8; i++) await publishAll(node.port, 'fo/b/big', Array.from({ length: 8 }, () => big('big')));
+      await node.waitForLog(new RegExp(`bridge n: lost ${escape(server)}`), 15_000);
+      const lostMs = performance.now() - t0;
+      console.log(`# congested stalled node given up after ${lostMs.toFixed(0)} ms`);
+      assert.ok(lostMs < 5000, `given up after ${lostMs.toFixed(0)} ms`);
+      await until(async () => {
+        const s = await bridgeStatus(node, 'n');
+        return s.state === 'online' && s.server !== server;
+      }, 10_000, 'online on another node');
+      const N = 20;
+      await publishAll(node.port, 'fo/b/seq', seq(0, N));
+      await until(() => exportsIn(got).length >= N, 10_000, `${N} exports through another node`);
+      assert.deepEqual(exportsIn(got), seq(0, N));
     } finally {
       victim.signal('SIGCONT');
     }
