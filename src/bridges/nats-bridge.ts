@@ -17,6 +17,7 @@ import { Backoff, Bridge, type ImportSink, type SendOutcome } from './bridge.js'
 import type { OutMessage } from './buffer.js';
 import type { BridgeConfig } from './config.js';
 import { independentMasks } from './masks.js';
+import { FailoverPicker } from './nats-failover.js';
 import { FastImport, type FrameSink } from './nats-parse.js';
 import { FastPublisher, socketOf, type ClientSocket } from './nats-publish.js';
 import { ECHO, HeaderScanner, SLOW, rangeIs, rawOf, sameBytes, type RawMsg } from './nats-raw.js';
@@ -59,6 +60,7 @@ export class NatsBridge extends Bridge {
   private nc: NatsConnection | null = null;
   private stopped = false;
   private readonly backoff = new Backoff();
+  private readonly failover = new FailoverPicker();
   /** Encoded headers of plain PSRT exports by priority: the same bytes serve every such message. */
   private readonly plainHeaders = new Map<number, Uint8Array>();
   private fast: FastPublisher | null = null;
@@ -104,6 +106,7 @@ export class NatsBridge extends Bridge {
       noEcho: true,
       maxReconnectAttempts: -1,
       reconnectDelayHandler: () => this.backoff.next(),
+      reconnectToServer: (pool) => this.failover.pick(pool),
       // A stalled server is found by pings only: given up when maxPingOut are unanswered at the next.
       timeout: c.connectTimeout * 1000,
       pingInterval: c.pingInterval * 1000,
@@ -136,6 +139,7 @@ export class NatsBridge extends Bridge {
         this.fast = new FastPublisher(nc);
         this.backoff.reset();
         this.subscribe(nc);
+        this.failover.connectedTo(nc.getServer());
         this.connected(nc.getServer());
         await this.watch(nc);
       } catch (e) {
@@ -153,6 +157,7 @@ export class NatsBridge extends Bridge {
       if (s.type === 'disconnect') this.disconnected(`disconnected from ${s.server}`);
       else if (s.type === 'reconnect') {
         this.backoff.reset();
+        this.failover.connectedTo(nc.getServer());
         this.connected(nc.getServer());
       } else if (s.type === 'staleConnection') this.dropStale(nc);
       else if (s.type === 'error') this.log.warn(`bridge ${this.config.name}: ${String(s.error)}`);

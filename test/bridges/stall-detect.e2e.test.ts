@@ -6,7 +6,8 @@
  * Pass criteria, with short settings (the defaults take 20 to 30 s and about 15 s, and fail
  * these bounds):
  * - NATS, `ping_interval: 1`, `max_pings_out: 2`: the stalled node is given up within 5 s, the
- *   bridge is online on another node of the cluster, and exports published then arrive at a
+ *   bridge is online on another node of the cluster within 2 s after that (its first attempt
+ *   goes to another node, not into a 4 s connect timeout), and exports published then arrive at a
  *   subscriber on a node that is not the stalled one, in order. The same while the stalled
  *   socket is congested by large exports.
  * - NATS, `connect_timeout: 1`, the only server stalled: the first attempt fails within 3 s
@@ -87,13 +88,16 @@ describe('NATS bridge: ping_interval, max_pings_out and connect_timeout', () => 
   }
 
   test('a stalled node is given up after the unanswered pings, and exports flow through another node', async () => {
-    const { node, server, victim } = await bridged('ping-a');
+    // A long connect timeout: an attempt at the stalled node first would cost all of it.
+    const { node, server, victim } = await bridged('ping-a', { connect_timeout: 4 });
     const got = await subscriber(node, victim, 'fo.a.>');
     try {
       const { lostMs, movedMs } = await stallAndFailOver(node, server, victim);
       console.log(`# stalled node given up after ${lostMs.toFixed(0)} ms, online on another node after ${movedMs.toFixed(0)} ms`);
       // Two pings 1 s apart unanswered, given up at the third: 2 to 3 s after the stall.
       assert.ok(lostMs >= 1000 && lostMs < 5000, `given up after ${lostMs.toFixed(0)} ms`);
+      // The first attempt after the loss goes to another node, not to the stalled one.
+      assert.ok(movedMs - lostMs < 2000, `online elsewhere ${(movedMs - lostMs).toFixed(0)} ms after giving up`);
       const N = 50;
       await publishAll(node.port, 'fo/a/seq', seq(0, N));
       await until(() => got.length >= N, 5000, `${N} exports through another node (have ${got.length})`);
