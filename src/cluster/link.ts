@@ -17,7 +17,6 @@ export type ReplyHandler = (code: number) => void;
 const NOP = encodeNop();
 /** The close reason of a link whose peer left a request unanswered for T (not a peer close). */
 export const REPLIES_TIMED_OUT = 'replies timed out';
-const IGNORE: ReplyHandler = () => undefined;
 
 function isUnixPath(path: string): boolean {
   return path.endsWith('.sock') || path.endsWith('.socket');
@@ -134,6 +133,11 @@ export class ReplicationLink {
   private corked = false;
   private closed = false;
   private lastActivity = performance.now();
+  /** Keep-alive NOPs sent and not answered: in `inFlight`, but not messages a broken link loses. */
+  private nopsInFlight = 0;
+  private readonly nopAnswered: ReplyHandler = () => {
+    this.nopsInFlight--;
+  };
   private readonly ticker: NodeJS.Timeout;
 
   constructor(
@@ -157,6 +161,11 @@ export class ReplicationLink {
 
   get inFlight(): number {
     return this.handlers.length - this.head;
+  }
+
+  /** The requests of messages left unanswered (keep-alives excluded). */
+  get messagesInFlight(): number {
+    return this.inFlight - this.nopsInFlight;
   }
 
   get isClosed(): boolean {
@@ -208,7 +217,8 @@ export class ReplicationLink {
       this.socket.destroy();
       this.shutdown(REPLIES_TIMED_OUT);
     } else if (this.inFlight === 0 && idle > this.timeoutMs / 2) {
-      this.send(NOP, IGNORE);
+      this.nopsInFlight++;
+      this.send(NOP, this.nopAnswered);
     }
   }
 

@@ -85,6 +85,12 @@ export class Neighbour {
    * state did not keep a neighbour that stays down from logging on every attempt.
    */
   private lastProblem: string | null = null;
+  /**
+   * Set by a refusal, cleared when the neighbour takes a message or answers the probe. A link
+   * that logs in proves nothing (a PUBLISH_REPL link learns of a refusal from its first message):
+   * resetting the back-off there retried every 250 ms, logging and logging in `links` times each.
+   */
+  private refusing = false;
 
   constructor(
     readonly config: NeighbourConfig,
@@ -132,7 +138,9 @@ export class Neighbour {
     if (this.stopped) return;
     this.state = 'connecting';
     try {
-      this.pipelined ??= await this.probe();
+      // Probed again after a refusal: a psrt-node node closes the probe of a non-replicator like
+      // the reference does, so "PUBLISH_REPL only" may have meant "not a replicator yet".
+      if (this.pipelined === undefined || this.refusing) this.pipelined = await this.probe();
       const count = this.pipelined ? 1 : this.config.links;
       const links = await Promise.all(Array.from({ length: count }, () => openLink(this.config, this.timeoutMs)));
       if (this.isStopped()) {
@@ -163,14 +171,17 @@ export class Neighbour {
       throw new PsrtError(ErrorCode.Timeout, 'timed out waiting for the answer to the replication probe');
     }
     const pipelined = typeof answer === 'number';
-    this.log.info(
-      `cluster: ${this.config.path} ${pipelined ? 'supports pipelined replication' : `speaks PUBLISH_REPL only: using ${this.config.links} links`}`,
-    );
+    if (pipelined !== this.pipelined) {
+      this.log.info(
+        `cluster: ${this.config.path} ${pipelined ? 'supports pipelined replication' : `speaks PUBLISH_REPL only: using ${this.config.links} links`}`,
+      );
+    }
     if (answer === RESPONSE_ERR_ACCESS) {
       // failed() makes it unavailable and retries; going on brought the links online under a
       // pending retry. Not remembered, so each retry asks again before any link comes up.
       throw new PsrtError(ErrorCode.LoginFailed, 'the user is not a replicator');
     }
+    if (pipelined) this.accepted();
     return pipelined;
   }
 
@@ -188,8 +199,7 @@ export class Neighbour {
       };
     }
     this.state = 'online';
-    this.backoffMs = BACKOFF_MIN_MS;
-    this.lastProblem = null;
+    if (!this.refusing) this.accepted();
     this.log.info(`cluster: ${this.config.path} online`);
     this.restampWaiting();
     this.pump();
@@ -296,11 +306,24 @@ export class Neighbour {
   private settled(code: number): void {
     if (code === RESPONSE_OK) this.stats.sent++;
     else if (code === RESPONSE_NOT_REQUIRED) this.stats.notRequired++;
-    else if (code === RESPONSE_ERR_ACCESS) this.refused('the user is not a replicator');
-    else this.stats.lost++;
+    else {
+      // Lost whatever the reason: a refused message (FE) is counted too, not only dropped with the links.
+      this.stats.lost++;
+      if (code === RESPONSE_ERR_ACCESS) this.refused('the user is not a replicator');
+      return;
+    }
+    if (this.refusing) this.accepted();
+  }
+
+  /** The neighbour works with us: retries start at the shortest back-off, problems are logged anew. */
+  private accepted(): void {
+    this.refusing = false;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.lastProblem = null;
   }
 
   private refused(why: string): void {
+    this.refusing = true;
     const text = `cluster: ${this.config.path} refuses replication: ${why}`;
     if (text !== this.lastProblem) this.log.error(text);
     this.lastProblem = text;
@@ -336,7 +359,7 @@ export class Neighbour {
     this.links = [];
     // Every link's unanswered requests and staged messages are lost, not only the broken link's.
     for (const l of links) {
-      this.stats.lost += l.inFlight;
+      this.stats.lost += l.messagesInFlight;
       l.onClose = null;
       l.close();
     }
