@@ -14,7 +14,7 @@ import { parseAclText, parseAclTextCooperatively, type AclEntry } from './acl.js
 import { readHtpasswdSteps } from './htpasswd.js';
 import { parseKeysText, parseKeysTextCooperatively } from './keys.js';
 import { runSteps, runStepsCooperatively } from './steps.js';
-import { PasswordVerifier, loadBcrypt } from './password-verifier.js';
+import { PasswordVerifier, loadBcrypt, type Password } from './password-verifier.js';
 import { UdpKeys } from './udp-keys.js';
 import { fsErrorText } from './yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
@@ -195,8 +195,8 @@ export class AuthStore {
    * allow_anonymous); anything else is a bcrypt check against the password file. Then an ACL
    * entry (`_` for an empty login) is required.
    */
-  async authenticate(login: string, password: string, source?: string): Promise<AuthResult> {
-    if (login === '' && password === '') return this.anonymous();
+  async authenticate(login: string, password: Password, source?: string): Promise<AuthResult> {
+    if (login === '' && password.length === 0) return this.anonymous();
     const hash = this.snap.passwords.get(login);
     if (!(await this.verifier.verify(login, password, hash, source))) {
       return { ok: false, code: 'LoginFailed', message: `login failed for ${escapeForLog(login)}` };
@@ -211,8 +211,8 @@ export class AuthStore {
    * (call authenticate()). A reconnect storm then logs every client in within its read, without
    * a promise and a pause/resume of the socket per login.
    */
-  authenticateNow(login: string, password: string): AuthResult | undefined {
-    if (login === '' && password === '') return this.anonymous();
+  authenticateNow(login: string, password: Password): AuthResult | undefined {
+    if (login === '' && password.length === 0) return this.anonymous();
     const hash = this.snap.passwords.get(login);
     if (hash === undefined || !this.verifier.isRemembered(login, password, hash)) return undefined;
     return this.withAcl(login);

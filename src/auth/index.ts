@@ -11,4 +11,4 @@ export {
 export { parseHtpasswd } from './htpasswd.js';
 export { type KeysLog, parseKeysText } from './keys.js';
 export { UdpKeys } from './udp-keys.js';
-export { normalizeBcryptHash, PasswordVerifier, type PasswordVerifierOptions } from './password-verifier.js';
+export { normalizeBcryptHash, type Password, PasswordVerifier, type PasswordVerifierOptions } from './password-verifier.js';

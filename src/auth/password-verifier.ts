@@ -23,7 +23,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { LOGIN_REFUSED, LoginBudget } from './login-budget.js';
 import { ENTRIES_PER_STEP, runStepsCooperatively, type Steps } from './steps.js';
-import { dummyMosquittoHash, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hash.js';
+import { dummyMosquittoHash, mosquittoHashCost, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hash.js';
 
 type BcryptModule = typeof import('@node-rs/bcrypt');
 let bcryptModule: Promise<BcryptModule> | undefined;
@@ -38,7 +38,21 @@ export function loadBcrypt(): Promise<BcryptModule> {
   return bcryptModule;
 }
 
-function bcryptVerify(password: string, hash: string): Promise<boolean> {
+/**
+ * A password as the client sent it: text (PSRT, HTTP), or the bytes of an MQTT CONNECT (binary
+ * data, any bytes). Text is verified as its UTF-8, bytes as they are, so a password that is
+ * valid UTF-8 verifies alike either way. A NUL byte never matches a bcrypt hash, nor a text
+ * password at all; bytes are checked against a Mosquitto hash up to their first NUL, as
+ * Mosquitto checks them.
+ */
+export type Password = string | Uint8Array;
+
+/** Is `password` refused without a computation against a hash of this kind (a NUL where none is allowed)? */
+function nulRefused(password: Password, bcrypt: boolean): boolean {
+  return typeof password === 'string' ? password.includes('\0') : bcrypt && password.includes(0);
+}
+
+function bcryptVerify(password: Password, hash: string): Promise<boolean> {
   return loadBcrypt().then((m) => m.verify(password, hash));
 }
 
@@ -50,7 +64,7 @@ export interface PasswordVerifierOptions {
   /** Clock (tests). */
   now?: () => number;
   /** bcrypt implementation (tests count calls). Receives the already normalised hash. */
-  bcrypt?: (password: string, hash: string) => Promise<boolean>;
+  bcrypt?: (password: Password, hash: string) => Promise<boolean>;
   /** Per-address scheduling of uncached verifications (default: a LoginBudget with its defaults). */
   budget?: LoginBudget;
   /** Also verify `mosquitto_passwd` hashes (`auth.mosquitto_passwords`); otherwise they never match. */
@@ -91,7 +105,7 @@ export class PasswordVerifier {
   private readonly maxEntries: number;
   private readonly failureTtlMs: number;
   private readonly now: () => number;
-  private readonly bcrypt: (password: string, hash: string) => Promise<boolean>;
+  private readonly bcrypt: (password: Password, hash: string) => Promise<boolean>;
   private readonly mosquittoHashes: boolean;
   private readonly secret = randomBytes(32);
   /** Successful keys; Map order is the LRU order (oldest first). */
@@ -168,9 +182,7 @@ export class PasswordVerifier {
   /** The kind of a hash, cheaply (no decoding): `bcrypt/<cost>`, `pbkdf2-sha512/<iterations>`, `sha512/1`. */
   private kindOf(hash: string): string | undefined {
     if (hash.startsWith('$2')) return normalizeBcryptHash(hash) === undefined ? undefined : `bcrypt/${String(Number(hash.slice(4, 6)))}`;
-    if (!this.mosquittoHashes) return undefined;
-    if (hash.startsWith('$7$')) return `pbkdf2-sha512/${hash.slice(3, hash.indexOf('$', 3))}`;
-    return hash.startsWith('$6$') ? 'sha512/1' : undefined;
+    return this.mosquittoHashes ? mosquittoHashCost(hash) : undefined;
   }
 
   /** How `hash` is verified; undefined when it never matches (another type, or malformed). */
@@ -191,8 +203,7 @@ export class PasswordVerifier {
    * Does `password` match `hash` (the user's password-file entry, if any)? `source` is the
    * client's address (the unit of the login budget). Never throws.
    */
-  verify(login: string, password: string, hash: string | undefined, source: string = LOCAL_SOURCE): Promise<boolean> {
-    if (password.includes('\0')) return Promise.resolve(false);
+  verify(login: string, password: Password, hash: string | undefined, source: string = LOCAL_SOURCE): Promise<boolean> {
     const check = hash === undefined ? undefined : this.checkOf(hash);
     if (hash === undefined || check === undefined) return this.verifyDummy(login, password, source);
     return this.verifyHash(login, password, hash, check, source);
@@ -202,10 +213,11 @@ export class PasswordVerifier {
    * True when `password` is a remembered success for `login` and `hash` (no bcrypt, no waiting);
    * false when verify() would have to run or wait for bcrypt, or would fail.
    */
-  isRemembered(login: string, password: string, hash: string): boolean {
+  isRemembered(login: string, password: Password, hash: string): boolean {
     // kindOf, not checkOf: no base64 decoding per reconnect. A success is remembered only for a
-    // hash that verified, so a malformed one of a known kind never finds a key.
-    if (this.ok.size === 0 || password.includes('\0') || this.kindOf(hash) === undefined) return false;
+    // hash that verified, so a malformed one of a known kind never finds a key. Text with a NUL
+    // is refused before it is looked up: its bytes may be those of an MQTT password that verified.
+    if (this.ok.size === 0 || this.kindOf(hash) === undefined || nulRefused(password, hash.startsWith('$2'))) return false;
     return this.rememberedSuccess(this.keyOf(login, hash, password));
   }
 
@@ -218,7 +230,7 @@ export class PasswordVerifier {
   }
 
   /** As long as a real check, always false. */
-  private verifyDummy(login: string, password: string, source: string): Promise<boolean> {
+  private verifyDummy(login: string, password: Password, source: string): Promise<boolean> {
     const dummy = this.dummyFor(login);
     if (dummy === undefined) return Promise.resolve(false);
     return this.verifyHash(login, password, `dummy/${dummy.of}`, dummy.check, source).then(() => false);
@@ -240,7 +252,9 @@ export class PasswordVerifier {
     return list[list.length - 1];
   }
 
-  private verifyHash(login: string, password: string, hash: string, check: HashCheck, source: string): Promise<boolean> {
+  private verifyHash(login: string, password: Password, hash: string, check: HashCheck, source: string): Promise<boolean> {
+    // Before the caches: the same bytes as text and as an MQTT password are one key.
+    if (nulRefused(password, 'bcrypt' in check)) return Promise.resolve(false);
     const key = this.keyOf(login, hash, password);
     if (this.rememberedSuccess(key)) return Promise.resolve(true);
     const until = this.failed.get(key);
@@ -261,7 +275,7 @@ export class PasswordVerifier {
     this.failed.clear();
   }
 
-  private async compute(key: string, password: string, check: HashCheck, source: string): Promise<boolean> {
+  private async compute(key: string, password: Password, check: HashCheck, source: string): Promise<boolean> {
     let result: boolean | typeof LOGIN_REFUSED = false;
     try {
       result = await this.budget.run(source, () => {
@@ -269,8 +283,9 @@ export class PasswordVerifier {
         if ('bcrypt' in check) return this.bcrypt(password, check.bcrypt);
         // Mosquitto never accepts an empty password (its CONNECT reading makes it absent), even
         // against a mosquitto_passwd hash of "": refused after the full computation, so it takes
-        // as long as any other answer.
-        return verifyMosquittoHash(password, check.mosquitto).then((ok) => ok && password !== '');
+        // as long as any other answer. (A password of a NUL and more is not empty: Mosquitto
+        // hashes none of it and lets it match that hash.)
+        return verifyMosquittoHash(password, check.mosquitto).then((ok) => ok && password.length !== 0);
       });
     } catch {
       result = false; // malformed hash or library error: deny, never crash a login
@@ -287,7 +302,7 @@ export class PasswordVerifier {
    * Length-prefixed fields so ("a", "bc") and ("ab", "c") differ; HMAC so the cache holds no
    * value an attacker could brute-force faster than bcrypt without the process secret.
    */
-  private keyOf(login: string, hash: string, password: string): string {
+  private keyOf(login: string, hash: string, password: Password): string {
     return createHmac('sha256', this.secret)
       .update(`${login.length}:${login}${hash.length}:${hash}`)
       .update(password)

@@ -212,7 +212,8 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
       this.loginDecided(packet, decision.accepted, withoutPassword(login));
       return;
     }
-    const password = packet.password?.toString('utf8') ?? '';
+    // Binary data: verified as the bytes received (Mosquitto hashes them so, UTF-8 or not).
+    const password = packet.password ?? '';
     const now = this.ctx.auth.authenticateNow(login, password);
     if (now !== undefined) {
       // Anonymous or a remembered password: decided in this read, packets after CONNECT follow.

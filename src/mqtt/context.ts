@@ -1,15 +1,16 @@
 /** What every MQTT connection needs: the router and broker, authentication, limits, logging. */
 import type { AuthResult } from '../auth/auth-store.js';
+import type { Password } from '../auth/password-verifier.js';
 import type { Broker, BrokerLogger, DataChannelOptions } from '../broker/index.js';
 import type { ConnectLimits } from './connect.js';
 import type { MqttRouter } from './router.js';
 
 /** Implemented by AuthStore (and by a login budget in front of it). */
 export interface MqttAuthenticator {
-  /** `source`: the client's IP address (per-address login budget). */
-  authenticate(login: string, password: string, source?: string): Promise<AuthResult>;
+  /** `password`: the CONNECT's, as the bytes received. `source`: the client's IP address (per-address login budget). */
+  authenticate(login: string, password: Password, source?: string): Promise<AuthResult>;
   /** The same result without waiting when no bcrypt is needed (anonymous, a remembered password). */
-  authenticateNow(login: string, password: string): AuthResult | undefined;
+  authenticateNow(login: string, password: Password): AuthResult | undefined;
   /** A verified client certificate's CN as the user (mqtt.use_identity_as_username): ACL only, no password. */
   authenticateCertificate(user: string): AuthResult;
 }

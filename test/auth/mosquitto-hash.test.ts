@@ -8,7 +8,7 @@ import { parseHtpasswd, PasswordVerifier } from '../../src/auth/index.js';
 import { loadBcrypt } from '../../src/auth/password-verifier.js';
 import { htpasswdProblems, readHtpasswdSteps } from '../../src/auth/htpasswd.js';
 import { runSteps } from '../../src/auth/steps.js';
-import { looksLikeMosquittoHash, parseMosquittoHash, verifyMosquittoHash } from '../../src/auth/mosquitto-hash.js';
+import { cAtoi, looksLikeMosquittoHash, mosquittoHashProblem, parseMosquittoHash, verifyMosquittoHash } from '../../src/auth/mosquitto-hash.js';
 import { fixture } from '../config/fixtures.js';
 
 /** Written by mosquitto_passwd 2.0.11 (see test/fixtures/config/README.md). */
@@ -17,6 +17,11 @@ const HASHES = parseHtpasswd(FILE, true);
 const PASSWORDS: Readonly<Record<string, string>> = { alice: 'correct horse', bob: 'pässwörd ✓', carol: 'old-1.x', dave: '' };
 /** glibc crypt SHA-512 (`openssl passwd -6 -salt saltsalt secret`): not Mosquitto's format. */
 const CRYPT_SHA512 = '$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1';
+/** The Latin-1 bytes of "café" (63 61 66 e9: not UTF-8), as a device may send them. */
+const LATIN1_CAFE = Buffer.from('636166e9', 'hex');
+/** mosquitto_passwd 2.0.11 of LATIN1_CAFE (given as bytes on its command line): `$7$` and `-H sha512`. */
+const LATIN1_PBKDF2 = '$7$101$XDMivnFfSr8jYFIy$tR54AQnQGx5MZYRTE3BqMSjmCnRQXpWQHSGiiQa8WOmi9EH058tnJIxVYZCJbxhG3gpftTL61XMmP39uurizWg==';
+const LATIN1_SHA512 = '$6$9kmPSfvFXE5b6YD8$6MtC5C55pK/GlxcG12uE4GIEGMHznpL+/L1g2WhRPRk+oHTkuHGLdh5t9+++bb4DtdZeVa+H02ZqcAbDyFfYcg==';
 
 function hashOf(user: string): string {
   const hash = HASHES.get(user);
@@ -68,7 +73,6 @@ describe('Mosquitto password hashes', () => {
       alice.slice(0, -4), // 60 bytes
       alice.replace('==', ''), // no padding
       alice.replace('+', '-'), // base64url
-      `${alice}$`,
       alice.replace(/\$icORqzHG4qG5QcJv\$/, '$$'), // no salt
       alice.replace(/\$icORqzHG4qG5QcJv\$/, '$icORqzHG4qG5QcJvAAAA$'), // a 15-byte salt: Mosquitto drops it too
       hashOf('carol').replace('$6$', '$6$rounds=5000$'),
@@ -138,5 +142,76 @@ describe('Mosquitto password hashes', () => {
     assert.match(on.problems[0]?.problem ?? '', /mosquitto_passwd hash of x is damaged: not \$7\$/);
     assert.match(on.problems[1]?.problem ?? '', /not a bcrypt hash \(use htpasswd -B or mosquitto_passwd\)/);
     assert.deepEqual(on.weakLines, [3]);
+  });
+  it('verifies the bytes of a binary password as Mosquitto hashes them: raw, up to the first NUL', async () => {
+    for (const hash of [LATIN1_PBKDF2, LATIN1_SHA512]) {
+      const parsed = parseMosquittoHash(hash);
+      assert.ok(parsed !== undefined, hash);
+      assert.equal(await verifyMosquittoHash(LATIN1_CAFE, parsed), true, hash);
+      assert.equal(await verifyMosquittoHash(Buffer.concat([LATIN1_CAFE, Buffer.from('00ff80', 'hex')]), parsed), true, hash);
+      assert.equal(await verifyMosquittoHash('café', parsed), false, hash); // the UTF-8 c3 a9 is another password
+      assert.equal(await verifyMosquittoHash(LATIN1_CAFE.toString('utf8'), parsed), false, hash); // what U+FFFD decoding made of it
+    }
+    const alice = parseMosquittoHash(hashOf('alice'));
+    assert.ok(alice !== undefined);
+    assert.equal(await verifyMosquittoHash(Buffer.from('correct horse'), alice), true);
+    assert.equal(await verifyMosquittoHash(Buffer.from('\0correct horse'), alice), false);
+  });
+
+  it('PasswordVerifier: MQTT bytes as Mosquitto takes them; text keeps refusing a NUL, also after the bytes verified', async () => {
+    const v = new PasswordVerifier({ mosquittoHashes: true });
+    assert.equal(await v.verify('latin', LATIN1_CAFE, LATIN1_PBKDF2), true);
+    assert.equal(await v.verify('latin', Buffer.from('café'), LATIN1_PBKDF2), false);
+    assert.equal(await v.verify('latin6', LATIN1_CAFE, LATIN1_SHA512), true);
+    // UTF-8 passwords verify alike as text (PSRT) and as bytes (MQTT), and share the cache.
+    assert.equal(await v.verify('bob', Buffer.from('pässwörd ✓'), hashOf('bob')), true);
+    const runs = v.computations;
+    assert.equal(await v.verify('bob', 'pässwörd ✓', hashOf('bob')), true);
+    assert.equal(v.isRemembered('bob', Buffer.from('pässwörd ✓'), hashOf('bob')), true);
+    assert.equal(v.computations, runs);
+    const padded = Buffer.from('correct horse\0\0\0junk');
+    assert.equal(await v.verify('alice', padded, hashOf('alice')), true);
+    assert.equal(v.isRemembered('alice', padded, hashOf('alice')), true);
+    assert.equal(v.isRemembered('alice', padded.toString('utf8'), hashOf('alice')), false);
+    assert.equal(await v.verify('alice', padded.toString('utf8'), hashOf('alice')), false);
+    // A hash of "": no empty password, but a NUL and more (Mosquitto hashes none of it and lets it in).
+    assert.equal(await v.verify('dave', Buffer.alloc(0), hashOf('dave')), false);
+    assert.equal(await v.verify('dave', Buffer.from([0]), hashOf('dave')), true);
+    assert.equal(await v.verify('dave', Buffer.from([0, 0x41]), hashOf('dave')), true);
+    assert.equal(await v.verify('dave', '\0', hashOf('dave')), false);
+  });
+
+  it('computes C\'s atoi as glibc does (strtol, then the low 32 bits)', () => {
+    const vectors: [string, number][] = [
+      ['101', 101], ['0101', 101], ['+101', 101], [' \t101', 101], ['101abc', 101], ['-101', -101], ['', 0], ['abc', 0], ['0x65', 0],
+      ['4294967397', 101], ['-4294967195', 101], ['2147483648', -2147483648], ['18446744073709551717', -1], ['-99999999999999999999', 0],
+    ];
+    for (const [text, value] of vectors) assert.equal(cAtoi(text), value, text);
+  });
+
+  it('reads a line as Mosquitto 2 does: strtok fields, atoi iterations (each form checked against Mosquitto)', async () => {
+    const alice = hashOf('alice');
+    const [, , , salt, digest] = alice.split('$') as [string, string, string, string, string];
+    const carol = hashOf('carol').split('$') as [string, string, string, string];
+    const accepted = [
+      `$7$0101$${salt}$${digest}`, `$7$+101$${salt}$${digest}`, `$7$ 101$${salt}$${digest}`, `$7$101abc$${salt}$${digest}`,
+      `$7$4294967397$${salt}$${digest}`, `$7$$101$${salt}$${digest}`, `$$7$101$${salt}$${digest}`, `7$101$${salt}$${digest}`,
+      `$7$101$${salt}$$${digest}`, `${alice}$`, `${alice}$extra`,
+    ];
+    const v = new PasswordVerifier({ mosquittoHashes: true });
+    for (const hash of accepted) {
+      assert.equal(looksLikeMosquittoHash(hash), true, hash);
+      assert.equal(mosquittoHashProblem(hash), undefined, hash);
+      assert.equal(parseMosquittoHash(hash)?.iterations, 101, hash);
+      assert.equal(await v.verify('alice', 'correct horse', hash), true, hash);
+    }
+    for (const hash of [`$6$$${carol[2]}$${carol[3]}`, `6$${carol[2]}$${carol[3]}`, `${hashOf('carol')}$x`]) {
+      assert.equal(await v.verify('carol', 'old-1.x', hash), true, hash);
+    }
+    // Mosquitto drops these too ("Invalid hash iterations", "Unable to decode password").
+    const refused = [`$7$0x65$${salt}$${digest}`, `$7$-101$${salt}$${digest}`, `$7$18446744073709551717$${salt}$${digest}`, `$7$101$ ${salt}$${digest}`, `$7$101$${salt}$${digest.replace(/=+$/, '')}`];
+    for (const hash of refused) assert.equal(parseMosquittoHash(hash), undefined, hash);
+    assert.equal(mosquittoHashProblem(`$7$0x65$${salt}$${digest}`), '0 iterations (1 to 10000000 are accepted)');
+    assert.equal(mosquittoHashProblem(`$7$-101$${salt}$${digest}`), '-101 iterations (1 to 10000000 are accepted)');
   });
 });

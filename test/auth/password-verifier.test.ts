@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hashSync } from '@node-rs/bcrypt';
-import { normalizeBcryptHash, parseHtpasswd, PasswordVerifier } from '../../src/auth/index.js';
+import { normalizeBcryptHash, parseHtpasswd, type Password, PasswordVerifier } from '../../src/auth/index.js';
 import { fixture } from '../config/fixtures.js';
 
 const PASSWD = parseHtpasswd(readFileSync(fixture('passwd'), 'utf8'));
@@ -12,7 +12,8 @@ const FAKE_HASH_2 = `$2y$05$${'b'.repeat(53)}`;
 
 function counting(answer: (pw: string, hash: string) => boolean) {
   const calls: [string, string][] = [];
-  const bcrypt = (pw: string, hash: string) => {
+  const bcrypt = (password: Password, hash: string) => {
+    const pw = typeof password === 'string' ? password : Buffer.from(password).toString('utf8');
     calls.push([pw, hash]);
     return Promise.resolve(answer(pw, hash));
   };
@@ -53,6 +54,20 @@ describe('PasswordVerifier with real bcrypt', () => {
     const hash = hashSync('ab', 4);
     assert.equal(await v.verify('u', 'a\0b', hash), false);
     assert.equal(v.computations, 0);
+  });
+
+  it('verifies the bytes of a binary (MQTT) password as they are, and refuses a NUL in them too', async () => {
+    const v = new PasswordVerifier();
+    const latin1 = Buffer.from('636166e9', 'hex'); // "café" in Latin-1: not UTF-8
+    const hash = hashSync(latin1, 4);
+    assert.equal(await v.verify('u', latin1, hash), true);
+    assert.equal(await v.verify('u', latin1.toString('utf8'), hash), false); // U+FFFD in place of e9
+    assert.equal(await v.verify('u', 'café', hash), false);
+    const utf8 = hashSync('café', 4);
+    assert.equal(await v.verify('u', Buffer.from('café'), utf8), true);
+    const runs = v.computations;
+    assert.equal(await v.verify('u', Buffer.from('a\0b'), hashSync('a', 4)), false);
+    assert.equal(v.computations, runs);
   });
 
   it('only the first 72 bytes count (bcrypt semantics)', async () => {

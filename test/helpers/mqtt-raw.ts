@@ -57,7 +57,8 @@ export interface RawConnectOptions {
   props?: Buffer;
   will?: { topic: string; payload: string; qos?: number; retain?: boolean; props?: Buffer };
   username?: string;
-  password?: string;
+  /** Binary data: a Buffer is sent as it is. */
+  password?: string | Buffer;
   protocolName?: string;
   level?: number;
 }

@@ -31,8 +31,9 @@ function setup(opts: { limits?: Partial<UdpLimits>; bcrypt?: (pw: string) => Pro
   const log = createMemoryLogger();
   let bcryptCalls = 0;
   const verifier = new PasswordVerifier({
-    bcrypt: (pw) => {
+    bcrypt: (password) => {
       bcryptCalls++;
+      const pw = typeof password === 'string' ? password : Buffer.from(password).toString('utf8');
       return opts.bcrypt?.(pw) ?? Promise.resolve(pw === 'secret');
     },
   });
