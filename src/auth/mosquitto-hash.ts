@@ -123,6 +123,11 @@ function hashedBytes(password: string | Uint8Array): Uint8Array {
   return nul === -1 ? bytes : bytes.subarray(0, nul);
 }
 
+/** True when Mosquitto would hash none of `password` (empty, or a NUL first). */
+export function hashesNothing(password: string | Uint8Array): boolean {
+  return hashedBytes(password).length === 0;
+}
+
 /**
  * Does `password` match, as Mosquitto checks it (the bytes before the first NUL)? PBKDF2 runs in
  * libuv's thread pool; the single SHA-512 of `$6$` costs about a microsecond and runs here.

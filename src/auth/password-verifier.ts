@@ -23,7 +23,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { LOGIN_REFUSED, LoginBudget } from './login-budget.js';
 import { ENTRIES_PER_STEP, runStepsCooperatively, type Steps } from './steps.js';
-import { dummyMosquittoHash, mosquittoHashCost, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hash.js';
+import { dummyMosquittoHash, hashesNothing, mosquittoHashCost, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hash.js';
 
 type BcryptModule = typeof import('@node-rs/bcrypt');
 let bcryptModule: Promise<BcryptModule> | undefined;
@@ -281,11 +281,11 @@ export class PasswordVerifier {
       result = await this.budget.run(source, () => {
         this.bcryptRuns++;
         if ('bcrypt' in check) return this.bcrypt(password, check.bcrypt);
-        // Mosquitto never accepts an empty password (its CONNECT reading makes it absent), even
-        // against a mosquitto_passwd hash of "": refused after the full computation, so it takes
-        // as long as any other answer. (A password of a NUL and more is not empty: Mosquitto
-        // hashes none of it and lets it match that hash.)
-        return verifyMosquittoHash(password, check.mosquitto).then((ok) => ok && password.length !== 0);
+        // An empty password never matches (Mosquitto takes it for none), even against a
+        // mosquitto_passwd hash of "": refused after the full computation, so it takes as long
+        // as any other answer. Stricter than Mosquitto, which lets a password of a NUL and more
+        // match that hash (it hashes none of its bytes): those are refused too.
+        return verifyMosquittoHash(password, check.mosquitto).then((ok) => ok && !hashesNothing(password));
       });
     } catch {
       result = false; // malformed hash or library error: deny, never crash a login

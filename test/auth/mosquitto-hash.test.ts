@@ -174,10 +174,10 @@ describe('Mosquitto password hashes', () => {
     assert.equal(v.isRemembered('alice', padded, hashOf('alice')), true);
     assert.equal(v.isRemembered('alice', padded.toString('utf8'), hashOf('alice')), false);
     assert.equal(await v.verify('alice', padded.toString('utf8'), hashOf('alice')), false);
-    // A hash of "": no empty password, but a NUL and more (Mosquitto hashes none of it and lets it in).
+    // A hash of "": no empty password, nor a NUL and more (Mosquitto hashes none of it and lets it in; psrtd does not).
     assert.equal(await v.verify('dave', Buffer.alloc(0), hashOf('dave')), false);
-    assert.equal(await v.verify('dave', Buffer.from([0]), hashOf('dave')), true);
-    assert.equal(await v.verify('dave', Buffer.from([0, 0x41]), hashOf('dave')), true);
+    assert.equal(await v.verify('dave', Buffer.from([0]), hashOf('dave')), false);
+    assert.equal(await v.verify('dave', Buffer.from([0, 0x41]), hashOf('dave')), false);
     assert.equal(await v.verify('dave', '\0', hashOf('dave')), false);
   });
 
