@@ -247,12 +247,25 @@ export async function startMqtt(
     stop: async () => {
       broker.removePublishHook(router);
       await Promise.all([server.close(), ws?.close()]);
-      // After the listeners (nothing can change the retained messages or sessions any more),
-      // before the sessions end.
+      // The listeners resolve before their destroyed sockets' close events have run: the save
+      // waits for them, so that it holds the wills those ends published (retained ones in the
+      // store, queued ones) and no open connection's will, which the next start would send again.
+      await connectionsEnded(connections, CONNECTIONS_END_BOUND_MS);
+      // After the listeners and connections (nothing can change the retained messages or
+      // sessions any more), before the sessions end.
       await persistence?.stop();
       router.closeAll();
     },
   };
+}
+
+/** How long a stop waits for the MQTT connections it destroyed to be closed (a loop turn or two). */
+const CONNECTIONS_END_BOUND_MS = 500;
+
+/** Resolves once `connections` is empty, or after `boundMs`. */
+async function connectionsEnded(connections: ReadonlySet<MqttConnection>, boundMs: number): Promise<void> {
+  const deadline = performance.now() + boundMs;
+  while (connections.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 function openPersistence(config: ServerConfig, mqtt: MqttSection, router: MqttRouter, auth: AuthStore, log: Logger, bridgeExports: BridgeExportsStore): Promise<PersistenceFile | null> {
