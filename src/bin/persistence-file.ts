@@ -90,6 +90,8 @@ export class PersistenceFile {
   private readonly record: SaveRecord = { saves: 0, saveFailures: 0, lastSaveMs: 0, lastSaveDurationMs: 0 };
   /** The file was removed or replaced behind psrtd's back (logged once). */
   private replacedLogged = false;
+  /** Open connections' wills left out of a save by the bounds (logged once until they fit again). */
+  private willsOverLimitLogged = false;
   /** When the running save started (performance.now()), and whether it was said to hang. */
   private savingSinceMs = 0;
   private stuckLogged = false;
@@ -176,8 +178,10 @@ export class PersistenceFile {
       stamp: stampNow(),
     });
     this.logLoaded(report, decoded.sessions.length);
+    this.logOpenWills(report, decoded.openWills.length);
     if (decoded.bridges.length > 0) this.bridges?.restore(decoded.bridges, file);
-    const leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied + report.subscriptionsOverLimit > 0;
+    // Wills published during the load changed what the file holds (they must not go out again).
+    const leftOut = report.retainedExpired + report.retainedDropped + report.sessionsExpired + report.sessionsWithoutAcl + report.subscriptionsDenied + report.subscriptionsOverLimit + report.willsPublished + report.openWills + report.openWillsWithoutAcl + report.openWillsOverLimit > 0;
     return { counts: counts(report.retained, report.sessions), leftOut };
   }
 
@@ -198,6 +202,16 @@ export class PersistenceFile {
     if (r.subscriptionsOverLimit > 0) {
       this.log.warn(`mqtt: ${r.subscriptionsOverLimit} subscription(s) of loaded sessions not restored: server.max_subscriptions ${this.o.maxSubscriptions} / max_subscription_bytes ${this.o.maxSubscriptionBytes} per session reached`);
     }
+  }
+
+  /** The wills of connections that were open when psrtd ended without a clean stop. */
+  private logOpenWills(r: RestoreReport, saved: number): void {
+    if (saved === 0) return;
+    const notes: string[] = [];
+    if (r.openWillsWithoutAcl > 0) notes.push(`${r.openWillsWithoutAcl} dropped: their user can no longer log in`);
+    if (r.openWillsOverLimit > 0) notes.push(`${r.openWillsOverLimit} dropped: retained_max_count / retained_max_bytes reached`);
+    const line = `mqtt: psrtd did not stop cleanly: ${r.openWills} will(s) of connections open at the last save of ${this.o.file} published or scheduled${notes.length === 0 ? '' : ` (${notes.join('; ')})`}`;
+    this.log.warn(line);
   }
 
   /** A file that fails its checks is kept as `<file>.bad` (evidence; the next save must not overwrite it). */
@@ -293,7 +307,7 @@ export class PersistenceFile {
       const fh = await open(tmp, 'w', 0o600);
       try {
         // Each chunk is encoded in its own turn of the event loop (clients keep being served).
-        const state = { retained: snapshot.retained, savedAtMs: snapshot.savedAtMs, sessions: snapshot.sessions, bridges };
+        const state = { retained: snapshot.retained, savedAtMs: snapshot.savedAtMs, sessions: snapshot.sessions, bridges, openWills: snapshot.openWills };
         for (const chunk of encodeStateChunks(state)) await writeAll(fh, chunk);
         await fh.sync();
       } finally {
@@ -311,7 +325,8 @@ export class PersistenceFile {
       return;
     }
     this.savedChanges = changes;
-    this.keepAlive = snapshot.connectedSessions > 0;
+    this.keepAlive = snapshot.connectedSessions > 0 || snapshot.delayedOpenWills > 0;
+    this.warnOpenWillsOverLimit(snapshot.openWillsOverLimit);
     this.savedCounts = counts(snapshot.retained.length, snapshot.sessionCount, exportCount(bridges));
     this.written = written;
     const durationMs = performance.now() - t0;
@@ -320,6 +335,11 @@ export class PersistenceFile {
     if (this.failing) this.log.info(`mqtt: saved to ${file} again`);
     this.failing = false;
     this.log.debug(`mqtt: saved ${this.savedCounts} to ${file} in ${ms} ms`);
+  }
+
+  private warnOpenWillsOverLimit(n: number): void {
+    if (n > 0 && !this.willsOverLimitLogged) this.log.warn(`mqtt: ${n} will(s) of open connections not saved in ${this.o.file}: retained_max_count / retained_max_bytes reached (after a crash they would not be published)`);
+    this.willsOverLimitLogged = n > 0;
   }
 
   /** The file's health for /status and /metrics. */

@@ -263,7 +263,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     if (old instanceof MqttConnection) old.takenOver();
     const { session, present } = ctx.router.openSession(a.clientId, p.cleanStart, user, acl);
     ctx.router.setExpiry(session, a.expiryInterval);
-    session.will = a.will;
+    ctx.router.setWill(session, a.will);
     this.session = session;
     const props = p.properties;
     this.peer = peerLimits(ctx, this.version, props);

@@ -7,17 +7,18 @@
  * it collects messages for its subscriptions and ends when its expiry interval runs out,
  * counted from when its connection ended (a session connected at the save: from the save).
  * A will waiting for its Will Delay Interval is kept and goes out when due, also when its
- * session ended while psrtd was down. Not kept: the will of a connection open at the save (a
- * crash loses it) and QoS 0 messages.
+ * session ended while psrtd was down. The wills of the connections open at the save are kept
+ * too (open-wills.ts): after a crash they go out at the next start. Not kept: QoS 0 messages.
  */
 import type { AclEntry } from '../auth/acl.js';
 import type { Stamp } from '../broker/delivery.js';
-import { DEFAULT_PRIORITY } from '../protocol/constants.js';
-import { MqttMessage } from './message.js';
+import type { MqttMessage } from './message.js';
+import { restoreOpenWills, savedWillOf, takeOpenWills, willMessageOf, type OpenWillReport, type OpenWills } from './open-wills.js';
 import { queuedMessageOf, retainedMessageOf, type RetainedRecord } from './record-codec.js';
 import type { MqttRouter } from './router.js';
 import { MqttSession } from './session.js';
 import type { SavedQos, SavedSession, SavedSubscription, SavedWill } from './session-codec.js';
+import type { SavedOpenWill } from './open-will-codec.js';
 import type { DecodedState, StateSnapshot } from './state-codec.js';
 import { splitShared } from './subscription.js';
 
@@ -40,7 +41,7 @@ export interface RestoreOptions {
   readonly stamp: Stamp;
 }
 
-export interface RestoreReport {
+export interface RestoreReport extends OpenWillReport {
   readonly retained: number;
   readonly retainedExpired: number;
   readonly retainedDropped: number;
@@ -57,7 +58,11 @@ export interface RestoreReport {
   readonly messagesDenied: number;
   /** Delayed wills scheduled again (due ones, of sessions that ended meanwhile too, go out at once). */
   readonly wills: number;
+  /** Wills published during the load (delayed ones due by now, open connections' due at once). */
+  readonly willsPublished: number;
 }
+
+type SessionsReport = Omit<RestoreReport, 'retained' | 'retainedExpired' | 'retainedDropped' | keyof OpenWillReport | 'willsPublished'>;
 
 export class MqttPersistentState {
   constructor(private readonly router: MqttRouter) {}
@@ -78,10 +83,14 @@ export class MqttPersistentState {
    * ~150 ms.
    */
   snapshot(nowMs: number): MqttSnapshot {
-    return new MqttSnapshot(this.router.retained.snapshot(nowMs), nowMs, this.router);
+    return new MqttSnapshot(this.router.retained.snapshot(nowMs), nowMs, this.router, takeOpenWills(this.router));
   }
 
-  /** Loads a file's contents into the (empty) router, before any client can connect. */
+  /**
+   * Loads a file's contents into the (empty) router, before any client can connect. The wills
+   * due by now go out before this returns, after every retained message and session is loaded
+   * (the loaded sessions get them; a will's retained message replaces the loaded one).
+   */
   restore(state: DecodedState, o: RestoreOptions): RestoreReport {
     const store = this.router.retained;
     let retained = 0;
@@ -90,11 +99,19 @@ export class MqttPersistentState {
       if (r.expiresAtMs !== 0 && r.expiresAtMs <= o.nowMs) retainedExpired++;
       else if (store.put(retainedMessageOf(r, o.stamp, o.nowMs))) retained++;
     }
-    const sessions = this.restoreSessions(state, o);
-    return { retained, retainedExpired, retainedDropped: state.retained.length - retained - retainedExpired, ...sessions };
+    const due: MqttSession[] = [];
+    const sessions = this.restoreSessions(state, o, due);
+    const connectedAtSave = new Set<string>();
+    for (const s of state.sessions) if (s.endsAtMs === 0) connectedAtSave.add(s.clientId);
+    const aclFor = (user: string): AclEntry | undefined => o.aclFor(user);
+    const open = restoreOpenWills(this.router, state.openWills, { aclFor, aliveAtMs: state.savedAtMs, nowMs: o.nowMs, stamp: o.stamp, connectedAtSave }, due);
+    for (const owner of due) this.router.publishWill(owner);
+    const retainedDropped = state.retained.length - retained - retainedExpired;
+    return { retained, retainedExpired, retainedDropped, ...sessions, ...open, willsPublished: due.length };
   }
 
-  private restoreSessions(state: DecodedState, o: RestoreOptions): Omit<RestoreReport, 'retained' | 'retainedExpired' | 'retainedDropped'> {
+  /** `due`: the owners of the wills due now (published once everything is loaded). */
+  private restoreSessions(state: DecodedState, o: RestoreOptions, due: MqttSession[]): SessionsReport {
     const messages = new MessageTable(state.messages, o);
     let sessions = 0;
     let sessionsExpired = 0;
@@ -123,7 +140,9 @@ export class MqttPersistentState {
       if (saved.will !== null && acl !== undefined) {
         const owner = session ?? new MqttSession(saved.clientId, saved.user, acl, this.router);
         owner.will = { message: willMessageOf(saved.will, o.stamp), delay: saved.will.delay };
-        this.router.scheduleWill(owner, session === null ? 0 : saved.will.atMs - o.nowMs);
+        const inMs = session === null ? 0 : saved.will.atMs - o.nowMs;
+        if (inMs <= 0) due.push(owner);
+        else this.router.scheduleWill(owner, inMs);
         wills++;
       }
     }
@@ -171,11 +190,23 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
    */
   connectedSessions = 0;
 
+  /** The wills of the connections open when the snapshot was made. */
+  readonly openWills: readonly SavedOpenWill[];
+  /** Open connections' wills beyond retained_max_count / retained_max_bytes, not saved. */
+  readonly openWillsOverLimit: number;
+  /** Open wills of persistent sessions with a delay, which count it from when psrtd was last alive. */
+  readonly delayedOpenWills: number;
+
   constructor(
     readonly retained: readonly RetainedRecord[],
     readonly savedAtMs: number,
     private readonly router: MqttRouter,
-  ) {}
+    open: OpenWills,
+  ) {
+    this.openWills = open.wills;
+    this.openWillsOverLimit = open.overLimit;
+    this.delayedOpenWills = open.delayed;
+  }
 
   get sessions(): Iterable<SavedSession<MqttMessage>> {
     return this.take();
@@ -209,18 +240,7 @@ export class MqttSnapshot implements StateSnapshot<MqttMessage> {
 
 /** The will of `s` when it waits for its delay (due at `dueMs`), as a save keeps it. */
 function savedWill(s: MqttSession, dueMs: number): SavedWill | null {
-  const w = s.will;
-  if (w === null || dueMs === 0) return null;
-  const m = w.message;
-  const record = { rawTopic: m.rawTopic, payload: m.payload, qos: m.qos, props: m.props, expiresAtMs: 0 };
-  return { record, retain: m.retain, delay: w.delay, messageExpiry: m.props?.messageExpiryInterval ?? null, atMs: dueMs };
-}
-
-/** A saved will's message (its expiry interval counts from when it is published). */
-function willMessageOf(w: SavedWill, stamp: Stamp): MqttMessage {
-  const r = w.record;
-  const props = w.messageExpiry === null ? r.props : { ...r.props, messageExpiryInterval: w.messageExpiry };
-  return new MqttMessage(r.rawTopic, Buffer.from(r.payload), r.qos, w.retain, DEFAULT_PRIORITY, stamp, props, null);
+  return s.will === null || dueMs === 0 ? null : savedWillOf(s.will, dueMs);
 }
 
 /**

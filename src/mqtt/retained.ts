@@ -33,8 +33,8 @@ export class RetainedStore implements RetainedStats {
   private systemBytes = 0;
 
   constructor(
-    private readonly maxCount: number,
-    private readonly maxBytes: number,
+    readonly maxCount: number,
+    readonly maxBytes: number,
   ) {}
 
   get count(): number {

@@ -13,7 +13,7 @@ import { isSystemTopic, normalizeTopic, topicDepth } from '../topics/index.js';
 import { MqttFanOut } from './fan-out.js';
 import { MqttMessage, carriedFromMeta } from './message.js';
 import { RetainedStore } from './retained.js';
-import { MqttSession, type QueuePolicy, type SessionDrops } from './session.js';
+import { MqttSession, type QueuePolicy, type SessionDrops, type Will } from './session.js';
 import { splitShared } from './subscription.js';
 import { longTimer } from './long-timer.js';
 
@@ -63,6 +63,7 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   openSession(clientId: string, cleanStart: boolean, user: string, acl: AclEntry): { session: MqttSession; present: boolean } {
     const old = this.sessions.get(clientId);
     if (old !== undefined) {
+      if (old.link !== null && old.will !== null) this.sessionChanges++; // an open connection's will is saved
       this.cancelTimers(old);
       // Taken over while connected: its will goes out now unless delayed (a delayed will is
       // cancelled by the new connection, as v5 says for a reconnect within the delay).
@@ -111,7 +112,9 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   connectionLost(session: MqttSession, publishWill: boolean): void {
     if (session.ended) return;
     session.detach();
-    if (session.expiryInterval !== 0) this.sessionChanges++;
+    // The wills of open connections are saved (clean sessions' too): one that goes out or is
+    // discarded here must leave the file at the next save, or a crash would publish it.
+    if (session.expiryInterval !== 0 || session.will !== null) this.sessionChanges++;
     if (!publishWill) session.will = null;
     if (session.expiryInterval === 0) {
       this.endSession(session, true);
@@ -150,6 +153,12 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
   setExpiry(session: MqttSession, seconds: number): void {
     if (seconds !== 0 || session.expiryInterval !== 0) this.sessionChanges++;
     session.expiryInterval = seconds;
+  }
+
+  /** The will of the session's new connection; one is a change (the wills of open connections are saved). */
+  setWill(session: MqttSession, will: Will | null): void {
+    if (will !== null) this.sessionChanges++;
+    session.will = will;
   }
 
   stateChanged(): void {
@@ -200,7 +209,8 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     session.expiryTimer = null;
   }
 
-  private publishWill(session: MqttSession): void {
+  /** The session's will goes out now, if it has one (and its ACL allows it). */
+  publishWill(session: MqttSession): void {
     const will = session.will;
     session.will = null;
     this.willAt.delete(session);

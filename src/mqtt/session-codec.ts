@@ -107,16 +107,17 @@ function willRecord(w: SavedWill): RetainedRecord {
   return w.record.expiresAtMs === 0 ? w.record : { ...w.record, expiresAtMs: 0 };
 }
 
-function willSize(w: SavedWill): number {
+/** `withDue`: the will waits for its delay and its due time is written (not for an open connection's). */
+export function willSize(w: SavedWill, withDue = true): number {
   const record = willRecord(w);
-  return 1 + 4 + (w.messageExpiry === null ? 0 : 4) + 8 + recordSize(record, flagsOf(record));
+  return 1 + 4 + (w.messageExpiry === null ? 0 : 4) + (withDue ? 8 : 0) + recordSize(record, flagsOf(record));
 }
 
-function writeWill(buf: Buffer, at: number, w: SavedWill): number {
+export function writeWill(buf: Buffer, at: number, w: SavedWill, withDue = true): number {
   at = buf.writeUInt8((w.retain ? W_RETAIN : 0) | (w.messageExpiry === null ? 0 : W_EXPIRY), at);
   at = buf.writeUInt32BE(w.delay, at);
   if (w.messageExpiry !== null) at = buf.writeUInt32BE(w.messageExpiry, at);
-  at = buf.writeDoubleBE(w.atMs, at);
+  if (withDue) at = buf.writeDoubleBE(w.atMs, at);
   const record = willRecord(w);
   return writeRecord(buf, at, record, flagsOf(record));
 }
@@ -306,13 +307,14 @@ export function readSession(r: Reader, messages: RetainedRecord[]): SavedSession
   return { clientId, user, expiryInterval, endsAtMs, subscriptions, qos, will };
 }
 
-function readWill(r: Reader): SavedWill {
+/** A will; `withDue`: its due time follows (without it, as for an open connection's, atMs is 0). */
+export function readWill(r: Reader, withDue = true): SavedWill {
   const at = r.at;
   const flags = r.u8('will flags');
   if ((flags & ~(W_RETAIN | W_EXPIRY)) !== 0) throw bad(`will at byte ${at}: unknown flags 0x${flags.toString(16)}`);
   const delay = r.u32('will delay');
   const messageExpiry = (flags & W_EXPIRY) !== 0 ? r.u32('will message expiry interval') : null;
-  const atMs = r.f64('will due time');
+  const atMs = withDue ? r.f64('will due time') : 0;
   if (!Number.isFinite(atMs) || atMs < 0) throw bad(`will at byte ${at}: due at ${atMs}`);
   const record = readRecord(r);
   if (record.expiresAtMs !== 0) throw bad(`will at byte ${at}: its message has an expiry deadline`);

@@ -3,7 +3,7 @@
  * encoded and decoded here (Buffers in and out; the file I/O is src/bin/persistence-file.ts).
  * Big-endian:
  *
- *   header    8 bytes magic `PSRTRET\0`, u16 format version (3 or 2; 1 is read too), u32
+ *   header    8 bytes magic `PSRTRET\0`, u16 format version (4, 3 or 2; 1 is read too), u32
  *             retained count
  *   retained  the retained messages (record-codec.ts)
  *   — versions 2 and 3 —
@@ -11,12 +11,16 @@
  *             interval after it)
  *   sessions  each: u8 1, then a persistent session (session-codec.ts, with the messages
  *             queued and in flight for it); then u8 0
- *   — version 3 only —
+ *   — versions 3 and 4 —
  *   bridges   the exports the bridges had waiting (bridge-exports-codec.ts)
+ *   — version 4 only —
+ *   wills     the wills of the connections open at the save (open-will-codec.ts)
  *   trailer   SHA-256 of every byte before it (32 bytes)
  *
- * A save with no bridge export waiting writes version 2, which the psrtd versions before the
- * bridge section read: a downgrade then keeps the file.
+ * A save writes the oldest version that holds what it has: 2 with no bridge export waiting
+ * and no open connection's will, 3 with exports only, 4 with such wills (always none after a
+ * clean stop, which ends the connections first). So a downgrade to a psrtd that reads only
+ * versions 2 or 3 keeps a clean stop's file.
  *
  * The sessions are not counted up front, so a save can take each session when it encodes it,
  * a chunk per turn of the event loop, rather than copying 100,000 sessions' state in one go.
@@ -28,11 +32,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { bad, flagsOf, MIN_RECORD_BYTES, Reader, readRecord, recordSize, writeRecord, type RetainedRecord } from './record-codec.js';
 import { decodeBridgeExports, encodeBridgeExports, exportCount, type SavedBridgeExports } from './bridge-exports-codec.js';
+import { decodeOpenWills, encodeOpenWills, type SavedOpenWill } from './open-will-codec.js';
 import { readSession, SessionWriter, type SavedSession } from './session-codec.js';
 
 export const STATE_MAGIC: Buffer = Buffer.from('PSRTRET\0', 'latin1');
-export const STATE_FORMAT_VERSION = 3;
-/** The format of a file without bridge exports (the newest an older psrtd reads). */
+export const STATE_FORMAT_VERSION = 4;
+/** The format of a file with bridge exports but no open connection's will. */
+const BRIDGES_FORMAT_VERSION = 3;
+/** The format of a file with neither (the newest the oldest psrtd with sessions reads). */
 const SESSIONS_FORMAT_VERSION = 2;
 const HEADER_BYTES = STATE_MAGIC.length + 2 + 4;
 const CHECKSUM_BYTES = 32;
@@ -45,8 +52,10 @@ export interface StateSnapshot<M extends RetainedRecord> {
   readonly savedAtMs: number;
   /** Taken one by one as the encoding gets to them (see encodeStateChunks). */
   readonly sessions: Iterable<SavedSession<M>>;
-  /** The bridges' waiting exports (absent or none: a version 2 file). */
+  /** The bridges' waiting exports (absent or none, and no open will: a version 2 file). */
   readonly bridges?: readonly SavedBridgeExports[];
+  /** The wills of the connections open at the save (absent or none: version 2 or 3). */
+  readonly openWills?: readonly SavedOpenWill[];
 }
 
 /** A file as read: the sessions' messages are indexes into `messages`. */
@@ -60,6 +69,8 @@ export interface DecodedState {
   readonly sessions: SavedSession<number>[];
   /** Empty before version 3. */
   readonly bridges: SavedBridgeExports[];
+  /** Empty before version 4. */
+  readonly openWills: SavedOpenWill[];
 }
 
 // ---- encoding -------------------------------------------------------------------------------
@@ -128,15 +139,23 @@ function* sessionRecords<M extends RetainedRecord>(sessions: Iterable<SavedSessi
 export function* encodeStateChunks<M extends RetainedRecord>(state: StateSnapshot<M>, chunkBytes = 256 * 1024): Generator<Buffer, void, undefined> {
   const hash = createHash('sha256');
   const bridges = state.bridges ?? [];
-  const withBridges = exportCount(bridges) > 0;
-  yield hashed(hash, header(withBridges ? STATE_FORMAT_VERSION : SESSIONS_FORMAT_VERSION, state.retained.length));
+  const openWills = state.openWills ?? [];
+  const version = formatFor(exportCount(bridges) > 0, openWills.length > 0);
+  yield hashed(hash, header(version, state.retained.length));
   for (const chunk of messageRecords(state.retained, chunkBytes)) yield hashed(hash, chunk);
   const savedAt = Buffer.allocUnsafe(8);
   savedAt.writeDoubleBE(state.savedAtMs, 0);
   yield hashed(hash, savedAt);
   for (const chunk of sessionRecords(state.sessions, chunkBytes)) yield hashed(hash, chunk);
-  if (withBridges) for (const chunk of encodeBridgeExports(bridges, chunkBytes)) yield hashed(hash, chunk);
+  if (version >= BRIDGES_FORMAT_VERSION) for (const chunk of encodeBridgeExports(bridges, chunkBytes)) yield hashed(hash, chunk);
+  if (version >= STATE_FORMAT_VERSION) for (const chunk of encodeOpenWills(openWills, chunkBytes)) yield hashed(hash, chunk);
   yield hash.digest();
+}
+
+/** The oldest format that holds what a save has (see the file comment). */
+function formatFor(withBridges: boolean, withOpenWills: boolean): number {
+  if (withOpenWills) return STATE_FORMAT_VERSION;
+  return withBridges ? BRIDGES_FORMAT_VERSION : SESSIONS_FORMAT_VERSION;
 }
 
 function hashed(hash: Hash, chunk: Buffer): Buffer {
@@ -205,9 +224,10 @@ export function decodeState(file: Buffer): DecodedState {
       sessions.push(s);
     }
   }
-  const bridges = version >= 3 ? decodeBridgeExports(r) : [];
+  const bridges = version >= BRIDGES_FORMAT_VERSION ? decodeBridgeExports(r) : [];
+  const openWills = version >= STATE_FORMAT_VERSION ? decodeOpenWills(r) : [];
   if (r.at !== end) throw bad(`${end - r.at} bytes after the last record`);
-  return { version, retained, savedAtMs, messages, sessions, bridges };
+  return { version, retained, savedAtMs, messages, sessions, bridges, openWills };
 }
 
 /** The retained messages of a file (tests, tools). */

@@ -237,7 +237,7 @@ describe('persistence file codec', () => {
   test('bad magic, unknown version, impossible counts and fields are refused by name', () => {
     const cases: [string, Buffer, RegExp][] = [
       ['magic', withChecksum(Buffer.concat([hex('5053525452455401'), BODY.subarray(8)])), /bad magic/],
-      ['version', withChecksum(Buffer.concat([BODY.subarray(0, 8), hex('0004'), BODY.subarray(10)])), /unsupported format version 4/],
+      ['version', withChecksum(Buffer.concat([BODY.subarray(0, 8), hex('0005'), BODY.subarray(10)])), /unsupported format version 5/],
       ['count', withChecksum(Buffer.concat([BODY.subarray(0, 10), hex('ffffffff'), BODY.subarray(14)])), /cannot fit/],
       ['extra record count', withChecksum(Buffer.concat([V1_FILE.subarray(0, 10), hex('00000001'), V1_FILE.subarray(14, -32)])), /after the last record/],
       ['bytes after the sessions', withChecksum(Buffer.concat([BODY, hex('00')])), /1 bytes after the last record/],
