@@ -10,7 +10,7 @@ import { prepareBridges } from './bridges.js';
 import { Replicator } from '../cluster/replicator.js';
 import { loadClusterFile } from '../cluster/cluster-config.js';
 import type { ServerConfig } from '../config/schema.js';
-import { loadConfigFile } from '../config/index.js';
+import { loadConfigFile, restartOnlyChanges } from '../config/index.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { fsErrorText } from '../auth/yaml-validate.js';
 import type { Logger } from '../log/logger.js';
@@ -111,6 +111,25 @@ function configRereader(config: ServerConfig): () => ServerConfig {
     if ('error' in read) throw read.error;
     return read.config;
   };
+}
+
+/**
+ * SIGHUP: the keys of config.yml that changed but only a restart applies are named, one line
+ * each, so that a reload never looks complete when it was not. A file that does not load is
+ * reported by the bridges' reload, which reads it first.
+ */
+function reportRestartOnly(config: ServerConfig, reread: () => ServerConfig, log: Logger): void {
+  if (config.file === undefined) return;
+  let now: ServerConfig;
+  try {
+    now = reread();
+  } catch {
+    return;
+  }
+  for (const c of restartOnlyChanges(config, now)) {
+    const values = c.values === '' ? '' : ` (${c.values})`;
+    log.warn(`${c.place}: ${c.key} changed${values}; a reload does not apply it, the running value stays until psrtd restarts`);
+  }
 }
 
 export async function startServer(config: ServerConfig, log: Logger): Promise<RunningServer> {
@@ -231,6 +250,7 @@ export async function startServer(config: ServerConfig, log: Logger): Promise<Ru
       const reread = configRereader(config);
       const [authOk, bridgesOk] = await Promise.all([auth.reload(), bridges.reload(reread)]);
       if (sys !== null) sys.setInterval(reloadedSysInterval(config, reread, sys.interval, log));
+      reportRestartOnly(config, reread, log);
       return tlsOk && authOk && bridgesOk;
     },
     stop: async () => {

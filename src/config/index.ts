@@ -1,3 +1,4 @@
+export { type RestartOnlyChange, restartOnlyChanges } from './changes.js';
 export { DEFAULT_CONFIG_PATHS, DEFAULTS, EMBEDDED_ACL_TEXT, embeddedDefaultConfig } from './defaults.js';
 export { type ConfigLocation, findConfig } from './find.js';
 export {
