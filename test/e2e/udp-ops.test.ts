@@ -1,6 +1,7 @@
 /**
- * UDP operation: anonymous disabled, no key_file, several sockets, key reload on SIGHUP, and a
- * wrong-password flood that must neither amplify nor stop legitimate senders (issue 3 point 3).
+ * UDP operation: anonymous disabled, no key_file, several sockets, key, password and ACL reload
+ * on SIGHUP, and a wrong-password flood that must neither amplify nor stop legitimate senders
+ * (issue 3 point 3).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { AES, SPEC } from '../fixtures/vectors/spec-examples.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { OTHER_KEY, Subscriber, UDP_ACL, USER1_KEY, plain, sealed, udpPasswd } from '../helpers/udp-fixture.js';
 import { ACK_DENIED, ACK_OK, UdpPeer } from '../helpers/udp-peer.js';
-import { PASSWORD } from '../helpers/users.js';
+import { hashSync } from '@node-rs/bcrypt';
+import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
 
 describe('UDP with anonymous disabled, a `_` key and two sockets', () => {
   let server: Psrtd;
@@ -107,6 +109,30 @@ describe('UDP keys reload on SIGHUP', () => {
       await sub.probe(peer);
       assert.deepEqual(await peer.request(sealed(OTHER_KEY, 'user1', 'k', 'new2', { aes128: true })), ACK_OK);
       await sub.expect('k', 'new2');
+    } finally {
+      peer.close();
+      sub.close();
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
+describe('UDP passwords and ACL reload on SIGHUP', () => {
+  test('the next plain datagram needs the new password and is held to the new ACL', async () => {
+    const server = await startPsrtd({ udp: true, acl: UDP_ACL, passwd: udpPasswd(), proto: { timeout: 10 } });
+    const sub = await Subscriber.create(server.port);
+    const peer = await UdpPeer.open(server.udpPort);
+    try {
+      assert.deepEqual(await peer.request(plain('user1', PASSWORD, 'plant/a', 'before')), ACK_OK);
+      await sub.expect('plant/a', 'before');
+      writeFileSync(join(server.dir, 'passwd'), `${makePasswd()}user1:${hashSync('rotated', 4)}\n`);
+      writeFileSync(join(server.dir, 'acl.yml'), `${TEST_ACL}user1:\n  pub: ["other/#"]\n`);
+      server.proc.kill('SIGHUP');
+      await server.waitForLog(/SIGHUP reload done in/);
+      assert.deepEqual(await peer.request(plain('user1', PASSWORD, 'other/a', 'old password')), ACK_DENIED);
+      assert.deepEqual(await peer.request(plain('user1', 'rotated', 'plant/a', 'revoked')), ACK_DENIED);
+      assert.deepEqual(await peer.request(plain('user1', 'rotated', 'other/a', 'after')), ACK_OK);
+      await sub.expect('other/a', 'after');
     } finally {
       peer.close();
       sub.close();
