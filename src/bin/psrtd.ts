@@ -128,6 +128,11 @@ function installSignals(config: ServerConfig, log: Logger, server: RunningServer
     stop('SIGTERM');
   });
   process.on('SIGHUP', () => {
+    // A reload now would start again the bridges the shutdown has just stopped.
+    if (stopping) {
+      log.info('SIGHUP ignored: psrtd is stopping');
+      return;
+    }
     log.info('SIGHUP received: reloading ACL, password and key files, TLS certificates and the bridges');
     reloadAndReport(server, log);
   });

@@ -2,7 +2,7 @@
  * MQTT bridges against a real Mosquitto on loopback: two psrtd nodes bridged with `out: '#'`
  * and `in: '#'` deliver every message exactly once on both (MQTT 5: origin user property and
  * No Local; MQTT 3.1.1: origin topic level); MQTT properties cross; a Mosquitto restart
- * mid-stream is bridged over with the buffer, in order.
+ * mid-stream is bridged over with the buffer, in order; a SIGHUP during the stop is ignored.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -184,6 +184,31 @@ describe('MQTT bridge: upstream down at start', () => {
       assert.deepEqual(firsts, [...Array.from({ length: 30 }, (_, i) => 10 + i).slice(31 - firsts.length), 40]);
     } finally {
       await native.client.endAsync(true);
+    }
+  });
+});
+
+describe('MQTT bridge: a SIGHUP while psrtd stops', () => {
+  test('is ignored: the bridge the stop is ending (its upstream stalled) is not started again', async () => {
+    const broker = await Mosquitto.start();
+    const node = await startBridged('mq-stop', [{ name: 'up', type: 'mqtt', servers: [broker.url], out: ['stop/#'], extra: { qos: 1 } }]);
+    try {
+      await until(async () => (await bridgeStatus(node, 'up')).state === 'online', 15_000, 'bridge online');
+      // A stalled upstream never acknowledges: the stop waits up to a second for it.
+      broker.signal('SIGSTOP');
+      await publishAll(node.port, 'stop/x', ['in flight']);
+      const from = node.output.length;
+      node.proc.kill('SIGTERM');
+      await node.waitForLog(/bridge up: stopping/);
+      node.proc.kill('SIGHUP');
+      assert.equal(await node.stop('SIGTERM'), 0);
+      const during = node.output.slice(from);
+      assert.ok(during.some((l) => /SIGHUP ignored: psrtd is stopping/.test(l)), during.join('\n'));
+      assert.ok(!during.some((l) => /reloading bridges|bridge up: mqtt /.test(l)), during.join('\n'));
+    } finally {
+      broker.signal('SIGCONT');
+      await node.stop();
+      await broker.stop();
     }
   });
 });
