@@ -289,10 +289,16 @@ describe('AuthStore', () => {
     }
   });
 
-  it('serialises concurrent reloads', async () => {
+  it('serialises concurrent reloads; calls made while one waits join it, and it reads the files as they are when it starts', async () => {
     const store = await AuthStore.load(sources, log);
-    const results = await Promise.all([store.reload(), store.reload(), store.reload()]);
-    assert.deepEqual(results, [true, true, true]);
-    assert.equal(store.generation, 3);
+    const first = store.reload();
+    await new Promise((r) => setImmediate(r)); // the first is reading the files
+    appendFileSync(join(dir, 'acl.yml'), '\nlate:\n  sub: ["x"]\n');
+    const burst = [store.reload(), store.reload(), store.reload()];
+    assert.deepEqual(await Promise.all([first, ...burst]), [true, true, true, true]);
+    assert.equal(store.generation, 2, 'one read for the first call, one for the three that waited');
+    assert.ok(store.aclFor('late') !== undefined, 'the edit made after the first read started is in force');
+    assert.equal(await store.reload(), true);
+    assert.equal(store.generation, 3, 'a call after the burst reads again');
   });
 });
