@@ -13,7 +13,7 @@ export interface RestartOnlyChange {
   readonly place: string;
   /** `section.key` as written in config.yml. */
   readonly key: string;
-  /** `running → now`, when both values are short enough to show; empty otherwise. */
+  /** `running → now` when both are short enough to show (else empty); `section added`/`removed` for a whole section. */
   readonly values: string;
 }
 
