@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { freePort } from '../helpers/ports.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { clusterStatus } from '../helpers/cluster-status.js';
 import { login, publishFrame } from '../helpers/raw.js';
 
 interface FakeNode {
@@ -99,18 +100,7 @@ async function publishMany(port: number, topic: string, payload: Buffer, count: 
   ctl.destroy();
 }
 
-interface NodeCounters {
-  queued: number;
-  sent: number;
-  not_required: number;
-  dropped: number;
-  lost: number;
-}
 
-async function status(n: Psrtd): Promise<{ cluster: Record<string, string>; cluster_nodes: Record<string, NodeCounters> }> {
-  const res = await fetch(`http://127.0.0.1:${String(n.statsPort)}/status`);
-  return (await res.json()) as { cluster: Record<string, string>; cluster_nodes: Record<string, NodeCounters> };
-}
 
 describe('replication queue bounds', () => {
   test('a neighbour that is down: the queue is bounded by data_queue_bytes, overflow counted', async () => {
@@ -118,7 +108,7 @@ describe('replication queue bounds', () => {
     const n = await nodeWith(down, { data_queue: 1024, data_queue_bytes: 2_000_000, max_pub_size: 1_000_000 });
     try {
       await publishMany(n.port, 'big/one', Buffer.alloc(500_000, 7), 20);
-      const counters = (await status(n)).cluster_nodes[`127.0.0.1:${String(down)}`];
+      const counters = (await clusterStatus(n)).cluster_nodes[`127.0.0.1:${String(down)}`];
       assert.ok(counters !== undefined, 'cluster_nodes has the neighbour');
       assert.ok(counters.queued <= 4, `queued ${String(counters.queued)} (2 MB of 500 kB messages)`);
       assert.equal(counters.queued + counters.dropped, 20);
@@ -137,7 +127,7 @@ describe('replication queue bounds', () => {
       await publishMany(n.port, 'warm/up', Buffer.from('x'), 1);
       await n.waitForLog(/cluster: 127\.0\.0\.1:\d+ online/, 10000);
       await publishMany(n.port, 's/t', Buffer.from('y'), 60);
-      const counters = (await status(n)).cluster_nodes[`127.0.0.1:${String(fake.port)}`];
+      const counters = (await clusterStatus(n)).cluster_nodes[`127.0.0.1:${String(fake.port)}`];
       assert.ok(counters !== undefined);
       assert.ok(counters.queued <= 10, `queued ${String(counters.queued)}`);
       // At most one message in flight on each of the 8 links; the rest beyond 10 are dropped.
@@ -158,7 +148,7 @@ describe('a neighbour that answers the greeting but never the login', () => {
       await n.waitForLog(/cluster: 127\.0\.0\.1:\d+ (offline|refuses)/, 10000);
       assert.ok(!n.output.some((l) => l.includes('refuses replication')), 'no "refuses replication" line');
       assert.ok(n.output.some((l) => l.includes('offline: timed out waiting for login token')));
-      const state = (await status(n)).cluster[`127.0.0.1:${String(fake.port)}`];
+      const state = (await clusterStatus(n)).cluster[`127.0.0.1:${String(fake.port)}`];
       assert.ok(state === 'offline' || state === 'connecting', `state ${String(state)}`);
     } finally {
       await n.stop();
@@ -178,7 +168,7 @@ describe('a neighbour that refuses the login', () => {
       await new Promise((r) => setTimeout(r, 2500));
       assert.ok(fake.sockets.length >= 3, `attempts: ${String(fake.sockets.length)}`);
       assert.equal(n.output.filter((l) => l.includes('refuses replication')).length, 1);
-      assert.equal((await status(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
+      assert.equal((await clusterStatus(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
     } finally {
       await n.stop();
       closeFake(fake);
@@ -213,7 +203,7 @@ describe('the probe that tells a psrt-node neighbour from the reference server',
       // Retries at 250, 500 and 1000 ms follow within 2.5 s; each one is refused again.
       await new Promise((r) => setTimeout(r, 2500));
       assert.ok(!n.output.some((l) => /cluster: \S+ online/.test(l)), n.output.join('\n'));
-      assert.equal((await status(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
+      assert.equal((await clusterStatus(n)).cluster[`127.0.0.1:${String(fake.port)}`], 'unavailable');
     } finally {
       await n.stop();
       closeFake(fake);

@@ -10,30 +10,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { hashSync } from '@node-rs/bcrypt';
+import { clusterStatus as status, publishUntilDelivered, until, type NodeCounters } from '../helpers/cluster-status.js';
 import { PsrtPublisher, PsrtSubscriber } from '../helpers/psrt-peers.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { PASSWORD, makePasswd } from '../helpers/users.js';
 
 const OPEN = '_:\n  sub: ["#"]\n  pub: ["#"]\n';
 const ACL = `${OPEN}repl:\n  replicator: true\n`;
-
-interface NodeCounters {
-  queued: number;
-  sent: number;
-  not_required: number;
-  dropped: number;
-  lost: number;
-}
-
-interface ClusterStatus {
-  cluster: Record<string, string>;
-  cluster_nodes: Record<string, NodeCounters>;
-}
-
-async function status(n: Psrtd): Promise<ClusterStatus> {
-  const res = await fetch(`http://127.0.0.1:${String(n.statsPort)}/status`);
-  return (await res.json()) as ClusterStatus;
-}
 
 async function countersOf(n: Psrtd, neighbour: Psrtd): Promise<NodeCounters> {
   const c = (await status(n)).cluster_nodes[`127.0.0.1:${String(neighbour.port)}`];
@@ -54,23 +37,7 @@ function nodeTo(neighbour: Psrtd, password: string, server: Record<string, numbe
   });
 }
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = performance.now();
-  while (!(await cond())) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
-/** Publishes on `pub` every 200 ms until `sub` has one on `topic` (links come up asynchronously). */
-async function publishUntilDelivered(pub: PsrtPublisher, sub: PsrtSubscriber, topic: string): Promise<void> {
-  let k = 0;
-  await until(`a message on ${topic} delivered`, async () => {
-    assert.equal(await pub.publish(topic, `m${String(k++)}`), 1);
-    await new Promise((r) => setTimeout(r, 200));
-    return sub.messages.some((m) => m.topic === topic);
-  }, 30_000);
-}
 
 describe('a neighbour where our user is not a replicator', () => {
   test('refuses: nothing is delivered there, the message is counted lost; fixed by SIGHUP there, the pipelined link comes up', async () => {

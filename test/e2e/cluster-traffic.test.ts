@@ -12,44 +12,18 @@ import { describe, test } from 'node:test';
 import { PsrtPublisher, PsrtSubscriber } from '../helpers/psrt-peers.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { login, topicsFrame } from '../helpers/raw.js';
+import { clusterStatus, publishUntilDelivered, until } from '../helpers/cluster-status.js';
 import { plain } from '../helpers/udp-fixture.js';
 import { ACK_OK, UdpPeer } from '../helpers/udp-peer.js';
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
 
-interface NodeCounters {
-  queued: number;
-  sent: number;
-  not_required: number;
-  dropped: number;
-  lost: number;
-}
 
-async function statusOf(n: Psrtd): Promise<{ cluster: Record<string, string>; cluster_nodes: Record<string, NodeCounters> }> {
-  const res = await fetch(`http://127.0.0.1:${String(n.statsPort)}/status`);
-  return (await res.json()) as { cluster: Record<string, string>; cluster_nodes: Record<string, NodeCounters> };
-}
 
 function clusterEntry(neighbour: Psrtd): string {
   return `- path: 127.0.0.1:${String(neighbour.port)}\n  user: repl\n  password: ${PASSWORD}\n`;
 }
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = performance.now();
-  while (!(await cond())) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
-/** Publishes on `pub` every 200 ms until `sub` has one on `topic` (links come up asynchronously). */
-async function publishUntilDelivered(pub: PsrtPublisher, sub: PsrtSubscriber, topic: string): Promise<void> {
-  let k = 0;
-  await until(`a message on ${topic} delivered`, async () => {
-    assert.equal(await pub.publish(topic, `m${String(k++)}`), 1);
-    await new Promise((r) => setTimeout(r, 200));
-    return sub.messages.some((m) => m.topic === topic);
-  }, 30_000);
-}
 
 describe('traffic between two nodes', () => {
   test('many topics and MB payloads arrive once with their priority; sent and not_required are counted', async () => {
@@ -74,7 +48,7 @@ describe('traffic between two nodes', () => {
       assert.equal(await pub.publish('allowed/x', 'for limited'), 1);
       await wide.waitFor(503, 30_000);
       await limited.waitFor(1, 10_000);
-      await until('all counted', async () => (await statusOf(a)).cluster_nodes[node]?.queued === 0);
+      await until('all counted', async () => (await clusterStatus(a)).cluster_nodes[node]?.queued === 0);
       await new Promise((r) => setTimeout(r, 300)); // duplicates would arrive late
 
       assert.equal(wide.messages.length, 503);
@@ -85,7 +59,7 @@ describe('traffic between two nodes', () => {
       assert.ok(bigGot.every((m, i) => m.payload.equals(big[i]?.payload ?? Buffer.alloc(0))), 'MB payloads intact');
       assert.deepEqual(limited.messages.map((m) => m.topic), ['allowed/x']);
 
-      const counters = (await statusOf(a)).cluster_nodes[node];
+      const counters = (await clusterStatus(a)).cluster_nodes[node];
       assert.deepEqual(counters, { queued: 0, sent: 504, not_required: 200, dropped: 0, lost: 0 });
       const metrics = await (await fetch(`http://127.0.0.1:${String(a.statsPort)}/metrics`)).text();
       assert.match(metrics, new RegExp(`psrt_cluster_messages_total\\{node="${node}",result="sent"\\} 504\\n`));
@@ -110,7 +84,7 @@ describe('traffic between two nodes', () => {
       await a.waitForLog(/cluster: \S+ link lost/, 10_000);
       await publishUntilDelivered(pub, sub, 'after');
       assert.ok(!sub.messages.some((m) => m.topic === 'too/big'));
-      const c = (await statusOf(a)).cluster_nodes[node];
+      const c = (await clusterStatus(a)).cluster_nodes[node];
       assert.equal(c?.lost, 1);
     } finally {
       sub.close();
@@ -135,7 +109,7 @@ describe('a neighbour on a unix socket', () => {
     const pub = await PsrtPublisher.open(a.port);
     try {
       await publishUntilDelivered(pub, sub, 'u/x');
-      assert.deepEqual((await statusOf(a)).cluster, { [path]: 'online' });
+      assert.deepEqual((await clusterStatus(a)).cluster, { [path]: 'online' });
       const udp = await UdpPeer.open(a.udpPort);
       await udp.send(plain('', '', 'u/udp', 'by datagram', true, 0x33));
       assert.deepEqual(await udp.next(), ACK_OK);
@@ -167,7 +141,7 @@ describe('SIGHUP and the cluster file', () => {
       await publishUntilDelivered(pub, subB, 'after');
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(subC.messages.length, 0, 'the neighbour added by the reload gets nothing');
-      assert.deepEqual((await statusOf(a)).cluster, { [`127.0.0.1:${String(b.port)}`]: 'online' });
+      assert.deepEqual((await clusterStatus(a)).cluster, { [`127.0.0.1:${String(b.port)}`]: 'online' });
     } finally {
       for (const x of [subB, subC, pub]) x.close();
       await a.stop();
