@@ -29,9 +29,10 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
     io.log.info(`Listening to ${topics.join(', ')}...`);
     announceReconnects(client, io, topics.length);
     client.on('message', onMessage);
-    const ended = closed(client);
-    await client.subscribe(topics);
-    await Promise.race([ended, stop.promise, limits.promise]);
+    // Watched from before the SUBSCRIBE: -W, Ctrl-C or a loss may come while its reply is
+    // pending (a rejection nobody awaited yet would crash the process).
+    const finished = Promise.race([closed(client), stop.promise, limits.promise]);
+    await Promise.race([client.subscribe(topics).then(() => finished), finished]);
     out.flush();
     io.log.info('terminating');
     await client.bye().catch(() => undefined);

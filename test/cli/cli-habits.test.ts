@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_ADDRESS, parseArgs } from '../../src/cli/args.js';
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
+import { FakeServer } from '../client/fake-server.js';
 import { freePort, tempDir, waitFor } from '../client/util.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, spawnCli, spawnSubscriber, type RunningCli } from './run-cli.js';
@@ -100,6 +101,18 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
     assert.equal(r.code, 6, r.stderr);
     assert.match(r.stderr, /-W 0\.5: timed out before 1 messages arrived/);
     assert.ok(Date.now() - started < 10_000);
+  });
+
+  it('-W that runs out while the SUBSCRIBE reply is pending: status 6 and one line, no crash', async () => {
+    const slow = await FakeServer.start({ reply: (req) => (req.kind === 'subscribe' ? 'silent' : 1) });
+    try {
+      const r = await runCli([slow.address, '-t', 'w', '-W', '0.3']);
+      assert.equal(r.code, 6, r.stderr);
+      assert.match(r.stderr, /^psrt-cli: -W 0\.3: timed out$/m);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      await slow.close();
+    }
   });
 
   it('a message over max_pub_size: the error names the limit and the setting; others unaffected', async () => {
