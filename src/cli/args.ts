@@ -94,9 +94,14 @@ function priorityByte(value: string): number {
   return n;
 }
 
+/** Node's timers hold at most 2^31 − 1 ms; a longer one fires at once (after a warning). */
+const MAX_SECONDS = 2_147_483;
+
 function seconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds.');
+  if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
+    throw new InvalidArgumentError(`expected a positive number of seconds, at most ${MAX_SECONDS} (24 days).`);
+  }
   return n;
 }
 

@@ -117,9 +117,14 @@ export function parseAddress(path: string): Address {
   return { kind: 'tcp', host, port, display: path };
 }
 
+/** Node's timers hold at most 2^31 − 1 ms; a longer one fires at once (after a warning). */
+const MAX_SECONDS = 2_147_483;
+
 function seconds(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} must be a positive number`);
+  if (!Number.isFinite(v) || v <= 0 || v > MAX_SECONDS) {
+    throw new TypeError(`${name} must be a positive number of seconds, at most ${MAX_SECONDS} (24 days)`);
+  }
   return v;
 }
 

@@ -115,6 +115,15 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
     }
   });
 
+  it('--timeout and -W longer than a Node timer holds are refused (they would fire at once)', async () => {
+    assert.throws(() => parseArgs(['-t', 'x', '--timeout', '3000000']), /at most 2147483/);
+    assert.throws(() => parseArgs(['-t', 'x', '-W', '2147484']), /at most 2147483/);
+    assert.equal(parseArgs(['-t', 'x', '-W', '2147483']).wait, 2147483);
+    const r = await runCli([addr, '-t', 'x', '-m', 'y', '--timeout', '3000000']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--timeout <seconds>.* at most 2147483 \(24 days\)/);
+  });
+
   it('a message over max_pub_size: the error names the limit and the setting; others unaffected', async () => {
     const watcher = await subscriber(d, [addr, '-t', 'big,after', '-v', '-C', '1']);
     const r = await runCli([addr, '-t', 'big', '-m', '==1.5mb']);

@@ -36,6 +36,16 @@ describe('client basics (fake server)', () => {
     await client.bye();
   });
 
+  it('refuses a timeout longer than a Node timer holds (it would fire after 1 ms)', async () => {
+    const sessions = server.sessions.length;
+    await assert.rejects(PsrtClient.connect({ path: server.address, timeout: 3_000_000 }), /timeout must be .* at most 2147483/);
+    await assert.rejects(PsrtClient.connect({ path: server.address, socketWaitTimeout: 1e9 }), /socketWaitTimeout must be/);
+    assert.equal(server.sessions.length, sessions, 'nothing was opened');
+    const client = await PsrtClient.connect({ path: server.address, timeout: 2_147_483 });
+    assert.equal(server.sessions.at(-1)?.timeoutByte, 255);
+    await client.bye();
+  });
+
   it('subscribes (single and bulk), publishes, receives via callback and iterator', async () => {
     const client = await PsrtClient.connect({ path: server.address });
     await client.subscribe('t/1');
