@@ -183,9 +183,30 @@ function outputOf(r: Raw): OutputFormat {
   return r.output;
 }
 
+/**
+ * The reference's argument parser (clap) reads `-t=topic` as `-t topic`; commander would keep the
+ * `=` in the value (a script's `-t=sensors/x` would publish to "=sensors/x"). Values and
+ * everything after `--` are left as they are.
+ */
+export function withoutShortEquals(program: Command, argv: readonly string[]): string[] {
+  const takesValue = new Set(program.options.filter((o) => o.required).flatMap((o) => [o.short, o.long]));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    if (takesValue.has(arg)) {
+      out.push(...argv.slice(i, i + 2)); // the option and its value
+      i++;
+    } else if (/^-[A-Za-z]=/.test(arg) && takesValue.has(arg.slice(0, 2))) {
+      out.push(arg.slice(0, 2) + arg.slice(3));
+    } else out.push(arg);
+  }
+  return out;
+}
+
 export function parseArgs(argv: readonly string[]): CliOptions {
   const program = buildProgram().exitOverride();
-  program.parse([...argv], { from: 'user' });
+  program.parse(withoutShortEquals(program, argv), { from: 'user' });
   const r = program.opts<Raw>();
   const o: CliOptions = {
     address: program.args[0] ?? DEFAULT_ADDRESS,

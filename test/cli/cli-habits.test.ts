@@ -115,6 +115,21 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
     }
   });
 
+  it('-t=topic, -m=text, -u=user: the "=" of the reference\'s short options is not part of the value', async () => {
+    const o = parseArgs(['-t=x', '-m=y', '-u=me', '-p=pw']);
+    assert.deepEqual([o.topic, o.message, o.user, o.password], ['x', 'y', 'me', 'pw']);
+    const s = parseArgs(['-t=x', '-C=2', '-W=3']);
+    assert.deepEqual([s.count, s.wait], [2, 3]);
+    assert.equal(parseArgs(['-t=a=b']).topic, 'a=b', 'only the first "="');
+    assert.equal(parseArgs(['-t', 'x', '-m', '-t=y']).message, '-t=y', 'a value stays as it is');
+    assert.equal(parseArgs(['-t', 'x', '--', '-m=y']).address, '-m=y', 'after --: positional');
+    const sub = await subscriber(d, [addr, '-t=eq/a', '-v', '-C', '1']);
+    assert.equal((await runCli([addr, '-t=eq/a', '-m=hello', '-q'])).code, 0);
+    const r = await sub.wait();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'eq/a hello\n');
+  });
+
   it('--timeout and -W longer than a Node timer holds are refused (they would fire at once)', async () => {
     assert.throws(() => parseArgs(['-t', 'x', '--timeout', '3000000']), /at most 2147483/);
     assert.throws(() => parseArgs(['-t', 'x', '-W', '2147484']), /at most 2147483/);
