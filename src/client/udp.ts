@@ -38,6 +38,7 @@ import { Fifo } from './fifo.js';
 import { parseAddress } from './options.js';
 import type { Payload } from './client.js';
 import { inspectSummary } from './redact.js';
+import { publishTopicError } from './request.js';
 
 export type UdpCipher = 'aes-256-gcm' | 'aes-128-gcm';
 
@@ -150,6 +151,9 @@ export class PsrtUdpClient {
       throw new RangeError('UDP priority must be 1..255');
     }
     if (topic === '') throw new PsrtError(ErrorCode.EmptyTopic, 'empty topic');
+    // psrtd refuses these (FF) or, without an ack, drops them unseen; say so as the TCP client does.
+    const bad = publishTopicError(topic);
+    if (bad !== null) throw bad;
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const user = this.options.user ?? '';
     if (this.key === null) {

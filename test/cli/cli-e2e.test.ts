@@ -103,9 +103,13 @@ describe('psrt-cli against psrtd', () => {
     assert.match(untrusted.stderr, /--tls-ca <file>/);
   });
 
-  it('--udp publish: plain with ack, encrypted with a key file, no-ack', async () => {
+  it('--udp publish: plain with ack, encrypted with a key file, no-ack; a wildcard topic is refused (2)', async () => {
     const keyFile = join(d.dir, 'cli.key');
     writeFileSync(keyFile, `${TEST_KEY_HEX}\n`);
+    // psrtd would drop it unseen (no ack) or answer FF: refused before sending, as over TCP.
+    const wildcard = await runCli([d.udp, '--udp', '--udp-no-ack', '-t', 'udp/#', '-m', 'w']);
+    assert.equal(wildcard.code, 2, wildcard.stderr);
+    assert.match(wildcard.stderr, /wildcards are not allowed in a publish topic: udp\/#/);
     const sub = await subscriber(d, [d.tcp, '-t', 'udp/#']);
     const plain = await runCli([d.udp, '--udp', '-t', 'udp/1', '-m', 'p', '-u', 'user1', '-p', '123']);
     assert.equal(plain.code, 0, plain.stderr);

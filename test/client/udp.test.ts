@@ -97,6 +97,20 @@ describe('UDP client (fake UDP server)', () => {
     c.close();
   });
 
+  it('refuses a wildcard or NUL in the topic locally (psrtd answers FF, or drops it unseen without an ack)', async () => {
+    const c = await PsrtUdpClient.create({ path: address, timeout: 1 });
+    try {
+      const before = seen.length;
+      await assert.rejects(c.publish('a/#', 'x'), { code: 'PSRT_WILDCARD_PUBLISH' });
+      await assert.rejects(c.publishConfirmed('a/+/b', 'x'), { code: 'PSRT_WILDCARD_PUBLISH' });
+      await assert.rejects(c.publishConfirmed('a\0b', 'x'), { code: 'PSRT_INVALID_DATA_BLOCK' });
+      await c.publishConfirmed('a/b', 'x');
+      assert.deepEqual(seen.slice(before).map((s) => s.topic), ['a/b'], 'only the valid topic was sent');
+    } finally {
+      c.close();
+    }
+  });
+
   it('a payload too large for one datagram fails with that reason, not a bare EMSGSIZE', async () => {
     const c = await PsrtUdpClient.create({ path: address, timeout: 1 });
     try {
