@@ -95,6 +95,23 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
     assert.equal(r.code, 0);
   });
 
+  it('stdout closed by the reader (| head -1): the next message ends it quietly with status 0', async () => {
+    const sub = await subscriber(d, [addr, '-t', 'hd']);
+    sub.child.stdout?.destroy(); // the pipe's reader is gone: the next message gets EPIPE
+    assert.equal((await runCli([addr, '-t', 'hd', '-m', 'one', '-q'])).code, 0);
+    const r = await sub.wait();
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /EPIPE|\n\s+at /, 'no error, no stack trace');
+  });
+
+  it('SIGTERM (systemd stop, kill) ends a subscriber like Ctrl-C: BYE, status 0', async () => {
+    const sub = await subscriber(d, [addr, '-t', 'term']);
+    const exited = new Promise<number | null>((resolve) => sub.child.once('exit', resolve));
+    sub.child.kill('SIGTERM');
+    assert.equal(await exited, 0, sub.stderr());
+    assert.match(sub.stderr(), /terminating/);
+  });
+
   it('-W: exits with status 6 when the time is up before -C is reached', async () => {
     const started = Date.now();
     const r = await runCli([addr, '-t', 'nothing/here', '-W', '0.5', '-C', '1']);
