@@ -27,11 +27,11 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
   try {
     const topics = topicList(o.topic);
     io.log.info(`Listening to ${topics.join(', ')}...`);
-    announceReconnects(client, io, topics.length);
+    const refusedAgain = announceReconnects(client, io, topics.length);
     client.on('message', onMessage);
     // Watched from before the SUBSCRIBE: -W, Ctrl-C or a loss may come while its reply is
     // pending (a rejection nobody awaited yet would crash the process).
-    const finished = Promise.race([closed(client), stop.promise, limits.promise]);
+    const finished = Promise.race([closed(client), stop.promise, limits.promise, refusedAgain]);
     await Promise.race([client.subscribe(topics).then(() => finished), finished]);
     out.flush();
     io.log.info('terminating');
@@ -63,9 +63,11 @@ function holdUntilDrained(client: PsrtClient, stdout: NodeJS.WriteStream, onMess
 /**
  * Visible notices for a lost and a restored connection (stderr, not stdout's messages), and why
  * reconnecting fails (a password changed or a user removed meanwhile would otherwise retry
- * silently for ever): each new reason once, not every attempt.
+ * silently for ever): each new reason once, not every attempt. A server that refuses the topics
+ * again (its ACL changed meanwhile) ends the run as a refusal at start does: the returned
+ * promise rejects.
  */
-function announceReconnects(client: PsrtClient, io: CliIo, topicCount: number): void {
+function announceReconnects(client: PsrtClient, io: CliIo, topicCount: number): Promise<never> {
   let lastFailure = '';
   client.on('disconnect', (err) => {
     lastFailure = '';
@@ -76,8 +78,15 @@ function announceReconnects(client: PsrtClient, io: CliIo, topicCount: number): 
     lastFailure = err.message;
     io.log.warn(`reconnect failed (${err.message}); retrying...`);
   });
-  client.on('reconnect', () => {
-    io.log.warn(`reconnected; subscribed again to ${topicCount} topic${topicCount === 1 ? '' : 's'}`);
+  return new Promise((_, reject) => {
+    client.on('reconnect', (refused) => {
+      if (refused === null) {
+        io.log.warn(`reconnected; subscribed again to ${topicCount} topic${topicCount === 1 ? '' : 's'}`);
+        return;
+      }
+      const e = runError(refused);
+      reject(new CliError(e.exitCode, `reconnected, but ${e.message}`));
+    });
   });
 }
 

@@ -16,7 +16,8 @@
  * kept), Timeout, NotConnected (closed client), Eof/Io (connection lost), ProtocolViolation.
  *
  * Events: `message` (each received message), `disconnect` (connection lost, a reconnect
- * follows), `reconnect` (reconnected and re-subscribed), `close` (final; argument: the error
+ * follows), `reconnect` (reconnected and re-subscribed; argument: null, or the error of a
+ * re-subscription the server refused, e.g. after an ACL change), `close` (final; argument: the error
  * that ended the client or null), `error` (same error as `close`, emitted only when a listener
  * is attached, so an unhandled connection loss never throws from an event).
  */
@@ -73,7 +74,8 @@ export interface PublishOptions extends RequestOptions {
 export interface ClientEvents {
   message: [msg: Message];
   disconnect: [err: PsrtError];
-  reconnect: [];
+  /** Reconnected; `refused`: null, or why the server refused re-subscribing (some) topics. */
+  reconnect: [refused: PsrtError | null];
   /** With `reconnect`: one attempt failed (wrong password, server down, ...); retrying follows. */
   reconnectFailed: [err: PsrtError, attempt: number];
   close: [err: PsrtError | null];
@@ -123,8 +125,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
               this.attach(c);
             },
             resubscribe: () => this.resubscribe(),
-            reconnected: () => {
-              this.reconnected();
+            reconnected: (refused) => {
+              this.reconnected(refused);
             },
             drop: (err) => {
               this.control?.close(err, err);
@@ -366,7 +368,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     await Promise.all(chunks);
   }
 
-  private reconnected(): void {
+  private reconnected(refused: PsrtError | null): void {
     this.state = 'connected';
     const control = this.control;
     for (const req of this.parked.drain()) {
@@ -377,7 +379,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
       }
       if (control !== null) control.submit(req);
     }
-    this.emit('reconnect');
+    this.emit('reconnect', refused);
   }
 
   private finish(err: PsrtError | null): void {

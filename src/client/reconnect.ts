@@ -15,8 +15,8 @@ export interface ReconnectHooks {
   resubscribe(): Promise<void>;
   /** Close the installed connection after a failed re-subscribe. */
   drop(err: PsrtError): void;
-  /** Back in business. */
-  reconnected(): void;
+  /** Back in business; `refused`: the server refused re-subscribing (some) topics. */
+  reconnected(refused: PsrtError | null): void;
   /** One attempt failed (another follows unless `maxAttempts` is reached). */
   failed(err: PsrtError, attempt: number): void;
   /** `maxAttempts` reached. */
@@ -86,19 +86,22 @@ export class Reconnector {
       return null;
     }
     this.hooks.attach(c);
+    let refused: PsrtError | null = null;
     try {
       await this.hooks.resubscribe();
     } catch (err) {
       const e = asPsrt(err);
-      // Refused topics (ACL changed meanwhile) do not make the connection unusable.
+      // Refused topics (ACL changed meanwhile) do not make the connection unusable, but the
+      // owner must hear of them: its subscriptions are not what they were.
       if (e.code !== ErrorCode.AccessDenied && e.code !== ErrorCode.ServerError) {
         this.hooks.drop(e);
         return e;
       }
+      refused = e;
     }
     if (this.isCancelled()) return null;
     this.running = false;
-    this.hooks.reconnected();
+    this.hooks.reconnected(refused);
     return null;
   }
 

@@ -197,6 +197,26 @@ describe('psrt-cli: subscriber across a server restart', () => {
     }
   });
 
+  it('topics refused after the restart (ACL changed): exits 5 saying so, not "subscribed again"', async () => {
+    const port = await freePort();
+    const opts = { proto: { bind: [`127.0.0.1:${port}`] }, server: STATS };
+    let d = await startPsrtd(opts);
+    const addr = `127.0.0.1:${port}`;
+    const sub = await subscriber(d, [addr, '-t', 'acl/a', '-v']);
+    try {
+      await d.stop();
+      await waitFor(() => sub.stderr().includes('connection lost'), 10_000, 'the disconnect notice');
+      d = await startPsrtd({ ...opts, acl: '_:\n  sub: ["other/#"]\n  pub: ["#"]\n' });
+      const r = await sub.wait();
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /psrt-cli: reconnected, but access denied: subscribe acl\/a \(not allowed by the server's ACL\)/);
+      assert.doesNotMatch(r.stderr, /subscribed again/);
+    } finally {
+      if (sub.child.exitCode === null) sub.child.kill('SIGKILL');
+      await d.stop();
+    }
+  });
+
   it('a login refused after the restart is said (once per reason), not retried silently', async () => {
     const port = await freePort();
     const bind = { bind: [`127.0.0.1:${port}`] };

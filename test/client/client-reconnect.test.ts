@@ -54,6 +54,29 @@ describe('reconnect (fake server)', () => {
     }
   });
 
+  it("'reconnect' carries null, or the refusal of a re-subscription (the connection stays)", async () => {
+    let deny = false;
+    const server = await FakeServer.start({ reply: (req) => (req.kind === 'subscribe' && deny ? 0xfe : 1) });
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 0.05, maxDelay: 0.2 } });
+    try {
+      await client.subscribe('s');
+      let reconnected = once(client, 'reconnect');
+      server.dropAll();
+      assert.deepEqual(await within(5000, reconnected), [null]);
+      deny = true; // e.g. the ACL changed while the server restarted
+      reconnected = once(client, 'reconnect');
+      server.dropAll();
+      const [refused] = (await within(5000, reconnected)) as [PsrtError | null];
+      assert.equal(refused?.code, 'PSRT_ACCESS_DENIED');
+      assert.equal(client.connected, true);
+      await client.publish('s', 'still usable');
+      await client.bye();
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
   it('gives up after maxAttempts and fails parked requests', async () => {
     const server = await FakeServer.start();
     const client = await PsrtClient.connect({
