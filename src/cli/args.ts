@@ -175,6 +175,12 @@ function validate(o: CliOptions): void {
   if (o.udp && o.priority === 0) throw usage('--priority 0 cannot be sent over UDP (psrtd drops such datagrams)');
 }
 
+/** -s (all of stdin, one message) or -l (a message a line); not both, as in mosquitto_pub. */
+function stdinMode(r: Raw): 'lines' | 'raw' | null {
+  if (r.stdinRaw === true && r.stdin === true) throw usage('-s and -l (--stdin-raw, --stdin) exclude each other');
+  return r.stdinRaw === true ? 'raw' : r.stdin === true ? 'lines' : null;
+}
+
 /** -v, -N and --json are shorthands for output formats; the last word is --output's. */
 function outputOf(r: Raw): OutputFormat {
   if (r.json === true) return 'json';
@@ -227,7 +233,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     benchmarkWorkers: r.benchmarkWorkers,
     benchmarkClusterSub: r.benchmarkClusterSub,
     output: outputOf(r),
-    stdin: r.stdinRaw === true ? 'raw' : r.stdin === true ? 'lines' : null,
+    stdin: stdinMode(r),
     udp: r.udp === true,
     udpKeyFile: r.udpKeyFile,
     udpEncryption: r.udpEncryption,

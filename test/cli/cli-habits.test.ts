@@ -49,6 +49,7 @@ describe('psrt-cli: options of mosquitto_sub/pub users', () => {
     assert.equal(parseArgs(['-t', 'x', '-s']).stdin, 'raw');
     assert.equal(parseArgs(['-t', 'x', '-l']).stdin, 'lines');
     assert.throws(() => parseArgs(['-t', 'x', '-m', 'a', '-f', 'b']), /exclude each other/);
+    assert.throws(() => parseArgs(['-t', 'x', '-s', '-l']), /-s and -l .* exclude each other/, 'not silently one of them');
     assert.throws(() => parseArgs(['-t', 'x', '-m', 'a', '-C', '1']), /only when subscribing/);
   });
 
