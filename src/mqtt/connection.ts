@@ -370,10 +370,24 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   }
 }
 
+/**
+ * Characters of an error message a DISCONNECT carries as its reason string: the message may
+ * quote what the client sent (a topic of 65,000 characters), and a string field holds at most
+ * 65,535 bytes (encoding a longer one threw and stopped the server).
+ */
+const MAX_REASON_CHARS = 256;
+
+function reasonText(text: string): string {
+  if (text.length <= MAX_REASON_CHARS) return text;
+  const high = text.charCodeAt(MAX_REASON_CHARS - 1);
+  const cut = high >= 0xd800 && high <= 0xdbff ? MAX_REASON_CHARS - 1 : MAX_REASON_CHARS; // not half a surrogate pair
+  return `${text.slice(0, cut)}…`;
+}
+
 /** A DISCONNECT without its reason string when that would pass the client's Maximum Packet Size [MQTT-3.14.2-3]. */
 function disconnectPacket(reason: number, text: string | undefined, maxPacket: number): Buffer {
   if (text !== undefined) {
-    const full = encodeDisconnect(reason, { reasonString: text });
+    const full = encodeDisconnect(reason, { reasonString: reasonText(text) });
     if (full.length <= maxPacket) return full;
   }
   return encodeDisconnect(reason, undefined);

@@ -2,7 +2,8 @@
  * MQTT 5.0 features end to end: topic aliases in both directions, flow control (the client's
  * Receive Maximum), the client's Maximum Packet Size, message expiry (expired queued messages
  * dropped, the remaining interval lowered), carried publish properties, a request/response
- * round trip, and AUTH after CONNECT refused with DISCONNECT 0x82.
+ * round trip, AUTH after CONNECT refused with DISCONNECT 0x82, and a server DISCONNECT's
+ * reason string kept short when the error quotes a 65 KB topic.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -202,6 +203,21 @@ describe('MQTT 5.0 features', () => {
     } finally {
       conn.destroy();
     }
+  });
+
+  it('a protocol error quoting a 65 KB topic: DISCONNECT 0x90 with a short reason string, the server goes on', async () => {
+    const raw = await rawSession(server.mqttPort, { version: 5, clientId: 'long-reason' });
+    try {
+      raw.send(publishPacket(`lr/+/${'x'.repeat(65_520)}`, 'x', { version: 5 }));
+      const d = await readPacket(raw);
+      assert.deepEqual([d.type, d.body[0]], [14, 0x90]);
+      assert.ok(d.body.length < 1024, `DISCONNECT of ${d.body.length} bytes`);
+      await raw.expectClose();
+    } finally {
+      raw.destroy();
+    }
+    const after = await rawSession(server.mqttPort, { version: 5, clientId: 'long-reason-after' });
+    after.destroy();
   });
 
   it('message expiry: an expired queued message is dropped, the remaining interval is lowered', async () => {
