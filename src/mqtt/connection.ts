@@ -322,10 +322,14 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
 
   // ---- ending -----------------------------------------------------------------------------
 
-  /** DISCONNECT from the client: 0x04 asks for the will, anything else ends without it. */
+  /**
+   * DISCONNECT from the client: only 0x00 (3.1.1: every DISCONNECT) discards the will
+   * [MQTT-3.14.4-3]; v5 0x04 asks for it and an error code (0x80 …) ends abnormally, so it is
+   * published [MQTT-3.1.2-8], as EMQX and HiveMQ do (Mosquitto publishes it for 0x04 only).
+   */
   clientDisconnected(reason: number, expiry: number | undefined): void {
     if (expiry !== undefined && this.session !== null) this.ctx.router.setExpiry(this.session, expiry);
-    this.normalEnd = reason !== ReasonCode.DisconnectWithWill;
+    this.normalEnd = reason === ReasonCode.NormalDisconnection;
     this.state = 'closed';
     this.transport.end();
   }

@@ -1,8 +1,9 @@
 /**
  * Keep alive and wills end to end: a silent client is dropped after 1.5 × keep alive (its will
  * goes out), a pinging one stays; wills on abnormal close, not on DISCONNECT 0x00, on v5
- * DISCONNECT 0x04 and on takeover; v5 Will Delay Interval (delayed, cancelled by a reconnect,
- * cut short by the session expiry) and will properties carried to the subscriber.
+ * DISCONNECT 0x04 or an error reason code, and on takeover; v5 Will Delay Interval (delayed,
+ * cancelled by a reconnect, cut short by the session expiry) and will properties carried to the
+ * subscriber.
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -99,6 +100,16 @@ describe('MQTT keep alive and wills', () => {
     conn.send(Buffer.from([0xe0, 1, 0x04]));
     await conn.expectClose();
     assert.equal((await inbox.waitFor(1))[0]?.payload, 'asked');
+  });
+
+  it('v5: DISCONNECT with an error reason code (0x80, 0x83) publishes the will: only 0x00 discards it', async () => {
+    const a = await rawSession(server.mqttPort, { version: 5, clientId: 'err-80', will: { topic: 'will/error', payload: '0x80' } });
+    const b = await rawSession(server.mqttPort, { version: 5, clientId: 'err-83', will: { topic: 'will/error', payload: '0x83' } });
+    a.send(Buffer.from([0xe0, 1, 0x80]));
+    b.send(Buffer.from([0xe0, 2, 0x83, 0])); // with an empty property block
+    await Promise.all([a.expectClose(), b.expectClose()]);
+    const got = await inbox.waitFor(2);
+    assert.deepEqual(got.map((m) => m.payload).sort(), ['0x80', '0x83']);
   });
 
   it('v5: a taken-over connection publishes its will', async () => {
