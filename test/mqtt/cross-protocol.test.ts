@@ -2,7 +2,8 @@
  * Cross-protocol semantics on one psrtd: PSRT (TCP and UDP) publishes reach MQTT subscribers and
  * MQTT publishes reach PSRT subscribers with payload bytes untouched (0x00 bytes, 1 MB); topic
  * normalisation (PSRT sees `a/b`, MQTT sees `/a//b` byte-exact); entry QoS (acked PSRT = 1,
- * UDP without ack = 0); priority 0x7f and no retained messages for PSRT subscribers; stats.
+ * UDP without ack = 0); priority 0x7f and no retained messages for PSRT subscribers; a PSRT
+ * topic too long for MQTT reaches PSRT subscribers only; stats.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -118,6 +119,19 @@ describe('MQTT and PSRT on one server', () => {
       }
     });
   }
+
+  test('a PSRT topic longer than an MQTT topic can be (65,535 bytes) reaches PSRT subscribers only', async () => {
+    const psrt = await psrtSub(['x/long/#']);
+    const q0 = await mqttSub(4, 'x/long/#', 0);
+    const q1 = await mqttSub(5, 'x/long/#', 1);
+    const long = `x/long/${'x'.repeat(70_000)}`;
+    assert.equal(await pub.publish(long, 'too long for MQTT'), 1);
+    assert.equal(await pub.publish('x/long/ok', 'fits'), 1);
+    await until(() => q0.length === 1 && q1.length === 1, 'the short topic over MQTT');
+    assert.deepEqual([q0[0]?.topic, q1[0]?.topic], ['x/long/ok', 'x/long/ok']);
+    await psrt.waitFor(2);
+    assert.deepEqual(psrt.messages.map((m) => m.topic), [long, 'x/long/ok']);
+  });
 
   test('a PSRT publish reaches mosquitto_sub byte-exact (binary with 0x00)', async () => {
     const sub = await MosquittoSub.start(server.mqttPort, ['-V', 'mqttv5', '-q', '2', '-t', 'x/mosq/#', '-C', '1']);
