@@ -102,14 +102,15 @@ describe('MQTT keep alive and wills', () => {
     assert.equal((await inbox.waitFor(1))[0]?.payload, 'asked');
   });
 
-  it('v5: DISCONNECT with an error reason code (0x80, 0x83) publishes the will: only 0x00 discards it', async () => {
+  it('v5: DISCONNECT with an error reason code (0x80, 0x83; raw and MQTT.js) publishes the will: only 0x00 discards it', async () => {
     const a = await rawSession(server.mqttPort, { version: 5, clientId: 'err-80', will: { topic: 'will/error', payload: '0x80' } });
     const b = await rawSession(server.mqttPort, { version: 5, clientId: 'err-83', will: { topic: 'will/error', payload: '0x83' } });
+    const c = await mqtt.connectAsync(url(server.mqttPort), { protocolVersion: 5, clientId: 'err-mqttjs', reconnectPeriod: 0, will: { topic: 'will/error', payload: Buffer.from('mqtt.js'), qos: 0, retain: false } });
     a.send(Buffer.from([0xe0, 1, 0x80]));
     b.send(Buffer.from([0xe0, 2, 0x83, 0])); // with an empty property block
-    await Promise.all([a.expectClose(), b.expectClose()]);
-    const got = await inbox.waitFor(2);
-    assert.deepEqual(got.map((m) => m.payload).sort(), ['0x80', '0x83']);
+    await Promise.all([a.expectClose(), b.expectClose(), c.endAsync(false, { reasonCode: 0x80 })]);
+    const got = await inbox.waitFor(3);
+    assert.deepEqual(got.map((m) => m.payload).sort(), ['0x80', '0x83', 'mqtt.js']);
   });
 
   it('v5: a taken-over connection publishes its will', async () => {
