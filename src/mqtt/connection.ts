@@ -52,6 +52,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
   private connectedSince = 0;
   /** DISCONNECT 0x00 received: no will. */
   private normalEnd = false;
+  expiryZeroAtConnect = true;
   /** The client speaks MQTT 3.1 ("MQIsdp"): version 4 but for CONNECT, CONNACK and SUBACK. */
   mqtt31 = false;
 
@@ -266,6 +267,7 @@ export class MqttConnection extends MqttOutput implements MqttLink, PublisherPor
     ctx.router.setWill(session, a.will);
     this.session = session;
     const props = p.properties;
+    this.expiryZeroAtConnect = (props?.sessionExpiryInterval ?? 0) === 0;
     this.peer = peerLimits(ctx, this.version, props);
     this.state = 'ready';
     this.connectedSince = Math.trunc(Date.now() - BASE_MS); // a small integer (a difference would be boxed)

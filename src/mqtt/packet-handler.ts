@@ -57,6 +57,8 @@ export interface PacketConnection extends PublisherPort {
   release(): void;
   /** False once the connection is closing. */
   readonly open: boolean;
+  /** v5: the CONNECT asked for Session Expiry 0 (its DISCONNECT may not set another). */
+  readonly expiryZeroAtConnect: boolean;
   fail(e: unknown, reply: boolean): void;
 }
 
@@ -123,7 +125,7 @@ export class PacketHandler {
         conn.send(PINGRESP);
         return;
       case 'disconnect':
-        this.disconnect(conn, session, p);
+        this.disconnect(conn, p);
         return;
       case 'auth':
         // No Authentication Method in CONNECT (one is refused there): AUTH is a Protocol Error
@@ -287,9 +289,10 @@ export class PacketHandler {
     }, sliceHost(conn, session));
   }
 
-  private disconnect(conn: PacketConnection, session: MqttSession, p: DisconnectPacket): void {
+  private disconnect(conn: PacketConnection, p: DisconnectPacket): void {
     const expiry = p.properties?.sessionExpiryInterval;
-    if (expiry !== undefined && session.expiryInterval === 0 && expiry !== 0) {
+    // What the CONNECT asked decides, not the interval max_session_expiry left (0 when it is 0).
+    if (expiry !== undefined && conn.expiryZeroAtConnect && expiry !== 0) {
       throw new MqttError(ReasonCode.ProtocolError, 'session expiry set on DISCONNECT after 0 on CONNECT');
     }
     const capped = expiry === undefined ? undefined : Math.min(expiry, this.ctx.limits.maxSessionExpiry);

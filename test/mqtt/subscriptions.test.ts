@@ -214,3 +214,25 @@ describe('MQTT subscriptions', () => {
     assert.deepEqual([connack.body[0], connack.body[1]], [1, 0], 'session present after the CONNECT expiry passed');
   });
 });
+
+describe('MQTT with max_session_expiry 0', () => {
+  let server: Psrtd;
+  before(async () => {
+    server = await startPsrtd({ mqtt: { max_session_expiry: 0 } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('v5 DISCONNECT: a session expiry after a non-zero one on CONNECT (lowered to 0) is no protocol error', async () => {
+    const { conn, connack } = await rawConnect(server.mqttPort, { version: 5, clientId: 'disc-capped', props: props(Buffer.from([0x11]), u32(60)) });
+    try {
+      assert.equal(connack.body[1], 0);
+      assert.ok(connack.body.includes(Buffer.from([0x11, 0, 0, 0, 0])), 'CONNACK tells Session Expiry 0');
+      conn.send(packet(0xe0, Buffer.from([0x00]), props(Buffer.from([0x11]), u32(30))));
+      await conn.expectClose(); // no DISCONNECT 0x82 first
+    } finally {
+      conn.destroy();
+    }
+  });
+});
