@@ -92,6 +92,15 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const CHECK_INTERVAL_MS = 1_000;
 /** Largest request head accepted (Node's default is 16 KB). */
 const MAX_HEADER_BYTES = 8192;
+/**
+ * Requests one connection may have unanswered at once. Browsers and scrapers send one at a time;
+ * every answer here is asynchronous, so Node's pipelining back-pressure (it stops reading while
+ * answers are unwritten) never saw one: a 64 KB read of pipelined requests became ~1,800 answers
+ * rendered and held at once (16 connections of `GET /metrics`: ~900 MB of heap, another scrape
+ * waiting ~5 s). A connection with more unanswered requests is closed.
+ */
+const MAX_PIPELINED = 8;
+const PIPELINE_REFUSAL = `more than ${String(MAX_PIPELINED)} pipelined requests unanswered on one connection`;
 const EMPTY_REGISTRY = new ClientRegistry();
 
 function formatAddress(info: AddressInfo): string {
@@ -132,6 +141,8 @@ export class StatsServer {
   private server: Server | null = null;
   /** Open connections per client address. */
   private readonly perAddress = new Map<string, number>();
+  /** Requests read and not yet answered, per connection. */
+  private readonly unanswered = new WeakMap<Socket, number>();
   private listening = '';
 
   private constructor(
@@ -239,8 +250,25 @@ export class StatsServer {
     });
   }
 
+  /** Counts the connection's unanswered requests; false (connection closed) beyond MAX_PIPELINED. */
+  private admitRequest(socket: Socket, res: ServerResponse): boolean {
+    if (socket.destroyed) return false; // the rest of a read that was already refused
+    const count = (this.unanswered.get(socket) ?? 0) + 1;
+    if (count > MAX_PIPELINED) {
+      socket.destroy();
+      this.opts.connectionRefused?.(PIPELINE_REFUSAL);
+      return false;
+    }
+    this.unanswered.set(socket, count);
+    res.once('close', () => {
+      this.unanswered.set(socket, (this.unanswered.get(socket) ?? 1) - 1);
+    });
+    return true;
+  }
+
   /** §13.1 in order: method, Authorization header, authorisation, then the path. */
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.admitRequest(req.socket, res)) return;
     // No endpoint reads a body. Draining one let a client keep psrtd busy discarding data
     // until the request timeout; instead answer and close, unread (Node stops reading it).
     if (hasBody(req)) res.setHeader('connection', 'close');
