@@ -22,6 +22,7 @@ interface PageGlobals {
     querySelector(selector: string): { textContent: string | null } | null;
     querySelectorAll(selector: string): { length: number };
   };
+  Chart: { getChart(id: string): { data: { datasets: { data: (number | null)[] }[] } } | undefined };
 }
 
 const HOSTILE_TOPIC = '<img src=x onerror="window.pwned=1">/t';
@@ -94,6 +95,43 @@ describe('stats page logic in headless Chromium', { skip: SKIP }, () => {
     const rate = Number((await page.locator('[data-counter="c_pub_messages"] .num').innerText()).replace(/,/g, ''));
     // 3048 messages over one poll interval (~1 s, at least 0.5 s): a few thousand per second.
     assert.ok(rate > 1000 && rate < 7000, `rate ${rate}`);
+  });
+
+  test('a restart shorter than the poll gap and a clock stepped back: no spike, no freeze', async () => {
+    // Scripted /status documents, one per poll (the last one repeats: same time, ignored).
+    const t0 = Date.now() * 1000;
+    const doc = (timeUs: number, uptime: number, pub: number): string => JSON.stringify({
+      time: timeUs, uptime, data_queue_size: 8, host: 'scripted', version: '0.3.6',
+      counters: { c_sub_ops: 0, c_pub_messages: pub, c_pub_bytes: 0, c_sent_messages: 0, c_sent_bytes: 0, c_sent_latency: 0 },
+      clients: { subscription_count: 0, client_count: 0 }, cluster: null,
+    });
+    const script = [
+      doc(t0, 1, 5000), // a run that lived about a second
+      doc(t0 + 3e6, 1, 10), // the next run, polled at the same uptime: counters began again
+      doc(t0 + 4e6, 2, 110),
+      doc(t0 + 5e6 - 3600e6, 3, 210), // the server's clock stepped back an hour
+      doc(t0 + 6e6 - 3600e6, 4, 310),
+    ];
+    let served = 0;
+    await page.route('**/status', (route) => route.fulfill({ contentType: 'application/json', body: script[Math.min(served++, script.length - 1)] ?? '' }));
+    const tileWhenTotal = (total: string): Promise<string> => page.waitForFunction((t) => {
+      const g = globalThis as unknown as PageGlobals;
+      const tile = '[data-counter="c_pub_messages"]';
+      return g.document.querySelector(`${tile} .total`)?.textContent === t && g.document.querySelector(`${tile} .num`)?.textContent;
+    }, total, { timeout: 6000 }).then(async (h) => String(await h.jsonValue()));
+    try {
+      assert.equal(await tileWhenTotal('10 total'), '—', 'the restart gave a rate');
+      assert.equal(await tileWhenTotal('110 total'), '100');
+      assert.equal(await tileWhenTotal('210 total'), '—', 'the page froze or rated across the clock step');
+      assert.equal(await tileWhenTotal('310 total'), '100');
+      const peak = await page.evaluate(() => {
+        const g = globalThis as unknown as PageGlobals;
+        return Math.max(0, ...(g.Chart.getChart('chart-messages')?.data.datasets[0]?.data ?? []).map((v) => v ?? 0));
+      });
+      assert.ok(peak < 1e6, `messages chart peak ${String(peak)}`);
+    } finally {
+      await page.unroute('**/status');
+    }
   });
 
   test('offline when the server goes away, online again when it is back', async () => {

@@ -209,15 +209,27 @@
     }
   }
 
+  /** When the server started (s since the epoch), to within the second `uptime` is cut to. */
+  const startedAt = (st) => st.time / 1e6 - st.uptime;
+
+  /**
+   * `cur` continues `prev`'s counters: the same server run (its start time did not move: a
+   * restarted psrtd's counters began again at 0, and a smaller uptime alone misses a run shorter
+   * than the poll gap) on a clock that went forward (a clock stepped back gives no rate).
+   */
+  function continues(prev, cur) {
+    return cur.time > prev.time && cur.uptime >= prev.uptime && Math.abs(startedAt(cur) - startedAt(prev)) < 1.5;
+  }
+
   function onStatus(st) {
     const prev = state.prev;
     renderInfo(st);
     renderCluster(st.cluster);
     renderBridges(st, prev);
     // Same `time` as last poll (cached or duplicated answer): nothing new to show.
-    if (prev !== null && st.time <= prev.time) return;
-    // A smaller uptime means the server restarted: its counters began again at 0.
-    const rates = prev !== null && st.uptime >= prev.uptime ? computeRates(prev, st) : null;
+    if (prev !== null && st.time === prev.time) return;
+    // Restarted or clock stepped: show the new totals and skip this interval's rates.
+    const rates = prev !== null && continues(prev, st) ? computeRates(prev, st) : null;
     renderKpis(st, rates);
     if (prev !== null) pushSample(rates); // the first poll has nothing to compare with
     state.prev = st;
