@@ -121,6 +121,8 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
   let browser: Browser;
   let page: Page;
   let statsPort: number;
+  /** Every URL the page asked for (a plant's operator network often has no internet). */
+  const requested: string[] = [];
 
   before(async () => {
     server = await startPsrtd({ acl: ACL, passwd: makePasswd(), server: { bind_stats: '127.0.0.1:0' } });
@@ -139,6 +141,7 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
       colorScheme: 'light',
     });
     page = await context.newPage();
+    page.on('request', (r) => { requested.push(r.url()); });
     await page.goto(`http://127.0.0.1:${statsPort}/`);
   });
 
@@ -174,6 +177,14 @@ describe('stats page in headless Chromium', { skip: SKIP }, () => {
     assert.ok(Number(await text(page, '[data-gauge="subscription_count"] .num')) >= 1);
     assert.match(await text(page, '[data-counter="c_sent_latency"] .num'), /^\d[\d,.]*$/);
     assert.equal(await text(page, '#cluster-none'), 'not configured');
+  });
+
+  test('everything, Chart.js included, comes from psrtd itself (no CDN)', async () => {
+    await page.waitForSelector('#status[data-state="online"]', { timeout: 5000 });
+    const origin = `http://127.0.0.1:${String(statsPort)}/`;
+    assert.ok(requested.includes(`${origin}chart.min.js`), 'chart.min.js not requested');
+    assert.deepEqual(requested.filter((u) => !u.startsWith(origin)), []);
+    assert.equal(await page.evaluate(() => typeof (globalThis as unknown as { Chart?: unknown }).Chart), 'function');
   });
 
   test('charts fill with samples', async () => {
