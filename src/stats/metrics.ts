@@ -110,7 +110,7 @@ function brokerMetrics(out: Exposition, src: MetricsSources): void {
     // Prometheus' base unit is the second (promtool lints other units); c_sent_latency is µs.
     .counter('psrt_sent_latency_seconds_total', 'Sum of the delivery latencies of the frames written (c_sent_latency / 1e6).', c.sentLatency / 1e6)
     .gauge('psrt_clients', 'Logged-in control sessions (client_count).', b.clientCount)
-    .gauge('psrt_subscriptions', 'Distinct subscriptions over all sessions (subscription_count).', b.subscriptionCount)
+    .gauge('psrt_subscriptions', 'Subscriptions of all sessions, each session\'s distinct normalised masks (subscription_count).', b.subscriptionCount)
     .gauge('psrt_data_channels', 'Sessions with an attached data socket.', b.dataChannelCount)
     .counter('psrt_dropped_data_channels_total', 'Data sockets dropped because their queue stayed full.', c.droppedDataChannels)
     .counter('psrt_rejected_logins_total', 'Refused logins (bad password, anonymous disabled, no ACL entry).', c.rejectedLogins)
@@ -253,7 +253,7 @@ function mqttMetrics(out: Exposition, provider: MqttStatsProvider | null, psrtCl
     [{ protocol: 'psrt' }, psrtClients],
     [{ protocol: 'mqtt' }, s?.connections ?? 0],
   ]);
-  out.add('psrt_protocol_published_messages_total', 'counter', 'Messages accepted from clients, by the protocol they were published with.', [
+  out.add('psrt_protocol_published_messages_total', 'counter', 'Messages published by clients, by protocol: PSRT TCP PUBLISH frames read (refused ones included, as c_pub_messages), MQTT PUBLISH packets accepted.', [
     [{ protocol: 'psrt' }, Math.max(0, psrtPublished - mqttPublished)],
     [{ protocol: 'mqtt' }, mqttPublished],
   ]);
