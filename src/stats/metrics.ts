@@ -121,15 +121,21 @@ function brokerMetrics(out: Exposition, src: MetricsSources): void {
 
 function queueMetrics(out: Exposition, src: MetricsSources): void {
   const depths = src.broker.queueDepths();
+  const bounds = queueDepthBounds(src.dataQueueSize);
+  // One pass: a filter per bound took ~16 ms at 100,000 data sockets, the event loop held meanwhile.
+  const within = bounds.map(() => 0);
   let max = 0;
   let sum = 0;
   for (const d of depths) {
     if (d > max) max = d;
     sum += d;
+    let i = 0;
+    while (i < bounds.length && d > (bounds[i] ?? 0)) i++;
+    if (i < within.length) within[i] = (within[i] ?? 0) + 1;
   }
-  const bounds = queueDepthBounds(src.dataQueueSize);
   // Not `le`: that label (and a `_sum` suffix) is reserved for histograms, and this snapshot is a gauge.
-  const buckets: Sample[] = bounds.map((le) => [{ depth_le: String(le) }, depths.filter((d) => d <= le).length]);
+  let below = 0;
+  const buckets: Sample[] = bounds.map((le, i) => [{ depth_le: String(le) }, (below += within[i] ?? 0)]);
   buckets.push([{ depth_le: '+Inf' }, depths.length]);
   out
     .gauge('psrt_data_queue_capacity', 'Configured data_queue (messages per data socket).', src.dataQueueSize)

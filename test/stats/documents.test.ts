@@ -148,6 +148,27 @@ describe('/metrics text', () => {
     assert.equal(value('nodejs_eventloop_lag_p99_seconds'), 0.003);
   });
 
+  test('queue-depth buckets: each depth read once per scrape, counts as a filter per bound gives them', () => {
+    // A filter per bound read every depth 8 times: ~16 ms at 100,000 data sockets, the event
+    // loop held meanwhile. Count the element reads instead of timing them.
+    const b = broker();
+    const depths = Array.from({ length: 5000 }, (_, i) => (i * 7919) % 1100);
+    let reads = 0;
+    b.queueDepths = () => new Proxy(depths, {
+      get(target, key, receiver): unknown {
+        if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const text = renderMetrics({ broker: b, dataQueueSize: 1024, version: '0.3.6', host: 'h', udpStats: null, clusterStatus: null }, proc);
+    assert.ok(reads <= depths.length, `${String(reads)} reads of ${String(depths.length)} depths`);
+    for (const le of [...queueDepthBounds(1024), Infinity]) {
+      const label = le === Infinity ? '+Inf' : String(le);
+      const expected = depths.filter((d) => d <= le).length;
+      assert.ok(text.includes(`\npsrt_data_queue_depth_channels{depth_le="${label}"} ${String(expected)}\n`), `depth_le ${label}: ${String(expected)}`);
+    }
+  });
+
   test('no UDP or cluster provider: those families are absent', () => {
     const text = renderMetrics(
       { broker: broker(), dataQueueSize: 8, version: '0.3.6', host: 'h', udpStats: null, clusterStatus: null },
