@@ -111,7 +111,7 @@ export class ConnectionGate {
    * `connections_refused`, which is about client connections.
    */
   statsRefused(what: string): void {
-    this.logFor('stats', what).note({ what }); // one log per limit: two texts, fixed by the caller
+    this.logFor('stats', what).note({ what }); // one log per limit: a few fixed texts of the stats server
   }
 
   /** Cancels pending log timers (shutdown). */
