@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { MqttCounters } from '../../src/mqtt/counters.js';
+import { startPsrtd } from '../helpers/psrtd.js';
+import { login, publishFrame } from '../helpers/raw.js';
 import type { BridgeStatusView } from '../../src/stats/bridges.js';
 import { ProcessMetrics, renderMetrics } from '../../src/stats/index.js';
 import { FakeBroker } from './helpers.js';
@@ -44,12 +46,43 @@ async function fullExposition(): Promise<string> {
   }, sample);
 }
 
-test('promtool check metrics accepts every /metrics family without a lint problem', async () => {
-  const text = await fullExposition();
+function promtool(text: string): void {
   const run = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
   if (run.error !== undefined) {
     assert.fail(`cannot run ${PROMTOOL} (${run.error.message}): install it with apt-get install prometheus, or set PSRT_PROMTOOL`);
   }
   assert.equal(`${run.stdout}${run.stderr}`, '', 'promtool reported problems');
   assert.equal(run.status, 0);
+}
+
+test('promtool check metrics accepts every /metrics family without a lint problem', async () => {
+  promtool(await fullExposition());
+});
+
+test("promtool accepts a real psrtd's /metrics: UDP, MQTT with persistence, a neighbour, a bridge", async () => {
+  const psrtd = await startPsrtd({
+    server: { bind_stats: '127.0.0.1:0' },
+    udp: true,
+    mqtt: { persistence_file: 'mqtt-state.bin' },
+    cluster: '- path: 127.0.0.1:9\n  user: repl\n  password: x\n',
+    extra: 'bridges:\n  node_id: edge1\n  list:\n    - name: up\n      type: mqtt\n      servers: [mqtt://127.0.0.1:9]\n      out: "#"\n',
+  });
+  try {
+    // A topic a label would break if topics were labels (they must not be: unbounded).
+    const pub = await login(psrtd.port);
+    pub.ctl.send(publishFrame('a"b\\c\nd', 'x'));
+    const url = `http://127.0.0.1:${String(psrtd.statsPort)}/metrics`;
+    await (await fetch(url)).text(); // the event-loop lag families appear from the second scrape on
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const text = await (await fetch(url)).text();
+    for (const family of ['psrt_udp_datagrams_total', 'psrt_mqtt_persistence_failing', 'psrt_cluster_node_state', 'psrt_bridge_state', 'nodejs_eventloop_lag_max_seconds']) {
+      assert.ok(text.includes(`# TYPE ${family} `), family);
+    }
+    assert.match(text, /^psrt_pub_messages_total 1$/m);
+    assert.ok(!text.includes('a\\"b'), 'a topic name in /metrics');
+    pub.ctl.destroy();
+    promtool(text);
+  } finally {
+    await psrtd.stop();
+  }
 });
