@@ -57,12 +57,6 @@ export function clientsJson(registry: ClientRegistry): string {
     queue: c.queue,
     connected_since: c.connectedSince,
   });
-  const all = registry.list();
-  const clients = all.filter((c) => c.protocol !== 'replication');
-  return JSON.stringify({
-    time: Date.now() * 1000,
-    total: clients.length,
-    clients: clients.slice(0, MAX_ROWS).map(row),
-    replication: all.filter((c) => c.protocol === 'replication').map(row),
-  });
+  const { rows, total, replication } = registry.oldest(MAX_ROWS);
+  return JSON.stringify({ time: Date.now() * 1000, total, clients: rows.map(row), replication: replication.map(row) });
 }
