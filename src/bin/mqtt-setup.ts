@@ -140,12 +140,24 @@ export async function loadWsServer(config: ServerConfig): Promise<typeof MqttWsS
   }
 }
 
-function wsOptions(mqtt: MqttSection): MqttWsOptions {
+/**
+ * The largest WebSocket message. MQTT.js in a browser sends what it writes in one go (a loop of
+ * publishes, or all that queued while its socket was busy) as ONE message, so a message may hold
+ * many packets of up to max_packet_size each: it is bounded like the output queue
+ * (server.data_queue_bytes). With permessage-deflate it stays max_packet_size: `ws` inflates a
+ * message before psrtd sees it, so the pre-CONNECT byte count (wire bytes) would let an
+ * unauthenticated peer make the server inflate that much.
+ */
+function wsMaxMessage(mqtt: MqttSection, dataQueueBytes: number): number {
+  return mqtt.wsDeflate ? mqtt.maxPacketSize : Math.max(mqtt.maxPacketSize, dataQueueBytes);
+}
+
+function wsOptions(mqtt: MqttSection, dataQueueBytes: number): MqttWsOptions {
   return {
     path: mqtt.wsPath,
     origins: mqtt.wsOrigins,
     deflate: mqtt.wsDeflate,
-    maxPayload: mqtt.maxPacketSize,
+    maxPayload: wsMaxMessage(mqtt, dataQueueBytes),
     maxConnectBytes: Math.min(mqtt.maxConnectSize, mqtt.maxPacketSize),
   };
 }
@@ -215,7 +227,7 @@ export async function startMqtt(
   const { tls, own } = mqttTls(mqtt, config.proto, protoTls, log);
   const server = new MqttServer(ctx, gate, tls);
   const wantWs = mqtt.wsBind.length > 0 || mqtt.wssBind.length > 0;
-  const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt), gate, tls) : null;
+  const ws = wantWs ? new (await loadWsServer(config))(ctx, wsOptions(mqtt, config.server.dataQueueBytes), gate, tls) : null;
   // Loaded before anything can publish to the router or connect: the store starts as the file left it.
   const persistence = await openPersistence(config, mqtt, router, auth, log, bridgeExports);
   broker.addPublishHook(router);

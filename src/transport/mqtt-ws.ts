@@ -30,7 +30,7 @@ export interface MqttWsOptions {
   readonly origins: readonly string[];
   /** permessage-deflate (`mqtt.ws_deflate`); off by default: it costs CPU and memory per socket. */
   readonly deflate: boolean;
-  /** Largest WebSocket message (`mqtt.max_packet_size`). */
+  /** Largest WebSocket message (one may hold several packets): `server.data_queue_bytes`, at least `mqtt.max_packet_size`. */
   readonly maxPayload: number;
   /**
    * Bytes a connection may send before its CONNECT is decoded (`mqtt.max_connect_size`), plus

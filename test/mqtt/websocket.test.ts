@@ -1,7 +1,7 @@
 /**
  * MQTT over WebSocket against a real psrtd: MQTT.js over ws:// (MQTT 3.1, 3.1.1 and 5.0) meets
  * MQTT.js over TCP and PSRT clients; the same htpasswd users and ACL apply; packets split across WebSocket messages and
- * several packets in one message; bad upgrades and bad frames leave other clients working.
+ * several packets in one message (together larger than max_packet_size); bad upgrades and bad frames leave other clients working.
  */
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
@@ -14,6 +14,8 @@ import { Bystander, attachData, deliveredFrame, login, publishFrame, topicsFrame
 import { PASSWORD, TEST_ACL, makePasswd } from '../helpers/users.js';
 
 const MAX_PACKET = 4096;
+/** server.data_queue_bytes: also the largest WebSocket message. */
+const MAX_MESSAGE = 65536;
 
 /** A raw WebSocket with subprotocol `mqtt` whose received bytes are parsed as MQTT v5 packets. */
 class RawWs {
@@ -162,6 +164,7 @@ describe('MQTT over WebSocket', () => {
   let bystanders: Bystanders;
   before(async () => {
     server = await startPsrtd({
+      server: { data_queue_bytes: MAX_MESSAGE },
       mqtt: { ws_bind: ['127.0.0.1:0'], max_packet_size: MAX_PACKET, ws_origins: ['http://allowed.example'] },
       passwd: makePasswd(),
       acl: TEST_ACL,
@@ -295,6 +298,32 @@ describe('MQTT over WebSocket', () => {
     await bystanders.check();
   });
 
+  // MQTT.js in a browser joins all it writes in one go into one message (see the browser test).
+  it('one message may hold packets that pass max_packet_size together; each packet is still limited', async () => {
+    const raw = await RawWs.open(`ws://127.0.0.1:${server.mqttWsPort}/mqtt`);
+    try {
+      raw.send(connectPacket('burst'));
+      await raw.next('connack');
+      raw.send(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'burst/#', qos: 0 }] }, v5));
+      await raw.next('suback');
+      const payload = Buffer.alloc(MAX_PACKET - 100, 0x61);
+      const burst = Array.from({ length: 8 }, (_, i) =>
+        generate({ cmd: 'publish', topic: `burst/${i}`, payload, qos: 0, dup: false, retain: false }, v5));
+      raw.send(Buffer.concat(burst));
+      for (let i = 0; i < 8; i++) {
+        const p = await raw.next('publish');
+        assert.equal(p.cmd === 'publish' ? `${p.topic} ${p.payload.length}` : '', `burst/${i} ${payload.length}`);
+      }
+      const tooBig = generate({ cmd: 'publish', topic: 'burst/big', payload: Buffer.alloc(MAX_PACKET), qos: 0, dup: false, retain: false }, v5);
+      raw.send(Buffer.concat([burst[0] as Buffer, tooBig]));
+      await raw.next('publish');
+      const disconnect = await raw.next('disconnect');
+      assert.equal(disconnect.cmd === 'disconnect' ? disconnect.reasonCode : 0, 0x95);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('closes on a text frame and on an oversize message', async () => {
     const text = await RawWs.open(`ws://127.0.0.1:${server.mqttWsPort}/mqtt`);
     text.ws.send('hello, not MQTT');
@@ -302,7 +331,7 @@ describe('MQTT over WebSocket', () => {
     const big = await RawWs.open(`ws://127.0.0.1:${server.mqttWsPort}/mqtt`);
     big.send(connectPacket('big'));
     await big.next('connack');
-    big.send(Buffer.alloc(MAX_PACKET + 1));
+    big.send(Buffer.alloc(MAX_MESSAGE + 1));
     assert.equal(await big.closed, 1009);
     const garbage = await RawWs.open(`ws://127.0.0.1:${server.mqttWsPort}/mqtt`);
     garbage.send(Buffer.from('GET / HTTP/1.1\r\n\r\n'));

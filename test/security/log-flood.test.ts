@@ -69,7 +69,7 @@ describe('log floods from client behaviour', () => {
   let psrt: Bystander;
   let mqttBystander: MqttBystander;
   before(async () => {
-    server = await startPsrtd({ acl: TEST_ACL, passwd: makePasswd(), proto: { timeout: 30 }, mqtt: { ws_bind: ['127.0.0.1:0'], max_packet_size: 4096 } });
+    server = await startPsrtd({ acl: TEST_ACL, passwd: makePasswd(), proto: { timeout: 30 }, server: { data_queue_bytes: 4096 }, mqtt: { ws_bind: ['127.0.0.1:0'], max_packet_size: 4096 } });
     psrt = await Bystander.create(server.port);
     mqttBystander = await MqttBystander.create(server.mqttPort);
   });
@@ -151,7 +151,7 @@ describe('log floods from client behaviour', () => {
     await psrt.check();
   });
 
-  test('WebSocket messages above max_packet_size: the close by ws is logged with its code, rate-limited', async () => {
+  test('WebSocket messages above the message limit (server.data_queue_bytes): the close by ws is logged with its code, rate-limited', async () => {
     const clients = 20;
     const t0 = performance.now();
     await Promise.all(Array.from({ length: clients }, () => oversizeWs(server.mqttWsPort)));
@@ -182,7 +182,7 @@ function closedAfter(port: number, bytes: Buffer): Promise<void> {
   });
 }
 
-/** A WebSocket whose first message is twice mqtt.max_packet_size; resolves on its close. */
+/** A WebSocket whose first message is twice the message limit; resolves on its close. */
 function oversizeWs(port: number): Promise<void> {
   return new Promise((res) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, 'mqtt');
