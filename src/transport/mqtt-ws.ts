@@ -76,7 +76,8 @@ export class WebSocketTransport implements MqttTransport {
     }
     const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames);
     this.pending++;
-    this.ws.send(data, { binary: true, compress: false }, () => {
+    // Compressed when the client negotiated permessage-deflate (mqtt.ws_deflate), as ws does by default.
+    this.ws.send(data, { binary: true }, () => {
       this.pending--;
       written?.();
       if (this.pending === 0 && this.needDrain) {
