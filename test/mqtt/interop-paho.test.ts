@@ -1,7 +1,8 @@
 /**
  * Interoperability with Debian's paho-mqtt (python3-paho-mqtt, run by /usr/bin/python3): an
  * inline script subscribes and publishes QoS 0/1/2 with a binary payload over MQTT 3.1, 3.1.1
- * and 5.0; mosquitto_sub watches the same topics, so two independent client libraries agree.
+ * and 5.0, over TCP and over WebSocket (paho's transport='websockets', path /mqtt); mosquitto_sub
+ * watches the same topics over TCP, so two independent client libraries agree.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -9,18 +10,20 @@ import { MosquittoSub, mosquittoPub, requireMosquittoClients, requirePaho, runPy
 import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 
 /**
- * argv: port, protocol (3, 4 or 5), topic prefix, count of extra messages to await from outside.
+ * argv: port, protocol (3, 4 or 5), topic prefix, count of extra messages to await from outside,
+ * transport ('tcp' or 'websockets').
  * Subscribes `prefix/#` with QoS 2, publishes QoS 0/1/2 (payload: every byte value, its QoS
  * first), waits for its own three plus the extra messages, prints one JSON line per message.
  */
 const SCRIPT = String.raw`
 import json, sys, threading
 import paho.mqtt.client as mqtt
-port, proto, prefix, extra = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+port, proto, prefix, extra, transport = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 v5 = proto == 5
 got, subscribed, done, published = [], threading.Event(), threading.Event(), []
 kw = {'protocol': mqtt.MQTTv5} if v5 else {'protocol': mqtt.MQTTv31 if proto == 3 else mqtt.MQTTv311, 'clean_session': True}
-c = mqtt.Client(client_id='paho-%d' % proto, **kw)
+c = mqtt.Client(client_id='paho-%d-%s' % (proto, transport), transport=transport, **kw)
+if transport == 'websockets': c.ws_set_options(path='/mqtt')
 def on_connect(client, userdata, flags, rc, properties=None):
     client.subscribe(prefix + '/#', qos=2)
 def on_subscribe(client, userdata, mid, granted, properties=None):
@@ -64,21 +67,22 @@ describe('paho-mqtt (python3-paho-mqtt)', () => {
   before(async () => {
     version = requirePaho();
     requireMosquittoClients();
-    server = await startPsrtd({ mqtt: {} });
+    server = await startPsrtd({ mqtt: { ws_bind: ['127.0.0.1:0'] } });
   });
   after(async () => {
     await server.stop();
   });
 
   const NAMES = { 3: '3.1', 4: '3.1.1', 5: '5.0' } as const;
-  for (const proto of [3, 4, 5] as const) {
-    test(`MQTT ${NAMES[proto]}: paho publishes QoS 0/1/2 to itself and to mosquitto_sub; mosquitto_pub reaches paho`, async () => {
+  for (const [proto, transport] of ([3, 4, 5] as const).flatMap((v) => [[v, 'tcp'], [v, 'websockets']] as const)) {
+    test(`MQTT ${NAMES[proto]} over ${transport === 'tcp' ? 'TCP' : 'WebSocket'}: paho publishes QoS 0/1/2 to itself and to mosquitto_sub; mosquitto_pub reaches paho`, async () => {
       // MQTTv5 needs paho-mqtt 1.5 or later (Debian bookworm has 1.6.1).
       assert.ok(proto !== 5 || Number(version.split('.')[0]) > 1 || Number(version.split('.')[1]) >= 5, `paho ${version} has no MQTTv5`);
-      const prefix = `paho/v${proto}`;
+      const prefix = `paho/v${proto}/${transport}`;
       const watcher = await MosquittoSub.start(server.mqttPort, ['-V', proto === 5 ? 'mqttv5' : 'mqttv311', '-q', '2', '-t', `${prefix}/#`, '-C', '4']);
       try {
-        const run = runPython(SCRIPT, [String(server.mqttPort), String(proto), prefix, '1']);
+        const port = transport === 'tcp' ? server.mqttPort : server.mqttWsPort;
+        const run = runPython(SCRIPT, [String(port), String(proto), prefix, '1', transport]);
         // The script has subscribed once its own three messages reached the watcher.
         await watcher.waitMessages(3, 15_000);
         const fromMosquitto = await mosquittoPub(server.mqttPort, ['-q', '1', '-t', `${prefix}/ext`, '-s'], ALL_BYTES);
