@@ -157,6 +157,7 @@ function wsOptions(mqtt: MqttSection, dataQueueBytes: number): MqttWsOptions {
     path: mqtt.wsPath,
     origins: mqtt.wsOrigins,
     deflate: mqtt.wsDeflate,
+    trustedProxies: mqtt.wsTrustedProxies,
     maxPayload: wsMaxMessage(mqtt, dataQueueBytes),
     maxConnectBytes: Math.min(mqtt.maxConnectSize, mqtt.maxPacketSize),
   };

@@ -88,6 +88,7 @@ export function embeddedMqttSection(maxPubSize: number): MqttSection {
     wsPath: MQTT_DEFAULTS.wsPath,
     wsOrigins: [],
     wsDeflate: false,
+    wsTrustedProxies: [],
     sysInterval: MQTT_DEFAULTS.sysInterval,
     persistenceFile: undefined,
     autosaveInterval: MQTT_DEFAULTS.autosaveInterval,

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fsErrorText, parseYaml, validate, type IssuePath, type YamlLines } from '../auth/yaml-validate.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { plainIp } from '../protocol/ip-address.js';
 import { DEFAULTS, MQTT_DEFAULTS } from './defaults.js';
 import {
   rawConfigSchema,
@@ -110,10 +111,20 @@ function mqttSection(raw: RawConfig['mqtt'], maxPubSize: number, yaml: YamlLines
     wsPath: raw.ws_path ?? d.wsPath,
     wsOrigins: list(raw.ws_origins),
     wsDeflate: raw.ws_deflate ?? false,
+    wsTrustedProxies: trustedProxies(raw.ws_trusted_proxies, yaml),
     sysInterval: raw.sys_interval ?? d.sysInterval,
     persistenceFile: optPath(raw.persistence_file, dir),
     autosaveInterval: raw.autosave_interval ?? d.autosaveInterval,
   };
+}
+
+/** `mqtt.ws_trusted_proxies`: IP addresses (no names, no ranges), normalised as peers are compared. */
+function trustedProxies(v: string | readonly string[] | null | undefined, yaml: YamlLines): readonly string[] {
+  const items = typeof v === 'string' ? [v] : (v ?? []);
+  return items.map((s, i) => {
+    if (isIP(s) === 0) throw yaml.error(['mqtt', 'ws_trusted_proxies', ...(typeof v === 'string' ? [] : [i])], `expected the IP address of a proxy, got ${JSON.stringify(s)}`);
+    return plainIp(s);
+  });
 }
 
 type ClientCertificateKeys = Pick<MqttSection, 'tlsClientCa' | 'tlsCrl' | 'requireCertificate' | 'useIdentityAsUsername'>;

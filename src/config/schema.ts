@@ -168,6 +168,8 @@ export interface MqttSection {
   readonly wsOrigins: readonly string[];
   /** permessage-deflate on WebSockets (off by default). */
   readonly wsDeflate: boolean;
+  /** Reverse proxies whose `X-Forwarded-For` names the WebSocket client (IP addresses, normalised). */
+  readonly wsTrustedProxies: readonly string[];
   /** Seconds between `$SYS/broker/...` updates (mqtt/sys-tree.ts); 0: no `$SYS` topics. */
   readonly sysInterval: number;
   /** Where retained messages are saved across restarts, resolved; undefined: in memory only. */
@@ -286,6 +288,7 @@ export const rawMqttSchema = z.strictObject({
   ws_path: z.string().regex(/^\/[^\s?#]*$/, { error: 'expected a URL path starting with /' }).nullish(),
   ws_origins: stringOrList.nullish(),
   ws_deflate: z.boolean().nullish(),
+  ws_trusted_proxies: stringOrList.nullish(),
   sys_interval: int().min(0).max(MAX_SECONDS).nullish(),
   persistence_file: z.string().min(1).nullish(),
   autosave_interval: z.number().min(1).max(MAX_SECONDS).nullish(),

@@ -20,6 +20,7 @@ import type { CertificateUser, MqttContext } from '../mqtt/context.js';
 import type { BindTarget } from './bind.js';
 import { escapeForLog } from '../protocol/log-escape.js';
 import { formatAddress } from './context.js';
+import { forwardedClientIp } from './forwarded-for.js';
 import { bindListener, certificateLoginOf, logTlsFailure, startTls, type BoundMqtt, type MqttTls } from './mqtt-server.js';
 import type { ConnectionGate } from './connection-gate.js';
 
@@ -38,6 +39,8 @@ export interface MqttWsOptions {
    * byte, so the decoder's own CONNECT limit would only apply after maxPayload bytes.
    */
   readonly maxConnectBytes: number;
+  /** Reverse proxies whose `X-Forwarded-For` names the client (`mqtt.ws_trusted_proxies`, normalised IPs). */
+  readonly trustedProxies?: readonly string[];
 }
 
 /** WebSocket frame headers and control frames around a CONNECT (a legitimate one is one frame). */
@@ -170,6 +173,7 @@ export class MqttWsServer {
   private readonly certificateLogins = new WeakMap<TLSSocket, CertificateUser | null>();
   private readonly wss: WebSocketServer;
   private readonly origins: ReadonlySet<string>;
+  private readonly trustedProxies: ReadonlySet<string>;
 
   constructor(
     private readonly ctx: MqttContext,
@@ -179,6 +183,7 @@ export class MqttWsServer {
     private readonly tls: MqttTls | null,
   ) {
     this.origins = new Set(opts.origins.map((o) => o.toLowerCase()));
+    this.trustedProxies = new Set(opts.trustedProxies ?? []);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxPayload,
@@ -316,8 +321,12 @@ export class MqttWsServer {
 
   private accept(ws: WebSocket, req: IncomingMessage, target: BindTarget): void {
     this.sockets.add(ws);
-    const address = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
-    const transport = new WebSocketTransport(ws, address, req.socket.remoteAddress);
+    const peer = target.kind === 'unix' ? target.source : formatAddress(req.socket.remoteAddress, req.socket.remotePort);
+    // Behind a trusted proxy the client's address is the one its proxy reports: in the log, in
+    // /clients, and for the login budget (else all of the proxy's clients share one).
+    const forwarded = forwardedClientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.trustedProxies);
+    const address = forwarded === undefined ? peer : `${forwarded.includes(':') ? `[${forwarded}]` : forwarded} via ${peer}`;
+    const transport = new WebSocketTransport(ws, address, forwarded ?? req.socket.remoteAddress);
     // A wss upgrade arrives on the TLSSocket the TLS front handed over and verified. One it did
     // not (cannot happen) gets no login by certificate rather than a password path around it.
     const certificate = req.socket instanceof TLSSocket ? this.certificateLoginOf(req.socket) : null;

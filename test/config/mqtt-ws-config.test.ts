@@ -32,6 +32,18 @@ describe('mqtt WebSocket config', () => {
     assert.throws(() => withMqtt('  ws_bind: nonsense'), (e) => e instanceof PsrtError && e.message.includes('mqtt.ws_bind'));
   });
 
+  it('ws_trusted_proxies: IP addresses, normalised; anything else is refused with its key and line', () => {
+    assert.deepEqual(withMqtt('  ws_trusted_proxies: 127.0.0.1').mqtt?.wsTrustedProxies, ['127.0.0.1']);
+    assert.deepEqual(withMqtt('  ws_trusted_proxies: ["::FFFF:10.0.0.1", "2001:DB8::1"]').mqtt?.wsTrustedProxies, ['10.0.0.1', '2001:db8::1']);
+    assert.deepEqual(withMqtt('  bind: 127.0.0.1:1883').mqtt?.wsTrustedProxies, []);
+    for (const bad of ['proxy.example.com', '10.0.0.0/8', '127.0.0.1:8080']) {
+      assert.throws(
+        () => withMqtt(`  ws_trusted_proxies: [127.0.0.1, "${bad}"]`),
+        (e) => e instanceof PsrtError && /config\.yml:\d+: mqtt\.ws_trusted_proxies\[1\]: expected the IP address of a proxy/.test(e.message),
+      );
+    }
+  });
+
   it('the embedded config serves MQTT over WebSocket on 127.0.0.1:9001/mqtt', () => {
     const m = embeddedDefaultConfig().mqtt;
     assert.ok(m !== undefined);
