@@ -49,6 +49,7 @@ import { Fifo } from './fifo.js';
 import { MessageDelivery } from './message-delivery.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
 import { Reconnector } from './reconnect.js';
+import { resubscribeAll } from './resubscribe.js';
 import {
   checkTopics,
   describeRequest,
@@ -56,6 +57,7 @@ import {
   publishTopicError,
   settleError,
   timeoutError,
+  timeoutOptionError,
   watchSignal,
   type Request,
   type RequestOptions,
@@ -96,6 +98,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private readonly subscriptions: Set<string> | null;
   private readonly delivery: MessageDelivery;
   private readonly reconnector: Reconnector | null;
+  /** The outcome of the first bye(): later calls wait for the same BYE. */
+  private byeDone: Promise<void> | null = null;
 
   /** Connects (control socket, login, data socket) within `timeout`. */
   static async connect(options: ClientOptions): Promise<PsrtClient> {
@@ -211,7 +215,14 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   }
 
   /** Sends BYE after all pending requests and closes once the server confirms. */
-  async bye(opts?: RequestOptions): Promise<void> {
+  bye(opts?: RequestOptions): Promise<void> {
+    const bad = timeoutOptionError(opts?.timeout);
+    if (bad !== null) return Promise.reject(bad);
+    this.byeDone ??= this.sayBye(opts);
+    return this.byeDone;
+  }
+
+  private async sayBye(opts: RequestOptions | undefined): Promise<void> {
     const control = this.control;
     if (this.state !== 'connected' || control === null) {
       this.close();
@@ -286,6 +297,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     wire: Wire,
     opts: RequestOptions | undefined,
   ): Promise<void> {
+    const bad = timeoutOptionError(opts?.timeout);
+    if (bad !== null) return Promise.reject(bad);
     return new Promise<void>((resolve, reject) => {
       const req = this.makeRequest(op, subject, wire, opts, resolve, reject);
       if (req.settled) return; // signal already aborted
@@ -301,6 +314,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   }
 
   private park(req: Request): void {
+    // Requests that timed out (or were aborted) meanwhile go, or a long outage kept them all.
+    while (this.parked.peek()?.settled === true) this.parked.shift();
     if (req.deadline !== Number.POSITIVE_INFINITY) {
       const left = Math.max(0, req.deadline - performance.now());
       req.timer = setTimeout(() => {
@@ -319,8 +334,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
         maxInFlight: this.opts.queueSize,
         keepAliveMs: this.opts.keepAliveMs,
       },
-      (err) => {
-        this.controlEnded(control, err);
+      (err, unsent) => {
+        this.controlEnded(control, err, unsent);
       },
     );
     this.control = control;
@@ -333,39 +348,41 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     });
   }
 
-  private controlEnded(control: ControlChannel, err: PsrtError | null): void {
-    if (this.control !== control) return; // an older connection
+  private controlEnded(control: ControlChannel, err: PsrtError | null, unsent: Request[]): void {
+    const lost = err ?? new PsrtError(ErrorCode.NotConnected, 'client closed');
+    if (this.control !== control) {
+      for (const req of unsent) settleError(req, lost); // an older connection
+      return;
+    }
     this.control = null;
     this.data?.close();
     this.data = null;
-    if (err === null || this.state === 'closing' || this.state === 'closed') {
-      this.finish(null);
-    } else if (this.state === 'reconnecting') {
-      // Lost again while re-subscribing: the reconnector sees the failed request and retries.
-    } else if (this.reconnector !== null) {
+    if (err !== null && this.state === 'connected' && this.reconnector !== null) {
       this.state = 'reconnecting';
-      this.emit('disconnect', err);
+      // Never written, so the server never saw them: they wait for the new connection.
+      for (const req of unsent) this.park(req);
+      // Started before the event, so that a listener's close() stops it.
       this.reconnector.start();
-    } else {
-      this.finish(err);
+      this.emit('disconnect', err);
+      return;
     }
+    // While re-subscribing these are re-subscriptions: the reconnector sees them fail and retries.
+    for (const req of unsent) settleError(req, lost);
+    if (err === null || this.state === 'closing' || this.state === 'closed') this.finish(null);
+    else if (this.state !== 'reconnecting') this.finish(err);
   }
 
-  /** Re-subscribes everything in bulk requests of bounded size. */
+  /** Re-subscribes everything (see resubscribeAll). */
   private async resubscribe(): Promise<void> {
     const control = this.control;
     if (control === null || this.subscriptions === null) return;
-    const all = [...this.subscriptions];
-    const chunks: Promise<void>[] = [];
-    for (let i = 0; i < all.length; i += 1000) {
-      const part = all.slice(i, i + 1000);
-      chunks.push(
+    await resubscribeAll(
+      [...this.subscriptions],
+      (part) =>
         new Promise<void>((resolve, reject) => {
           control.submit(this.makeRequest(OP_SUBSCRIBE, part, { frame: encodeSubscribe(part) }, undefined, resolve, reject));
         }),
-      );
-    }
-    await Promise.all(chunks);
+    );
   }
 
   private reconnected(refused: PsrtError | null): void {

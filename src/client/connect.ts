@@ -115,9 +115,11 @@ export function describeSocketError(err: unknown, address: Address): PsrtError {
 }
 
 /** Polls every 100 ms for the socket file (the reference's socket_wait_timeout). */
-async function waitForUnixSocket(path: string, waitMs: number): Promise<void> {
+async function waitForUnixSocket(path: string, waitMs: number, signal: AbortSignal | undefined): Promise<void> {
   const until = performance.now() + waitMs;
   for (;;) {
+    // Aborted: the caller has been told already; polling on would keep the process alive.
+    if (signal?.aborted === true) return;
     try {
       await stat(path);
       return;
@@ -277,7 +279,7 @@ async function openData(o: ResolvedOptions, token: Buffer, deadline: Deadline): 
 export async function openConnection(o: ResolvedOptions, signal?: AbortSignal): Promise<OpenedConnection> {
   const deadline = new Deadline(o.timeoutMs, o.address.display, signal);
   try {
-    if (o.address.kind === 'unix') await deadline.step(waitForUnixSocket(o.address.path, o.socketWaitMs));
+    if (o.address.kind === 'unix') await deadline.step(waitForUnixSocket(o.address.path, o.socketWaitMs, signal));
     deadline.start();
     const control = await login(o, deadline);
     const data = o.dataStream ? await openData(o, control.token, deadline) : null;

@@ -73,8 +73,12 @@ export class ControlChannel {
     private readonly socket: ClientSocket,
     surplus: ByteQueue,
     private readonly settings: ControlSettings,
-    /** Called once when the channel ends; `null` after a completed BYE or local close. */
-    private readonly onEnd: (err: PsrtError | null) => void,
+    /**
+     * Called once when the channel ends; `null` after a completed BYE or local close. `unsent`:
+     * the requests never written (the server never saw them), which the owner settles or sends
+     * on a new connection.
+     */
+    private readonly onEnd: (err: PsrtError | null, unsent: Request[]) => void,
   ) {
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -116,7 +120,7 @@ export class ControlChannel {
     this.closing = true;
   }
 
-  /** Ends the channel now (no BYE); pending requests fail with `err`. */
+  /** Ends the channel now (no BYE); requests in flight fail with `pendingError`. */
   close(err: PsrtError | null, pendingError: PsrtError, lastWords?: Buffer): void {
     if (this.ended) return;
     this.ended = true;
@@ -130,9 +134,9 @@ export class ControlChannel {
       setTimeout(() => socket.destroy(), 1000).unref();
     } else this.socket.destroy();
     for (const req of this.inflight.drain()) settleError(req, pendingError);
-    for (const req of this.waiting.drain()) settleError(req, pendingError);
+    const unsent = this.waiting.drain().filter((req) => !req.settled && !req.internal);
     this.deadlines.drain();
-    this.onEnd(err);
+    this.onEnd(err, unsent);
   }
 
   /** Best effort BYE without waiting (used when the data stream breaks the protocol). */

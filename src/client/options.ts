@@ -56,7 +56,7 @@ export interface ClientOptions {
   readonly dataStream?: boolean;
   /** Reconnect with back-off and re-subscribe after an unexpected loss (default off). */
   readonly reconnect?: boolean | ReconnectOptions;
-  /** Aborts connect() (and a pending reconnect wait). */
+  /** Aborts connect() (not the reconnect attempts of the connected client: close() ends those). */
   readonly signal?: AbortSignal;
 }
 
@@ -117,13 +117,13 @@ export function parseAddress(path: string): Address {
   return { kind: 'tcp', host, port, display: path };
 }
 
-/** Node's timers hold at most 2^31 − 1 ms; a longer one fires at once (after a warning). */
-const MAX_SECONDS = 2_147_483;
+/** The longest time a Node timer holds (2^31 - 1 ms); a longer one would fire at once. */
+export const MAX_TIMEOUT_SECONDS = 2_147_483;
 
 function seconds(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0 || v > MAX_SECONDS) {
-    throw new TypeError(`${name} must be a positive number of seconds, at most ${MAX_SECONDS} (24 days)`);
+  if (!(v > 0 && v <= MAX_TIMEOUT_SECONDS)) {
+    throw new TypeError(`${name} must be a positive number of seconds, at most ${MAX_TIMEOUT_SECONDS} (24 days)`);
   }
   return v;
 }

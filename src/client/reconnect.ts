@@ -7,6 +7,7 @@
 import { ErrorCode, PsrtError, isPsrtError } from '../protocol/errors.js';
 import type { OpenedConnection } from './connect.js';
 import type { ResolvedReconnect } from './options.js';
+import { isRefusal } from './resubscribe.js';
 
 export interface ReconnectHooks {
   /** Install a freshly opened connection. */
@@ -59,6 +60,7 @@ export class Reconnector {
       const err = await this.attempt();
       if (err === null || this.isCancelled()) break;
       this.hooks.failed(err, attempt);
+      if (this.isCancelled()) break; // a 'reconnectFailed' listener closed the client
       if (attempt >= this.cfg.maxAttempts) {
         this.running = false;
         this.hooks.giveUp(err);
@@ -93,7 +95,7 @@ export class Reconnector {
       const e = asPsrt(err);
       // Refused topics (ACL changed meanwhile) do not make the connection unusable, but the
       // owner must hear of them: its subscriptions are not what they were.
-      if (e.code !== ErrorCode.AccessDenied && e.code !== ErrorCode.ServerError) {
+      if (!isRefusal(err)) {
         this.hooks.drop(e);
         return e;
       }

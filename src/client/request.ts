@@ -11,6 +11,7 @@ import {
   OP_UNSUBSCRIBE,
 } from '../protocol/constants.js';
 import { ErrorCode, PsrtError } from '../protocol/errors.js';
+import { MAX_TIMEOUT_SECONDS } from './options.js';
 
 export interface RequestOptions {
   /** Seconds; default: the client's timeout. Counts from the call, queueing included. */
@@ -139,6 +140,11 @@ export function publishTopicError(topic: string): PsrtError | null {
   return null;
 }
 
+/** A timer cannot hold 0, a negative, NaN, Infinity or more than ~24 days: it would fire at once. */
+export function timeoutOptionError(timeout: number | undefined): RangeError | null {
+  if (timeout === undefined || (timeout > 0 && timeout <= MAX_TIMEOUT_SECONDS)) return null;
+  return new RangeError(`timeout must be a positive number of seconds, at most ${MAX_TIMEOUT_SECONDS}, got ${timeout}`);
+}
 
 /** A priority is one byte on the wire: anything else would be sent silently wrapped. */
 export function priorityError(priority: number): RangeError | null {

@@ -36,6 +36,7 @@ import { ErrorCode, PsrtError } from '../protocol/errors.js';
 import { encodeUdpEncrypted, encodeUdpPlain, UDP_KEY_LENGTH } from '../protocol/udp.js';
 import { Fifo } from './fifo.js';
 import { parseAddress } from './options.js';
+import { timeoutOptionError } from './request.js';
 import type { Payload } from './client.js';
 import { inspectSummary } from './redact.js';
 import { publishTopicError } from './request.js';
@@ -128,7 +129,10 @@ export class PsrtUdpClient {
   /** Op 01: resolves on ack `01`; AccessDenied on `FE`, ServerError on `FF`, Timeout. */
   async publishConfirmed(topic: string, payload: Payload, opts?: UdpPublishOptions): Promise<void> {
     const datagram = this.encode(OP_PUBLISH, topic, payload, opts);
-    const timeoutMs = (opts?.timeout ?? this.options.timeout ?? 5) * 1000;
+    const timeout = opts?.timeout ?? this.options.timeout ?? 5;
+    const bad = timeoutOptionError(timeout);
+    if (bad !== null) throw bad;
+    const timeoutMs = timeout * 1000;
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ datagram, timeoutMs, resolve, reject });
       this.next();

@@ -1,9 +1,10 @@
 /** Typed errors: login, refused, data stream, protocol violations, closed clients. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PsrtClient, PsrtError } from '../../src/client/index.js';
+import { join } from 'node:path';
+import { PsrtClient, PsrtError, resolveOptions } from '../../src/client/index.js';
 import { FakeServer } from './fake-server.js';
-import { freePort, within } from './util.js';
+import { freePort, sleep, tempDir, within } from './util.js';
 
 function closeEvent(client: PsrtClient): Promise<PsrtError | null> {
   return within(5000, new Promise((resolve) => client.once('close', resolve)), 'close event');
@@ -171,6 +172,57 @@ describe('client errors (fake server)', () => {
       await assert.rejects(client.ping(), { code: 'PSRT_NOT_CONNECTED' });
       await client.bye(); // no-op on a closed client
       server.releaseReplies();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an aborted connect to a Unix socket that has not appeared stops waiting for it (the process can exit)', async () => {
+    const dir = tempDir();
+    try {
+      await sleep(100); // what earlier tests closed is gone
+      const before = process.getActiveResourcesInfo().join(', ');
+      const ac = new AbortController();
+      const pending = PsrtClient.connect({ path: join(dir.path, 'later.sock'), socketWaitTimeout: 30, signal: ac.signal });
+      await sleep(150);
+      ac.abort();
+      await assert.rejects(pending, { name: 'AbortError' });
+      await sleep(250); // longer than one poll of the socket file
+      assert.equal(process.getActiveResourcesInfo().join(', '), before);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('bye() twice: both wait for the one BYE and its reply', async () => {
+    const server = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: server.address });
+      const results = await Promise.allSettled([client.bye(), client.bye()]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled']);
+      assert.deepEqual(server.requests.map((r) => r.kind), ['bye']);
+      await client.bye(); // closed by now: resolves at once
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a timeout that is not a positive number of seconds a timer can hold is refused, not a timeout at once', async () => {
+    const server = await FakeServer.start();
+    try {
+      const client = await PsrtClient.connect({ path: server.address });
+      for (const timeout of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 3e6]) {
+        await assert.rejects(client.ping({ timeout }), RangeError, `timeout ${timeout}`);
+        await assert.rejects(client.subscribe('x', { timeout }), RangeError);
+        await assert.rejects(client.publish('x', 'y', { timeout }), RangeError);
+      }
+      assert.deepEqual(server.requests, [], 'nothing sent');
+      await client.ping({ timeout: 2_000_000 });
+      for (const timeout of [Number.POSITIVE_INFINITY, 3e6]) {
+        assert.throws(() => resolveOptions({ timeout }), TypeError);
+        assert.throws(() => resolveOptions({ reconnect: { maxDelay: timeout } }), TypeError);
+      }
+      await client.bye();
     } finally {
       await server.close();
     }

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PsrtClient, type PsrtError } from '../../src/client/index.js';
 import { FakeServer } from './fake-server.js';
-import { tempDir, waitFor, within } from './util.js';
+import { sleep, tempDir, waitFor, within } from './util.js';
+
+/** Timers, sockets and the like that keep the process alive. */
+function activeResources(): string {
+  return process.getActiveResourcesInfo().join(', ');
+}
 
 describe('reconnect (fake server)', () => {
   it('is off by default: a dropped connection closes the client', async () => {
@@ -147,6 +152,106 @@ describe('reconnect (fake server)', () => {
       for (const s of accepted) s.destroy();
       silent.close();
       dir.remove();
+    }
+  });
+
+  it('close() in a disconnect listener stops reconnecting for good', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 0.02 } });
+    try {
+      let reconnects = 0;
+      client.on('reconnect', () => reconnects++);
+      client.on('disconnect', () => {
+        client.close();
+      });
+      const closed = once(client, 'close');
+      server.dropAll();
+      await within(3000, closed);
+      await sleep(300); // many back-off delays
+      assert.equal(server.sessions.length, 0, 'no new session');
+      assert.equal(reconnects, 0);
+      assert.equal(client.connected, false);
+      await assert.rejects(client.ping(), { code: 'PSRT_NOT_CONNECTED' });
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('close() in a reconnectFailed listener ends the back-off at once (the process can exit)', async () => {
+    await sleep(100); // what earlier tests closed is gone
+    const before = activeResources();
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 0.02, factor: 1000, maxDelay: 60 } });
+    await server.close();
+    const failed = once(client, 'reconnectFailed');
+    client.on('reconnectFailed', () => {
+      client.close();
+    });
+    await within(3000, failed);
+    await sleep(100);
+    assert.equal(activeResources(), before);
+  });
+
+  it('requests not yet written when the connection is lost wait for the new one; those in flight fail', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, queueSize: 1, reconnect: { initialDelay: 0.02 } });
+    try {
+      server.holdReplies();
+      const results = ['0', '1', '2', '3'].map((v) => client.publish('t', v).then(() => 'ok', (e: unknown) => (e as PsrtError).code));
+      await waitFor(() => server.requests.length === 1, 3000, 'the first publish');
+      server.dropAll();
+      server.releaseReplies(); // to the dropped connection: nothing arrives
+      assert.deepEqual(await within(5000, Promise.all(results)), ['PSRT_EOF', 'ok', 'ok', 'ok']);
+      const bodies = server.requests.map((r) => (r.kind === 'publish' ? r.body.subarray(2).toString() : r.kind));
+      assert.deepEqual(bodies, ['0', '1', '2', '3']);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('a topic refused at re-subscription does not cost the others of its bulk request', async () => {
+    let refuse = '';
+    const server = await FakeServer.start({
+      // Like psrtd: topics apply in order and the first refused one ends the request.
+      reply: (req, session) => {
+        if (req.kind !== 'subscribe') return 1;
+        for (const t of req.topics) {
+          if (t === refuse) return 0xfe;
+          session.subscriptions.add(t);
+        }
+        return 1;
+      },
+    });
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 0.02 } });
+    try {
+      await client.subscribe(['a', 'b', 'c', 'd']);
+      refuse = 'b'; // the ACL changed meanwhile
+      const reconnected = once(client, 'reconnect');
+      server.dropAll();
+      await within(3000, reconnected);
+      assert.deepEqual([...(server.sessions[0]?.subscriptions ?? [])].sort(), ['a', 'c', 'd']);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('requests that timed out while reconnecting are not kept (a long outage does not grow memory)', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, timeout: 0.05, reconnect: { initialDelay: 60 } });
+    const parked = (): number => (client as unknown as { parked: { length: number } }).parked.length;
+    try {
+      await server.close();
+      await waitFor(() => !client.connected, 3000);
+      const round = (): Promise<unknown> =>
+        Promise.allSettled(Array.from({ length: 1000 }, () => client.publish('t', Buffer.alloc(1000))));
+      await within(5000, round());
+      await within(5000, round());
+      assert.ok(parked() <= 1000, `${parked()} requests kept`);
+    } finally {
+      client.close();
     }
   });
 });

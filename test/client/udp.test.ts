@@ -90,10 +90,14 @@ describe('UDP client (fake UDP server)', () => {
     await assert.rejects(c.publish('t', 'x'), { code: 'PSRT_NOT_CONNECTED' });
   });
 
-  it('validates keys and priorities', async () => {
+  it('validates keys, priorities and ack timeouts', async () => {
     assert.throws(() => parseKey('abcd'), /32 bytes/);
     const c = await PsrtUdpClient.create({ path: address });
     await assert.rejects(c.publish('t', 'x', { priority: 0 }), /priority/);
+    // Not a timeout at once: a timer cannot hold these.
+    for (const timeout of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 3e6]) {
+      await assert.rejects(c.publishConfirmed('t', 'x', { timeout }), RangeError, `timeout ${timeout}`);
+    }
     c.close();
   });
 
