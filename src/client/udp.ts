@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { inspect, type InspectOptions } from 'node:util';
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import {
   CONTROL_HEADER_BYTE_1,
@@ -82,7 +83,7 @@ export class PsrtUdpClient {
     const addr = parseAddress(options.path ?? `${options.host ?? 'localhost'}:${options.port ?? 2873}`);
     if (addr.kind !== 'tcp') throw new TypeError('UDP needs host:port, not a Unix socket path');
     const key = options.key === undefined ? null : parseKey(options.key);
-    const { address, family } = await lookup(addr.host);
+    const { address, family } = await resolveHost(addr.host);
     const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -204,6 +205,18 @@ export class PsrtUdpClient {
       err.code === 'ECONNREFUSED' ? 'UDP port unreachable (no UDP listener?)' : `UDP socket error: ${err.message}`;
     this.settle(new PsrtError(ErrorCode.Io, text, { cause: err }));
   };
+}
+
+/**
+ * IPv4 first, as the reference (which sends from 0.0.0.0:0): a name with both kinds of address
+ * often lists IPv6 first, while servers commonly listen for UDP on 0.0.0.0 only, where
+ * datagrams sent over IPv6 are lost without a word. An IPv6-only name still works.
+ */
+async function resolveHost(host: string): Promise<LookupAddress> {
+  const all = await lookup(host, { all: true });
+  const first = all.find((a) => a.family === 4) ?? all[0];
+  if (first === undefined) throw new PsrtError(ErrorCode.Io, `no address for ${host}`);
+  return first;
 }
 
 /** A send failure; a datagram over the UDP size limit (EMSGSIZE) says so in plain words. */

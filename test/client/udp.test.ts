@@ -1,8 +1,11 @@
 /** PsrtUdpClient against a spec-only UDP fake built on the protocol's UDP codec. */
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
+import type { LookupAddress } from 'node:dns';
+import dnsPromises from 'node:dns/promises';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { syncBuiltinESMExports } from 'node:module';
+import { after, before, describe, it, mock } from 'node:test';
 import { PsrtUdpClient, parseKey } from '../../src/client/index.js';
 import {
   decryptUdp,
@@ -123,6 +126,28 @@ describe('UDP client (fake UDP server)', () => {
       await assert.rejects(c.publishConfirmed('t', big), { code: 'PSRT_IO', message: /more than one UDP datagram can carry/ });
     } finally {
       c.close();
+    }
+  });
+
+  it('a name with IPv6 and IPv4 addresses is sent to over IPv4, as the reference does (UDP listens on 0.0.0.0)', async () => {
+    const v6: LookupAddress = { address: '::1', family: 6 };
+    const v4: LookupAddress = { address: '127.0.0.1', family: 4 };
+    // The OS's order (RFC 6724 puts ::1 first when /etc/hosts has both, as Debian's does).
+    const dualStack = (_host: string, o?: { all?: boolean }): Promise<LookupAddress | LookupAddress[]> =>
+      Promise.resolve(o?.all === true ? [v6, v4] : v6);
+    mock.method(dnsPromises, 'lookup', dualStack);
+    syncBuiltinESMExports(); // the client's `import { lookup }` sees the mock
+    try {
+      const c = await PsrtUdpClient.create({ path: `dual-stack.test:${address.split(':')[1]}`, timeout: 1 });
+      try {
+        await c.publishConfirmed('v4', 'x');
+      } finally {
+        c.close();
+      }
+      assert.equal(seen.at(-1)?.topic, 'v4');
+    } finally {
+      mock.restoreAll();
+      syncBuiltinESMExports();
     }
   });
 });
