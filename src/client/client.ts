@@ -68,6 +68,9 @@ import { inspectSummary } from './redact.js';
 
 export type Payload = Buffer | Uint8Array | string;
 
+/** Op byte and LEN of a SUBSCRIBE frame. */
+const SUBSCRIBE_HEADER = 5;
+
 export interface PublishOptions extends RequestOptions {
   /** Priority byte, default 0x7f (the server passes it through unchanged). */
   readonly priority?: number;
@@ -98,6 +101,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private readonly subscriptions: Set<string> | null;
   private readonly delivery: MessageDelivery;
   private readonly reconnector: Reconnector | null;
+  /** Body bytes of the largest SUBSCRIBE the server took: re-subscription stays within it. */
+  private largestSubscribe = 0;
   /** The outcome of the first bye(): later calls wait for the same BYE. */
   private byeDone: Promise<void> | null = null;
 
@@ -164,8 +169,11 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     const topics = typeof topic === 'string' ? [topic] : topic;
     if (topics.length === 0) return;
     checkTopics(topics);
-    await this.call(OP_SUBSCRIBE, topic, { frame: encodeSubscribe(topics) }, opts);
-    if (this.subscriptions !== null) for (const t of topics) this.subscriptions.add(t);
+    const frame = encodeSubscribe(topics);
+    await this.call(OP_SUBSCRIBE, topic, { frame }, opts);
+    if (this.subscriptions === null) return;
+    for (const t of topics) this.subscriptions.add(t);
+    this.largestSubscribe = Math.max(this.largestSubscribe, frame.length - SUBSCRIBE_HEADER);
   }
 
   async unsubscribe(topic: string | readonly string[], opts?: RequestOptions): Promise<void> {
@@ -378,6 +386,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     if (control === null || this.subscriptions === null) return;
     await resubscribeAll(
       [...this.subscriptions],
+      this.largestSubscribe,
       (part) =>
         new Promise<void>((resolve, reject) => {
           control.submit(this.makeRequest(OP_SUBSCRIBE, part, { frame: encodeSubscribe(part) }, undefined, resolve, reject));

@@ -86,4 +86,31 @@ describe('client reconnect against psrtd', () => {
       await d.stop();
     }
   });
+
+  it('restarted, a server with a small max_topic_length takes back every subscription made one by one', async () => {
+    // max_topic_length 1000: each SUBSCRIBE below is ~45 bytes, all 40 in one request ~1,800,
+    // which the server answers by closing the connection, on every attempt.
+    const config = { server: { max_topic_length: 1000 }, proto: { timeout: 2 } };
+    let d = await startPsrtd(config);
+    const path = `127.0.0.1:${d.port}`;
+    const sub = await PsrtClient.connect({ path, timeout: 2, reconnect: { initialDelay: 0.1, maxDelay: 0.5 } });
+    try {
+      const topics = Array.from({ length: 40 }, (_, i) => `plant/line/${String(i).padStart(30, '0')}`);
+      for (const t of topics) await sub.subscribe(t);
+      const back = once(sub, 'reconnect');
+      await d.stop();
+      d = await startPsrtd({ ...config, proto: { ...config.proto, bind: [path] } });
+      await within(8000, back, 'reconnect');
+      const got: string[] = [];
+      sub.on('message', (m) => got.push(m.topic));
+      const pub = await PsrtClient.connect({ path, dataStream: false });
+      for (const t of topics) await pub.publish(t, 'x');
+      await waitFor(() => got.length === topics.length, 3000, 'a message on every topic');
+      await pub.bye();
+      await sub.bye();
+    } finally {
+      sub.close();
+      await d.stop();
+    }
+  });
 });
