@@ -106,6 +106,9 @@ export class ControlChannel {
       settleError(req, new PsrtError(ErrorCode.NotConnected, `${describeRequest(req)}: not connected`));
       return;
     }
+    // Timed out or aborted before they could be written (a publisher faster than the link, a
+    // server slow to answer): they go, or memory grew with them until the connection ended.
+    while (this.waiting.peek()?.settled === true) this.waiting.shift();
     this.waiting.push(req);
     if (req.deadline !== Number.POSITIVE_INFINITY) {
       this.deadlines.push(req);

@@ -162,4 +162,22 @@ describe('pipelining (fake server)', () => {
       await own.close();
     }
   });
+
+  it('requests that time out before they could be written are not kept (a publisher faster than the link)', async () => {
+    const own = await FakeServer.start();
+    // One request in flight whose reply never comes: the others wait to be written.
+    const client = await PsrtClient.connect({ path: own.address, dataStream: false, queueSize: 1, timeout: 30 });
+    const waiting = (): number => (client as unknown as { control: { waiting: { length: number } } }).control.waiting.length;
+    try {
+      own.holdReplies();
+      const round = (): Promise<unknown> =>
+        Promise.allSettled(Array.from({ length: 1000 }, () => client.publish('t', Buffer.alloc(1000), { timeout: 0.05 })));
+      await within(5000, round());
+      await within(5000, round());
+      assert.ok(waiting() <= 1000, `${waiting()} requests kept`);
+    } finally {
+      client.close();
+      await own.close();
+    }
+  });
 });
