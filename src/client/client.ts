@@ -397,14 +397,9 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private reconnected(refused: PsrtError | null): void {
     this.state = 'connected';
     const control = this.control;
-    for (const req of this.parked.drain()) {
-      if (req.settled) continue;
-      if (req.deadline !== Number.POSITIVE_INFINITY) {
-        clearTimeout(req.timer);
-        req.timer = undefined;
-      }
-      if (control !== null) control.submit(req);
-    }
+    // Their park timers keep running: their deadlines are older than those of the
+    // re-subscription sent ahead of them, which the channel's deadline timer follows.
+    for (const req of this.parked.drain()) if (!req.settled && control !== null) control.submit(req);
     this.emit('reconnect', refused);
   }
 

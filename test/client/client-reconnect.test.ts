@@ -254,4 +254,27 @@ describe('reconnect (fake server)', () => {
       client.close();
     }
   });
+
+  it('a request made while reconnecting times out within its timeout, also behind the re-subscription', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, timeout: 1, reconnect: { initialDelay: 0.6 } });
+    try {
+      await client.subscribe('a');
+      client.on('reconnect', () => {
+        server.holdReplies(); // the server stalls once re-subscribed
+      });
+      const back = once(client, 'reconnect');
+      server.dropAll();
+      await waitFor(() => !client.connected, 3000);
+      const t0 = performance.now();
+      const publish = client.publish('t', 'x'); // parked, then sent after the re-subscription
+      await within(3000, back);
+      await assert.rejects(within(3000, publish), { code: 'PSRT_TIMEOUT' });
+      const elapsed = performance.now() - t0;
+      assert.ok(elapsed < 1400, `timed out after ${Math.round(elapsed)} ms (timeout 1 s)`);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
 });
