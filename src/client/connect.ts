@@ -262,7 +262,12 @@ async function login(o: ResolvedOptions, deadline: Deadline): Promise<OpenedSock
     const who = o.user === '' ? 'anonymous' : `user "${o.user}"`;
     throw new PsrtError(ErrorCode.LoginFailed, `Login failed (${who})`, { cause: err });
   }
-  return { socket, token, surplus: reader.detach() };
+  const surplus = reader.detach();
+  // Replies before any request: not a PSRT server (and the channel must start clean).
+  if (surplus.length > 0) {
+    throw new PsrtError(ErrorCode.ProtocolViolation, `${o.address.display} sent bytes nobody asked for after the login token`);
+  }
+  return { socket, token, surplus };
 }
 
 async function openData(o: ResolvedOptions, token: Buffer, deadline: Deadline): Promise<OpenedSocket> {

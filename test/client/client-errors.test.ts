@@ -1,5 +1,6 @@
 /** Typed errors: login, refused, data stream, protocol violations, closed clients. */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { join } from 'node:path';
 import { PsrtClient, PsrtError, resolveOptions } from '../../src/client/index.js';
@@ -225,6 +226,39 @@ describe('client errors (fake server)', () => {
       await client.bye();
     } finally {
       await server.close();
+    }
+  });
+
+  it('a stray byte after the login token → ProtocolViolation, not a crash (also during a reconnect)', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    let logins = 0;
+    let strayFrom = 1; // the login from which the token comes with a byte nobody asked for
+    const server = createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => undefined);
+      s.once('data', () => {
+        s.write(Buffer.from([0xee, 0xaa, 0x01, 0x00]));
+        s.once('data', () => {
+          const stray = ++logins >= strayFrom ? [0x01] : [];
+          s.write(Buffer.concat([Buffer.alloc(32, 7), Buffer.from(stray)]));
+          s.on('data', () => undefined);
+        });
+      });
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const path = `127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    try {
+      await assert.rejects(PsrtClient.connect({ path, dataStream: false }), { code: 'PSRT_PROTOCOL_VIOLATION' });
+      strayFrom = logins + 2; // the next login is a good one, the one after it is not
+      const client = await PsrtClient.connect({ path, dataStream: false, reconnect: { initialDelay: 0.02 } });
+      for (const s of sockets) s.destroy();
+      const [failed] = (await within(3000, once(client, 'reconnectFailed'), 'the attempt')) as [PsrtError];
+      client.close();
+      assert.equal(failed.code, 'PSRT_PROTOCOL_VIOLATION');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
     }
   });
 });
