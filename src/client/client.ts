@@ -384,14 +384,18 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   private async resubscribe(): Promise<void> {
     const control = this.control;
     if (control === null || this.subscriptions === null) return;
-    await resubscribeAll(
+    const refused = await resubscribeAll(
       [...this.subscriptions],
       this.largestSubscribe,
       (part) =>
         new Promise<void>((resolve, reject) => {
           control.submit(this.makeRequest(OP_SUBSCRIBE, part, { frame: encodeSubscribe(part) }, undefined, resolve, reject));
         }),
-    );
+    ).then(() => null, (err: unknown) => err as Error);
+    // A refusal does not end the attempt, but a connection lost meanwhile (in the same read as
+    // the refusal) must: 'connected' without a connection would never reconnect again.
+    if (this.control !== control) throw new PsrtError(ErrorCode.Eof, 'connection lost while re-subscribing');
+    if (refused !== null) throw refused;
   }
 
   private reconnected(refused: PsrtError | null): void {

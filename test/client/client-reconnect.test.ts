@@ -277,4 +277,31 @@ describe('reconnect (fake server)', () => {
       await server.close();
     }
   });
+
+  it('a connection lost along with a refused re-subscription is retried, not taken for a reconnect', async () => {
+    let broken = false;
+    const server = await FakeServer.start({
+      reply: (req, session) => {
+        if (req.kind !== 'subscribe') return 1;
+        // After the restart: FE and, in the same packet, a byte nobody asked for.
+        if (broken) {
+          session.control.write(Buffer.from([0xfe, 0x77]));
+          return 'silent';
+        }
+        for (const t of req.topics) session.subscriptions.add(t);
+        return 1;
+      },
+    });
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 0.02, maxDelay: 0.05 } });
+    try {
+      await client.subscribe('a');
+      broken = true;
+      server.dropAll();
+      await waitFor(() => server.sessions.length >= 3, 3000, 'attempts going on');
+      assert.equal(client.connected, false);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
 });
