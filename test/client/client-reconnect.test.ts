@@ -304,4 +304,32 @@ describe('reconnect (fake server)', () => {
       await server.close();
     }
   });
+
+  it('50 reconnects (whole connection or data socket alone) leave no socket, timer or listener behind', async () => {
+    const server = await FakeServer.start();
+    const client = await PsrtClient.connect({ path: server.address, reconnect: { initialDelay: 0.01, maxDelay: 0.01 } });
+    try {
+      await client.subscribe(['x', 'y']);
+      const messages = client.messages();
+      await sleep(100);
+      const before = activeResources();
+      const listeners = client.eventNames().map((e) => `${e}:${client.listenerCount(e)}`).join(',');
+      for (let i = 0; i < 50; i++) {
+        const back = once(client, 'reconnect');
+        if (i % 2 === 0) server.dropAll();
+        else server.sessions.at(-1)?.data?.destroy(); // the data socket alone
+        await within(3000, back);
+      }
+      await sleep(100);
+      assert.equal(activeResources(), before);
+      assert.equal(client.eventNames().map((e) => `${e}:${client.listenerCount(e)}`).join(','), listeners);
+      assert.deepEqual([...(server.sessions.at(-1)?.subscriptions ?? [])].sort(), ['x', 'y']);
+      server.deliver('x', 'once');
+      assert.equal((await within(2000, messages.next())).value?.payload.toString(), 'once');
+      await client.bye();
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
 });
