@@ -48,9 +48,10 @@ export async function runSubscribe(o: CliOptions, io: CliIo): Promise<void> {
 
 /**
  * stdout is full (its reader stopped reading): take no more messages until it drains, as
- * mosquitto_sub's blocking write does. Meanwhile the client buffers up to its queue size and
- * then pauses the data socket, so the server's data_queue rule applies instead of this process
- * holding every message in memory. The buffered ones come first once the listener is back.
+ * mosquitto_sub's blocking write does. Meanwhile the client buffers up to its queue size (or
+ * its default queueBytes, 64 MiB, with large payloads) and then pauses the data socket, so the
+ * server's data_queue rule applies instead of this process holding every message in memory.
+ * The buffered ones come first once the listener is back.
  */
 function holdUntilDrained(client: PsrtClient, stdout: NodeJS.WriteStream, onMessage: (m: Message) => void): void {
   if (!client.listeners('message').includes(onMessage)) return; // already held

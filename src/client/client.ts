@@ -119,6 +119,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     super();
     this.delivery = new MessageDelivery(
       opts.queueSize,
+      opts.queueBytes,
       () => this.data?.resume(),
       () => this.listenerCount('message'),
       (msg) => this.emit('message', msg),
@@ -257,9 +258,9 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
 
   /**
    * Received messages as an async iterator with back-pressure. Messages are buffered (up to
-   * `queueSize`) while an iterator is open or while no `message` listener is attached, so
-   * nothing is lost between subscribe() and the start of iteration. The iterator ends after
-   * bye()/close() and throws the error that ended the client.
+   * `queueSize` messages and `queueBytes` bytes) while an iterator is open or while no
+   * `message` listener is attached, so nothing is lost between subscribe() and the start of
+   * iteration. The iterator ends after bye()/close() and throws the error that ended the client.
    */
   messages(): AsyncIterableIterator<Message, undefined, undefined> {
     return this.delivery.iterator();
@@ -348,7 +349,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     );
     this.control = control;
     if (c.data === null) return;
-    this.data = new DataChannel(c.data.socket, c.data.surplus, this.opts.dataIdleMs, this.delivery.deliver, (err) => {
+    const { dataIdleMs, maxMessageSize } = this.opts;
+    this.data = new DataChannel(c.data.socket, c.data.surplus, dataIdleMs, maxMessageSize, this.delivery.deliver, (err) => {
       // A broken data stream ends the whole connection, as in the reference. While closing,
       // the server may close the data socket before our BYE reply is read: not an error.
       if (this.state === 'closing' || this.state === 'closed') return;

@@ -33,10 +33,12 @@ export class DataChannel {
     private readonly socket: ClientSocket,
     private readonly queue: ByteQueue,
     private readonly idleMs: number,
+    /** Largest frame LEN accepted, checked from the length field before the body is buffered. */
+    private readonly maxFrame: number,
     private readonly sink: MessageSink,
     private readonly onEnd: (err: PsrtError) => void,
   ) {
-    this.decoder = new DataDecoder(queue);
+    this.decoder = new DataDecoder(queue, maxFrame);
     socket.setTimeout(idleMs);
     socket.on('timeout', this.onIdle);
     socket.on('data', this.onData);
@@ -81,7 +83,7 @@ export class DataChannel {
         event = this.decoder.next();
       } catch (err) {
         if (this.skippable(err)) continue;
-        this.fail(isPsrtError(err) ? err : new PsrtError(ErrorCode.Internal, String(err)));
+        this.fail(this.explain(err));
         return;
       }
       if (event === null) return;
@@ -95,6 +97,17 @@ export class DataChannel {
     return (
       isPsrtError(err) &&
       (err.code === ErrorCode.InvalidUtf8 || err.code === ErrorCode.InvalidDataBlock)
+    );
+  }
+
+  /** The decoder's error, with the option to raise when a frame was over our own limit. */
+  private explain(err: unknown): PsrtError {
+    if (!isPsrtError(err)) return new PsrtError(ErrorCode.Internal, String(err));
+    if (err.code !== ErrorCode.FrameTooLong) return err;
+    return new PsrtError(
+      ErrorCode.FrameTooLong,
+      `data socket: ${err.message}: more than maxMessageSize (${this.maxFrame} bytes)`,
+      { cause: err },
     );
   }
 

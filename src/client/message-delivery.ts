@@ -13,13 +13,14 @@ export class MessageDelivery {
 
   constructor(
     capacity: number,
+    maxBytes: number,
     /** The buffer drained to half: resume the paused data socket. */
     onSpace: () => void,
     /** The number of `message` listeners, and how to call them. */
     private readonly listeners: () => number,
     private readonly emit: (msg: Message) => void,
   ) {
-    this.inbox = new MessageQueue(capacity, onSpace);
+    this.inbox = new MessageQueue(capacity, maxBytes, onSpace);
   }
 
   /** One received message; false when the buffer is full (the data socket pauses). */

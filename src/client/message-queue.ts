@@ -1,7 +1,9 @@
 /**
  * The bounded buffer behind `client.messages()`: an async iterator with back-pressure. When it
- * holds `capacity` messages the data socket is paused; it resumes once the consumer has taken
- * half of them (hysteresis, so a slow consumer does not toggle the socket for every message).
+ * holds `capacity` messages or `maxBytes` bytes the data socket is paused; it resumes once the
+ * consumer has taken it down to half of both (hysteresis, so a slow consumer does not toggle
+ * the socket for every message). A message is always taken, even one larger than `maxBytes`:
+ * the bound pauses the reading that follows it, so such a message still gets through.
  */
 import { Fifo } from './fifo.js';
 import type { Message } from './data-channel.js';
@@ -17,15 +19,23 @@ export class MessageQueue {
   private finished = false;
   private failure: Error | null = null;
   private full = false;
+  /** Sum of sizeOf() over `items`. */
+  private bytes = 0;
 
   constructor(
     private readonly capacity: number,
+    private readonly maxBytes: number,
     /** Called when a full buffer has drained to half. */
     private readonly onSpace: () => void,
   ) {}
 
   get length(): number {
     return this.items.length;
+  }
+
+  /** Bytes held (topic + payload of each buffered message). */
+  get byteLength(): number {
+    return this.bytes;
   }
 
   /** Returns false when the buffer is now full (the producer should pause). */
@@ -38,7 +48,8 @@ export class MessageQueue {
       return true;
     }
     this.items.push(msg);
-    if (this.items.length >= this.capacity) this.full = true;
+    this.bytes += sizeOf(msg);
+    if (this.items.length >= this.capacity || this.bytes >= this.maxBytes) this.full = true;
     return !this.full;
   }
 
@@ -55,7 +66,7 @@ export class MessageQueue {
   }
 
   next(): Promise<IteratorResult<Message>> {
-    const msg = this.items.shift();
+    const msg = this.takeOne();
     if (msg !== undefined) {
       this.space();
       return Promise.resolve({ value: msg, done: false });
@@ -76,17 +87,20 @@ export class MessageQueue {
    * once these are handed on, so that newer messages follow them.
    */
   takeAll(): Message[] {
+    this.bytes = 0;
     return this.items.drain();
   }
 
   /** Removes and returns the oldest buffered message (the producer is not resumed: see space()). */
   takeOne(): Message | undefined {
-    return this.items.shift();
+    const msg = this.items.shift();
+    if (msg !== undefined) this.bytes -= sizeOf(msg);
+    return msg;
   }
 
   /** Resumes a paused producer if the buffer has drained to half. */
   space(): void {
-    if (this.full && this.items.length <= this.capacity / 2) {
+    if (this.full && this.items.length <= this.capacity / 2 && this.bytes <= this.maxBytes / 2) {
       this.full = false;
       this.onSpace();
     }
@@ -98,4 +112,9 @@ export class MessageQueue {
     this.waiter = null;
     w?.resolve({ value: undefined, done: true });
   }
+}
+
+/** What a buffered message holds on to: its payload plus the topic (and its 00 on the wire). */
+function sizeOf(msg: Message): number {
+  return msg.payload.length + msg.topic.length + 1;
 }

@@ -50,6 +50,16 @@ export interface ClientOptions {
   readonly socketWaitTimeout?: number;
   /** Max requests written and not yet answered, and size of the message buffer (default 8192). */
   readonly queueSize?: number;
+  /**
+   * Bytes (topic + payload) the message buffer holds before the data socket is paused, like a
+   * full `queueSize` (default 64 MiB). A single larger message is still delivered.
+   */
+  readonly queueBytes?: number;
+  /**
+   * Largest data frame accepted (its LEN: topic + 1 + payload, as the server's `max_pub_size`),
+   * checked before it is buffered; a larger one fails the connection (default 64 MiB).
+   */
+  readonly maxMessageSize?: number;
   /** STARTTLS on both sockets (ignored for Unix sockets). */
   readonly tls?: boolean | TlsOptions;
   /** Open the data socket to receive messages (default true). */
@@ -86,6 +96,8 @@ export interface ResolvedOptions {
   readonly timeoutMs: number;
   readonly socketWaitMs: number;
   readonly queueSize: number;
+  readonly queueBytes: number;
+  readonly maxMessageSize: number;
   readonly tls: ResolvedTls | null;
   readonly dataStream: boolean;
   readonly reconnect: ResolvedReconnect | null;
@@ -124,6 +136,20 @@ function seconds(name: string, value: number | undefined, fallback: number): num
   const v = value ?? fallback;
   if (!(v > 0 && v <= MAX_TIMEOUT_SECONDS)) {
     throw new TypeError(`${name} must be a positive number of seconds, at most ${MAX_TIMEOUT_SECONDS} (24 days)`);
+  }
+  return v;
+}
+
+/** Defaults of `queueBytes` and `maxMessageSize`. */
+export const DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+/** LEN is a u32 on the wire. */
+const MAX_FRAME_LEN = 0xffffffff;
+
+function positiveInteger(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new TypeError(`${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? `, at most ${max}` : ''}`);
   }
   return v;
 }
@@ -167,10 +193,7 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
   // Deviation recommended by CLIENT-API.md §9 item 3: never declare 00 (the server would
   // ping continuously); a sub-second timeout declares 1.
   const declaredTimeout = Math.min(255, Math.max(1, whole));
-  const queueSize = o.queueSize ?? 8192;
-  if (!Number.isInteger(queueSize) || queueSize < 1) {
-    throw new TypeError('queueSize must be a positive integer');
-  }
+  const queueSize = positiveInteger('queueSize', o.queueSize, 8192);
   const address = resolveAddress(o);
   return hidePassword({
     address,
@@ -179,6 +202,8 @@ export function resolveOptions(o: ClientOptions): ResolvedOptions {
     timeoutMs: timeout * 1000,
     socketWaitMs: seconds('socketWaitTimeout', o.socketWaitTimeout, 5) * 1000,
     queueSize,
+    queueBytes: positiveInteger('queueBytes', o.queueBytes, DEFAULT_QUEUE_BYTES),
+    maxMessageSize: positiveInteger('maxMessageSize', o.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, MAX_FRAME_LEN),
     tls: resolveTls(o.tls, address),
     dataStream: o.dataStream ?? true,
     reconnect: resolveReconnect(o.reconnect),
