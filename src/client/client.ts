@@ -48,7 +48,7 @@ import { DataChannel, type Message } from './data-channel.js';
 import { Fifo } from './fifo.js';
 import { MessageDelivery } from './message-delivery.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
-import { Reconnector } from './reconnect.js';
+import { notify, Reconnector } from './reconnect.js';
 import { resubscribeAll } from './resubscribe.js';
 import {
   checkTopics,
@@ -373,7 +373,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
       for (const req of unsent) this.park(req);
       // Started before the event, so that a listener's close() stops it.
       this.reconnector.start();
-      this.emit('disconnect', err);
+      notify(() => this.emit('disconnect', err));
       return;
     }
     // While re-subscribing these are re-subscriptions: the reconnector sees them fail and retries.

@@ -59,11 +59,15 @@ export class Reconnector {
       if (this.cancelled) break;
       const err = await this.attempt();
       if (err === null || this.isCancelled()) break;
-      this.hooks.failed(err, attempt);
+      notify(() => {
+        this.hooks.failed(err, attempt);
+      });
       if (this.isCancelled()) break; // a 'reconnectFailed' listener closed the client
       if (attempt >= this.cfg.maxAttempts) {
         this.running = false;
-        this.hooks.giveUp(err);
+        notify(() => {
+          this.hooks.giveUp(err);
+        });
         return;
       }
       delay = Math.min(delay * this.cfg.factor, this.cfg.maxDelayMs);
@@ -103,7 +107,9 @@ export class Reconnector {
     }
     if (this.isCancelled()) return null;
     this.running = false;
-    this.hooks.reconnected(refused);
+    notify(() => {
+      this.hooks.reconnected(refused);
+    });
     return null;
   }
 
@@ -116,6 +122,23 @@ export class Reconnector {
     return new Promise((resolve) => {
       this.wake = resolve;
       this.timer = setTimeout(resolve, ms);
+    });
+  }
+}
+
+/**
+ * Runs a hook that emits the client's events (`disconnect`, `reconnect`, `reconnectFailed`,
+ * `close`). A listener that throws must neither stop the loop (the client would stay
+ * reconnecting for good) nor become an unhandled rejection of it: the exception is rethrown on
+ * the next tick, an `uncaughtException` as from a listener of a socket event, and the client
+ * carries on as if the listener had returned.
+ */
+export function notify(hook: () => void): void {
+  try {
+    hook();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
     });
   }
 }
