@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { FULL_ACCESS } from '../../src/auth/acl.js';
+import { FULL_ACCESS, makeAclEntry } from '../../src/auth/acl.js';
 import { Broker } from '../../src/broker/broker.js';
 import { stampNow } from '../../src/broker/delivery.js';
 import { nullLogger } from '../../src/log/logger.js';
@@ -19,7 +19,7 @@ import { MqttMessage, type QoS } from '../../src/mqtt/message.js';
 import { MqttRouter } from '../../src/mqtt/router.js';
 import type { MqttSession } from '../../src/mqtt/session.js';
 import { isValidMqttTopicFilter, isValidMqttTopicName, SubscriptionIndex } from '../../src/topics/index.js';
-import { literalLevel, specMqttMatch } from '../topics/spec-oracle.js';
+import { literalLevel, specAclMatch, specMqttMatch, specNormalize } from '../topics/spec-oracle.js';
 
 /** Valid filters over `level`: `+` as whole levels anywhere, `#` optionally as the whole last level. */
 function filterOf(level: fc.Arbitrary<string>, maxLevels: number): fc.Arbitrary<string> {
@@ -182,4 +182,24 @@ test('a shared group takes turns: n members, k·n messages, k each; a member tha
   router.unsubscribe(members[1]!, '$share/g/job/+');
   send(10);
   assert.deepEqual(got, [15, 10, 15]);
+});
+
+/**
+ * SUBSCRIBE over MQTT is checked as PSRT checks it (the filter as sent, Decision 2), but MQTT
+ * matches byte-exact and `P/#` also delivers `P`. Apart from that parent topic, which §6.2's
+ * `P/#` does not grant, every topic an allowed filter delivers is granted by a `sub` mask, as
+ * published or as normalised (`+/b` delivers `/b`: `+` matches its empty first level).
+ */
+test('property (MQTT SUBSCRIBE ACL): an allowed filter delivers only granted topics, but for the # parent', () => {
+  const level = fc.constantFrom('a', 'b', '', '$x');
+  const mask = fc.array(fc.constantFrom('a', 'b', '', '+', '#', '$x'), { minLength: 1, maxLength: 4 }).map((l) => l.join('/')).filter((m) => m.length > 0);
+  fc.assert(
+    fc.property(fc.array(mask, { minLength: 1, maxLength: 2 }), filterOf(level, 3), topicOf(level, 4), (masks, f, t) => {
+      if (!makeAclEntry({ sub: masks }).canSubscribe(f) || !specMqttMatch(f, t)) return;
+      const parentOfHash = f.endsWith('#') && t.split('/').length === f.split('/').length - 1;
+      if (parentOfHash) return;
+      assert.ok(masks.some((m) => specAclMatch(m, t) || specAclMatch(m, specNormalize(t))), `${JSON.stringify(masks)} allow ${f}, which delivers ${t}`);
+    }),
+    { seed: 0x4ac1, numRuns: 20000 },
+  );
 });
