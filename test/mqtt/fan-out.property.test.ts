@@ -18,7 +18,7 @@ import { nullLogger } from '../../src/log/logger.js';
 import { MqttMessage, type QoS } from '../../src/mqtt/message.js';
 import { MqttRouter } from '../../src/mqtt/router.js';
 import type { MqttSession } from '../../src/mqtt/session.js';
-import { isValidMqttTopicFilter, isValidMqttTopicName, SubscriptionIndex } from '../../src/topics/index.js';
+import { isValidMqttTopicFilter, isValidMqttTopicName, mqttTopicMatches, parseSharedSubscription, SubscriptionIndex } from '../../src/topics/index.js';
 import { literalLevel, specAclMatch, specMqttMatch, specNormalize } from '../topics/spec-oracle.js';
 
 /** Valid filters over `level`: `+` as whole levels anywhere, `#` optionally as the whole last level. */
@@ -63,11 +63,45 @@ test('property (MQTT index): match is MQTT §4.7 ($ topics, empty levels, # and 
         index.match(t, out);
         assert.deepEqual(out.map((c) => c.client).sort(), expected, `topic ${JSON.stringify(t)}`);
         assert.equal(index.hasMatch(t), expected.length > 0);
+        // The naive matcher the retained store uses must agree too.
+        for (const f of new Set(ops.map((o) => o.filter))) assert.equal(mqttTopicMatches(f, t), specMqttMatch(f, t), `${f} vs ${t}`);
       }
       model.forEach((set, i) => { for (const f of set) index.unsubscribe(f, clients[i]!); });
       assert.equal(index.nodeCount, 0);
     }),
     { seed: 0x4702, numRuns: 600 },
+  );
+});
+
+// MQTT §1.5.4, §4.7.1, §4.7.3, §4.8.2: what a topic name, a filter and a share may be.
+/** No lone surrogate: the string survives a UTF-8 round trip. */
+const wellFormed = (s: string): boolean => Buffer.from(s, 'utf8').toString('utf8') === s;
+/** A UTF-8 Encoded String that may be a topic: non-empty, no U+0000, well-formed, 65,535 bytes at most. */
+const encodable = (s: string): boolean => s !== '' && !s.includes('\u0000') && wellFormed(s) && Buffer.byteLength(s) <= 65535;
+const specValidName = (t: string): boolean => encodable(t) && !t.includes('+') && !t.includes('#');
+function specValidFilter(f: string): boolean {
+  const levels = f.split('/');
+  return encodable(f) && levels.every((l, i) => l === '+' || (l === '#' && i === levels.length - 1) || (!l.includes('+') && !l.includes('#')));
+}
+
+test('property (MQTT): topic name, filter and $share validity are the spec rules', () => {
+  const piece = fc.constantFrom('a', '/', '+', '#', '$', '$share/', 'é', '🙂', '\ud800', '\u0000', '');
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 8 }).map((p) => p.join('')), (s) => {
+      assert.equal(isValidMqttTopicName(s), specValidName(s), JSON.stringify(s));
+      assert.equal(isValidMqttTopicFilter(s), specValidFilter(s), JSON.stringify(s));
+      const shared = parseSharedSubscription(s);
+      if (!s.startsWith('$share/')) {
+        assert.equal(shared, null);
+        return;
+      }
+      const rest = s.slice('$share/'.length);
+      const slash = rest.indexOf('/');
+      const group = slash < 0 ? '' : rest.slice(0, slash);
+      const ok = slash > 0 && !/[+#]/.test(group) && encodable(s) && specValidFilter(rest.slice(slash + 1));
+      assert.deepEqual(shared, ok ? { ok: true, group, filter: rest.slice(slash + 1) } : { ok: false }, JSON.stringify(s));
+    }),
+    { seed: 0x4871, numRuns: 5000 },
   );
 });
 
