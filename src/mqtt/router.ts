@@ -29,14 +29,15 @@ export interface MqttRouterOptions {
 const NEVER_EXPIRES = 0xffffffff;
 
 /**
- * An MQTT topic is a string of at most 65,535 UTF-8 bytes; PSRT allows longer ones
- * (server.max_topic_length). A UTF-16 unit takes at most 3 bytes, so shorter strings fit.
+ * An MQTT topic is a string of 1 to 65,535 UTF-8 bytes; PSRT allows longer ones
+ * (server.max_topic_length) and the empty one (a publish to `/`). A UTF-16 unit takes at most
+ * 3 bytes, so shorter strings fit.
  */
 const MQTT_TOPIC_MAX_BYTES = 65535;
 const FITS_ANY_TOPIC_CHARS = Math.floor(MQTT_TOPIC_MAX_BYTES / 3);
 
-function tooLongForMqtt(topic: string): boolean {
-  return topic.length > FITS_ANY_TOPIC_CHARS && Buffer.byteLength(topic) > MQTT_TOPIC_MAX_BYTES;
+function unfitForMqtt(topic: string): boolean {
+  return topic === '' || (topic.length > FITS_ANY_TOPIC_CHARS && Buffer.byteLength(topic) > MQTT_TOPIC_MAX_BYTES);
 }
 
 /** PSRT's default priority (what a PSRT subscriber sees on a message published over MQTT). */
@@ -263,9 +264,11 @@ export class MqttRouter extends MqttFanOut implements PublishHook, SessionDrops 
     const retain = meta?.retain === true;
     if (this.subscriptionTotal === 0 && !retain) return;
     const rawTopic = meta?.rawTopic ?? topic;
-    // No PUBLISH can carry it: encoding one threw into the publisher's connection (PSRT
-    // "Internal error") or into the CONNECT of a session that had queued it.
-    if (tooLongForMqtt(rawTopic)) return;
+    // No PUBLISH can carry it: encoding a long one threw into the publisher's connection (PSRT
+    // "Internal error") or into the CONNECT of a session that had queued it, and an empty one
+    // is a protocol error to the client (mosquitto_sub dropped the connection, again each time
+    // its persistent session handed the queued message back).
+    if (unfitForMqtt(rawTopic)) return;
     if (!retain && this.entriesFor(rawTopic).length === 0) return;
     const body = Buffer.isBuffer(payload) ? payload : Buffer.concat(payload);
     if (this.lastStamp.us !== timestampUs) this.lastStamp = new Stamp(timestampUs);

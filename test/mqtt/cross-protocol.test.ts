@@ -3,7 +3,7 @@
  * MQTT publishes reach PSRT subscribers with payload bytes untouched (0x00 bytes, 1 MB); topic
  * normalisation (PSRT sees `a/b`, MQTT sees `/a//b` byte-exact); entry QoS (acked PSRT = 1,
  * UDP without ack = 0); priority 0x7f and no retained messages for PSRT subscribers; a PSRT
- * topic too long for MQTT reaches PSRT subscribers only; stats.
+ * topic too long for MQTT, or empty (a publish to `/`), reaches PSRT subscribers only; stats.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -131,6 +131,25 @@ describe('MQTT and PSRT on one server', () => {
     assert.deepEqual([q0[0]?.topic, q1[0]?.topic], ['x/long/ok', 'x/long/ok']);
     await psrt.waitFor(2);
     assert.deepEqual(psrt.messages.map((m) => m.topic), [long, 'x/long/ok']);
+  });
+
+  test('a PSRT publish to / (the empty topic) reaches PSRT subscribers only: an MQTT topic is never empty', async () => {
+    // mosquitto_sub took the empty PUBLISH topic for a protocol error and dropped the connection.
+    const psrt = await PsrtSubscriber.open(server.port, ['+']);
+    const subs = [await MosquittoSub.start(server.mqttPort, ['-V', 'mqttv311', '-q', '1', '-t', '+', '-C', '1']), await MosquittoSub.start(server.mqttPort, ['-V', 'mqttv5', '-q', '1', '-t', '#', '-C', '1'])];
+    try {
+      assert.equal(await pub.publish('/', 'empty'), 1);
+      assert.equal(await pub.publish('x-empty-probe', 'probe'), 1);
+      await psrt.waitFor(2);
+      assert.deepEqual(psrt.messages.map((m) => m.topic), ['', 'x-empty-probe']);
+      for (const sub of subs) {
+        assert.equal(await sub.exit(), 0, sub.lines.join('\n'));
+        assert.deepEqual(sub.messages.map((m) => m.topic), ['x-empty-probe']);
+      }
+    } finally {
+      psrt.close();
+      for (const sub of subs) await sub.stop();
+    }
   });
 
   test('a PSRT publish reaches mosquitto_sub byte-exact (binary with 0x00)', async () => {
