@@ -48,6 +48,9 @@ export const PRIORITY_PROPERTY = 'psrt-priority';
  */
 const STOP_GRACE_MS = 1000;
 
+/** MQTT v5 DISCONNECT reason: another connection with this client id took the session over. */
+const SESSION_TAKEN_OVER = 0x8e;
+
 export class MqttBridge extends Bridge {
   private client: MqttClient | null = null;
   private readonly backoff = new Backoff();
@@ -155,6 +158,11 @@ export class MqttBridge extends Bridge {
     client.on('error', (e) => {
       lastError = e.message;
       this.log.debug(`bridge ${c.name}: ${e.message}`);
+    });
+    // v5 0x8E: another connection took this client id's session, e.g. a second psrtd with the same
+    // node_id bridging under the same name; the two would take it from each other for ever.
+    client.on('disconnect', (packet) => {
+      if (packet.reasonCode === SESSION_TAKEN_OVER) lastError = `session taken over by another client with the client id ${this.clientId()} (two bridges with the same node_id and name?)`;
     });
     client.on('message', (topic, payload, packet) => {
       this.onMessage(topic, payload, packet);

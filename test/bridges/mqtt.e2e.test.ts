@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Mosquitto, until } from '../helpers/engines.js';
 import { freePort } from '../helpers/ports.js';
-import type { Psrtd } from '../helpers/psrtd.js';
+import { startPsrtd, type Psrtd } from '../helpers/psrtd.js';
 import { Collector, bridgeStatus, publishAll, startBridged, type BridgeSpec } from './util.js';
 
 interface Seen {
@@ -209,6 +209,28 @@ describe('MQTT bridge: a SIGHUP while psrtd stops', () => {
       broker.signal('SIGCONT');
       await node.stop();
       await broker.stop();
+    }
+  });
+});
+
+describe('MQTT bridge: two psrtd with the same node_id and bridge name', () => {
+  // The upstream is a psrtd: it tells a v5 client its session was taken over (0x8E), which
+  // Mosquitto 2.0.11 does not (it closes the connection without a DISCONNECT).
+  test('the session they take from each other is named in the log (v5 DISCONNECT 0x8E)', async () => {
+    const upstream = await startPsrtd({ mqtt: {} });
+    const spec: BridgeSpec[] = [{ name: 'up', type: 'mqtt', servers: [`mqtt://127.0.0.1:${String(upstream.mqttPort)}`], out: ['twin/#'] }];
+    const first = await startBridged('twin', spec);
+    try {
+      await until(async () => (await bridgeStatus(first, 'up')).state === 'online', 15_000, 'first bridge online');
+      const second = await startBridged('twin', spec);
+      try {
+        await first.waitForLog(/bridge up: lost .*: session taken over by another client with the client id psrtd-twin-up \(two bridges with the same node_id and name\?\)/, 10_000);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
+      await upstream.stop();
     }
   });
 });

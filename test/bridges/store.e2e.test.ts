@@ -92,6 +92,9 @@ describe('bridge exports survive a psrtd restart with mqtt.persistence_file', ()
     await watch('watcher-down', false, got);
     await until(() => got.length >= N, 20_000, `${N} messages upstream (have ${got.length})`);
     assert.deepEqual(got, seq(0, N).map((p) => `site2/plant/seq ${p}`));
+    // Every node here bridges as the same MQTT client id (node_id and bridge name): one left
+    // running would take the session over from the next test's bridge, back and forth.
+    await second.stop('SIGTERM');
   });
 
   test('MQTT: QoS 1 exports a stalled upstream did not acknowledge at the stop are sent again by the next psrtd', async () => {
@@ -114,6 +117,7 @@ describe('bridge exports survive a psrtd restart with mqtt.persistence_file', ()
     await second.waitForLog(new RegExp(`bridge up: ${N} saved exports from .* queued`));
     await until(() => got.length - mark >= N, 20_000, `${N} messages sent again (have ${got.length - mark})`);
     assert.deepEqual(got.slice(mark), seq(0, N).map((p) => `plant/stall ${p}`));
+    await second.stop('SIGTERM'); // the same client id as the next test's bridge
   });
 
   test('MQTT: QoS 1 exports a stalled upstream did not acknowledge go to the bridge a reload puts in its place', async () => {
