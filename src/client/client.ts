@@ -53,12 +53,12 @@ import { resubscribeAll } from './resubscribe.js';
 import {
   checkTopics,
   describeRequest,
+  newRequest,
   priorityError,
   publishTopicError,
   settleError,
   timeoutError,
   timeoutOptionError,
-  watchSignal,
   type Request,
   type RequestOptions,
   type Wire,
@@ -274,30 +274,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     resolve: () => void,
     reject: (e: Error) => void,
   ): Request {
-    const custom = opts?.timeout;
-    const timeoutMs = custom === undefined ? this.opts.timeoutMs : custom * 1000;
-    const req: Request = {
-      op,
-      subject,
-      frame: wire.frame,
-      tail: wire.tail ?? null,
-      stage2: wire.stage2 ?? null,
-      stage: 0,
-      deadline: custom === undefined ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY,
-      settled: false,
-      timer: undefined,
-      internal: false,
-      resolve,
-      reject,
-      cleanup: undefined,
-    };
-    if (custom !== undefined) {
-      req.timer = setTimeout(() => {
-        settleError(req, timeoutError(req, timeoutMs, this.unsentBecause()));
-      }, timeoutMs);
-    }
-    if (opts?.signal !== undefined) watchSignal(req, opts.signal);
-    return req;
+    return newRequest(op, subject, wire, opts, this.opts.timeoutMs, this.whyUnsent, resolve, reject);
   }
 
   private call(
@@ -318,9 +295,8 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
   }
 
   /** Why a request still waiting to be written was not: the connection is being re-opened. */
-  private unsentBecause(): string | undefined {
-    return this.state === 'reconnecting' ? `the connection to ${this.opts.address.display} was lost; reconnecting` : undefined;
-  }
+  private readonly whyUnsent = (): string | undefined =>
+    this.state === 'reconnecting' ? `the connection to ${this.opts.address.display} was lost; reconnecting` : undefined;
 
   private park(req: Request): void {
     // Requests that timed out (or were aborted) meanwhile go, or a long outage kept them all.
@@ -328,7 +304,7 @@ export class PsrtClient extends EventEmitter<ClientEvents> {
     if (req.deadline !== Number.POSITIVE_INFINITY) {
       const left = Math.max(0, req.deadline - performance.now());
       req.timer = setTimeout(() => {
-        settleError(req, timeoutError(req, this.opts.timeoutMs, this.unsentBecause()));
+        settleError(req, timeoutError(req, this.opts.timeoutMs, this.whyUnsent()));
       }, left);
     }
     this.parked.push(req);

@@ -61,6 +61,47 @@ const OP_NAMES: Readonly<Record<number, string>> = {
   [OP_BYE]: 'bye',
 };
 
+/**
+ * A request not yet sent. The client's timeout (`defaultTimeoutMs`) runs from now and is watched
+ * by the channel (or the park timer) once queued; a per-call `timeout` gets its own timer at
+ * once. `whyUnsent` says, for the timeout message, why a request still waiting was not written.
+ */
+export function newRequest(
+  op: number,
+  subject: Request['subject'],
+  wire: Wire,
+  opts: RequestOptions | undefined,
+  defaultTimeoutMs: number,
+  whyUnsent: () => string | undefined,
+  resolve: () => void,
+  reject: (e: Error) => void,
+): Request {
+  const custom = opts?.timeout;
+  const timeoutMs = custom === undefined ? defaultTimeoutMs : custom * 1000;
+  const req: Request = {
+    op,
+    subject,
+    frame: wire.frame,
+    tail: wire.tail ?? null,
+    stage2: wire.stage2 ?? null,
+    stage: 0,
+    deadline: custom === undefined ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY,
+    settled: false,
+    timer: undefined,
+    internal: false,
+    resolve,
+    reject,
+    cleanup: undefined,
+  };
+  if (custom !== undefined) {
+    req.timer = setTimeout(() => {
+      settleError(req, timeoutError(req, timeoutMs, whyUnsent()));
+    }, timeoutMs);
+  }
+  if (opts?.signal !== undefined) watchSignal(req, opts.signal);
+  return req;
+}
+
 export function describeRequest(req: Pick<Request, 'op' | 'subject'>): string {
   const name = OP_NAMES[req.op] ?? `op ${req.op}`;
   const s = req.subject;
